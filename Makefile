@@ -1,0 +1,55 @@
+# medcoder: `make help` lists the targets. Everything runs from a fresh clone with only Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+# torch is pinned to the CPU wheel these machines carry (an open range pulls a multi-GB CUDA build).
+# GPU users: make install TORCH_SPEC="torch==2.11.0" (any version the rest of the stack accepts).
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+# Offline by design: nothing is fetched from a model hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
+export TOKENIZERS_PARALLELISM := false
+
+# The main job's corpus: the embedded synthetic corpus, generated (deterministically) if missing.
+NOTES ?= 3000
+SEED ?= 1
+CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
+
+.DEFAULT_GOAL := help
+.PHONY: help install train baseline test test-slow cards clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]' "$(TORCH_SPEC)"
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv (if missing) and install medcoder with the pinned stack
+
+$(CORPUS)/train.jsonl: | $(VENV)/.installed
+	$(BIN)/medcoder synth --out $(CORPUS) --notes $(NOTES) --seed $(SEED)
+
+train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train, evaluate, register, card
+	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
+
+baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
+	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
+
+test: install ## the fast test suite
+	$(BIN)/pytest -q
+
+test-slow: install ## the slow tests only (resume, registry round trips)
+	$(BIN)/pytest -q -m slow
+
+cards: install ## regenerate the statistics blocks of data_cards/*.md
+	$(BIN)/python scripts/make_data_cards.py
+
+clean: ## remove generated outputs (keeps .venv and mlflow.db)
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,1 @@
+"""medcoder: medical coding models with evidence grounding."""

@@ -1,0 +1,51 @@
+"""Where things live: the project root, the shared reference data and the MLflow store.
+
+One place for these defaults so that every entry point (Hydra jobs, the `medcoder` CLI, tests)
+resolves the same locations. Each can be overridden by an environment variable, because users
+run from other working directories and CI runs from a fresh clone in another folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The checkout that holds `pyproject.toml` (editable install), else the working directory.
+
+    `MEDCODER_ROOT` overrides it.
+    """
+    env = os.environ.get("MEDCODER_ROOT")
+    if env:
+        return Path(env).resolve()
+    for parent in _PACKAGE_DIR.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "src" / "medcoder").is_dir():
+            return parent
+    return Path.cwd().resolve()
+
+
+def shared_data_dir() -> Path:
+    """The folder of public reference data (CodiEsp, WHO ICD-11 tables, MDACE, MTSamples).
+
+    Defaults to `<project root>/../shared/data`; `MEDCODER_DATA_DIR` overrides it.
+    """
+    env = os.environ.get("MEDCODER_DATA_DIR")
+    if env:
+        return Path(env).resolve()
+    return (project_root().parent / "shared" / "data").resolve()
+
+
+def resources_dir() -> Path:
+    """Small files shipped inside the package (derived code tables)."""
+    return _PACKAGE_DIR / "resources"
+
+
+def default_tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else `sqlite:///<project root>/mlflow.db`.
+
+    MLflow 3.17 refuses the plain `./mlruns` file store, and the registry needs a database anyway.
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
