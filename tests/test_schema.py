@@ -89,7 +89,8 @@ def test_normalize_code_external_forms(system, raw, canonical):
     assert normalize_code(system, raw) == canonical
 
 
-@pytest.mark.parametrize(("system", "raw"), [("ICD-10-CM", "11.65E"), ("ICD-10-CM", ""), ("CPT", "9921"), ("X", "A")])
+@pytest.mark.parametrize(("system", "raw"), [("ICD-10-CM", "11.65E"), ("ICD-10-CM", ""), ("ICD-10-CM", "E11.65.1"), ("ICD-10-CM", "E1.165"),
+     ("ICD-9-CM", "42.80"), ("CPT", "992.14"), ("CPT", "9921"), ("X", "A")])
 def test_normalize_code_rejects_malformed(system, raw):
     with pytest.raises(CodeFormatError):
         normalize_code(system, raw)

@@ -67,6 +67,11 @@ def normalize_code(system: str, raw: object) -> str:
         code = compact if len(compact) <= 2 else f"{compact[:2]}.{compact[2:]}"
     else:
         code = compact
+    stripped = raw.strip().upper()
+    # A dot the source did write must stand where the canonical form puts it: reading "E11.65.1" as
+    # E11.651 or "E1.165" as E11.65 would invent a different code.
+    if "." in stripped and stripped.rstrip(".") != code:
+        raise CodeFormatError(f"{raw.strip()!r} is not a well-formed {system} code (misplaced dot)")
     if not is_canonical(system, code):
         raise CodeFormatError(f"{raw.strip()!r} is not a well-formed {system} code")
     return code
