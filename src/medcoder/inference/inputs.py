@@ -1,0 +1,195 @@
+"""Batch input for `medcoder predict`: one note per JSONL line, checked so one bad line never stops a batch.
+
+A prediction input line is `{"id", "text", "setting"?, "age"?, "sex"?}`; a full data-contract record
+(with codes, mentions, payer...) is accepted too, so a test split can be predicted as it is. Every
+line yields either an `InputNote` to code or an `InputError` that takes its place in the output
+(`{"id": ..., "error": {"kind": ..., "message": ...}}`, ARCHITECTURE.md "Prediction contract").
+
+Messages name fields, lengths, byte offsets and line numbers, NEVER note text: error entries end up
+in logs, tickets and dashboards that are not cleared for patient data. When the id itself cannot be
+read, the entry is keyed `line:<n>` so the caller can still find the line.
+
+A single huge line must not exhaust memory before it is rejected, so lines are read with a byte
+cap derived from `max_chars` (see `max_line_bytes`) and an over-long line is skipped in chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from medcoder.data.schema import SETTINGS, SEXES
+
+# Kinds of error entries. `model_error` is for the predict loop: the model failed on one note.
+ERROR_KINDS: tuple[str, ...] = (
+    "empty_text", "not_a_string", "too_long", "invalid_utf8", "invalid_json",
+    "missing_id", "invalid_field", "duplicate_id", "model_error",
+)
+# MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
+# concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
+DEFAULT_MAX_CHARS = 100_000
+_INPUT_FIELDS = frozenset({"id", "text", "setting", "age", "sex"})
+# Data-contract fields a prediction input may carry; they are not used for prediction.
+_IGNORED_CONTRACT_FIELDS = frozenset({"patient_id", "encounter_date", "payer", "codes", "mentions"})
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class InputNote:
+    """A note that passed every check and can be coded."""
+
+    id: str
+    text: str
+    setting: str | None = None
+    age: int | None = None
+    sex: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class InputError:
+    """A line that cannot be coded; `to_dict` is the error entry written in its place."""
+
+    id: str
+    kind: str
+    message: str
+    line: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ERROR_KINDS:
+            raise ValueError(f"unknown input error kind {self.kind!r}; expected one of {', '.join(ERROR_KINDS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "error": {"kind": self.kind, "message": self.message}}
+
+
+def max_line_bytes(max_chars: int) -> int:
+    """The longest JSONL line that can still hold a text of `max_chars` characters.
+
+    JSON may spell one character as a 12-byte surrogate-pair escape; 1 MiB more covers the other
+    fields (a data-contract record's codes and mentions). A longer line is `too_long` unread.
+    """
+    return 12 * max_chars + _READ_CHUNK
+
+
+def _line_key(line: int | None) -> str:
+    return f"line:{line}" if line is not None else "line:?"
+
+
+def _decode_line(raw: bytes | str, line: int | None) -> Any | InputError:
+    """bytes/str of one JSONL line -> decoded JSON value, or the error saying where it broke."""
+    key = _line_key(line)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return InputError(key, "invalid_utf8", f"line is not valid UTF-8 (bad byte at offset {exc.start})", line)
+    if line == 1:
+        raw = raw.removeprefix("\ufeff")  # a UTF-8 byte-order mark some editors write
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return InputError(key, "invalid_json", f"line is not valid JSON ({exc.msg} at column {exc.colno})", line)
+    except RecursionError:
+        return InputError(key, "invalid_json", "line is not valid JSON (nested too deeply)", line)
+
+
+def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> InputNote | InputError:
+    """Check one input line (a decoded object, or the raw bytes/str of a JSONL line).
+
+    Checks run in a fixed order (JSON, id, text, optional fields) and the first failure is returned,
+    so one line always gives the same error.
+    """
+    if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 1:
+        raise ValueError(f"max_chars must be a positive integer, got {max_chars!r}")
+    if isinstance(obj, (bytes, str)):
+        obj = _decode_line(obj, line)
+        if isinstance(obj, InputError):
+            return obj
+    if not isinstance(obj, dict):
+        return InputError(_line_key(line), "invalid_json", f"line is a JSON {type(obj).__name__}, expected an object", line)
+
+    note_id = obj.get("id")
+    if "id" not in obj:
+        return InputError(_line_key(line), "missing_id", "field 'id' is missing", line)
+    if not isinstance(note_id, str) or not note_id.strip():
+        got = "an empty string" if isinstance(note_id, str) else type(note_id).__name__
+        return InputError(_line_key(line), "missing_id", f"field 'id' must be a non-empty string, got {got}", line)
+
+    def error(kind: str, message: str) -> InputError:
+        return InputError(note_id, kind, message, line)
+
+    unknown = sorted(k for k in obj if k not in _INPUT_FIELDS and k not in _IGNORED_CONTRACT_FIELDS)
+    if unknown:
+        return error("invalid_field", f"unknown field(s) {', '.join(map(repr, unknown))}; expected id, text, setting, age, sex")
+
+    text = obj.get("text")
+    if "text" not in obj:
+        return error("not_a_string", "field 'text' is missing")
+    if not isinstance(text, str):
+        return error("not_a_string", f"field 'text' must be a string, got {type(text).__name__}")
+    if not text.strip():
+        return error("empty_text", f"field 'text' is empty or only white space ({len(text)} characters)")
+    if len(text) > max_chars:
+        return error("too_long", f"field 'text' has {len(text)} characters, the limit is {max_chars}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone "\ud800" escape: valid JSON, not encodable text
+        return error("invalid_utf8", f"field 'text' has an unpaired surrogate at character {exc.start}")
+
+    setting, age, sex = obj.get("setting"), obj.get("age"), obj.get("sex")
+    if setting is not None and setting not in SETTINGS:
+        return error("invalid_field", f"field 'setting' must be one of {', '.join(SETTINGS)}")
+    if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 130):
+        return error("invalid_field", "field 'age' must be an integer from 0 to 130")
+    if sex is not None and sex not in SEXES:
+        return error("invalid_field", f"field 'sex' must be one of {', '.join(SEXES)}")
+    return InputNote(id=note_id, text=text, setting=setting, age=age, sex=sex, line=line)
+
+
+def _read_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """Yield (line number, raw line or None when over `limit` bytes, line length in bytes)."""
+    with path.open("rb") as fh:
+        lineno = 0
+        while True:
+            raw = fh.readline(limit + 1)
+            if not raw:
+                return
+            lineno += 1
+            if len(raw) <= limit or raw.endswith(b"\n"):
+                yield lineno, raw, len(raw)
+                continue
+            size = len(raw)
+            while not raw.endswith(b"\n"):  # skip the rest of the over-long line without keeping it
+                raw = fh.readline(_READ_CHUNK)
+                if not raw:
+                    break
+                size += len(raw)
+            yield lineno, None, size
+
+
+def read_input_lines(path: str | Path, *, max_chars: int = DEFAULT_MAX_CHARS) -> Iterator[InputNote | InputError]:
+    """Every non-blank line of a JSONL file as an InputNote or an InputError, in file order.
+
+    Never raises for a bad line (only for a file that cannot be opened). A repeated id is a
+    `duplicate_id` error: the output is keyed by id, so two answers for one id would be ambiguous.
+    """
+    path = Path(path)
+    limit = max_line_bytes(max_chars)
+    first_line_of: dict[str, int] = {}
+    for lineno, raw, size in _read_lines(path, limit):
+        if raw is None:
+            message = f"line has {size} bytes, over the {limit}-byte limit for notes of at most {max_chars} characters"
+            yield InputError(_line_key(lineno), "too_long", message, lineno)
+            continue
+        if not raw.strip():
+            continue
+        item = validate_input(raw, max_chars, line=lineno)
+        if item.id != _line_key(lineno):  # the line has a readable id (an error entry may too)
+            if item.id in first_line_of:
+                item = InputError(item.id, "duplicate_id", f"id already used on line {first_line_of[item.id]}", lineno)
+            else:
+                first_line_of[item.id] = lineno
+        yield item

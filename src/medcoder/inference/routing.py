@@ -1,0 +1,122 @@
+"""Which predictions a human coder must look at before they are billed, and why.
+
+A prediction is never auto-accepted when it is unsure (score under `min_confidence`), unsupported
+by the text (ungrounded: no evidence span, or evidence only on a negated/family/historical/
+hypothetical mention), or costly when wrong: conditions payers audit most (acute MI, acute stroke,
+sepsis, active cancer) and the top office E/M levels (99205, 99215), which are the usual targets of
+upcoding reviews. Ungrounded codes are either kept and routed to review or removed, by
+configuration; they are never passed through as accepted.
+
+Every reason is `<rule>:<code>`; the list is sorted by rule (REASON_ORDER), then system, then
+code, and has no repeats, so the same prediction always gives the same list.
+`RoutingPolicy` is built by Hydra from `configs/routing/default.yaml`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from medcoder.codes.formats import CODE_SYSTEMS, CPT, ICD10CM, is_canonical
+from medcoder.data.predictions import NotePrediction, PredictedCode
+
+UNGROUNDED_ACTIONS: tuple[str, ...] = ("review", "drop")
+# Rule order in `review.reasons`; invalid_code_removed is added by `contract.render_prediction`.
+REASON_ORDER: tuple[str, ...] = ("invalid_code_removed", "low_confidence", "ungrounded", "high_risk", "em_level")
+# ICD-10-CM prefixes: acute MI (I21, I22), acute stroke (I60-I63), sepsis (A40, A41, severe sepsis
+# R65.2), active malignant neoplasms (C00-C96). In situ (D00-D09), benign and uncertain-behaviour
+# neoplasms (D10-D49) are not "active cancer" and history of cancer is Z85, so neither matches.
+DEFAULT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("I21", "I22", "I60", "I61", "I62", "I63", "A40", "A41", "R65.2", "C")
+DEFAULT_REVIEW_EM_CODES: tuple[str, ...] = ("99205", "99215")
+_ICD10CM_PREFIX = re.compile(r"^[A-Z]([0-9]([0-9A-Z](\.[0-9A-Z]{0,4})?)?)?$")
+
+
+def _as_str_tuple(name: str, values: Any) -> tuple[str, ...]:
+    """A YAML/Hydra list (ListConfig, list, tuple) as a tuple of strings, or a clear error."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"RoutingPolicy.{name} must be a list of strings, got {type(values).__name__}")
+    out = tuple(values)
+    for i, v in enumerate(out):
+        if not isinstance(v, str):
+            raise ValueError(f"RoutingPolicy.{name}[{i}] must be a string, got {type(v).__name__} {v!r} (quote it in YAML)")
+    return out
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """Review rules. `min_em_confidence` is separate from `min_confidence` because the E/M score is a
+    softmax over ten levels, where 0.5 is a confident answer, while code scores are independent sigmoids."""
+
+    min_confidence: float = 0.7
+    min_em_confidence: float = 0.5
+    ungrounded: str = "review"
+    high_risk_prefixes: tuple[str, ...] = DEFAULT_HIGH_RISK_PREFIXES
+    review_em_codes: tuple[str, ...] = DEFAULT_REVIEW_EM_CODES
+
+    def __post_init__(self) -> None:
+        for name in ("min_confidence", "min_em_confidence"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"RoutingPolicy.{name} must be a number from 0 to 1, got {value!r}")
+        if self.ungrounded not in UNGROUNDED_ACTIONS:
+            raise ValueError(f"RoutingPolicy.ungrounded must be one of {', '.join(UNGROUNDED_ACTIONS)}, got {self.ungrounded!r}")
+        prefixes = _as_str_tuple("high_risk_prefixes", self.high_risk_prefixes)
+        for i, p in enumerate(prefixes):
+            if not _ICD10CM_PREFIX.match(p):
+                raise ValueError(
+                    f"RoutingPolicy.high_risk_prefixes[{i}]: {p!r} is not the start of a canonical "
+                    "ICD-10-CM code (e.g. 'I21', 'R65.2', 'C')"
+                )
+        em_codes = _as_str_tuple("review_em_codes", self.review_em_codes)
+        for i, c in enumerate(em_codes):
+            if not is_canonical(CPT, c):
+                raise ValueError(f"RoutingPolicy.review_em_codes[{i}]: {c!r} is not a canonical CPT code (e.g. '99215')")
+        object.__setattr__(self, "high_risk_prefixes", prefixes)
+        object.__setattr__(self, "review_em_codes", em_codes)
+
+    def is_high_risk(self, system: str, code: str) -> bool:
+        """ICD-10-CM only: HCPCS codes also start with letters (C9xxx are not cancers)."""
+        return system == ICD10CM and any(code.startswith(p) for p in self.high_risk_prefixes)
+
+
+def is_grounded(code: PredictedCode) -> bool:
+    """The contract's `grounded`: the coder said so AND there is at least one evidence span."""
+    return bool(code.grounded and code.evidence)
+
+
+def sort_reasons(reasons: Iterable[tuple[str, str, str]]) -> list[str]:
+    """(rule, system, detail) triples -> ordered, de-duplicated `rule:detail` strings."""
+    system_rank = {s: i for i, s in enumerate(CODE_SYSTEMS)}
+    keyed = sorted(set(reasons), key=lambda r: (REASON_ORDER.index(r[0]), system_rank.get(r[1], len(system_rank)), r[2]))
+    return list(dict.fromkeys(f"{rule}:{detail}" for rule, _, detail in keyed))
+
+
+def apply_routing(pred: NotePrediction, policy: RoutingPolicy) -> tuple[tuple[PredictedCode, ...], dict[str, Any]]:
+    """(codes that stay in the output, in input order; `{"required": bool, "reasons": [...]}`).
+
+    Ungrounded codes are removed when `policy.ungrounded == "drop"` (and then give no reasons),
+    else kept with an `ungrounded:` reason. An E/M level with no score counts as low confidence.
+    """
+    kept: list[PredictedCode] = []
+    reasons: list[tuple[str, str, str]] = []
+    for c in pred.codes:
+        grounded = is_grounded(c)
+        if not grounded and policy.ungrounded == "drop":
+            continue
+        kept.append(c)
+        if c.score < policy.min_confidence:
+            reasons.append(("low_confidence", c.system, c.code))
+        if not grounded:
+            reasons.append(("ungrounded", c.system, c.code))
+        if policy.is_high_risk(c.system, c.code):
+            reasons.append(("high_risk", c.system, c.code))
+        if c.system == CPT and c.code in policy.review_em_codes:
+            reasons.append(("em_level", c.system, c.code))
+    if pred.em_code is not None:
+        if pred.em_score is None or pred.em_score < policy.min_em_confidence:
+            reasons.append(("low_confidence", CPT, pred.em_code))
+        if pred.em_code in policy.review_em_codes:
+            reasons.append(("em_level", CPT, pred.em_code))
+    ordered = sort_reasons(reasons)
+    return tuple(kept), {"required": bool(ordered), "reasons": ordered}
