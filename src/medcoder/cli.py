@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--notes", type=int, default=3000, help="number of notes in all splits (default 3000)")
     synth.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives identical files")
     synth.set_defaults(func=_cmd_synth)
+
+    from medcoder.cards.model_card import add_card_arguments, cmd_card
+
+    card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
+    add_card_arguments(card)
+    card.set_defaults(func=cmd_card)
     return parser
 
 
