@@ -8,7 +8,6 @@ an external CodiEsp run beside it; and a bare run (one metric, no artifacts) reg
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import re
@@ -23,7 +22,8 @@ from medcoder import tracking
 from medcoder.cards import hti1
 from medcoder.cards.alias_history import read_alias_history, record_alias_change
 from medcoder.cards.facts import parse_model_uri
-from medcoder.cards.model_card import add_card_arguments, cmd_card, write_model_card
+from medcoder.cards.model_card import write_model_card
+from medcoder.cli import main as medcoder_main
 from medcoder.data.labels import LabelSpace
 from medcoder.data.schema import CodeAssignment, Mention, NoteRecord
 from medcoder.metrics import evaluate_split, train_label_counts
@@ -384,10 +384,10 @@ def test_unknown_alias_is_a_one_line_error(registry, store, tmp_path):
 
 
 def test_cli_writes_the_card_without_publishing(registry, store, tmp_path, capsys):
-    args = add_card_arguments(argparse.ArgumentParser()).parse_args(
-        ["--model", f"models:/medcoder/{registry['v1']}", "--out", str(tmp_path / "c"), "--tracking-uri", store, "--no-publish"])
+    argv = ["card", "--model", f"models:/medcoder/{registry['v1']}", "--out", str(tmp_path / "c"),
+            "--tracking-uri", store, "--no-publish"]
     before = registry["client"].get_model_version("medcoder", registry["v1"]).tags["model_card.sha256"]
-    assert cmd_card(args) == 0
+    assert medcoder_main(argv) == 0
     assert (tmp_path / "c" / "model_card.html").is_file()
     assert "model card:" in capsys.readouterr().out
     assert registry["client"].get_model_version("medcoder", registry["v1"]).tags["model_card.sha256"] == before

@@ -1,26 +1,48 @@
-"""The `medcoder` command: corpus generation, prediction, registry and card operations.
+"""The `medcoder` command: corpus generation, baseline, prediction, registry and card operations.
 
-Each subcommand is a thin argparse wrapper over a library function, so everything a user can do
-here is also callable (and tested) from Python. Errors a user can fix (bad paths, invalid input
-records) are printed as one line and exit with status 2, never as a stack trace.
+Each subcommand is a thin argparse wrapper over a library function, so everything a user can do here
+is also callable (and tested) from Python. Arguments are declared here and implementations are
+imported only when their subcommand runs, so `medcoder synth` does not pay for importing MLflow or
+torch. Errors a user can fix (bad paths, invalid records, unknown models) print one line and exit 2,
+never a stack trace.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from medcoder.data.schema import RecordError
 
+DEFAULT_MODEL_URI = "models:/medcoder@champion"
+
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from medcoder.data.synth import write_corpus
 
+    if args.notes < 1:
+        raise ValueError(f"--notes must be at least 1, got {args.notes}")
     counts = write_corpus(Path(args.out), n_notes=args.notes, seed=args.seed)
     for split, n in counts.items():
         print(f"{split}: {n} notes -> {Path(args.out) / (split + '.jsonl')}")
     return 0
+
+
+def _lazy(target: str):
+    """A subcommand handler that imports `module:function` only when the subcommand runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        module, function = target.split(":")
+        return getattr(importlib.import_module(module), function)(args)
+
+    return run
+
+
+def _tracking_uri_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking and registry URI (default MLFLOW_TRACKING_URI or <project>/mlflow.db)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,11 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives identical files")
     synth.set_defaults(func=_cmd_synth)
 
-    from medcoder.cards.model_card import add_card_arguments, cmd_card
-
     card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
-    add_card_arguments(card)
-    card.set_defaults(func=cmd_card)
+    card.add_argument("--model", default=DEFAULT_MODEL_URI,
+                      help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
+    card.add_argument("--out", required=True, help="output directory for model_card.md, model_card.html and plots/")
+    _tracking_uri_option(card)
+    card.add_argument("--no-publish", action="store_true",
+                      help="only write the files: do not log them to the run or change the registry")
+    card.set_defaults(func=_lazy("medcoder.cards.model_card:cmd_card"))
     return parser
 
 

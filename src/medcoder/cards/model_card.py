@@ -156,18 +156,6 @@ def publish_card(client: MlflowClient, f: ModelFacts, result: CardResult, markdo
 
 
 # ---------------------------------------------------------------- command line
-def add_card_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of `medcoder card` (the lead wires them into cli.py)."""
-    parser.add_argument("--model", default=DEFAULT_MODEL_URI,
-                        help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
-    parser.add_argument("--out", required=True, help="output directory for model_card.md, model_card.html and plots/")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking and registry URI (default MLFLOW_TRACKING_URI or <project>/mlflow.db)")
-    parser.add_argument("--no-publish", action="store_true",
-                        help="only write the files: do not log them to the run or change the registry")
-    return parser
-
-
 def cmd_card(args: argparse.Namespace) -> int:
     """Write (and publish) the card from parsed arguments and say where it went; returns the exit status."""
     result = write_model_card(args.model, Path(args.out), tracking_uri=args.tracking_uri, publish=not args.no_publish)
