@@ -1,0 +1,329 @@
+"""Is a mention current, or negated, family, historical, hypothetical or uncertain? (ConText-style)
+
+The ICD-10-CM Official Guidelines code only current conditions of the patient: "denies chest pain",
+"mother with breast cancer", "history of pneumonia, resolved", "return if fever develops" must not
+justify a code. Uncertain diagnoses ("probable pneumonia") depend on the setting: outpatient notes
+code the symptoms instead (Section IV.H), inpatient notes documented at discharge code them as if
+established (Section II.H). The coder's evidence tagger is trained to skip such mentions; this
+rule-based check is the independent second opinion that decides `grounded`.
+
+How it works (Harkema et al. 2009, ConText, simplified):
+- the scope is the sentence around the span (split at . ! ? followed by space, newlines and ";"),
+  cut further by termination words ("but", "however", "which", "presents", ...);
+- a pre-trigger ("denies", "family history of", "if") governs the span when it comes before it in
+  the same scope, within PRE_WINDOW words; a post-trigger ("was ruled out", "is suspected") when it
+  follows within POST_WINDOW words. Adjectives ("prior", "former", "old") reach only the noun
+  phrase they modify. A trigger that opens the span itself ("denies chest pain" tagged whole)
+  counts as a pre-trigger, and then no trigger before the span reaches into it;
+- another trigger in between ends a trigger's scope ("no evidence of recurrence and prior CVA":
+  "no" stops at "prior"), except for conditions ("if ..."), which govern their whole clause;
+- pseudo-triggers ("no change", "gram negative", "history of present illness", "mother reports")
+  look like triggers but are not; overlapping triggers resolve to the longest, earliest one
+  ("cannot be ruled out" is uncertain, not "ruled out" negated);
+- a header line "Family history:" standing alone puts the lines under it, up to the next header or
+  blank line, in family context;
+- several statuses at once resolve by PRIORITY (negated first, uncertain last).
+
+What a code is about matters. Procedure and service codes (CPT, HCPCS, PCS; screening and
+immunization Z codes) ask "was it done?": a result ("rapid strep: negative") does not block them,
+a refusal or a plan ("declined", "will consider ... at next visit") does. Some diagnosis codes mean
+the status itself: Z80-Z84 are family history, Z85-Z87 personal history (`exempt_statuses`).
+Tuned on hand-written phrasings and checked against the embedded corpus's mention annotations
+(tests/test_grounding_context.py); real notes will need more triggers: add rows to _TABLE.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Collection, Literal
+
+from medcoder.codes.formats import ICD9CM, ICD10CM
+
+NEGATED, FAMILY, HISTORICAL, HYPOTHETICAL, UNCERTAIN = "negated", "family", "historical", "hypothetical", "uncertain"
+PRIORITY: tuple[str, ...] = (NEGATED, FAMILY, HYPOTHETICAL, HISTORICAL, UNCERTAIN)
+ALWAYS_BLOCKING: tuple[str, ...] = (NEGATED, FAMILY, HISTORICAL, HYPOTHETICAL)
+PRE_WINDOW, POST_WINDOW = 20, 6  # words between trigger and span
+
+Direction = Literal["pre", "post", "both"]
+Subject = Literal["condition", "procedure", "any"]
+
+_RELATIVE = (
+    r"(?:mother|father|mom|dad|sister|brother|siblings?|parents?|aunt|uncle|grand(?:mother|father|parents?)"
+    r"|cousin|son|daughter|niece|nephew|twin|(?:maternal|paternal)\s+(?:aunt|uncle|grand(?:mother|father)|side))"
+)
+_PHRASE = 3  # window, in words and without a comma, of triggers that modify one noun phrase
+_YEARS_AGO = r"(?:\d+|a few|few|several|many|one|two|three|four|five|ten)\s+years?\s+ago"
+
+# Rows: (status, or None for a pseudo-trigger; direction; what it applies to; regular expressions).
+# "condition" rows speak about diagnoses and symptoms, "procedure" rows about services (was it done?),
+# "any" rows about both. Case-insensitive.
+# An optional fifth element limits the trigger to a short phrase (see _PHRASE).
+_TABLE: list[tuple] = [
+    (None, "both", "any", [
+        r"\bno\s+(?:change|increase|interval change|significant change|further\s+(?:workup|testing|follow[- ]up))\b",
+        r"\bnot\s+only\b", r"\bnot\s+necessarily\b", r"\bgram[- ]negative\b", r"\bwithout\s+difficulty\b",
+        r"\b(?:history\s+of\s+present\s+illness|past\s+(?:medical|surgical)\s+history|medical\s+history)\b",
+        r"\bhistory\s+and\s+physical\b", r"\bprior\s+to\b", r"\bif\s+(?:needed|necessary|tolerated|possible)\b",
+        r"\b" + _RELATIVE + r"(?:'s)?\s+(?:reports?|states?|says|notes|brought|is\s+present|at\s+(?:the\s+)?bedside|accompan\w+)\b",
+        r"\baccompanied\s+by\s+(?:his|her|their)\s+" + _RELATIVE + r"\b",
+        r"\b(?:onset|started|starting|began|beginning)\s+(?:\w+\s+){0,3}?ago\b",
+    ]),
+    (NEGATED, "pre", "any", [
+        r"\bno\b", r"\bnot\b", r"\bnever\b", r"\bwithout\b", r"\bno\s+(?:evidence|signs?|symptoms?|history|complaints?|findings?)\s+of\b",
+    ]),
+    (NEGATED, "pre", "condition", [
+        r"\bden(?:y|ies|ied|ying)\b", r"\bnegative\s+for\b", r"\bfree\s+of\b", r"\babsence\s+of\b",
+        r"\b(?:ruled|rules)\s+out\b", r"\bfails?\s+to\s+(?:reveal|show)\b", r"\bnegative\s+(?:family\s+)?history\s+(?:of|for)\b",
+    ]),
+    (NEGATED, "post", "condition", [
+        r"\b(?:(?:was|is|has\s+been|have\s+been|were|been)\s+)?(?:ruled\s+out|excluded)\b",
+        r"\b(?:(?:is|was|were|are)\s+)?(?:negative|absent)\b",
+        r"\bnot\s+(?:seen|present|found|detected|identified|demonstrated|appreciated)\b",
+        r"\bden(?:ies|ied)(?=\s*(?:[.;,)]|$))", r"\bunlikely\b",  # "chest pain: denies." not "CAD: denies angina"
+    ]),
+    (NEGATED, "both", "procedure", [
+        r"\b(?:was\s+|were\s+|is\s+)?(?:declined|refused|deferred|cancell?ed|postponed)\b",
+        r"\bnot\s+(?:done|performed|given|administered|obtained|completed)\b",
+    ]),
+    (UNCERTAIN, "pre", "condition", [
+        r"\b(?:probable|probably|possible|possibly|suspected|suspect|presumed|presumptive|questionable|likely)\b",
+        r"\bsuspicio(?:n|us)\s+(?:of|for)\b", r"\bconcern(?:ing)?\s+for\b", r"\bworrisome\s+for\b",
+        r"\br/o\b", r"\brule\s+out\b", r"\bquestion\s+of\b", r"\bconsistent\s+with\b", r"\bcompatible\s+with\b",
+        r"\bsuggestive\s+of\b", r"\bmay\s+(?:have|be)\b", r"\bmight\s+(?:have|be)\b",
+        r"\b(?:cannot|can\s*not|can't)\s+(?:be\s+)?(?:rule[d]?\s+out|exclude[d]?)\b",
+        r"\bdifferential(?:\s+diagnosis)?\s+(?:includes?|of)\b", r"\bddx\b", r"\b(?:evaluate|work[- ]?up)\s+for\b",
+        r"\b(?:unclear|unknown|uncertain|not\s+sure|not\s+certain)\s+(?:if|whether)\b", r"\?",
+    ]),
+    (UNCERTAIN, "post", "condition", [
+        # "pneumonia is suspected", "pneumonia, probable." -- but not "cough, suspected pneumonia"
+        r"\b(?:is|was|are|were|remains?)\s+(?:suspected|likely|possible|probable|presumed|questionable)\b",
+        r"\b(?:suspected|likely|possible|probable|presumed|questionable)(?=\s*(?:[.;,)]|$))",
+        r"\bnot\s+(?:been\s+)?(?:ruled\s+out|excluded)\b", r"\b(?:cannot|can\s*not|can't)\s+be\s+(?:ruled\s+out|excluded)\b",
+        r"\?",
+    ]),
+    (UNCERTAIN, "both", "condition", [r"\bversus\b", r"\bvs\b\.?(?!\s*:)", r"\bor\s+possibly\b"]),  # not "VS:" (vitals)
+    (FAMILY, "pre", "condition", [
+        r"\bfamily\s+(?:history|hx)(?:\s+(?:of|for|is\s+(?:significant|positive|notable)\s+for|includes?))?\b:?",
+        r"\bf(?:h|hx)\b\s*(?:of\b|:)?",
+        r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?" + _RELATIVE
+        + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bhad\b|\bhas\b|\bhave\b|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b"
+        r"|\bhistory\s+of\b|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|:|\s-\s)",
+    ]),
+    (FAMILY, "post", "condition", [
+        r"\bin\s+(?:(?:his|her|their|the|a|patient's)\s+)?" + _RELATIVE + r"s?\b",
+        r"\b(?:runs|running)\s+in\s+the\s+family\b", r"\bon\s+(?:his|her|the)\s+(?:mother's|father's)\s+side\b",
+        r"\bfamilial\b",
+    ]),
+    (HISTORICAL, "pre", "any", [
+        r"\b(?:past\s+)?history\s+of\b", r"\bhx\s+of\b", r"\bh/o\b", r"\bs/p\b", r"\bstatus\s+post\b",
+        r"\b(?:was|were)\s+treated\s+for\b", r"\brecovered\s+from\b",
+    ]),
+    # adjectives reach only the noun phrase they modify: "former smoker, COPD" says nothing about COPD
+    (HISTORICAL, "pre", "any", [r"\b(?:previous|previously|prior|remote|former|formerly|resolved|childhood)\b"], _PHRASE),
+    (HISTORICAL, "pre", "condition", [  # "old MI", not "3 year old female"
+        r"(?<!year )(?<!years )(?<!month )(?<!months )(?<!week )(?<!day )(?<![-\w])old\b(?!\s+(?:age|man|woman|male|female|lady|gentleman|patient|boy|girl|child|infant))",
+    ], _PHRASE),
+    (HISTORICAL, "post", "any", [
+        r"\bin\s+the\s+past\b", r"\b" + _YEARS_AGO + r"\b", r"\blast\s+(?:year|winter|summer|spring|fall)\b",
+        r"\bin\s+(?:19|20)\d\d\b", r"\b(?:(?:has|had|which|that)\s+)?resolved\b", r"\bas\s+a\s+(?:child|teenager)\b",
+        r"\bin\s+childhood\b", r"\bpreviously\b", r"\bno\s+longer\b", r"\bs/p\b", r"\bstatus\s+post\b",
+    ]),
+    (HYPOTHETICAL, "pre", "any", [
+        r"\bif\b", r"\bunless\b", r"\bshould\b", r"\bin\s+(?:case|the\s+event)\s+of\b",
+        r"\b(?:watch|monitor|look\s+out)\s+for\b", r"\b(?:warning\s+)?signs?\s+(?:and\s+symptoms\s+)?of\b",
+        r"\b(?:at\s+)?risk\s+(?:of|for)\b", r"\bto\s+(?:prevent|avoid)\b", r"\bprevention\s+of\b",
+        r"\bprophylaxis\s+(?:for|against)\b", r"\bscreening\s+for\b", r"\breturn\s+(?:precautions\s+)?for\b",
+        r"\bcall\s+(?:\w+\s+){0,2}?(?:for|if)\b", r"\bprecautions\b",
+        r"\b(?:go|return|come\s+back|present|report)\s+(?:to\s+(?:the\s+)?(?:ed|er|emergency\s+(?:room|department)|clinic|urgent\s+care)\s+)?(?:for|if)\b", r"\bseek\s+(?:\w+\s+)?(?:care|attention|help)\s+(?:for|if)\b",
+    ]),
+    (HYPOTHETICAL, "post", "any", [
+        r"\bshould\s+(?:it|this|they|these|symptoms?)\s+(?:develop|occur|recur|worsen|return)\b",
+        r"\bprecautions\b", r"\bprophylaxis\b",
+    ]),
+    (HYPOTHETICAL, "pre", "procedure", [  # planned, offered or discussed is not done
+        r"\b(?:will|would|to|plan\s+to|plans\s+to|planning\s+to)\s+(?:consider|schedule|order|obtain|discuss|arrange)\b",
+        r"\bconsider(?:ing|ed)?\b", r"\bdiscussed(?:\s+(?:possible|getting|the))?\b", r"\b(?:offered|recommended|due\s+for)\b",
+        r"\b(?:may|might|will|would)\s+(?:need|require|benefit\s+from)\b",
+    ]),
+    (HYPOTHETICAL, "post", "procedure", [
+        r"\b(?:to\s+be|will\s+be)\s+(?:scheduled|done|given|considered|ordered|arranged|discussed)\b",
+        r"\b(?:at|during)\s+(?:the\s+)?next\s+(?:visit|appointment)\b", r"\bnext\s+time\b", r"\bin\s+the\s+future\b",
+        r"\b(?:was|were)\s+(?:offered|recommended|discussed)\b", r"\bif\b",
+    ]),
+]
+
+# Words that end a trigger's scope: what follows is a new assertion.
+_TERMINATION = re.compile(
+    r"\b(?:but|however|although|though|yet|except|aside\s+from|apart\s+from|which|who|whereas|while|now|currently"
+    r"|presents?|presenting|presented|complains?|complaining|reports?|reported|endorses|endorsing|admits|notes)\b",
+    re.IGNORECASE,
+)
+# Sentence ends: . ! ? followed by white space or the end, a newline, or ";".
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[\n;]")
+_ABBREVIATIONS = {"vs", "dr", "mr", "mrs", "ms", "e.g", "i.e", "approx", "pt", "st"}
+_HEADER = re.compile(r"^\s*([A-Za-z][A-Za-z /&()-]{1,40}):\s*(\S.*)?$")
+_RELATIVE_LABEL = re.compile(r"^(?:[-*\u2022]\s*)?" + _RELATIVE + r"s?$", re.IGNORECASE)
+_FAMILY_HEADER = re.compile(r"^(?:family\s+(?:medical\s+)?(?:history|hx)|fhx?)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    status: str | None  # None: pseudo-trigger
+    direction: Direction
+    subject: Subject
+    pattern: re.Pattern[str]
+    phrase_window: int | None = None  # words a phrase-level trigger reaches (no comma); None: the clause
+
+
+@dataclass(frozen=True)
+class ContextMatch:
+    """The context of a mention and the character span of the trigger (or header) that set it."""
+
+    status: str
+    trigger: tuple[int, int]
+
+
+# One compiled pattern per expression (not one alternation per row): an alternation stops at its
+# first matching branch, so "no" would hide "no history of" starting at the same place.
+TRIGGERS: tuple[Trigger, ...] = tuple(
+    Trigger(row[0], row[1], row[2], re.compile(pattern, re.IGNORECASE), row[4] if len(row) > 4 else None)
+    for row in _TABLE
+    for pattern in row[3]
+)
+
+
+def blocks_grounding(status: str | None, setting: str | None) -> bool:
+    """Whether a mention with this status must not justify a code in a note of this setting.
+
+    Uncertain diagnoses ground only in inpatient notes; an unknown setting is treated as outpatient,
+    the safer side (the code goes to review instead of being accepted).
+    """
+    if status is None:
+        return False
+    if status == UNCERTAIN:
+        return setting != "inpatient"
+    return status in ALWAYS_BLOCKING
+
+
+def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    lo, hi = 0, len(text)
+    for m in _SENTENCE_END.finditer(text):
+        if m.group() == "." and _word_before(text, m.start()).lower() in _ABBREVIATIONS:
+            continue
+        if m.end() <= start:
+            lo = m.end()
+        elif m.start() >= end:
+            hi = m.end()
+            break
+    return lo, hi
+
+
+def _word_before(text: str, i: int) -> str:
+    j = i
+    while j > 0 and (text[j - 1].isalnum() or text[j - 1] == "."):
+        j -= 1
+    return text[j:i]
+
+
+def _open_scope(between: str, window: int, phrase_window: int | None = None) -> bool:
+    if phrase_window is not None and ("," in between or len(re.findall(r"\w+", between)) > phrase_window):
+        return False
+    return not _TERMINATION.search(between) and len(re.findall(r"\w+", between)) <= window
+
+
+def _trigger_between(triggers: list[tuple[int, int, Trigger]], lo: int, hi: int, other_than: str | None = None) -> bool:
+    """Whether a trigger (of another status than `other_than`, if given) lies in [lo, hi): a trigger
+    between ends the scope of one further away (ConText). In "DM2, CKD 3, history of stroke in 2008",
+    "in 2008" belongs to "history of stroke", not to DM2; in "no evidence of recurrence and prior CVA",
+    "no" does not reach past "prior"."""
+    return any(lo <= s and e <= hi and (other_than is None or t.status != other_than) for s, e, t in triggers)
+
+
+def _family_section(text: str, start: int) -> ContextMatch | None:
+    """A "Family history:" header alone on a line governs the lines below it, up to a blank line or
+    another header ("Mother: ..." lines inside the section do not end it)."""
+    pos = text.rfind("\n", 0, start) + 1  # start of the span's line
+    line = text[pos : text.find("\n", pos) if "\n" in text[pos:] else len(text)]
+    while True:
+        header = _HEADER.match(line)
+        if header and not _RELATIVE_LABEL.match(header.group(1).strip()):
+            if header.group(2) is None and _FAMILY_HEADER.match(header.group(1).strip()) and pos < start:
+                return ContextMatch(FAMILY, (pos, pos + len(line)))
+            if header.group(2) is not None or pos < start:
+                return None  # a section header, or a labelled line of another section
+        if pos == 0:
+            return None
+        prev = text.rfind("\n", 0, pos - 1) + 1
+        line, pos = text[prev : pos - 1], prev
+        if not line.strip():
+            return None
+
+
+def subject_of(system: str, code: str = "") -> Literal["condition", "procedure"]:
+    """Diagnosis codes speak about conditions; procedure and service codes, and the ICD-10-CM
+    encounter-for-screening (Z11-Z13) and immunization (Z23) codes, about services, which are coded
+    when performed whatever their result ("rapid strep: negative" still bills the test)."""
+    if system == ICD10CM and ("Z11" <= code[:3] <= "Z13" or code[:3] == "Z23"):
+        return "procedure"
+    return "condition" if system in (ICD10CM, ICD9CM) else "procedure"
+
+
+def exempt_statuses(system: str, code: str) -> frozenset[str]:
+    """Statuses that ARE the meaning of a code, so they support it instead of blocking it:
+    Z80-Z84 family history (family), Z85-Z87, Z92, Z98 and I25.2 old MI personal history or
+    post-procedural states (historical)."""
+    if system != ICD10CM:
+        return frozenset()
+    category = code[:3]
+    if "Z80" <= category <= "Z84":
+        return frozenset({FAMILY})
+    if category in ("Z85", "Z86", "Z87", "Z92", "Z98") or code == "I25.2":
+        return frozenset({HISTORICAL})
+    return frozenset()
+
+
+def detect_context(
+    text: str,
+    start: int,
+    end: int,
+    subject: Literal["condition", "procedure"] = "condition",
+    ignore: Collection[str] = (),
+) -> ContextMatch | None:
+    """The context status of the mention text[start:end], or None when it is current and affirmed.
+
+    `subject` picks the triggers that apply (see `subject_of`); statuses in `ignore` are not
+    reported (see `exempt_statuses`).
+    """
+    lo, hi = _sentence_bounds(text, start, end)
+    triggers = [t for t in TRIGGERS if t.subject in ("any", subject)]
+    matches = [(m.start(), m.end(), t) for t in triggers for m in t.pattern.finditer(text, lo, hi) if m.end() > m.start()]
+    pseudo = [(s, e) for s, e, t in matches if t.status is None]
+    real = sorted(
+        ((s, e, t) for s, e, t in matches if t.status is not None and not any(s < pe and ps < e for ps, pe in pseudo)),
+        key=lambda m: (m[0], -(m[1] - m[0])),
+    )
+    kept: list[tuple[int, int, Trigger]] = []
+    for s, e, trigger in real:
+        if kept and (s, e) != kept[-1][:2] and s < kept[-1][1]:
+            continue  # overlaps a longer or earlier trigger (the same text may be a pre- and a post-trigger)
+        kept.append((s, e, trigger))
+    # A span that opens with its own trigger ("prior CVA", "history of stroke") is a new assertion:
+    # triggers before it do not reach into it.
+    opens_span = any(s == start and e < end and t.direction != "post" for s, e, t in kept)
+    found: list[ContextMatch] = []
+    for s, e, trigger in kept:
+        pre, post = trigger.direction in ("pre", "both"), trigger.direction in ("post", "both")
+        if pre and s == start and e < end:
+            found.append(ContextMatch(trigger.status, (s, e)))
+        elif (pre and e <= start and not opens_span and _open_scope(text[e:start], PRE_WINDOW, trigger.phrase_window)
+              and (trigger.status == HYPOTHETICAL or not _trigger_between(kept, e, start, other_than=trigger.status))):
+            # a condition ("if cough persists, x-ray to evaluate for pneumonia") governs its whole clause
+            found.append(ContextMatch(trigger.status, (s, e)))
+        elif post and s >= end and _open_scope(text[end:s], POST_WINDOW) and not _trigger_between(kept, end, s):
+            found.append(ContextMatch(trigger.status, (s, e)))
+    section = _family_section(text, start) if subject == "condition" else None
+    if section is not None:
+        found.append(section)
+    found = [m for m in found if m.status not in ignore]
+    return min(found, key=lambda m: PRIORITY.index(m.status)) if found else None

@@ -1,0 +1,62 @@
+"""Run a trained MedicalCoder over contract records and return contract-ready NotePredictions.
+
+Used by evaluation and packaging alike, so both see exactly the same tokenisation, chunking,
+decision rule and grounding as training did. Notes are batched by length to keep padding small;
+the output keeps the input order.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from medcoder.data.labels import Label
+from medcoder.data.predictions import NotePrediction
+from medcoder.data.schema import NoteRecord
+from medcoder.grounding.evidence import ground_note
+from medcoder.models.chunking import Chunking, chunk_notes, pad_chunks
+from medcoder.models.coder import MedicalCoder
+
+
+@torch.no_grad()
+def predict_notes(
+    net: MedicalCoder,
+    records: Sequence[NoteRecord],
+    labels: Sequence[Label],
+    chunking: Chunking,
+    threshold: float,
+    batch_size: int = 8,
+) -> tuple[list[NotePrediction], np.ndarray]:
+    """(predictions in record order, code probabilities (n_records, L)) for `records`."""
+    if len(labels) != net.label_attention.label_bias.shape[0]:
+        raise ValueError(f"{len(labels)} labels given but the model predicts {net.label_attention.label_bias.shape[0]}")
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    chunks = chunk_notes([r.text for r in records], net.tokenizer, chunking)
+    order = sorted(range(len(records)), key=lambda i: chunks[i].n_tokens)
+    predictions: list[NotePrediction | None] = [None] * len(records)
+    scores = np.zeros((len(records), len(labels)), dtype=np.float32)
+    try:
+        for first in range(0, len(order), batch_size):
+            idx = order[first : first + batch_size]
+            batch = pad_chunks([chunks[i] for i in idx], net.tokenizer.pad_token_id)
+            token_mask = batch["token_offsets"][..., 0] >= 0
+            out = net(batch["input_ids"].to(device), batch["attention_mask"].to(device), token_mask.to(device))
+            probs = torch.sigmoid(out.code_logits.float()).cpu().numpy()
+            attention = out.label_attention.float().cpu().numpy()
+            tags = out.bio_logits.argmax(-1).cpu().numpy()
+            em = torch.softmax(out.em_logits.float(), -1).cpu().numpy()
+            offsets = batch["token_offsets"].reshape(len(idx), -1, 2).numpy()
+            for b, i in enumerate(idx):
+                record = records[i]
+                scores[i] = probs[b]
+                predictions[i] = ground_note(
+                    record.id, record.text, record.setting, labels, probs[b], attention[b], tags[b], offsets[b],
+                    threshold, em_probs=em[b],
+                )
+    finally:
+        net.train(was_training)
+    return [p for p in predictions if p is not None], scores

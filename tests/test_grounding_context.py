@@ -1,0 +1,185 @@
+"""The ConText-style detector on many phrasings of each status, and on affirmed mentions it must leave alone.
+
+Each case marks the mention with [brackets]; the brackets are removed before detection.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from medcoder.grounding.context import blocks_grounding, detect_context, exempt_statuses, subject_of
+
+
+def status_of(marked: str) -> str | None:
+    start = marked.index("[")
+    end = marked.index("]") - 1
+    text = marked.replace("[", "").replace("]", "")
+    match = detect_context(text, start, end)
+    return match.status if match else None
+
+
+NEGATED = [
+    "Patient denies [chest pain].",
+    "Denied [shortness of breath] on exertion.",
+    "No [fever], chills or night sweats.",
+    "No fever, chills, night sweats or [weight loss].",
+    "Negative for [pneumonia].",
+    "[Pneumonia] was ruled out.",
+    "[Pneumonia] has been ruled out by CT.",
+    "Ruled out [myocardial infarction].",
+    "She does not have [diabetes].",
+    "Chest x-ray shows no evidence of [pneumonia].",
+    "Without [edema].",
+    "Free of [seizures] since January.",
+    "[Chest pain]: denies.",
+    "[Strep test] negative.",
+    "No history of [diabetes].",
+    "Negative family history of [colon cancer].",
+    "[Denies chest pain].",  # a tagged span that opens with its own trigger
+    "ROS: no [headache], no vision changes.",
+]
+UNCERTAIN = [
+    "Probable [pneumonia].",
+    "Possible [early appendicitis].",
+    "Suspected [pulmonary embolism].",
+    "[Pulmonary embolism] is suspected.",
+    "Rule out [myocardial infarction].",
+    "R/O [MI].",
+    "Cannot rule out [pneumonia].",
+    "[Pneumonia] cannot be ruled out.",
+    "[Pneumonia] versus bronchitis.",
+    "Pneumonia vs. [bronchitis].",
+    "Findings consistent with [pneumonia].",
+    "Likely [viral syndrome].",
+    "Concern for [sepsis].",
+    "[Cellulitis]?",
+    "Unclear whether [syncope] was cardiac.",
+]
+FAMILY = [
+    "Mother with [breast cancer].",
+    "His father had a [myocardial infarction] at 50.",
+    "Family history of [colon cancer].",
+    "Family history: [diabetes] in mother.",
+    "[Diabetes] in his mother.",
+    "FH: [CAD].",
+    "Her sister was diagnosed with [lupus].",
+    "Paternal grandfather: [prostate cancer].",
+    "[Hypertension] runs in the family.",
+    "Family history:\nMother: breast cancer\nFather: [MI]\n",
+    "Family history:\n- [Diabetes] in father\n",
+]
+HISTORICAL = [
+    "History of [appendicitis] s/p appendectomy.",
+    "[Appendicitis] s/p appendectomy.",
+    "Status post [MI] in 2019.",
+    "[Pneumonia] last year, resolved.",
+    "[Pneumonia] 3 years ago.",
+    "Hx of [kidney stones].",
+    "Prior [DVT], completed anticoagulation.",
+    "[Asthma] as a child.",
+]
+HYPOTHETICAL = [
+    "Return if [fever] develops.",
+    "If she develops [chest pain], call 911.",
+    "Call if [shortness of breath] worsens.",
+    "Should [fever] develop, return to the ED.",
+    "Counseled on warning signs of [stroke].",
+    "At risk for [falls].",
+    "Return precautions for [worsening abdominal pain].",
+    "Aspirin to prevent [stroke].",
+]
+AFFIRMED = [
+    "Patient has [pneumonia].",
+    "A1c 9.8%, uncontrolled [hyperglycemia].",
+    "No fever but has [cough].",
+    "Denies chest pain. Has [hypertension].",
+    "Denies fever, reports [cough].",
+    "[Pneumonia], no fever.",
+    "No change in [hypertension] control.",
+    "[Type 2 diabetes mellitus without complications].",
+    "[Type 2 diabetes mellitus] without complications.",
+    "The patient's mother reports that he has [asthma].",
+    "Accompanied by her mother; [migraine] today.",
+    "Past medical history of [hypertension].",
+    "History of present illness: [chest pain] for 2 days.",
+    "History of pneumonia, now with [cough].",
+    "Gram negative [sepsis].",
+    "Family history:\nMother: breast cancer\n\nAssessment:\n[Hypertension].",
+    "Family history: noncontributory.\nSocial history: smoker.\n[Hypertension].",
+    "Dr. Smith saw the patient for [gout].",
+    "BP 150/95. [Essential hypertension].",
+]
+
+
+@pytest.mark.parametrize(
+    ("marked", "expected"),
+    [(m, "negated") for m in NEGATED] + [(m, "uncertain") for m in UNCERTAIN] + [(m, "family") for m in FAMILY]
+    + [(m, "historical") for m in HISTORICAL] + [(m, "hypothetical") for m in HYPOTHETICAL]
+    + [(m, None) for m in AFFIRMED],
+)
+def test_context_status(marked: str, expected: str | None) -> None:
+    assert status_of(marked) == expected
+
+
+def test_trigger_span_points_at_the_trigger() -> None:
+    text = "Assessment: pneumonia. Patient denies chest pain."
+    match = detect_context(text, text.index("chest"), text.index("chest") + len("chest pain"))
+    assert match is not None and text[match.trigger[0] : match.trigger[1]] == "denies"
+
+
+def test_negation_outranks_uncertainty() -> None:
+    assert status_of("Denies [chest pain]?") == "negated"
+
+
+@pytest.mark.parametrize(
+    ("status", "setting", "blocks"),
+    [("negated", "inpatient", True), ("family", "outpatient", True), ("historical", "inpatient", True),
+     ("hypothetical", "inpatient", True), ("uncertain", "outpatient", True), ("uncertain", "inpatient", False),
+     ("uncertain", None, True), (None, "outpatient", False)],
+)
+def test_blocks_grounding_follows_the_guidelines(status: str | None, setting: str | None, blocks: bool) -> None:
+    assert blocks_grounding(status, setting) is blocks
+
+
+def test_agrees_with_the_embedded_corpus_annotations() -> None:
+    """On the embedded corpus (a seed the rules were not tuned on): every annotated non-coded mention
+    gets its status, and no gold evidence span is blocked from grounding its code."""
+    from medcoder.codes.formats import ICD10CM, is_canonical
+    from medcoder.data.synth import generate_corpus
+
+    records = [r for split in generate_corpus(300, seed=11).values() for r in split]
+    mentions = agree = spans = blocked = 0
+    for record in records:
+        for m in record.mentions:
+            system = ICD10CM if is_canonical(ICD10CM, m.code) else "CPT"
+            match = detect_context(record.text, m.start, m.end, subject_of(system, m.code), exempt_statuses(system, m.code))
+            mentions += 1
+            agree += match is not None and match.status == m.status
+        for c in record.codes:
+            for start, end in c.evidence:
+                match = detect_context(record.text, start, end, subject_of(c.system, c.code), exempt_statuses(c.system, c.code))
+                spans += 1
+                blocked += blocks_grounding(match.status if match else None, record.setting)
+    assert mentions > 500 and spans > 1000
+    assert agree >= 0.97 * mentions, f"{agree}/{mentions} mention statuses recovered"
+    assert blocked <= 0.01 * spans, f"{blocked}/{spans} gold evidence spans blocked"
+
+
+@pytest.mark.parametrize(
+    ("marked", "system", "code", "expected"),
+    [
+        ("Rapid strep test: [performed in clinic]: negative.", "CPT", "87880", None),  # a result, not a refusal
+        ("[Influenza vaccine] declined.", "CPT", "90686", "negated"),
+        ("Will consider [flu vaccine] at next visit.", "CPT", "90686", "hypothetical"),
+        ("Status post [appendectomy] in 2015.", "CPT", "44950", "historical"),
+        ("Family history: [colon cancer] in father.", "ICD-10-CM", "Z80.0", None),  # the code IS family history
+        ("[Former smoker], quit 2010.", "ICD-10-CM", "Z87.891", None),
+        ("Former smoker, [COPD].", "ICD-10-CM", "J44.9", None),
+        ("History of [breast cancer], in remission.", "ICD-10-CM", "C50.911", "historical"),
+    ],
+)
+def test_context_depends_on_what_the_code_is_about(marked: str, system: str, code: str, expected: str | None) -> None:
+    start, end = marked.index("["), marked.index("]") - 1
+    text = marked.replace("[", "").replace("]", "")
+    match = detect_context(text, start, end, subject_of(system, code), exempt_statuses(system, code))
+    assert (match.status if match else None) == expected

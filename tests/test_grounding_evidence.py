@@ -1,0 +1,117 @@
+"""ground_note: evidence chosen by attention mass over tagged spans, context checks, fallback, E/M, threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medcoder.grounding.evidence import ground_note
+from medcoder.models.chunking import Chunking, chunk_note
+from medcoder.models.em import EM_CLASSES
+from medcoder.models.encoder import load_tokenizer
+from medcoder.models.spans import bio_tags_for_spans
+
+TEXT = (
+    "Assessment: essential hypertension, well controlled. Denies chest pain. "
+    "Probable community acquired pneumonia. Vitals are stable today."
+)
+LABELS = [("ICD-10-CM", "I10"), ("ICD-10-CM", "R07.9"), ("ICD-10-CM", "J18.9")]
+
+
+def span_of(phrase: str) -> tuple[int, int]:
+    start = TEXT.index(phrase)
+    return start, start + len(phrase)
+
+
+HTN, CHEST, PNA, VITALS = (span_of(p) for p in ("essential hypertension", "chest pain",
+                                                "community acquired pneumonia", "Vitals are stable"))
+
+
+@pytest.fixture(scope="module")
+def offsets() -> np.ndarray:
+    chunks = chunk_note(TEXT, load_tokenizer(None), Chunking(chunk_size=12, chunk_overlap=2, max_chunks=20))
+    return np.array([o for offs in chunks.offsets for o in offs])
+
+
+def attention_on(offsets: np.ndarray, *weighted_spans: tuple[tuple[int, int], float]) -> np.ndarray:
+    """A probability row with the given mass spread evenly over each span's tokens."""
+    row = np.zeros(len(offsets), dtype=np.float32)
+    for (s, e), mass in weighted_spans:
+        members = (offsets[:, 0] >= 0) & (offsets[:, 0] < e) & (s < offsets[:, 1])
+        row[members] += mass / members.sum()
+    return row
+
+
+def ground(offsets, tagged, attention_rows, scores, setting="outpatient", threshold=0.5, em_probs=None):
+    tags = np.array(bio_tags_for_spans(offsets.tolist(), tagged))
+    return ground_note("n1", TEXT, setting, LABELS, np.array(scores, dtype=np.float32), np.stack(attention_rows),
+                       tags, offsets, threshold, em_probs=em_probs)  # fmt: skip
+
+
+def evidence_text(code) -> list[str]:
+    return [TEXT[s:e] for s, e in code.evidence]
+
+
+def test_each_code_gets_the_tagged_span_its_attention_points_at(offsets) -> None:
+    rows = [attention_on(offsets, (HTN, 0.9), (VITALS, 0.1)), attention_on(offsets, (CHEST, 1.0)),
+            attention_on(offsets, (PNA, 1.0))]  # fmt: skip
+    pred = ground(offsets, [HTN, CHEST, PNA], rows, [0.9, 0.2, 0.1])
+    (htn,) = pred.codes
+    assert (htn.code, htn.grounded, evidence_text(htn)) == ("I10", True, ["essential hypertension"])
+    assert htn.score == pytest.approx(0.9)
+
+
+def test_negated_evidence_does_not_ground(offsets) -> None:
+    rows = [attention_on(offsets, (HTN, 1.0)), attention_on(offsets, (CHEST, 1.0)), attention_on(offsets, (PNA, 1.0))]
+    pred = ground(offsets, [HTN, CHEST, PNA], rows, [0.9, 0.8, 0.1])
+    by_code = {c.code: c for c in pred.codes}
+    assert by_code["I10"].grounded
+    chest = by_code["R07.9"]
+    assert not chest.grounded and evidence_text(chest) == ["chest pain"]  # kept for the reviewer
+
+
+def test_uncertain_evidence_grounds_only_inpatient(offsets) -> None:
+    rows = [attention_on(offsets, (HTN, 1.0)), attention_on(offsets, (CHEST, 1.0)), attention_on(offsets, (PNA, 1.0))]
+    scores = [0.1, 0.1, 0.9]
+    outpatient = ground(offsets, [HTN, CHEST, PNA], rows, scores, setting="outpatient")
+    inpatient = ground(offsets, [HTN, CHEST, PNA], rows, scores, setting="inpatient")
+    assert [c.grounded for c in outpatient.codes] == [False]
+    assert [c.grounded for c in inpatient.codes] == [True]
+    assert evidence_text(inpatient.codes[0]) == ["community acquired pneumonia"]
+
+
+def test_clean_spans_win_over_blocked_ones(offsets) -> None:
+    rows = [attention_on(offsets, (CHEST, 0.5), (HTN, 0.5))] * 3
+    pred = ground(offsets, [HTN, CHEST], rows, [0.9, 0.1, 0.1])
+    (code,) = pred.codes
+    assert code.grounded and evidence_text(code) == ["essential hypertension"]
+
+
+def test_without_tagged_spans_the_attention_window_is_evidence_but_not_grounded(offsets) -> None:
+    rows = [attention_on(offsets, (VITALS, 1.0))] * 3
+    pred = ground(offsets, [], rows, [0.9, 0.1, 0.1])
+    (code,) = pred.codes
+    assert not code.grounded and len(code.evidence) == 1
+    start, end = code.evidence[0]
+    assert start < VITALS[1] and VITALS[0] < end  # the window sits on the attention peak
+    # with a tagged span under the peak, the same window grounds
+    weak = [attention_on(offsets, (VITALS, 0.99), (HTN, 0.01))] * 3
+    tagged_peak = ground(offsets, [HTN, VITALS], weak, [0.9, 0.1, 0.1])
+    assert tagged_peak.codes[0].grounded
+
+
+def test_threshold_is_strict_and_codes_sorted_by_score(offsets) -> None:
+    rows = [attention_on(offsets, (HTN, 1.0)), attention_on(offsets, (CHEST, 1.0)), attention_on(offsets, (PNA, 1.0))]
+    pred = ground(offsets, [HTN, CHEST, PNA], rows, [0.6, 0.5, 0.95])
+    assert [c.code for c in pred.codes] == ["J18.9", "I10"]  # 0.5 is not above 0.5
+
+
+def test_em_level(offsets) -> None:
+    rows = [attention_on(offsets, (HTN, 1.0))] * 3
+    probs = np.full(len(EM_CLASSES), 0.02)
+    probs[EM_CLASSES.index("99214")] = 0.82
+    pred = ground(offsets, [HTN], rows, [0.1, 0.1, 0.1], em_probs=probs)
+    assert pred.em_code == "99214" and pred.em_score == pytest.approx(0.82)
+    none = np.full(len(EM_CLASSES), 0.05)
+    none[0] = 0.55
+    assert ground(offsets, [HTN], rows, [0.1, 0.1, 0.1], em_probs=none).em_code is None
