@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives identical files")
     synth.set_defaults(func=_cmd_synth)
 
+    predict = sub.add_parser("predict", help="code a JSONL file of notes with a packaged model (prediction contract)")
+    predict.add_argument("--input", required=True, help="JSONL file, one note per line: {id, text, setting?, age?, sex?}")
+    predict.add_argument("--output", required=True, help="JSONL file to write, one prediction or error entry per input line")
+    predict.add_argument("--model", default=DEFAULT_MODEL_URI,
+                         help="models:/<name>@<alias>, models:/<name>/<version>, runs:/<run_id>/model, or a model folder "
+                              f"(default {DEFAULT_MODEL_URI})")
+    predict.add_argument("--max-chars", type=int, default=None, help="longest note text accepted (default: the model's limit)")
+    predict.add_argument("--batch-size", type=int, default=8, help="notes per forward pass (default 8)")
+    predict.set_defaults(func=_lazy("medcoder.export.predict:cmd_predict"))
+
     card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
     card.add_argument("--model", default=DEFAULT_MODEL_URI,
                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
@@ -63,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--no-publish", action="store_true",
                       help="only write the files: do not log them to the run or change the registry")
     card.set_defaults(func=_lazy("medcoder.cards.model_card:cmd_card"))
+
+    register = sub.add_parser("register", help="register a run's packaged model as a new version and set @challenger")
+    register.add_argument("--run-id", required=True, help="the MLflow run whose packaged model (artifact 'model') to register")
+    register.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
+    register.set_defaults(func=_lazy("medcoder.registry.register:cmd_register"))
+
+    promote = sub.add_parser("promote", help="gate @challenger against @champion on a pinned set; move @champion if it passes")
+    promote.add_argument("--eval-set", required=True, help="pinned evaluation set: contract JSONL with gold codes")
+    promote.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
+    promote.add_argument("--gates", default=None, help="gates YAML (default configs/registry/default.yaml)")
+    promote.add_argument("--batch-size", type=int, default=32, help="notes per predict call (default 32)")
+    promote.set_defaults(func=_lazy("medcoder.registry.promote:cmd_promote"))
     return parser
 
 

@@ -10,6 +10,9 @@ than answer False, so they are never silently dropped.
 
 from __future__ import annotations
 
+import logging
+from typing import Callable, Iterable
+
 from medcoder.codes import cpt, icd10cm
 from medcoder.codes.cpt import CptCatalog
 from medcoder.codes.errors import UnknownCodeError, UnsupportedCodeSystemError
@@ -17,8 +20,9 @@ from medcoder.codes.formats import CPT, HCPCS, ICD10CM, CodeFormatError, is_cano
 
 __all__ = [
     "CodeFormatError", "UnknownCodeError", "UnsupportedCodeSystemError",
-    "is_valid_code", "describe", "code_set_versions", "use_cpt_catalog", "active_cpt_catalog",
+    "is_valid_code", "describe", "code_set_versions", "use_cpt_catalog", "active_cpt_catalog", "validator_for",
 ]
+log = logging.getLogger(__name__)
 
 _SUPPORTED = (ICD10CM, CPT, HCPCS)
 _active_cpt: CptCatalog = cpt.BUILTIN_CATALOG
@@ -47,6 +51,19 @@ def is_valid_code(system: str, code: str) -> bool:
     if system == ICD10CM:
         return icd10cm.is_billable(code)
     return isinstance(code, str) and is_canonical(system, code) and code in _active_cpt
+
+
+def validator_for(systems: Iterable[str]) -> Callable[[str, str], bool] | None:
+    """`is_valid_code` when medcoder has a code set for every system a model predicts, else None.
+
+    Metrics then measure the invalid-code rate only where it can be measured (a CodiEsp ICD-10-PCS
+    label space has no code set here), and say so in a log line instead of reporting a false 0.
+    """
+    missing = sorted(set(systems) - set(_SUPPORTED))
+    if missing:
+        log.info("invalid_code_rate not computed: no code set for %s", ", ".join(missing))
+        return None
+    return is_valid_code
 
 
 def describe(system: str, code: str) -> str:

@@ -23,7 +23,9 @@ from medcoder.models.encoder import FINETUNE_MODES, FinetuneMode, adapt_encoder,
 from medcoder.models.label_attention import AttentionPool, LabelAttention
 from medcoder.models.spans import BIO_NAMES
 
-LORA_DEFAULTS: dict[str, Any] = {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "lora_target_modules": ["query", "value"]}
+LORA_DEFAULTS: dict[str, Any] = {
+    "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "lora_target_modules": ["query", "value"], "lora_layers": None,
+}
 
 
 @dataclass
@@ -51,6 +53,7 @@ class MedicalCoder(nn.Module):
         lora_alpha: int | None = None,
         lora_dropout: float | None = None,
         lora_target_modules: Sequence[str] | None = None,
+        lora_layers: Sequence[int] | None = None,
         attention_dropout: float = 0.0,
         hidden_dropout: float | None = None,
         attention_size: int = 256,
@@ -62,7 +65,8 @@ class MedicalCoder(nn.Module):
         if finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {', '.join(FINETUNE_MODES)}, got {finetune!r}")
         lora = {"lora_r": lora_r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
-                "lora_target_modules": None if lora_target_modules is None else [str(m) for m in lora_target_modules]}
+                "lora_target_modules": None if lora_target_modules is None else [str(m) for m in lora_target_modules],
+                "lora_layers": None if lora_layers is None else [int(i) for i in lora_layers]}
         if finetune != "lora" and any(v is not None for v in lora.values()):
             given = ", ".join(k for k, v in lora.items() if v is not None)
             raise ValueError(f"{given} only apply to finetune='lora', but finetune={finetune!r}: set them to null or use finetune='lora'")

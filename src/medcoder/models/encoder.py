@@ -138,11 +138,14 @@ def adapt_encoder(
     lora_alpha: int = 16,
     lora_dropout: float = 0.1,
     lora_target_modules: Sequence[str] = ("query", "value"),
+    lora_layers: Sequence[int] | None = None,
 ) -> nn.Module:
     """Make the encoder trainable the chosen way; returns it in train mode.
 
     lora: peft adapters on `lora_target_modules` (suffixes of module names, as peft matches them),
     base weights frozen; full: every weight trains; frozen: no weight trains (features only).
+    `lora_layers` limits adapters to those transformer layers (negative = from the top, e.g. [-2, -1]);
+    backpropagation then stops at the lowest adapted layer, which is what makes it cheaper on CPU.
     """
     if finetune not in FINETUNE_MODES:
         raise ValueError(f"finetune must be one of {', '.join(FINETUNE_MODES)}, got {finetune!r}")
@@ -163,12 +166,20 @@ def adapt_encoder(
             )
         if lora_r < 1:
             raise ValueError(f"lora_r must be >= 1, got {lora_r}")
+        layers = None
+        if lora_layers is not None:
+            n_layers = int(model.config.num_hidden_layers)
+            layers = sorted({int(i) % n_layers for i in lora_layers if -n_layers <= int(i) < n_layers})
+            if len(layers) != len(set(lora_layers)) or not layers:
+                raise ValueError(f"lora_layers {list(lora_layers)} must be distinct layer indices in [-{n_layers}, {n_layers - 1}]")
         config = LoraConfig(
             r=lora_r,
             lora_alpha=lora_alpha,
             lora_dropout=lora_dropout,
             target_modules=targets,
             task_type=TaskType.FEATURE_EXTRACTION,
+            layers_to_transform=layers,
+            layers_pattern="layer" if layers is not None else None,
         )
         model = get_peft_model(model, config)
     model.train()  # peft and from_pretrained leave modules in eval mode (STACK.md trap 4)

@@ -1,0 +1,97 @@
+"""Score a trained coder the one way every model is scored, and log the result to MLflow.
+
+Protocol (Edin et al., SIGIR 2023): one decision threshold is tuned on val over a grid and applied
+unchanged to test. Predictions at that threshold carry grounded evidence, so the same pass yields the
+classification, evidence, hallucination and E/M metrics (`medcoder.metrics.evaluate_split`). The
+neural coder and the TF-IDF baseline both log through `log_evaluation`, so their runs compare
+column for column in the MLflow UI and in `medcoder-eval`'s comparison table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from medcoder.data.labels import LabelSpace
+from medcoder.data.predictions import NotePrediction
+from medcoder.data.schema import NoteRecord
+from medcoder.metrics import EvaluationResult, evaluate_split, train_label_counts, tune_threshold
+
+log = logging.getLogger(__name__)
+
+# (records, threshold) -> (predictions at that threshold, (n, L) code probabilities)
+Predictor = Callable[[Sequence[NoteRecord], float], tuple[list[NotePrediction], np.ndarray]]
+
+
+@dataclass
+class CoderEvaluation:
+    """The tuned threshold and the evaluation of each split, with the scores behind them (for plots)."""
+
+    threshold: float
+    results: dict[str, EvaluationResult]
+    scores: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+
+
+def threshold_grid(start: float = 0.01, stop: float = 0.99, step: float = 0.01) -> np.ndarray:
+    """The grid searched on val; inclusive of `stop` (within float tolerance)."""
+    return np.round(np.arange(start, stop + step / 2, step), 6)
+
+
+def evaluate_coder(
+    predict: Predictor,
+    splits: Mapping[str, Sequence[NoteRecord]],
+    label_space: LabelSpace,
+    grid: np.ndarray | None = None,
+    is_valid: Callable[[str, str], bool] | None = None,
+) -> CoderEvaluation:
+    """Tune the threshold on `splits["val"]`, then evaluate val and test at that threshold."""
+    val, test = list(splits["val"]), list(splits["test"])
+    _, val_scores = predict(val, 0.5)
+    y_val = label_space.encode_many(val)
+    threshold = tune_threshold(y_val, val_scores, grid)
+    log.info("threshold tuned on val: %.2f", threshold)
+    counts = train_label_counts(splits["train"])
+    results: dict[str, EvaluationResult] = {}
+    scores, targets = {}, {}
+    for name, records in (("val", val), ("test", test)):
+        predictions, split_scores = predict(records, threshold)
+        results[name] = evaluate_split(
+            records, label_space, split_scores, threshold, predictions=predictions, train_counts=counts, is_valid=is_valid
+        )
+        scores[name], targets[name] = split_scores, label_space.encode_many(records)
+    return CoderEvaluation(threshold=threshold, results=results, scores=scores, targets=targets)
+
+
+def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_metrics: bool = True) -> None:
+    """Log metrics (`val/...`, `test/...`; skipped when the caller logs them itself at a step),
+    tables and plots into the active MLflow run."""
+    import mlflow
+
+    from medcoder import tracking
+    from medcoder.metrics import plots
+
+    mlflow.log_metric("threshold", evaluation.threshold)
+    for split, result in evaluation.results.items():
+        if log_metrics:
+            tracking.log_metrics(result.metrics, split)
+        tracking.log_dataframe(result.per_code, f"tables/{split}_per_code.csv")
+        tracking.log_dataframe(result.by_length, f"tables/{split}_f1_by_note_length.csv")
+        if result.by_frequency is not None:
+            tracking.log_dataframe(result.by_frequency, f"tables/{split}_f1_by_frequency.csv")
+        if result.em_confusion is not None:
+            tracking.log_dataframe(result.em_confusion.reset_index(), f"tables/{split}_em_confusion.csv")
+    mlflow.log_dict({"labels": label_space.to_list()}, "label_space.json")
+
+    y_val, s_val = evaluation.targets["val"], evaluation.scores["val"]
+    y_test, s_test = evaluation.targets["test"], evaluation.scores["test"]
+    test = evaluation.results["test"]
+    tracking.log_figure(plots.plot_f1_vs_threshold(y_val, s_val, evaluation.threshold), "plots/val_f1_vs_threshold.png")
+    tracking.log_figure(plots.plot_precision_recall(y_test, s_test), "plots/test_precision_recall.png")
+    tracking.log_figure(plots.plot_calibration(y_test, s_test), "plots/test_calibration.png")
+    tracking.log_figure(plots.plot_per_code_f1(test.per_code), "plots/test_per_code_f1.png")
+    if test.by_frequency is not None:
+        tracking.log_figure(plots.plot_f1_by_frequency(test.by_frequency), "plots/test_f1_by_frequency.png")

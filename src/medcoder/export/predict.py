@@ -1,0 +1,181 @@
+"""`medcoder predict`: code a JSONL file of notes with a packaged model, one contract line per input line.
+
+    medcoder predict --input notes.jsonl --output predictions.jsonl [--model models:/medcoder@champion]
+
+`--model` takes a registry URI (`models:/<name>@<alias>`, `models:/<name>/<version>`), a run URI
+(`runs:/<run_id>/model`), an MLflow model folder, or an exported-coder folder (`export_coder`).
+Every input line gets exactly one output line, in input order: a prediction, or an error entry
+for a line that cannot be coded (bad JSON, empty text, ...). Output is written to a temporary file
+and renamed at the end, so a crash never leaves a half-written file that looks complete.
+
+Errors a user can fix (no such model or alias, a tampered artifact, a missing input file) are
+raised as ValueError/FileNotFoundError with one clear sentence; `medcoder`'s main prints that line
+and exits with status 2. Torch and MLflow are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections import Counter
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
+from urllib.parse import unquote
+
+from medcoder.paths import default_tracking_uri
+
+if TYPE_CHECKING:  # torch is imported only when the command runs
+    from medcoder.export.artifact import ExportedCoder
+
+DEFAULT_MODEL = "models:/medcoder@champion"
+BLOCK_SIZE = 64  # notes handed to the model at a time: bounds memory on files of any size
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+T = TypeVar("T")
+
+
+class ModelNotFoundError(ValueError):
+    """The model named by --model cannot be found or loaded; the message says what to do."""
+
+
+# ---------------------------------------------------------------- loading
+def check_store(tracking_uri: str) -> None:
+    """A sqlite store that does not exist would be created empty by MLflow: say so instead."""
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(unquote(tracking_uri[len("sqlite:///"):]))
+        if not db.is_file():
+            raise ModelNotFoundError(
+                f"no MLflow store at {db} (set MLFLOW_TRACKING_URI, or train a model first); "
+                "or pass --model with an exported model folder"
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def registered_version(uri: str, tracking_uri: str) -> tuple[str, str] | None:
+    """(registered name, version) that a models:/ URI points at; None for URIs without a registry entry."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    match = _REGISTRY_URI.match(uri)
+    if match is None:
+        return None
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    name = match["name"]
+    try:
+        if match["alias"]:
+            version = client.get_model_version_by_alias(name, match["alias"]).version
+        else:
+            version = client.get_model_version(name, match["version"]).version
+    except MlflowException as exc:
+        # MLflow 3.17 reports a missing alias as INVALID_PARAMETER_VALUE, a missing model or version as
+        # RESOURCE_DOES_NOT_EXIST; anything else (a broken store) is reported with MLflow's own first line.
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise ModelNotFoundError(f"cannot look up {uri} in {tracking_uri}: {_first_line(exc)}") from None
+        what = f"alias {match['alias']!r}" if match["alias"] else f"version {match['version']}"
+        raise ModelNotFoundError(
+            f"registered model {name!r} has no {what} in {tracking_uri}: register and promote a model first "
+            "(medcoder register / medcoder promote), or pass --model runs:/<run_id>/model or a model folder"
+        ) from None
+    return name, str(version)
+
+
+def _load_pyfunc(uri: str, model_config: dict[str, str] | None) -> ExportedCoder:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from medcoder.export.mlflow_model import MedcoderPyfunc
+
+    try:
+        model = mlflow.pyfunc.load_model(uri, model_config=model_config)
+    except (MlflowException, OSError) as exc:
+        raise ModelNotFoundError(f"cannot load model {uri}: {_first_line(exc)}") from None
+    python_model = model.unwrap_python_model()
+    if not isinstance(python_model, MedcoderPyfunc) or python_model.coder is None:
+        raise ModelNotFoundError(f"{uri} is not a packaged medcoder model (its pyfunc is {type(python_model).__name__})")
+    return python_model.coder
+
+
+def load_model(spec: str, *, max_chars: int | None = None, batch_size: int = 8, tracking_uri: str | None = None) -> ExportedCoder:
+    """The ExportedCoder behind `spec` (see the module docstring for what `spec` may be)."""
+    from medcoder.export.artifact import load_exported
+    from medcoder.inference.manifest import MANIFEST_NAME
+
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if max_chars is not None and max_chars < 1:
+        raise ValueError(f"--max-chars must be >= 1, got {max_chars}")
+    path = Path(spec)
+    if spec.startswith(("models:/", "runs:/")) or (not path.exists() and re.match(r"^[a-z][a-z0-9+.-]*:/", spec)):
+        import mlflow
+
+        tracking_uri = tracking_uri or default_tracking_uri()
+        check_store(tracking_uri)
+        mlflow.set_tracking_uri(tracking_uri)
+        registered = registered_version(spec, tracking_uri)
+        if registered is None:
+            coder = _load_pyfunc(spec, None)
+        else:  # load the version just resolved, so an alias that moves meanwhile cannot mislabel the output
+            name, version = registered
+            coder = _load_pyfunc(f"models:/{name}/{version}", {"model_name": name, "model_version": version})
+    elif (path / MANIFEST_NAME).is_file():
+        coder = load_exported(path)
+    elif (path / "MLmodel").is_file():
+        coder = _load_pyfunc(str(path), None)
+    elif path.exists():
+        raise ModelNotFoundError(f"--model {spec}: neither an exported model folder ({MANIFEST_NAME}) nor an MLflow model (MLmodel)")
+    else:
+        raise ModelNotFoundError(f"--model {spec}: no such folder, and not a models:/ or runs:/ URI")
+    if max_chars is not None:
+        coder.max_chars = max_chars
+    coder.batch_size = batch_size
+    return coder
+
+
+# ---------------------------------------------------------------- the command
+def _blocks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while block := list(islice(iterator, size)):
+        yield block
+
+
+def predict_file(coder: ExportedCoder, input_path: Path, output_path: Path) -> Counter[str]:
+    """Write one contract line per input line; returns counts of "coded" and of each error kind."""
+    from medcoder.inference.inputs import read_input_lines
+
+    counts: Counter[str] = Counter()
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output_path.with_name(f".{output_path.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
+                for line in coder.predict_records(block):
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    counts[line["error"]["kind"] if "error" in line else "coded"] += 1
+        os.replace(tmp, output_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return counts
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    input_path, output_path = Path(args.input), Path(args.output)
+    if not input_path.is_file():
+        raise FileNotFoundError(f"--input {input_path}: file not found")
+    coder = load_model(args.model, max_chars=args.max_chars, batch_size=args.batch_size)
+    counts = predict_file(coder, input_path, output_path)
+    errors = {kind: n for kind, n in sorted(counts.items()) if kind != "coded"}
+    detail = ", ".join(f"{kind}: {n}" for kind, n in errors.items())
+    model = coder.model_info
+    print(
+        f"{counts['coded']} notes coded, {sum(errors.values())} error entries{f' ({detail})' if detail else ''} "
+        f"with {model['name']} version {model['version']} -> {output_path}",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,315 @@
+"""Score a model FROM THE REGISTRY, through the prediction contract, as a serving team would see it.
+
+Training logs metrics computed on the coder's raw scores inside the training process. Promotion
+must not trust those: the thing that gets served is the packaged pyfunc in the registry, with its
+own threshold, routing policy and code-set filter. So this module
+1. resolves `name@alias` (or a version number) to one version, downloads it, checks that its sealed
+   content is what was registered (manifest hash) and loads it with `mlflow.pyfunc.load_model`;
+2. predicts on a pinned evaluation set (contract JSONL with gold codes; its `records_digest` sha256
+   is recorded with every result so two evaluations are comparable only when the digests match);
+3. checks every output line with `validate_contract_line` and turns it back into a `NotePrediction`;
+4. scores with `medcoder.metrics.evaluate_split`, the code every model is scored with.
+
+What the contract can and cannot measure. It returns only the codes the model emits (score above
+its own threshold, valid, not dropped by routing), so a code is "predicted" exactly when it is in
+the output. micro/macro P/R/F1, exact match, evidence, ungrounded, distractor, invalid-code,
+over-generation and E/M metrics are therefore defined. Ranking metrics (mAP, precision@k, recall@k,
+R-precision), AUC and calibration need every label's score on every note, which the contract does
+not expose: they are left out (`SCORE_MATRIX_METRICS`), never reported as numbers.
+
+Label scope. With `label_space=None` every code in the gold set or the output counts (a gold code
+the model cannot predict is a miss on the claim): use it to compare two models, whose own label
+spaces may differ. E/M level codes (CPT 99202-99499) are left out of that scope: the contract
+returns the visit level in `em`, and `em_accuracy`/`em_macro_f1` score it, so counting it again as
+a note-level label would score it twice (or as a miss for every coder that puts it in `em`).
+Passing the model's training label space (`run_label_space`) restricts scoring to it, as the
+training run does, which reproduces the run's logged test metrics.
+
+Notes the model answers with an error entry (empty text, too long) or with a line that breaks the
+contract count as predicting nothing; their number is reported (`contract_error_rate`,
+`contract_violation_rate`) and violations can be gated. A batch whose output does not have one line
+per input is not scorable at all: ContractError.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.tracking import MlflowClient
+
+from medcoder.codes import UnsupportedCodeSystemError, is_valid_code
+from medcoder.data.labels import LabelSpace
+from medcoder.data.predictions import NotePrediction, PredictedCode
+from medcoder.data.schema import NoteRecord, load_notes, records_digest
+from medcoder.inference.contract import ContractError, validate_contract_line
+from medcoder.metrics import evaluate_split
+from medcoder.metrics.classification import PRECISION_AT, RECALL_AT
+from medcoder.metrics.em import is_em_code
+from medcoder.registry.client import MODEL_NAME, RegistryError, get_client, resolve_version
+from medcoder.registry.register import sealed_folder, sealed_manifest_hash
+
+log = logging.getLogger(__name__)
+
+# evaluate_split keys that need the full (notes x labels) score matrix: not measurable from the contract.
+SCORE_MATRIX_METRICS: tuple[str, ...] = (
+    *(f"precision_at_{k}" for k in PRECISION_AT), *(f"recall_at_{k}" for k in RECALL_AT),
+    "r_precision", "map", "auc_micro", "auc_macro", "expected_calibration_error",
+)
+DEFAULT_BATCH_SIZE = 32
+INPUT_FIELDS: tuple[str, ...] = ("setting", "age", "sex")  # optional fields the pyfunc accepts besides id, text
+
+
+class ContractModel(Protocol):
+    """What a loaded pyfunc offers: contract input dicts in, one contract line per input out."""
+
+    def predict(self, model_input: Any) -> Any: ...
+
+
+# ---------------------------------------------------------------- the pinned evaluation set
+@dataclass(frozen=True)
+class EvalSet:
+    """A pinned evaluation set: its file, its validated records and their sha256 (`records_digest`)."""
+
+    path: Path
+    records: tuple[NoteRecord, ...]
+    sha256: str
+
+
+def load_eval_set(path: str | Path) -> EvalSet:
+    """Load and validate a contract JSONL evaluation set (RecordError names file, line and field)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: evaluation set not found")
+    records = tuple(load_notes(path))
+    if not records:
+        raise ValueError(f"{path}: evaluation set has no records")
+    return EvalSet(path=path, records=records, sha256=records_digest(records))
+
+
+def contract_input(record: NoteRecord) -> dict[str, Any]:
+    """What the model sees of a gold record: id, text and the optional fields; never the codes."""
+    out: dict[str, Any] = {"id": record.id, "text": record.text}
+    for name in INPUT_FIELDS:
+        value = getattr(record, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+# ---------------------------------------------------------------- contract lines -> predictions
+def prediction_from_line(line: Mapping[str, Any]) -> NotePrediction:
+    """A valid contract prediction line back to a NotePrediction (evidence as spans, E/M kept apart)."""
+    codes = tuple(
+        PredictedCode(
+            system=c["system"], code=c["code"], score=float(c["score"]), grounded=bool(c["grounded"]),
+            evidence=tuple((int(e["start"]), int(e["end"])) for e in c["evidence"]),
+        )
+        for c in line["codes"]
+    )
+    em = line.get("em")
+    return NotePrediction(
+        id=line["id"], codes=codes,
+        em_code=None if em is None else em["code"], em_score=None if em is None else float(em["score"]),
+    )
+
+
+def _valid_for_output(system: str, code: str) -> bool:
+    try:
+        return is_valid_code(system, code)
+    except UnsupportedCodeSystemError:
+        return False
+
+
+@dataclass
+class ContractScore:
+    """Metrics of one model's contract output on one set, with what could not be scored and why.
+
+    violations: note id -> ContractError message (never note text); error_entries: note id -> kind.
+    """
+
+    metrics: dict[str, float]
+    per_code: pd.DataFrame
+    violations: dict[str, str]
+    error_entries: dict[str, str]
+
+
+def score_contract_lines(
+    records: Sequence[NoteRecord],
+    lines: Sequence[Mapping[str, Any] | str],
+    label_space: LabelSpace | None = None,
+) -> ContractScore:
+    """Score contract output lines against gold records; `lines[i]` must answer `records[i]`.
+
+    label_space: None scores every code in the gold records or the output (see module docstring).
+    """
+    if len(lines) != len(records):
+        raise ContractError(f"the model returned {len(lines)} output lines for {len(records)} input notes; "
+                            "the contract is one line per input, in input order")
+    predictions: list[NotePrediction] = []
+    violations: dict[str, str] = {}
+    error_entries: dict[str, str] = {}
+    review_required = 0
+    for record, line in zip(records, lines):
+        try:
+            validate_contract_line(line, note_text=record.text)
+            if isinstance(line, (str, bytes)):  # a JSON line as `medcoder predict` writes it
+                line = json.loads(line)
+            if line["id"] != record.id:
+                raise ContractError(f"line for id {line['id']!r} is in the place of note {record.id!r}")
+        except ContractError as err:
+            violations[record.id] = str(err)
+            predictions.append(NotePrediction(id=record.id))
+            continue
+        if "error" in line:
+            error_entries[record.id] = line["error"]["kind"]
+            predictions.append(NotePrediction(id=record.id))
+            continue
+        review_required += bool(line["review"]["required"])
+        predictions.append(prediction_from_line(line))
+    for note_id, message in list(violations.items())[:5]:
+        log.warning("contract violation for note %s: %s", note_id, message)
+
+    if label_space is None:
+        gold = {(c.system, c.code) for r in records for c in r.codes}
+        emitted = {(c.system, c.code) for p in predictions for c in p.codes}
+        label_space = LabelSpace(tuple(sorted(label for label in gold | emitted if not is_em_code(*label))))
+    # 1.0 where the model returned the code: "returned" is the decision, so any threshold in (0, 1) reads it.
+    returned = np.zeros((len(records), len(label_space)), dtype=np.float64)
+    for i, p in enumerate(predictions):
+        for c in p.codes:
+            if (c.system, c.code) in label_space:
+                returned[i, label_space.index((c.system, c.code))] = 1.0
+    result = evaluate_split(records, label_space, returned, 0.5, predictions=predictions, is_valid=_valid_for_output)
+
+    metrics = {k: v for k, v in result.metrics.items() if k not in SCORE_MATRIX_METRICS}
+    n = len(records)
+    metrics.update({
+        "notes": float(n),
+        "labels": float(len(label_space)),
+        "contract_violations": float(len(violations)),
+        "contract_violation_rate": len(violations) / n,
+        "contract_error_entries": float(len(error_entries)),
+        "contract_error_rate": len(error_entries) / n,
+        "review_required_rate": review_required / n,
+    })
+    per_code = result.per_code.drop(columns=["average_precision"])  # needs scores, not decisions
+    return ContractScore(metrics=metrics, per_code=per_code, violations=violations, error_entries=error_entries)
+
+
+def predict_contract(model: ContractModel, records: Sequence[NoteRecord], batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
+    """Run `model.predict` on contract inputs in batches; returns every output line in input order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lines: list[dict[str, Any]] = []
+    for start in range(0, len(records), batch_size):
+        batch = [contract_input(r) for r in records[start:start + batch_size]]
+        out = model.predict(batch)
+        if isinstance(out, pd.DataFrame):  # a pyfunc without type hints returns a frame of lines
+            out = out.to_dict(orient="records")
+        out = list(out)
+        if len(out) != len(batch):
+            raise ContractError(f"the model returned {len(out)} output lines for a batch of {len(batch)} notes "
+                                f"(notes {batch[0]['id']} .. {batch[-1]['id']}); the contract is one line per input")
+        lines.extend(out)
+    return lines
+
+
+# ---------------------------------------------------------------- from the registry
+@dataclass
+class RegistryEvaluation:
+    """One registry version scored on one pinned set; `metrics` keys are `score_contract_lines`'."""
+
+    name: str
+    version: str
+    run_id: str | None
+    eval_set_path: str
+    eval_set_sha256: str
+    label_scope: str  # "gold+output" or "label_space:<n labels>"
+    threshold: float | None  # the decision threshold the package serves with (coder.json), if it says
+    manifest_sha256: str  # content hash of the evaluated package, checked against the version's tag
+    metrics: dict[str, float]
+    per_code: pd.DataFrame
+    violations: dict[str, str]
+    error_entries: dict[str, str]
+    seconds: float
+
+
+def download_version(client: MlflowClient, name: str, version: str, dst_dir: str | Path) -> Path:
+    """Download the files of version `version` of `name` from the CLIENT's registry; returns the folder.
+
+    `mlflow.pyfunc.load_model("models:/<name>/<version>")` would do the same, but MLflow 3.17
+    resolves `models:/` URIs through its GLOBAL registry URI, which can be another store than the one
+    the caller chose; asking the client where the version's files are avoids that.
+    """
+    location = client.get_model_version_download_uri(name, version)
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(dst_dir), tracking_uri=client.tracking_uri))
+
+
+def checked_package(local: Path, version: ModelVersion) -> tuple[str, float | None]:
+    """(manifest hash, served threshold) of a downloaded version, refusing content that differs from
+    what was registered (the version's `manifest_sha256` tag). The threshold is the export's own
+    (`coder.json`), not the run's, since a model may be re-exported with another one."""
+    from medcoder.export.artifact import CONFIG_NAME  # torch comes with it: imported only when a model is
+
+    manifest_sha256 = sealed_manifest_hash(local)
+    registered = version.tags.get("manifest_sha256")
+    if registered is not None and registered != manifest_sha256:
+        raise RegistryError(f"{version.name} v{version.version}: the stored model has manifest {manifest_sha256}, "
+                            f"not the {registered} it was registered with; the artifact changed after registration")
+    config = sealed_folder(local) / CONFIG_NAME
+    threshold = json.loads(config.read_text(encoding="utf-8")).get("threshold") if config.is_file() else None
+    return manifest_sha256, None if threshold is None else float(threshold)
+
+
+def run_label_space(client: MlflowClient, run_id: str) -> LabelSpace:
+    """The label space a training run logged (`label_space.json`, see `evaluation.log_evaluation`)."""
+    with tempfile.TemporaryDirectory(prefix="medcoder-labels-") as tmp:
+        try:
+            path = client.download_artifacts(run_id, "label_space.json", tmp)
+        except Exception as err:  # MlflowException or OSError, depending on the artifact store
+            raise FileNotFoundError(f"run {run_id} has no label_space.json artifact ({type(err).__name__})") from None
+        labels = json.loads(Path(path).read_text(encoding="utf-8"))["labels"]
+    return LabelSpace.from_list(labels)
+
+
+def evaluate_registered(
+    ref: str | int,
+    eval_set: EvalSet | str | Path,
+    *,
+    name: str = MODEL_NAME,
+    client: MlflowClient | None = None,
+    label_space: LabelSpace | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> RegistryEvaluation:
+    """Score `name@ref` (an alias such as `champion`, or a version number) on a pinned set."""
+    client = get_client(client)
+    eval_set = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
+    version = resolve_version(client, name, ref)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="medcoder-eval-") as tmp:
+        local = download_version(client, name, str(version.version), tmp)
+        manifest_sha256, threshold = checked_package(local, version)
+        # model_config: the contract's `model` object names this registry version (medcoder.export)
+        model = mlflow.pyfunc.load_model(str(local), model_config={"model_name": name, "model_version": str(version.version)})
+        lines = predict_contract(model, eval_set.records, batch_size)
+    score = score_contract_lines(eval_set.records, lines, label_space)
+    seconds = time.perf_counter() - started
+    log.info("scored %s v%s on %d notes (sha256 %s) in %.1f s: micro_f1 %.4f",
+             name, version.version, len(eval_set.records), eval_set.sha256[:12], seconds, score.metrics["micro_f1"])
+    return RegistryEvaluation(
+        name=name, version=str(version.version), run_id=version.run_id, eval_set_path=str(eval_set.path),
+        eval_set_sha256=eval_set.sha256,
+        label_scope="gold+output" if label_space is None else f"label_space:{len(label_space)}",
+        threshold=threshold, manifest_sha256=manifest_sha256, metrics=score.metrics, per_code=score.per_code,
+        violations=score.violations, error_entries=score.error_entries, seconds=seconds,
+    )

@@ -1,0 +1,149 @@
+"""medcoder-train: fit a coder, evaluate its best checkpoint, log everything to MLflow.
+
+A flat, logged sequence in the lightning-hydra-template manner:
+    data (generate the embedded corpus if missing) -> datamodule -> model -> callbacks, loggers,
+    trainer -> run context in MLflow -> fit (resumable with ckpt_path=last) -> test with the best
+    checkpoint -> threshold on val, full evaluation of val and test -> package the model into the run
+    (MLflow pyfunc at artifact path "model", ready for `medcoder register`) -> metrics for a sweep.
+Run `medcoder-train --help` for the config groups, or see configs/experiment/ for complete runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from medcoder.paths import project_root
+
+log = logging.getLogger("medcoder.train")
+CONFIG_DIR = str(project_root() / "configs")
+OmegaConf.register_new_resolver("medcoder_root", lambda: str(project_root()), replace=True)
+
+
+def ensure_embedded_corpus(data_cfg: DictConfig, corpus_cfg: DictConfig) -> None:
+    """Write the embedded corpus to `data.data_dir` when the run uses it and it is not there yet."""
+    if data_cfg.dataset != "embedded" or (Path(data_cfg.data_dir) / "train.jsonl").is_file():
+        return
+    from medcoder.data.synth import write_corpus
+
+    log.info("generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_cfg.data_dir)
+    write_corpus(Path(data_cfg.data_dir), n_notes=int(corpus_cfg.notes), seed=int(corpus_cfg.seed))
+
+
+def resolve_ckpt_path(ckpt_path: str | None, task_name: str, root: str) -> str | None:
+    """`last` means the newest `last.ckpt` of an earlier run of this task; a path is used as given."""
+    if ckpt_path != "last":
+        return ckpt_path
+    candidates = sorted(Path(root, "outputs", "runs", task_name).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"ckpt_path=last: no earlier run of task {task_name!r} left a last.ckpt under {root}/outputs/runs")
+    log.info("resuming from %s", candidates[-1])
+    return str(candidates[-1])
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every `_target_` entry of a config group (callbacks, loggers); empty when unset."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(item) for item in group.values() if isinstance(item, DictConfig) and "_target_" in item]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one training job; returns the final metrics (the sweep reads cfg.optimized_metric)."""
+    import lightning as L
+    import mlflow
+    import torch
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    from medcoder import tracking
+    from medcoder.codes import validator_for
+    from medcoder.evaluation import evaluate_coder, log_evaluation, threshold_grid
+    from medcoder.export.mlflow_model import export_and_log
+    from medcoder.models.lit_module import CoderLitModule
+
+    # ---- seed and threads
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+
+    # ---- data
+    ensure_embedded_corpus(cfg.data, cfg.corpus)
+    log.info("instantiating datamodule <%s> for dataset %s", cfg.data._target_, cfg.data.dataset)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    label_space = datamodule.label_space
+
+    # ---- model
+    log.info("instantiating model <%s> with %d labels", cfg.model._target_, len(label_space))
+    model = hydra.utils.instantiate(cfg.model, labels=label_space.to_list())
+
+    # ---- callbacks, loggers, trainer
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    mlflow_logger = next((lg for lg in loggers if isinstance(lg, MLFlowLogger)), None)
+
+    # ---- run context: resolved config, flattened params, dataset digests, git commit, versions
+    if mlflow_logger is not None:
+        mlflow.set_tracking_uri(mlflow_logger._tracking_uri)
+        with mlflow.start_run(run_id=mlflow_logger.run_id):
+            mlflow.set_tags({"model_family": "neural_coder", "dataset": cfg.data.dataset, "task": cfg.task_name})
+            tracking.log_run_context()
+            job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+            resolved = OmegaConf.to_container(job_cfg, resolve=True)
+            tracking.log_params({k: v for k, v in resolved.items() if k != "paths"})
+            mlflow.log_text(OmegaConf.to_yaml(job_cfg, resolve=True), "config/config.yaml")
+            tracking.log_dataset_digests(datamodule.records, cfg.data.dataset, source=cfg.data.get("data_dir"))
+
+    # ---- fit
+    if cfg.get("train"):
+        log.info("starting training")
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), cfg.task_name, cfg.paths.root_dir))
+    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    coder = CoderLitModule.load_trained(best_path) if best_path else model
+    log.info("best checkpoint: %s", best_path or "none (using the model as trained)")
+
+    metrics: dict[str, float] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if not cfg.get("test"):
+        return metrics
+
+    # ---- test with the best checkpoint (loss, seqeval evidence F1), then the full evaluation
+    trainer.test(coder, datamodule=datamodule)
+    metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    evaluation = evaluate_coder(
+        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=int(cfg.data.batch_size)),
+        datamodule.records, label_space, grid=threshold_grid(**cfg.threshold_grid),
+        is_valid=validator_for(system for system, _ in label_space.labels),
+    )
+    for split, result in evaluation.results.items():
+        metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})
+    if mlflow_logger is not None:
+        with mlflow.start_run(run_id=mlflow_logger.run_id):
+            # logged at the last training step so these, not an epoch's, are each metric's latest value
+            for split, result in evaluation.results.items():
+                tracking.log_metrics(result.metrics, split, step=int(trainer.global_step))
+            log_evaluation(evaluation, label_space, log_metrics=False)
+            mlflow.log_param("best_checkpoint", best_path or "none")
+            # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
+            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing))
+        log.info("MLflow run %s", mlflow_logger.run_id)
+    for key in ("val/map", "val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map"):
+        if key in metrics:
+            log.info("%s = %.4f", key, metrics[key])
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point (console script `medcoder-train`); returns the metric a sweep optimises."""
+    metrics = train(cfg)
+    value = metrics.get(cfg.get("optimized_metric") or "")
+    return None if value is None else float(value)
+
+
+if __name__ == "__main__":
+    main()

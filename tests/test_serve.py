@@ -1,0 +1,118 @@
+"""`mlflow models serve` round trip: the registered model answers /invocations on loopback with one
+contract line per record, an error entry for an empty note, and the server is always stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, logged_coder, tiny_coder
+from medcoder.codes import is_valid_code
+from medcoder.inference.contract import validate_contract_line
+
+STARTUP_TIMEOUT_S = 180  # model load in a fresh process on a busy 2-core machine
+REQUEST_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyCoder:
+    return tiny_coder(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedCoder:
+    return logged_coder(tmp_path_factory.getbasetemp())
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's whole process group (uvicorn runs workers), then SIGKILL after 15 s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+
+
+def _wait_until_up(proc: subprocess.Popen, base: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/ping", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(1)
+    pytest.fail(f"server not up after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def _post(base: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"{base}/invocations", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def test_served_model_answers_with_contract_lines(logged: LoggedCoder, tiny: TinyCoder, tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # mlflow execs `uvicorn`
+        "MLFLOW_TRACKING_URI": logged.tracking_uri, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }  # fmt: skip
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{REGISTERED_NAME}@champion",
+               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_up(proc, base, log)
+        notes = tiny.records[:2]
+        records = [
+            {"id": notes[0].id, "text": notes[0].text, "setting": notes[0].setting},
+            {"id": "empty-note", "text": ""},
+            {"id": notes[1].id, "text": notes[1].text, "age": notes[1].age},
+        ]
+        status, body = _post(base, {"inputs": records})
+        assert status == 200, body
+        lines = body["predictions"]
+        assert [line["id"] for line in lines] == [r["id"] for r in records]
+        texts = {r.id: r.text for r in notes}
+        for line in lines:
+            validate_contract_line(line, note_text=texts.get(line["id"]), is_valid=is_valid_code)
+        assert lines[1]["error"]["kind"] == "empty_text"
+        assert "codes" in lines[0] and "codes" in lines[2]
+
+        # A type-hinted pyfunc takes {"inputs": [...]}; other payload keys are a clear 400, not a crash.
+        status, body = _post(base, {"dataframe_records": records})
+        assert status == 400 and "inputs" in body["message"]
+    finally:
+        _stop(proc)
+    assert proc.poll() is not None

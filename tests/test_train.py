@@ -1,0 +1,99 @@
+"""medcoder-train end to end on the real configs, shrunk to a tiny random encoder and a small corpus.
+
+Composes configs/train.yaml the way a user's command line would (lightning-hydra-template style), runs
+the whole job (corpus generation, fit, best-checkpoint test, threshold on val, evaluation, MLflow
+logging) and checks what a user relies on: the loss falls, metrics are in range, the run in MLflow
+has the metrics, tables, plots and dataset digests, and no note text reached MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+import medcoder.train as train_job
+
+
+def compose_train(tmp_path: Path, overrides: list[str]):
+    with initialize_config_dir(config_dir=train_job.CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", return_hydra_config=True, overrides=overrides)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+        cfg.paths.data_dir = str(tmp_path / "data")
+        cfg.paths.log_dir = str(tmp_path / "logs")
+    return cfg
+
+
+TINY = [
+    "model.net.encoder=tiny-random-bert",
+    "model.net.lora_target_modules=[query,value]",
+    "model.optimizer.lr=3e-3",
+    "corpus.notes=160",
+    "data.chunk_size=128",
+    "data.chunk_overlap=16",
+    "data.max_chunks=4",
+    "data.batch_size=8",
+    "trainer.max_epochs=3",
+    "callbacks.early_stopping.patience=5",
+    "~callbacks.rich_progress_bar",
+    "threads=1",
+]
+
+
+def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    cfg = compose_train(tmp_path, TINY + [f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"])
+
+    metrics = train_job.train(cfg)
+
+    # the corpus was generated because it was missing
+    assert (tmp_path / "data" / "embedded-n160-s1" / "train.jsonl").is_file()
+    # every reported metric is a finite number in its range
+    for key in ("val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map", "test/ungrounded_code_rate"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["test/invalid_code_rate"] == 0.0
+
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
+    assert run.info.status == "FINISHED"
+    train_notes = [json.loads(line) for line in (tmp_path / "data" / "embedded-n160-s1" / "train.jsonl").open()]
+    # the training loss fell from the first logged steps to the last
+    losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "train/loss"), key=lambda m: m.step)]
+    assert len(losses) >= 4 and sum(losses[-2:]) / 2 < sum(losses[:2]) / 2
+    # final evaluation metrics are each metric's latest value, with the tuned threshold
+    assert math.isclose(run.data.metrics["test/micro_f1"], metrics["test/micro_f1"], rel_tol=1e-6)
+    assert 0.0 < run.data.metrics["threshold"] < 1.0
+    assert run.data.tags["model_family"] == "neural_coder"
+    assert len(run.data.tags["dataset.train.sha256"]) == 64
+    assert run.data.params["model.net.finetune"] == "lora"
+    artifacts = {a.path for d in ("tables", "plots", "config") for a in client.list_artifacts(run.info.run_id, d)}
+    for path in ("tables/test_per_code.csv", "plots/test_calibration.png", "plots/val_f1_vs_threshold.png", "config/config.yaml"):
+        assert path in artifacts, path
+
+    # the run carries a packaged model that codes notes through the prediction contract
+    from medcoder.export.predict import load_model
+    from medcoder.inference.contract import validate_contract_line
+
+    packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)
+    lines = packaged.predict_records([{"id": n["id"], "text": n["text"], "setting": n["setting"]} for n in train_notes[:3]]
+                                     + [{"id": "blank", "text": "   "}])
+    for line in lines[:3]:
+        validate_contract_line(line)
+        assert line["model"]["run_id"] == run.info.run_id
+    assert lines[3]["error"]["kind"] == "empty_text"
+
+    # no note text anywhere in the store or the artifacts
+    needles = {n["text"][i : i + 40] for n in train_notes[:20] for i in (60, 200) if len(n["text"]) > i + 40}
+    haystack = (tmp_path / "mlflow.db").read_bytes() + b"".join(
+        p.read_bytes() for p in (tmp_path / "artifacts").rglob("*") if p.is_file()
+    )
+    assert not any(n.encode() in haystack for n in needles)
