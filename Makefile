@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
 # The main job's corpus: the embedded synthetic corpus, generated (deterministically) if missing.
-NOTES ?= 3000
+NOTES ?= 2000
 SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
@@ -36,8 +36,13 @@ install: $(VENV)/.installed ## create .venv (if missing) and install medcoder wi
 $(CORPUS)/train.jsonl: | $(VENV)/.installed
 	$(BIN)/medcoder synth --out $(CORPUS) --notes $(NOTES) --seed $(SEED)
 
-train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train, evaluate, register, card
+train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train + evaluate, register, promote, card
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
+	$(BIN)/medcoder-train experiment=embedded_lora corpus.notes=$(NOTES) corpus.seed=$(SEED)
+	$(BIN)/medcoder register --run-id latest
+	@# a refused promotion (gates not met) keeps the current champion; it is not a failed job
+	-$(BIN)/medcoder promote --eval-set $(CORPUS)/test.jsonl
+	$(BIN)/medcoder card --model models:/medcoder@champion --out outputs/model_card
 
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)

@@ -21,9 +21,9 @@ from omegaconf import open_dict
 import medcoder.train as train_job
 
 
-def compose_train(tmp_path: Path, overrides: list[str]):
+def compose_train(tmp_path: Path, overrides: list[str], config_name: str = "train"):
     with initialize_config_dir(config_dir=train_job.CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", return_hydra_config=True, overrides=overrides)
+        cfg = compose(config_name=config_name, return_hydra_config=True, overrides=overrides)
     HydraConfig().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
@@ -32,19 +32,21 @@ def compose_train(tmp_path: Path, overrides: list[str]):
     return cfg
 
 
-TINY = [
+TINY_DATA = [
     "model.net.encoder=tiny-random-bert",
-    "model.net.lora_target_modules=[query,value]",
-    "model.optimizer.lr=3e-3",
     "corpus.notes=160",
     "data.chunk_size=128",
     "data.chunk_overlap=16",
     "data.max_chunks=4",
     "data.batch_size=8",
+    "threads=1",
+]
+TINY = TINY_DATA + [
+    "model.net.lora_target_modules=[query,value]",
+    "model.optimizer.lr=3e-3",
     "trainer.max_epochs=3",
     "callbacks.early_stopping.patience=5",
     "~callbacks.rich_progress_bar",
-    "threads=1",
 ]
 
 
@@ -97,3 +99,16 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
         p.read_bytes() for p in (tmp_path / "artifacts").rglob("*") if p.is_file()
     )
     assert not any(n.encode() in haystack for n in needles)
+
+    # medcoder-eval on the best checkpoint reproduces the run's test metrics, and the comparison
+    # table lists both runs with the same metric names
+    from medcoder.eval import comparison_table, evaluate_checkpoint
+
+    (ckpt,) = (tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt")
+    eval_cfg = compose_train(tmp_path, TINY_DATA + [f"ckpt_path={ckpt}", f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"],
+                             config_name="eval")
+    reevaluated = evaluate_checkpoint(eval_cfg)
+    for key in ("test/micro_f1", "test/macro_f1", "test/map", "test/ungrounded_code_rate"):
+        assert math.isclose(reevaluated[key], metrics[key], abs_tol=1e-9), key
+    table = comparison_table("medcoder", None, ["test/micro_f1"], ["model.net.finetune"], uri)
+    assert len(table) == 2 and table["test/micro_f1"].notna().all()

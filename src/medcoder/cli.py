@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     card.set_defaults(func=_lazy("medcoder.cards.model_card:cmd_card"))
 
     register = sub.add_parser("register", help="register a run's packaged model as a new version and set @challenger")
-    register.add_argument("--run-id", required=True, help="the MLflow run whose packaged model (artifact 'model') to register")
+    register.add_argument("--run-id", required=True,
+                          help="the MLflow run whose packaged model (artifact 'model') to register, or 'latest' for the "
+                               "newest finished medcoder-train run")
+    register.add_argument("--experiment", default="medcoder", help="experiment searched by --run-id latest (default medcoder)")
     register.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
     register.set_defaults(func=_lazy("medcoder.registry.register:cmd_register"))
 

@@ -174,10 +174,27 @@ def register_run(run_id: str, *, name: str = MODEL_NAME, client: MlflowClient | 
 
 
 # ---------------------------------------------------------------- CLI
+def latest_training_run(client: MlflowClient, experiment_name: str = "medcoder") -> str:
+    """The newest finished `medcoder-train` run (tag model_family=neural_coder) of the experiment.
+
+    What `make train` registers: the run it has just finished, found without passing ids around.
+    """
+    experiment = client.get_experiment_by_name(experiment_name)
+    runs = [] if experiment is None else client.search_runs(
+        [experiment.experiment_id], "tags.model_family = 'neural_coder' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    if not runs:
+        raise RegistryError(f"no finished medcoder-train run in experiment {experiment_name!r}: train one first (make train)")
+    return runs[0].info.run_id
+
+
 def cmd_register(args: argparse.Namespace) -> int:
-    """`medcoder register --run-id ID`: prints the new version and its tags."""
-    version = register_run(args.run_id, name=args.name)
-    print(f"registered run {args.run_id} as {version.name} version {version.version} (@{CHALLENGER})")
+    """`medcoder register --run-id ID|latest`: prints the new version and its tags."""
+    client = get_client()
+    run_id = latest_training_run(client, args.experiment) if args.run_id == "latest" else args.run_id
+    version = register_run(run_id, name=args.name, client=client)
+    print(f"registered run {run_id} as {version.name} version {version.version} (@{CHALLENGER})")
     for key in sorted(version.tags):
         print(f"  {key} = {version.tags[key]}")
     return 0
