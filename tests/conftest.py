@@ -8,3 +8,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+import sys
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _reset_mlflow_fluent_state():
+    """Each test starts without an active MLflow run, experiment or tracking URI left by another test.
+
+    MLflow's fluent API keeps these in module globals; a test that points MLflow at its own temporary
+    store must not leak that choice into the next test.
+    """
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+        import mlflow.tracking._tracking_service.utils as tracking_utils
+        import mlflow.tracking.fluent as fluent
+
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        fluent._active_experiment_id = None
+        tracking_utils._tracking_uri = None

@@ -21,8 +21,10 @@ def pred(note_id: str, em: str | None) -> NotePrediction:
 
 
 def test_is_em_code():
-    assert is_em_code("CPT", "99213") and is_em_code("CPT", "99202") and is_em_code("CPT", "99499")
-    assert not is_em_code("CPT", "99201")  # deleted in 2021, below the E/M section we score
+    assert is_em_code("CPT", "99213") and is_em_code("CPT", "99202") and is_em_code("CPT", "99392")
+    assert not is_em_code("CPT", "99201")  # deleted in 2021
+    # services added to a visit are not its level: a visit with tobacco counselling has one E/M level
+    assert not is_em_code("CPT", "99406") and not is_em_code("CPT", "99210") and not is_em_code("CPT", "99499")
     assert not is_em_code("CPT", "93000") and not is_em_code("ICD-10-CM", "I10") and not is_em_code("CPT", "0001U")
 
 

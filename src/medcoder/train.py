@@ -89,7 +89,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # ---- run context: resolved config, flattened params, dataset digests, git commit, versions
     if mlflow_logger is not None:
+        # the fluent API writes into the logger's run: same store, same experiment (an experiment left
+        # active by earlier code in this process would make start_run refuse the run id)
         mlflow.set_tracking_uri(mlflow_logger._tracking_uri)
+        mlflow.set_experiment(experiment_id=mlflow_logger.experiment_id)
         with mlflow.start_run(run_id=mlflow_logger.run_id):
             mlflow.set_tags({"model_family": "neural_coder", "dataset": cfg.data.dataset, "task": cfg.task_name})
             tracking.log_run_context()

@@ -26,12 +26,15 @@ from medcoder.metrics._common import align_predictions
 
 NONE = "none"
 EM_SYSTEM = "CPT"
-EM_RANGE: tuple[int, int] = (99202, 99499)
+# Visit-level E/M codes: office/outpatient (99202-99205 new, 99211-99215 established) and preventive
+# medicine (99381-99387 new, 99391-99397 established). A visit has at most one of these. Other codes
+# of the E/M section, such as 99406 tobacco counselling, are services added to a visit, not its level.
+EM_RANGES: tuple[tuple[int, int], ...] = ((99202, 99205), (99211, 99215), (99381, 99387), (99391, 99397))
 
 
 def is_em_code(system: str, code: str) -> bool:
-    """True for a CPT code in the E/M section (99202-99499)."""
-    return system == EM_SYSTEM and code.isdigit() and EM_RANGE[0] <= int(code) <= EM_RANGE[1]
+    """True for a visit-level E/M code (office or preventive), see EM_RANGES."""
+    return system == EM_SYSTEM and code.isdigit() and any(lo <= int(code) <= hi for lo, hi in EM_RANGES)
 
 
 def gold_em_class(record: NoteRecord) -> str:
