@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from medcoder.data.datamodule import build_label_space, collate_notes, encode_notes
+from medcoder.data.datamodule import collate_notes, encode_notes
+from medcoder.data.labels import coding_label_space
 from medcoder.data.schema import NoteRecord
 from medcoder.data.synth import generate_corpus
 from medcoder.export.artifact import export_coder
@@ -47,7 +48,7 @@ def tiny_coder(root: Path) -> TinyCoder:
     torch.set_num_threads(2)
     L.seed_everything(0, workers=True)
     corpus = generate_corpus(60, seed=3)
-    label_space = build_label_space(corpus["train"], None, top_k=12)
+    label_space = coding_label_space(corpus["train"], None, top_k=12)
     module = CoderLitModule(
         net=functools.partial(MedicalCoder, encoder="tiny-random-bert", finetune="lora", lora_r=4, attention_size=16),
         labels=label_space.to_list(),

@@ -22,7 +22,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from medcoder import tracking
-from medcoder.baseline import code_validator
+from medcoder.codes import validator_for
 from medcoder.cards.alias_history import read_alias_history
 from medcoder.codes import code_set_versions
 from medcoder.data.datamodule import CodingDataModule
@@ -79,7 +79,7 @@ def env(tmp_path_factory) -> Env:
     dm, coder = _train_tiny_coder(data_dir)
     label_space = dm.label_space
     evaluation = evaluate_coder(lambda records, t: coder.predict_with_scores(records, t), dm.records, label_space,
-                                is_valid=code_validator(label_space))
+                                is_valid=validator_for(system for system, _ in label_space.labels))
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")

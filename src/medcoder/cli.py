@@ -55,6 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives identical files")
     synth.set_defaults(func=_cmd_synth)
 
+    from medcoder.data.sources import DATASETS
+
+    baseline = sub.add_parser("baseline", help="TF-IDF + logistic regression baseline, scored and logged like a model run")
+    baseline.add_argument("--dataset", choices=DATASETS, default="embedded", help="dataset to train and score on (default embedded)")
+    baseline.add_argument("--data-dir", default=None,
+                          help="dataset folder (required for embedded: the folder `medcoder synth --out` wrote)")
+    baseline.add_argument("--codiesp-dir", default=None, help="CodiEsp folder (default <shared data>/codiesp); same as --data-dir")
+    baseline.add_argument("--systems", nargs="+", default=None, metavar="SYSTEM",
+                          help="code systems in the label space, or 'all' (default: the dataset's training setup, "
+                               "embedded: ICD-10-CM CPT HCPCS, codiesp: ICD-10-CM)")
+    baseline.add_argument("--top-k", type=int, default=None,
+                          help="keep the K most frequent train codes, 0 keeps all (default: embedded all, codiesp 50)")
+    baseline.add_argument("--C", dest="C", type=float, nargs="+", default=[1.0, 10.0, 100.0, 1000.0],
+                          help="inverse regularisation strength(s); several are selected on val (default 1 10 100 1000)")
+    baseline.add_argument("--class-weight", choices=["none", "balanced"], default="none", help="per-code class weights (default none)")
+    baseline.add_argument("--experiment", default="medcoder", help="MLflow experiment (default medcoder, next to medcoder-train runs)")
+    _tracking_uri_option(baseline)
+    baseline.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    baseline.set_defaults(func=_lazy("medcoder.baseline:cmd_baseline"))
+
     predict = sub.add_parser("predict", help="code a JSONL file of notes with a packaged model (prediction contract)")
     predict.add_argument("--input", required=True, help="JSONL file, one note per line: {id, text, setting?, age?, sex?}")
     predict.add_argument("--output", required=True, help="JSONL file to write, one prediction or error entry per input line")

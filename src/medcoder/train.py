@@ -130,7 +130,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             for split, result in evaluation.results.items():
                 tracking.log_metrics(result.metrics, split, step=int(trainer.global_step))
             log_evaluation(evaluation, label_space, log_metrics=False)
-            mlflow.log_param("best_checkpoint", best_path or "none")
+            mlflow.log_params({"best_checkpoint": best_path or "none", "threshold": evaluation.threshold})
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
             export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing))
         log.info("MLflow run %s", mlflow_logger.run_id)

@@ -27,19 +27,19 @@ import logging
 from functools import partial
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence, Sized
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
-from medcoder.data.labels import LabelSpace
+from medcoder.data.labels import LabelSpace, coding_label_space
 from medcoder.data.schema import NoteRecord
 from medcoder.data.sources import SPLITS, load_dataset
 from medcoder.metrics.em import is_em_code
 from medcoder.models.chunking import Chunking, NoteChunks, chunk_notes, pad_chunks
-from medcoder.models.em import em_class_index, is_office_em
+from medcoder.models.em import em_class_index
 from medcoder.models.encoder import load_tokenizer, max_positions
 from medcoder.models.spans import IGNORE, bio_tags_for_spans
 
@@ -56,16 +56,6 @@ class EncodedNote:
     bio_tags: tuple[tuple[int, ...], ...]  # per chunk, aligned with chunks.input_ids
     em_label: int
     evidence: tuple[tuple[int, int, int], ...]  # (label, chunk, position in chunk)
-
-
-def build_label_space(
-    train: Sequence[NoteRecord], label_systems: Sequence[str] | None, top_k: int | None
-) -> LabelSpace:
-    """Train-split codes of `label_systems`, most frequent first, without office E/M levels
-    (those belong to the E/M head), cut to `top_k`."""
-    ranked = LabelSpace.from_records(train, systems=label_systems)
-    labels = [label for label in ranked.labels if not is_office_em(*label)]
-    return LabelSpace(tuple(labels[:top_k] if top_k is not None else labels))
 
 
 def encode_notes(
@@ -134,13 +124,36 @@ class _Notes(Dataset):
         return self.notes[i]
 
 
+class EpochRandomSampler(RandomSampler):
+    """A random order of the dataset that is a function of (seed, epoch) alone, as DistributedSampler's.
+
+    torch's RandomSampler draws each epoch from one generator whose state lives only in memory: a
+    run resumed at epoch k would replay epoch 0's order. Here epoch k's order is the same whether the
+    run got there directly or from a checkpoint (Lightning restores the epoch and calls `set_epoch`).
+    A RandomSampler subclass, so Lightning still sees a shuffled loader and shuffles the DDP shards.
+    """
+
+    def __init__(self, data_source: Sized, seed: int = 0):
+        super().__init__(data_source)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
+
+
 class BucketBatchSampler(BatchSampler):
     """Batches of similar-length notes: take the sampler's (shuffled) order, cut it into buckets of
     `batch_size * bucket_batches` notes, sort each bucket by length, batch it, shuffle the batch order.
 
     A real `BatchSampler` with a `sampler` argument, so that under DDP Lightning swaps in a
     DistributedSampler and each rank buckets its own shard. Batch order is deterministic given
-    (seed, epoch); Lightning calls `set_epoch` every epoch.
+    (seed, epoch). Lightning calls `set_epoch` on `batch_sampler.sampler`, not on the batch sampler
+    (lightning.fabric.utilities.data._set_sampler_epoch), so the epoch is read from the sampler when
+    it keeps one (EpochRandomSampler and DistributedSampler do).
     """
 
     def __init__(
@@ -179,7 +192,8 @@ class BucketBatchSampler(BatchSampler):
             for j in range(0, size, self.batch_size):
                 if len(members[j : j + self.batch_size]) == self.batch_size or not self.drop_last:
                     batches.append(members[j : j + self.batch_size])
-        for k in np.random.default_rng([self.seed, self.epoch]).permutation(len(batches)):
+        epoch = getattr(self.sampler, "epoch", self.epoch)
+        for k in np.random.default_rng([self.seed, epoch]).permutation(len(batches)):
             yield batches[k]
 
 
@@ -251,7 +265,7 @@ class CodingDataModule(L.LightningDataModule):
         if missing:
             raise ValueError(f"dataset {self.dataset_name!r} returned no {', '.join(missing)} split(s)")
         self.records = {s: list(splits[s]) for s in SPLITS}
-        self.label_space = build_label_space(self.records["train"], self.label_systems, self.top_k)
+        self.label_space = coding_label_space(self.records["train"], self.label_systems, self.top_k)
         if len(self.label_space) == 0:
             raise ValueError(
                 f"dataset {self.dataset_name!r}: the train split has no codes of systems {self.label_systems}: "
@@ -287,7 +301,7 @@ class CodingDataModule(L.LightningDataModule):
         collate = partial(collate_notes, pad_token_id=self.tokenizer.pad_token_id)  # picklable for workers
         if shuffle:
             dataset = _Notes(notes)
-            order = RandomSampler(dataset, generator=torch.Generator().manual_seed(self.seed))
+            order = EpochRandomSampler(dataset, seed=self.seed)
             lengths = [n.chunks.n_tokens for n in notes]
             batches = BucketBatchSampler(order, self.batch_size, lengths=lengths, seed=self.seed)
             return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=self.num_workers)

@@ -86,3 +86,20 @@ class LabelSpace:
     @classmethod
     def from_list(cls, items: Sequence[Sequence[str]]) -> "LabelSpace":
         return cls(tuple((str(s), str(c)) for s, c in items))
+
+
+def coding_label_space(
+    train: Sequence[NoteRecord], systems: Sequence[str] | None = None, top_k: int | None = None
+) -> LabelSpace:
+    """The multi-label output space every coder (neural model and baseline) is trained and scored on.
+
+    Train-split codes of `systems`, most frequent first, cut to `top_k`, WITHOUT the office E/M
+    levels: a visit has exactly one level, so it is a single-choice output (the model's E/M head,
+    scored by em_accuracy), not one more independent label. One function, so that the model and the
+    baseline always compare on the same labels.
+    """
+    from medcoder.codes.cpt import EM_CODES
+
+    ranked = LabelSpace.from_records(train, systems=systems)
+    labels = [label for label in ranked.labels if not (label[0] == "CPT" and label[1] in EM_CODES)]
+    return LabelSpace(tuple(labels[:top_k] if top_k is not None else labels))
