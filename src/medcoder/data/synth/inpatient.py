@@ -18,6 +18,7 @@ from typing import Callable
 
 from medcoder.data.synth.builder import NoteBuilder, Piece, ev, fill, join, men
 from medcoder.data.synth.catalog import (
+    HISTORY,
     DM_HYPERGLYCEMIA_NAMES,
     MORBID_OBESITY_NAMES,
     OBESITY_NAMES,
@@ -29,6 +30,7 @@ from medcoder.data.synth.catalog import (
 )
 from medcoder.data.synth.chronic import a1c, a1c_value, bmi_piece
 from medcoder.data.synth.coding import condition_codes
+from medcoder.data.synth.distractors import core_distractors
 from medcoder.data.synth.patients import Encounter, Patient
 from medcoder.data.synth.phrasing import (
     DX_NEGATION_CUES,
@@ -240,6 +242,20 @@ def cellulitis(rng, style, pt, age) -> Stay:
                 new_meds=[Med("cephalexin 500 mg four times daily x 7 days")], avoid=["L03.115", "I82.409", "L02.415"])
 
 
+# A diagnosis the stay considered and excluded, listed with the discharge diagnoses in the words a
+# positive summary uses: (names, code, chronic condition that rules it out as a distractor).
+RULED_OUT_AT_DISCHARGE: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "chest_pain": (("NSTEMI", "non-ST elevation myocardial infarction"), "I21.4", "none"),
+    "afib_rvr": (("NSTEMI", "non-ST elevation myocardial infarction"), "I21.4", "none"),
+    "chf_exac": (("pneumonia", "community-acquired pneumonia"), "J18.9", "none"),
+    "copd_exac": (("pneumonia", "community-acquired pneumonia"), "J18.9", "none"),
+    "sepsis": (("pneumonia", "community-acquired pneumonia"), "J18.9", "none"),
+    "stroke": (("atrial fibrillation", "AFib"), "I48.91", "afib"),
+    "hyponatremia": (("heart failure", "congestive heart failure"), "I50.9", "chf"),
+    "aki": (("urinary tract infection", "UTI"), "N39.0", "none"),
+}
+
+
 @dataclass(frozen=True)
 class AdmissionType:
     build: Callable[..., Stay]
@@ -317,6 +333,12 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter) -
         names = MORBID_OBESITY_NAMES if patient.bmi >= 40 else OBESITY_NAMES
         dx_entries.append([ev(name_of(rng, style, names), icd("E66.01" if patient.bmi >= 40 else "E66.9")), ", ",
                            bmi_piece(rng, patient.bmi, coded=True)])
+    ruled_out = RULED_OUT_AT_DISCHARGE.get(stay.key)
+    involved = set(avoid) | {c for cs in codes.values() for _, c in cs} | {c for k, _ in patient.history for c in (HISTORY[k].code, HISTORY[k].mention_code)}
+    if ruled_out and ruled_out[1] not in involved and not patient.has(ruled_out[2]) and chance(rng, 0.7):
+        name, code, _ = ruled_out
+        dx_entries.append(cap_first(cue(rng, DX_NEGATION_CUES, men(name_of(rng, style, name), code, "negated"))))
+        involved.add(code)
     section(b, style, "dc_dx", *bullets(style, dx_entries), block=True)
 
     # --- history
@@ -364,6 +386,8 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter) -
             meds = patient.meds.get(k, [])
             plan = ["home ", join([drug(m, full=False) for m in meds], ", ", " and "), " continued"] if meds else ["monitored, no changes"]
             course += ["\n", condition(rng, style, k, codes[k]), ": stable; ", *plan, "."]
+    for entry in core_distractors(rng, style, patient, age, involved | {"A1c"} if hyper else involved, rate=0.35, family_rate=0.15):
+        course += ["\n", cap_first(entry)]
     course += [" ", pick(rng, ("Evaluated by physical therapy, safe for discharge home.", "Ambulating independently at discharge.",
                                "Case management arranged follow-up; discharged home with family.") if age >= 18
                          else ("Tolerating diet, pain controlled with oral medication.",))]

@@ -15,9 +15,10 @@ import random
 from medcoder.data.synth import em
 from medcoder.data.synth.acute import plan_acute
 from medcoder.data.synth.builder import Ann, NoteBuilder, Piece, ev, fill, join, men
-from medcoder.data.synth.catalog import SYMPTOMS, cpt, hcpcs, icd
+from medcoder.data.synth.catalog import HISTORY, SYMPTOMS, cpt, hcpcs, icd
 from medcoder.data.synth.chronic import a1c, a1c_value, bmi_piece, obesity_problem, plan_chronic_problems
 from medcoder.data.synth.coding import condition_codes
+from medcoder.data.synth.distractors import core_distractors
 from medcoder.data.synth.patients import Encounter, Patient
 from medcoder.data.synth.phrasing import (
     HYPOTHETICAL_PROCEDURE_CUES,
@@ -46,6 +47,9 @@ from medcoder.data.synth.sections import (
 from medcoder.data.synth.visit import Problem, Visit
 
 FLU_MONTHS = (10, 11, 12, 1, 2, 3)
+# Chance that an office note names a core diagnosis it does not code (distractors.py).
+TERSE_NOTE_RATE = 0.45  # office notes whose author names each condition once (see render)
+DISTRACTOR_RATE = {"chronic": 0.8, "acute": 0.6, "preventive": 0.7}
 PLURAL = {
     em.MINOR: "self-limited or minor problems", em.ACUTE_UNCOMPLICATED: "acute uncomplicated illnesses",
     em.STABLE_CHRONIC: "stable chronic illnesses", em.CHRONIC_PROGRESSION: "chronic illnesses with progression",
@@ -131,7 +135,22 @@ def plan_visit(rng: random.Random, style: Style, patient: Patient, enc: Encounte
         visit.problems[0].historian = True
     _add_extras(rng, style, patient, enc, visit)
     _add_hypotheticals(rng, patient, age, visit)
+    _add_core_distractors(rng, style, patient, age, visit)
     return visit
+
+
+def _add_core_distractors(rng: random.Random, style: Style, patient: Patient, age: int, visit: Visit) -> None:
+    """Name core diagnoses in the plan without coding them (distractors.py); never in nurse visits."""
+    if visit.kind == "nurse":
+        return
+    involved = set(_coded(visit)) | {c for cs in condition_codes(patient.conditions).values() for _, c in cs}
+    involved |= {HISTORY[k].code for k, _ in patient.history} | {HISTORY[k].mention_code for k, _ in patient.history}
+    involved |= {t for p in visit.problems for t in p.reviewed + p.ordered}
+    involved |= {c for p in visit.problems for c in codes_in(p.labs)}
+    if any("A1c" in str(line) for p in visit.problems for line in p.labs):
+        involved.add("A1c")
+    for entry in core_distractors(rng, style, patient, age, involved, rate=DISTRACTOR_RATE[visit.kind], family_rate=0.25):
+        visit.extras.append(Problem("distractor", None, "", entry))
 
 
 def _preventive_problem(rng: random.Random, age: int) -> Problem:
@@ -266,7 +285,7 @@ def em_code(visit: Visit, age: int) -> str:
 
 
 # ---------------------------------------------------------------- writing
-def _mdm_statement(rng: random.Random, visit: Visit, code: tuple[str, str]) -> list:
+def _mdm_statement(rng: random.Random, visit: Visit, code: tuple[str, str], name_problems: bool = True) -> list:
     mdm = mdm_of(visit)
     groups: dict[str, list[Piece]] = {}
     for p in visit.problems:
@@ -275,7 +294,7 @@ def _mdm_statement(rng: random.Random, visit: Visit, code: tuple[str, str]) -> l
     prob_parts = []
     for category, labels in groups.items():
         what = category if len(labels) == 1 else PLURAL[category]
-        prob_parts.append([f"{len(labels)} {what} (", join(labels, ", "), ")"])
+        prob_parts.append([f"{len(labels)} {what} (", join(labels, ", "), ")"] if name_problems else f"{len(labels)} {what}")
     problems = ev(join(prob_parts, "; "), code)
     data_parts: list = []
     reviewed = [t for p in visit.problems for t in p.reviewed]
@@ -321,7 +340,13 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
     main = visit.problems[0]
     # --- chief complaint and HPI
     cc = main.cc if visit.kind != "chronic" else None
-    if visit.kind == "chronic":
+    # A terse author names each condition once: no list in the CC or MDM, the problem list only for
+    # what the plan does not address, no drug names (so no Z79 code without its drug).
+    terse = chance(rng, TERSE_NOTE_RATE)
+    addressed = {p.key for p in visit.problems}
+    if visit.kind == "chronic" and terse:
+        cc_piece = pick(rng, ("Chronic disease follow-up", "Routine follow-up", "Follow-up of chronic conditions"))
+    elif visit.kind == "chronic":
         names = [condition(rng, style, k, pmh_codes[k]) for k in visit.documented[:3]]
         cc_piece: Piece = [pick(rng, ("Follow-up of ", "F/u ", "Routine follow-up: ")), join(names, ", ", " and ")]
     elif visit.kind == "preventive":
@@ -352,7 +377,7 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
         rng.shuffle(history_sections)
     for key in history_sections:
         if key == "pmh":
-            items = [condition(rng, style, k, pmh_codes[k]) for k in visit.documented]
+            items = [condition(rng, style, k, pmh_codes[k]) for k in visit.documented if not (terse and k in addressed)]
             items += [history_item(rng, hk, year) for hk, year in patient.history]
             if not items:
                 items = [pick(rng, ("none", "No significant past medical history", "None reported"))] if age >= 2 else ["Born full term, no significant history"]
@@ -360,7 +385,10 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
                     block=len(items) > 3 and not style.inline_headers)
         elif key == "meds":
             meds = [m for k in visit.documented for m in patient.meds.get(k, [])]
-            section(b, style, "meds", *(join([drug(m) for m in meds], "; ") if meds else ["none"]))
+            if terse and meds:
+                section(b, style, "meds", pick(rng, ("reviewed and reconciled, no changes", "per medication list, reconciled today")))
+            else:
+                section(b, style, "meds", *(join([drug(m) for m in meds], "; ") if meds else ["none"]))
         else:
             text, z = patient.allergy
             section(b, style, "allergies", ev(text, icd(z)) if z else text)
@@ -400,7 +428,7 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
     entries = [cap_first(p.entry) for p in visit.problems + visit.extras if p.entry]
     section(b, style, "ap", *bullets(style, entries), block=True)
     if visit.kind in ("chronic", "acute"):
-        section(b, style, "mdm", *_mdm_statement(rng, visit, code))
+        section(b, style, "mdm", *_mdm_statement(rng, visit, code, name_problems=not terse))
     if visit.kind == "preventive":
         follow = [pick(rng, ("Next preventive visit in 1 year", "Return in 12 months for routine exam", "RTC 1 year"))]
     else:

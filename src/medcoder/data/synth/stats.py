@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any, Iterable, Sequence
 
 from medcoder.data.schema import NoteRecord
-from medcoder.data.synth.catalog import EM_CODES, MISSPELLINGS, PHENOMENON_TARGETS, target_tolerance
+from medcoder.data.synth.catalog import CORE_ICD_CODES, EM_CODES, MISSPELLINGS, PHENOMENON_TARGETS, target_tolerance
 
 LONG_NOTE_TOKENS = 512
 # A code's evidence that is a measured value: "A1c 9.8%", "BMI 41.2", "FEV1/FVC 0.62".
@@ -22,6 +22,9 @@ VALUE_EVIDENCE = re.compile(r"^(hemoglobin a1c|hba1c|a1c)( of)? \d+(\.\d)?%$|^bm
 # An inpatient diagnosis still qualified as uncertain, right before its evidence span.
 UNCERTAIN_BEFORE = re.compile(r"\b(probable|suspected|likely|possible|presumed)\s+(a\s+)?$", re.I)
 _MISSPELLED = {m.lower() for m in MISSPELLINGS}
+# Diagnoses of the issue's core list (not symptoms R, not status/history Z): the codes a distractor
+# must not pull a coder into.
+CORE_DIAGNOSES = frozenset(c for c in CORE_ICD_CODES if not c.startswith(("R", "Z")))
 
 
 def token_counts(records: Sequence[NoteRecord], tokenizer: Any) -> list[int]:
@@ -48,6 +51,12 @@ def _phenomena(record: NoteRecord) -> set[str]:
         for start, end in c.evidence:
             if text[start:end].lower() in _MISSPELLED:
                 found.add("misspelled")
+        if c.system == "ICD-10-CM" and c.code in CORE_DIAGNOSES and len(c.evidence) == 1:
+            found.add("single_mention")
+    gold = {c.code for c in record.codes}
+    distractor = ("negated", "family", "historical", "hypothetical") + (("uncertain",) if record.setting == "outpatient" else ())
+    if any(m.status in distractor and m.code in CORE_DIAGNOSES and m.code not in gold for m in record.mentions):
+        found.add("core_distractor")
     return found
 
 
@@ -81,6 +90,8 @@ def phenomenon_rates(records: Sequence[NoteRecord], tokenizer: Any = None,
         "implied_by_values": share("value", every),
         "procedures_outpatient": share("procedure", out_idx),
         "misspelled": share("misspelled", every),
+        "core_distractor": share("core_distractor", every),
+        "single_mention": share("single_mention", every),
     }
     if lengths is None and tokenizer is not None:
         lengths = token_counts(records, tokenizer)
