@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from medcoder.paths import project_root
 
@@ -82,6 +82,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = hydra.utils.instantiate(cfg.model, labels=label_space.to_list())
 
     # ---- callbacks, loggers, trainer
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.task_name, cfg.paths.root_dir) if cfg.get("train") else None
+    if ckpt_path and cfg.get("callbacks") and "model_checkpoint" in cfg.callbacks:
+        # Lightning restores ModelCheckpoint's best score and top-k only when dirpath is unchanged: keep
+        # writing where the interrupted run did, so "best" spans the epochs before and after the resume
+        with open_dict(cfg):
+            cfg.callbacks.model_checkpoint.dirpath = str(Path(ckpt_path).parent)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -105,7 +111,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # ---- fit
     if cfg.get("train"):
         log.info("starting training")
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), cfg.task_name, cfg.paths.root_dir))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     coder = CoderLitModule.load_trained(best_path) if best_path else model
     log.info("best checkpoint: %s", best_path or "none (using the model as trained)")

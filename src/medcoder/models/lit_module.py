@@ -12,17 +12,25 @@ Hydra builds it as in lightning-hydra-template: `net` is a `_partial_: true` Med
 `scheduler` an optional partial called with (optimizer, num_training_steps). Full fine-tuning puts
 the encoder in its own parameter group with `encoder_lr` (e.g. 5e-5 against 1e-3 for the heads).
 Metrics are computed by medcoder.metrics, the same code that scores every model.
+
+Exact resume: Lightning restores weights, optimizer, scheduler, loop counters and callback state from a
+checkpoint, but not the global random streams, so after `ckpt_path=last` the dropout masks would differ
+from an uninterrupted run's. Every checkpoint therefore carries them (`capture_rng_state`) and resuming
+a fit restores them (tests/test_resume.py). Under DDP only rank 0's streams are saved, so there a
+resumed run is statistically, not bitwise, the same.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Sequence
+import random
+from typing import Any, Callable, Mapping, Sequence
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim import Optimizer
 
 from medcoder.data.labels import LabelSpace
@@ -38,6 +46,7 @@ from medcoder.models.spans import BIO_NAMES, IGNORE
 
 log = logging.getLogger(__name__)
 NET_CONFIG_KEY = "medcoder_net_config"
+RNG_STATE_KEY = "medcoder_rng_state"
 
 
 def linear_warmup(optimizer: Optimizer, num_training_steps: int, warmup_fraction: float = 0.1):
@@ -61,6 +70,43 @@ def attention_supervision_loss(attention: torch.Tensor, evidence_index: torch.Te
     has = torch.zeros(attention.shape[:2], dtype=torch.bool, device=attention.device)
     has[b, l] = True
     return -torch.log(mass[has].clamp_min(1e-6)).mean()
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The global random streams training draws from: torch (dropout), CUDA, numpy and `random`.
+
+    Stored as tensors, lists and numbers so that the checkpoint still loads with
+    torch.load(weights_only=True); Lightning's own (private) collector keeps numpy's state as an
+    ndarray, which weights_only refuses. CUDA's streams only when this process used CUDA (a CPU run
+    on a GPU machine must not start CUDA to save streams it never drew from).
+    """
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},  # fmt: skip
+        "python": {"version": int(version), "internal": list(internal), "gauss_next": gauss_next},
+    }
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Put back what `capture_rng_state` saved: the next random number drawn is the one that
+    would have been drawn right after the capture."""
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = list(state["cuda"])
+    n_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if cuda and len(cuda) == n_devices:
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+    elif cuda:
+        log.warning("CUDA random state saved for %d device(s), %d here: not restored, so GPU dropout after the "
+                    "resume differs from an uninterrupted run", len(cuda), n_devices)  # fmt: skip
+    np_state = state["numpy"]
+    keys = np_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((np_state["kind"], keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
+    py_state = state["python"]
+    random.setstate((py_state["version"], tuple(py_state["internal"]), py_state["gauss_next"]))
 
 
 class CoderLitModule(L.LightningModule):
@@ -266,6 +312,18 @@ class CoderLitModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[NET_CONFIG_KEY] = dict(self.net.config)
+        checkpoint[RNG_STATE_KEY] = capture_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resuming a fit continues the saved random streams (see the module docstring); loading
+        weights to predict, validate or test leaves the caller's streams alone."""
+        if self._trainer is None or self.trainer.state.fn != TrainerFn.FITTING:
+            return
+        if RNG_STATE_KEY not in checkpoint:
+            log.warning("the checkpoint holds no random state (saved by an older medcoder): training resumes with "
+                        "other dropout masks than an uninterrupted run would have drawn")  # fmt: skip
+            return
+        restore_rng_state(checkpoint[RNG_STATE_KEY])
 
     @classmethod
     def load_trained(cls, checkpoint_path: str, map_location: str | torch.device = "cpu") -> "CoderLitModule":
