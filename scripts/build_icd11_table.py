@@ -44,11 +44,19 @@ def unknown_stems(translator: Icd11Translator, known: set[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--who-dir", type=Path, default=shared_data_dir() / "icd11",
-                        help="folder with WHO's 10To11MapToOneCategory.txt and the MMS simple tabulation")
+    parser.add_argument("--who-dir", type=Path, default=None,
+                        help="folder with WHO's 10To11MapToOneCategory.txt and the MMS simple tabulation "
+                             "(default <shared data>/icd11)")
     parser.add_argument("--out", type=Path, default=resources_dir() / PACKAGED_TABLE_NAME,
                         help="where to write the table (default: the package's resources folder)")
     args = parser.parse_args(argv)
+    # the header records the command; the default folder is left implicit so the file does not depend
+    # on where (or through which links) this checkout sees the shared data
+    command = "python scripts/build_icd11_table.py"
+    if args.who_dir is None:
+        args.who_dir = shared_data_dir() / "icd11"
+    else:
+        command += f" --who-dir {os.path.relpath(os.path.abspath(args.who_dir), project_root())}"
 
     translator = Icd11Translator.from_who_dir(args.who_dir)
     tabulation = args.who_dir / TABULATION_FILE
@@ -61,9 +69,6 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    # Record the command with the WHO folder relative to the project, so the header is portable.
-    who_dir = os.path.relpath(args.who_dir.resolve(), project_root())
-    command = f"python scripts/build_icd11_table.py --who-dir {who_dir}"
     rows = write_packaged_table(translator, args.out, command=command)
     print(f"{rows} WHO ICD-10 codes (ICD-11 MMS {translator.release}) -> {args.out} "
           f"({args.out.stat().st_size / 1e6:.2f} MB)")

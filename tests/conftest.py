@@ -23,7 +23,14 @@ def _reset_mlflow_fluent_state():
     MLflow's fluent API keeps these in module globals; a test that points MLflow at its own temporary
     store must not leak that choice into the next test.
     """
+    experiment_env = os.environ.get("MLFLOW_EXPERIMENT_ID")
     yield
+    # mlflow.set_experiment also exports MLFLOW_EXPERIMENT_ID, which would point the next test's store
+    # at an experiment id it does not have
+    if experiment_env is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_env
     if "mlflow" in sys.modules:
         import mlflow
         import mlflow.tracking._tracking_service.utils as tracking_utils

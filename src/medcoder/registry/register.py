@@ -178,12 +178,15 @@ def latest_training_run(client: MlflowClient, experiment_name: str = "medcoder")
     """The newest finished `medcoder-train` run (tag model_family=neural_coder) of the experiment.
 
     What `make train` registers: the run it has just finished, found without passing ids around.
+    `medcoder-eval` runs carry the same family tag but no packaged model (tag task=eval), so they
+    are skipped: evaluating a checkpoint after training must not change what "latest" registers.
     """
     experiment = client.get_experiment_by_name(experiment_name)
     runs = [] if experiment is None else client.search_runs(
         [experiment.experiment_id], "tags.model_family = 'neural_coder' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=1,
+        order_by=["attributes.start_time DESC"], max_results=100,
     )
+    runs = [run for run in runs if run.data.tags.get("task") != "eval"]
     if not runs:
         raise RegistryError(f"no finished medcoder-train run in experiment {experiment_name!r}: train one first (make train)")
     return runs[0].info.run_id
