@@ -40,3 +40,19 @@ def _reset_mlflow_fluent_state():
             mlflow.end_run()
         fluent._active_experiment_id = None
         tracking_utils._tracking_uri = None
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny LoRA coder trained a few steps and exported (built once per session; see export_support)."""
+    from export_support import tiny_coder
+
+    return tiny_coder(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def logged(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny coder logged as an MLflow pyfunc in a private sqlite store."""
+    from export_support import logged_coder
+
+    return logged_coder(tmp_path_factory.getbasetemp())

@@ -210,16 +210,17 @@ def test_em_codes_are_ordered_and_split_by_patient_type() -> None:
 
 def test_builtin_catalog_has_every_platform_code_with_a_plain_description() -> None:
     expected = {"93000", "94010", "36415", "90471", "90686", "81002", "87880", "99406", "20610",
-                "10060", "69210", "82962", "G0444"}
+                "10060", "69210", "82962", "G0444", "G0008", "J3301"}
     assert set(cpt.PROCEDURE_CODES) == expected
+    assert cpt.PREVENTIVE_CODES == tuple(f"9938{i}" for i in range(1, 8)) + tuple(f"9939{i}" for i in range(1, 8))
     catalog = cpt.BUILTIN_CATALOG
     assert catalog.source == "medcoder plain-language"
-    for code in cpt.EM_CODES + cpt.PROCEDURE_CODES:
+    for code in cpt.EM_CODES + cpt.PREVENTIVE_CODES + cpt.PROCEDURE_CODES:
         assert code in catalog
         assert 10 <= len(catalog.description(code)) <= 90
     assert "moderate complexity" in catalog.description("99214")
     assert "established" in catalog.description("99214") and "new patient" in catalog.description("99204")
-    assert catalog.codes("HCPCS") == ("G0444",)
+    assert catalog.codes("HCPCS") == ("G0444", "G0008", "J3301")
     with pytest.raises(UnknownCodeError, match="99999"):
         catalog.description("99999")
 

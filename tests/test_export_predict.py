@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, logged_coder, tiny_coder, tracking
+from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, tracking
 from medcoder.codes import is_valid_code
 from medcoder.export.mlflow_model import save_packaged_model
 from medcoder.cli import build_parser
@@ -20,16 +20,6 @@ from medcoder.inference.contract import validate_contract_line
 from medcoder.inference.manifest import TamperedArtifactError
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyCoder:
-    return tiny_coder(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="session")
-def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedCoder:
-    return logged_coder(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture()

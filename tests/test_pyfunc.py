@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, logged_coder, tiny_coder, tracking
+from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, tracking
 from medcoder.codes import is_valid_code
 from medcoder.export.mlflow_model import INPUT_EXAMPLE, export_and_log, rows_from_input
 from medcoder.inference.contract import validate_contract_line
@@ -26,16 +26,6 @@ from medcoder.inference.routing import RoutingPolicy
 from medcoder.models.lit_module import CoderLitModule
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyCoder:
-    return tiny_coder(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="session")
-def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedCoder:
-    return logged_coder(tmp_path_factory.getbasetemp())
 
 
 def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(logged: LoggedCoder, tiny: TinyCoder, tmp_path) -> None:

@@ -16,22 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, logged_coder, tiny_coder
+from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder
 from medcoder.codes import is_valid_code
 from medcoder.inference.contract import validate_contract_line
 
 STARTUP_TIMEOUT_S = 180  # model load in a fresh process on a busy 2-core machine
 REQUEST_TIMEOUT_S = 120
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyCoder:
-    return tiny_coder(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="session")
-def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedCoder:
-    return logged_coder(tmp_path_factory.getbasetemp())
 
 
 def _free_port() -> int:

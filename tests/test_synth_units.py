@@ -189,3 +189,14 @@ def test_corpus_summary_and_markdown():
     assert sum(summary["em_codes"].values()) == summary["settings"].get("outpatient", 0)
     text = summary_markdown(summary)
     assert "| train |" in text and "| negated |" in text and "tokens" not in text  # no tokenizer given
+
+
+def test_every_code_the_corpus_emits_is_valid_output():
+    """The packaged model only returns codes `medcoder.codes.is_valid_code` accepts, so a corpus code
+    outside the code sets (e.g. a CPT code missing from the catalog) could be learned but never returned."""
+    from medcoder.codes import is_valid_code
+    from medcoder.data.synth import generate_corpus
+
+    corpus = generate_corpus(600, seed=5)
+    invalid = {(c.system, c.code) for split in corpus.values() for r in split for c in r.codes if not is_valid_code(c.system, c.code)}
+    assert invalid == set()

@@ -54,9 +54,28 @@ _PLAIN_DESCRIPTIONS: dict[str, str] = {
     "69210": "Removing impacted earwax by instrument, one ear",
     "82962": "Blood sugar test with a home-type glucose meter",
     "G0444": "Yearly depression screening, up to 15 minutes (HCPCS)",
+    "G0008": "Giving a flu vaccine, Medicare billing (HCPCS)",
+    "J3301": "Triamcinolone acetonide (steroid) injection, per 10 mg (HCPCS)",
+    # Preventive medicine visits (check-ups), new patient by age band.
+    "99381": "Check-up visit, new patient, under 1 year",
+    "99382": "Check-up visit, new patient, age 1 to 4",
+    "99383": "Check-up visit, new patient, age 5 to 11",
+    "99384": "Check-up visit, new patient, age 12 to 17",
+    "99385": "Check-up visit, new patient, age 18 to 39",
+    "99386": "Check-up visit, new patient, age 40 to 64",
+    "99387": "Check-up visit, new patient, 65 and over",
+    # Preventive medicine visits (check-ups), established patient by age band.
+    "99391": "Check-up visit, established patient, under 1 year",
+    "99392": "Check-up visit, established patient, age 1 to 4",
+    "99393": "Check-up visit, established patient, age 5 to 11",
+    "99394": "Check-up visit, established patient, age 12 to 17",
+    "99395": "Check-up visit, established patient, age 18 to 39",
+    "99396": "Check-up visit, established patient, age 40 to 64",
+    "99397": "Check-up visit, established patient, 65 and over",
 }
 
-PROCEDURE_CODES: tuple[str, ...] = tuple(c for c in _PLAIN_DESCRIPTIONS if c not in EM_CODES)
+PREVENTIVE_CODES: tuple[str, ...] = tuple(c for c in _PLAIN_DESCRIPTIONS if c.startswith(("9938", "9939")))
+PROCEDURE_CODES: tuple[str, ...] = tuple(c for c in _PLAIN_DESCRIPTIONS if c not in EM_CODES + PREVENTIVE_CODES)
 
 
 def system_of(code: str) -> str:
