@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -82,15 +83,26 @@ def tiny_coder(root: Path) -> TinyCoder:
 
 @contextlib.contextmanager
 def tracking(uri: str) -> Iterator[None]:
-    """Use `uri` as MLflow's tracking store inside the block, then restore whatever was set before."""
+    """Use `uri` as MLflow's tracking store inside the block, then restore whatever was set before.
+
+    The active experiment goes back too: `mlflow.set_experiment` also exports MLFLOW_EXPERIMENT_ID, an
+    id that means nothing in the store the caller returns to.
+    """
+    import mlflow.tracking.fluent as fluent
     from mlflow.tracking._tracking_service import utils
 
-    previous = utils._tracking_uri
+    previous, previous_experiment = utils._tracking_uri, fluent._active_experiment_id
+    previous_env = os.environ.get("MLFLOW_EXPERIMENT_ID")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(previous)
+        fluent._active_experiment_id = previous_experiment
+        if previous_env is None:
+            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        else:
+            os.environ["MLFLOW_EXPERIMENT_ID"] = previous_env
 
 
 @dataclass(frozen=True)
