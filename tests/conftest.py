@@ -16,21 +16,29 @@ import sys
 import pytest
 
 
+_PROCESS_EXPERIMENT_ENV = os.environ.get("MLFLOW_EXPERIMENT_ID")
+
+
+def _restore_experiment_env() -> None:
+    """mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID, an id that means nothing in another store."""
+    if _PROCESS_EXPERIMENT_ENV is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = _PROCESS_EXPERIMENT_ENV
+
+
 @pytest.fixture(autouse=True)
 def _reset_mlflow_fluent_state():
     """Each test starts without an active MLflow run, experiment or tracking URI left by another test.
 
-    MLflow's fluent API keeps these in module globals; a test that points MLflow at its own temporary
-    store must not leak that choice into the next test.
+    MLflow's fluent API keeps these in module globals and the environment; a test (or a session
+    fixture, which pytest sets up before this one) that points MLflow at its own temporary store must
+    not leak that choice into the next test. So the experiment variable is reset before the test body
+    too, to the value the process started with.
     """
-    experiment_env = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    _restore_experiment_env()
     yield
-    # mlflow.set_experiment also exports MLFLOW_EXPERIMENT_ID, which would point the next test's store
-    # at an experiment id it does not have
-    if experiment_env is None:
-        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    else:
-        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_env
+    _restore_experiment_env()
     if "mlflow" in sys.modules:
         import mlflow
         import mlflow.tracking._tracking_service.utils as tracking_utils
