@@ -247,5 +247,8 @@ def test_ddp_validation_matches_single_device(trained) -> None:
     for key in ("val/map", "val/micro_f1", "val/macro_f1", "val/evidence_f1"):
         assert ddp[key] == pytest.approx(single[key], abs=1e-6), key
     fit = trainer(strategy="ddp_spawn", devices=2, max_steps=2, limit_val_batches=1)
+    before = [p.detach().clone() for p in model.net.head_parameters()]
     fit.fit(model, datamodule=dm)
-    assert fit.global_step == 2
+    # ddp_spawn trains in worker processes and loads their weights back into this model (its loop
+    # counters stay in the workers), so "training ran" is checked on the weights
+    assert any(not torch.equal(b, p.detach()) for b, p in zip(before, model.net.head_parameters()))
