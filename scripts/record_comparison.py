@@ -98,7 +98,7 @@ def main() -> None:
     encoder = trained.data.params.get("model.net.encoder")
     encoder = "packaged all-MiniLM-L6-v2" if encoder in (None, "", "None") else encoder
     rows = []
-    for label, run in (("TF-IDF + logistic regression", baseline), ("MiniLM + LoRA (embedded_lora)", neural)):
+    for label, run in (("TF-IDF + logistic regression", baseline), (f"MiniLM + LoRA ({args.dataset}_lora)", neural)):
         rows.append({"model": label, **{m: run.data.metrics.get(m, float("nan")) for m in METRICS}})
     table = pd.DataFrame(rows)
     record = ExperimentRecord(
