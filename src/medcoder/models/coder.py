@@ -111,7 +111,12 @@ class MedicalCoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_mask: torch.Tensor) -> CoderOutput:
         """input_ids, attention_mask (B, C, S); token_mask (B, C, S) bool, True on note tokens only."""
-        hidden = self.dropout(self.encode(input_ids, attention_mask))
+        return self.heads(self.encode(input_ids, attention_mask), token_mask)
+
+    def heads(self, hidden: torch.Tensor, token_mask: torch.Tensor) -> CoderOutput:
+        """Everything after the encoder: (B, C*S, D) token states -> CoderOutput. Separate so the heads
+        can train on cached encoder states (medcoder.models.head_warmup)."""
+        hidden = self.dropout(hidden)
         mask = token_mask.reshape(hidden.shape[0], -1).bool()
         code_logits, attention = self.label_attention(hidden, mask)
         bio_logits = self.evidence_tagger(hidden)
