@@ -61,13 +61,17 @@ def test_each_code_gets_the_tagged_span_its_attention_points_at(offsets) -> None
     assert htn.score == pytest.approx(0.9)
 
 
-def test_negated_evidence_does_not_ground(offsets) -> None:
+def test_a_code_whose_only_evidence_is_negated_is_not_coded(offsets) -> None:
     rows = [attention_on(offsets, (HTN, 1.0)), attention_on(offsets, (CHEST, 1.0)), attention_on(offsets, (PNA, 1.0))]
     pred = ground(offsets, [HTN, CHEST, PNA], rows, [0.9, 0.8, 0.1])
-    by_code = {c.code: c for c in pred.codes}
-    assert by_code["I10"].grounded
-    chest = by_code["R07.9"]
-    assert not chest.grounded and evidence_text(chest) == ["chest pain"]  # kept for the reviewer
+    assert [(c.code, c.grounded) for c in pred.codes] == [("I10", True)]  # "Denies chest pain"
+    assert pred.context_blocked == (("ICD-10-CM", "R07.9"),)
+
+
+def test_a_blocked_attention_window_also_leaves_the_code_out(offsets) -> None:
+    rows = [attention_on(offsets, (CHEST, 1.0))] * 3  # no tagged span: the window falls on "Denies chest pain"
+    pred = ground(offsets, [], rows, [0.1, 0.9, 0.1])
+    assert pred.codes == () and pred.context_blocked == (("ICD-10-CM", "R07.9"),)
 
 
 def test_uncertain_evidence_grounds_only_inpatient(offsets) -> None:
@@ -75,7 +79,7 @@ def test_uncertain_evidence_grounds_only_inpatient(offsets) -> None:
     scores = [0.1, 0.1, 0.9]
     outpatient = ground(offsets, [HTN, CHEST, PNA], rows, scores, setting="outpatient")
     inpatient = ground(offsets, [HTN, CHEST, PNA], rows, scores, setting="inpatient")
-    assert [c.grounded for c in outpatient.codes] == [False]
+    assert outpatient.codes == () and outpatient.context_blocked == (("ICD-10-CM", "J18.9"),)  # symptoms, not "probable"
     assert [c.grounded for c in inpatient.codes] == [True]
     assert evidence_text(inpatient.codes[0]) == ["community acquired pneumonia"]
 
@@ -85,6 +89,26 @@ def test_clean_spans_win_over_blocked_ones(offsets) -> None:
     pred = ground(offsets, [HTN, CHEST], rows, [0.9, 0.1, 0.1])
     (code,) = pred.codes
     assert code.grounded and evidence_text(code) == ["essential hypertension"]
+    # even when the blocked span carries most of the attention
+    mostly_chest = [attention_on(offsets, (CHEST, 0.9), (HTN, 0.1))] * 3
+    (code,) = ground(offsets, [HTN, CHEST], mostly_chest, [0.9, 0.1, 0.1]).codes
+    assert code.grounded and evidence_text(code) == ["essential hypertension"]
+
+
+def test_fallback_window_is_whole_words_on_one_line() -> None:
+    from medcoder.grounding.evidence import _peak_window
+
+    text = "Name: Jane Doe\nchronic obstructive pulmonary disease"
+    tokenizer = load_tokenizer(None)
+    chunks = chunk_note(text, tokenizer, Chunking(chunk_size=64, chunk_overlap=8, max_chunks=2))
+    offsets = np.array([o for offs in chunks.offsets for o in offs])
+    peak = next(i for i, (s, e) in enumerate(offsets) if text[s:e] == "chronic")
+    attention = np.zeros(len(offsets), dtype=np.float32)
+    attention[peak] = 1.0
+    start, end = _peak_window(attention, offsets, 4, text)
+    window = text[start:end]
+    assert "\n" not in window and "Doe" not in window  # stays on the peak's line
+    assert window.startswith("chronic") and text[end:end + 1] in ("", " ")  # whole words only
 
 
 def test_without_tagged_spans_the_attention_window_is_evidence_but_not_grounded(offsets) -> None:
@@ -102,7 +126,7 @@ def test_without_tagged_spans_the_attention_window_is_evidence_but_not_grounded(
 
 def test_threshold_is_strict_and_codes_sorted_by_score(offsets) -> None:
     rows = [attention_on(offsets, (HTN, 1.0)), attention_on(offsets, (CHEST, 1.0)), attention_on(offsets, (PNA, 1.0))]
-    pred = ground(offsets, [HTN, CHEST, PNA], rows, [0.6, 0.5, 0.95])
+    pred = ground(offsets, [HTN, CHEST, PNA], rows, [0.6, 0.5, 0.95], setting="inpatient")
     assert [c.code for c in pred.codes] == ["J18.9", "I10"]  # 0.5 is not above 0.5
 
 

@@ -121,3 +121,16 @@ def test_nan_marks_undefined_values():
     # a split whose notes carry no label of the label space
     result = evaluate_split([RECORDS[2]], LABELS, SCORES[2:], THRESHOLD)
     assert math.isnan(result.metrics["map"]) and math.isnan(result.metrics["macro_f1"])
+
+
+def test_set_metrics_score_the_codes_the_coder_emitted():
+    # note c's J18.9 scored 0.9, but its only evidence is "No pneumonia": the grounding step left it out
+    emitted = PREDICTIONS[:2] + [NotePrediction("c", (), context_blocked=(PNA,))]
+    with_all = evaluate_split(RECORDS, LABELS, SCORES, THRESHOLD, predictions=PREDICTIONS)
+    left_out = evaluate_split(RECORDS, LABELS, SCORES, THRESHOLD, predictions=emitted)
+    assert with_all.metrics["micro_precision"] == pytest.approx(3 / 5)
+    assert left_out.metrics["micro_precision"] == pytest.approx(3 / 4)  # the false positive is gone
+    assert left_out.metrics["distractor_false_positive_rate"] == 0.0 < with_all.metrics["distractor_false_positive_rate"]
+    assert left_out.metrics["map"] == with_all.metrics["map"]  # ranking metrics read the scores
+    pna = left_out.per_code.set_index("code").loc["J18.9"]
+    assert (pna.tp, pna.fp) == (0, 0)

@@ -34,6 +34,9 @@ class NotePrediction:
     codes: tuple[PredictedCode, ...] = ()
     em_code: str | None = None
     em_score: float | None = None
+    # codes that scored above the threshold but whose evidence was all negated, family, historical,
+    # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.grounding.evidence)
+    context_blocked: tuple[tuple[str, str], ...] = ()
 
     def code_set(self) -> set[tuple[str, str]]:
         return {(c.system, c.code) for c in self.codes}

@@ -2,21 +2,25 @@
 
 For each code scored above the threshold:
 1. the evidence tagger's spans (code-agnostic) are ranked by how much of THIS code's label attention
-   falls on their tokens; the best span, and any other carrying at least half its mass (up to
-   `max_spans`), become the evidence. The tagger says "this is evidence of something", the
-   attention says "of this code";
-2. when no tagged span carries `min_span_mass` of the code's attention, the evidence falls back to
-   the window of `window_tokens` tokens around the attention peak, which grounds the code only if a
-   tagged span overlaps it: attention alone shows where the model looked, not that the text supports
-   the code;
-3. every evidence span goes through the ConText-style check (`context.py`): spans that are negated,
-   family, historical, hypothetical (or uncertain in a non-inpatient note) are not support. A code
-   is grounded when at least one supporting span remains, and then only those spans are its
-   evidence; otherwise it keeps the spans it pointed at (for the reviewer) and `grounded=False`.
+   falls on their tokens; spans carrying at least `min_span_mass` are the code's candidates. The
+   tagger says "this is evidence of something", the attention says "of this code";
+2. every candidate goes through the ConText-style check (`context.py`): a span that is negated,
+   family, historical, hypothetical (or uncertain in a non-inpatient note) is not support. The best
+   clean candidate, and any other carrying at least half its mass (up to `max_spans`), become the
+   evidence and the code is grounded;
+3. when no tagged span carries `min_span_mass` of the code's attention, the evidence falls back to
+   the words around the attention peak (`window_tokens` tokens widened to whole words, within one
+   line), which grounds the code only if a tagged span overlaps it: attention alone shows where the
+   model looked, not that the text supports the code;
+4. a code whose evidence is ALL on such mentions is not coded at all (ICD-10-CM Official Guidelines:
+   "denies chest pain" or "mother with breast cancer" never justify the code). It is left out of the
+   prediction and counted in `NotePrediction.context_blocked`; the score stays what the model said.
+   A code with no evidence at all is kept with `grounded=False` for the routing policy (review or drop).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -27,7 +31,7 @@ from medcoder.data.schema import Span
 from medcoder.grounding.context import blocks_grounding, detect_context, exempt_statuses, subject_of
 from medcoder.metrics.classification import binarize
 from medcoder.models.em import EM_CLASSES, EM_NONE
-from medcoder.models.spans import merge_spans, spans_from_bio
+from medcoder.models.spans import spans_from_bio, word_span
 
 
 def _token_membership(spans: Sequence[Span], token_offsets: np.ndarray) -> np.ndarray:
@@ -41,8 +45,13 @@ def _token_membership(spans: Sequence[Span], token_offsets: np.ndarray) -> np.nd
     return valid[None, :] & (starts[None, :] < e) & (s < ends[None, :])
 
 
+_SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
+
+
 def _peak_window(attention: np.ndarray, token_offsets: np.ndarray, window_tokens: int, text: str) -> Span | None:
-    """The character span of up to `window_tokens` real tokens centred on the attention peak, within its chunk."""
+    """Whole words around the attention peak: up to `window_tokens` real tokens of its chunk centred on
+    the peak, cut to the peak's sentence or line and widened to word boundaries (a window must not
+    show half a word, nor spill into a neighbouring sentence or a header line, whose context differs)."""
     peak = int(np.argmax(attention))
     if token_offsets[peak, 0] < 0:
         return None
@@ -52,8 +61,12 @@ def _peak_window(attention: np.ndarray, token_offsets: np.ndarray, window_tokens
         first -= 1
     while last < len(token_offsets) - 1 and last - first + 1 < window_tokens and token_offsets[last + 1, 0] >= 0:
         last += 1
-    spans = merge_spans([(int(token_offsets[first, 0]), int(token_offsets[last, 1]))], text)
-    return spans[0] if spans else None
+    start, end = int(token_offsets[first, 0]), int(token_offsets[last, 1])
+    peak_start = int(token_offsets[peak, 0])
+    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, peak_start)), default=0)
+    following = _SENTENCE_END.search(text, peak_start)
+    sentence_end = following.start() + 1 if following else len(text)
+    return word_span(text, max(start, sentence_start), min(end, sentence_end))
 
 
 def ground_note(
@@ -69,6 +82,7 @@ def ground_note(
     em_probs: np.ndarray | None = None,
     max_spans: int = 3,
     min_span_mass: float = 0.05,
+    relative_mass: float = 0.5,
     window_tokens: int = 5,
 ) -> NotePrediction:
     """One note's prediction. Shapes: code_scores (L,) probabilities, attention (L, T), bio_tags (T,)
@@ -78,21 +92,27 @@ def ground_note(
     tagged = spans_from_bio(bio_tags.tolist(), token_offsets.tolist(), text)
     membership = _token_membership(tagged, token_offsets).astype(np.float32)
     codes: list[PredictedCode] = []
+    blocked: list[Label] = []
     for l in np.flatnonzero(binarize(code_scores, threshold)):
+        label = labels[l]
         mass = membership @ attention[l] if tagged else np.zeros(0)
-        if mass.size and mass.max() >= min_span_mass:
-            ranked = np.argsort(-mass, kind="stable")
-            chosen = [tagged[i] for i in ranked[:max_spans] if mass[i] >= 0.5 * mass.max()]
-            supported = True
+        candidates = [i for i in np.argsort(-mass, kind="stable") if mass[i] >= min_span_mass]
+        if candidates:
+            clean = [i for i in candidates if not blocks_grounding(_status(text, tagged[i], *label), setting)]
+            evidence = [tagged[i] for i in clean[:max_spans] if mass[i] >= relative_mass * mass[clean[0]]] if clean else []
+            grounded = bool(evidence)
         else:
             window = _peak_window(attention[l], token_offsets, window_tokens, text)
-            chosen = [window] if window is not None else []
-            supported = bool(chosen) and any(s < window[1] and window[0] < e for s, e in tagged)
-        clean = [span for span in chosen if not blocks_grounding(_status(text, span, *labels[l]), setting)]
-        grounded = supported and bool(clean)
-        evidence = sorted(clean) if grounded else sorted(chosen)
-        system, code = labels[l]
-        codes.append(PredictedCode(system, code, float(code_scores[l]), tuple(evidence), grounded))
+            evidence = [window] if window is not None and not blocks_grounding(_status(text, window, *label), setting) else []
+            grounded = bool(evidence) and any(s < window[1] and window[0] < e for s, e in tagged)
+            if window is None:
+                candidates = []
+            elif not evidence:
+                candidates = [0]  # the window itself was the (blocked) candidate
+        if candidates and not evidence:
+            blocked.append(label)
+            continue
+        codes.append(PredictedCode(label[0], label[1], float(code_scores[l]), tuple(sorted(evidence)), grounded))
     codes.sort(key=lambda c: -c.score)
 
     em_code, em_score = None, None
@@ -100,7 +120,7 @@ def ground_note(
         k = int(np.argmax(em_probs))
         if EM_CLASSES[k] != EM_NONE:
             em_code, em_score = EM_CLASSES[k], float(em_probs[k])
-    return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score)
+    return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, context_blocked=tuple(blocked))
 
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:

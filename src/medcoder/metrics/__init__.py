@@ -28,6 +28,7 @@ from medcoder.metrics.breakdowns import (
     per_code_table,
     train_label_counts,
 )
+from medcoder.metrics._common import align_predictions
 from medcoder.metrics.classification import binarize, classification_metrics, tune_threshold
 from medcoder.metrics.em import em_confusion_matrix, em_metrics
 from medcoder.metrics.evidence import evidence_metrics, seqeval_span_f1
@@ -69,6 +70,16 @@ class EvaluationResult:
     em_confusion: pd.DataFrame | None
 
 
+def emitted_matrix(records: Sequence[NoteRecord], predictions: Sequence[NotePrediction], label_space: LabelSpace) -> np.ndarray:
+    """(len(records), len(label_space)) 0/1: the label-space codes each note's prediction emitted."""
+    out = np.zeros((len(records), len(label_space)), dtype=np.int64)
+    for row, prediction in enumerate(align_predictions(records, predictions)):
+        for label in prediction.code_set():
+            if label in label_space:
+                out[row, label_space.index(label)] = 1
+    return out
+
+
 def evaluate_split(
     records: Sequence[NoteRecord],
     label_space: LabelSpace,
@@ -84,7 +95,10 @@ def evaluate_split(
     y_score: (len(records), len(label_space)) probabilities.
     threshold: the decision threshold, tuned on validation (`tune_threshold`), never on test.
     predictions: the coder's per-note output (codes above threshold, evidence, grounding, E/M);
-        enables the evidence, hallucination and E/M metrics. Must cover exactly the records' ids.
+        enables the evidence, hallucination and E/M metrics, and makes the set metrics (P/R/F1,
+        exact match, per-code and per-length tables) score the codes it emitted, which can be fewer
+        than the scores above threshold (codes left out for lack of support, see
+        medcoder.grounding.evidence). Must cover exactly the records' ids.
     train_counts: (system, code) -> training notes (`train_label_counts(train_records)`); enables
         the frequency-bucket table.
     is_valid: `is_valid(system, code)` of the configured code set; enables invalid_code_rate.
@@ -101,7 +115,8 @@ def evaluate_split(
     labels = set(label_space.labels)
 
     # note-level classification and calibration
-    metrics = classification_metrics(y_true, y_score, threshold)
+    y_pred = None if predictions is None else emitted_matrix(records, predictions, label_space)
+    metrics = classification_metrics(y_true, y_score, threshold, y_pred=y_pred)
     metrics["expected_calibration_error"] = expected_calibration_error(y_true, y_score)
 
     # what the coder actually emitted
@@ -117,9 +132,9 @@ def evaluate_split(
         em_confusion = em_confusion_matrix(records, predictions)
 
     # breakdowns
-    per_code = per_code_table(y_true, y_score, threshold, label_space, train_counts)
+    per_code = per_code_table(y_true, y_score, threshold, label_space, train_counts, y_pred=y_pred)
     by_frequency = f1_by_frequency(per_code) if train_counts is not None else None
-    by_length = f1_by_note_length(records, y_true, y_score, threshold)
+    by_length = f1_by_note_length(records, y_true, y_score, threshold, y_pred=y_pred)
 
     return EvaluationResult(
         threshold=float(threshold),

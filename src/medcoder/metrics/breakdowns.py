@@ -17,7 +17,7 @@ from sklearn.metrics import average_precision_score
 from medcoder.data.labels import Label, LabelSpace
 from medcoder.data.schema import NoteRecord
 from medcoder.metrics._common import check_label_arrays, check_threshold, prf
-from medcoder.metrics.classification import binarize, label_counts
+from medcoder.metrics.classification import binarize, check_decisions, label_counts
 
 DEFAULT_FREQUENCY_EDGES: tuple[int, ...] = (1, 10, 50, 200)  # buckets 1-9, 10-49, 50-199, 200+
 DEFAULT_LENGTH_EDGES: tuple[int, ...] = (0, 128, 256, 512, 1024)  # words: 0-127, ..., 1024+
@@ -56,6 +56,7 @@ def per_code_table(
     threshold: float,
     label_space: LabelSpace,
     train_counts: Mapping[Label, int] | None = None,
+    y_pred: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per label in label-space order: system, code, train_count, support (gold notes in
     this split), tp, fp, fn, precision, recall, f1, average_precision (NaN when support is 0, or
@@ -63,7 +64,8 @@ def per_code_table(
     y_true, y_score = check_label_arrays(y_true, y_score)
     if y_true.shape[1] != len(label_space):
         raise ValueError(f"y_true has {y_true.shape[1]} columns but the label space has {len(label_space)} labels")
-    tp, fp, fn = label_counts(y_true, binarize(y_score, check_threshold(threshold)))
+    threshold = check_threshold(threshold)
+    tp, fp, fn = label_counts(y_true, binarize(y_score, threshold) if y_pred is None else check_decisions(y_pred, y_true))
     support = y_true.sum(axis=0)
     scores = np.array([prf(tp[j], fp[j], fn[j]) for j in range(len(label_space))]).reshape(-1, 3)
     ap = [
@@ -134,6 +136,7 @@ def f1_by_note_length(
     y_score: np.ndarray,
     threshold: float,
     edges: Sequence[int] = DEFAULT_LENGTH_EDGES,
+    y_pred: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Micro P/R/F1 of notes grouped by length in words (`note_length`), one row per bucket.
 
@@ -145,7 +148,8 @@ def f1_by_note_length(
         raise ValueError(f"{len(records)} records but {len(y_true)} rows of scores")
     if edges[0] != 0:
         raise ValueError(f"note-length edges must start at 0 so every note has a bucket, got {list(edges)}")
-    y_pred = binarize(y_score, check_threshold(threshold))
+    threshold = check_threshold(threshold)
+    y_pred = binarize(y_score, threshold) if y_pred is None else check_decisions(y_pred, y_true)
     bucket = _bucket_of(np.array([note_length(r) for r in records], dtype=np.int64), edges)
     rows = []
     for b, name in enumerate(bucket_names(edges)):

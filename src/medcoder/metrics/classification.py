@@ -45,6 +45,16 @@ def binarize(y_score: np.ndarray, threshold: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- threshold
+def check_decisions(y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+    """`y_pred` as a 0/1 int array shaped like `y_true`, or a ValueError saying how it differs."""
+    y_pred = np.asarray(y_pred)
+    if y_pred.shape != np.shape(y_true):
+        raise ValueError(f"y_pred has shape {y_pred.shape}, expected {np.shape(y_true)} like y_true")
+    if not np.isin(y_pred, (0, 1)).all():
+        raise ValueError("y_pred must hold only 0 and 1 (emitted or not)")
+    return y_pred.astype(np.int64)
+
+
 def micro_f1_by_threshold(y_true: np.ndarray, y_score: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
     """Micro-F1 at every threshold of `grid`, in one pass over sorted scores (not one per threshold).
 
@@ -156,8 +166,14 @@ def auc_metrics(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- all of it
-def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, y_score: np.ndarray, threshold: float, y_pred: np.ndarray | None = None
+) -> dict[str, float]:
     """Every note-level metric at one threshold; all values are Python floats (NaN when undefined).
+
+    `y_pred` is what the coder emitted when that is not simply `binarize(y_score, threshold)` (the
+    grounding step leaves out codes whose only evidence is a negated or family mention): set metrics
+    (P/R/F1, exact match) score the emitted codes, ranking metrics (P@k, mAP, AUC) the scores.
 
     Keys: micro_/macro_ precision, recall, f1; precision_at_5/8/15; recall_at_10/15; r_precision;
     map; auc_micro; auc_macro; exact_match.
@@ -166,7 +182,7 @@ def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: f
     if y_true.shape[1] == 0:
         raise ValueError("the label space is empty: there is nothing to score")
     threshold = check_threshold(threshold)
-    y_pred = binarize(y_score, threshold)
+    y_pred = binarize(y_score, threshold) if y_pred is None else check_decisions(y_pred, y_true)
     tp, fp, fn = label_counts(y_true, y_pred)
 
     out: dict[str, float] = {}

@@ -110,8 +110,14 @@ def spans_from_bio(tag_ids: Sequence[int], token_offsets: Sequence[Sequence[int]
         starts_chunk = first == 0 or _is_special(token_offsets[first - 1])
         ends_chunk = last == n - 1 or _is_special(token_offsets[last + 1])
         joinable.append((starts_chunk, ends_chunk))
-    trimmed = (_trim(text, *_whole_words(text, start, end)) for start, end in merge_spans(pieces, text, joinable))
+    trimmed = (word_span(text, start, end) for start, end in merge_spans(pieces, text, joinable))
     return [span for span in trimmed if span is not None]
+
+
+def word_span(text: str, start: int, end: int) -> Span | None:
+    """[start, end) widened to whole words with punctuation and spaces trimmed off its edges; None if
+    nothing is left. What every evidence span shown to a person goes through."""
+    return _trim(text, *_whole_words(text, start, end))
 
 
 def _whole_words(text: str, start: int, end: int) -> Span:
