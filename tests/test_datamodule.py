@@ -79,6 +79,27 @@ def test_evidence_index_points_at_each_codes_evidence_tokens(corpus_dir: str) ->
         assert any(start < e and s < end for s, e in span)
 
 
+def test_em_evidence_index_points_at_the_gold_em_codes_evidence_tokens(tmp_path) -> None:
+    dm = datamodule(write_splits(tmp_path, make_corpus(12, seed=0, em_evidence=True)))
+    batch = next(iter(dm.train_dataloader()))
+    n = batch["labels"].shape[0]
+    offsets = batch["token_offsets"].reshape(n, -1, 2)
+    pairs = {tuple(p) for p in batch["em_evidence_index"].tolist()}
+    for b, i in enumerate(batch["index"].tolist()):
+        record = dm.records["train"][i]
+        (em,) = [c for c in record.codes if c.system == "CPT"]
+        expected = {(b, t) for t, (start, end) in enumerate(offsets[b].tolist())
+                    if start >= 0 and any(start < e and s < end for s, e in em.evidence)}  # fmt: skip
+        assert expected and {p for p in pairs if p[0] == b} == expected
+        # E/M evidence is not tagger evidence: "Assessment:" is O, only the ICD codes' phrases are B/I
+        icd = [span for c in record.codes if c.system == "ICD-10-CM" for span in c.evidence]
+        tags = batch["bio_tags"][b].reshape(-1).tolist()
+        em_only = [t for _, t in expected if not any(offsets[b, t, 0] < e and s < offsets[b, t, 1] for s, e in icd)]
+        assert em_only and all(tags[t] == O for t in em_only)
+    without = next(iter(datamodule(write_splits(tmp_path / "plain", make_corpus(12, seed=0))).train_dataloader()))
+    assert without["em_evidence_index"].shape == (0, 2)
+
+
 def test_em_targets(corpus_dir: str) -> None:
     dm = datamodule(corpus_dir)
     batch = next(iter(dm.val_dataloader()))

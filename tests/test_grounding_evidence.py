@@ -139,3 +139,70 @@ def test_em_level(offsets) -> None:
     none = np.full(len(EM_CLASSES), 0.05)
     none[0] = 0.55
     assert ground(offsets, [HTN], rows, [0.1, 0.1, 0.1], em_probs=none).em_code is None
+
+
+def em_probs_for(level: str) -> np.ndarray:
+    probs = np.full(len(EM_CLASSES), 0.02)
+    probs[EM_CLASSES.index(level)] = 0.82
+    return probs
+
+
+def sentence_of(phrase: str) -> tuple[int, int]:
+    """The sentence of TEXT holding `phrase`, full stop included."""
+    start = TEXT.rfind(". ", 0, TEXT.index(phrase))
+    start = 0 if start < 0 else start + 2
+    return start, TEXT.index(".", TEXT.index(phrase)) + 1
+
+
+def is_whole_words(text: str, start: int, end: int) -> bool:
+    return (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+
+
+def test_em_evidence_is_whole_words_on_the_em_attention_peaks_sentences_best_first(offsets) -> None:
+    rows = [attention_on(offsets, (HTN, 1.0))] * 3
+    em_row = attention_on(offsets, (VITALS, 0.6), (HTN, 0.3), (CHEST, 0.1))
+    tags = np.array(bio_tags_for_spans(offsets.tolist(), [HTN]))
+    pred = ground_note("n1", TEXT, "outpatient", LABELS, np.array([0.1, 0.1, 0.1], dtype=np.float32), np.stack(rows),
+                       tags, offsets, 0.5, em_probs=em_probs_for("99214"), em_attention=em_row)  # fmt: skip
+    assert pred.em_code == "99214" and len(pred.em_evidence) == 3
+    for (start, end), peak in zip(pred.em_evidence, (VITALS, HTN, CHEST)):  # best first
+        sentence = sentence_of(TEXT[peak[0]:peak[1]])
+        assert sentence[0] <= start < end <= sentence[1]  # on the peak's sentence only
+        assert start < peak[1] and peak[0] < end  # around the peak
+        assert is_whole_words(TEXT, start, end) and TEXT[start:end] == TEXT[start:end].strip()
+
+
+def test_em_evidence_takes_one_window_per_sentence() -> None:
+    from medcoder.grounding.evidence import _em_windows
+
+    text = ("Problems addressed: two stable chronic illnesses with medication management and also one acute "
+            "uncomplicated illness today.\nRisk: prescription drug management.")  # fmt: skip
+    chunks = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=64, chunk_overlap=8, max_chunks=2))
+    offsets = np.array([o for offs in chunks.offsets for o in offs])
+    attention = np.zeros(len(offsets), dtype=np.float32)
+    for word, weight in (("two", 0.4), ("acute", 0.35), ("prescription", 0.25)):
+        attention[next(i for i, (s, e) in enumerate(offsets) if text[s:e] == word)] = weight
+    windows = _em_windows(attention, offsets, 5, text, max_spans=3)
+    first_line = text.index("\n")
+    assert len(windows) == 2  # "acute" is outside the first window but in its sentence: skipped
+    (s1, e1), (s2, e2) = windows
+    assert "two" in text[s1:e1].split() and "acute" not in text[s1:e1] and e1 <= first_line
+    assert "prescription" in text[s2:e2].split() and s2 > first_line
+    assert _em_windows(attention, offsets, 5, text, max_spans=1) == windows[:1]
+
+
+def test_no_em_level_no_em_evidence(offsets) -> None:
+    rows = [attention_on(offsets, (HTN, 1.0))] * 3
+    em_row = attention_on(offsets, (VITALS, 1.0))
+    tags = np.array(bio_tags_for_spans(offsets.tolist(), [HTN]))
+    none = np.full(len(EM_CLASSES), 0.05)
+    none[0] = 0.55
+
+    def em_of(probs, attention):
+        pred = ground_note("n1", TEXT, "outpatient", LABELS, np.array([0.1, 0.1, 0.1], dtype=np.float32),
+                           np.stack(rows), tags, offsets, 0.5, em_probs=probs, em_attention=attention)  # fmt: skip
+        return pred.em_code, pred.em_evidence
+
+    assert em_of(none, em_row) == (None, ())
+    assert em_of(em_probs_for("99213"), None) == ("99213", ())  # a caller without the attention row
+    assert em_of(em_probs_for("99213"), em_row)[1] != ()

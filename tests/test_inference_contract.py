@@ -90,6 +90,46 @@ def test_invalid_codes_never_appear_in_the_output():
     assert dumped.count(CANARY) == 0  # the canary is in the note but in no evidence span nor reason
 
 
+def test_em_evidence_is_rendered_like_code_evidence_with_the_notes_own_text():
+    status, problems = span("chronic systolic heart failure"), span("A1c 9.8%, uncontrolled hyperglycemia")
+    line = render(prediction(em_evidence=(status, problems, problems)))  # best first, as grounding gives them
+    validate_contract_line(json.dumps(line), note_text=TEXT, is_valid=is_valid_code)
+    assert line["em"]["code"] == "99215" and line["em"]["score"] == 0.8123
+    assert line["em"]["evidence"] == [  # in text order and de-duplicated, as for codes
+        {"start": problems[0], "end": problems[1], "text": "A1c 9.8%, uncontrolled hyperglycemia"},
+        {"start": status[0], "end": status[1], "text": "chronic systolic heart failure"},
+    ]
+    for ev in line["em"]["evidence"]:
+        assert ev["text"] == TEXT[ev["start"]:ev["end"]]
+    tampered = copy.deepcopy(line)
+    tampered["em"]["evidence"][0]["text"] = "A1c 9.9%, uncontrolled hyperglycemia"
+    with pytest.raises(ContractError, match=r"em.evidence\[0\].text: is not the note's characters") as info:
+        validate_contract_line(tampered, note_text=TEXT, is_valid=is_valid_code)
+    assert "hyperglycemia" not in str(info.value)
+
+
+def test_an_outpatient_note_without_a_predicted_em_level_has_em_null():
+    """Grounding's real output for a note whose E/M head says "none": no level, no evidence, em null."""
+    from medcoder.grounding.evidence import ground_note
+    from medcoder.models.chunking import Chunking, chunk_note
+    from medcoder.models.em import EM_CLASSES
+    from medcoder.models.encoder import load_tokenizer
+
+    chunks = chunk_note(TEXT, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=8))
+    offsets = np.array([o for offs in chunks.offsets for o in offs])
+    real = offsets[:, 0] >= 0
+    em_attention = real / real.sum()
+    em_probs = np.full(len(EM_CLASSES), 0.05)
+    em_probs[EM_CLASSES.index("none")] = 0.55
+    pred = ground_note("n1", TEXT, "outpatient", [("ICD-10-CM", "E11.65")], np.array([0.1]), em_attention[None, :],
+                       np.zeros(len(offsets), dtype=int), offsets, 0.5,
+                       em_probs=em_probs, em_attention=em_attention)  # fmt: skip
+    assert pred.em_code is None and pred.em_evidence == ()
+    line = render(pred)
+    assert line["em"] is None
+    validate_contract_line(json.dumps(line), note_text=TEXT, is_valid=is_valid_code)
+
+
 def test_an_invalid_em_level_is_removed_and_counted():
     line = render(NotePrediction(id="n1", codes=(pc("E11.65", 0.9, span("A1c 9.8%")),), em_code="99201", em_score=0.9))
     assert line["em"] is None and line["review"]["reasons"] == ["invalid_code_removed:1"]
@@ -123,6 +163,8 @@ def test_no_codes_no_em_gives_an_empty_line_without_review():
     (NotePrediction(id="n1", codes=(pc("E11.65", 1.2, (0, 5)),)), "score must be a number"),
     (NotePrediction(id="n1", codes=(pc("E11.65", 0.9, (0, 5)), pc("E11.65", 0.8, (0, 5)))), "predicted twice"),
     (NotePrediction(id="n1", em_code="99214"), "E/M 99214: score"),
+    (NotePrediction(id="n1", em_code="99214", em_score=0.9, em_evidence=((5, len(TEXT) + 3),)),
+     "E/M 99214: evidence span"),
     (NotePrediction(id="n2"), "was given for note 'n1'"),
 ])
 def test_broken_coder_output_is_a_contract_error_naming_the_note(pred, message):

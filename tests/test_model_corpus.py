@@ -31,8 +31,9 @@ DISTRACTORS = (("Denies {x}.", "negated"), ("Mother with {x}.", "family"), ("Ret
 EM_LEVELS = ("99212", "99213", "99214")  # by number of conditions addressed: learnable from the text
 
 
-def make_note(rng: random.Random, note_id: str, setting: str = "outpatient") -> NoteRecord:
-    """One note as a validated NoteRecord."""
+def make_note(rng: random.Random, note_id: str, setting: str = "outpatient", em_evidence: bool = False) -> NoteRecord:
+    """One note as a validated NoteRecord. `em_evidence`: the E/M level's evidence is its
+    "Assessment: ..." sentences, the problems addressed that set the level (no extra random draws)."""
     codes = rng.sample(sorted(CONDITIONS), k=rng.randint(1, 3))
     other = rng.choice([c for c in sorted(CONDITIONS) if c not in codes])
     sentences: list[tuple[str, str | None, str | None]] = [(s, None, None) for s in rng.sample(FILLERS, k=3)]
@@ -44,7 +45,7 @@ def make_note(rng: random.Random, note_id: str, setting: str = "outpatient") -> 
     sentences.append((template.format(x=name), f"mention:{other}:{status}", name))
     rng.shuffle(sentences)
 
-    text, record_codes, mentions = "", [], []
+    text, record_codes, mentions, assessments = "", [], [], []
     for sentence, tag, phrase in sentences:
         start = len(text) + (sentence.index(phrase) if phrase else 0)
         if tag and tag.startswith("mention:"):
@@ -52,16 +53,18 @@ def make_note(rng: random.Random, note_id: str, setting: str = "outpatient") -> 
             mentions.append({"start": start, "end": start + len(phrase), "code": code, "status": status})
         elif tag:
             record_codes.append({"system": "ICD-10-CM", "code": tag, "evidence": [[start, start + len(phrase)]]})
+            assessments.append([len(text), len(text) + len(sentence)])
         text += sentence + " "
     if setting == "outpatient":
-        record_codes.append({"system": "CPT", "code": EM_LEVELS[len(codes) - 1], "evidence": []})
+        evidence = assessments if em_evidence else []
+        record_codes.append({"system": "CPT", "code": EM_LEVELS[len(codes) - 1], "evidence": evidence})
     obj = {"id": note_id, "setting": setting, "text": text.strip(), "codes": record_codes, "mentions": mentions}
     return parse_record(obj, source="test_model_corpus")
 
 
-def make_corpus(n: int, seed: int = 0, setting: str = "outpatient") -> list[NoteRecord]:
+def make_corpus(n: int, seed: int = 0, setting: str = "outpatient", em_evidence: bool = False) -> list[NoteRecord]:
     rng = random.Random(seed)
-    return [make_note(rng, f"n{seed:02d}{i:04d}", setting) for i in range(n)]
+    return [make_note(rng, f"n{seed:02d}{i:04d}", setting, em_evidence) for i in range(n)]
 
 
 def test_evidence_spans_point_at_the_phrases() -> None:
@@ -79,6 +82,15 @@ def test_em_level_follows_the_number_of_conditions() -> None:
     for record in make_corpus(20, seed=4):
         (level,) = record.codes_of("CPT")
         assert level == EM_LEVELS[len(record.codes_of("ICD-10-CM")) - 1]
+
+
+def test_em_evidence_is_the_assessment_sentences() -> None:
+    plain, with_em = make_corpus(10, seed=5), make_corpus(10, seed=5, em_evidence=True)
+    for a, b in zip(plain, with_em):
+        assert a.text == b.text and a.mentions == b.mentions
+        ((em,), (em_plain,)) = ([c for c in r.codes if c.system == "CPT"] for r in (b, a))
+        assert em_plain.evidence == () and len(em.evidence) == len(b.codes_of("ICD-10-CM"))
+        assert all(b.text[s:e].startswith("Assessment: ") and b.text[s:e].endswith(".") for s, e in em.evidence)
 
 
 def test_same_seed_same_corpus() -> None:

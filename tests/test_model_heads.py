@@ -82,6 +82,8 @@ def test_batching_with_a_longer_note_does_not_change_a_notes_outputs(coder: Medi
     torch.testing.assert_close(out_both.em_logits[0], out_alone.em_logits[0], atol=1e-5, rtol=1e-5)
     _, c1, s1 = alone["input_ids"].shape
     _, c2, s2 = both["input_ids"].shape
+    em_both = out_both.em_attention[0].reshape(c2, s2)
+    torch.testing.assert_close(em_both[:c1, :s1], out_alone.em_attention[0].reshape(c1, s1), atol=1e-5, rtol=1e-5)
     att_both = out_both.label_attention[0].reshape(4, c2, s2)
     torch.testing.assert_close(att_both[:, :c1, :s1], out_alone.label_attention[0].reshape(4, c1, s1), atol=1e-5, rtol=1e-5)
     assert att_both[:, c1:].abs().sum() == 0 and att_both[:, :, s1:].abs().sum() == 0
@@ -99,6 +101,29 @@ def test_output_shapes_and_special_tokens_get_no_attention(coder: MedicalCoder) 
     assert out.code_logits.shape == (b, 4) and out.label_attention.shape == (b, 4, c * s)
     assert out.bio_logits.shape == (b, c * s, 3) and out.em_logits.shape == (b, 10)
     assert torch.all(out.label_attention[~token_mask.reshape(b, 1, -1).expand(-1, 4, -1)] == 0)
+
+
+def test_em_attention_is_a_probability_row_over_the_note_tokens(coder: MedicalCoder) -> None:
+    """The E/M pool's weights are what E/M grounding reads: all their mass on real note tokens."""
+    chunking = Chunking(chunk_size=16, chunk_overlap=4, max_chunks=8)
+    notes = chunk_notes(["Est. patient, 1 acute uncomplicated illness.", "Essential hypertension, stable. " * 5],
+                        coder.tokenizer, chunking)  # fmt: skip
+    batch = pad_chunks(notes, coder.tokenizer.pad_token_id)
+    token_mask = batch["token_offsets"][..., 0] >= 0
+    with torch.no_grad():
+        out = coder(batch["input_ids"], batch["attention_mask"], token_mask)
+    b, c, s = batch["input_ids"].shape
+    mask = token_mask.reshape(b, -1)
+    assert out.em_attention.shape == (b, c * s) and out.em_attention.dtype == torch.float32
+    assert (~mask[0]).any()  # the short note is padded, so the zero check below means something
+    assert torch.all(out.em_attention[~mask] == 0) and torch.all(out.em_attention[mask] > 0)
+    torch.testing.assert_close(out.em_attention.sum(-1), torch.ones(b))
+    # the weights are the ones that pool the note vector the E/M logits come from
+    hidden = coder.encode(batch["input_ids"], batch["attention_mask"])
+    pooled, weights = coder.em_pool.attend(hidden, mask)
+    torch.testing.assert_close(weights, out.em_attention)
+    torch.testing.assert_close(coder.em_classifier(pooled), out.em_logits)
+    torch.testing.assert_close(coder.em_pool(hidden, mask), pooled)
 
 
 def test_chunks_longer_than_the_encoder_are_refused(coder: MedicalCoder) -> None:
@@ -120,3 +145,17 @@ def test_attention_supervision_loss_is_minus_log_mass_on_evidence() -> None:
     loss = attention_supervision_loss(torch.softmax(scores, -1), index)
     loss.backward()
     assert scores.grad[0, 0, 0] < 0 and scores.grad[0, 0, 2] > 0 and scores.grad[0, 1, 3] < 0
+
+
+def test_em_attention_loss_is_minus_log_mass_on_em_evidence_per_note() -> None:
+    from medcoder.models.lit_module import em_attention_supervision_loss
+
+    attention = torch.tensor([[0.5, 0.3, 0.2, 0.0], [0.1, 0.1, 0.4, 0.4], [0.25, 0.25, 0.25, 0.25]])  # 3 notes
+    index = torch.tensor([[0, 0], [0, 1], [1, 3]])  # note 0: tokens 0, 1; note 1: token 3; note 2: no E/M evidence
+    expected = -(torch.log(torch.tensor(0.8)) + torch.log(torch.tensor(0.4))) / 2
+    torch.testing.assert_close(em_attention_supervision_loss(attention, index), expected)
+    assert em_attention_supervision_loss(attention, torch.zeros(0, 2, dtype=torch.long)) == 0
+    scores = torch.zeros(3, 4, requires_grad=True)
+    em_attention_supervision_loss(torch.softmax(scores, -1), index).backward()
+    assert scores.grad[0, 0] < 0 and scores.grad[0, 2] > 0 and scores.grad[1, 3] < 0
+    assert torch.all(scores.grad[2] == 0)  # a note without E/M evidence is not pushed anywhere

@@ -21,9 +21,9 @@ torch.set_num_threads(1)
 CHUNKING = dict(chunk_size=32, chunk_overlap=8, max_chunks=4)
 
 
-def write_corpus(root, strip_evidence: bool = False) -> str:
+def write_corpus(root, strip_evidence: bool = False, em_evidence: bool = False) -> str:
     for split, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 8, 2)):
-        records = make_corpus(n, seed)
+        records = make_corpus(n, seed, em_evidence=em_evidence)
         if strip_evidence:
             records = [replace(r, codes=tuple(CodeAssignment(c.system, c.code) for c in r.codes)) for r in records]
         write_notes(records, root / f"{split}.jsonl")
@@ -68,8 +68,8 @@ class LossHistory(L.Callback):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    dm = make_datamodule(write_corpus(tmp_path_factory.mktemp("corpus")))
-    model = make_model(dm)
+    dm = make_datamodule(write_corpus(tmp_path_factory.mktemp("corpus"), em_evidence=True))
+    model = make_model(dm, em_attention_loss_weight=1.0)
     history = LossHistory()
     fit = trainer(max_epochs=12, callbacks=[history])
     fit.fit(model, datamodule=dm)
@@ -84,7 +84,8 @@ def test_loss_falls(trained) -> None:
 
 def test_validation_metrics_and_scores_are_kept(trained) -> None:
     dm, model, fit, _ = trained
-    for key in ("val/loss", "val/micro_f1", "val/map", "val/macro_f1", "val/evidence_f1", "train/loss"):
+    for key in ("val/loss", "val/micro_f1", "val/map", "val/macro_f1", "val/evidence_f1", "train/loss",
+                "train/em_attention_loss"):
         assert key in fit.callback_metrics, key
     assert fit.callback_metrics["val/map"] > 0.6  # far above chance on this easy corpus
     assert model.val_scores.shape == (16, len(dm.label_space))
@@ -109,6 +110,37 @@ def test_predicted_evidence_lands_on_the_gold_characters(trained) -> None:
             on_gold += all(s < gold_span[1] and gold_span[0] < e for s, e in code.evidence)
     assert on_gold >= 0.9 * gold_total, f"{on_gold}/{gold_total} gold codes grounded on their gold span"
     assert exact >= 0.6 * gold_total, f"{exact}/{gold_total} gold codes with exactly their gold span"
+
+
+def test_em_attention_moves_onto_the_em_evidence_and_grounds_the_level(trained) -> None:
+    """The em_attention term pulls the E/M pool onto the gold E/M evidence (the assessment sentences),
+    and the level's predicted evidence then sits there."""
+    dm, model, _, _ = trained
+    untrained = make_model(dm, em_attention_loss_weight=1.0)  # the same initial weights
+    batch = next(iter(dm.val_dataloader()))
+    with torch.no_grad():
+        before = untrained.losses(untrained(batch), batch)["em_attention_loss"]
+        after = model.eval().losses(model(batch), batch)["em_attention_loss"]
+    assert torch.isfinite(after) and after < 0.5 * before, (float(before), float(after))
+    records = dm.records["val"]
+    predictions = model.predict_notes(records)
+    leveled = [(r, p) for r, p in zip(records, predictions) if p.em_code is not None]
+    assert len(leveled) >= 0.8 * len(records)
+    for record, prediction in leveled:
+        (em,) = [c for c in record.codes if c.system == "CPT"]
+        start, end = prediction.em_evidence[0]  # the best window
+        assert any(s <= start and end <= e for s, e in em.evidence), record.id
+
+
+def test_em_attention_loss_is_zero_without_em_evidence(tmp_path) -> None:
+    dm = make_datamodule(write_corpus(tmp_path))  # E/M codes without evidence spans, as in CodiEsp
+    model = make_model(dm, em_attention_loss_weight=0.5)
+    history = LossHistory()
+    fit = trainer(max_steps=2, callbacks=[history], limit_val_batches=1)
+    fit.fit(model, datamodule=dm)
+    assert fit.callback_metrics["train/em_attention_loss"] == 0 and np.isfinite(history.losses).all()
+    with pytest.raises(ValueError, match="em_attention_loss_weight must be >= 0"):
+        make_model(dm, em_attention_loss_weight=-0.1)
 
 
 def test_distractor_mentions_never_ground_a_code(trained) -> None:

@@ -164,12 +164,13 @@ def test_output_of_the_wrong_length_is_not_scorable():
 
 def test_prediction_from_line_keeps_codes_evidence_grounding_and_em():
     line = copy.deepcopy(lines()[0])
-    line["em"] = {"code": "99214", "score": 0.66, "evidence": []}
+    em_start, em_end = span(T1, "type 2 diabetes with hyperglycemia")
+    line["em"] = {"code": "99214", "score": 0.66, "evidence": [{"start": em_start, "end": em_end, "text": T1[em_start:em_end]}]}
     p = prediction_from_line(line)
     assert p.code_set() == {("ICD-10-CM", "E11.65"), ("ICD-10-CM", "R07.9")}
     e11 = next(c for c in p.codes if c.code == "E11.65")
     assert e11.grounded and e11.evidence == (span(T1, "type 2 diabetes with hyperglycemia"),)
-    assert (p.em_code, p.em_score) == ("99214", 0.66)
+    assert (p.em_code, p.em_score, p.em_evidence) == ("99214", 0.66, ((em_start, em_end),))
 
 
 def test_model_input_carries_no_gold_codes_or_mentions():

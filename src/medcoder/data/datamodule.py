@@ -10,6 +10,8 @@ What a batch holds (B notes, C chunks, S tokens per chunk, L labels; C and S are
     em_labels                  (B,)          index into EM_CLASSES (0 = none)
     evidence_index             (N, 3)        (note, label, flat token) triples: tokens in the gold
                                              evidence of each gold code, for attention supervision
+    em_evidence_index          (M, 2)        (note, flat token) pairs: tokens in the gold evidence of
+                                             the note's E/M code, for the E/M pool's attention
     index                      (B,)          position of each note in its split
 
 Why: notes are tokenised once per split and cached; batches are padded only to their own maxima;
@@ -18,7 +20,8 @@ the seed) so padding stays small without making batches predictable.
 A note whose gold codes are not all evidenced gets no tag supervision: tagging its unevidenced
 code's text as O would teach the tagger that real evidence is not evidence. E/M codes (CPT
 99202-99499) are left out of tagging both ways: a visit level rests on the whole note's medical
-decision making, not on a phrase.
+decision making, not on a phrase. Their evidence (patient status, problems addressed, data, risk)
+instead supervises the E/M head's attention pool, which reads the whole note anyway.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class EncodedNote:
     bio_tags: tuple[tuple[int, ...], ...]  # per chunk, aligned with chunks.input_ids
     em_label: int
     evidence: tuple[tuple[int, int, int], ...]  # (label, chunk, position in chunk)
+    em_evidence: tuple[tuple[int, int], ...] = ()  # (chunk, position in chunk) in the gold E/M code's evidence
 
 
 def encode_notes(
@@ -76,12 +80,21 @@ def encode_notes(
             if (c.system, c.code) not in label_space or not c.evidence:
                 continue
             label = label_space.index((c.system, c.code))
-            for ci, offs in enumerate(note.offsets):
-                for pos, (start, end) in enumerate(offs):
-                    if start >= 0 and any(start < e and s < end for s, e in c.evidence):
-                        evidence.append((label, ci, pos))
-        out.append(EncodedNote(i, note, label_space.encode(record), bio, em_class_index(record), tuple(evidence)))
+            evidence.extend((label, ci, pos) for ci, pos in _tokens_in(note, c.evidence))
+        em_spans = [span for c in record.codes if is_em_code(c.system, c.code) for span in c.evidence]
+        out.append(EncodedNote(i, note, label_space.encode(record), bio, em_class_index(record), tuple(evidence),
+                               tuple(_tokens_in(note, em_spans))))  # fmt: skip
     return out
+
+
+def _tokens_in(note: NoteChunks, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(chunk, position) of every note token overlapping one of `spans` (special and pad tokens never do)."""
+    return [
+        (ci, pos)
+        for ci, offs in enumerate(note.offsets)
+        for pos, (start, end) in enumerate(offs)
+        if start >= 0 and any(start < e and s < end for s, e in spans)
+    ]
 
 
 def collate_notes(notes: Sequence[EncodedNote], pad_token_id: int) -> dict[str, torch.Tensor]:
@@ -93,11 +106,13 @@ def collate_notes(notes: Sequence[EncodedNote], pad_token_id: int) -> dict[str, 
         for c, tags in enumerate(note.bio_tags):
             bio[b, c, : len(tags)] = torch.tensor(tags, dtype=torch.long)
     triples = [(b, label, c * seq_len + pos) for b, n in enumerate(notes) for label, c, pos in n.evidence]
+    em_pairs = [(b, c * seq_len + pos) for b, n in enumerate(notes) for c, pos in n.em_evidence]
     batch["token_mask"] = batch["token_offsets"][..., 0] >= 0
     batch["labels"] = torch.from_numpy(np.stack([n.labels for n in notes]))
     batch["bio_tags"] = bio
     batch["em_labels"] = torch.tensor([n.em_label for n in notes], dtype=torch.long)
     batch["evidence_index"] = torch.tensor(triples, dtype=torch.long).reshape(-1, 3)
+    batch["em_evidence_index"] = torch.tensor(em_pairs, dtype=torch.long).reshape(-1, 2)
     batch["index"] = torch.tensor([n.index for n in notes], dtype=torch.long)
     return batch
 

@@ -34,6 +34,8 @@ class NotePrediction:
     codes: tuple[PredictedCode, ...] = ()
     em_code: str | None = None
     em_score: float | None = None
+    # where the E/M level's attention pool looked (whole-word windows, best first); () without an E/M code
+    em_evidence: tuple[Span, ...] = ()
     # codes that scored above the threshold but whose evidence was all negated, family, historical,
     # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.grounding.evidence)
     context_blocked: tuple[tuple[str, str], ...] = ()

@@ -49,13 +49,14 @@ def predict_notes(
             attention = out.label_attention.float().cpu().numpy()
             tags = out.bio_logits.argmax(-1).cpu().numpy()
             em = torch.softmax(out.em_logits.float(), -1).cpu().numpy()
+            em_attention = out.em_attention.float().cpu().numpy()
             offsets = batch["token_offsets"].reshape(len(idx), -1, 2).numpy()
             for b, i in enumerate(idx):
                 record = records[i]
                 scores[i] = probs[b]
                 predictions[i] = ground_note(
                     record.id, record.text, record.setting, labels, probs[b], attention[b], tags[b], offsets[b],
-                    threshold, em_probs=em[b],
+                    threshold, em_probs=em[b], em_attention=em_attention[b],
                 )
     finally:
         net.train(was_training)

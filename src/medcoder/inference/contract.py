@@ -132,8 +132,10 @@ def render_prediction(
         if c.system == ICD10CM:
             obj["icd11"] = translator.translate(c.code).to_dict()
         out_codes.append(obj)
-    # NotePrediction carries no E/M evidence yet, so the E/M object's evidence list is empty.
-    em = None if em_code is None else {"code": em_code, "score": round(em_score, SCORE_DECIMALS), "evidence": []}
+    em = None
+    if em_code is not None:
+        em = {"code": em_code, "score": round(em_score, SCORE_DECIMALS),
+              "evidence": _evidence(pred.em_evidence, text, f"note {note_id}, E/M {em_code}")}  # fmt: skip
     line = {"id": note_id, "model": model, "codes": out_codes, "em": em, "review": review}
     validate_contract_line(line, note_text=text, is_valid=is_valid)
     return line

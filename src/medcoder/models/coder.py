@@ -3,7 +3,8 @@
     chunks (B, C, S) --encoder, chunk by chunk--> token states, concatenated (B, C*S, D)
         -> per-label attention  -> code logits (B, L) and attention (B, L, C*S)
         -> linear tagger        -> O/B/I evidence logits per token (B, C*S, 3)
-        -> attention pool       -> E/M logits (B, 10): none or one office level
+        -> attention pool       -> E/M logits (B, 10): none or one office level, and the pool's
+                                   attention (B, C*S): where the E/M level's evidence is
 
 The evidence tagger is code-agnostic (is this token evidence for some gold code?); grounding pairs
 its spans with each code's attention (see medcoder.grounding). Every constructor argument is a
@@ -35,6 +36,7 @@ class CoderOutput:
     bio_logits: torch.Tensor  # (B, T, 3)
     em_logits: torch.Tensor  # (B, len(EM_CLASSES))
     token_mask: torch.Tensor  # (B, T) bool: real note tokens (not special, not pad)
+    em_attention: torch.Tensor  # (B, T) float32: the E/M pool's weights, a probability row over token_mask
 
 
 class MedicalCoder(nn.Module):
@@ -120,5 +122,6 @@ class MedicalCoder(nn.Module):
         mask = token_mask.reshape(hidden.shape[0], -1).bool()
         code_logits, attention = self.label_attention(hidden, mask)
         bio_logits = self.evidence_tagger(hidden)
-        em_logits = self.em_classifier(self.em_pool(hidden, mask))
-        return CoderOutput(code_logits, attention, bio_logits, em_logits, mask)
+        em_pooled, em_attention = self.em_pool.attend(hidden, mask)
+        em_logits = self.em_classifier(em_pooled)
+        return CoderOutput(code_logits, attention, bio_logits, em_logits, mask, em_attention)

@@ -55,18 +55,27 @@ class LabelAttention(nn.Module):
 
 
 class AttentionPool(nn.Module):
-    """One learned query attending over tokens: a note vector for note-level decisions (E/M level)."""
+    """One learned query attending over tokens: a note vector for note-level decisions (E/M level).
+
+    `attend` also returns the attention weights: they show which sentences the note-level decision
+    read (the E/M level's evidence) and can be supervised with gold evidence like label attention.
+    """
 
     def __init__(self, hidden_size: int, attention_size: int = 256):
         super().__init__()
         self.project = nn.Linear(hidden_size, attention_size)
         self.query = nn.Linear(attention_size, 1, bias=False)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """hidden (B, T, D), mask (B, T) bool -> pooled (B, D) float32."""
+    def attend(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden (B, T, D), mask (B, T) bool -> pooled (B, D) float32, weights (B, T) float32
+        (a probability row over the unmasked tokens, zero elsewhere; all zero if none is unmasked)."""
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             h = hidden.float()
             z = torch.tanh(F.linear(h, self.project.weight.float(), self.project.bias.float()))
             scores = F.linear(z, self.query.weight.float()).squeeze(-1)  # (B, T)
             weights = masked_softmax(scores, mask)
-            return (weights.unsqueeze(-1) * h).sum(1)
+            return (weights.unsqueeze(-1) * h).sum(1), weights
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """hidden (B, T, D), mask (B, T) bool -> pooled (B, D) float32."""
+        return self.attend(hidden, mask)[0]

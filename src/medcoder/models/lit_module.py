@@ -6,6 +6,9 @@ Losses (weights are config; 0 switches a term off):
     em         cross-entropy over EM_CLASSES (none or one office level)
     attention  -log(label attention mass on the gold evidence tokens) per evidenced gold code:
                supervises each code's attention to point at its evidence (needs evidence spans)
+    em_attention  -log(E/M pool attention mass on the gold E/M code's evidence tokens) per note
+               with such evidence: the E/M level then reads, and shows as its evidence, the
+               status/problem/data/risk statements. 0 on a batch without E/M evidence (e.g. CodiEsp)
 
 Hydra builds it as in lightning-hydra-template: `net` is a `_partial_: true` MedicalCoder (given
 `num_labels` here from `labels`) or a built one; `optimizer` is a `_partial_: true` optimizer and
@@ -38,6 +41,7 @@ from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.grounding.predict import predict_notes
 from medcoder.metrics.classification import classification_metrics
+from medcoder.metrics.em import is_em_code
 from medcoder.metrics.evidence import seqeval_span_f1
 from medcoder.models.chunking import Chunking
 from medcoder.models.coder import CoderOutput, MedicalCoder
@@ -70,6 +74,17 @@ def attention_supervision_loss(attention: torch.Tensor, evidence_index: torch.Te
     has = torch.zeros(attention.shape[:2], dtype=torch.bool, device=attention.device)
     has[b, l] = True
     return -torch.log(mass[has].clamp_min(1e-6)).mean()
+
+
+def em_attention_supervision_loss(em_attention: torch.Tensor, em_evidence_index: torch.Tensor) -> torch.Tensor:
+    """Mean over notes with gold E/M evidence of -log(E/M pool attention mass on those tokens).
+
+    em_attention (B, T); em_evidence_index (M, 2) rows of (note, token). Zero when M = 0. The E/M
+    pool is one query, so this is `attention_supervision_loss` with a single label.
+    """
+    notes, tokens = em_evidence_index.unbind(1)
+    index = torch.stack([notes, torch.zeros_like(notes), tokens], dim=1)
+    return attention_supervision_loss(em_attention.unsqueeze(1), index)
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -123,6 +138,7 @@ class CoderLitModule(L.LightningModule):
         evidence_loss_weight: float = 1.0,
         em_loss_weight: float = 1.0,
         attention_loss_weight: float = 0.0,
+        em_attention_loss_weight: float = 0.0,
         code_pos_weight: float | None = None,
         chunk_size: int = 256,
         chunk_overlap: int = 32,
@@ -150,7 +166,8 @@ class CoderLitModule(L.LightningModule):
             raise ValueError("encoder_lr is set but finetune='frozen' trains no encoder weight: set encoder_lr to null")
         if chunk_size > self.net.max_positions:
             raise ValueError(f"chunk_size {chunk_size} exceeds the encoder's {self.net.max_positions} positions: lower it")
-        for name in ("code_loss_weight", "evidence_loss_weight", "em_loss_weight", "attention_loss_weight"):
+        for name in ("code_loss_weight", "evidence_loss_weight", "em_loss_weight", "attention_loss_weight",
+                     "em_attention_loss_weight"):
             if getattr(self.hparams, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self.hparams, name)}")
         if not 0.0 < threshold < 1.0:
@@ -188,6 +205,11 @@ class CoderLitModule(L.LightningModule):
             if self.hparams.evidence_loss_weight > 0:
                 log.warning("dataset %s has no evidence spans: the evidence tagger learns nothing, every code "
                             "will be ungrounded", dm.dataset_name)
+        if stage == "fit" and self.hparams.em_attention_loss_weight > 0 and not any(
+            c.evidence for r in dm.records["train"] for c in r.codes if is_em_code(c.system, c.code)
+        ):  # not an error: one model config serves datasets with and without E/M evidence
+            log.info("dataset %s has no E/M evidence spans: the em_attention loss is 0, and E/M evidence "
+                     "shows where the unsupervised E/M pool looks", dm.dataset_name)
 
     # ------------------------------------------------------------ forward and losses
     def forward(self, batch: dict[str, torch.Tensor]) -> CoderOutput:
@@ -207,15 +229,17 @@ class CoderLitModule(L.LightningModule):
             evidence = out.bio_logits.sum() * 0.0  # no tag supervision in this batch
         em = F.cross_entropy(out.em_logits.float(), batch["em_labels"])
         attention = attention_supervision_loss(out.label_attention, batch["evidence_index"])
+        em_attention = em_attention_supervision_loss(out.em_attention, batch["em_evidence_index"])
         total = (hp.code_loss_weight * code + hp.evidence_loss_weight * evidence + hp.em_loss_weight * em
-                 + hp.attention_loss_weight * attention)  # fmt: skip
-        return {"loss": total, "code_loss": code, "evidence_loss": evidence, "em_loss": em, "attention_loss": attention}
+                 + hp.attention_loss_weight * attention + hp.em_attention_loss_weight * em_attention)  # fmt: skip
+        return {"loss": total, "code_loss": code, "evidence_loss": evidence, "em_loss": em, "attention_loss": attention,
+                "em_attention_loss": em_attention}  # fmt: skip
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self.losses(self(batch), batch)
         size = batch["labels"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
-        for name in ("code_loss", "evidence_loss", "em_loss", "attention_loss"):
+        for name in ("code_loss", "evidence_loss", "em_loss", "attention_loss", "em_attention_loss"):
             self.log(f"train/{name}", losses[name], batch_size=size)
         return losses["loss"]
 

@@ -120,6 +120,7 @@ def prediction_from_line(line: Mapping[str, Any]) -> NotePrediction:
     return NotePrediction(
         id=line["id"], codes=codes,
         em_code=None if em is None else em["code"], em_score=None if em is None else float(em["score"]),
+        em_evidence=() if em is None else tuple((int(e["start"]), int(e["end"])) for e in em["evidence"]),
     )
 
 
