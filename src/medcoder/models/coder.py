@@ -2,7 +2,7 @@
 
     chunks (B, C, S) --encoder, chunk by chunk--> token states, concatenated (B, C*S, D)
         -> per-label attention  -> code logits (B, L) and attention (B, L, C*S)
-        -> linear tagger        -> O/B/I evidence logits per token (B, C*S, 3)
+        -> tagger               -> O/B/I evidence logits per token (B, C*S, 3), linear or over a window
         -> attention pool       -> E/M logits (B, 10): none or one office level, and the pool's
                                    attention (B, C*S): where the E/M level's evidence is
 
@@ -23,6 +23,7 @@ from medcoder.models.em import EM_CLASSES
 from medcoder.models.encoder import FINETUNE_MODES, FinetuneMode, adapt_encoder, load_encoder
 from medcoder.models.label_attention import AttentionPool, LabelAttention
 from medcoder.models.spans import BIO_NAMES
+from medcoder.models.tagger import build_tagger
 
 LORA_DEFAULTS: dict[str, Any] = {
     "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "lora_target_modules": ["query", "value"], "lora_layers": None,
@@ -60,6 +61,8 @@ class MedicalCoder(nn.Module):
         hidden_dropout: float | None = None,
         attention_size: int = 256,
         head_dropout: float = 0.1,
+        tagger_kernel: int = 1,
+        tagger_hidden: int | None = None,
     ):
         super().__init__()
         if num_labels < 1:
@@ -79,6 +82,7 @@ class MedicalCoder(nn.Module):
             "num_labels": num_labels, "encoder": encoder, "finetune": finetune, **lora,
             "attention_dropout": attention_dropout, "hidden_dropout": hidden_dropout,
             "attention_size": attention_size, "head_dropout": head_dropout,
+            "tagger_kernel": tagger_kernel, "tagger_hidden": tagger_hidden,
         }  # fmt: skip
         self.finetune = finetune
         base, self.tokenizer = load_encoder(encoder, attention_dropout=attention_dropout, hidden_dropout=hidden_dropout)
@@ -88,7 +92,7 @@ class MedicalCoder(nn.Module):
 
         self.dropout = nn.Dropout(head_dropout)
         self.label_attention = LabelAttention(hidden_size, num_labels, attention_size)
-        self.evidence_tagger = nn.Linear(hidden_size, len(BIO_NAMES))
+        self.evidence_tagger = build_tagger(hidden_size, len(BIO_NAMES), tagger_kernel, tagger_hidden)
         self.em_pool = AttentionPool(hidden_size, attention_size)
         self.em_classifier = nn.Linear(hidden_size, len(EM_CLASSES))
 
