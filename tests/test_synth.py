@@ -421,3 +421,16 @@ def test_cli_writes_the_corpus(tmp_path, capsys):
     for name in ("train", "val", "test"):
         assert (tmp_path / f"{name}.jsonl").is_file() and f"{name}:" in printed
     assert main(["synth", "--out", str(tmp_path), "--notes", "0"]) == 2
+
+
+def test_every_note_names_its_patient_and_the_name_is_never_evidence() -> None:
+    from medcoder.data.synth import generate_corpus
+    from medcoder.data.synth.patients import FIRST_NAMES
+
+    for record in generate_corpus(60, seed=5)["train"]:
+        line = record.text.split("Patient: ", 1)[1].split("\n", 1)[0]
+        first = line.split(" ", 1)[0]
+        assert first in FIRST_NAMES, record.id
+        name_span = (record.text.index(line), record.text.index(line) + len(line.split(",", 1)[0]))
+        for code in record.codes:
+            assert all(e <= name_span[0] or s >= name_span[1] for s, e in code.evidence), record.id

@@ -302,7 +302,7 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter) -
     b.line(pick(rng, ("DISCHARGE SUMMARY", "Discharge Summary", "HOSPITAL DISCHARGE SUMMARY")))
     discharge = enc.date + dt.timedelta(days=stay.los)
     b.line(f"Admission date: {enc.date.isoformat()}", pick(rng, ("  ", "\n")), f"Discharge date: {discharge.isoformat()}")
-    b.line("Patient: ", age_phrase(rng, age, patient.infant_months), " ", sex_word(rng, patient.sex, age),
+    b.line("Patient: ", patient.name, ", ", age_phrase(rng, age, patient.infant_months), " ", sex_word(rng, patient.sex, age),
            f"; payer: {patient.payer.replace('_', ' ')}.")
     section(b, style, "adm_dx", stay.admit_dx)
 

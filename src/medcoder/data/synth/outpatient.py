@@ -331,7 +331,7 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
         b.line(f"Date of service: {enc.date.isoformat()}")
     status = ev(pick(rng, ("new patient", "new patient visit", "new pt")) if visit.new_patient
                 else pick(rng, ("established patient", "est. patient", "established pt", "return patient")), code)
-    b.line("Patient: ", age_phrase(rng, age, patient.infant_months), " ", sex_word(rng, patient.sex, age), ", ", status,
+    b.line("Patient: ", patient.name, ", ", age_phrase(rng, age, patient.infant_months), " ", sex_word(rng, patient.sex, age), ", ", status,
            f", {pick(rng, ('insurance', 'payer', 'coverage'))}: {patient.payer.replace('_', ' ')}.")
 
     if visit.kind == "nurse":

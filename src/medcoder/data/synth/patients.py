@@ -46,6 +46,7 @@ class Patient:
     bmi: float | None  # adults only
     infant_months: int | None = None
     seen_before: bool = False  # an established patient of the practice at the first encounter
+    name: str = ""  # synthetic "First Last", on the identification line of every note (patient_name)
     encounters: list["Encounter"] = field(default_factory=list)
 
     def has(self, key: str) -> bool:
@@ -166,7 +167,32 @@ def make_patient(rng: random.Random, pid: str) -> Patient:
         history=history, family=family, smoking=smoking, pack_years=rng.randint(10, 50),
         quit_year=rng.randint(1995, 2023) if smoking == "former" else None, allergy=(text, code), bmi=bmi,
         infant_months=rng.choice((2, 4, 6, 9)) if age == 0 else None, seen_before=chance(rng, 0.8),
+        name=patient_name(pid),
     )
+
+
+# Synthetic names from many origins. Real notes open with the patient's name; a model trained on
+# notes without one meets name tokens first at inference, and attention can latch onto them (the
+# name-invariance behaviour cases caught a model coding sepsis from a first name). A name is never
+# evidence of anything, so the corpus carries one on every note.
+FIRST_NAMES: tuple[str, ...] = (
+    "James", "Maria", "DeShawn", "Aaliyah", "Wei", "Mei", "Priya", "Arjun", "Fatima", "Omar", "Sofia", "Mateo",
+    "Olga", "Dmitri", "Aiyana", "Kai", "Nguyen", "Linh", "Chinedu", "Amara", "Siobhan", "Liam", "Yuki", "Hiroshi",
+    "Leilani", "Keanu", "Esperanza", "Jose", "Emily", "Robert", "Latoya", "Tyrone", "Ingrid", "Lars", "Zainab",
+    "Tariq", "Anika", "Ravi", "Hannah", "Noah", "Guadalupe", "Carlos", "Min-jun", "Seo-yeon", "Ayesha", "Bilal",
+)
+LAST_NAMES: tuple[str, ...] = (
+    "Whitfield", "Jackson", "Garcia", "Nguyen", "Chen", "Patel", "Okafor", "Kowalski", "Ivanova", "Haddad",
+    "O'Brien", "Yamamoto", "Kealoha", "Hernandez", "Smith", "Johnson", "Washington", "Larsen", "Rahman",
+    "Begay", "Kim", "Park", "Mensah", "Rossi", "Dubois", "Fischer", "Abdullah", "Singh", "Tran", "Lopez",
+)
+
+
+def patient_name(pid: str) -> str:
+    """A synthetic name drawn from its own stream (seeded by the patient id), so adding names left
+    every other draw of the corpus, and with it every label, where it was."""
+    rng = random.Random(f"medcoder-patient-name-{pid}")
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
 
 
 INPATIENT_RATE_BY_BAND = (0.07, 0.10, 0.18, 0.29)
