@@ -41,7 +41,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from medcoder.data.datamodule import build_label_space  # noqa: E402
+from medcoder.data.labels import coding_label_space  # noqa: E402
 from medcoder.data.synth import generate_notes  # noqa: E402
 from medcoder.export.artifact import export_coder  # noqa: E402
 from medcoder.export.mlflow_model import save_packaged_model  # noqa: E402
@@ -69,7 +69,7 @@ def champion_uri() -> str | None:
 
 def build_on_the_fly(encoder: str | None, notes: list, workdir: Path) -> str:
     """Export an untrained coder over `encoder` and save it as a pyfunc folder; returns that folder."""
-    labels = build_label_space(notes, None, top_k=50)
+    labels = coding_label_space(notes, None, top_k=50)
     torch.manual_seed(0)
     net = MedicalCoder(num_labels=len(labels), encoder=encoder, finetune="lora")
     coder = CoderLitModule(net=net, labels=labels.to_list(), optimizer=functools.partial(torch.optim.AdamW, lr=1e-3))

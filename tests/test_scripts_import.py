@@ -1,0 +1,19 @@
+"""Every script in scripts/ imports: a refactor that renames what a benchmark or record script uses
+fails here, not in front of the person who runs it (bench_pyfunc_overhead.py once broke that way)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_script_imports(script: Path) -> None:
+    spec = importlib.util.spec_from_file_location(f"script_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # runs the imports and definitions, not main()
+    assert callable(getattr(module, "main", None)), f"{script.name} has no main()"
