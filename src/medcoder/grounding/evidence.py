@@ -10,7 +10,7 @@ For each code scored above the threshold:
    evidence and the code is grounded;
 3. when no tagged span carries `min_span_mass` of the code's attention, the evidence falls back to
    the words around the attention peak (`window_tokens` tokens widened to whole words, within one
-   line), which grounds the code only if a tagged span overlaps it: attention alone shows where the
+   sentence or line), which grounds the code only if a tagged span overlaps it: attention alone shows where the
    model looked, not that the text supports the code;
 4. a code whose evidence is ALL on such mentions is not coded at all (ICD-10-CM Official Guidelines:
    "denies chest pain" or "mother with breast cancer" never justify the code). It is left out of the
@@ -143,16 +143,14 @@ def ground_note(
         if candidates:
             clean = [i for i in candidates if not blocks_grounding(_status(text, tagged[i], *label), setting)]
             evidence = [tagged[i] for i in clean[:max_spans] if mass[i] >= relative_mass * mass[clean[0]]] if clean else []
+            only_blocked = not clean
             grounded = bool(evidence)
         else:
             window = _peak_window(attention[l], token_offsets, window_tokens, text)
-            evidence = [window] if window is not None and not blocks_grounding(_status(text, window, *label), setting) else []
+            only_blocked = window is not None and blocks_grounding(_status(text, window, *label), setting)
+            evidence = [window] if window is not None and not only_blocked else []
             grounded = bool(evidence) and any(s < window[1] and window[0] < e for s, e in tagged)
-            if window is None:
-                candidates = []
-            elif not evidence:
-                candidates = [0]  # the window itself was the (blocked) candidate
-        if candidates and not evidence:
+        if only_blocked:
             blocked.append(label)
             continue
         codes.append(PredictedCode(label[0], label[1], float(code_scores[l]), tuple(sorted(evidence)), grounded))
