@@ -37,6 +37,14 @@ NEGATED = [
     "Negative family history of [colon cancer].",
     "[Denies chest pain].",  # a tagged span that opens with its own trigger
     "ROS: no [headache], no vision changes.",
+    # a model's span may cut a trigger or end with one (seen on the embedded test split)
+    "Home BP log averages 126/72; [HTN ruled] out.",
+    "Echo: EF 58%; [congestive heart failure ruled] out.",
+    "Home BP log averages 115/76; [hypertension ruled out].",
+    "PHQ-2 score 1; [depression was excluded].",
+    "Hgb 14.2; no signs [of anemia].",
+    "No [evidence of heart failure].",
+    "Lipid panel: LDL 100, HDL 48; negative [for HLD].",
 ]
 UNCERTAIN = [
     "Probable [pneumonia].",
@@ -108,6 +116,7 @@ AFFIRMED = [
     "Family history: noncontributory.\nSocial history: smoker.\n[Hypertension].",
     "Dr. Smith saw the patient for [gout].",
     "BP 150/95. [Essential hypertension].",
+    "[Chest pain without] radiation to the arm.",  # a trigger inside the span governs what follows it
 ]
 
 

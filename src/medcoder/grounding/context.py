@@ -14,7 +14,10 @@ How it works (Harkema et al. 2009, ConText, simplified):
   the same scope, within PRE_WINDOW words; a post-trigger ("was ruled out", "is suspected") when it
   follows within POST_WINDOW words. Adjectives ("prior", "former", "old") reach only the noun
   phrase they modify. A trigger that opens the span itself ("denies chest pain" tagged whole)
-  counts as a pre-trigger, and then no trigger before the span reaches into it;
+  counts as a pre-trigger, and then no trigger before the span reaches into it. A model's span
+  can also cut a trigger or swallow one at its end ("[no signs] of anemia", "HTN ruled| out",
+  "depression was excluded"): a pre-trigger across the span's start and a post-trigger reaching
+  its end still govern it;
 - another trigger in between ends a trigger's scope ("no evidence of recurrence and prior CVA":
   "no" stops at "prior"), except for conditions ("if ..."), which govern their whole clause;
 - pseudo-triggers ("no change", "gram negative", "history of present illness", "mother reports")
@@ -310,11 +313,13 @@ def detect_context(
         kept.append((s, e, trigger))
     # A span that opens with its own trigger ("prior CVA", "history of stroke") is a new assertion:
     # triggers before it do not reach into it.
-    opens_span = any(s == start and e < end and t.direction != "post" for s, e, t in kept)
+    opens_span = any(s <= start < e < end and t.direction != "post" for s, e, t in kept)
     found: list[ContextMatch] = []
     for s, e, trigger in kept:
         pre, post = trigger.direction in ("pre", "both"), trigger.direction in ("post", "both")
-        if pre and s == start and e < end:
+        if pre and s <= start < e < end:  # "denies chest pain" tagged whole, or "[no signs] of anemia" cut
+            found.append(ContextMatch(trigger.status, (s, e)))
+        elif post and start < s < end <= e:  # "[hypertension ruled] out", "depression was excluded" tagged whole
             found.append(ContextMatch(trigger.status, (s, e)))
         elif (pre and e <= start and not opens_span and _open_scope(text[e:start], PRE_WINDOW, trigger.phrase_window)
               and (trigger.status == HYPOTHETICAL or not _trigger_between(kept, e, start, other_than=trigger.status))):
