@@ -1,6 +1,7 @@
 """MedicalCoder: encoder over note chunks -> code logits, evidence tags and an E/M level.
 
     chunks (B, C, S) --encoder, chunk by chunk--> token states, concatenated (B, C*S, D)
+        -> n-gram layer (optional, residual): each state also carries its neighbours
         -> per-label attention  -> code logits (B, L) and attention (B, L, C*S)
         -> tagger               -> O/B/I evidence logits per token (B, C*S, 3), linear or over a window
         -> attention pool       -> E/M logits (B, 10): none or one office level, and the pool's
@@ -22,6 +23,7 @@ from torch import nn
 from medcoder.models.em import EM_CLASSES
 from medcoder.models.encoder import FINETUNE_MODES, FinetuneMode, adapt_encoder, load_encoder
 from medcoder.models.label_attention import AttentionPool, LabelAttention
+from medcoder.models.ngram import NgramMixer
 from medcoder.models.spans import BIO_NAMES
 from medcoder.models.tagger import build_tagger
 
@@ -63,6 +65,7 @@ class MedicalCoder(nn.Module):
         head_dropout: float = 0.1,
         tagger_kernel: int = 1,
         tagger_hidden: int | None = None,
+        ngram_kernel: int | None = None,
     ):
         super().__init__()
         if num_labels < 1:
@@ -83,6 +86,7 @@ class MedicalCoder(nn.Module):
             "attention_dropout": attention_dropout, "hidden_dropout": hidden_dropout,
             "attention_size": attention_size, "head_dropout": head_dropout,
             "tagger_kernel": tagger_kernel, "tagger_hidden": tagger_hidden,
+            "ngram_kernel": ngram_kernel,
         }  # fmt: skip
         self.finetune = finetune
         base, self.tokenizer = load_encoder(encoder, attention_dropout=attention_dropout, hidden_dropout=hidden_dropout)
@@ -91,6 +95,8 @@ class MedicalCoder(nn.Module):
         self.encoder = adapt_encoder(base, finetune, **lora) if finetune == "lora" else adapt_encoder(base, finetune)
 
         self.dropout = nn.Dropout(head_dropout)
+        # None: the heads read the encoder's states as they are (checkpoints from before the layer)
+        self.ngram = None if ngram_kernel is None else NgramMixer(hidden_size, ngram_kernel)
         self.label_attention = LabelAttention(hidden_size, num_labels, attention_size)
         self.evidence_tagger = build_tagger(hidden_size, len(BIO_NAMES), tagger_kernel, tagger_hidden)
         self.em_pool = AttentionPool(hidden_size, attention_size)
@@ -124,6 +130,8 @@ class MedicalCoder(nn.Module):
         can train on cached encoder states (medcoder.models.head_warmup)."""
         hidden = self.dropout(hidden)
         mask = token_mask.reshape(hidden.shape[0], -1).bool()
+        if self.ngram is not None:
+            hidden = self.ngram(hidden, mask)
         code_logits, attention = self.label_attention(hidden, mask)
         bio_logits = self.evidence_tagger(hidden)
         em_pooled, em_attention = self.em_pool.attend(hidden, mask)
