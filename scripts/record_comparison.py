@@ -118,7 +118,9 @@ def main() -> None:
             f"Neural: encoder {encoder}, finetune {trained.data.params.get('model.net.finetune')}, "
             f"LoRA r={trained.data.params.get('model.net.lora_r')} on {trained.data.params.get('model.net.lora_target_modules')} "
             f"of layers {trained.data.params.get('model.net.lora_layers')}, head warm-up {trained.data.params.get('callbacks.head_warmup.epochs', 0)} "
-            f"epochs (lr {trained.data.params.get('callbacks.head_warmup.lr', '-')}) then max epochs {trained.data.params.get('trainer.max_epochs')}, "
+            f"epochs (lr {trained.data.params.get('callbacks.head_warmup.lr', '-')}) then max epochs {trained.data.params.get('trainer.max_epochs')} "
+            f"(lr {trained.data.params.get('model.optimizer.lr', '-')}), "
+            f"n-gram layer kernel {trained.data.params.get('model.net.ngram_kernel', 'None')}, "
             f"precision {trained.data.params.get('trainer.precision')}, code pos_weight {trained.data.params.get('model.code_pos_weight')}, "
             f"{trained.data.params.get('dataset.train.notes')} train notes"
             + (" (metrics: medcoder-eval re-score of the training run's best checkpoint)" if trained is not neural else "") + ".",
