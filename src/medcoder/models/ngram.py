@@ -4,11 +4,13 @@ Why: per-label attention pools a code's evidence span into one vector, and a mea
 kg/m2" averages away the one token that decides the code (Z68.33, not Z68.32), although that
 token's own state says it plainly. Measured on frozen all-MiniLM-L6-v2 states of the embedded
 corpus: a linear probe reads the BMI code from the number token's state with 0.95 val accuracy and
-from the mean over the evidence span with 0.35. A learned window over neighbouring states (CAML puts a
+from the mean over the evidence span with 0.34 (scripts/probe_span_pooling.py,
+experiments/2026-11-27-span-pooling-probe.md). A learned window over neighbouring states (CAML puts a
 convolution before label attention, LAAT a BiLSTM) writes such a token into the states
 around it, so the pooled span keeps it. With 10 head warm-up epochs on the same cache, the BMI
 accuracy (the right Z68 code ranked first among the Z68 codes) went from 0.16 to 0.60, and val
-macro-F1 from 0.746 to 0.777 (scripts of that session, not kept; the full runs are in experiments/).
+macro-F1 from 0.746 to 0.777 (a cached-state run not kept in the repo; the full training runs with
+and without the layer are compared in experiments/*-embedded-lora-vs-tfidf.md and the issue notes).
 
 The convolution starts at zero, so the layer starts as the identity: a freshly built coder
 predicts exactly as one without it, and LP-FT's warm-up begins from the encoder's states. Positions
