@@ -50,15 +50,10 @@ def labels_outside_release(client: MlflowClient, run_id: str) -> list[str]:
     """Codes of the run's label space that the configured code-set release does not accept: a coder
     that predicts them counts in invalid_code_rate (CodiEsp's 2018 codes include some that later
     releases split into subcodes)."""
-    import json
-    import tempfile
-    from pathlib import Path
-
     from medcoder.codes import validator_for
+    from medcoder.registry.contract_eval import run_label_space
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(client.download_artifacts(run_id, "label_space.json", tmp))
-        labels = [tuple(label) for label in json.loads(path.read_text())["labels"]]
+    labels = run_label_space(client, run_id).labels
     is_valid = validator_for(system for system, _ in labels)
     return [code for system, code in labels if not is_valid(system, code)]
 

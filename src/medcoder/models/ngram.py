@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from medcoder.models.tagger import centred_window
+
 
 class NgramMixer(nn.Module):
     """hidden + conv_k(hidden): a convolution over `kernel_size` neighbouring token states, added back.
@@ -33,9 +35,7 @@ class NgramMixer(nn.Module):
 
     def __init__(self, hidden_size: int, kernel_size: int = 3):
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"ngram_kernel must be an odd number >= 1 (centred on the token), got {kernel_size}")
-        self.window = nn.Conv1d(hidden_size, hidden_size, kernel_size, padding=kernel_size // 2)
+        self.window = centred_window(hidden_size, hidden_size, kernel_size, "ngram_kernel")
         nn.init.zeros_(self.window.weight)
         nn.init.zeros_(self.window.bias)
 

@@ -15,16 +15,22 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def centred_window(in_channels: int, out_channels: int, kernel_size: int, option: str) -> nn.Conv1d:
+    """A Conv1d over `kernel_size` tokens centred on each token (same length out); `option` names the
+    config key in the error when the kernel is not a positive odd number."""
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"{option} must be an odd number >= 1 (centred on the token), got {kernel_size}")
+    return nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+
+
 class WindowTagger(nn.Module):
     """O/B/I logits per token from `kernel_size` neighbouring token states (odd, centred)."""
 
     def __init__(self, input_size: int, num_tags: int, kernel_size: int = 5, hidden_size: int = 128):
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"tagger_kernel must be an odd number >= 1 (centred on the token), got {kernel_size}")
         if hidden_size < 1:
             raise ValueError(f"tagger_hidden must be >= 1, got {hidden_size}")
-        self.window = nn.Conv1d(input_size, hidden_size, kernel_size, padding=kernel_size // 2)
+        self.window = centred_window(input_size, hidden_size, kernel_size, "tagger_kernel")
         self.out = nn.Linear(hidden_size, num_tags)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
