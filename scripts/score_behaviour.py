@@ -3,7 +3,7 @@
     .venv/bin/python scripts/score_behaviour.py --model models:/medcoder@champion [--out experiments/<date>-behaviour.md]
     .venv/bin/python scripts/score_behaviour.py --predictions preds.jsonl   # score an existing `medcoder predict` output
 
-The cases (`tests/behaviour/cases.jsonl`, see `medcoder.behaviour`) are written to a temporary
+The cases (shipped in `medcoder/resources/behaviour/`, see `medcoder.behaviour`; `--cases` picks the file) are written to a temporary
 prediction-input file holding only `{id, text, setting, age, sex}`, coded by the real
 `medcoder predict` in a subprocess (the same path users and serving take), and scored. The table
 is printed; `--out` also writes the experiment record (question, command, model version, tables,
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model for `medcoder predict --model` (default {DEFAULT_MODEL})")
     parser.add_argument("--predictions", default=None, help="score this existing `medcoder predict` output instead of running a model")
-    parser.add_argument("--cases", default=str(DEFAULT_CASES), help="behaviour cases JSONL (default tests/behaviour/cases.jsonl)")
+    parser.add_argument("--cases", default=str(DEFAULT_CASES), help="behaviour cases JSONL (default: the packaged cases.jsonl; the later set is cases_v2.jsonl beside it)")
     parser.add_argument("--out", default=None, help="write the experiment record: a .md path, or a folder")
     parser.add_argument("--decision", default=None, help="decision text for the record (default: generated from the numbers)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to allow `medcoder predict` (default: no limit)")

@@ -111,7 +111,7 @@ BAD_CASES = [
     ("age not an integer", mutate("age", "40"), "age"),
     ("code not canonical", mutate("expect.must_code", ["j06.9"]), "expect.must_code[0]"),
     ("code not billable", mutate("expect.must_not_code", ["E11"]), "expect.must_not_code[0]"),
-    ("code outside the known set", mutate("expect.must_not_code", ["I50.32"]), "expect.must_not_code[0]"),
+    ("must-code outside the known set", mutate("expect.must_code", ["I50.32"]), "expect.must_code[0]"),
     ("must_not also must", mutate("expect.must_not_code", ["R50.9", "J06.9"]), "expect.must_not_code[1]"),
     ("missing must_not_code", mutate("expect.must_not_code", KeyError), "expect.must_not_code"),
     ("nothing expected", mutate("expect", {"must_code": [], "must_not_code": []}), "expect"),
@@ -128,7 +128,7 @@ BAD_CASES = [
 def test_malformed_case_is_rejected_with_line_and_field(tmp_path, label, case, field):
     path = write_cases([{**GOOD, "id": "t-00"}, case], tmp_path / "cases.jsonl")
     with pytest.raises(RecordError) as info:
-        load_cases(path)
+        load_cases(path, known_codes=icd10cm.CORE_ICD10CM_CODES)
     err = info.value
     assert (err.line, err.field) == (2, field), str(err)
     assert f"{path}:2" in str(err) and f"field '{field}'" in str(err)
@@ -161,11 +161,13 @@ def test_cross_case_errors_name_the_later_line(tmp_path, cases, line, field):
     assert (info.value.line, info.value.field) == (line, field), str(info.value)
 
 
-def test_valid_pair_loads_and_any_billable_code_is_allowed_without_a_known_set(tmp_path):
+def test_valid_pair_loads_and_the_known_set_restricts_only_must_codes(tmp_path):
     path = write_cases([PAIR_A, PAIR_B], tmp_path / "cases.jsonl")
     assert [c.pair for c in load_cases(path)] == ["p1", "p1"]
-    other = write_cases([mutate("expect.must_not_code", ["I50.32"])], tmp_path / "other.jsonl")
-    assert load_cases(other, known_codes=None)[0].must_not_code == ("I50.32",)
+    must_not = write_cases([mutate("expect.must_not_code", ["I50.32"])], tmp_path / "must_not.jsonl")
+    assert load_cases(must_not, known_codes=icd10cm.CORE_ICD10CM_CODES)[0].must_not_code == ("I50.32",)
+    must = write_cases([mutate("expect.must_code", ["I50.32", "J06.9"])], tmp_path / "must.jsonl")
+    assert load_cases(must)[0].must_code == ("I50.32", "J06.9")  # no known set: any billable code
 
 
 def test_empty_file_is_an_error(tmp_path):

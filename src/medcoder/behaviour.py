@@ -2,9 +2,12 @@
 
 Aggregate F1 on a corpus says little about the mistakes that cost money or trust: coding a negated
 or family-history condition, coding an outpatient "probable" diagnosis, missing a combination code,
-or obeying an instruction someone typed into the note. `tests/behaviour/cases.jsonl` holds short
-notes written by hand from the ICD-10-CM Official Guidelines (never from the training generator),
-each with what must be coded, what must not, and the phrase the evidence must land on:
+or obeying an instruction someone typed into the note. The package ships two files of short notes
+written by hand from the ICD-10-CM Official Guidelines (never from the training generator),
+`resources/behaviour/cases.jsonl` (the first set) and `cases_v2.jsonl` (written later, in the styles
+real documentation has: SOAP, dictation, problem lists, one-liners, ED shorthand, copy-forward
+blocks, typos), each case with what must be coded, what must not, and the phrase the evidence must
+land on:
 
     {"id": "neg-01", "category": "negation", "setting": "outpatient", "age": 34, "sex": "F",
      "pair": null, "text": "...",
@@ -42,14 +45,16 @@ from medcoder.codes.formats import ICD10CM, is_canonical
 from medcoder.data.schema import SETTINGS, SEXES, RecordError, iter_jsonl
 from medcoder.experiments import markdown_table
 from medcoder.inference.contract import validate_contract_line
-from medcoder.paths import project_root
+from medcoder.paths import resources_dir
 
 CATEGORIES: tuple[str, ...] = (
     "negation", "family_history", "personal_history", "hypothetical", "outpatient_uncertain",
     "inpatient_uncertain", "values", "combination", "injection", "name_invariance", "evidence",
 )
-# The cases are a held-out test asset of the project checkout, not package data.
-DEFAULT_CASES = project_root() / "tests" / "behaviour" / "cases.jsonl"
+# Package data, so an installed medcoder (not only a checkout) can score a model on them.
+BEHAVIOUR_DIR = resources_dir() / "behaviour"
+DEFAULT_CASES = BEHAVIOUR_DIR / "cases.jsonl"
+CASES_V2 = BEHAVIOUR_DIR / "cases_v2.jsonl"
 _CASE_KEYS = {"id", "category", "setting", "age", "sex", "pair", "text", "expect"}
 _EXPECT_KEYS = {"must_code", "must_not_code", "evidence", "injected"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -146,7 +151,7 @@ def _parse_case(obj: Any, source: str, line: int, known_codes: Collection[str] |
                 fail(at, f"{code!r} is not a canonical ICD-10-CM code (e.g. 'E11.65')")
             if not icd10cm.is_billable(code):
                 fail(at, f"{code} is not a billable code of ICD-10-CM {icd10cm.CODE_SET_VERSION}")
-            if known_codes is not None and code not in known_codes:
+            if key == "must_code" and known_codes is not None and code not in known_codes:
                 fail(at, f"{code} is not among the codes a model can know (the known-code set)")
             if code in values[:i]:
                 fail(at, f"{code} is listed twice")
@@ -195,12 +200,14 @@ def _expectations(case: Case) -> tuple:
     return (sorted(case.must_code), sorted(case.must_not_code), spans, sorted(case.injected))
 
 
-def load_cases(path: str | Path = DEFAULT_CASES, *, known_codes: Collection[str] | None = icd10cm.CORE_ICD10CM_CODES) -> list[Case]:
+def load_cases(path: str | Path = DEFAULT_CASES, *, known_codes: Collection[str] | None = None) -> list[Case]:
     """Load and validate a cases file; a bad case is a RecordError naming file, line, field and case id.
 
     Beyond each case's own fields, checks that ids are unique and that every `pair` group has at
-    least two notes of one category, with identical expectations and different texts.
-    `known_codes=None` accepts any billable code.
+    least two notes of one category, with identical expectations and different texts. Every code
+    must be billable; `known_codes`, when given, also restricts the must-codes to the codes a model
+    can know (a case whose must-code no model can emit could never pass). Must-not codes are not
+    restricted: "do not code I13.0 here" is a true expectation whatever a model's label space is.
     """
     source = str(path)
     known = frozenset(known_codes) if known_codes is not None else None
