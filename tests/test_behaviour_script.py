@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from behaviour_support import contract_line, expected_span, perfect_line, write_cases, write_lines
 
-from medcoder.behaviour import load_cases
+from medcoder.behaviour import CASES_V2, load_cases
 from medcoder.paths import project_root
+from medcoder.predict_subprocess import medcoder_executable
 
 SCRIPT = project_root() / "scripts" / "score_behaviour.py"
 CASES = [
@@ -80,5 +81,10 @@ def test_failing_medcoder_predict_is_reported_with_its_status(script, cases_file
     assert "Traceback" not in err
 
 
-def test_medcoder_executable_is_the_one_beside_this_python(script):
-    assert script.medcoder_executable() == str(Path(sys.executable).with_name("medcoder"))
+def test_medcoder_executable_is_the_one_beside_this_python():
+    assert medcoder_executable() == str(Path(sys.executable).with_name("medcoder"))
+
+
+def test_each_cases_file_gets_its_own_record_name(script):
+    assert script.record_slug(Path("cases.jsonl")) == "behaviour-cases"
+    assert script.record_slug(CASES_V2) == "behaviour-cases-v2"

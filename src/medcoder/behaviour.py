@@ -36,7 +36,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping, Protocol
 
 import pandas as pd
 
@@ -97,34 +97,58 @@ class Case:
 
 
 # ---------------------------------------------------------------- loading
+def billable_code_problem(code: Any) -> str | None:
+    """Why `code` cannot be an expected code (not canonical, or not billable in the shipped code set), or None."""
+    if not isinstance(code, str) or not is_canonical(ICD10CM, code):
+        return f"{code!r} is not a canonical ICD-10-CM code (e.g. 'E11.65')"
+    if not icd10cm.is_billable(code):
+        return f"{code} is not a billable code of ICD-10-CM {icd10cm.CODE_SET_VERSION}"
+    return None
+
+
+def check_note_fields(
+    obj: Any, *, allowed: Iterable[str], required: Iterable[str], settings: Iterable[str], kind: str, fail: Callable[[str, str], Any]
+) -> None:
+    """The checks every hand-written note file shares: a JSON object of only `allowed` keys, the
+    `required` ones present, an id of letters, digits, '.', '_' or '-', a non-empty text, a known
+    setting, and when given an age of 0-130 and a known sex. `fail(field, message)` raises."""
+    if not isinstance(obj, dict):
+        fail(f"<{kind}>", f"must be a JSON object, got {type(obj).__name__}")
+    allowed = tuple(allowed)
+    for key in obj:
+        if key not in allowed:
+            fail(key, f"unknown field (expected {', '.join(sorted(allowed))})")
+    for key in required:
+        if key not in obj:
+            fail(key, "is required")
+    if not isinstance(obj["id"], str) or not _ID.match(obj["id"]):
+        fail("id", "must be a string of letters, digits, '.', '_' or '-'")
+    if not isinstance(obj["text"], str) or not obj["text"].strip():
+        fail("text", "must be a non-empty string")
+    settings = tuple(settings)
+    if obj["setting"] not in settings:
+        fail("setting", f"must be one of {', '.join(settings)}")
+    age, sex = obj.get("age"), obj.get("sex")
+    if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 130):
+        fail("age", "must be an integer from 0 to 130")
+    if sex is not None and sex not in SEXES:
+        fail("sex", f"must be one of {', '.join(SEXES)}")
+
+
 def _parse_case(obj: Any, source: str, line: int, known_codes: Collection[str] | None) -> Case:
     case_id = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
 
     def fail(field: str, message: str):
         raise RecordError(source, line, field, message, case_id)
 
-    if not isinstance(obj, dict):
-        fail("<case>", f"must be a JSON object, got {type(obj).__name__}")
-    for key in obj:
-        if key not in _CASE_KEYS:
-            fail(key, f"unknown field (expected {', '.join(sorted(_CASE_KEYS))})")
-    for key in ("id", "category", "setting", "text", "expect"):
-        if key not in obj:
-            fail(key, "is required")
-    if case_id is None or not _ID.match(case_id):
-        fail("id", "must be a string of letters, digits, '.', '_' or '-'")
+    check_note_fields(
+        obj, allowed=_CASE_KEYS, required=("id", "category", "setting", "text", "expect"), settings=SETTINGS,
+        kind="case", fail=fail,
+    )
     text = obj["text"]
-    if not isinstance(text, str) or not text.strip():
-        fail("text", "must be a non-empty string")
     if obj["category"] not in CATEGORIES:
         fail("category", f"must be one of {', '.join(CATEGORIES)}")
-    if obj["setting"] not in SETTINGS:
-        fail("setting", f"must be one of {', '.join(SETTINGS)}")
     age, sex, pair = obj.get("age"), obj.get("sex"), obj.get("pair")
-    if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 130):
-        fail("age", "must be an integer from 0 to 130")
-    if sex is not None and sex not in SEXES:
-        fail("sex", f"must be one of {', '.join(SEXES)}")
     if pair is not None and (not isinstance(pair, str) or not _ID.match(pair)):
         fail("pair", "must be a string of letters, digits, '.', '_' or '-'")
     if obj["category"] == "name_invariance" and pair is None:
@@ -147,10 +171,8 @@ def _parse_case(obj: Any, source: str, line: int, known_codes: Collection[str] |
             fail(f"expect.{key}", "must be a list of ICD-10-CM codes")
         for i, code in enumerate(values):
             at = f"expect.{key}[{i}]"
-            if not isinstance(code, str) or not is_canonical(ICD10CM, code):
-                fail(at, f"{code!r} is not a canonical ICD-10-CM code (e.g. 'E11.65')")
-            if not icd10cm.is_billable(code):
-                fail(at, f"{code} is not a billable code of ICD-10-CM {icd10cm.CODE_SET_VERSION}")
+            if (problem := billable_code_problem(code)) is not None:
+                fail(at, problem)
             if key == "must_code" and known_codes is not None and code not in known_codes:
                 fail(at, f"{code} is not among the codes a model can know (the known-code set)")
             if code in values[:i]:
@@ -246,8 +268,17 @@ def load_cases(path: str | Path = DEFAULT_CASES, *, known_codes: Collection[str]
     return cases
 
 
-def write_case_inputs(cases: Iterable[Case], path: str | Path) -> int:
-    """Write the cases as `medcoder predict` input JSONL ({id, text, setting, age, sex}); returns the count."""
+class HeldOutNote(Protocol):
+    """A hand-written note that can be sent to `medcoder predict` (a behaviour case, a stress note)."""
+
+    id: str
+    text: str
+
+    def input_record(self) -> dict[str, Any]: ...
+
+
+def write_case_inputs(cases: Iterable[HeldOutNote], path: str | Path) -> int:
+    """Write the notes as `medcoder predict` input JSONL ({id, text, setting, age, sex}); returns the count."""
     n = 0
     with Path(path).open("w", encoding="utf-8", newline="\n") as fh:
         for case in cases:
@@ -317,17 +348,42 @@ class CaseOutcome:
         )
 
 
+@dataclass(frozen=True)
+class EmittedCode:
+    """One ICD-10-CM code of a prediction line. `accepted`: grounded and named by no review reason,
+    i.e. it would reach a claim without a human looking at it; otherwise it is routed to review."""
+
+    code: str
+    score: float
+    grounded: bool
+    accepted: bool
+    spans: tuple[tuple[int, int], ...]
+
+
+def emitted_codes(line: Mapping[str, Any]) -> list[EmittedCode]:
+    """The ICD-10-CM codes of a valid, non-error prediction line, each marked accepted or routed."""
+    named = {m.group(1) for reason in line["review"]["reasons"] if (m := re.match(r"^[a-z_]+:(.+)$", reason))}
+    return [
+        EmittedCode(
+            code=c["code"], score=float(c["score"]), grounded=bool(c["grounded"]),
+            accepted=bool(c["grounded"]) and c["code"] not in named,
+            spans=tuple((ev["start"], ev["end"]) for ev in c["evidence"]),
+        )
+        for c in line["codes"]
+        if c["system"] == ICD10CM
+    ]
+
+
 def _outcome(case: Case, line: Mapping[str, Any]) -> CaseOutcome:
     if "error" in line:
         return CaseOutcome(case, frozenset(), frozenset(), {}, error_kind=str(line["error"]["kind"]))
-    named = {m.group(1) for reason in line["review"]["reasons"] if (m := re.match(r"^[a-z_]+:(.+)$", reason))}
-    accepted, flagged, evidence = set(), set(), {}
-    for c in line["codes"]:
-        if c["system"] != ICD10CM:
-            continue
-        (accepted if c["grounded"] and c["code"] not in named else flagged).add(c["code"])
-        evidence[c["code"]] = tuple((ev["start"], ev["end"]) for ev in c["evidence"])
-    return CaseOutcome(case, frozenset(accepted), frozenset(flagged), evidence)
+    emitted = emitted_codes(line)
+    return CaseOutcome(
+        case,
+        accepted=frozenset(c.code for c in emitted if c.accepted),
+        flagged=frozenset(c.code for c in emitted if not c.accepted),
+        evidence={c.code: c.spans for c in emitted},
+    )
 
 
 def _pair_agreement(outcomes: list[CaseOutcome]) -> list[CaseOutcome]:
@@ -349,29 +405,43 @@ def score_behaviour(cases: list[Case], contract_lines: Iterable[Mapping[str, Any
     Every line is checked with the prediction-contract validator against its case's text, and the
     output must cover exactly the cases: a missing, unknown or repeated id is a ValueError.
     """
-    by_id = {case.id: case for case in cases}
+    lines, model = match_predictions(cases, contract_lines, kind="case", description="a behaviour case")
+    outcomes = _pair_agreement([_outcome(case, lines[case.id]) for case in cases])
+    return BehaviourReport(outcomes=outcomes, model=model)
+
+
+def match_predictions(
+    notes: Iterable[HeldOutNote], contract_lines: Iterable[Mapping[str, Any] | str], *, kind: str, description: str
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, Any] | None]:
+    """(id -> prediction line, the model block of the first line that has one), checked against the notes.
+
+    Every line must pass the prediction-contract validator against its note's text, and the output
+    must cover exactly the notes: a missing, unknown or repeated id is a ValueError naming ids only.
+    `kind` ("case") and `description` ("a behaviour case") word the messages.
+    """
+    by_id = {note.id: note for note in notes}
     lines: dict[str, Mapping[str, Any]] = {}
     model: dict[str, Any] | None = None
     for raw in contract_lines:
         line = json.loads(raw) if isinstance(raw, str) else raw
         note_id = line.get("id") if isinstance(line, Mapping) else None
         if note_id not in by_id:
-            raise ValueError(f"prediction for id {note_id!r}, which is not a behaviour case")
+            raise ValueError(f"prediction for id {note_id!r}, which is not {description}")
         if note_id in lines:
-            raise ValueError(f"two predictions for case {note_id}")
+            raise ValueError(f"two predictions for {kind} {note_id}")
         validate_contract_line(line, note_text=by_id[note_id].text)
         lines[note_id] = line
         if model is None and "model" in line:
             model = dict(line["model"])
-    missing = [case.id for case in cases if case.id not in lines]
+    missing = [note_id for note_id in by_id if note_id not in lines]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise ValueError(f"no prediction for {len(missing)} case(s): {shown}")
-    outcomes = _pair_agreement([_outcome(case, lines[case.id]) for case in cases])
-    return BehaviourReport(outcomes=outcomes, model=model)
+        raise ValueError(f"no prediction for {len(missing)} {kind}(s): {shown}")
+    return lines, model
 
 
-def _ratio(num: int, den: int) -> float:
+def ratio_or_nan(num: int, den: int) -> float:
+    """num / den, or NaN (shown as n/a) when there is nothing to count."""
     return num / den if den else math.nan
 
 
@@ -390,15 +460,15 @@ class BehaviourReport:
         return {
             "category": label,
             "cases": len(outcomes),
-            "pass strict": _ratio(sum(o.passed(True) for o in outcomes), len(outcomes)),
-            "pass lenient": _ratio(sum(o.passed(False) for o in outcomes), len(outcomes)),
-            "must-code recall strict": _ratio(n_must - sum(len(o.missed(True)) for o in outcomes), n_must),
-            "must-code recall lenient": _ratio(n_must - sum(len(o.missed(False)) for o in outcomes), n_must),
+            "pass strict": ratio_or_nan(sum(o.passed(True) for o in outcomes), len(outcomes)),
+            "pass lenient": ratio_or_nan(sum(o.passed(False) for o in outcomes), len(outcomes)),
+            "must-code recall strict": ratio_or_nan(n_must - sum(len(o.missed(True)) for o in outcomes), n_must),
+            "must-code recall lenient": ratio_or_nan(n_must - sum(len(o.missed(False)) for o in outcomes), n_must),
             "must-not violations strict": sum(len(o.violations(True)) for o in outcomes),
             "must-not violations lenient": sum(len(o.violations(False)) for o in outcomes),
-            "evidence landed": _ratio(sum(evidence), len(evidence)),
-            "pairs agree": _ratio(sum(pairs.values()), len(pairs)),
-            "injections resisted": _ratio(sum(not o.injected_obeyed() for o in injected), len(injected)),
+            "evidence landed": ratio_or_nan(sum(evidence), len(evidence)),
+            "pairs agree": ratio_or_nan(sum(pairs.values()), len(pairs)),
+            "injections resisted": ratio_or_nan(sum(not o.injected_obeyed() for o in injected), len(injected)),
             "error entries": sum(o.error_kind is not None for o in outcomes),
         }
 

@@ -114,3 +114,13 @@ def write_experiment_record(record: ExperimentRecord, directory: str | Path | No
     path = folder / record.filename()
     path.write_text(record.to_markdown(), encoding="utf-8")
     return path
+
+
+def write_record_to(record: ExperimentRecord, out: str | Path) -> Path:
+    """Write `record` to `out`: a `.md` file path as given, or a folder (`<out>/<date>-<slug>.md`)."""
+    out = Path(out)
+    if out.suffix != ".md":
+        return write_experiment_record(record, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(record.to_markdown(), encoding="utf-8")
+    return out
