@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from behaviour_support import contract_line, error_line, expected_span, perfect_line, write_cases
 
-from medcoder.behaviour import DEFAULT_CASES, load_cases, score_behaviour
+from medcoder.behaviour import CASES_V2, DEFAULT_CASES, load_cases, score_behaviour
 from medcoder.inference.contract import ContractError
 
 NEG = {
@@ -55,8 +55,9 @@ def lines_with(cases, **overrides):
 
 
 # ---------------------------------------------------------------- perfect output
-def test_perfect_output_on_the_shipped_cases_scores_one_everywhere():
-    shipped = load_cases(DEFAULT_CASES)
+@pytest.mark.parametrize("path", [DEFAULT_CASES, CASES_V2], ids=["v1", "v2"])
+def test_perfect_output_on_the_shipped_cases_scores_one_everywhere(path):
+    shipped = load_cases(path)
     report = score_behaviour(shipped, [perfect_line(c) for c in reversed(shipped)])  # order does not matter
     table = report.by_category()
     assert list(table["category"])[-1] == "all" and len(table) == 12
