@@ -59,7 +59,7 @@ def render(pred: NotePrediction | None = None, policy: RoutingPolicy | None = No
 def test_rendered_line_is_a_valid_contract_line_with_the_notes_own_evidence():
     line = render()
     validate_contract_line(json.dumps(line), note_text=TEXT, is_valid=is_valid_code)
-    assert list(line) == ["id", "model", "codes", "em", "review"]
+    assert list(line) == ["id", "model", "codes", "em", "review", "rules"]
     assert line["model"] == MODEL
     assert [c["code"] for c in line["codes"]] == ["E11.65", "93000", "R07.9", "I50.22"]  # highest score first
     for c in line["codes"]:
@@ -73,7 +73,7 @@ def test_rendered_line_is_a_valid_contract_line_with_the_notes_own_evidence():
     assert e11["icd11"] == TRANSLATOR.translate("E11.65").to_dict() and e11["icd11"]["code"] == "5A11"
     assert "icd11" not in line["codes"][1]  # CPT codes have no ICD-11 translation
     assert line["codes"][2] == {"system": "ICD-10-CM", "code": "R07.9", "description": "Chest pain, unspecified",
-                                "score": 0.81, "grounded": False, "evidence": [],
+                                "score": 0.81, "grounded": False, "support": None, "rules_applied": [], "evidence": [],
                                 "icd11": TRANSLATOR.translate("R07.9").to_dict()}
     assert line["em"] == {"code": "99215", "score": 0.8123, "evidence": []}
     assert line["review"] == {"required": True, "reasons": [

@@ -76,6 +76,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from medcoder.codes import validator_for
     from medcoder.evaluation import evaluate_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
+    from medcoder.grounding.verifier import verifier_for_split
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -133,6 +134,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not cfg.get("test"):
         return metrics
 
+    # ---- evidence verifier: does the quoted text say the code? Fitted on val's gold evidence
+    if cfg.verifier.enabled:
+        coder.verifier, verifier_metrics = verifier_for_split(datamodule.records["val"], label_space.labels, cfg.verifier.target_recall)
+        metrics.update(verifier_metrics)
+
     # ---- test with the best checkpoint (loss, seqeval evidence F1), then the full evaluation
     trainer.test(coder, datamodule=datamodule)
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
@@ -150,6 +156,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 tracking.log_metrics(result.metrics, split, step=int(trainer.global_step))
             log_evaluation(evaluation, label_space, log_metrics=False)
             mlflow.log_params({"best_checkpoint": best_path or "none", "threshold": evaluation.threshold})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("verifier/")})
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
             export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing))
         log.info("MLflow run %s", mlflow_logger.run_id)

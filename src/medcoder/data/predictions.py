@@ -24,6 +24,25 @@ class PredictedCode:
     score: float
     evidence: tuple[Span, ...] = ()
     grounded: bool = False
+    # the evidence verifier's probability that the quoted text supports the code (None: no verifier ran)
+    support: float | None = None
+    # guideline rules that added or changed this code (medcoder.inference.guidelines), by rule id
+    rules_applied: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleEvent:
+    """One change a guideline rule made to a prediction: which rule, its ICD-10-CM Official Guidelines
+    section, and the (system, code) labels it removed and added."""
+
+    rule: str
+    section: str
+    removed: tuple[tuple[str, str], ...] = ()
+    added: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "section": self.section,
+                "removed": [code for _, code in self.removed], "added": [code for _, code in self.added]}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,11 @@ class NotePrediction:
     # codes that scored above the threshold but whose evidence was all negated, family, historical,
     # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.grounding.evidence)
     context_blocked: tuple[tuple[str, str], ...] = ()
+    # of those, the ones blocked as HISTORICAL mentions: (system, code, score, span). "Old MI" is not
+    # a current I21.4, but it is I25.2; the guideline layer turns these into history codes
+    historical_mentions: tuple[tuple[str, str, float, Span], ...] = ()
+    # what the guideline layer changed (medcoder.inference.guidelines), in the order the rules ran
+    rules: tuple["RuleEvent", ...] = ()
 
     def code_set(self) -> set[tuple[str, str]]:
         return {(c.system, c.code) for c in self.codes}

@@ -9,6 +9,8 @@ Layout of an exported coder (every file is listed in MANIFEST.sha256.json):
                           config.json) and its tokenizer
     heads.safetensors     label attention, evidence tagger and E/M head weights
     icd11_map.tsv         the ICD-11 table the model translates with (a copy: the package may change)
+                          (coder.json's `verifier` holds the evidence verifier's weights and the SHA-256
+                          of the packaged sentence encoder it reads with; the encoder is not copied)
     MANIFEST.sha256.json  SHA-256 of every file (medcoder.inference.manifest)
 
 Why merged weights and not the LoRA adapter: `adapter_config.json` records the training machine's
@@ -45,6 +47,7 @@ from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.grounding.predict import predict_notes
+from medcoder.grounding.verifier import SupportVerifier, VerifierError, verifier_config, verifier_from_config
 from medcoder.inference.contract import ContractError, render_prediction
 from medcoder.inference.inputs import DEFAULT_MAX_CHARS, InputError, InputNote, validate_input
 from medcoder.inference.manifest import verify_manifest, write_manifest
@@ -143,6 +146,7 @@ def export_coder(
         "run_id": run_id,
         "max_chars": max_chars,
         "trained_finetune": net.finetune,
+        "verifier": verifier_config(coder.verifier) if coder.verifier is not None else None,
         "libraries": _library_versions(),
     }
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -207,10 +211,12 @@ class ExportedCoder:
     max_chars: int
     manifest_sha256: str
     batch_size: int = 8
+    verifier: SupportVerifier | None = None
 
     def predict_with_scores(self, records: Sequence[NoteRecord]) -> tuple[list[NotePrediction], np.ndarray]:
         """Predictions at the exported threshold and the (n, L) code probabilities (same path as training)."""
-        return predict_notes(self.net, records, self.label_space.labels, self.chunking, self.threshold, self.batch_size)
+        return predict_notes(self.net, records, self.label_space.labels, self.chunking, self.threshold, self.batch_size,
+                             verifier=self.verifier)  # fmt: skip
 
     def predict_records(self, notes: Iterable[Any]) -> list[dict[str, Any]]:
         """One contract dict per input, in input order.
@@ -328,6 +334,12 @@ def load_exported(
     if len(label_space) != net.config["num_labels"]:
         raise ArtifactError(f"{root / CONFIG_NAME}: {len(label_space)} labels but the net predicts {net.config['num_labels']}")
     routing_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in config["routing"].items()}
+    verifier = None
+    if config.get("verifier") is not None:
+        try:
+            verifier = verifier_from_config(config["verifier"], label_space.labels, str(root / CONFIG_NAME))
+        except VerifierError as exc:
+            raise ArtifactError(str(exc)) from None
     model_info = {
         "name": model_name,
         "version": model_version or f"sha256:{manifest_sha256[:12]}",
@@ -345,4 +357,5 @@ def load_exported(
         max_chars=int(config["max_chars"] if max_chars is None else max_chars),
         manifest_sha256=manifest_sha256,
         batch_size=batch_size,
+        verifier=verifier,
     )

@@ -12,6 +12,12 @@ For each code scored above the threshold:
    the words around the attention peak (`window_tokens` tokens widened to whole words, within one
    sentence or line), which grounds the code only if a tagged span overlaps it: attention alone shows where the
    model looked, not that the text supports the code;
+3b. with a `verifier` (medcoder.grounding.verifier), a code is grounded only when the verifier
+   accepts that its quoted text supports it: each clean candidate span is read alone, in its
+   sentence and (for combination codes) joined with the other candidates; accepted spans become the
+   evidence, best supported first. A code no text supports keeps its best candidate as evidence but
+   is not grounded, so routing sends it to review or drops it. "Grounded" then means "the quoted
+   words say this code", not "the model looked here";
 4. a code whose evidence is ALL on such mentions is not coded at all (ICD-10-CM Official Guidelines:
    "denies chest pain" or "mother with breast cancer" never justify the code). It is left out of the
    prediction and counted in `NotePrediction.context_blocked`; the score stays what the model said.
@@ -25,6 +31,7 @@ for the visit level). No ConText check: a visit level is not a condition that ca
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -32,7 +39,8 @@ import numpy as np
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
-from medcoder.grounding.context import blocks_grounding, detect_context, exempt_statuses, subject_of
+from medcoder.grounding.context import HISTORICAL, blocks_grounding, detect_context, exempt_statuses, subject_of
+from medcoder.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
 from medcoder.models.em import EM_CLASSES, EM_NONE
 from medcoder.models.spans import spans_from_bio, word_span
@@ -125,6 +133,7 @@ def ground_note(
     min_span_mass: float = 0.05,
     relative_mass: float = 0.5,
     window_tokens: int = 5,
+    verifier: SupportVerifier | None = None,
 ) -> NotePrediction:
     """One note's prediction. Shapes: code_scores (L,) probabilities, attention (L, T), bio_tags (T,)
     predicted tag ids, token_offsets (T, 2) with -1 for special/pad; T is all chunk tokens in order;
@@ -136,24 +145,33 @@ def ground_note(
     membership = _token_membership(tagged, token_offsets).astype(np.float32)
     codes: list[PredictedCode] = []
     blocked: list[Label] = []
+    history: list[tuple[str, str, float, Span]] = []
     for l in np.flatnonzero(binarize(code_scores, threshold)):
         label = labels[l]
         mass = membership @ attention[l] if tagged else np.zeros(0)
         candidates = [i for i in np.argsort(-mass, kind="stable") if mass[i] >= min_span_mass]
         if candidates:
-            clean = [i for i in candidates if not blocks_grounding(_status(text, tagged[i], *label), setting)]
+            statuses = {i: _status(text, tagged[i], *label) for i in candidates}
+            clean = [i for i in candidates if not blocks_grounding(statuses[i], setting)]
             evidence = [tagged[i] for i in clean[:max_spans] if mass[i] >= relative_mass * mass[clean[0]]] if clean else []
             only_blocked = not clean
             grounded = bool(evidence)
+            historical = [tagged[i] for i in candidates if statuses[i] == HISTORICAL]
         else:
             window = _peak_window(attention[l], token_offsets, window_tokens, text)
-            only_blocked = window is not None and blocks_grounding(_status(text, window, *label), setting)
+            status = _status(text, window, *label) if window is not None else None
+            only_blocked = window is not None and blocks_grounding(status, setting)
             evidence = [window] if window is not None and not only_blocked else []
             grounded = bool(evidence) and any(s < window[1] and window[0] < e for s, e in tagged)
+            historical = [window] if status == HISTORICAL else []
         if only_blocked:
             blocked.append(label)
+            if historical:
+                history.append((*label, float(code_scores[l]), historical[0]))
             continue
         codes.append(PredictedCode(label[0], label[1], float(code_scores[l]), tuple(sorted(evidence)), grounded))
+    if verifier is not None:
+        codes = _verified(codes, text, verifier, max_spans)
     codes.sort(key=lambda c: -c.score)
 
     em_code, em_score, em_evidence = None, None, ()
@@ -164,7 +182,44 @@ def ground_note(
             if em_attention is not None:
                 em_evidence = _em_windows(em_attention, token_offsets, window_tokens, text, max_spans)
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
-                          context_blocked=tuple(blocked))  # fmt: skip
+                          context_blocked=tuple(blocked), historical_mentions=tuple(history))  # fmt: skip
+
+
+def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple[Span, ...]]]:
+    """The readings of a code's evidence the verifier judges, each with the spans it quotes: every
+    span alone, every span in its sentence, and all spans joined (a combination code such as I12.9
+    rests on two mentions, "hypertension" and "CKD stage 3", neither of which says it alone)."""
+    out = []
+    for span in evidence:
+        out.append((text[span[0]:span[1]], (span,)))
+        sentence = _sentence_at(text, span[0])
+        if sentence != span:
+            out.append((text[sentence[0]:sentence[1]], (span,)))
+    if len(evidence) > 1:
+        out.append(("; ".join(text[s:e] for s, e in evidence), tuple(evidence)))
+    return out
+
+
+def _verified(codes: list[PredictedCode], text: str, verifier: SupportVerifier, max_spans: int) -> list[PredictedCode]:
+    """`codes` with `support` set and `grounded` only where the verifier accepts a reading of the evidence.
+
+    One encoder call for the whole note. The evidence becomes the accepted spans (best supported
+    first, up to `max_spans`); without an accepted reading it stays as it was, ungrounded."""
+    index = {label: i for i, label in enumerate(verifier.labels)}
+    readings = [_support_texts(text, c.evidence) for c in codes]
+    pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _ in rs]
+    probs = iter(verifier.support([t for t, _ in pairs], [j for _, j in pairs]) if pairs else [])
+    out = []
+    for c, rs in zip(codes, readings):
+        scored = sorted(((float(next(probs)), spans) for _, spans in rs), key=lambda x: -x[0])
+        best = scored[0][0] if scored else 0.0
+        accepted = [spans for p, spans in scored if verifier.accepts(p)]
+        if c.grounded and accepted:
+            evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
+            out.append(replace(c, evidence=tuple(sorted(evidence)), support=best))
+        else:
+            out.append(replace(c, grounded=False, support=best))
+    return out
 
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:

@@ -16,6 +16,8 @@ from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.grounding.evidence import ground_note
+from medcoder.grounding.verifier import SupportVerifier
+from medcoder.inference.guidelines import Patient, apply_guidelines
 from medcoder.models.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.models.coder import MedicalCoder
 
@@ -28,8 +30,13 @@ def predict_notes(
     chunking: Chunking,
     threshold: float,
     batch_size: int = 8,
+    verifier: SupportVerifier | None = None,
+    guidelines: bool = True,
 ) -> tuple[list[NotePrediction], np.ndarray]:
-    """(predictions in record order, code probabilities (n_records, L)) for `records`."""
+    """(predictions in record order, code probabilities (n_records, L)) for `records`.
+
+    `verifier` decides which codes are grounded (medcoder.grounding.verifier); `guidelines` runs the
+    ICD-10-CM rule layer (medcoder.inference.guidelines) on each grounded prediction."""
     if len(labels) != net.label_attention.label_bias.shape[0]:
         raise ValueError(f"{len(labels)} labels given but the model predicts {net.label_attention.label_bias.shape[0]}")
     was_training = net.training
@@ -54,10 +61,13 @@ def predict_notes(
             for b, i in enumerate(idx):
                 record = records[i]
                 scores[i] = probs[b]
-                predictions[i] = ground_note(
+                prediction = ground_note(
                     record.id, record.text, record.setting, labels, probs[b], attention[b], tags[b], offsets[b],
-                    threshold, em_probs=em[b], em_attention=em_attention[b],
+                    threshold, em_probs=em[b], em_attention=em_attention[b], verifier=verifier,
                 )
+                if guidelines:
+                    prediction = apply_guidelines(prediction, Patient(record.age, record.sex, record.setting))
+                predictions[i] = prediction
     finally:
         net.train(was_training)
     return [p for p in predictions if p is not None], scores

@@ -38,6 +38,9 @@ Describer = Callable[[str, str], str]
 OUTPUT_SYSTEMS: tuple[str, ...] = (ICD10CM, CPT, HCPCS)
 SCORE_DECIMALS = 4  # finer than any threshold or calibration bin; avoids float noise in diffs
 PREDICTION_KEYS = ("id", "model", "codes", "em", "review")
+# added with the evidence verifier and the guideline layer; optional so older lines still validate
+OPTIONAL_PREDICTION_KEYS = ("rules",)
+OPTIONAL_CODE_KEYS = ("support", "rules_applied")
 MODEL_KEYS = ("name", "version", "run_id", "code_sets")
 _REASON = re.compile(r"^(?P<rule>[a-z_]+):(?P<detail>[0-9A-Z.]+)$")
 
@@ -127,6 +130,8 @@ def render_prediction(
         obj: dict[str, Any] = {
             "system": c.system, "code": c.code, "description": describe(c.system, c.code),
             "score": round(c.score, SCORE_DECIMALS), "grounded": is_grounded(c),
+            "support": None if c.support is None else round(_checked_score(c.support, f"note {note_id}, {c.system} {c.code} support"), SCORE_DECIMALS),
+            "rules_applied": list(c.rules_applied),
             "evidence": _evidence(c.evidence, text, f"note {note_id}, {c.system} {c.code}"),
         }
         if c.system == ICD10CM:
@@ -136,7 +141,8 @@ def render_prediction(
     if em_code is not None:
         em = {"code": em_code, "score": round(em_score, SCORE_DECIMALS),
               "evidence": _evidence(pred.em_evidence, text, f"note {note_id}, E/M {em_code}")}  # fmt: skip
-    line = {"id": note_id, "model": model, "codes": out_codes, "em": em, "review": review}
+    line = {"id": note_id, "model": model, "codes": out_codes, "em": em, "review": review,
+            "rules": [event.to_dict() for event in pred.rules]}  # fmt: skip
     validate_contract_line(line, note_text=text, is_valid=is_valid)
     return line
 
@@ -196,7 +202,7 @@ def _check_code(c: Any, path: str, note_text: str | None, is_valid: CodeValidato
     if system not in OUTPUT_SYSTEMS:
         fail(f"{path}.system", f"must be one of {', '.join(OUTPUT_SYSTEMS)}, got {system!r}")
     icd = ("icd11",) if system == ICD10CM else ()
-    _check_keys(c, path, ("system", "code", "description", "score", "grounded", "evidence", *icd), fail)
+    _check_keys(c, path, ("system", "code", "description", "score", "grounded", "evidence", *icd), fail, OPTIONAL_CODE_KEYS)
     code = c["code"]
     if not isinstance(code, str) or not is_canonical(system, code):
         fail(f"{path}.code", f"{code!r} is not a canonical {system} code")
@@ -208,6 +214,11 @@ def _check_code(c: Any, path: str, note_text: str | None, is_valid: CodeValidato
     if not isinstance(c["grounded"], bool):
         fail(f"{path}.grounded", "must be true or false")
     _check_evidence(c["evidence"], f"{path}.evidence", note_text, fail)
+    if c.get("support") is not None:
+        _check_score(c["support"], f"{path}.support", fail)
+    rules = c.get("rules_applied", [])
+    if not isinstance(rules, list) or not all(isinstance(r, str) and r for r in rules):
+        fail(f"{path}.rules_applied", "must be a list of rule ids")
     if c["grounded"] and not c["evidence"]:
         fail(f"{path}.grounded", "is true but there is no evidence span")
     if icd:
@@ -251,6 +262,18 @@ def _check_review(review: Any, emitted: dict[str, bool], fail) -> None:
             fail("review.reasons", f"ungrounded code {code} is emitted without an 'ungrounded:{code}' reason")
 
 
+def _check_rules(rules: Any, fail) -> None:
+    if not isinstance(rules, list):
+        fail("rules", "must be a list")
+    for i, event in enumerate(rules):
+        _check_keys(event, f"rules[{i}]", ("rule", "section", "removed", "added"), fail)
+        if not isinstance(event["rule"], str) or not isinstance(event["section"], str):
+            fail(f"rules[{i}]", "rule and section must be strings")
+        for key in ("removed", "added"):
+            if not isinstance(event[key], list) or not all(isinstance(c, str) for c in event[key]):
+                fail(f"rules[{i}].{key}", "must be a list of codes")
+
+
 def validate_contract_line(
     line: Mapping[str, Any] | str | bytes, *, note_text: str | None = None, is_valid: CodeValidator | None = None
 ) -> None:
@@ -284,7 +307,8 @@ def validate_contract_line(
             fail("error.message", "must be a non-empty string")
         return
 
-    _check_keys(obj, "<line>", PREDICTION_KEYS, fail)
+    _check_keys(obj, "<line>", PREDICTION_KEYS, fail, OPTIONAL_PREDICTION_KEYS)
+    _check_rules(obj.get("rules", []), fail)
     _check_model(obj["model"], fail)
     if not isinstance(obj["codes"], list):
         fail("codes", "must be a list")

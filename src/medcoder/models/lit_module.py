@@ -40,6 +40,7 @@ from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.grounding.predict import predict_notes
+from medcoder.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import classification_metrics
 from medcoder.metrics.em import is_em_code
 from medcoder.metrics.evidence import seqeval_span_f1
@@ -154,6 +155,9 @@ class CoderLitModule(L.LightningModule):
         self.label_space = LabelSpace.from_list(labels)
         self.net = net if isinstance(net, MedicalCoder) else net(num_labels=len(self.label_space))
         self.chunking = Chunking(chunk_size, chunk_overlap, max_chunks)
+        # the evidence verifier, fitted on validation evidence by medcoder-train after the fit (not a
+        # module: it has no trainable weights and never enters a checkpoint)
+        self.verifier: SupportVerifier | None = None
         if self.net.config["num_labels"] != len(self.label_space):
             raise ValueError(
                 f"the net predicts {self.net.config['num_labels']} labels but {len(self.label_space)} labels were given: "
@@ -328,7 +332,8 @@ class CoderLitModule(L.LightningModule):
     ) -> tuple[list[NotePrediction], np.ndarray]:
         """Contract-ready predictions (grounded evidence, E/M) and the (n, L) code probabilities."""
         threshold = self.hparams.threshold if threshold is None else threshold
-        return predict_notes(self.net, records, self.label_space.labels, self.chunking, threshold, batch_size)
+        return predict_notes(self.net, records, self.label_space.labels, self.chunking, threshold, batch_size,
+                             verifier=self.verifier)  # fmt: skip
 
     def predict_notes(self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8) -> list[NotePrediction]:
         """Contract-ready predictions; `threshold` defaults to the configured one (tune it on val)."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medcoder.codes.values import adult_bmi_code
+
 ICD = "ICD-10-CM"
 CPT = "CPT"
 HCPCS = "HCPCS"
@@ -248,20 +250,8 @@ MORBID_OBESITY_NAMES: tuple[str, ...] = ("morbid obesity", "severe obesity", "mo
 
 
 def bmi_code(bmi: float) -> str:
-    """Z68 code for an adult (age 20+) BMI value: Z68.1 (<20), Z68.20-Z68.39 by whole unit, Z68.41-Z68.45."""
-    if bmi < 20:
-        return "Z68.1"
-    if bmi < 40:
-        return f"Z68.{int(bmi)}"
-    if bmi < 45:
-        return "Z68.41"
-    if bmi < 50:
-        return "Z68.42"
-    if bmi < 60:
-        return "Z68.43"
-    if bmi < 70:
-        return "Z68.44"
-    return "Z68.45"
+    """Z68 code for an adult (age 20+) BMI value (the code set's bands: medcoder.codes.values)."""
+    return adult_bmi_code(bmi)
 
 
 # ---------------------------------------------------------------- symptoms (and ROS negatives)

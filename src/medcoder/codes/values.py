@@ -1,0 +1,52 @@
+"""Codes that a documented value decides: BMI -> Z68, HbA1c -> prediabetes range.
+
+A number is where a similarity model is weakest ("BMI 27.4" and "BMI 47.2" read alike) and where a
+rule is exact, so these codes are checked against the value itself. The ranges are the code set's
+own: Z68 titles give the adult BMI bands (ICD-10-CM, chapter 21, Z68); prediabetes R73.03 is an
+HbA1c of 5.7-6.4% (American Diabetes Association, Standards of Care, "Classification and Diagnosis").
+"""
+
+from __future__ import annotations
+
+import re
+
+_BMI = re.compile(r"\b(?:BMI|body mass index)\b[^0-9\n]{0,20}?(\d{2}(?:\.\d+)?)", re.IGNORECASE)
+_A1C = re.compile(r"\b(?:Hb\s?A1c|HgbA1c|A1c|hemoglobin A1c|glycated hemoglobin)\b[^0-9\n]{0,20}?(\d{1,2}(?:\.\d+)?)\s*%?", re.IGNORECASE)
+PREDIABETES_A1C = (5.7, 6.4)
+PREDIABETES_CODE = "R73.03"
+
+
+def adult_bmi_code(bmi: float) -> str:
+    """The Z68 code for an adult (age 20+) BMI: Z68.1 (<20), Z68.20-Z68.39 by whole unit, Z68.41-Z68.45."""
+    if bmi < 20:
+        return "Z68.1"
+    if bmi < 40:
+        return f"Z68.{int(bmi)}"
+    for upper, code in ((45, "Z68.41"), (50, "Z68.42"), (60, "Z68.43"), (70, "Z68.44")):
+        if bmi < upper:
+            return code
+    return "Z68.45"
+
+
+def documented_bmi(text: str) -> float | None:
+    """The first BMI value written in `text` ("BMI 33.4", "BMI: 41", "body mass index of 30.2")."""
+    m = _BMI.search(text)
+    return float(m.group(1)) if m else None
+
+
+def documented_a1c(text: str) -> float | None:
+    """The first HbA1c percentage written in `text` ("A1c 9.8%", "HbA1c of 5.9")."""
+    m = _A1C.search(text)
+    return float(m.group(1)) if m else None
+
+
+def value_supports(code: str, text: str) -> bool | None:
+    """Whether a value in `text` supports `code`: True/False when the code is value-decided and
+    `text` documents its value, None when the value rules have nothing to say."""
+    if code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4")):  # the adult bands
+        bmi = documented_bmi(text)
+        return None if bmi is None else adult_bmi_code(bmi) == code
+    if code == PREDIABETES_CODE:
+        a1c = documented_a1c(text)
+        return None if a1c is None else PREDIABETES_A1C[0] <= a1c <= PREDIABETES_A1C[1]
+    return None

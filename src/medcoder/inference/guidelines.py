@@ -1,0 +1,260 @@
+"""Coding logic the model should not have to guess: ICD-10-CM Official Guidelines as rules.
+
+Between the model's grounded codes and the contract, each rule rewrites a prediction the way a
+certified coder would, and says so: every code it adds or changes carries the rule's id in
+`rules_applied`, and every change is a `RuleEvent` (rule, guideline section, codes removed and added)
+in the prediction. Rules never invent a condition: they only combine, replace or remove codes the
+model emitted (or, for history codes, mentions it found and the context check blocked), and an
+added code inherits the evidence, score and grounding of the codes it comes from.
+
+Section numbers are those of the ICD-10-CM Official Guidelines for Coding and Reporting FY2026.
+Rules run in the order of RULES; each sees the previous one's output.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Sequence
+
+from medcoder.codes.formats import CPT, ICD10CM
+from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
+
+Label = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Patient:
+    """What the rules may know about the note besides its codes."""
+
+    age: int | None = None
+    sex: str | None = None
+    setting: str | None = None
+
+
+RuleFn = Callable[[list[PredictedCode], NotePrediction, Patient], tuple[list[PredictedCode], list[RuleEvent]]]
+
+
+# ---------------------------------------------------------------- helpers
+def _icd(codes: Iterable[PredictedCode], *prefixes: str) -> list[PredictedCode]:
+    return [c for c in codes if c.system == ICD10CM and c.code.startswith(prefixes)]
+
+
+def _derived(code: str, sources: Sequence[PredictedCode], rule: str) -> PredictedCode:
+    """A code a rule builds from `sources`: their evidence, their lowest score and support, grounded
+    only when every source is."""
+    supports = [c.support for c in sources if c.support is not None]
+    return PredictedCode(
+        ICD10CM, code, min(c.score for c in sources),
+        tuple(sorted({span for c in sources for span in c.evidence})),
+        all(c.grounded for c in sources),
+        min(supports) if supports else None,
+        tuple(dict.fromkeys(r for c in sources for r in c.rules_applied)) + (rule,),
+    )  # fmt: skip
+
+
+def _replace_codes(
+    codes: list[PredictedCode], remove: Sequence[PredictedCode], add: Sequence[PredictedCode], rule: str, section: str
+) -> tuple[list[PredictedCode], list[RuleEvent]]:
+    removed = {(c.system, c.code) for c in remove}
+    present = {(c.system, c.code) for c in codes} - removed
+    added = [c for c in add if (c.system, c.code) not in present]
+    out = [c for c in codes if (c.system, c.code) not in removed] + added
+    really_removed = tuple(sorted(removed - {(c.system, c.code) for c in added}))
+    really_added = tuple((c.system, c.code) for c in added if (c.system, c.code) not in removed)
+    if not really_removed and not really_added:
+        return codes, []
+    return out, [RuleEvent(rule, section, really_removed, really_added)]
+
+
+# ---------------------------------------------------------------- rules
+_HISTORY_CODES: tuple[tuple[str, str], ...] = (
+    ("I21", "I25.2"), ("I22", "I25.2"),                   # old myocardial infarction
+    ("I63", "Z86.73"), ("G45", "Z86.73"),                 # stroke / TIA without residual deficits
+    ("C18", "Z85.038"), ("C19", "Z85.048"), ("C20", "Z85.048"), ("C50", "Z85.3"),
+    ("C34", "Z85.118"), ("C61", "Z85.46"), ("C67", "Z85.51"), ("C64", "Z85.528"),
+    ("I26", "Z86.711"), ("I82.4", "Z86.718"),             # pulmonary embolism, deep vein thrombosis
+    ("F17.21", "Z87.891"),                                # nicotine dependence, cigarettes
+)
+
+
+def history_codes(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """A condition documented as past ("old MI", "h/o colon cancer", resected) is not coded as current
+    (the context check blocked it) but as its history code: old MI -> I25.2 (I.C.9.e.4), personal
+    history of malignancy -> Z85 (I.C.2.d), of other conditions -> Z86/Z87 (I.C.21.c.4)."""
+    added = []
+    for system, code, score, span in pred.historical_mentions:
+        target = next((h for prefix, h in _HISTORY_CODES if system == ICD10CM and code.startswith(prefix)), None)
+        if target is not None:
+            added.append(PredictedCode(ICD10CM, target, score, (span,), True, None, ("history_codes",)))
+    return _replace_codes(codes, [], added, "history_codes", "I.C.9.e.4, I.C.2.d, I.C.21.c.4")
+
+
+_CKD_STAGE = re.compile(r"^N18\.(\d)")
+
+
+def hypertension_combinations(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Hypertension with heart failure and/or chronic kidney disease is one combination code, the link
+    presumed unless the note says otherwise: I11.0, I12.9/I12.0, I13.0/I13.2 (I.C.9.a.1-3), with the
+    heart failure and CKD stage coded as well ("use additional code")."""
+    htn = _icd(codes, "I10", "I11", "I12", "I13")
+    hf, ckd = _icd(codes, "I50"), _icd(codes, "N18")
+    if not htn or not (hf or ckd):
+        return codes, []
+    late_ckd = any((m := _CKD_STAGE.match(c.code)) and m.group(1) in "56" for c in ckd)
+    if hf and ckd:
+        target = "I13.2" if late_ckd else "I13.0"
+    elif ckd:
+        target = "I12.0" if late_ckd else "I12.9"
+    else:
+        target = "I11.0"
+    sources = htn + hf[:1] + ckd[:1]
+    return _replace_codes(codes, htn, [_derived(target, sources, "hypertension_combinations")],
+                          "hypertension_combinations", "I.C.9.a.1-3")  # fmt: skip
+
+
+def diabetes_ckd(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Diabetes and chronic kidney disease are linked by "with" (I.A.15, I.C.4.a): type 2 diabetes with
+    CKD is E11.22 (with the N18 stage); E11.9 "without complications" cannot stand beside it."""
+    dm, ckd = _icd(codes, "E11"), _icd(codes, "N18")
+    if not dm or not ckd or _icd(codes, "E11.22"):
+        return codes, []
+    plain = [c for c in dm if c.code == "E11.9"]
+    return _replace_codes(codes, plain, [_derived("E11.22", dm[:1] + ckd[:1], "diabetes_ckd")], "diabetes_ckd", "I.A.15, I.C.4.a")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_unspecified(code: str) -> bool:
+    from medcoder.codes import describe
+
+    words = describe(ICD10CM, code).lower()
+    return "unspecified" in words or "without complications" in words
+
+
+def unspecified_beside_specific(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """An "unspecified" or "without complications" code is for when the record holds nothing more
+    specific (I.A.9, I.B.18): beside a more specific code of the same category (E11.9 with E11.65,
+    I50.9 with I50.22, J44.9 with J44.1) it is removed."""
+    remove = []
+    for c in _icd(codes):
+        if _is_unspecified(c.code) and any(o.code[:3] == c.code[:3] and o.code != c.code and not _is_unspecified(o.code)
+                                           for o in _icd(codes)):  # fmt: skip
+            remove.append(c)
+    return _replace_codes(codes, remove, [], "unspecified_beside_specific", "I.A.9, I.B.18")
+
+
+# symptom code -> diagnoses (code prefixes) it is routinely part of
+_INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
+    "R05.9": ("J18", "J12", "J44.0", "J44.1", "J06", "J20", "J40", "U07.1", "J45"),
+    "R50.9": ("J18", "J12", "U07.1", "A41", "J02", "H66", "A08", "N10", "J06"),
+    "R07.9": ("I21", "I22", "I20"),
+    "R06.02": ("J44.1", "J18", "J12", "I50.23", "I50.21", "J45.901", "J81"),
+    "R11.2": ("A08", "K35"),
+    "R10.9": ("K35", "A08"),
+    "R30.0": ("N39.0", "N30"),
+    "R35.0": ("N39.0", "N30"),
+    "R51.9": ("G43",),
+    "R06.83": ("G47.33",),
+}
+
+
+def integral_symptoms(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Signs and symptoms routinely associated with an established diagnosis are not coded (I.B.4-5):
+    no R05.9 cough beside pneumonia. (An outpatient "probable pneumonia" is not established: the
+    context check removed it, and its symptoms stay, I.B.5 and IV.H.)"""
+    remove = [c for c in _icd(codes, *_INTEGRAL_SYMPTOMS)
+              if c.code in _INTEGRAL_SYMPTOMS and _icd(codes, *_INTEGRAL_SYMPTOMS[c.code])]  # fmt: skip
+    return _replace_codes(codes, remove, [], "integral_symptoms", "I.B.4-5")
+
+
+_WEIGHT_DIAGNOSES = ("E66", "E43", "E44", "E45", "E46", "R62.5", "R63.4", "R63.5", "R63.6")
+
+
+def bmi_needs_weight_diagnosis(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """BMI codes (Z68) are reported only as secondary codes with an associated weight diagnosis
+    (obesity, malnutrition, underweight) (I.B.14, I.C.21.c.3); adult bands (Z68.1-Z68.45) are for ages
+    20 and over, pediatric percentiles (Z68.51-Z68.54) for 2-19; none in pregnancy (O99.21)."""
+    bmi = _icd(codes, "Z68")
+    if not bmi:
+        return codes, []
+    no_weight_dx = not _icd(codes, *_WEIGHT_DIAGNOSES)
+    pregnant = bool(_icd(codes, "O", "Z3A"))
+    remove = []
+    for c in bmi:
+        pediatric = c.code.startswith("Z68.5")
+        wrong_age = patient.age is not None and (not 2 <= patient.age <= 19 if pediatric else patient.age < 20)
+        if no_weight_dx or pregnant or wrong_age:
+            remove.append(c)
+    return _replace_codes(codes, remove, [], "bmi_needs_weight_diagnosis", "I.B.14, I.C.21.c.3")
+
+
+_PREVENTIVE_BANDS: tuple[tuple[int, str], ...] = ((1, "1"), (5, "2"), (12, "3"), (18, "4"), (40, "5"), (65, "6"), (200, "7"))
+
+
+def _preventive_code(code: str, age: int) -> str:
+    """99381-99387 (new) / 99391-99397 (established): the band by age in years."""
+    return code[:4] + next(digit for upper, digit in _PREVENTIVE_BANDS if age < upper)
+
+
+def age_and_sex(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Codes that the code set restricts by age or sex must fit the patient (I.B.12 and the code set's
+    own titles): a routine child exam (Z00.12x) is under 18, an adult one (Z00.0x) 18 and over; a
+    preventive visit (99381-99397) is billed in the patient's age band; codes titled "female" or
+    "male" fit only that sex. A code that fits no band is removed; a preventive band is corrected."""
+    if patient.age is None and patient.sex is None:
+        return codes, []
+    remove, add = [], []
+    for c in codes:
+        if patient.age is not None and c.system == CPT and c.code[:4] in ("9938", "9939") and len(c.code) == 5:
+            right = _preventive_code(c.code, patient.age)
+            if right != c.code:
+                remove.append(c)
+                add.append(replace(c, code=right, rules_applied=c.rules_applied + ("age_and_sex",)))
+            continue
+        if c.system != ICD10CM:
+            continue
+        child_exam, adult_exam = c.code.startswith("Z00.12"), c.code.startswith("Z00.0")
+        if patient.age is not None and ((child_exam and patient.age >= 18) or (adult_exam and patient.age < 18)):
+            remove.append(c)
+        elif patient.sex in ("F", "M") and _wrong_sex(c.code, patient.sex):
+            remove.append(c)
+    return _replace_codes(codes, remove, add, "age_and_sex", "I.B.12")
+
+
+@functools.lru_cache(maxsize=4096)
+def _wrong_sex(code: str, sex: str) -> bool:
+    from medcoder.codes import describe
+
+    words = set(re.findall(r"[a-z]+", describe(ICD10CM, code).lower()))
+    male_only = code.startswith(("N40", "C61", "N41", "N42", "N43", "N44", "N45", "N46", "N47", "N48", "N49", "N50", "N51"))
+    female_only = code.startswith(("O", "Z3A", "N70", "N71", "N72", "N73", "N74", "N75", "N76", "N77", "N8", "N9"))
+    if sex == "F":
+        return male_only or ("male" in words and "female" not in words)
+    return female_only or ("female" in words and "male" not in words)
+
+
+RULES: tuple[tuple[str, RuleFn], ...] = (
+    ("history_codes", history_codes),
+    ("hypertension_combinations", hypertension_combinations),
+    ("diabetes_ckd", diabetes_ckd),
+    ("unspecified_beside_specific", unspecified_beside_specific),
+    ("integral_symptoms", integral_symptoms),
+    ("bmi_needs_weight_diagnosis", bmi_needs_weight_diagnosis),
+    ("age_and_sex", age_and_sex),
+)
+RULE_IDS: tuple[str, ...] = tuple(name for name, _ in RULES)
+
+
+def apply_guidelines(pred: NotePrediction, patient: Patient, rules: Sequence[str] | None = None) -> NotePrediction:
+    """`pred` after the guideline rules (all of RULES, or the named ones, in RULES order)."""
+    unknown = sorted(set(rules or ()) - set(RULE_IDS))
+    if unknown:
+        raise ValueError(f"unknown guideline rule(s) {unknown}; known: {', '.join(RULE_IDS)}")
+    codes, events = list(pred.codes), list(pred.rules)
+    for name, rule in RULES:
+        if rules is None or name in rules:
+            codes, new_events = rule(codes, pred, patient)
+            events += new_events
+    codes.sort(key=lambda c: -c.score)
+    return replace(pred, codes=tuple(codes), rules=tuple(events))
