@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # (records, threshold) -> (predictions at that threshold, (n, L) code probabilities)
 Predictor = Callable[[Sequence[NoteRecord], float], tuple[list[NotePrediction], np.ndarray]]
+# (records, the model's predictions) -> what ships (the guideline layer)
+Postprocess = Callable[[Sequence[NoteRecord], list[NotePrediction]], list[NotePrediction]]
+# set metrics also reported for the model alone, to measure what the guideline layer changes
+MODEL_ONLY_METRICS = ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "ungrounded_rate", "distractor_fp_rate", "invalid_code_rate")
 
 
 @dataclass
@@ -47,8 +51,12 @@ def evaluate_coder(
     label_space: LabelSpace,
     grid: np.ndarray | None = None,
     is_valid: Callable[[str, str], bool] | None = None,
+    postprocess: Postprocess | None = None,
 ) -> CoderEvaluation:
-    """Tune the threshold on `splits["val"]`, then evaluate val and test at that threshold."""
+    """Tune the threshold on `splits["val"]`, then evaluate val and test at that threshold.
+
+    With `postprocess` (the guideline layer), `predict` gives the model's own predictions, the split
+    is scored on what ships (postprocessed), and the model alone is kept as `model_only/<metric>`."""
     val, test = list(splits["val"]), list(splits["test"])
     _, val_scores = predict(val, 0.5)
     y_val = label_space.encode_many(val)
@@ -59,9 +67,15 @@ def evaluate_coder(
     scores, targets = {}, {}
     for name, records in (("val", val), ("test", test)):
         predictions, split_scores = predict(records, threshold)
+        model_only = None
+        if postprocess is not None:
+            model_only = evaluate_split(records, label_space, split_scores, threshold, predictions=predictions, is_valid=is_valid)
+            predictions = postprocess(records, predictions)
         results[name] = evaluate_split(
             records, label_space, split_scores, threshold, predictions=predictions, train_counts=counts, is_valid=is_valid
         )
+        if model_only is not None:
+            results[name].metrics.update({f"model_only/{k}": v for k, v in model_only.metrics.items() if k in MODEL_ONLY_METRICS})
         scores[name], targets[name] = split_scores, label_space.encode_many(records)
     return CoderEvaluation(threshold=threshold, results=results, scores=scores, targets=targets)
 

@@ -77,6 +77,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from medcoder.evaluation import evaluate_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
     from medcoder.grounding.verifier import verifier_for_split
+    from medcoder.inference.guidelines import apply_guidelines_to
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -143,9 +144,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.test(coder, datamodule=datamodule)
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     evaluation = evaluate_coder(
-        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=int(cfg.data.batch_size)),
+        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=int(cfg.data.batch_size), guidelines=False),
         datamodule.records, label_space, grid=threshold_grid(**cfg.threshold_grid),
-        is_valid=validator_for(system for system, _ in label_space.labels),
+        is_valid=validator_for(system for system, _ in label_space.labels), postprocess=apply_guidelines_to,
     )
     for split, result in evaluation.results.items():
         metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})

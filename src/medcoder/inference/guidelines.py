@@ -38,7 +38,8 @@ RuleFn = Callable[[list[PredictedCode], NotePrediction, Patient], tuple[list[Pre
 
 # ---------------------------------------------------------------- helpers
 def _icd(codes: Iterable[PredictedCode], *prefixes: str) -> list[PredictedCode]:
-    return [c for c in codes if c.system == ICD10CM and c.code.startswith(prefixes)]
+    """The ICD-10-CM codes among `codes`, only those starting with one of `prefixes` when given."""
+    return [c for c in codes if c.system == ICD10CM and (not prefixes or c.code.startswith(prefixes))]
 
 
 def _derived(code: str, sources: Sequence[PredictedCode], rule: str) -> PredictedCode:
@@ -258,3 +259,8 @@ def apply_guidelines(pred: NotePrediction, patient: Patient, rules: Sequence[str
             events += new_events
     codes.sort(key=lambda c: -c.score)
     return replace(pred, codes=tuple(codes), rules=tuple(events))
+
+
+def apply_guidelines_to(records: Sequence, predictions: Sequence[NotePrediction]) -> list[NotePrediction]:
+    """`apply_guidelines` over a split, each prediction with its record's age, sex and setting."""
+    return [apply_guidelines(p, Patient(r.age, r.sex, r.setting)) for r, p in zip(records, predictions, strict=True)]

@@ -328,12 +328,12 @@ class CoderLitModule(L.LightningModule):
 
     # ------------------------------------------------------------ prediction and checkpoints
     def predict_with_scores(
-        self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8
+        self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8, guidelines: bool = True
     ) -> tuple[list[NotePrediction], np.ndarray]:
         """Contract-ready predictions (grounded evidence, E/M) and the (n, L) code probabilities."""
         threshold = self.hparams.threshold if threshold is None else threshold
         return predict_notes(self.net, records, self.label_space.labels, self.chunking, threshold, batch_size,
-                             verifier=self.verifier)  # fmt: skip
+                             verifier=self.verifier, guidelines=guidelines)  # fmt: skip
 
     def predict_notes(self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8) -> list[NotePrediction]:
         """Contract-ready predictions; `threshold` defaults to the configured one (tune it on val)."""

@@ -1,0 +1,90 @@
+"""The evidence verifier with the real packaged sentence encoder, fitted on a generated val split.
+
+The pairs below are the hallucinations the issue found in `medcoder predict` output (I50.23 on
+"essential hypertension", Z68.31 and E87.1 on "hypothyroidism", Z88.5 on "levothyroxine") and plain
+phrasings the generator never writes; the verifier must reject the first and accept the second.
+Whether a mention is current ("old MI" is not a current I21.4) is the context check's question, not
+the verifier's (tests/test_grounding_context.py, tests/test_guidelines.py).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from medcoder.data.labels import coding_label_space
+from medcoder.data.synth import generate_corpus
+from medcoder.grounding.verifier import (
+    SentenceEncoder, SupportVerifier, VerifierError, VerifierWeights, expand_abbreviations, fit_verifier,
+    packaged_sentence_encoder_path, verifier_config, verifier_from_config,
+)  # fmt: skip
+
+EXTRA = ["I50.23", "Z68.31", "Z68.33", "Z68.43", "E87.1", "Z88.5", "I10", "E03.9", "K21.9", "J18.9", "I25.2", "I21.4", "R73.03"]
+
+
+@functools.cache
+def fitted() -> tuple[SupportVerifier, dict]:
+    corpus = generate_corpus(150, seed=5)
+    labels = list(coding_label_space(corpus["train"]).labels)
+    labels += [("ICD-10-CM", c) for c in EXTRA if ("ICD-10-CM", c) not in labels]
+    return fit_verifier(corpus["val"], labels, SentenceEncoder(packaged_sentence_encoder_path()))
+
+
+def accepted(span: str, code: str) -> bool:
+    verifier, _ = fitted()
+    p = verifier.support([span], [verifier.labels.index(("ICD-10-CM", code))])[0]
+    return verifier.accepts(float(p))
+
+
+@pytest.mark.parametrize("span, code", [
+    ("Assessment: essential hypertension", "I50.23"),
+    ("hypothyroidism", "E87.1"),
+    ("hypothyroidism", "Z68.31"),
+    ("levothyroxine", "Z88.5"),
+    ("Patient: Maria Gonzalez, DOB 03/04/1961", "I10"),
+])  # fmt: skip
+def test_text_about_another_code_or_no_code_is_not_support(span, code):
+    assert not accepted(span, code)
+
+
+@pytest.mark.parametrize("span, code", [
+    ("Assessment: essential hypertension, stable", "I10"),
+    ("HTN", "I10"),
+    ("hypothyroidism on levothyroxine", "E03.9"),
+    ("GERD, stable on omeprazole", "K21.9"),
+    ("community-acquired pneumonia confirmed on chest x-ray", "J18.9"),
+    ("old MI, stable", "I25.2"),
+])  # fmt: skip
+def test_plain_phrasings_the_generator_never_wrote_are_support(span, code):
+    assert accepted(span, code)
+
+
+def test_a_documented_value_decides_value_codes():
+    assert accepted("BMI 33.4", "Z68.33") and not accepted("BMI 27.2", "Z68.43") and not accepted("BMI 33.4", "Z68.31")
+    assert accepted("HbA1c 6.1%", "R73.03") and not accepted("HbA1c 9.8%", "R73.03")
+
+
+def test_fit_keeps_the_target_recall_and_reports_what_it_rejects():
+    _, report = fitted()
+    assert report["verifier/recall"] >= 0.95
+    assert report["verifier/false_accept_rate"] < 0.5  # hard negatives: siblings and look-alikes
+    assert 0 < report["verifier/threshold"] < 1
+
+
+def test_abbreviations_expand_as_whole_words_only():
+    assert expand_abbreviations("HTN, DM2 and CHF") == "hypertension, type 2 diabetes mellitus and congestive heart failure"
+    assert expand_abbreviations("chtn hld2") == "chtn hld2"
+
+
+def test_exported_config_rebuilds_the_same_verifier_and_refuses_other_encoder_weights():
+    verifier, _ = fitted()
+    config = verifier_config(verifier)
+    again = verifier_from_config(config, verifier.labels, "coder.json")
+    spans, ids = ["essential hypertension", "GERD"], [0, 1]
+    assert np.allclose(again.support(spans, ids), verifier.support(spans, ids))
+    with pytest.raises(VerifierError, match="verifier.encoder_sha256"):
+        verifier_from_config({**config, "encoder_sha256": "0" * 64}, verifier.labels, "coder.json")
+    with pytest.raises(VerifierError, match="threshold"):
+        VerifierWeights.from_dict({**config["weights"], "threshold": 1.5})

@@ -1,0 +1,109 @@
+"""Each ICD-10-CM guideline rule on its own: what it changes, what it leaves, and that it says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from medcoder.data.predictions import NotePrediction, PredictedCode
+from medcoder.inference.guidelines import RULE_IDS, Patient, apply_guidelines
+
+ICD, CPT = "ICD-10-CM", "CPT"
+
+
+def code(c: str, score: float = 0.9, span: tuple[int, int] = (0, 5), system: str = ICD, grounded: bool = True, support: float | None = 0.8):
+    return PredictedCode(system, c, score, (span,), grounded, support)
+
+
+def run(*codes: PredictedCode, patient: Patient = Patient(50, "F", "outpatient"), rule: str, **extra) -> NotePrediction:
+    return apply_guidelines(NotePrediction("n1", tuple(codes), **extra), patient, rules=[rule])
+
+
+def codes_of(pred: NotePrediction) -> set[str]:
+    return {c.code for c in pred.codes}
+
+
+@pytest.mark.parametrize("given, expected", [
+    (["I10", "I50.22"], {"I11.0", "I50.22"}),
+    (["I10", "N18.30"], {"I12.9", "N18.30"}),
+    (["I10", "N18.6"], {"I12.0", "N18.6"}),
+    (["I10", "I50.22", "N18.4"], {"I13.0", "I50.22", "N18.4"}),
+    (["I11.0", "N18.30", "I50.9"], {"I13.0", "N18.30", "I50.9"}),
+    (["I10", "E78.5"], {"I10", "E78.5"}),
+])  # fmt: skip
+def test_hypertension_with_heart_failure_or_ckd_is_one_combination_code(given, expected):
+    pred = run(*[code(c, span=(i * 10, i * 10 + 5)) for i, c in enumerate(given)], rule="hypertension_combinations")
+    assert codes_of(pred) == expected
+    if expected != set(given):
+        (event,) = pred.rules
+        assert event.rule == "hypertension_combinations" and event.section.startswith("I.C.9.a")
+        combined = next(c for c in pred.codes if c.code.startswith(("I11", "I12", "I13")))
+        assert combined.rules_applied == ("hypertension_combinations",)
+        assert len(combined.evidence) >= 2  # the hypertension mention and the heart/kidney one
+    else:
+        assert pred.rules == ()
+
+
+def test_a_combination_is_grounded_only_when_every_part_is():
+    pred = run(code("I10"), code("N18.30", grounded=False, span=(10, 15)), rule="hypertension_combinations")
+    assert not next(c for c in pred.codes if c.code == "I12.9").grounded
+
+
+def test_diabetes_with_ckd_is_e11_22_and_e11_9_goes():
+    pred = run(code("E11.9"), code("N18.30", span=(20, 30)), rule="diabetes_ckd")
+    assert codes_of(pred) == {"E11.22", "N18.30"}
+    pred = run(code("E11.65"), code("N18.4", span=(20, 30)), rule="diabetes_ckd")
+    assert codes_of(pred) == {"E11.65", "E11.22", "N18.4"}  # hyperglycemia is a second complication
+
+
+@pytest.mark.parametrize("given, expected", [
+    (["E11.9", "E11.65"], {"E11.65"}),
+    (["I50.9", "I50.22"], {"I50.22"}),
+    (["J44.9", "J44.1"], {"J44.1"}),
+    (["J02.9", "J02.0"], {"J02.0"}),
+    (["E11.9", "I50.9"], {"E11.9", "I50.9"}),
+])  # fmt: skip
+def test_an_unspecified_code_does_not_stand_beside_a_specific_one_of_its_category(given, expected):
+    assert codes_of(run(*[code(c) for c in given], rule="unspecified_beside_specific")) == expected
+
+
+def test_symptoms_integral_to_an_established_diagnosis_are_removed_but_not_alone():
+    assert codes_of(run(code("J18.9"), code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"J18.9"}
+    assert codes_of(run(code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"R05.9", "R50.9"}
+    assert codes_of(run(code("I10"), code("R07.9"), rule="integral_symptoms")) == {"I10", "R07.9"}
+
+
+def test_bmi_only_with_a_weight_diagnosis_in_the_right_age_band():
+    assert codes_of(run(code("Z68.31"), code("E03.9"), rule="bmi_needs_weight_diagnosis")) == {"E03.9"}
+    assert codes_of(run(code("Z68.31"), code("E66.9"), rule="bmi_needs_weight_diagnosis")) == {"Z68.31", "E66.9"}
+    teen = Patient(15, "M", "outpatient")
+    assert codes_of(run(code("Z68.31"), code("E66.9"), patient=teen, rule="bmi_needs_weight_diagnosis")) == {"E66.9"}
+    assert codes_of(run(code("Z68.54"), code("E66.9"), patient=teen, rule="bmi_needs_weight_diagnosis")) == {"Z68.54", "E66.9"}
+
+
+def test_a_past_condition_blocked_as_historical_becomes_its_history_code():
+    pred = run(code("I10"), rule="history_codes",
+               historical_mentions=(("ICD-10-CM", "I21.4", 0.93, (12, 18)), ("ICD-10-CM", "C18.9", 0.8, (30, 45))))
+    assert codes_of(pred) == {"I10", "I25.2", "Z85.038"}
+    old_mi = next(c for c in pred.codes if c.code == "I25.2")
+    assert old_mi.evidence == ((12, 18),) and old_mi.score == 0.93 and old_mi.rules_applied == ("history_codes",)
+
+
+def test_age_and_sex_edits_fix_the_preventive_band_and_drop_codes_that_cannot_apply():
+    adult = Patient(45, "M", "outpatient")
+    pred = run(code("99395", system=CPT), code("Z00.129"), code("C50.919"), code("N40.0"), patient=adult, rule="age_and_sex")
+    assert codes_of(pred) == {"99396", "N40.0"}
+    assert next(c for c in pred.codes if c.code == "99396").rules_applied == ("age_and_sex",)
+    woman = Patient(45, "F", "outpatient")
+    assert codes_of(run(code("N40.0"), code("C50.919"), patient=woman, rule="age_and_sex")) == {"C50.919"}
+    unknown = Patient(None, None, None)
+    assert codes_of(run(code("N40.0"), code("Z00.129"), patient=unknown, rule="age_and_sex")) == {"N40.0", "Z00.129"}
+
+
+def test_all_rules_run_in_order_and_unknown_rules_are_refused():
+    pred = apply_guidelines(NotePrediction("n1", (code("I10"), code("E11.9", span=(6, 9)), code("N18.30", span=(20, 30)), code("Z68.31", span=(40, 48)))),
+                            Patient(60, "F", "outpatient"))  # fmt: skip
+    assert codes_of(pred) == {"I12.9", "E11.22", "N18.30"}
+    assert [e.rule for e in pred.rules] == ["hypertension_combinations", "diabetes_ckd", "bmi_needs_weight_diagnosis"]
+    assert set(RULE_IDS) >= {e.rule for e in pred.rules}
+    with pytest.raises(ValueError, match="unknown guideline rule"):
+        apply_guidelines(NotePrediction("n1"), Patient(), rules=["no_such_rule"])
