@@ -88,3 +88,31 @@ def test_exported_config_rebuilds_the_same_verifier_and_refuses_other_encoder_we
         verifier_from_config({**config, "encoder_sha256": "0" * 64}, verifier.labels, "coder.json")
     with pytest.raises(VerifierError, match="threshold"):
         VerifierWeights.from_dict({**config["weights"], "threshold": 1.5})
+
+
+def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_its_support():
+    """The issue's case: I50.23 at 0.9995 with its attention on "essential hypertension"."""
+    from medcoder.grounding.evidence import ground_note
+    from medcoder.models.chunking import Chunking, chunk_note
+    from medcoder.models.encoder import load_tokenizer
+    from medcoder.models.spans import bio_tags_for_spans
+
+    verifier, _ = fitted()
+    text = "Assessment: essential hypertension, stable. Continue lisinopril."
+    span = (text.index("essential"), text.index(", stable"))
+    chunks = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=4))
+    offsets = np.array([o for offs in chunks.offsets for o in offs])
+    on_span = ((offsets[:, 0] >= 0) & (offsets[:, 0] < span[1]) & (span[0] < offsets[:, 1])).astype(np.float32)
+    labels = [("ICD-10-CM", "I10"), ("ICD-10-CM", "I50.23")]
+    scores = np.zeros(len(verifier.labels), dtype=np.float32)
+    rows = np.zeros((len(verifier.labels), len(offsets)), dtype=np.float32)
+    for label, score in zip(labels, (0.98, 0.9995)):
+        j = verifier.labels.index(label)
+        scores[j], rows[j] = score, on_span / on_span.sum()
+    tags = np.array(bio_tags_for_spans(offsets.tolist(), [span]))
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    by_code = {c.code: c for c in pred.codes}
+    assert by_code["I10"].grounded and by_code["I10"].score == pytest.approx(0.98)
+    assert verifier.accepts(by_code["I10"].support)
+    hallucinated = by_code["I50.23"]
+    assert not hallucinated.grounded and hallucinated.score == hallucinated.support < 0.5

@@ -204,7 +204,9 @@ def _verified(codes: list[PredictedCode], text: str, verifier: SupportVerifier, 
     """`codes` with `support` set and `grounded` only where the verifier accepts a reading of the evidence.
 
     One encoder call for the whole note. The evidence becomes the accepted spans (best supported
-    first, up to `max_spans`); without an accepted reading it stays as it was, ungrounded."""
+    first, up to `max_spans`); without an accepted reading it stays as it was, ungrounded, and its
+    score is capped at its support (the score says how sure the coder is that the code applies to
+    THIS text, which cannot exceed how well the text supports it)."""
     index = {label: i for i, label in enumerate(verifier.labels)}
     readings = [_support_texts(text, c.evidence) for c in codes]
     pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _ in rs]
@@ -217,8 +219,8 @@ def _verified(codes: list[PredictedCode], text: str, verifier: SupportVerifier, 
         if c.grounded and accepted:
             evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
             out.append(replace(c, evidence=tuple(sorted(evidence)), support=best))
-        else:
-            out.append(replace(c, grounded=False, support=best))
+        else:  # no confidence beyond what the text supports: an out-of-distribution 0.999 becomes the support
+            out.append(replace(c, grounded=False, support=best, score=min(c.score, best)))
     return out
 
 
