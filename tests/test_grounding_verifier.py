@@ -116,3 +116,37 @@ def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_it
     assert verifier.accepts(by_code["I10"].support)
     hallucinated = by_code["I50.23"]
     assert not hallucinated.grounded and hallucinated.score == hallucinated.support < 0.5
+
+
+def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
+    """"Community-acquired pneumonia confirmed on chest x-ray" at 0.3 under a 0.5 threshold: suggested
+    (grounded, with its own low score, so routing sends it to review); a look-alike at 0.3 is not."""
+    from medcoder.grounding.evidence import ground_note
+    from medcoder.models.chunking import Chunking, chunk_note
+    from medcoder.models.encoder import load_tokenizer
+    from medcoder.models.spans import bio_tags_for_spans
+
+    verifier, _ = fitted()
+    text = "Assessment: community-acquired pneumonia confirmed on chest x-ray. Start antibiotics."
+    span = (text.index("community"), text.index(". Start"))
+    chunks = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=4))
+    offsets = np.array([o for offs in chunks.offsets for o in offs])
+    on_span = ((offsets[:, 0] >= 0) & (offsets[:, 0] < span[1]) & (span[0] < offsets[:, 1])).astype(np.float32)
+    scores = np.zeros(len(verifier.labels), dtype=np.float32)
+    rows = np.zeros((len(verifier.labels), len(offsets)), dtype=np.float32)
+    for code in ("J18.9", "I50.23"):
+        j = verifier.labels.index(("ICD-10-CM", code))
+        scores[j], rows[j] = 0.3, on_span / on_span.sum()
+    tags = np.array(bio_tags_for_spans(offsets.tolist(), [span]))
+
+    def codes(rescue_floor):
+        verifier.rescue_floor, verifier.rescue_support = rescue_floor, 0.8
+        try:
+            pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+        finally:
+            verifier.rescue_floor = None
+        return {c.code: c for c in pred.codes}
+
+    assert codes(None) == {}
+    rescued = codes(0.1)
+    assert set(rescued) == {"J18.9"} and rescued["J18.9"].grounded and rescued["J18.9"].score == pytest.approx(0.3)

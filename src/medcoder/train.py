@@ -137,7 +137,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # ---- evidence verifier: does the quoted text say the code? Fitted on val's gold evidence
     if cfg.verifier.enabled:
-        coder.verifier, verifier_metrics = verifier_for_split(datamodule.records["val"], label_space.labels, cfg.verifier.target_recall)
+        coder.verifier, verifier_metrics = verifier_for_split(
+            datamodule.records["val"], label_space.labels, cfg.verifier.target_recall,
+            cfg.verifier.get("rescue_floor"), cfg.verifier.get("rescue_support", 0.9),
+        )  # fmt: skip
         metrics.update(verifier_metrics)
 
     # ---- test with the best checkpoint (loss, seqeval evidence F1), then the full evaluation

@@ -212,11 +212,12 @@ class ExportedCoder:
     manifest_sha256: str
     batch_size: int = 8
     verifier: SupportVerifier | None = None
+    guidelines: bool = True  # the ICD-10-CM rule layer (medcoder.inference.guidelines); off only to measure it
 
     def predict_with_scores(self, records: Sequence[NoteRecord]) -> tuple[list[NotePrediction], np.ndarray]:
         """Predictions at the exported threshold and the (n, L) code probabilities (same path as training)."""
         return predict_notes(self.net, records, self.label_space.labels, self.chunking, self.threshold, self.batch_size,
-                             verifier=self.verifier)  # fmt: skip
+                             verifier=self.verifier, guidelines=self.guidelines)  # fmt: skip
 
     def predict_records(self, notes: Iterable[Any]) -> list[dict[str, Any]]:
         """One contract dict per input, in input order.

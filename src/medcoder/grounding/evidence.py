@@ -140,13 +140,22 @@ def ground_note(
     em_probs (len(EM_CLASSES),), em_attention (T,) the E/M pool's weights.
     A code is predicted when its score is strictly above `threshold` (the rule of medcoder.metrics).
     A predicted E/M level gets up to `max_spans` windows of its attention as evidence (`_em_windows`).
+    With a verifier whose `rescue_floor` is set, a code scored between the floor and the threshold is
+    also considered, and suggested (for review) only when the verifier's support for a clean span of
+    it is at least the verifier's `rescue_support`: the words a model has not seen in training ("community-acquired
+    pneumonia confirmed on chest x-ray") can still reach their code, never silently.
     """
     tagged = spans_from_bio(bio_tags.tolist(), token_offsets.tolist(), text)
     membership = _token_membership(tagged, token_offsets).astype(np.float32)
     codes: list[PredictedCode] = []
     blocked: list[Label] = []
     history: list[tuple[str, str, float, Span]] = []
-    for l in np.flatnonzero(binarize(code_scores, threshold)):
+    above = binarize(code_scores, threshold)
+    # below the threshold but above `rescue_floor`: a suggestion only if the verifier finds its words
+    rescue_floor = None if verifier is None else verifier.rescue_floor
+    rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
+    rescued: set[Label] = {labels[l] for l in np.flatnonzero(rescue)}
+    for l in np.flatnonzero(above | rescue):
         label = labels[l]
         mass = membership @ attention[l] if tagged else np.zeros(0)
         candidates = [i for i in np.argsort(-mass, kind="stable") if mass[i] >= min_span_mass]
@@ -172,6 +181,11 @@ def ground_note(
         codes.append(PredictedCode(label[0], label[1], float(code_scores[l]), tuple(sorted(evidence)), grounded))
     if verifier is not None:
         codes = _verified(codes, text, verifier, max_spans)
+        # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
+        # score, so routing sends it to review as low confidence
+        codes = [c for c in codes if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)]
+    blocked = [b for b in blocked if b not in rescued]
+    history = [h for h in history if (h[0], h[1]) not in rescued]
     codes.sort(key=lambda c: -c.score)
 
     em_code, em_score, em_evidence = None, None, ()

