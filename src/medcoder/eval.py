@@ -28,8 +28,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     from medcoder import tracking
-    from medcoder.codes import validator_for
-    from medcoder.evaluation import evaluate_coder, log_evaluation, threshold_grid
+    from medcoder.evaluation import evaluate_trained_coder, log_evaluation, threshold_grid
     from medcoder.models.lit_module import CoderLitModule
 
     if cfg.get("threads"):
@@ -39,11 +38,10 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data, encoder=coder.net.config["encoder"])
     datamodule.setup("test")
     label_space = coder.label_space
-    evaluation = evaluate_coder(
-        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=int(cfg.data.batch_size)),
-        datamodule.records, label_space, grid=threshold_grid(**cfg.threshold_grid),
-        is_valid=validator_for(system for system, _ in label_space.labels),
-    )
+    evaluation, _ = evaluate_trained_coder(
+        coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
+        grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
+    )  # fmt: skip
     tracking.configure_mlflow(cfg.experiment_name, cfg.logger.mlflow.tracking_uri)
     with mlflow.start_run(run_name=cfg.run_name):
         mlflow.set_tags({"model_family": "neural_coder", "task": "eval", "dataset": cfg.data.dataset})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.metrics import EvaluationResult, evaluate_split, train_label_counts, tune_threshold
+
+if TYPE_CHECKING:
+    from medcoder.models.lit_module import CoderLitModule
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,36 @@ def evaluate_coder(
             results[name].metrics.update({f"model_only/{k}": v for k, v in model_only.metrics.items() if k in MODEL_ONLY_METRICS})
         scores[name], targets[name] = split_scores, label_space.encode_many(records)
     return CoderEvaluation(threshold=threshold, results=results, scores=scores, targets=targets)
+
+
+def evaluate_trained_coder(
+    coder: "CoderLitModule",
+    splits: Mapping[str, Sequence[NoteRecord]],
+    *,
+    verifier: Mapping[str, Any] | None,
+    grid: np.ndarray,
+    batch_size: int,
+) -> tuple[CoderEvaluation, dict[str, float]]:
+    """The evaluation medcoder-train and medcoder-eval share: fit the evidence verifier on val's gold
+    evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support; None = off),
+    then `evaluate_coder` with the guideline layer as postprocess. Returns it and the verifier's fit report."""
+    from medcoder.codes import validator_for
+    from medcoder.grounding.verifier import verifier_for_split
+    from medcoder.inference.guidelines import apply_guidelines_to
+
+    label_space = coder.label_space
+    report: dict[str, float] = {}
+    if verifier and verifier.get("enabled", True):
+        coder.verifier, report = verifier_for_split(
+            splits["val"], label_space.labels, float(verifier["target_recall"]),
+            verifier.get("rescue_floor"), float(verifier.get("rescue_support", 0.9)),
+        )  # fmt: skip
+    evaluation = evaluate_coder(
+        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=batch_size, guidelines=False),
+        splits, label_space, grid=grid, is_valid=validator_for(system for system, _ in label_space.labels),
+        postprocess=apply_guidelines_to,
+    )  # fmt: skip
+    return evaluation, report
 
 
 def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_metrics: bool = True) -> None:

@@ -73,11 +73,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from lightning.pytorch.loggers import MLFlowLogger
 
     from medcoder import tracking
-    from medcoder.codes import validator_for
-    from medcoder.evaluation import evaluate_coder, log_evaluation, threshold_grid
+    from medcoder.evaluation import evaluate_trained_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
-    from medcoder.grounding.verifier import verifier_for_split
-    from medcoder.inference.guidelines import apply_guidelines_to
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -135,22 +132,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not cfg.get("test"):
         return metrics
 
-    # ---- evidence verifier: does the quoted text say the code? Fitted on val's gold evidence
-    if cfg.verifier.enabled:
-        coder.verifier, verifier_metrics = verifier_for_split(
-            datamodule.records["val"], label_space.labels, cfg.verifier.target_recall,
-            cfg.verifier.get("rescue_floor"), cfg.verifier.get("rescue_support", 0.9),
-        )  # fmt: skip
-        metrics.update(verifier_metrics)
-
-    # ---- test with the best checkpoint (loss, seqeval evidence F1), then the full evaluation
+    # ---- test with the best checkpoint (loss, seqeval evidence F1), then the full evaluation: the
+    # evidence verifier is fitted on val's gold evidence, and what ships (model + guideline rules) is scored
     trainer.test(coder, datamodule=datamodule)
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-    evaluation = evaluate_coder(
-        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=int(cfg.data.batch_size), guidelines=False),
-        datamodule.records, label_space, grid=threshold_grid(**cfg.threshold_grid),
-        is_valid=validator_for(system for system, _ in label_space.labels), postprocess=apply_guidelines_to,
-    )
+    evaluation, verifier_metrics = evaluate_trained_coder(
+        coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
+        grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
+    )  # fmt: skip
+    metrics.update(verifier_metrics)
     for split, result in evaluation.results.items():
         metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})
     if mlflow_logger is not None:
