@@ -63,6 +63,10 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     for key in ("val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map", "test/ungrounded_code_rate"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["test/invalid_code_rate"] == 0.0
+    # the evidence verifier was fitted on val's gold evidence and kept its target recall there; the
+    # model alone is reported beside what ships (model + guideline rules)
+    assert metrics["verifier/recall"] >= 0.95 and metrics["verifier/positives"] > 0
+    assert 0.0 <= metrics["test/model_only/micro_f1"] <= 1.0 and 0.0 <= metrics["test/ece"] <= 1.0
 
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
@@ -88,9 +92,11 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)
     lines = packaged.predict_records([{"id": n["id"], "text": n["text"], "setting": n["setting"]} for n in train_notes[:3]]
                                      + [{"id": "blank", "text": "   "}])
+    assert packaged.verifier is not None  # the packaged model grounds with the same verifier
     for line in lines[:3]:
         validate_contract_line(line)
         assert line["model"]["run_id"] == run.info.run_id
+        assert all(0.0 <= c["support"] <= 1.0 for c in line["codes"])
     assert lines[3]["error"]["kind"] == "empty_text"
 
     # no note text anywhere in the store or the artifacts
