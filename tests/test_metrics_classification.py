@@ -117,7 +117,7 @@ def test_every_value_is_a_python_float():
     assert set(m) == {
         "micro_precision", "micro_recall", "micro_f1", "macro_precision", "macro_recall", "macro_f1",
         "precision_at_5", "precision_at_8", "precision_at_15", "recall_at_10", "recall_at_15",
-        "r_precision", "map", "auc_micro", "auc_macro", "exact_match", "ece",
+        "r_precision", "map", "auc_micro", "auc_macro", "exact_match",
     }
     assert all(type(v) is float for v in m.values())
 
@@ -227,14 +227,3 @@ def test_map_with_heavy_ties_matches_sklearn_per_note_average_precision():
     s = np.round(rng.random((25, 9)) * 3) / 3  # only 4 distinct scores: many ties
     expected = np.mean([average_precision_score(y[i], s[i]) for i in range(len(y))])
     assert classification_metrics(y, s, 0.5)["map"] == pytest.approx(expected)
-
-
-def test_ece_is_zero_when_scores_match_frequencies_and_large_when_overconfident():
-    from medcoder.metrics.classification import expected_calibration_error
-
-    y = np.array([[1, 0], [1, 0], [0, 0], [1, 0]] * 25)
-    calibrated = np.array([[0.75, 0.0]] * 100)
-    overconfident = np.array([[0.999, 0.999]] * 100)
-    assert expected_calibration_error(y, calibrated) == pytest.approx(0.0, abs=1e-9)
-    assert expected_calibration_error(y, overconfident) > 0.5
-    assert np.isnan(expected_calibration_error(y, np.zeros_like(calibrated, dtype=float)))

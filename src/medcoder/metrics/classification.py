@@ -176,7 +176,7 @@ def classification_metrics(
     (P/R/F1, exact match) score the emitted codes, ranking metrics (P@k, mAP, AUC) the scores.
 
     Keys: micro_/macro_ precision, recall, f1; precision_at_5/8/15; recall_at_10/15; r_precision;
-    map; auc_micro; auc_macro; exact_match; ece.
+    map; auc_micro; auc_macro; exact_match.
     """
     y_true, y_score = check_label_arrays(y_true, y_score)
     if y_true.shape[1] == 0:
@@ -196,19 +196,4 @@ def classification_metrics(
     out.update(ranking_metrics(y_true, y_score))
     out.update(auc_metrics(y_true, y_score))
     out["exact_match"] = float(np.mean((y_pred == y_true).all(axis=1))) if len(y_true) else float("nan")
-    out["ece"] = expected_calibration_error(y_true, y_score)
     return out
-
-
-def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray, bins: int = 10, floor: float = 0.05) -> float:
-    """ECE over every (note, code) score above `floor`: the |accuracy - confidence| gap per equal-width
-    score bin, weighted by the bin's share of scores (Guo et al. 2017). The near-zero scores of the
-    many absent codes are left out: they would make any model look calibrated. NaN without scores."""
-    y, s = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_score, dtype=float).ravel()
-    keep = s > floor
-    y, s = y[keep], s[keep]
-    if not s.size:
-        return float("nan")
-    which = np.minimum((s * bins).astype(int), bins - 1)
-    gaps = [abs(y[which == b].mean() - s[which == b].mean()) * np.mean(which == b) for b in range(bins) if np.any(which == b)]
-    return float(np.sum(gaps))
