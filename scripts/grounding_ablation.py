@@ -64,7 +64,7 @@ def main() -> int:
         overall = report.by("style").set_index("style").loc["all"]
         rows.append({
             "setting": name, "test micro-F1": result.metrics["micro_f1"], "test macro-F1": result.metrics["macro_f1"],
-            "test ECE": result.metrics["ece"],
+            "test ECE": result.metrics["expected_calibration_error"],
             "stress codes emitted": int(overall["codes emitted"]),
             "stress unsupported accepted": overall["unsupported accepted rate"],
             "stress unsupported routed": overall["unsupported routed rate"],

@@ -66,7 +66,7 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     # the evidence verifier was fitted on val's gold evidence and kept its target recall there; the
     # model alone is reported beside what ships (model + guideline rules)
     assert metrics["verifier/recall"] >= 0.95 and metrics["verifier/positives"] > 0
-    assert 0.0 <= metrics["test/model_only/micro_f1"] <= 1.0 and 0.0 <= metrics["test/ece"] <= 1.0
+    assert 0.0 <= metrics["test/model_only/micro_f1"] <= 1.0 and 0.0 <= metrics["test/expected_calibration_error"] <= 1.0
 
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])

@@ -127,6 +127,8 @@ def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_met
             tracking.log_metrics(result.metrics, split)
         tracking.log_dataframe(result.per_code, f"tables/{split}_per_code.csv")
         tracking.log_dataframe(result.by_length, f"tables/{split}_f1_by_note_length.csv")
+        if result.by_subgroup is not None and len(result.by_subgroup):
+            tracking.log_dataframe(result.by_subgroup, f"tables/{split}_f1_by_subgroup.csv")
         if result.by_frequency is not None:
             tracking.log_dataframe(result.by_frequency, f"tables/{split}_f1_by_frequency.csv")
         if result.em_confusion is not None:

@@ -25,6 +25,7 @@ from medcoder.data.schema import NoteRecord
 from medcoder.metrics.breakdowns import (
     f1_by_frequency,
     f1_by_note_length,
+    f1_by_subgroup,
     per_code_table,
     train_label_counts,
 )
@@ -68,6 +69,7 @@ class EvaluationResult:
     by_frequency: pd.DataFrame | None
     by_length: pd.DataFrame
     em_confusion: pd.DataFrame | None
+    by_subgroup: pd.DataFrame | None = None  # sex, age band, payer, setting (breakdowns.f1_by_subgroup)
 
 
 def emitted_matrix(records: Sequence[NoteRecord], predictions: Sequence[NotePrediction], label_space: LabelSpace) -> np.ndarray:
@@ -135,6 +137,7 @@ def evaluate_split(
     per_code = per_code_table(y_true, y_score, threshold, label_space, train_counts, y_pred=y_pred)
     by_frequency = f1_by_frequency(per_code) if train_counts is not None else None
     by_length = f1_by_note_length(records, y_true, y_score, threshold, y_pred=y_pred)
+    by_subgroup = f1_by_subgroup(records, y_true, y_pred if y_pred is not None else binarize(y_score, threshold))
 
     return EvaluationResult(
         threshold=float(threshold),
@@ -143,4 +146,5 @@ def evaluate_split(
         by_frequency=by_frequency,
         by_length=by_length,
         em_confusion=em_confusion,
+        by_subgroup=by_subgroup,
     )

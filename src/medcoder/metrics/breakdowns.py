@@ -170,3 +170,35 @@ def f1_by_note_length(
             }
         )
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- by patient and encounter subgroup
+AGE_BANDS: tuple[tuple[int, str], ...] = ((18, "0-17"), (40, "18-39"), (65, "40-64"), (200, "65+"))
+SUBGROUP_FIELDS: tuple[str, ...] = ("sex", "age_band", "payer", "setting")
+
+
+def _age_band(age: int | None) -> str | None:
+    return None if age is None else next(name for upper, name in AGE_BANDS if age < upper)
+
+
+def f1_by_subgroup(records: Sequence[NoteRecord], y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
+    """Micro P/R/F1 per value of each subgroup field the records carry (sex, age band, payer, setting):
+    the numbers behind a model card's fairness section. Rows: field, group, n_notes, support, tp, fp,
+    fn, micro_precision, micro_recall, micro_f1; a field no record has gives no rows."""
+    y_true, y_pred = check_decisions(y_true, y_true), check_decisions(y_pred, y_true)
+    if len(records) != len(y_true):
+        raise ValueError(f"{len(records)} records but {len(y_true)} rows of labels")
+    values = {
+        "sex": [r.sex for r in records], "age_band": [_age_band(r.age) for r in records],
+        "payer": [r.payer for r in records], "setting": [r.setting for r in records],
+    }  # fmt: skip
+    rows = []
+    for field_name in SUBGROUP_FIELDS:
+        column = np.array([v if v is not None else "" for v in values[field_name]], dtype=object)
+        for group in sorted(set(column) - {""}):
+            members = column == group
+            tp, fp, fn = (int(v.sum()) for v in label_counts(y_true[members], y_pred[members]))
+            p, r, f = prf(tp, fp, fn)
+            rows.append({"field": field_name, "group": group, "n_notes": int(members.sum()), "support": int(y_true[members].sum()),
+                         "tp": tp, "fp": fp, "fn": fn, "micro_precision": p, "micro_recall": r, "micro_f1": f})  # fmt: skip
+    return pd.DataFrame(rows, columns=["field", "group", "n_notes", "support", "tp", "fp", "fn", "micro_precision", "micro_recall", "micro_f1"])
