@@ -6,7 +6,11 @@
 (`runs:/<run_id>/model`), an MLflow model folder, or an exported-coder folder (`export_coder`).
 Every input line gets exactly one output line, in input order: a prediction, or an error entry
 for a line that cannot be coded (bad JSON, empty text, ...). Output is written to a temporary file
-and renamed at the end, so a crash never leaves a half-written file that looks complete.
+of its own (unique name, same folder) and renamed at the end, so a crash never leaves a half-written
+file that looks complete. While it runs, the run holds an exclusive lock on `.<output name>.lock`
+beside the output (POSIX `flock`, released when the process ends, however it ends): a second run
+to the same output is refused instead of racing it. `--output` may not be the `--input` file (it
+would be replaced by its own predictions) nor a folder.
 
 Errors a user can fix (no such model or alias, a tampered artifact, a missing input file) are
 raised as ValueError/FileNotFoundError with one clear sentence; `medcoder`'s main prints that line
@@ -16,14 +20,17 @@ and exits with status 2. Torch and MLflow are imported only when the command run
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import re
 import sys
+import tempfile
 from collections import Counter
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, IO, Iterable, Iterator, TypeVar
 from urllib.parse import unquote
 
 from medcoder.paths import default_tracking_uri
@@ -145,29 +152,56 @@ def _blocks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield block
 
 
+def check_paths(input_path: Path, output_path: Path) -> None:
+    """One-line errors for an --input that is missing and an --output that cannot be written safely."""
+    if not input_path.is_file():
+        raise FileNotFoundError(f"--input {input_path}: file not found")
+    if output_path.is_dir():
+        raise ValueError(f"--output {output_path} is a folder; give the path of the JSONL file to write")
+    same = output_path.samefile(input_path) if output_path.exists() else output_path.resolve() == input_path.resolve()
+    if same:
+        raise ValueError(f"--output {output_path} is the --input file: its notes would be replaced by their predictions; "
+                         "write to another file")
+
+
+@contextlib.contextmanager
+def exclusive_output(output_path: Path) -> Iterator[IO[str]]:
+    """A unique temporary file beside `output_path`, renamed onto it when the block ends without error,
+    under an exclusive lock that refuses a second writer of the same output (module docstring)."""
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(output_path.with_name(f".{output_path.name}.lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"--output {output_path}: another medcoder predict is writing it; "
+                             "wait for it to finish or choose another output file") from None
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=output_path.parent)
+        tmp = Path(tmp_name)
+        try:
+            with open(fd, "w", encoding="utf-8") as out:
+                yield out
+            os.replace(tmp, output_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 def predict_file(coder: ExportedCoder, input_path: Path, output_path: Path) -> Counter[str]:
     """Write one contract line per input line; returns counts of "coded" and of each error kind."""
     from medcoder.inference.inputs import read_input_lines
 
+    check_paths(input_path, output_path)
     counts: Counter[str] = Counter()
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_path.with_name(f".{output_path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as out:
-            for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
-                for line in coder.predict_records(block):
-                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    counts[line["error"]["kind"] if "error" in line else "coded"] += 1
-        os.replace(tmp, output_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with exclusive_output(output_path) as out:
+        for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
+            for line in coder.predict_records(block):
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                counts[line["error"]["kind"] if "error" in line else "coded"] += 1
     return counts
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     input_path, output_path = Path(args.input), Path(args.output)
-    if not input_path.is_file():
-        raise FileNotFoundError(f"--input {input_path}: file not found")
+    check_paths(input_path, output_path)  # before the model loads: a wrong path costs no minutes
     coder = load_model(args.model, max_chars=args.max_chars, batch_size=args.batch_size)
     counts = predict_file(coder, input_path, output_path)
     errors = {kind: n for kind, n in sorted(counts.items()) if kind != "coded"}
