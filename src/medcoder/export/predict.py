@@ -12,6 +12,13 @@ beside the output (POSIX `flock`, released when the process ends, however it end
 to the same output is refused instead of racing it. `--output` may not be the `--input` file (it
 would be replaced by its own predictions) nor a folder.
 
+Trust: a registered version (`models:/<name>@<alias>` or `/<version>`) is downloaded and checked
+against the seal recorded at registration (`medcoder.registry.seal`) before anything in it is
+read; a changed, added or removed file is refused by name. No model's own code is ever imported
+here: this medcoder runs every model from its sealed export, so a `runs:/` URI or a folder (which
+nothing registered vouches for) cannot run code either, and its predictions name it by content
+(`sha256:<manifest hash>`), never by what its `MLmodel` claims.
+
 Errors a user can fix (no such model or alias, a tampered artifact, a missing input file) are
 raised as ValueError/FileNotFoundError with one clear sentence; `medcoder`'s main prints that line
 and exits with status 2. Torch and MLflow are imported only when the command runs.
@@ -93,24 +100,54 @@ def registered_version(uri: str, tracking_uri: str) -> tuple[str, str] | None:
     return name, str(version)
 
 
-def _load_pyfunc(uri: str, model_config: dict[str, str] | None) -> ExportedCoder:
+def _load_registered(name: str, version: str, tracking_uri: str, max_chars: int | None) -> ExportedCoder:
+    """A registered version, downloaded and checked against the seal recorded at registration BEFORE
+    anything in it is read (`registry.seal.fetch_verified`); then only its sealed export is loaded."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from medcoder.export.mlflow_model import MedcoderPyfunc
+    from medcoder.export.artifact import load_exported
+    from medcoder.registry.register import sealed_folder
+    from medcoder.registry.seal import fetch_verified
 
-    try:
-        model = mlflow.pyfunc.load_model(uri, model_config=model_config)
-    except (MlflowException, OSError) as exc:
-        raise ModelNotFoundError(f"cannot load model {uri}: {_first_line(exc)}") from None
-    python_model = model.unwrap_python_model()
-    if not isinstance(python_model, MedcoderPyfunc) or python_model.coder is None:
-        raise ModelNotFoundError(f"{uri} is not a packaged medcoder model (its pyfunc is {type(python_model).__name__})")
-    return python_model.coder
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="medcoder-predict-") as tmp:
+        try:
+            local = fetch_verified(client, client.get_model_version(name, version), tmp)
+        except (MlflowException, OSError) as exc:
+            raise ModelNotFoundError(f"cannot download models:/{name}/{version}: {_first_line(exc)}") from None
+        return load_exported(sealed_folder(local), model_name=name, model_version=version, max_chars=max_chars)
+
+
+def _load_unregistered(spec: str, max_chars: int | None) -> ExportedCoder:
+    """A runs:/ (or other MLflow) URI or an MLflow model folder: its sealed export only (manifest checked).
+
+    Nothing registered vouches for such a model, so none of its code (`pyfunc_model.py`, shipped
+    code) is imported: medcoder's own installed code runs the export, and predictions name the model
+    by its content (`sha256:<manifest hash>`), never by what its `MLmodel` claims.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from medcoder.export.artifact import load_exported
+    from medcoder.registry.register import sealed_folder
+
+    if Path(spec).is_dir():
+        return load_exported(sealed_folder(spec), max_chars=max_chars)
+    with tempfile.TemporaryDirectory(prefix="medcoder-predict-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=spec, dst_path=tmp)
+        except (MlflowException, OSError) as exc:
+            raise ModelNotFoundError(f"cannot load model {spec}: {_first_line(exc)}") from None
+        return load_exported(sealed_folder(local), max_chars=max_chars)
 
 
 def load_model(spec: str, *, max_chars: int | None = None, batch_size: int = 8, tracking_uri: str | None = None) -> ExportedCoder:
-    """The ExportedCoder behind `spec` (see the module docstring for what `spec` may be)."""
+    """The ExportedCoder behind `spec` (see the module docstring for what `spec` may be).
+
+    No code from a model folder is ever imported here: a registered version is verified against
+    its registration seal, and every model is run by this medcoder from its sealed export.
+    """
     from medcoder.export.artifact import load_exported
     from medcoder.inference.manifest import MANIFEST_NAME
 
@@ -127,20 +164,17 @@ def load_model(spec: str, *, max_chars: int | None = None, batch_size: int = 8, 
         mlflow.set_tracking_uri(tracking_uri)
         registered = registered_version(spec, tracking_uri)
         if registered is None:
-            coder = _load_pyfunc(spec, None)
+            coder = _load_unregistered(spec, max_chars)
         else:  # load the version just resolved, so an alias that moves meanwhile cannot mislabel the output
-            name, version = registered
-            coder = _load_pyfunc(f"models:/{name}/{version}", {"model_name": name, "model_version": version})
+            coder = _load_registered(*registered, tracking_uri, max_chars)
     elif (path / MANIFEST_NAME).is_file():
-        coder = load_exported(path)
+        coder = load_exported(path, max_chars=max_chars)
     elif (path / "MLmodel").is_file():
-        coder = _load_pyfunc(str(path), None)
+        coder = _load_unregistered(spec, max_chars)
     elif path.exists():
         raise ModelNotFoundError(f"--model {spec}: neither an exported model folder ({MANIFEST_NAME}) nor an MLflow model (MLmodel)")
     else:
         raise ModelNotFoundError(f"--model {spec}: no such folder, and not a models:/ or runs:/ URI")
-    if max_chars is not None:
-        coder.max_chars = max_chars
     coder.batch_size = batch_size
     return coder
 
