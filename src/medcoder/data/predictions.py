@@ -39,6 +39,9 @@ class NotePrediction:
     # codes that scored above the threshold but whose evidence was all negated, family, historical,
     # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.grounding.evidence)
     context_blocked: tuple[tuple[str, str], ...] = ()
+    # characters the coder read when it had to cut the note (more tokens than its chunks hold);
+    # None when it read the whole note. A cut note is routed to review ("truncated:<n>").
+    read_chars: int | None = None
 
     def code_set(self) -> set[tuple[str, str]]:
         return {(c.system, c.code) for c in self.codes}

@@ -7,6 +7,7 @@ the output keeps the input order.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -58,6 +59,8 @@ def predict_notes(
                     record.id, record.text, record.setting, labels, probs[b], attention[b], tags[b], offsets[b],
                     threshold, em_probs=em[b], em_attention=em_attention[b],
                 )
+                if chunks[i].truncated:  # never silent: the prediction says how much was read
+                    predictions[i] = replace(predictions[i], read_chars=chunks[i].chars_read)
     finally:
         net.train(was_training)
     return [p for p in predictions if p is not None], scores

@@ -120,8 +120,9 @@ def prediction_from_line(line: Mapping[str, Any]) -> NotePrediction:
         for c in line["codes"]
     )
     em = line.get("em")
+    truncated = [int(r.split(":", 1)[1]) for r in line["review"]["reasons"] if r.startswith("truncated:")]
     return NotePrediction(
-        id=line["id"], codes=codes,
+        id=line["id"], codes=codes, read_chars=truncated[0] if truncated else None,
         em_code=None if em is None else em["code"], em_score=None if em is None else float(em["score"]),
         em_evidence=() if em is None else tuple((int(e["start"]), int(e["end"])) for e in em["evidence"]),
     )
