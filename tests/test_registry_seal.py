@@ -148,3 +148,29 @@ def _eval_set(store: Store, tmp_path: Path) -> Path:
     path = tmp_path / "eval.jsonl"
     write_notes(store.tiny.records[:4], path)
     return path
+
+
+def test_serve_checks_the_seal_before_and_again_in_each_worker(store: Store, tmp_path: Path, monkeypatch) -> None:
+    """`medcoder serve` (the documented serving entry point): refused before the server starts, and a
+    file changed after that check is still caught by the worker before it imports the model's code."""
+    from medcoder.serving.app import create_app
+    from medcoder.serving.command import prepare
+
+    version, stored = store.register("seal-serve")
+    marker = tmp_path / "marker.txt"
+    _plant_marker(next(stored.glob("*.py")), marker)
+    with pytest.raises(TamperedArtifactError, match=r"\.py: SHA-256 differs"):
+        prepare(f"models:/seal-serve/{version}", tmp_path / "work-1", store.uri)
+    assert not marker.exists()
+
+    version, _ = store.register("seal-serve-2")
+    env = prepare("models:/seal-serve-2@challenger", tmp_path / "work-2", store.uri)
+    served = Path(env["MEDCODER_SERVE_MODEL_DIR"])
+    assert json.loads(env["SERVING_MODEL_CONFIG"]) == {"model_name": "seal-serve-2", "model_version": version}
+    assert served not in Path(env["MEDCODER_SERVE_SEAL"]).parents  # the seal lives outside the served folder
+    _plant_marker(next(served.glob("*.py")), marker)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(TamperedArtifactError, match=r"\.py: SHA-256 differs"):
+        create_app()
+    assert not marker.exists()

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # torch is imported only when the command runs
 
 DEFAULT_MODEL = "models:/medcoder@champion"
 BLOCK_SIZE = 64  # notes handed to the model at a time: bounds memory on files of any size
-_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 T = TypeVar("T")
 
 
@@ -77,7 +77,7 @@ def registered_version(uri: str, tracking_uri: str) -> tuple[str, str] | None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    match = _REGISTRY_URI.match(uri)
+    match = REGISTRY_URI.match(uri)
     if match is None:
         return None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

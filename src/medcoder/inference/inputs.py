@@ -48,6 +48,11 @@ _INPUT_FIELDS = frozenset({"id", "text", "setting", "age", "sex"})
 # Data-contract fields a prediction input may carry; they are not used for prediction.
 _IGNORED_CONTRACT_FIELDS = frozenset({"patient_id", "encounter_date", "payer", "codes", "mentions"})
 _READ_CHUNK = 1 << 20
+# Work one request (a pyfunc predict call, a POST to the server) may ask for: ~2 notes of the longest
+# accepted length, ~10-30 s of CPU for MiniLM. A larger batch is refused with a clear error instead
+# of running for minutes after its client has given up (the server's timeout does not stop the work).
+DEFAULT_MAX_REQUEST_NOTES = 256
+DEFAULT_MAX_REQUEST_CHARS = 200_000
 MIN_WORD_LETTERS = 3
 MIN_LATIN_SHARE = 0.8
 _WORD = re.compile(r"[^\W\d_]+")  # a run of letters (any script)
@@ -190,6 +195,16 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
     if sex is not None and sex not in SEXES:
         return error("invalid_field", f"field 'sex' must be one of {', '.join(SEXES)}")
     return InputNote(id=note_id, text=text, setting=setting, age=age, sex=sex, line=line)
+
+
+def request_problem(records: list[Any], max_notes: int = DEFAULT_MAX_REQUEST_NOTES,
+                    max_chars: int = DEFAULT_MAX_REQUEST_CHARS) -> str | None:
+    """Why a request of `records` is more work than one request may ask for, or None (counts only)."""
+    chars = sum(len(r["text"]) for r in records if isinstance(r, dict) and isinstance(r.get("text"), str))
+    if len(records) > max_notes or chars > max_chars:
+        return (f"the request holds {len(records)} notes and {chars} characters of text; one request may hold at most "
+                f"{max_notes} notes and {max_chars} characters: split it into smaller requests")
+    return None
 
 
 def _read_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
