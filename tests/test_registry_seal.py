@@ -166,11 +166,25 @@ def test_serve_checks_the_seal_before_and_again_in_each_worker(store: Store, tmp
     version, _ = store.register("seal-serve-2")
     env = prepare("models:/seal-serve-2@challenger", tmp_path / "work-2", store.uri)
     served = Path(env["MEDCODER_SERVE_MODEL_DIR"])
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr("sys.dont_write_bytecode", False)
+    create_app()  # the first worker loads the model ...
+    create_app()  # ... and leaves nothing behind that the next worker's check would refuse
+    assert not list(served.rglob("__pycache__"))
     assert json.loads(env["SERVING_MODEL_CONFIG"]) == {"model_name": "seal-serve-2", "model_version": version}
     assert served not in Path(env["MEDCODER_SERVE_SEAL"]).parents  # the seal lives outside the served folder
     _plant_marker(next(served.glob("*.py")), marker)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
     with pytest.raises(TamperedArtifactError, match=r"\.py: SHA-256 differs"):
         create_app()
     assert not marker.exists()
+
+
+def test_mlflows_own_bookkeeping_file_does_not_break_the_seal(store: Store, notes: Path, tmp_path: Path, monkeypatch) -> None:
+    """Loading a version through models:/ makes MLflow write `registered_model_meta` into a local
+    store's model folder: that file is MLflow's, never code, and must not make the version unusable."""
+    version, stored = store.register("seal-meta")
+    with tracking(store.uri):
+        mlflow.pyfunc.load_model(f"models:/seal-meta/{version}")
+    assert (stored / "registered_model_meta").is_file()  # MLflow wrote into the store
+    assert _predict(store, f"models:/seal-meta/{version}", notes, tmp_path / "out.jsonl", monkeypatch) == 0

@@ -12,6 +12,12 @@ and promotion's scoring (`contract_eval`).
 
 A version registered before the seal existed has no tags and is refused with what to do (register
 its run again): there is nothing trusted to check it against.
+
+One file is not sealed: `registered_model_meta` at the folder's root, which MLflow itself writes
+INTO a local store's model folder whenever anyone loads the version through a `models:/` URI
+(`mlflow models serve -m models:/...` included). It is MLflow's bookkeeping (the registered name and
+version as YAML), never code; it is left out of the seal and deleted from the downloaded copy before
+the check, so the copy that is used holds exactly the sealed files.
 """
 
 from __future__ import annotations
@@ -27,11 +33,20 @@ from medcoder.registry.client import RegistryError
 
 SEAL_SHA256_TAG = "model_seal.sha256"
 SEAL_FILES_TAG = "model_seal.files"
+MLFLOW_BOOKKEEPING = "registered_model_meta"  # written by MLflow into model folders loaded via models:/
+
+
+def _without_mlflow_bookkeeping(model_dir: Path) -> Path:
+    """Delete MLflow's `registered_model_meta` from a DOWNLOADED copy (module docstring); returns the folder."""
+    bookkeeping = model_dir / MLFLOW_BOOKKEEPING
+    if bookkeeping.is_file() and not bookkeeping.is_symlink():
+        bookkeeping.unlink()
+    return model_dir
 
 
 def seal_tags(model_dir: str | Path) -> dict[str, str]:
     """The two version tags that seal `model_dir` (a downloaded copy of what the store serves)."""
-    listing = folder_listing(model_dir)
+    listing = folder_listing(_without_mlflow_bookkeeping(Path(model_dir)))
     return {SEAL_SHA256_TAG: listing_sha256(listing), SEAL_FILES_TAG: json.dumps(listing, sort_keys=True, separators=(",", ":"))}
 
 
@@ -67,5 +82,5 @@ def fetch_verified(client: MlflowClient, version: ModelVersion, dst_dir: str | P
 
     location = client.get_model_version_download_uri(version.name, str(version.version))
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(dst_dir), tracking_uri=client.tracking_uri))
-    verify_registered_seal(local, version)
+    verify_registered_seal(_without_mlflow_bookkeeping(local), version)
     return local

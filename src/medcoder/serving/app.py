@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ def create_app() -> RequestGuard:
     """uvicorn's factory: check the folder against the seal, then build the app (module docstring)."""
     from mlflow.pyfunc.scoring_server import SERVING_MODEL_CONFIG
 
+    # Importing the model's code must not write bytecode caches into the checked folder: the next
+    # worker would find a file the seal does not list (and nothing unchecked may be imported later).
+    sys.dont_write_bytecode = True
     model_dir = Path(os.environ[MODEL_DIR_ENV])
     seal = json.loads(Path(os.environ[SEAL_ENV]).read_text(encoding="utf-8"))
     verify_listing(model_dir, seal["files"], seal["sha256"])  # before the model's code is imported

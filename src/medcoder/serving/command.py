@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="medcoder-serve-"))
     try:
         env = {**os.environ, **prepare(args.model, work_dir, args.tracking_uri),
-               "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": str(args.timeout),
+               "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": str(args.timeout), "PYTHONDONTWRITEBYTECODE": "1",
                MAX_NOTES_ENV: str(args.max_request_notes), MAX_CHARS_ENV: str(args.max_request_chars)}
         command = [sys.executable, "-m", "uvicorn", "--factory", "medcoder.serving.app:create_app",
                    "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
