@@ -115,8 +115,10 @@ class LoggedCoder:
 
 @functools.cache
 def logged_coder(root: Path) -> LoggedCoder:
-    """The tiny coder logged as a pyfunc into a private sqlite store, registered with alias champion."""
+    """The tiny coder logged as a pyfunc into a private sqlite store, registered (sealed, `medcoder
+    register`'s way) with alias champion."""
     from medcoder.export.mlflow_model import log_packaged_model
+    from medcoder.registry.register import register_run
     from medcoder.tracking import configure_mlflow
 
     tiny = tiny_coder(root)
@@ -124,8 +126,8 @@ def logged_coder(root: Path) -> LoggedCoder:
     with tracking(uri):
         configure_mlflow("export-tests", uri)
         with mlflow.start_run() as run:
-            info = log_packaged_model(tiny.export_dir, name="model", registered_model_name=REGISTERED_NAME)
+            info = log_packaged_model(tiny.export_dir, name="model")
         client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-        version = str(info.registered_model_version)
+        version = str(register_run(run.info.run_id, name=REGISTERED_NAME, client=client).version)
         client.set_registered_model_alias(REGISTERED_NAME, "champion", version)
     return LoggedCoder(uri, run.info.run_id, info.model_uri, version)

@@ -16,9 +16,11 @@ from safetensors.torch import load_file
 from export_support import MAX_CHARS, TinyCoder, tiny_coder
 from medcoder.codes import code_set_versions, is_valid_code
 from medcoder.export.artifact import ArtifactError, ExportedCoder, export_coder, load_exported
+from medcoder.grounding.predict import predict_notes
 from medcoder.inference.contract import validate_contract_line
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, write_manifest
 from medcoder.inference.routing import RoutingPolicy
+from medcoder.models.chunking import covering
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.em import EM_CLASSES
 from medcoder.models.lit_module import CoderLitModule
@@ -53,7 +55,8 @@ def test_lora_was_trained_so_the_merge_test_can_fail(checkpoint_coder: CoderLitM
 
 
 def test_exported_probabilities_equal_the_checkpoints(checkpoint_coder, exported, tiny) -> None:
-    ckpt_predictions, ckpt_scores = checkpoint_coder.predict_with_scores(tiny.records, tiny.threshold)
+    ckpt_predictions, ckpt_scores = predict_notes(checkpoint_coder.net, tiny.records, checkpoint_coder.label_space.labels,
+                                                  covering(checkpoint_coder.chunking, exported.max_chars), tiny.threshold)
     export_predictions, export_scores = exported.predict_with_scores(tiny.records)
     assert export_scores.shape == (len(tiny.records), len(exported.label_space))
     np.testing.assert_allclose(export_scores, ckpt_scores, atol=1e-5, rtol=0)
@@ -70,8 +73,10 @@ def test_a_fully_fine_tuned_coder_exports_without_peft(tiny: TinyCoder, tmp_path
                            optimizer=functools.partial(torch.optim.AdamW, lr=1e-3), encoder_lr=1e-4,
                            chunk_size=128, chunk_overlap=16, max_chunks=3)  # fmt: skip
     export_coder(coder, tmp_path / "full", threshold=0.5, routing=RoutingPolicy())
-    _, expected = coder.predict_with_scores(tiny.records[:6])
-    _, actual = load_exported(tmp_path / "full").predict_with_scores(tiny.records[:6])
+    loaded = load_exported(tmp_path / "full")
+    _, expected = predict_notes(coder.net, tiny.records[:6], coder.label_space.labels,
+                                covering(coder.chunking, loaded.max_chars), 0.5)  # the export reads whole notes
+    _, actual = loaded.predict_with_scores(tiny.records[:6])
     np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=0)
 
 

@@ -126,3 +126,37 @@ def test_medcoder_predict_exits_2_with_one_line(store: LoggedCoder, tiny: TinyCo
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "alias 'nope'" in err[0]
     assert os.environ["MLFLOW_TRACKING_URI"] == store.tracking_uri
+
+
+def test_output_that_is_the_input_or_a_folder_is_refused_before_the_model_loads(tiny: TinyCoder, tmp_path) -> None:
+    source, _, _ = _input_file(tiny, tmp_path / "in.jsonl")
+    before = source.read_bytes()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    for output in (source, tmp_path / "." / "in.jsonl", link):
+        with pytest.raises(ValueError, match="is the --input file") as err:
+            cmd_predict(_args("--input", str(source), "--output", str(output), "--model", str(tmp_path / "no-model")))
+        assert "\n" not in str(err.value)
+    assert source.read_bytes() == before
+    with pytest.raises(ValueError, match="is a folder") as err:
+        cmd_predict(_args("--input", str(source), "--output", str(tmp_path), "--model", str(tmp_path / "no-model")))
+    assert "\n" not in str(err.value)
+
+
+def test_a_second_run_to_the_same_output_is_refused_and_temp_files_are_unique(tiny: TinyCoder, tmp_path) -> None:
+    import fcntl
+
+    from medcoder.export.predict import exclusive_output
+
+    source, ids, _ = _input_file(tiny, tmp_path / "in.jsonl")
+    out = tmp_path / "out.jsonl"
+    with open(tmp_path / ".out.jsonl.lock", "a") as held:  # another run holds the output
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match="another medcoder predict is writing it"):
+            cmd_predict(_args("--input", str(source), "--output", str(out), "--model", str(tiny.export_dir)))
+    assert not out.exists()
+    cmd_predict(_args("--input", str(source), "--output", str(out), "--model", str(tiny.export_dir)))  # lock released
+    assert [line["id"] for line in _read(out)] == ids
+    with exclusive_output(tmp_path / "a.jsonl") as first, exclusive_output(tmp_path / "b.jsonl") as second:
+        assert first.name != second.name
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -218,7 +218,7 @@ _DELETE = object()
     (_edit("review.reasons", ["em_level:99215", "ungrounded:R07.9"]), "ordered by rule"),
     (_edit("review.reasons", ["ungrounded:R07.9", "ungrounded:R07.9"]), "repeated"),
     (_edit("review.reasons", ["ungrounded:R07.9", "high_risk:I21.4"]), "names I21.4, which is not among"),
-    (_edit("review.reasons", ["invalid_code_removed:0", "ungrounded:R07.9"]), "positive count"),
+    (_edit("review.reasons", ["invalid_code_removed:0", "ungrounded:R07.9"]), "invalid_code_removed must give a positive number"),
     (_edit("review.reasons", ["looks_odd:R07.9", "ungrounded:R07.9"]), r"review.reasons\[0\]"),
     (_edit("review.required", False), "review.required"),
     (_edit("em.code", "99201"), "em.code: CPT 99201 is not a valid"),

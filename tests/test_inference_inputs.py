@@ -46,6 +46,7 @@ BAD_LINES: list[tuple[bytes, str, str]] = [
     (note("e-agebool", age=True), "invalid_field", "e-agebool"),
     (note("e-sex", sex="female"), "invalid_field", "e-sex"),
     (note("good-1"), "duplicate_id", "good-1"),
+    (note("e-notnote", "\u200b" * 9 + " ?! " + CANARY[:2]), "not_clinical_text", "e-notnote"),
 ]
 
 
@@ -104,3 +105,42 @@ def test_dict_input_and_contract_fields_are_accepted():
 def test_max_chars_must_be_a_positive_integer(bad):
     with pytest.raises(ValueError, match="max_chars"):
         validate_input({"id": "n1", "text": "x"}, bad)
+
+
+def test_a_json_error_names_its_column_once():
+    """json says "Unterminated string starting at"; the message must not read "at at column"."""
+    err = validate_input('{"id": "n3", "text": "abc', MAX, line=3)
+    assert "at at" not in err.message and err.message.endswith("(Unterminated string starting at column 22)")
+
+
+NOT_NOTES = {
+    "arabic": "المريض يعاني من ارتفاع ضغط الدم والسكري منذ عشر سنوات",
+    "hebrew": "החולה סובל מלחץ דם גבוה וסוכרת במשך עשר שנים",
+    "zero_width": "\u200b\u200c\u200d\ufeff" * 50,
+    "control": "\x01\x02\x03\x07\x1b" * 40,
+    "punctuation": "!!! ??? ... --- *** ;;; ,,, ///",
+    "emoji": "😀🩺💊❤️🔥" * 20,
+    "one_letter": "a",
+    "one_word_repeated": "hypertension " * 7600,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_NOTES))
+def test_text_that_is_not_a_clinical_note_is_an_error_entry(name):
+    text = NOT_NOTES[name]
+    err = validate_input({"id": name, "text": text}, 200_000)
+    assert isinstance(err, InputError) and err.kind == "not_clinical_text", err
+    entry = err.to_dict()
+    validate_contract_line(entry)
+    if len(text.strip()) > 3:
+        assert text.strip()[:8] not in err.message  # the text itself is never quoted
+
+
+@pytest.mark.parametrize("text", [
+    "Cough.", "Essential hypertension.", "Pt c/o CP x2d, r/o ACS. HTN, DM2.",
+    "Assessment: essential hypertension, stable on lisinopril 10 mg. Follow-up in 3 months.",
+    "Neumonía adquirida en la comunidad; hipertensión esencial.",  # accented Latin letters are Latin
+    "Started a β-blocker (metoprolol) for atrial fibrillation with rapid ventricular response.",
+])
+def test_short_terse_and_accented_notes_pass_the_content_check(text):
+    assert isinstance(validate_input({"id": "n", "text": text}, MAX), InputNote)

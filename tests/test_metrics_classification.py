@@ -164,9 +164,9 @@ def test_constant_scores_give_chance_level_ranking_not_label_order():
 def test_split_without_any_gold_code_gives_nan_for_undefined_metrics():
     y = np.zeros((2, 3), dtype=int)
     m = classification_metrics(y, np.full((2, 3), 0.2), threshold=0.5)
-    for key in ("macro_f1", "map", "r_precision", "precision_at_5", "auc_micro", "auc_macro"):
+    for key in ("micro_recall", "micro_f1", "macro_f1", "map", "r_precision", "precision_at_5", "auc_micro", "auc_macro"):
         assert math.isnan(m[key]), key
-    assert m["micro_f1"] == 0.0 and m["exact_match"] == 1.0
+    assert m["micro_precision"] == 0.0 and m["exact_match"] == 1.0  # nothing predicted: a rate over nothing is 0
 
 
 def test_single_label_space_is_multilabel_not_binary():

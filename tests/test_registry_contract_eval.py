@@ -89,7 +89,7 @@ def test_contract_metrics_equal_the_metrics_of_the_returned_codes():
 def test_contract_metrics_match_evaluate_split_on_the_same_predictions():
     """The round trip through the contract loses nothing the decision-based metrics use."""
     recs = records()
-    space = LabelSpace.from_records(recs)
+    space = LabelSpace(tuple(sorted({*LabelSpace.from_records(recs).labels, ("ICD-10-CM", "I50.9"), ("ICD-10-CM", "R07.9")})))
     direct = predictions()
     y = np.zeros((len(recs), len(space)))
     for i, p in enumerate(direct):
@@ -203,3 +203,12 @@ def test_em_levels_are_scored_by_the_em_metrics_not_as_note_level_labels():
     m = score_contract_lines(with_em, out).metrics
     assert m["micro_f1"] == plain["micro_f1"] and m["labels"] == plain["labels"]
     assert m["em_accuracy"] == 1.0 and m["em_notes"] == 1.0
+
+
+def test_without_gold_codes_or_distractor_mentions_the_gated_rates_are_undefined():
+    """0 vs 0 must never pass a gate: micro-F1 with no gold code, and the distractor rate with no
+    distractor mention in scope, are NaN (and NaN fails every gate, see test_registry_gates)."""
+    stripped = [replace(r, codes=(), mentions=()) for r in records()]
+    m = score_contract_lines(stripped, lines()).metrics
+    assert np.isnan(m["micro_f1"]) and np.isnan(m["micro_recall"]) and m["micro_precision"] == 0.0
+    assert m["distractor_pairs"] == 0.0 and np.isnan(m["distractor_false_positive_rate"])

@@ -110,3 +110,17 @@ def test_load_gates_refuses_unknown_keys_and_bad_values(tmp_path):
         load_gates(bad)
     with pytest.raises(FileNotFoundError, match="gates file not found"):
         load_gates(tmp_path / "missing.yaml")
+
+
+def test_the_distractor_gate_can_be_switched_off_and_eval_set_counts_are_checked():
+    off = check_gates(metrics(distractor_false_positive_rate=math.nan), metrics(), Gates(max_distractor_fp_rate_increase=None))
+    assert off.passed and "max_distractor_fp_rate_increase" not in set(off.table["gate"])
+    on = check_gates(metrics(distractor_false_positive_rate=math.nan), metrics(distractor_false_positive_rate=math.nan), Gates())
+    assert not on.passed and any("distractor_false_positive_rate is undefined" in r for r in on.reasons)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="min_labelled_notes must be a whole number"):
+            Gates(min_labelled_notes=bad)
+    with pytest.raises(ValueError, match="max_micro_f1_drop must be a number"):
+        Gates(max_micro_f1_drop=None)
+    loaded = load_gates(DEFAULT_YAML)
+    assert (loaded.min_labelled_notes, loaded.min_gold_codes) == (10, 20)

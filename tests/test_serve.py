@@ -1,5 +1,6 @@
-"""`mlflow models serve` round trip: the registered model answers /invocations on loopback with one
-contract line per record, an error entry for an empty note, and the server is always stopped."""
+"""`medcoder serve` round trip: the registered model, checked against its registration seal, answers
+/invocations on loopback with one contract line per record, an error entry for an empty note, a clean
+error for a request it refuses (without the request's text), and the server is always stopped."""
 
 from __future__ import annotations
 
@@ -78,8 +79,8 @@ def test_served_model_answers_with_contract_lines(logged: LoggedCoder, tiny: Tin
         "MLFLOW_TRACKING_URI": logged.tracking_uri, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }  # fmt: skip
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{REGISTERED_NAME}@champion",
-               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    command = [sys.executable, "-m", "medcoder.cli", "serve", "--model", f"models:/{REGISTERED_NAME}@champion",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     with log.open("w") as log_file:
         proc = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -100,9 +101,10 @@ def test_served_model_answers_with_contract_lines(logged: LoggedCoder, tiny: Tin
         assert lines[1]["error"]["kind"] == "empty_text"
         assert "codes" in lines[0] and "codes" in lines[2]
 
-        # A type-hinted pyfunc takes {"inputs": [...]}; other payload keys are a clear 400, not a crash.
+        # The pyfunc takes {"inputs": [...]}; anything else is a clean 422 that does not quote the request.
         status, body = _post(base, {"dataframe_records": records})
-        assert status == 400 and "inputs" in body["message"]
+        assert status == 422 and '{"inputs"' in body["message"] and notes[0].text[:40] not in json.dumps(body)
+        assert lines[0]["model"]["version"] == logged.version  # the registry version, resolved once
     finally:
         _stop(proc)
     assert proc.poll() is not None

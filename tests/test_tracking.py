@@ -5,6 +5,7 @@ Every test uses a private sqlite store under a temporary folder, never the proje
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -13,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from medcoder import tracking
-from medcoder.data.schema import CodeAssignment, NoteRecord, records_digest
+from medcoder.data.schema import CodeAssignment, NoteRecord, records_digest, text_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +121,27 @@ def test_log_dataset_digests_logs_text_free_inputs_with_sha256(store):
         assert "hypertension" not in dataset_input.dataset.schema and "Plan" not in dataset_input.dataset.schema
     assert data.data.params["dataset.train.notes"] == "3"
     assert data.data.tags["dataset.val.sha256"] == digests["val"]
+
+
+def test_log_dataset_digests_logs_salted_note_fingerprints_without_text(store, tmp_path):
+    """What promotion checks evaluation sets against: ids and salted text fingerprints, never text."""
+    tracking.configure_mlflow("unit-fingerprints", store)
+    splits = {"train": _records(3), "val": _records(2, text="Plan: recheck")}
+    salts = []
+    for _ in range(2):
+        with mlflow.start_run() as run:
+            tracking.log_dataset_digests(splits, "tiny")
+        path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=tracking.FINGERPRINTS_ARTIFACT,
+                                                   dst_path=str(tmp_path / run.info.run_id))
+        raw = Path(path).read_text(encoding="utf-8")
+        assert "hypertension" not in raw and "recheck" not in raw
+        logged = json.loads(raw)
+        salts.append(logged["salt"])
+        for split, records in splits.items():
+            assert logged["splits"][split]["ids"] == [r.id for r in records]
+            assert logged["splits"][split]["text_sha256"] == [text_fingerprint(r.text, logged["salt"]) for r in records]
+    assert salts[0] != salts[1]  # one run's fingerprints cannot be joined with another's
+    assert text_fingerprint(" Assessment:\n HYPERTENSION. 0", "s") == text_fingerprint("Assessment: hypertension. 0", "s")
 
 
 def test_log_dataframe_by_extension_and_rejects_unknown(store, tmp_path):

@@ -85,6 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=8, help="notes per forward pass (default 8)")
     predict.set_defaults(func=_lazy("medcoder.export.predict:cmd_predict"))
 
+    from medcoder.inference.inputs import DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES
+
+    serve = sub.add_parser("serve", help="serve a registered version over HTTP, checked against its registration seal first")
+    serve.add_argument("--model", default=DEFAULT_MODEL_URI,
+                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the model (default 1)")
+    serve.add_argument("--timeout", type=int, default=60, help="seconds before a request is answered 504 (default 60)")
+    serve.add_argument("--max-request-notes", type=int, default=DEFAULT_MAX_REQUEST_NOTES,
+                       help=f"most notes in one request, 413 beyond (default {DEFAULT_MAX_REQUEST_NOTES})")
+    serve.add_argument("--max-request-chars", type=int, default=DEFAULT_MAX_REQUEST_CHARS,
+                       help=f"most characters of note text in one request, 413 beyond (default {DEFAULT_MAX_REQUEST_CHARS})")
+    _tracking_uri_option(serve)
+    serve.set_defaults(func=_lazy("medcoder.serving.command:cmd_serve"))
+
     card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
     card.add_argument("--model", default=DEFAULT_MODEL_URI,
                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")

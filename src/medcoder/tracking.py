@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import platform
 import re
+import secrets
 import subprocess
 import warnings
 from pathlib import Path
@@ -31,7 +32,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from medcoder.data.schema import NoteRecord, records_digest
+from medcoder.data.schema import NoteRecord, records_digest, text_fingerprint
 from medcoder.paths import default_tracking_uri, project_root
 
 # Libraries whose versions change results; logged as tags on every run.
@@ -42,6 +43,8 @@ KEY_LIBRARIES: tuple[str, ...] = (
 # MLflow's dataset table stores digests in a 36-character column (and recommends short digests),
 # so the dataset entity carries a prefix and the full sha256 goes into the input's tags.
 DATASET_DIGEST_CHARS = 16
+FINGERPRINTS_ARTIFACT = "dataset/fingerprints.json"
+FINGERPRINTS_FORMAT = "medcoder-fingerprints/1"
 MAX_PARAM_VALUE_CHARS = 6000  # MLflow's limit for a param value
 
 
@@ -219,7 +222,8 @@ def log_dataset_digests(
     The sha256 is `schema.records_digest` of the split (ids, codes, text and all): two runs saw the
     same data if and only if the digests match. `source` is where the data came from (a folder or
     URI; None means built in memory by code). Also logs `dataset.name` and `dataset.<split>.notes` params and the
-    full digests as `dataset.<split>.sha256` tags, so runs can be filtered and compared on them.
+    full digests as `dataset.<split>.sha256` tags, so runs can be filtered and compared on them, and
+    the per-note fingerprints (`log_dataset_fingerprints`) that promotion checks evaluation sets against.
     """
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
@@ -238,7 +242,24 @@ def log_dataset_digests(
         mlflow.log_input(dataset, context=split, tags={"sha256": sha, "notes": str(len(records))})
     mlflow.log_params({"dataset.name": name, **{f"dataset.{s}.notes": str(len(r)) for s, r in splits.items()}})
     mlflow.set_tags({f"dataset.{s}.sha256": d for s, d in digests.items()})
+    log_dataset_fingerprints(splits)
     return digests
+
+
+def dataset_fingerprints(splits: Mapping[str, Sequence[NoteRecord]], salt: str) -> dict[str, Any]:
+    """Per split, every note's id and `text_fingerprint` (never its text), in split order."""
+    return {
+        "format": FINGERPRINTS_FORMAT,
+        "salt": salt,
+        "splits": {split: {"ids": [r.id for r in records], "text_sha256": [text_fingerprint(r.text, salt) for r in records]}
+                   for split, records in splits.items()},
+    }
+
+
+def log_dataset_fingerprints(splits: Mapping[str, Sequence[NoteRecord]]) -> None:
+    """Log `dataset/fingerprints.json` (a fresh random salt per run): what the run learned from, note by
+    note, so `medcoder promote` can refuse an evaluation set that holds the model's own training notes."""
+    mlflow.log_dict(dataset_fingerprints(splits, secrets.token_hex(16)), FINGERPRINTS_ARTIFACT)
 
 
 # ---------------------------------------------------------------- artifacts

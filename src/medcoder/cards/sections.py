@@ -399,6 +399,7 @@ def lineage(f: ModelFacts) -> str:
     libraries = ", ".join(f"{esc(k[len('version.'):])} {esc(v)}" for k, v in sorted(run.tags.items()) if k.startswith("version."))
     commit = fact_tag(f, "git_commit", "git.commit")
     manifest = f.version_tags.get("manifest_sha256")
+    seal = f.version_tags.get("model_seal.sha256")  # the whole model folder, see medcoder.registry.seal
     rows = [
         ["Registered model version", f"{code(f.name)} {code(f.version)}"],
         ["Version source", code(f.source) if f.source else NOT_AVAILABLE],
@@ -409,6 +410,7 @@ def lineage(f: ModelFacts) -> str:
         ["Git commit", code(commit) if commit else NOT_AVAILABLE],
         ["Uncommitted changes at training time", esc(run.tags.get("git.dirty", NOT_AVAILABLE))],
         ["Manifest sha256", code(manifest) if manifest else NOT_AVAILABLE],
+        ["Model seal sha256 (whole model folder)", code(seal) if seal else NOT_AVAILABLE],
         ["Code-set versions", code_set_versions(f)],
         *[[f"Dataset digest ({split})", code(d) if (d := fact_tag(f, f"dataset.{split}.sha256")) else NOT_AVAILABLE]
           for split in ("train", "val", "test")],

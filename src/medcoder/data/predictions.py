@@ -63,6 +63,9 @@ class NotePrediction:
     historical_mentions: tuple[tuple[str, str, float, Span], ...] = ()
     # what the guideline layer changed (medcoder.inference.guidelines), in the order the rules ran
     rules: tuple["RuleEvent", ...] = ()
+    # characters the coder read when it had to cut the note (more tokens than its chunks hold);
+    # None when it read the whole note. A cut note is routed to review ("truncated:<n>").
+    read_chars: int | None = None
 
     def code_set(self) -> set[tuple[str, str]]:
         return {(c.system, c.code) for c in self.codes}

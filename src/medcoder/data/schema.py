@@ -284,3 +284,16 @@ def records_digest(records: Iterable[NoteRecord]) -> str:
         h.update(canonical_json(record).encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()
+
+
+def text_fingerprint(text: str, salt: str) -> str:
+    """sha256 of `salt` + the note text with white space collapsed and case folded.
+
+    Finds the same note again (re-indented, re-cased, under another id) without keeping its text:
+    promotion compares an evaluation set's notes with a model's training notes this way. The salt
+    (random per training run) keeps fingerprints of one run from being joined with another's or
+    looked up in a precomputed table; like any hash, a fingerprint still confirms a guess of the
+    WHOLE note, so it is stored only where note ids are (the run's artifacts).
+    """
+    normalised = " ".join(text.split()).casefold()
+    return hashlib.sha256(f"{salt}\n{normalised}".encode("utf-8")).hexdigest()

@@ -52,7 +52,7 @@ from medcoder.inference.contract import ContractError, render_prediction
 from medcoder.inference.inputs import DEFAULT_MAX_CHARS, InputError, InputNote, validate_input
 from medcoder.inference.manifest import verify_manifest, write_manifest
 from medcoder.inference.routing import RoutingPolicy
-from medcoder.models.chunking import Chunking
+from medcoder.models.chunking import Chunking, covering
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.em import EM_CLASSES
 from medcoder.paths import resources_dir
@@ -70,6 +70,8 @@ ICD11_NAME = PACKAGED_TABLE_NAME
 MODEL_NAME = "medcoder"
 # Code sets the model's output is validated against; they must match between export and serving.
 OUTPUT_CODE_SETS: tuple[str, ...] = (ICD10CM, CPT, HCPCS)
+# Characters of notes handed to the model at once: ~8 notes of a few pages, or one very long note.
+GROUP_CHARS = 50_000
 _VERSIONED_LIBRARIES = ("medcoder", "torch", "transformers", "tokenizers", "safetensors", "peft")
 
 
@@ -215,9 +217,22 @@ class ExportedCoder:
     guidelines: bool = True  # the ICD-10-CM rule layer (medcoder.inference.guidelines); off only to measure it
 
     def predict_with_scores(self, records: Sequence[NoteRecord]) -> tuple[list[NotePrediction], np.ndarray]:
-        """Predictions at the exported threshold and the (n, L) code probabilities (same path as training)."""
-        return predict_notes(self.net, records, self.label_space.labels, self.chunking, self.threshold, self.batch_size,
-                             verifier=self.verifier, guidelines=self.guidelines)  # fmt: skip
+        """Predictions at the exported threshold and the (n, L) code probabilities (same path as training).
+
+        Every accepted note is read to its end: the chunking covers `max_chars` characters
+        (`chunking.covering`), however few chunks the model trained with, and a note that still had
+        to be cut says so (`read_chars`, routed to review). Notes go to the model in groups of at most
+        `GROUP_CHARS` characters (and `batch_size` notes), so memory stays bounded for long notes.
+        """
+        chunking = covering(self.chunking, self.max_chars)
+        predictions: list[NotePrediction] = []
+        scores: list[np.ndarray] = []
+        for group in _char_groups(records, GROUP_CHARS):
+            p, s = predict_notes(self.net, group, self.label_space.labels, chunking, self.threshold, self.batch_size,
+                                 verifier=self.verifier, guidelines=self.guidelines)  # fmt: skip
+            predictions += p
+            scores.append(s)
+        return predictions, np.concatenate(scores) if scores else np.zeros((0, len(self.label_space)), dtype=np.float32)
 
     def predict_records(self, notes: Iterable[Any]) -> list[dict[str, Any]]:
         """One contract dict per input, in input order.
@@ -271,6 +286,19 @@ class ExportedCoder:
             )  # fmt: skip
         except ContractError as exc:  # a coder bug: never emit the line, never fail the batch
             return _model_error(note.id, exc)
+
+
+def _char_groups(records: Sequence[NoteRecord], max_chars: int) -> list[list[NoteRecord]]:
+    """Consecutive groups of at most `max_chars` characters in all (a longer note is a group of its own)."""
+    groups: list[list[NoteRecord]] = []
+    size = 0
+    for record in records:
+        if not groups or size + len(record.text) > max_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(record)
+        size += len(record.text)
+    return groups
 
 
 def _model_error(note_id: str, exc: BaseException) -> InputError:

@@ -16,6 +16,13 @@ multi-column DataFrame into a list of its FIRST COLUMN (its DataFrame conversion
 a bare `dict` element type). `ExportedCoder.predict_records` validates every record itself, so
 MLflow's check is switched off the way MLflow switches it off for its own model classes.
 
+Bad requests as a whole (not a list of records, or more work than one request may ask for,
+`inputs.request_problem`) raise `MlflowException(INVALID_PARAMETER_VALUE)` whose message names
+counts and types, never the data. (`mlflow models serve` still prefixes such a message with the
+request data and answers malformed JSON with the body; `medcoder serve` guards against both,
+see `medcoder.serving`.) The limits can be changed at load:
+`model_config={"max_request_notes": ..., "max_request_chars": ...}`.
+
 The contract's `model.version` is not known when the model is logged (registration comes later):
 `load_model(uri, model_config={"model_name": ..., "model_version": ...})` sets it, as
 `medcoder predict` does for `models:/` URIs; otherwise the content hash identifies the model.
@@ -33,7 +40,7 @@ import pandas as pd
 from mlflow.models.model import ModelInfo
 
 from medcoder.export.artifact import FORMAT, MODEL_NAME, ExportedCoder, export_coder, load_exported
-from medcoder.inference.inputs import DEFAULT_MAX_CHARS
+from medcoder.inference.inputs import DEFAULT_MAX_CHARS, DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES, request_problem
 from medcoder.inference.manifest import verify_manifest
 from medcoder.inference.routing import RoutingPolicy
 
@@ -95,9 +102,12 @@ class MedcoderPyfunc(mlflow.pyfunc.PythonModel):
 
     def __init__(self) -> None:
         self.coder: ExportedCoder | None = None
+        self.max_request_notes, self.max_request_chars = DEFAULT_MAX_REQUEST_NOTES, DEFAULT_MAX_REQUEST_CHARS
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         config = context.model_config or {}
+        self.max_request_notes = int(config.get("max_request_notes") or DEFAULT_MAX_REQUEST_NOTES)
+        self.max_request_chars = int(config.get("max_request_chars") or DEFAULT_MAX_REQUEST_CHARS)
         self.coder = load_exported(
             context.artifacts[ARTIFACT_KEY],
             model_name=config.get("model_name") or MODEL_NAME,
@@ -107,9 +117,18 @@ class MedcoderPyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: list[dict[str, Any]], params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
+        from mlflow.exceptions import MlflowException
+
         if self.coder is None:
             raise RuntimeError("the model is not loaded: load it with mlflow.pyfunc.load_model")
-        return self.coder.predict_records(rows_from_input(model_input))
+        try:
+            rows = rows_from_input(model_input)
+        except TypeError as err:
+            raise MlflowException.invalid_parameter_value(str(err)) from None
+        problem = request_problem(rows, self.max_request_notes, self.max_request_chars)
+        if problem is not None:
+            raise MlflowException.invalid_parameter_value(problem)
+        return self.coder.predict_records(rows)
 
 
 def _pyfunc_arguments(artifact_dir: str | Path) -> dict[str, Any]:
@@ -120,7 +139,9 @@ def _pyfunc_arguments(artifact_dir: str | Path) -> dict[str, Any]:
         "artifacts": {ARTIFACT_KEY: str(Path(artifact_dir))},
         "pip_requirements": pip_requirements(),
         "input_example": INPUT_EXAMPLE,
-        "model_config": {"model_name": MODEL_NAME, "model_version": None},
+        # every key a loader may set (MLflow ignores load-time keys that were not logged)
+        "model_config": {"model_name": MODEL_NAME, "model_version": None,
+                         "max_request_notes": DEFAULT_MAX_REQUEST_NOTES, "max_request_chars": DEFAULT_MAX_REQUEST_CHARS},
         "metadata": {"medcoder_format": FORMAT, "medcoder_manifest_sha256": manifest_sha256},
     }
 

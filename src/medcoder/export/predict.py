@@ -6,7 +6,18 @@
 (`runs:/<run_id>/model`), an MLflow model folder, or an exported-coder folder (`export_coder`).
 Every input line gets exactly one output line, in input order: a prediction, or an error entry
 for a line that cannot be coded (bad JSON, empty text, ...). Output is written to a temporary file
-and renamed at the end, so a crash never leaves a half-written file that looks complete.
+of its own (unique name, same folder) and renamed at the end, so a crash never leaves a half-written
+file that looks complete. While it runs, the run holds an exclusive lock on `.<output name>.lock`
+beside the output (POSIX `flock`, released when the process ends, however it ends): a second run
+to the same output is refused instead of racing it. `--output` may not be the `--input` file (it
+would be replaced by its own predictions) nor a folder.
+
+Trust: a registered version (`models:/<name>@<alias>` or `/<version>`) is downloaded and checked
+against the seal recorded at registration (`medcoder.registry.seal`) before anything in it is
+read; a changed, added or removed file is refused by name. No model's own code is ever imported
+here: this medcoder runs every model from its sealed export, so a `runs:/` URI or a folder (which
+nothing registered vouches for) cannot run code either, and its predictions name it by content
+(`sha256:<manifest hash>`), never by what its `MLmodel` claims.
 
 Errors a user can fix (no such model or alias, a tampered artifact, a missing input file) are
 raised as ValueError/FileNotFoundError with one clear sentence; `medcoder`'s main prints that line
@@ -16,14 +27,17 @@ and exits with status 2. Torch and MLflow are imported only when the command run
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import re
 import sys
+import tempfile
 from collections import Counter
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, IO, Iterable, Iterator, TypeVar
 from urllib.parse import unquote
 
 from medcoder.paths import default_tracking_uri
@@ -33,7 +47,7 @@ if TYPE_CHECKING:  # torch is imported only when the command runs
 
 DEFAULT_MODEL = "models:/medcoder@champion"
 BLOCK_SIZE = 64  # notes handed to the model at a time: bounds memory on files of any size
-_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 T = TypeVar("T")
 
 
@@ -63,7 +77,7 @@ def registered_version(uri: str, tracking_uri: str) -> tuple[str, str] | None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    match = _REGISTRY_URI.match(uri)
+    match = REGISTRY_URI.match(uri)
     if match is None:
         return None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -86,24 +100,54 @@ def registered_version(uri: str, tracking_uri: str) -> tuple[str, str] | None:
     return name, str(version)
 
 
-def _load_pyfunc(uri: str, model_config: dict[str, str] | None) -> ExportedCoder:
+def _load_registered(name: str, version: str, tracking_uri: str, max_chars: int | None) -> ExportedCoder:
+    """A registered version, downloaded and checked against the seal recorded at registration BEFORE
+    anything in it is read (`registry.seal.fetch_verified`); then only its sealed export is loaded."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from medcoder.export.mlflow_model import MedcoderPyfunc
+    from medcoder.export.artifact import load_exported
+    from medcoder.registry.register import sealed_folder
+    from medcoder.registry.seal import fetch_verified
 
-    try:
-        model = mlflow.pyfunc.load_model(uri, model_config=model_config)
-    except (MlflowException, OSError) as exc:
-        raise ModelNotFoundError(f"cannot load model {uri}: {_first_line(exc)}") from None
-    python_model = model.unwrap_python_model()
-    if not isinstance(python_model, MedcoderPyfunc) or python_model.coder is None:
-        raise ModelNotFoundError(f"{uri} is not a packaged medcoder model (its pyfunc is {type(python_model).__name__})")
-    return python_model.coder
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="medcoder-predict-") as tmp:
+        try:
+            local = fetch_verified(client, client.get_model_version(name, version), tmp)
+        except (MlflowException, OSError) as exc:
+            raise ModelNotFoundError(f"cannot download models:/{name}/{version}: {_first_line(exc)}") from None
+        return load_exported(sealed_folder(local), model_name=name, model_version=version, max_chars=max_chars)
+
+
+def _load_unregistered(spec: str, max_chars: int | None) -> ExportedCoder:
+    """A runs:/ (or other MLflow) URI or an MLflow model folder: its sealed export only (manifest checked).
+
+    Nothing registered vouches for such a model, so none of its code (`pyfunc_model.py`, shipped
+    code) is imported: medcoder's own installed code runs the export, and predictions name the model
+    by its content (`sha256:<manifest hash>`), never by what its `MLmodel` claims.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from medcoder.export.artifact import load_exported
+    from medcoder.registry.register import sealed_folder
+
+    if Path(spec).is_dir():
+        return load_exported(sealed_folder(spec), max_chars=max_chars)
+    with tempfile.TemporaryDirectory(prefix="medcoder-predict-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=spec, dst_path=tmp)
+        except (MlflowException, OSError) as exc:
+            raise ModelNotFoundError(f"cannot load model {spec}: {_first_line(exc)}") from None
+        return load_exported(sealed_folder(local), max_chars=max_chars)
 
 
 def load_model(spec: str, *, max_chars: int | None = None, batch_size: int = 8, tracking_uri: str | None = None) -> ExportedCoder:
-    """The ExportedCoder behind `spec` (see the module docstring for what `spec` may be)."""
+    """The ExportedCoder behind `spec` (see the module docstring for what `spec` may be).
+
+    No code from a model folder is ever imported here: a registered version is verified against
+    its registration seal, and every model is run by this medcoder from its sealed export.
+    """
     from medcoder.export.artifact import load_exported
     from medcoder.inference.manifest import MANIFEST_NAME
 
@@ -120,20 +164,17 @@ def load_model(spec: str, *, max_chars: int | None = None, batch_size: int = 8, 
         mlflow.set_tracking_uri(tracking_uri)
         registered = registered_version(spec, tracking_uri)
         if registered is None:
-            coder = _load_pyfunc(spec, None)
+            coder = _load_unregistered(spec, max_chars)
         else:  # load the version just resolved, so an alias that moves meanwhile cannot mislabel the output
-            name, version = registered
-            coder = _load_pyfunc(f"models:/{name}/{version}", {"model_name": name, "model_version": version})
+            coder = _load_registered(*registered, tracking_uri, max_chars)
     elif (path / MANIFEST_NAME).is_file():
-        coder = load_exported(path)
+        coder = load_exported(path, max_chars=max_chars)
     elif (path / "MLmodel").is_file():
-        coder = _load_pyfunc(str(path), None)
+        coder = _load_unregistered(spec, max_chars)
     elif path.exists():
         raise ModelNotFoundError(f"--model {spec}: neither an exported model folder ({MANIFEST_NAME}) nor an MLflow model (MLmodel)")
     else:
         raise ModelNotFoundError(f"--model {spec}: no such folder, and not a models:/ or runs:/ URI")
-    if max_chars is not None:
-        coder.max_chars = max_chars
     coder.batch_size = batch_size
     return coder
 
@@ -145,29 +186,56 @@ def _blocks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield block
 
 
+def check_paths(input_path: Path, output_path: Path) -> None:
+    """One-line errors for an --input that is missing and an --output that cannot be written safely."""
+    if not input_path.is_file():
+        raise FileNotFoundError(f"--input {input_path}: file not found")
+    if output_path.is_dir():
+        raise ValueError(f"--output {output_path} is a folder; give the path of the JSONL file to write")
+    same = output_path.samefile(input_path) if output_path.exists() else output_path.resolve() == input_path.resolve()
+    if same:
+        raise ValueError(f"--output {output_path} is the --input file: its notes would be replaced by their predictions; "
+                         "write to another file")
+
+
+@contextlib.contextmanager
+def exclusive_output(output_path: Path) -> Iterator[IO[str]]:
+    """A unique temporary file beside `output_path`, renamed onto it when the block ends without error,
+    under an exclusive lock that refuses a second writer of the same output (module docstring)."""
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(output_path.with_name(f".{output_path.name}.lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"--output {output_path}: another medcoder predict is writing it; "
+                             "wait for it to finish or choose another output file") from None
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=output_path.parent)
+        tmp = Path(tmp_name)
+        try:
+            with open(fd, "w", encoding="utf-8") as out:
+                yield out
+            os.replace(tmp, output_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 def predict_file(coder: ExportedCoder, input_path: Path, output_path: Path) -> Counter[str]:
     """Write one contract line per input line; returns counts of "coded" and of each error kind."""
     from medcoder.inference.inputs import read_input_lines
 
+    check_paths(input_path, output_path)
     counts: Counter[str] = Counter()
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_path.with_name(f".{output_path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as out:
-            for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
-                for line in coder.predict_records(block):
-                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    counts[line["error"]["kind"] if "error" in line else "coded"] += 1
-        os.replace(tmp, output_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with exclusive_output(output_path) as out:
+        for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
+            for line in coder.predict_records(block):
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                counts[line["error"]["kind"] if "error" in line else "coded"] += 1
     return counts
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     input_path, output_path = Path(args.input), Path(args.output)
-    if not input_path.is_file():
-        raise FileNotFoundError(f"--input {input_path}: file not found")
+    check_paths(input_path, output_path)  # before the model loads: a wrong path costs no minutes
     coder = load_model(args.model, max_chars=args.max_chars, batch_size=args.batch_size)
     counts = predict_file(coder, input_path, output_path)
     errors = {kind: n for kind, n in sorted(counts.items()) if kind != "coded"}

@@ -40,6 +40,7 @@ from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.grounding.context import HISTORICAL, blocks_grounding, detect_context, exempt_statuses, subject_of
+from medcoder.grounding.identification import is_identification_line
 from medcoder.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
 from medcoder.models.em import EM_CLASSES, EM_NONE
@@ -70,8 +71,9 @@ def _sentence_at(text: str, position: int) -> Span:
 def _window_at(peak: int, token_offsets: np.ndarray, window_tokens: int, text: str) -> Span | None:
     """Whole words around token `peak`: up to `window_tokens` real tokens of its chunk centred on
     it, cut to its sentence or line and widened to word boundaries (a window must not show half a
-    word, nor spill into a neighbouring sentence or a header line, whose context differs)."""
-    if token_offsets[peak, 0] < 0:
+    word, nor spill into a neighbouring sentence or a header line, whose context differs). None on an
+    identification line (name, MRN, SSN, DOB, payer...): a window never quotes who the patient is."""
+    if token_offsets[peak, 0] < 0 or is_identification_line(text, int(token_offsets[peak, 0])):
         return None
     first = last = peak
     half = window_tokens // 2

@@ -7,6 +7,7 @@ the output keeps the input order.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -65,6 +66,8 @@ def predict_notes(
                     record.id, record.text, record.setting, labels, probs[b], attention[b], tags[b], offsets[b],
                     threshold, em_probs=em[b], em_attention=em_attention[b], verifier=verifier,
                 )
+                if chunks[i].truncated:  # never silent: the prediction says how much was read
+                    prediction = replace(prediction, read_chars=chunks[i].chars_read)
                 if guidelines:
                     prediction = apply_guidelines(prediction, Patient(record.age, record.sex, record.setting))
                 predictions[i] = prediction

@@ -7,7 +7,10 @@
   (a code string from a generative coder could be anything, including note text);
 - `grounded` means "has evidence and the coder said grounded"; ungrounded codes are routed to
   review or dropped by the `RoutingPolicy`;
-- every evidence `text` is exactly `note[start:end]`.
+- every evidence `text` is exactly `note[start:end]`;
+- a note the coder could not read to its end (`NotePrediction.read_chars`) is routed to review with
+  `truncated:<characters read>`: codes documented after that point are missing, and the caller
+  must know.
 Model output that breaks the contract in a way that cannot be repaired (a span outside the note,
 a NaN score, a code given twice) is a bug in the coder: `ContractError`, naming note id and code.
 
@@ -30,7 +33,7 @@ from medcoder.codes.icd11 import MAP_KINDS, Icd11Translator
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.inference.inputs import ERROR_KINDS
-from medcoder.inference.routing import REASON_ORDER, RoutingPolicy, apply_routing, is_grounded
+from medcoder.inference.routing import COUNT_REASONS, REASON_ORDER, RoutingPolicy, apply_routing, is_grounded
 
 CodeValidator = Callable[[str, str], bool]
 Describer = Callable[[str, str], str]
@@ -121,8 +124,11 @@ def render_prediction(
 
     # 2. Route: review reasons, ungrounded codes dropped or flagged.
     kept, review = apply_routing(replace(pred, codes=tuple(codes), em_code=em_code, em_score=em_score), policy)
-    if n_invalid:
-        review = {"required": True, "reasons": [f"invalid_code_removed:{n_invalid}", *review["reasons"]]}
+    note_reasons = [f"invalid_code_removed:{n_invalid}"] if n_invalid else []
+    if pred.read_chars is not None:
+        note_reasons.append(f"truncated:{int(pred.read_chars)}")
+    if note_reasons:
+        review = {"required": True, "reasons": [*note_reasons, *review["reasons"]]}
 
     # 3. Render, highest score first.
     out_codes = []
@@ -249,9 +255,9 @@ def _check_review(review: Any, emitted: dict[str, bool], fail) -> None:
         if not m or m["rule"] not in REASON_ORDER:
             fail(f"review.reasons[{i}]", f"must be '<rule>:<code>' with rule one of {', '.join(REASON_ORDER)}")
         rule, detail = m["rule"], m["detail"]
-        if rule == "invalid_code_removed":
+        if rule in COUNT_REASONS:
             if not detail.isdigit() or int(detail) < 1:
-                fail(f"review.reasons[{i}]", "invalid_code_removed must give a positive count")
+                fail(f"review.reasons[{i}]", f"{rule} must give a positive number")
         elif detail not in emitted:
             fail(f"review.reasons[{i}]", f"names {detail}, which is not among the line's codes or E/M level")
         ranks.append(REASON_ORDER.index(rule))

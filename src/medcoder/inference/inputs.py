@@ -11,11 +11,25 @@ read, the entry is keyed `line:<n>` so the caller can still find the line.
 
 A single huge line must not exhaust memory before it is rejected, so lines are read with a byte
 cap derived from `max_chars` (see `max_line_bytes`) and an over-long line is skipped in chunks.
+
+Text that is not a clinical note gets a `not_clinical_text` entry instead of codes (`content_problem`):
+the coder was trained on English notes and answers anything, with confident scores, so Arabic or
+Hebrew text, emoji, punctuation, zero-width or control characters, a single letter, or one word
+repeated over kilobytes must never reach it. The check is cheap, deterministic and explainable:
+- at least one word of `MIN_WORD_LETTERS` Latin letters (a word = a run of letters);
+- at least `MIN_LATIN_SHARE` of all letters are Latin (accented Latin letters count; Greek, Arabic,
+  Hebrew, CJK... do not), so a stray "alpha" sign in an English note passes and an Arabic note does not;
+- a text of n words uses at least isqrt(n) different words (real notes use hundreds of words per
+  thousand; a repeated word or phrase does not). Numbers and punctuation are not words.
+It runs inside `validate_input`, the one place `medcoder predict`, the pyfunc and the server check input.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,7 +39,7 @@ from medcoder.data.schema import SETTINGS, SEXES
 # Kinds of error entries. `model_error` is for the predict loop: the model failed on one note.
 ERROR_KINDS: tuple[str, ...] = (
     "empty_text", "not_a_string", "too_long", "invalid_utf8", "invalid_json",
-    "missing_id", "invalid_field", "duplicate_id", "model_error",
+    "missing_id", "invalid_field", "duplicate_id", "not_clinical_text", "model_error",
 )
 # MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
 # concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
@@ -34,6 +48,14 @@ _INPUT_FIELDS = frozenset({"id", "text", "setting", "age", "sex"})
 # Data-contract fields a prediction input may carry; they are not used for prediction.
 _IGNORED_CONTRACT_FIELDS = frozenset({"patient_id", "encounter_date", "payer", "codes", "mentions"})
 _READ_CHUNK = 1 << 20
+# Work one request (a pyfunc predict call, a POST to the server) may ask for: ~2 notes of the longest
+# accepted length, ~10-30 s of CPU for MiniLM. A larger batch is refused with a clear error instead
+# of running for minutes after its client has given up (the server's timeout does not stop the work).
+DEFAULT_MAX_REQUEST_NOTES = 256
+DEFAULT_MAX_REQUEST_CHARS = 200_000
+MIN_WORD_LETTERS = 3
+MIN_LATIN_SHARE = 0.8
+_WORD = re.compile(r"[^\W\d_]+")  # a run of letters (any script)
 
 
 @dataclass(frozen=True)
@@ -91,9 +113,32 @@ def _decode_line(raw: bytes | str, line: int | None) -> Any | InputError:
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        return InputError(key, "invalid_json", f"line is not valid JSON ({exc.msg} at column {exc.colno})", line)
+        # json's own messages may end in "at" ("Unterminated string starting at"): say the column once
+        message = f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
+        return InputError(key, "invalid_json", f"line is not valid JSON ({message})", line)
     except RecursionError:
         return InputError(key, "invalid_json", "line is not valid JSON (nested too deeply)", line)
+
+
+def _is_latin(letter: str) -> bool:
+    return unicodedata.name(letter, "").startswith("LATIN ")
+
+
+def content_problem(text: str) -> str | None:
+    """Why `text` is not a clinical note medcoder can code (module docstring), or None. Never quotes it."""
+    words = _WORD.findall(text)
+    letters = sum(len(w) for w in words)
+    latin = [w for w in words if all(_is_latin(c) for c in w)]
+    if not any(len(w) >= MIN_WORD_LETTERS for w in latin):
+        return f"it has no word of {MIN_WORD_LETTERS} or more Latin letters ({letters} letters in all)"
+    latin_letters = sum(len(w) for w in latin)
+    if latin_letters < MIN_LATIN_SHARE * letters:
+        return (f"only {latin_letters} of its {letters} letters are Latin (at least {MIN_LATIN_SHARE:.0%} are needed: "
+                "medcoder codes English notes)")
+    distinct = len({w.casefold() for w in latin})
+    if distinct < math.isqrt(len(latin)):
+        return f"its {len(latin)} words use only {distinct} different words (at least {math.isqrt(len(latin))} are needed)"
+    return None
 
 
 def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> InputNote | InputError:
@@ -138,6 +183,9 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
         text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone "\ud800" escape: valid JSON, not encodable text
         return error("invalid_utf8", f"field 'text' has an unpaired surrogate at character {exc.start}")
+    problem = content_problem(text)
+    if problem is not None:
+        return error("not_clinical_text", f"field 'text' is not a clinical note: {problem}")
 
     setting, age, sex = obj.get("setting"), obj.get("age"), obj.get("sex")
     if setting is not None and setting not in SETTINGS:
@@ -147,6 +195,16 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
     if sex is not None and sex not in SEXES:
         return error("invalid_field", f"field 'sex' must be one of {', '.join(SEXES)}")
     return InputNote(id=note_id, text=text, setting=setting, age=age, sex=sex, line=line)
+
+
+def request_problem(records: list[Any], max_notes: int = DEFAULT_MAX_REQUEST_NOTES,
+                    max_chars: int = DEFAULT_MAX_REQUEST_CHARS) -> str | None:
+    """Why a request of `records` is more work than one request may ask for, or None (counts only)."""
+    chars = sum(len(r["text"]) for r in records if isinstance(r, dict) and isinstance(r.get("text"), str))
+    if len(records) > max_notes or chars > max_chars:
+        return (f"the request holds {len(records)} notes and {chars} characters of text; one request may hold at most "
+                f"{max_notes} notes and {max_chars} characters: split it into smaller requests")
+    return None
 
 
 def _read_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int]]:

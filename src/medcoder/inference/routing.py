@@ -22,8 +22,10 @@ from medcoder.codes.formats import CODE_SYSTEMS, CPT, ICD10CM, is_canonical
 from medcoder.data.predictions import NotePrediction, PredictedCode
 
 UNGROUNDED_ACTIONS: tuple[str, ...] = ("review", "drop")
-# Rule order in `review.reasons`; invalid_code_removed is added by `contract.render_prediction`.
-REASON_ORDER: tuple[str, ...] = ("invalid_code_removed", "low_confidence", "ungrounded", "high_risk", "em_level")
+# Rule order in `review.reasons`; invalid_code_removed and truncated (note-level: a count of removed
+# codes, the characters read of a note that was cut) are added by `contract.render_prediction`.
+REASON_ORDER: tuple[str, ...] = ("invalid_code_removed", "truncated", "low_confidence", "ungrounded", "high_risk", "em_level")
+COUNT_REASONS: tuple[str, ...] = ("invalid_code_removed", "truncated")  # their detail is a positive number, not a code
 # ICD-10-CM prefixes: acute MI (I21, I22), acute stroke (I60-I63), sepsis (A40, A41, severe sepsis
 # R65.2), active malignant neoplasms (C00-C96). In situ (D00-D09), benign and uncertain-behaviour
 # neoplasms (D10-D49) are not "active cancer" and history of cancer is Z85, so neither matches.

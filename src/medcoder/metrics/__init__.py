@@ -132,6 +132,8 @@ def evaluate_split(
         metrics["over_generation_ratio"] = over_generation_ratio(records, predictions, labels=labels)
         metrics.update(em_metrics(records, predictions))
         em_confusion = em_confusion_matrix(records, predictions)
+        # notes the coder could not read to the end: their later codes are missing from every number above
+        metrics["truncated_note_rate"] = sum(p.read_chars is not None for p in predictions) / len(predictions) if predictions else 0.0
 
     # breakdowns
     per_code = per_code_table(y_true, y_score, threshold, label_space, train_counts, y_pred=y_pred)

@@ -6,12 +6,21 @@ tokenised ONCE (fast tokenizer, offsets), cut into windows of `chunk_size` token
 Offsets ride along so that evidence tags and attention can be mapped back to characters of the note;
 special and pad tokens get offset (-1, -1). A note that needs more than `max_chunks` windows is cut,
 and `truncated` says so, so callers can count and report it by note id instead of losing text silently.
+
+Training keeps `max_chunks` small (a batch costs its longest note). Serving must read every note it
+accepts, so it chunks with `covering(chunking, max_chars)`: enough windows for `max_chars`
+characters, since a word-piece token covers at least one character. (Unicode normalisation can
+expand one character into several tokens, e.g. a ligature, so a cut stays possible in theory: it is
+then reported, never silent.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
+
+import dataclasses
+import math
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -65,6 +74,17 @@ class NoteChunks:
     @property
     def n_chunks(self) -> int:
         return len(self.input_ids)
+
+    @property
+    def chars_read(self) -> int:
+        """Characters of the note up to the end of its last kept token (the whole note unless truncated)."""
+        return max((end for chunk in self.offsets for start, end in chunk if start >= 0), default=0)
+
+
+def covering(chunking: Chunking, max_chars: int) -> Chunking:
+    """`chunking` with enough windows to read a note of `max_chars` characters (never fewer than before)."""
+    needed = 1 + max(0, math.ceil((max_chars - chunking.body) / chunking.stride))
+    return dataclasses.replace(chunking, max_chunks=max(chunking.max_chunks, needed))
 
 
 def chunk_notes(

@@ -27,6 +27,7 @@ from medcoder.models.ngram import NgramMixer
 from medcoder.models.spans import BIO_NAMES
 from medcoder.models.tagger import build_tagger
 
+INFERENCE_CHUNKS_PER_PASS = 64  # encoder chunks per forward pass without gradients (see MedicalCoder.encode)
 LORA_DEFAULTS: dict[str, Any] = {
     "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "lora_target_modules": ["query", "value"], "lora_layers": None,
 }
@@ -109,14 +110,29 @@ class MedicalCoder(nn.Module):
         return [p for name, p in self.named_parameters() if not name.startswith("encoder.") and p.requires_grad]
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, C, S) chunks -> (B, C*S, D) token states; all-pad chunks are skipped, their states are zero."""
+        """(B, C, S) chunks -> (B, C*S, D) token states; all-pad chunks are skipped, their states are zero.
+
+        Without gradients (inference) the chunks go through the encoder `INFERENCE_CHUNKS_PER_PASS`
+        at a time: serving reads whole notes (hundreds of chunks for 100k characters), and one pass
+        over all of them would hold every chunk's attention maps at once. Same numbers (up to float rounding).
+        """
         batch, n_chunks, seq_len = input_ids.shape
         if seq_len > self.max_positions:
             raise ValueError(f"chunks of {seq_len} tokens exceed the encoder's {self.max_positions} positions: lower chunk_size")
         flat_ids, flat_mask = input_ids.reshape(-1, seq_len), attention_mask.reshape(-1, seq_len)
         real = flat_mask.any(dim=1)
+        ids, mask = flat_ids[real], flat_mask[real]
+        if not torch.is_grad_enabled() and len(ids) > INFERENCE_CHUNKS_PER_PASS:
+            states = torch.cat([self.encoder(input_ids=ids[i:i + INFERENCE_CHUNKS_PER_PASS],
+                                             attention_mask=mask[i:i + INFERENCE_CHUNKS_PER_PASS]).last_hidden_state
+                                for i in range(0, len(ids), INFERENCE_CHUNKS_PER_PASS)])
+            return self._scatter(states, real, batch, n_chunks, seq_len)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.finetune != "frozen"):
-            states = self.encoder(input_ids=flat_ids[real], attention_mask=flat_mask[real]).last_hidden_state
+            states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self._scatter(states, real, batch, n_chunks, seq_len)
+
+    @staticmethod
+    def _scatter(states: torch.Tensor, real: torch.Tensor, batch: int, n_chunks: int, seq_len: int) -> torch.Tensor:
         full = states.new_zeros((batch * n_chunks, seq_len, states.shape[-1]))
         full[real] = states
         return full.reshape(batch, n_chunks * seq_len, -1)

@@ -3,8 +3,9 @@
 Training logs metrics computed on the coder's raw scores inside the training process. Promotion
 must not trust those: the thing that gets served is the packaged pyfunc in the registry, with its
 own threshold, routing policy and code-set filter. So this module
-1. resolves `name@alias` (or a version number) to one version, downloads it, checks that its sealed
-   content is what was registered (manifest hash) and loads it with `mlflow.pyfunc.load_model`;
+1. resolves `name@alias` (or a version number) to one version, downloads it, checks the whole
+   folder against the seal recorded at registration (`registry.seal`) BEFORE its code is imported,
+   checks the export's manifest hash, and loads it with `mlflow.pyfunc.load_model`;
 2. predicts on a pinned evaluation set (contract JSONL with gold codes; its `records_digest` sha256
    is recorded with every result so two evaluations are comparable only when the digests match);
 3. checks every output line with `validate_contract_line` and turns it back into a `NotePrediction`;
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -57,6 +59,7 @@ from medcoder.metrics.classification import PRECISION_AT, RECALL_AT
 from medcoder.metrics.em import is_em_code
 from medcoder.registry.client import MODEL_NAME, RegistryError, get_client, resolve_version
 from medcoder.registry.register import sealed_folder, sealed_manifest_hash
+from medcoder.registry.seal import fetch_verified
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +120,9 @@ def prediction_from_line(line: Mapping[str, Any]) -> NotePrediction:
         for c in line["codes"]
     )
     em = line.get("em")
+    truncated = [int(r.split(":", 1)[1]) for r in line["review"]["reasons"] if r.startswith("truncated:")]
     return NotePrediction(
-        id=line["id"], codes=codes,
+        id=line["id"], codes=codes, read_chars=truncated[0] if truncated else None,
         em_code=None if em is None else em["code"], em_score=None if em is None else float(em["score"]),
         em_evidence=() if em is None else tuple((int(e["start"]), int(e["end"])) for e in em["evidence"]),
     )
@@ -193,6 +197,8 @@ def score_contract_lines(
     result = evaluate_split(records, label_space, returned, 0.5, predictions=predictions, is_valid=_valid_for_output)
 
     metrics = {k: v for k, v in result.metrics.items() if k not in SCORE_MATRIX_METRICS}
+    if metrics.get("distractor_pairs") == 0:  # no distractor mention in scope: the rate is undefined, not 0
+        metrics["distractor_false_positive_rate"] = math.nan
     n = len(records)
     metrics.update({
         "notes": float(n),
@@ -245,17 +251,6 @@ class RegistryEvaluation:
     seconds: float
 
 
-def download_version(client: MlflowClient, name: str, version: str, dst_dir: str | Path) -> Path:
-    """Download the files of version `version` of `name` from the CLIENT's registry; returns the folder.
-
-    `mlflow.pyfunc.load_model("models:/<name>/<version>")` would do the same, but MLflow 3.17
-    resolves `models:/` URIs through its GLOBAL registry URI, which can be another store than the one
-    the caller chose; asking the client where the version's files are avoids that.
-    """
-    location = client.get_model_version_download_uri(name, version)
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(dst_dir), tracking_uri=client.tracking_uri))
-
-
 def checked_package(local: Path, version: ModelVersion) -> tuple[str, float | None]:
     """(manifest hash, served threshold) of a downloaded version, refusing content that differs from
     what was registered (the version's `manifest_sha256` tag). The threshold is the export's own
@@ -298,7 +293,7 @@ def evaluate_registered(
     version = resolve_version(client, name, ref)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="medcoder-eval-") as tmp:
-        local = download_version(client, name, str(version.version), tmp)
+        local = fetch_verified(client, version, tmp)  # FIRST: nothing is imported from an unverified folder
         manifest_sha256, threshold = checked_package(local, version)
         # model_config: the contract's `model` object names this registry version (medcoder.export)
         model = mlflow.pyfunc.load_model(str(local), model_config={"model_name": name, "model_version": str(version.version)})

@@ -30,27 +30,41 @@ FLOAT_TOLERANCE = 1e-9
 TABLE_COLUMNS: tuple[str, ...] = ("gate", "metric", "challenger", "champion", "change", "limit", "passed")
 
 
+# Gates that `None` switches off: the optional floor, and the distractor gate for evaluation sets
+# that carry no distractor mentions (CodiEsp), where the rate is undefined and would refuse every model.
+OPTIONAL_GATES: tuple[str, ...] = ("min_micro_f1", "max_distractor_fp_rate_increase")
+# How much gold an evaluation set needs before any gate is applied (medcoder.registry.eval_guard).
+COUNT_FIELDS: tuple[str, ...] = ("min_labelled_notes", "min_gold_codes")
+
+
 @dataclass(frozen=True)
 class Gates:
-    """Gate limits (rates and F1 are fractions in [0, 1]); `None` switches an optional gate off."""
+    """Gate limits (rates and F1 are fractions in [0, 1]; `None` switches an OPTIONAL_GATES gate off)
+    and what an evaluation set must hold to decide them (COUNT_FIELDS, counts >= 1)."""
 
     max_micro_f1_drop: float = 0.01
     max_ungrounded_rate_increase: float = 0.0
-    max_distractor_fp_rate_increase: float = 0.0
+    max_distractor_fp_rate_increase: float | None = 0.0
     max_invalid_code_rate: float = 0.0
     max_contract_violation_rate: float = 0.0
     min_micro_f1: float | None = None
+    min_labelled_notes: int = 10
+    min_gold_codes: int = 20
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None and f.name == "min_micro_f1":
+            if f.name in COUNT_FIELDS:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"gates.{f.name} must be a whole number of at least 1, got {value!r}")
+                continue
+            if value is None and f.name in OPTIONAL_GATES:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"gates.{f.name} must be a number from 0 to 1, got {value!r}")
             object.__setattr__(self, f.name, float(value))
 
-    def to_dict(self) -> dict[str, float | None]:
+    def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
 
@@ -147,8 +161,9 @@ def check_gates(
 
     relative("max_micro_f1_drop", "micro_f1", gates.max_micro_f1_drop, higher_is_better=True)
     relative("max_ungrounded_rate_increase", "ungrounded_code_rate", gates.max_ungrounded_rate_increase, higher_is_better=False)
-    relative("max_distractor_fp_rate_increase", "distractor_false_positive_rate", gates.max_distractor_fp_rate_increase,
-             higher_is_better=False)
+    if gates.max_distractor_fp_rate_increase is not None:
+        relative("max_distractor_fp_rate_increase", "distractor_false_positive_rate", gates.max_distractor_fp_rate_increase,
+                 higher_is_better=False)
     absolute("max_invalid_code_rate", "invalid_code_rate", gates.max_invalid_code_rate, at_most=True)
     absolute("max_contract_violation_rate", "contract_violation_rate", gates.max_contract_violation_rate, at_most=True)
     if gates.min_micro_f1 is not None:

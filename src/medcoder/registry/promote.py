@@ -3,17 +3,20 @@
 Sequence:
 1. resolve `@challenger` and `@champion` to version numbers once (a concurrent alias move cannot
    mix versions into one decision); promoting the version that is already champion is an error;
-2. score both FROM THE REGISTRY through the prediction contract on the SAME pinned evaluation set
+2. refuse an evaluation set that cannot decide (`eval_guard`: too little gold, or notes the
+   challenger or champion learned from), before anything is scored;
+3. score both FROM THE REGISTRY through the prediction contract on the SAME pinned evaluation set
    (`contract_eval`, every code of the set in scope, so different label spaces compare fairly);
-3. apply the gates (`gates.check_gates`; no champion = first promotion = absolute gates only);
-4. record the decision on the challenger version as tags, whatever it is:
+4. apply the gates (`gates.check_gates`; no champion = first promotion = absolute gates only);
+5. record the decision on the challenger version as tags, whatever it is:
    `promotion.decision` (promoted | refused), `promotion.reason`, `promotion.at`,
-   `promotion.eval_set_sha256`, `promotion.eval_set`, `promotion.champion_version`,
+   `promotion.eval_set_sha256`, `promotion.eval_set`, `promotion.eval_set.provenance` (JSON: file and
+   records sha256, gold counts, how training overlap was checked per version), `promotion.champion_version`,
    `promotion.gates` (JSON), `promotion.table` (JSON, the gate table), the gated metrics as
    `promotion.challenger.<metric>` / `promotion.champion.<metric>`, and every contract metric as
    JSON in `promotion.challenger.metrics` / `promotion.champion.metrics` (a later promote run
    overwrites these: they describe the version's latest decision);
-5. only when the gates pass, move `@champion` to the challenger and append the move, with the
+6. only when the gates pass, move `@champion` to the challenger and append the move, with the
    decision as its reason, to the alias history. A refusal never moves an alias (and, since no
    alias moved, adds nothing to the alias history: the refusal lives in the version's tags).
 
@@ -39,6 +42,7 @@ from medcoder.inference.contract import ContractError
 from medcoder.paths import project_root
 from medcoder.registry.client import CHALLENGER, CHAMPION, MODEL_NAME, RegistryError, alias_version, get_client
 from medcoder.registry.contract_eval import DEFAULT_BATCH_SIZE, EvalSet, evaluate_registered, load_eval_set
+from medcoder.registry.eval_guard import check_gold, check_overlap, provenance
 from medcoder.registry.gates import TABLE_COLUMNS, GateDecision, Gates, check_gates, load_gates
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,7 @@ def _fmt(value: float) -> str:
 def _record_decision(
     client: MlflowClient, name: str, version: str, decision: GateDecision, eval_set: EvalSet, champion_version: str | None,
     gates: Gates, challenger_metrics: dict[str, float] | None, champion_metrics: dict[str, float] | None,
+    eval_set_provenance: str,
 ) -> None:
     """Write the decision and its numbers onto the challenger version (see module docstring)."""
     tags = {
@@ -62,6 +67,7 @@ def _record_decision(
         "promotion.at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "promotion.eval_set_sha256": eval_set.sha256,
         "promotion.eval_set": f"{eval_set.path.name} ({len(eval_set.records)} notes)",
+        "promotion.eval_set.provenance": eval_set_provenance,
         "promotion.champion_version": champion_version or "none",
         "promotion.gates": json.dumps(gates.to_dict(), sort_keys=True),
         "promotion.table": decision.table.to_json(orient="records"),
@@ -102,7 +108,13 @@ def promote(
         raise RegistryError(f"{name} v{challenger.version} is already @{CHAMPION}; register a new run to challenge it")
     champion_version = None if champion is None else str(champion.version)
 
-    # 2. both scored from the registry on the same set, same scope
+    # 2. an evaluation set that can decide, and that neither model learned from
+    counts = check_gold(eval_set.path, eval_set.records, gates, has_champion=champion is not None)
+    overlap = {role: check_overlap(client, version, role, eval_set.path, eval_set.records, eval_set.sha256)
+               for role, version in (("challenger", challenger), ("champion", champion)) if version is not None}
+    eval_set_provenance = provenance(eval_set.path, eval_set.sha256, counts, overlap)
+
+    # 3. both scored from the registry on the same set, same scope
     champion_metrics = None
     if champion is not None:
         champion_metrics = evaluate_registered(champion.version, eval_set, name=name, client=client, batch_size=batch_size).metrics
@@ -111,13 +123,14 @@ def promote(
     except ContractError as err:
         decision = GateDecision(passed=False, reasons=[f"challenger output cannot be scored: {err}"],
                                 table=pd.DataFrame(columns=list(TABLE_COLUMNS)))
-        _record_decision(client, name, challenger.version, decision, eval_set, champion_version, gates, None, champion_metrics)
+        _record_decision(client, name, challenger.version, decision, eval_set, champion_version, gates, None, champion_metrics,
+                         eval_set_provenance)
         return decision
 
-    # 3. gates, 4. the record, 5. the move
+    # 4. gates, 5. the record, 6. the move
     decision = check_gates(challenger_metrics, champion_metrics, gates)
     _record_decision(client, name, challenger.version, decision, eval_set, champion_version, gates,
-                     challenger_metrics, champion_metrics)
+                     challenger_metrics, champion_metrics, eval_set_provenance)
     if decision.passed:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)
         was = f"v{champion_version}" if champion_version else "no champion"

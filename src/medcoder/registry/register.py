@@ -3,9 +3,11 @@
 A version must say, on its own, what it is: so the registration tags it with the code that built it
 (`git_commit`, `git_dirty`), the data it saw (`dataset`, `dataset.<split>.sha256`), the code-set
 versions it codes against (`code_sets`, JSON of `medcoder.codes.code_set_versions()`), its key test
-metrics as the run logged them (`test/micro_f1`, ...) and the SHA-256 manifest hash of the sealed
+metrics as the run logged them (`test/micro_f1`, ...), the SHA-256 manifest hash of the sealed
 model artifact (`manifest_sha256`), which `verify_manifest` checks here before anything is
-registered. A tampered or unsealed artifact is refused.
+registered (a tampered or unsealed artifact is refused), and the seal over the WHOLE model folder
+(`model_seal.sha256`, `model_seal.files`; `medcoder.registry.seal`), which every later download
+of the version is checked against before any of its code is imported.
 
 Registering never touches `@champion`: the new version gets `@challenger`, and only `medcoder
 promote` (with its gates) can make it champion. Every alias move is appended to the registered
@@ -33,6 +35,7 @@ from medcoder.cards.alias_history import record_alias_change
 from medcoder.codes import code_set_versions
 from medcoder.inference.manifest import MANIFEST_NAME, verify_manifest
 from medcoder.registry.client import CHALLENGER, MODEL_NAME, RegistryError, get_client, is_not_found
+from medcoder.registry.seal import seal_tags
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +165,7 @@ def register_run(run_id: str, *, name: str = MODEL_NAME, client: MlflowClient | 
         # Verified on a downloaded copy: the bytes hashed are the bytes the store serves.
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=client.tracking_uri)
         manifest_sha256 = sealed_manifest_hash(local)
-    tags = version_tags(run, manifest_sha256)
+        tags = {**version_tags(run, manifest_sha256), **seal_tags(local)}
 
     ensure_registered_model(client, name)
     created = client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)

@@ -1,0 +1,77 @@
+"""Evidence windows never quote an identification line: when the attention peak of a code (fallback
+window) or of the E/M level falls on the patient's name, SSN, MRN or payer, no window is taken there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medcoder.grounding.evidence import ground_note
+from medcoder.grounding.identification import is_identification_line
+from medcoder.models.chunking import Chunking, chunk_note
+from medcoder.models.em import EM_CLASSES
+from medcoder.models.encoder import load_tokenizer
+
+# Written the way the embedded corpus writes its header (medcoder.data.synth), plus the identifiers
+# an attacker's note carried.
+TEXT = (
+    "OFFICE VISIT\n"
+    "Date of service: 2024-03-05\n"
+    "Patient: Zyxwv Quortlebaum, 67 y/o male, established patient, insurance: medicare.\n"
+    "SSN 987-65-4329, MRN 55501234\n"
+    "Assessment: essential hypertension, well controlled.\n"
+)
+IDENTIFIERS = ("Zyxwv", "Quortlebaum", "987-65-4329", "55501234", "medicare", "2024-03-05")
+LABELS = [("ICD-10-CM", "I10")]
+
+
+@pytest.fixture(scope="module")
+def offsets() -> np.ndarray:
+    chunks = chunk_note(TEXT, load_tokenizer(None), Chunking(chunk_size=64, chunk_overlap=8, max_chunks=8))
+    return np.array([o for offs in chunks.offsets for o in offs])
+
+
+def peak_on(offsets: np.ndarray, phrase: str) -> np.ndarray:
+    start = TEXT.index(phrase)
+    row = np.full(len(offsets), 1e-4, dtype=np.float32)
+    row[(offsets[:, 0] >= start) & (offsets[:, 0] < start + len(phrase))] = 1.0
+    return row / row.sum()
+
+
+@pytest.mark.parametrize("phrase", ["Quortlebaum", "987-65-4329", "medicare", "2024-03-05"])
+def test_no_fallback_or_em_window_on_an_identification_line(offsets, phrase) -> None:
+    attention = peak_on(offsets, phrase)
+    em = np.zeros(len(EM_CLASSES), dtype=np.float32)
+    em[EM_CLASSES.index("99213")] = 1.0
+    pred = ground_note("n1", TEXT, "outpatient", LABELS, np.array([0.9], dtype=np.float32), attention[None, :],
+                       np.zeros(len(offsets), dtype=np.int64), offsets, 0.5, em_probs=em, em_attention=attention)
+    (code,) = pred.codes  # kept, ungrounded, for review: but pointing at nothing on the header
+    assert code.code == "I10" and not code.grounded and code.evidence == ()
+    assert pred.em_code == "99213"
+    quoted = " ".join(TEXT[s:e] for s, e in (*code.evidence, *pred.em_evidence))
+    assert not any(identifier in quoted for identifier in IDENTIFIERS), quoted
+
+
+def test_a_peak_on_the_clinical_text_still_gets_its_window(offsets) -> None:
+    attention = peak_on(offsets, "hypertension")
+    pred = ground_note("n1", TEXT, "outpatient", LABELS, np.array([0.9], dtype=np.float32), attention[None, :],
+                       np.zeros(len(offsets), dtype=np.int64), offsets, 0.5)
+    (code,) = pred.codes
+    assert [TEXT[s:e] for s, e in code.evidence] and "hypertension" in TEXT[slice(*code.evidence[0])]
+
+
+@pytest.mark.parametrize("line, identifies", [
+    ("Patient: Ann Lee, 54 y/o female; payer: medicaid.", True),
+    ("Name: ___  Unit No: ___", True),
+    ("Admission date: 2024-01-02  Discharge date: 2024-01-05", True),
+    ("DOB: 01/02/1950", True),
+    ("Seen today, MRN 123456, for follow-up.", True),
+    ("Contact 555-12-3456 on file", True),
+    ("Patient presents with chest pain radiating to the left arm.", False),
+    ("Assessment: essential hypertension.", False),
+    ("No insurance concerns raised; medications reviewed.", False),
+])
+def test_identification_lines(line, identifies) -> None:
+    text = f"HPI: cough.\n{line}\nPlan: rest."
+    assert is_identification_line(text, text.index(line) + 2) is identifies
+    assert not is_identification_line(text, 1)
