@@ -17,11 +17,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from medcoder.paths import project_root
+from medcoder.paths import project_root, shared_data_dir
 
 log = logging.getLogger("medcoder.train")
 CONFIG_DIR = str(project_root() / "configs")
 OmegaConf.register_new_resolver("medcoder_root", lambda: str(project_root()), replace=True)
+# the reference-data folder, resolved the way `medcoder data status` reports it (medcoder.paths)
+OmegaConf.register_new_resolver("medcoder_data_dir", lambda: str(shared_data_dir()), replace=True)
 
 
 def cpu_precision() -> str:
