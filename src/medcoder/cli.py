@@ -85,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=8, help="notes per forward pass (default 8)")
     predict.set_defaults(func=_lazy("medcoder.export.predict:cmd_predict"))
 
+    data = sub.add_parser("data", help="public reference datasets: what is present, where to get it, verified fetch")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    status = data_sub.add_parser("status", help="each dataset: present and complete (SHA-256), license, official source")
+    status.add_argument("--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)")
+    status.set_defaults(func=_lazy("medcoder.data.reference:cmd_status"))
+    fetch = data_sub.add_parser("fetch", help="download or unpack a dataset into the data folder and verify its checksums")
+    fetch.add_argument("name", help="dataset name (see `medcoder data status`)")
+    fetch.add_argument("--from", dest="sources", action="append", required=True, metavar="URL_OR_PATH",
+                       help="http(s) URL or local archive/folder/file; repeat for datasets published in several files")
+    fetch.add_argument("--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)")
+    fetch.set_defaults(func=_lazy("medcoder.data.reference:cmd_fetch"))
+
     card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
     card.add_argument("--model", default=DEFAULT_MODEL_URI,
                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
