@@ -1,6 +1,6 @@
 """The prediction contract: render a coder's `NotePrediction` as one output line, and check a line.
 
-`render_prediction` is the single gate every prediction passes on its way out (ARCHITECTURE.md,
+`render_prediction` is the single gate every prediction passes on its way out (docs/ARCHITECTURE.md,
 "Prediction contract"), so the invariants live here and nowhere else:
 - only codes that `is_valid(system, code)` accepts (valid, billable, of the configured code-set
   version) leave; the others are removed, counted in `invalid_code_removed:<n>` and never echoed

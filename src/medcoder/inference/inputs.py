@@ -3,7 +3,7 @@
 A prediction input line is `{"id", "text", "setting"?, "age"?, "sex"?}`; a full data-contract record
 (with codes, mentions, payer...) is accepted too, so a test split can be predicted as it is. Every
 line yields either an `InputNote` to code or an `InputError` that takes its place in the output
-(`{"id": ..., "error": {"kind": ..., "message": ...}}`, ARCHITECTURE.md "Prediction contract").
+(`{"id": ..., "error": {"kind": ..., "message": ...}}`, docs/ARCHITECTURE.md "Prediction contract").
 
 Messages name fields, lengths, byte offsets and line numbers, NEVER note text: error entries end up
 in logs, tickets and dashboards that are not cleared for patient data. When the id itself cannot be
