@@ -25,7 +25,7 @@ from medcoder.data.schema import SETTINGS, SEXES
 # Kinds of error entries. `model_error` is for the predict loop: the model failed on one note.
 ERROR_KINDS: tuple[str, ...] = (
     "empty_text", "not_a_string", "too_long", "invalid_utf8", "invalid_json",
-    "missing_id", "invalid_field", "duplicate_id", "model_error",
+    "missing_id", "invalid_field", "duplicate_id", "empty_line", "model_error",
 )
 # MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
 # concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
@@ -171,7 +171,8 @@ def _read_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int
 
 
 def read_input_lines(path: str | Path, *, max_chars: int = DEFAULT_MAX_CHARS) -> Iterator[InputNote | InputError]:
-    """Every non-blank line of a JSONL file as an InputNote or an InputError, in file order.
+    """Every line of a JSONL file as an InputNote or an InputError, in file order (a blank line is an
+    `empty_line` error, so the output of a batch has exactly one line per input line).
 
     Never raises for a bad line (only for a file that cannot be opened). A repeated id is a
     `duplicate_id` error: the output is keyed by id, so two answers for one id would be ambiguous.
@@ -184,7 +185,8 @@ def read_input_lines(path: str | Path, *, max_chars: int = DEFAULT_MAX_CHARS) ->
             message = f"line has {size} bytes, over the {limit}-byte limit for notes of at most {max_chars} characters"
             yield InputError(_line_key(lineno), "too_long", message, lineno)
             continue
-        if not raw.strip():
+        if not raw.strip():  # an entry of its own: one output line per input line, in order
+            yield InputError(_line_key(lineno), "empty_line", "line is blank (no JSON object)", lineno)
             continue
         item = validate_input(raw, max_chars, line=lineno)
         if item.id != _line_key(lineno):  # the line has a readable id (an error entry may too)
