@@ -112,3 +112,16 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
         assert math.isclose(reevaluated[key], metrics[key], abs_tol=1e-9), key
     table = comparison_table("medcoder", None, ["test/micro_f1"], ["model.net.finetune"], uri)
     assert len(table) == 2 and table["test/micro_f1"].notna().all()
+
+
+def test_a_label_space_the_contract_cannot_serve_is_refused_before_training(tmp_path, monkeypatch):
+    """CodiEsp procedures are ICD-10-PCS: a packaged model would drop every one of them in `medcoder predict`."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    fixture = Path(__file__).parent / "fixtures" / "codiesp"
+    cfg = compose_train(tmp_path, TINY + ["data=codiesp", f"data.data_dir={fixture}", "data.top_k=null",
+                                          "data.label_systems=[ICD-10-CM,ICD-10-PCS]",
+                                          "data.dataset_options.include_procedures=true",
+                                          "+data.dataset_options.on_error=skip", "logger=none"])
+    with pytest.raises(ValueError, match=r"label space holds ICD-10-PCS \(\d+ codes\), which a packaged model cannot return"):
+        train_job.train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()

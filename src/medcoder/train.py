@@ -78,6 +78,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from medcoder.codes import validator_for
     from medcoder.evaluation import evaluate_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
+    from medcoder.inference.contract import check_servable
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -91,6 +92,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
     label_space = datamodule.label_space
+    check_servable(system for system, _ in label_space.labels)  # before any compute is spent
 
     # ---- model
     log.info("instantiating model <%s> with %d labels", cfg.model._target_, len(label_space))
