@@ -18,7 +18,15 @@ MLflow's check is switched off the way MLflow switches it off for its own model 
 
 The contract's `model.version` is not known when the model is logged (registration comes later):
 `load_model(uri, model_config={"model_name": ..., "model_version": ...})` sets it, as
-`medcoder predict` does for `models:/` URIs; otherwise the content hash identifies the model.
+`medcoder predict` does for `models:/` URIs; else the `registered_model_meta` file MLflow writes into
+a registered version it downloads names it (what `mlflow models serve -m models:/...` and
+`build-docker` hand over; `medcoder.export.registration`); otherwise the content hash identifies it.
+
+What travels with the model, so it loads where this repository is not: the `medcoder` package
+itself (`code_paths`: MLflow puts it on `sys.path` before it runs `pyfunc_model.py`), and a
+`requirements.txt` of the runtime libraries pinned to the exporting versions WITHOUT local build
+labels (`torch==2.13.0`, not `2.13.0+cpu`), all of them on the public index. medcoder is not a
+requirement: it is not on any index, and the copy in the model is the code that was tested with it.
 """
 
 import importlib.metadata
@@ -31,8 +39,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models.model import ModelInfo
+from packaging.version import Version
 
+import medcoder
 from medcoder.export.artifact import FORMAT, MODEL_NAME, ExportedCoder, export_coder, load_exported
+from medcoder.export.registration import registered_version
 from medcoder.inference.inputs import DEFAULT_MAX_CHARS
 from medcoder.inference.manifest import verify_manifest
 from medcoder.inference.routing import RoutingPolicy
@@ -43,15 +54,18 @@ ARTIFACT_KEY = "coder"
 INPUT_EXAMPLE: list[dict[str, Any]] = [
     {"id": "example-1", "text": "Assessment: essential hypertension, stable on lisinopril.", "setting": "outpatient"},
 ]
-# What the serving environment needs besides medcoder itself, pinned to the versions that exported it.
+# What the serving environment needs besides medcoder's own code (which travels as code_paths): the
+# distributions medcoder imports on the load-and-predict path, pinned to the versions that exported it.
 RUNTIME_LIBRARIES: tuple[str, ...] = (
     "torch", "transformers", "tokenizers", "safetensors", "mlflow", "numpy", "pandas", "simple-icd-10-cm",
+    "scikit-learn", "seqeval", "pydantic",
 )
+CODE_PATHS: tuple[str, ...] = (str(Path(medcoder.__file__).resolve().parent),)
 
 
 def pip_requirements() -> list[str]:
-    """`medcoder==<version>` and the runtime libraries pinned to the installed versions."""
-    return [f"{name}=={importlib.metadata.version(name)}" for name in ("medcoder", *RUNTIME_LIBRARIES)]
+    """The runtime libraries pinned to the installed public versions (local labels such as `+cpu` dropped)."""
+    return [f"{name}=={Version(importlib.metadata.version(name)).public}" for name in RUNTIME_LIBRARIES]
 
 
 def _is_missing(value: Any) -> bool:
@@ -98,10 +112,12 @@ class MedcoderPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         config = context.model_config or {}
+        coder_dir = Path(context.artifacts[ARTIFACT_KEY])
+        model_dir = coder_dir.parent.parent  # MLflow keeps artifacts at <model>/artifacts/<key>
         self.coder = load_exported(
-            context.artifacts[ARTIFACT_KEY],
+            coder_dir,
             model_name=config.get("model_name") or MODEL_NAME,
-            model_version=config.get("model_version"),
+            model_version=config.get("model_version") or registered_version(model_dir),
         )
 
     def predict(
@@ -119,6 +135,7 @@ def _pyfunc_arguments(artifact_dir: str | Path) -> dict[str, Any]:
         "python_model": str(PYFUNC_CODE_FILE),
         "artifacts": {ARTIFACT_KEY: str(Path(artifact_dir))},
         "pip_requirements": pip_requirements(),
+        "code_paths": list(CODE_PATHS),
         "input_example": INPUT_EXAMPLE,
         "model_config": {"model_name": MODEL_NAME, "model_version": None},
         "metadata": {"medcoder_format": FORMAT, "medcoder_manifest_sha256": manifest_sha256},
