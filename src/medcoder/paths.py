@@ -50,6 +50,20 @@ def shared_data_dir() -> Path:
     return next((path for path in candidates if path.is_dir()), candidates[0])
 
 
+def config_dir() -> Path:
+    """The Hydra config folder of `medcoder-train` / `medcoder-eval`.
+
+    `MEDCODER_CONFIG_DIR` if set; else the copy a wheel carries in the package (`medcoder/configs`,
+    written by setup.py; an editable checkout has none); else the checkout's `configs/`. The packaged
+    copy wins over `<cwd>/configs` so that an installed medcoder never picks up an unrelated folder.
+    """
+    env = os.environ.get("MEDCODER_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    packaged = _PACKAGE_DIR / "configs"
+    return packaged if packaged.is_dir() else project_root() / "configs"
+
+
 def resources_dir() -> Path:
     """Small files shipped inside the package (derived code tables)."""
     return _PACKAGE_DIR / "resources"

@@ -17,10 +17,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from medcoder.paths import project_root, shared_data_dir
+from medcoder.paths import config_dir, project_root, shared_data_dir
 
 log = logging.getLogger("medcoder.train")
-CONFIG_DIR = str(project_root() / "configs")
+CONFIG_DIR = str(config_dir())
 OmegaConf.register_new_resolver("medcoder_root", lambda: str(project_root()), replace=True)
 # the reference-data folder, resolved the way `medcoder data status` reports it (medcoder.paths)
 OmegaConf.register_new_resolver("medcoder_data_dir", lambda: str(shared_data_dir()), replace=True)

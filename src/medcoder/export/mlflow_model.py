@@ -58,7 +58,7 @@ INPUT_EXAMPLE: list[dict[str, Any]] = [
 # distributions medcoder imports on the load-and-predict path, pinned to the versions that exported it.
 RUNTIME_LIBRARIES: tuple[str, ...] = (
     "torch", "transformers", "tokenizers", "safetensors", "mlflow", "numpy", "pandas", "simple-icd-10-cm",
-    "scikit-learn", "seqeval", "pydantic",
+    "scikit-learn", "seqeval", "pydantic", "accelerate",
 )
 CODE_PATHS: tuple[str, ...] = (str(Path(medcoder.__file__).resolve().parent),)
 
