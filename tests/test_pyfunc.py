@@ -37,6 +37,11 @@ def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(logged: 
     assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"  # models-from-code, not a pickle
     assert not list(model_dir.rglob("*.pkl"))
     assert mlmodel["is_signature_from_type_hint"] is True
+    # the signature names the input fields (a dict hint gave only map<any>)
+    properties = json.loads(mlmodel["signature"]["inputs"])[0]["properties"]
+    fields = {name: (spec["type"], spec["required"]) for name, spec in properties.items()}
+    assert fields == {"id": ("string", True), "text": ("string", True), "setting": ("string", False),
+                      "age": ("long", False), "sex": ("string", False)}
     assert mlmodel["metadata"]["medcoder_manifest_sha256"] == verify_manifest(tiny.export_dir)
     assert verify_manifest(model_dir / flavor["artifacts"]["coder"]["path"]) == verify_manifest(tiny.export_dir)
 

@@ -9,9 +9,9 @@ for `{"inputs": [...]}`), or a pandas DataFrame of them (CSV requests, `mlflow.e
 `spark_udf`), one row per record. Each record is checked on its own: an empty, whitespace-only,
 over-long, non-string or unencodable text gives that record's error entry, never a failed batch.
 
-Why `_skip_type_hint_validation`: the `list[dict[str, Any]]` type hint gives the model its
-signature (and makes the server expect `{"inputs": [...]}`), but MLflow 3.17's own validation of
-that hint would (a) reject a whole batch for one record that is not an object, and (b) turn a
+Why `_skip_type_hint_validation`: the `list[PredictionRecord]` type hint gives the model its
+signature, with the field names of `medcoder.inference.schema.PredictionInput` (and makes the server
+expect `{"inputs": [...]}`), but MLflow 3.17's own validation of that hint would (a) reject a whole batch for one record that is not an object, and (b) turn a
 multi-column DataFrame into a list of its FIRST COLUMN (its DataFrame conversion only recognises
 a bare `dict` element type). `ExportedCoder.predict_records` validates every record itself, so
 MLflow's check is switched off the way MLflow switches it off for its own model classes.
@@ -46,6 +46,7 @@ from medcoder.export.artifact import FORMAT, MODEL_NAME, ExportedCoder, export_c
 from medcoder.export.registration import registered_version
 from medcoder.inference.inputs import DEFAULT_MAX_CHARS
 from medcoder.inference.manifest import verify_manifest
+from medcoder.inference.schema import PredictionRecord
 from medcoder.inference.routing import RoutingPolicy
 
 PYFUNC_CODE_FILE = Path(__file__).with_name("pyfunc_model.py")
@@ -121,7 +122,7 @@ class MedcoderPyfunc(mlflow.pyfunc.PythonModel):
         )
 
     def predict(
-        self, context: mlflow.pyfunc.PythonModelContext, model_input: list[dict[str, Any]], params: dict[str, Any] | None = None
+        self, context: mlflow.pyfunc.PythonModelContext, model_input: list[PredictionRecord], params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         if self.coder is None:
             raise RuntimeError("the model is not loaded: load it with mlflow.pyfunc.load_model")

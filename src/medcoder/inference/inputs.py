@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from medcoder.data.schema import SETTINGS, SEXES
 
 # Kinds of error entries. `model_error` is for the predict loop: the model failed on one note.
 ERROR_KINDS: tuple[str, ...] = (
@@ -139,14 +138,19 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
     except UnicodeEncodeError as exc:  # a lone "\ud800" escape: valid JSON, not encodable text
         return error("invalid_utf8", f"field 'text' has an unpaired surrogate at character {exc.start}")
 
-    setting, age, sex = obj.get("setting"), obj.get("age"), obj.get("sex")
-    if setting is not None and setting not in SETTINGS:
-        return error("invalid_field", f"field 'setting' must be one of {', '.join(SETTINGS)}")
-    if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 130):
-        return error("invalid_field", "field 'age' must be an integer from 0 to 130")
-    if sex is not None and sex not in SEXES:
-        return error("invalid_field", f"field 'sex' must be one of {', '.join(SEXES)}")
-    return InputNote(id=note_id, text=text, setting=setting, age=age, sex=sex, line=line)
+    # The optional fields against the one definition of the record (medcoder.inference.schema);
+    # pydantic's messages name the rule, never the value (hide_input_in_errors, include_input=False).
+    from pydantic import ValidationError
+
+    from medcoder.inference.schema import PredictionInput
+
+    try:
+        record = PredictionInput.model_validate({k: v for k, v in obj.items() if k in _INPUT_FIELDS})
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False, include_context=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return error("invalid_field", f"field {field!r}: {first['msg']}")
+    return InputNote(id=note_id, text=text, setting=record.setting, age=record.age, sex=record.sex, line=line)
 
 
 def _read_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
