@@ -1,10 +1,14 @@
-# medcoder: `make help` lists the targets. Everything runs from a fresh clone with only Python 3.11.
+# medcoder: `make help` lists the targets. Everything runs from a fresh clone with Python 3.11 or 3.12.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The interpreter that creates .venv: python3.11, else python3.12, else python3 (override: PYTHON=/path/to/python3.12).
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV ?= .venv
-# torch is pinned to the CPU wheel these machines carry (an open range pulls a multi-GB CUDA build).
-# GPU users: make install TORCH_SPEC="torch==2.11.0" (any version the rest of the stack accepts).
+# pyproject.toml accepts a torch range; the exact build is chosen HERE, in the same pip call as medcoder, so pip
+# never picks one itself (on Linux, PyPI's default torch is a multi-GB CUDA build: docs/STACK.md, torch-build).
+# GPU users: make install TORCH_SPEC="torch==2.11.0". CPU-only machines without a local CPU wheel:
+# make install TORCH_INDEX=https://download.pytorch.org/whl/cpu (PyTorch's CPU wheels, ~200 MB instead of GBs).
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 BIN := $(VENV)/bin
 # Offline by design: nothing is fetched from a model hub at run time.
 export HF_HUB_OFFLINE := 1
@@ -19,7 +23,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train baseline test test-slow cards clean
+.PHONY: help install train baseline test test-no-data test-slow cards clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -29,7 +33,7 @@ $(BIN)/activate:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]' "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e '.[dev]' "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv (if missing) and install medcoder with the pinned stack
@@ -50,6 +54,13 @@ baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline
 
 test: install ## the fast test suite
 	$(BIN)/pytest -q
+
+# The tests that read reference data, run as on a fresh clone (MEDCODER_DATA_DIR at an empty folder):
+# data tests must skip with the command that provides the data, error paths must still pass.
+DATA_TESTS ?= tests/test_loaders_sources.py tests/test_loaders_codiesp.py tests/test_loaders_mdace.py \
+	tests/test_loaders_mimic.py tests/test_codes.py tests/test_baseline_cards.py tests/test_data_reference.py
+test-no-data: install ## the data-reading tests with no reference data (as on a user's fresh clone)
+	@empty=$$(mktemp -d) && MEDCODER_DATA_DIR=$$empty $(BIN)/pytest -q -rs $(DATA_TESTS); status=$$?; rmdir $$empty; exit $$status
 
 test-slow: install ## the slow tests only (resume, registry round trips)
 	$(BIN)/pytest -q -m slow

@@ -1,6 +1,6 @@
 """Generate src/medcoder/resources/icd11_map.tsv from WHO's ICD-10 -> ICD-11 mapping files.
 
-    python scripts/build_icd11_table.py --who-dir ../shared/data/icd11
+    python scripts/build_icd11_table.py [--who-dir DIR]   (default: <reference data>/icd11, `medcoder data status`)
 
 Why a packaged table: users who code notes should not need the 20 MB WHO download to get the
 ICD-11 field of a prediction. The table keeps only what translation reads (WHO ICD-10 code,

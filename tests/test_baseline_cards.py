@@ -10,6 +10,7 @@ import pytest
 
 from medcoder.cards import data_cards
 from medcoder.cards.data_cards import NOT_AVAILABLE, CardOptions, fill_cards, replace_block
+from data_support import needs_reference
 from test_loaders_mimic import as_released
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -90,13 +91,7 @@ def test_codiesp_block_on_the_fixture_lists_left_out_rows():
     assert "TF-IDF baseline" not in block  # run_baseline=False
 
 
-def _mdace_present() -> bool:
-    from medcoder.data import mdace
-
-    return (mdace.default_dir() / "splits").is_dir()
-
-
-@pytest.mark.skipif(not _mdace_present(), reason="MDACE reference data not present (shared data folder)")
+@needs_reference("mdace")
 def test_mdace_block_counts_admissions_per_split():
     from medcoder.data import mdace
 

@@ -12,12 +12,10 @@ from medcoder.codes import cpt, icd10cm, icd11
 from medcoder.codes.errors import UnknownCodeError, UnsupportedCodeSystemError
 from medcoder.codes.formats import CodeFormatError
 from medcoder.paths import resources_dir, shared_data_dir
+from data_support import needs_reference
 
 WHO_DIR = shared_data_dir() / "icd11"
-needs_who = pytest.mark.skipif(
-    not (WHO_DIR / icd11.WHO_MAP_FILE).is_file(),
-    reason=f"WHO ICD-11 mapping files not present in {WHO_DIR} (public download, not shipped)",
-)
+needs_who = needs_reference("icd11")
 
 
 # --- ICD-10-CM -------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ URI or a folder; models that cannot be used are one clear error (exit 2 through 
 from __future__ import annotations
 
 import argparse
+import io
+import sys
 import json
 import os
 from pathlib import Path
@@ -43,10 +45,11 @@ def _input_file(tiny: TinyCoder, path: Path) -> tuple[Path, list[str], dict[str,
         json.dumps({"id": "empty", "text": "   "}).encode(),
         json.dumps({"id": notes[1].id, "text": notes[1].text, "age": notes[1].age}).encode(),
         b'{"id": "latin1", "text": "caf\xe9"}',
+        b"",  # a blank line: it keeps its place as an error entry
         json.dumps({"id": notes[2].id, "text": notes[2].text}).encode(),
     ]
     path.write_bytes(b"\n".join(lines) + b"\n")
-    ids = [notes[0].id, "line:2", "empty", notes[1].id, "line:5", notes[2].id]
+    ids = [notes[0].id, "line:2", "empty", notes[1].id, "line:5", "line:6", notes[2].id]
     return path, ids, {r.id: r.text for r in notes}
 
 
@@ -60,7 +63,7 @@ def test_predict_from_the_registry_alias_writes_one_line_per_input_line(store: L
     assert cmd_predict(_args("--input", str(source), "--output", str(out), "--model", f"models:/{REGISTERED_NAME}@champion")) == 0
     lines = _read(out)
     assert [line["id"] for line in lines] == ids
-    assert [line.get("error", {}).get("kind") for line in lines] == [None, "invalid_json", "empty_text", None, "invalid_utf8", None]
+    assert [line.get("error", {}).get("kind") for line in lines] == [None, "invalid_json", "empty_text", None, "invalid_utf8", "empty_line", None]
     for line in lines:
         validate_contract_line(line, note_text=texts.get(line["id"]), is_valid=is_valid_code)
     model = lines[0]["model"]
@@ -84,7 +87,7 @@ def test_max_chars_option_overrides_the_models_limit(store: LoggedCoder, tiny: T
     out = tmp_path / "out.jsonl"
     cmd_predict(_args("--input", str(source), "--output", str(out), "--model", str(tiny.export_dir), "--max-chars", "20"))
     kinds = [line.get("error", {}).get("kind") for line in _read(out)]
-    assert kinds == ["too_long", "invalid_json", "empty_text", "too_long", "invalid_utf8", "too_long"]
+    assert kinds == ["too_long", "invalid_json", "empty_text", "too_long", "invalid_utf8", "empty_line", "too_long"]
 
 
 def test_unknown_alias_version_or_store_is_one_clear_error(store: LoggedCoder, tiny: TinyCoder, tmp_path, monkeypatch) -> None:
@@ -160,3 +163,23 @@ def test_a_second_run_to_the_same_output_is_refused_and_temp_files_are_unique(ti
     with exclusive_output(tmp_path / "a.jsonl") as first, exclusive_output(tmp_path / "b.jsonl") as second:
         assert first.name != second.name
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+class _Terminal(io.StringIO):
+    """stderr as an interactive terminal would be."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_on_a_terminal_and_a_summary_line_always(store: LoggedCoder, tiny: TinyCoder, tmp_path, monkeypatch,
+                                                          terminal: bool) -> None:
+    source, ids, _ = _input_file(tiny, tmp_path / "in.jsonl")
+    stream = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    assert cmd_predict(_args("--input", str(source), "--output", str(tmp_path / "out.jsonl"),
+                             "--model", f"models:/{REGISTERED_NAME}@champion")) == 0
+    err = stream.getvalue()
+    assert f"{len(ids)} input lines: 3 notes coded, 4 error entries (" in err.strip().splitlines()[-1]
+    assert ("notes/s" in err and f"{len(ids) - 3} errors so far" in err) == terminal

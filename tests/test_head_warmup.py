@@ -47,7 +47,7 @@ def test_warmup_trains_heads_only(warmed) -> None:
 def test_warmup_gives_modes_back(warmed) -> None:
     _, model, _, _, _ = warmed
     lora_dropouts = [m for name, m in model.net.encoder.named_modules() if name.endswith("lora_dropout.default")]
-    assert lora_dropouts and all(m.training for m in lora_dropouts)  # STACK.md trap 4
+    assert lora_dropouts and all(m.training for m in lora_dropouts)  # docs/STACK.md, eval-mode
     assert model.net.encoder.training and model.net.label_attention.training
 
 

@@ -58,7 +58,8 @@ def test_every_bad_line_becomes_its_error_and_the_batch_goes_on(tmp_path):
         expected.append((kind, key.format(n=len(lines))))
         lines.append(note(f"good-{len(lines) + 1}"))
         expected.append(("ok", f"good-{len(lines)}"))
-    lines.append(b"   ")  # a blank line is skipped, not an error
+    lines.append(b"   ")  # a blank line keeps its place in the output
+    expected.append(("empty_line", f"line:{len(lines)}"))
     path = write_batch(tmp_path, lines)
 
     items = list(read_input_lines(path, max_chars=MAX))

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from data_support import needs_reference
 from medcoder.data import codiesp
 from medcoder.data.schema import RecordError
 from medcoder.data.sources import DatasetNotFoundError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "codiesp"
 REAL = codiesp.default_dir()
-needs_real = pytest.mark.skipif(not (REAL / "train" / "trainD.tsv").is_file(), reason="CodiEsp not at the shared data dir")
+needs_real = needs_reference("codiesp")
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from data_support import needs_reference
 from medcoder.data import mdace
 from medcoder.data.schema import RecordError
 from medcoder.data.sources import DatasetNotFoundError
 
 NOTEEVENTS = Path(__file__).parent / "fixtures" / "mdace" / "NOTEEVENTS.csv"
 REAL = mdace.default_dir()
-pytestmark = pytest.mark.skipif(not (REAL / "splits" / "Inpatient").is_dir(), reason="MDACE not at the shared data dir")
+pytestmark = needs_reference("mdace")
 ADMISSIONS = (177239, 182231, 184718, 189189, 190150)  # the notes the fixture has text for
 
 

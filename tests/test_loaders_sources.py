@@ -52,13 +52,34 @@ def test_unknown_option_is_refused_with_the_accepted_ones():
     assert "include_procedure" in message and "include_procedures" in message and "on_error" in message
 
 
-@pytest.mark.parametrize(("name", "option"), [("codiesp", "data_dir"), ("mimic-iv", "data_dir"),
-                                              ("mimic-iii", "data_dir"), ("mdace", "noteevents")])
-def test_missing_paths_name_the_path_and_the_option(name: str, option: str, tmp_path: Path):
+@pytest.fixture
+def no_reference_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty reference-data folder, as on a user's fresh clone: defaults must not find anything."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("MEDCODER_DATA_DIR", str(empty))
+    return empty
+
+
+@pytest.mark.parametrize(("name", "option", "present"), [
+    ("codiesp", "data_dir", ()), ("mimic-iv", "data_dir", ()), ("mimic-iii", "data_dir", ()),
+    ("mdace", "data_dir", ()),
+    # the MDACE annotations are there, the user's MIMIC-III note text is not
+    ("mdace", "noteevents", ("data_dir",)),
+])
+def test_missing_paths_name_the_path_and_the_option(name: str, option: str, present: tuple[str, ...], tmp_path: Path,
+                                                    no_reference_data: Path):
     absent = tmp_path / "absent"
     with pytest.raises(DatasetNotFoundError) as info:
-        load_dataset(name, **{option: absent})
+        load_dataset(name, **{option: absent}, **{other: tmp_path for other in present})
     assert str(absent) in str(info.value) and f"`{option}`" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["codiesp", "mimic-iv", "mimic-iii", "mdace"])
+def test_default_paths_name_the_data_folder_when_it_is_empty(name: str, no_reference_data: Path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset(name)
+    assert str(no_reference_data) in str(info.value)
 
 
 def test_dispatch_equals_the_loader_and_logs_skips_without_text(caplog):

@@ -20,7 +20,7 @@ def test_packaged_minilm_loads_offline_in_train_mode_with_chosen_dropout() -> No
     model, tokenizer = load_encoder(None, attention_dropout=0.0, hidden_dropout=0.2)
     assert model.config.hidden_size == 384 and model.config.num_hidden_layers == 6
     assert model.config.attention_probs_dropout_prob == 0.0 and model.config.hidden_dropout_prob == 0.2
-    assert _all_train(model)  # from_pretrained alone would return eval mode (STACK.md trap 4)
+    assert _all_train(model)  # from_pretrained alone would return eval mode (docs/STACK.md, eval-mode)
     assert tokenizer.is_fast and tokenizer("Denies chest pain.")["input_ids"][0] == tokenizer.cls_token_id
 
 

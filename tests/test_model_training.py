@@ -225,7 +225,7 @@ def test_linear_warmup_schedule() -> None:
 
 
 class ModeProbe(L.Callback):
-    """Records, at the first training step, any module Lightning would run in eval mode (STACK.md trap 4)."""
+    """Records, at the first training step, any module Lightning would run in eval mode (docs/STACK.md, eval-mode)."""
 
     def __init__(self) -> None:
         self.eval_modules: list[str] | None = None

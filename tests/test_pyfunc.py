@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from packaging.version import Version
 
 from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, tracking
 from medcoder.codes import is_valid_code
@@ -36,12 +37,21 @@ def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(logged: 
     assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"  # models-from-code, not a pickle
     assert not list(model_dir.rglob("*.pkl"))
     assert mlmodel["is_signature_from_type_hint"] is True
+    # the signature names the input fields (a dict hint gave only map<any>)
+    properties = json.loads(mlmodel["signature"]["inputs"])[0]["properties"]
+    fields = {name: (spec["type"], spec["required"]) for name, spec in properties.items()}
+    assert fields == {"id": ("string", True), "text": ("string", True), "setting": ("string", False),
+                      "age": ("long", False), "sex": ("string", False)}
     assert mlmodel["metadata"]["medcoder_manifest_sha256"] == verify_manifest(tiny.export_dir)
     assert verify_manifest(model_dir / flavor["artifacts"]["coder"]["path"]) == verify_manifest(tiny.export_dir)
 
+    # public-index requirements only: no medcoder (it travels as code), no local build labels (+cpu)
     requirements = (model_dir / "requirements.txt").read_text().split()
-    for name in ("medcoder", "torch", "transformers", "mlflow"):
-        assert f"{name}=={importlib.metadata.version(name)}" in requirements
+    assert not [r for r in requirements if r.startswith("medcoder") or "+" in r]
+    for name in ("torch", "transformers", "mlflow", "pydantic"):
+        assert f"{name}=={Version(importlib.metadata.version(name)).public}" in requirements
+    code = model_dir / flavor["code"]
+    assert (code / "medcoder" / "export" / "mlflow_model.py").is_file() and (code / "medcoder" / "resources").is_dir()
     serving_example = json.loads((model_dir / "serving_input_example.json").read_text())
     assert serving_example == {"inputs": INPUT_EXAMPLE}
 
@@ -87,9 +97,9 @@ def test_loads_offline_in_a_fresh_process_and_codes_list_and_dataframe_input(log
     for line in from_list:
         validate_contract_line(line, note_text=texts.get(line["id"]), is_valid=is_valid_code)
     assert from_frame == [line for line in from_list if "error" not in line]  # a DataFrame row is its record
-    # loaded by URI without a registry lookup: the content hash names the version; exported outside a run
-    assert from_list[0]["model"]["version"] == f"sha256:{verify_manifest(tiny.export_dir)[:12]}"
-    assert from_list[0]["model"]["run_id"] is None
+    # loaded by URI without a registry lookup (as a server is): the version written at registration
+    assert from_list[0]["model"]["version"] == logged.version
+    assert from_list[0]["model"]["run_id"] is None  # exported outside a run
 
 
 def test_dataframe_rows_become_the_records_they_came_from() -> None:

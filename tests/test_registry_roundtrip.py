@@ -203,8 +203,11 @@ def test_cli_register_and_promote_use_the_default_store(env, monkeypatch, capsys
     assert medcoder_main(["register", "--run-id", env.good_run, "--name", "cli"]) == 0
     assert "registered run" in capsys.readouterr().out
     assert medcoder_main(["promote", "--eval-set", str(env.data_dir / "test.jsonl"), "--name", "cli"]) == 0
-    out = capsys.readouterr().out
-    assert "PROMOTED: first promotion" in out and "max_invalid_code_rate" in out
+    captured = capsys.readouterr()
+    assert "PROMOTED: first promotion" in captured.out and "max_invalid_code_rate" in captured.out
+    # its progress shows while it runs (the CLI configures logging): each scoring, then the move
+    assert "medcoder.registry.contract_eval: scored cli v1 on" in captured.err
+    assert "medcoder.registry.promote: cli v1 is now @champion" in captured.err
     assert {k: str(v) for k, v in env.client.get_registered_model("cli").aliases.items()} == {"challenger": "1", "champion": "1"}
 
 

@@ -99,6 +99,8 @@ def test_served_model_answers_with_contract_lines(logged: LoggedCoder, tiny: Tin
         for line in lines:
             validate_contract_line(line, note_text=texts.get(line["id"]), is_valid=is_valid_code)
         assert lines[1]["error"]["kind"] == "empty_text"
+        # the registered version that answered, not the content hash of the artifact
+        assert {line["model"]["version"] for line in (lines[0], lines[2])} == {logged.version}
         assert "codes" in lines[0] and "codes" in lines[2]
 
         # The pyfunc takes {"inputs": [...]}; anything else is a clean 422 that does not quote the request.

@@ -101,10 +101,14 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
 
     # no note text anywhere in the store or the artifacts
     needles = {n["text"][i : i + 40] for n in train_notes[:20] for i in (60, 200) if len(n["text"]) > i + 40}
+    # (the model's code/ folder is a copy of the medcoder package, whose synthetic-corpus templates
+    # are the phrases these notes are made of: source code, not data, so it is not searched)
     haystack = (tmp_path / "mlflow.db").read_bytes() + b"".join(
-        p.read_bytes() for p in (tmp_path / "artifacts").rglob("*") if p.is_file()
+        p.read_bytes() for p in (tmp_path / "artifacts").rglob("*")
+        if p.is_file() and "code" not in p.relative_to(tmp_path / "artifacts").parts
     )
     assert not any(n.encode() in haystack for n in needles)
+    assert list((tmp_path / "artifacts").rglob("code/medcoder/__init__.py"))  # the package travels with the model
 
     # medcoder-eval on the best checkpoint reproduces the run's test metrics, and the comparison
     # table lists both runs with the same metric names
@@ -118,3 +122,16 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
         assert math.isclose(reevaluated[key], metrics[key], abs_tol=1e-9), key
     table = comparison_table("medcoder", None, ["test/micro_f1"], ["model.net.finetune"], uri)
     assert len(table) == 2 and table["test/micro_f1"].notna().all()
+
+
+def test_a_label_space_the_contract_cannot_serve_is_refused_before_training(tmp_path, monkeypatch):
+    """CodiEsp procedures are ICD-10-PCS: a packaged model would drop every one of them in `medcoder predict`."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    fixture = Path(__file__).parent / "fixtures" / "codiesp"
+    cfg = compose_train(tmp_path, TINY + ["data=codiesp", f"data.data_dir={fixture}", "data.top_k=null",
+                                          "data.label_systems=[ICD-10-CM,ICD-10-PCS]",
+                                          "data.dataset_options.include_procedures=true",
+                                          "+data.dataset_options.on_error=skip", "logger=none"])
+    with pytest.raises(ValueError, match=r"label space holds ICD-10-PCS \(\d+ codes\), which a packaged model cannot return"):
+        train_job.train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()

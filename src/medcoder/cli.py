@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from pathlib import Path
 
@@ -101,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     _tracking_uri_option(serve)
     serve.set_defaults(func=_lazy("medcoder.serving.command:cmd_serve"))
 
+    data = sub.add_parser("data", help="public reference datasets: what is present, where to get it, verified fetch")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    status = data_sub.add_parser("status", help="each dataset: present and complete (SHA-256), license, official source")
+    status.add_argument("--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)")
+    status.set_defaults(func=_lazy("medcoder.data.reference:cmd_status"))
+    fetch = data_sub.add_parser("fetch", help="download or unpack a dataset into the data folder and verify its checksums")
+    fetch.add_argument("name", help="dataset name (see `medcoder data status`)")
+    fetch.add_argument("--from", dest="sources", action="append", required=True, metavar="URL_OR_PATH",
+                       help="http(s) URL or local archive/folder/file; repeat for datasets published in several files")
+    fetch.add_argument("--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)")
+    fetch.set_defaults(func=_lazy("medcoder.data.reference:cmd_fetch"))
+
     card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
     card.add_argument("--model", default=DEFAULT_MODEL_URI,
                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
@@ -127,8 +140,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever `sys.stderr` is when a record is emitted (tests swap it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # logging.StreamHandler.__init__ assigns it; the property wins
+        pass
+
+
+def configure_logging() -> None:
+    """Show medcoder's progress lines (INFO) on stderr, once per process.
+
+    Only the `medcoder` logger gets a handler: library chatter stays at its own defaults, and records
+    still propagate, so anything that listens at the root (pytest, an embedding application) sees them.
+    """
+    logger = logging.getLogger("medcoder")
+    if any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         return int(args.func(args) or 0)
     except (RecordError, FileNotFoundError, ValueError) as err:

@@ -1,6 +1,6 @@
 """Experiment records: the human-readable `experiments/YYYY-MM-DD-slug.md` of a comparison.
 
-ARCHITECTURE.md fixes what a record holds: the question, the exact command, the MLflow run ids
+docs/ARCHITECTURE.md fixes what a record holds: the question, the exact command, the MLflow run ids
 (or model versions), a result table or plot, and the decision. Numbers in a record are written by
 the script that ran the comparison, from the runs themselves, never typed: a script builds an
 `ExperimentRecord` and calls `write_experiment_record`. The same markdown-table helper serves the

@@ -4,11 +4,11 @@ A run that can be compared with another needs the same things logged under the s
 flattened hyperparameters, `val/...` and `test/...` metrics, the code version and library
 versions it ran with, and fingerprints of the data it saw. These helpers are that one place.
 
-Privacy rule (ARCHITECTURE.md, common rules): nothing derived from note TEXT may reach MLflow:
+Privacy rule (docs/ARCHITECTURE.md, privacy rule): nothing derived from note TEXT may reach MLflow:
 not params, tags, run names, dataset schemas or artifacts. Datasets are logged as note ids, codes
 and sha256 digests only. A fitted TF-IDF vectorizer holds note words, so it is never logged.
 
-Where things go (STACK.md trap 6): MLflow 3.17 refuses the `./mlruns` file store, and an
+Where things go (docs/STACK.md, mlflow-store): MLflow 3.17 refuses the `./mlruns` file store, and an
 experiment created without `artifact_location` puts artifacts in a CWD-relative `./mlruns`.
 `configure_mlflow` therefore creates experiments with an explicit artifact folder next to the
 sqlite database (`<project root>/mlartifacts/<experiment>` for the default store).

@@ -17,11 +17,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from medcoder.paths import project_root
+from medcoder.paths import config_dir, project_root, shared_data_dir
 
 log = logging.getLogger("medcoder.train")
-CONFIG_DIR = str(project_root() / "configs")
+CONFIG_DIR = str(config_dir())
 OmegaConf.register_new_resolver("medcoder_root", lambda: str(project_root()), replace=True)
+# the reference-data folder, resolved the way `medcoder data status` reports it (medcoder.paths)
+OmegaConf.register_new_resolver("medcoder_data_dir", lambda: str(shared_data_dir()), replace=True)
 
 
 def cpu_precision() -> str:
@@ -75,6 +77,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from medcoder import tracking
     from medcoder.evaluation import evaluate_trained_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
+    from medcoder.inference.contract import check_servable
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -88,6 +91,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
     label_space = datamodule.label_space
+    check_servable(system for system, _ in label_space.labels)  # before any compute is spent
 
     # ---- model
     log.info("instantiating model <%s> with %d labels", cfg.model._target_, len(label_space))

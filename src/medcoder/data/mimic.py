@@ -247,6 +247,35 @@ def _check_options(on_error: str, min_code_count: int) -> None:
 
 
 # ---------------------------------------------------------------- MIMIC-IV
+def _default_split(root: Path, stem: str) -> Path:
+    """`<root>/<stem>.feather` (as Edin et al. ship it), else `<stem>.csv` when only that exists."""
+    feather, csv_file = root / f"{stem}.feather", root / f"{stem}.csv"
+    return csv_file if csv_file.is_file() and not feather.is_file() else feather
+
+
+def _mimic_iv_paths(
+    data_dir: str | Path | None, *, note_dir: str | Path | None = None, split_file: str | Path | None = None,
+    icd_version: int = 10, include_procedures: bool = True,
+) -> tuple[Path, Path, Path | None, Path]:
+    """(split file, diagnoses, procedures or None, discharge notes) of a MIMIC-IV layout; a missing one
+    raises DatasetNotFoundError naming it and its option."""
+    root = require_path(data_dir if data_dir is not None else shared_data_dir() / "mimic-iv",
+                        option="data_dir", what="MIMIC-IV folder")
+    note_root = require_path(note_dir if note_dir is not None else root, option="note_dir", what="MIMIC-IV-Note folder")
+    split_path = require_path(split_file if split_file is not None else _default_split(root, f"mimiciv_icd{icd_version}_split"),
+                              option="split_file", what="Edin et al. MIMIC-IV split file")
+    hosp = root / "hosp"
+    diagnoses_path = _table(hosp, "diagnoses_icd", "data_dir", "MIMIC-IV diagnoses table")
+    procedures_path = _table(hosp, "procedures_icd", "data_dir", "MIMIC-IV procedures table") if include_procedures else None
+    notes_path = _table(note_root / "note", "discharge", "note_dir", "MIMIC-IV-Note discharge table")
+    return split_path, diagnoses_path, procedures_path, notes_path
+
+
+def required_files_iv(data_dir: str | Path) -> list[Path]:
+    """The files `read_mimic_iv` reads with its default options from `data_dir` (what `medcoder data` checks)."""
+    return [p for p in _mimic_iv_paths(data_dir) if p is not None]
+
+
 def read_mimic_iv(
     data_dir: str | Path | None = None,
     *,
@@ -265,15 +294,8 @@ def read_mimic_iv(
     _check_options(on_error, min_code_count)
     if icd_version not in (9, 10):
         raise ValueError(f"icd_version must be 9 or 10, got {icd_version!r}")
-    root = require_path(data_dir if data_dir is not None else shared_data_dir() / "mimic-iv",
-                        option="data_dir", what="MIMIC-IV folder")
-    note_root = require_path(note_dir if note_dir is not None else root, option="note_dir", what="MIMIC-IV-Note folder")
-    split_path = require_path(split_file if split_file is not None else root / f"mimiciv_icd{icd_version}_split.feather",
-                              option="split_file", what="Edin et al. MIMIC-IV split file")
-    hosp = root / "hosp"
-    diagnoses_path = _table(hosp, "diagnoses_icd", "data_dir", "MIMIC-IV diagnoses table")
-    procedures_path = _table(hosp, "procedures_icd", "data_dir", "MIMIC-IV procedures table") if include_procedures else None
-    notes_path = _table(note_root / "note", "discharge", "note_dir", "MIMIC-IV-Note discharge table")
+    split_path, diagnoses_path, procedures_path, notes_path = _mimic_iv_paths(
+        data_dir, note_dir=note_dir, split_file=split_file, icd_version=icd_version, include_procedures=include_procedures)
 
     wanted = read_split_file(split_path)
     reports = {split: LoadReport() for split in SPLITS}
@@ -300,6 +322,26 @@ def read_mimic_iv(
 
 
 # ---------------------------------------------------------------- MIMIC-III
+def _mimic_iii_paths(
+    data_dir: str | Path | None, *, split_file: str | Path | None = None, include_procedures: bool = True,
+) -> tuple[Path, Path, Path | None, Path]:
+    """(split file, diagnoses, procedures or None, NOTEEVENTS) of a MIMIC-III layout; a missing one
+    raises DatasetNotFoundError naming it and its option."""
+    root = require_path(data_dir if data_dir is not None else shared_data_dir() / "mimic-iii",
+                        option="data_dir", what="MIMIC-III folder")
+    split_path = require_path(split_file if split_file is not None else _default_split(root, "mimiciii_clean_splits"),
+                              option="split_file", what="Edin et al. MIMIC-III split file")
+    diagnoses_path = _table(root, "DIAGNOSES_ICD", "data_dir", "MIMIC-III diagnoses table")
+    procedures_path = _table(root, "PROCEDURES_ICD", "data_dir", "MIMIC-III procedures table") if include_procedures else None
+    notes_path = _table(root, "NOTEEVENTS", "data_dir", "MIMIC-III NOTEEVENTS table")
+    return split_path, diagnoses_path, procedures_path, notes_path
+
+
+def required_files_iii(data_dir: str | Path) -> list[Path]:
+    """The files `read_mimic_iii` reads with its default options from `data_dir` (what `medcoder data` checks)."""
+    return [p for p in _mimic_iii_paths(data_dir) if p is not None]
+
+
 def read_mimic_iii(
     data_dir: str | Path | None = None,
     *,
@@ -314,13 +356,8 @@ def read_mimic_iii(
     (Edin et al.'s "MIMIC-III clean"; their mimiciii_full/_50 split files work the same way).
     """
     _check_options(on_error, min_code_count)
-    root = require_path(data_dir if data_dir is not None else shared_data_dir() / "mimic-iii",
-                        option="data_dir", what="MIMIC-III folder")
-    split_path = require_path(split_file if split_file is not None else root / "mimiciii_clean_splits.feather",
-                              option="split_file", what="Edin et al. MIMIC-III split file")
-    diagnoses_path = _table(root, "DIAGNOSES_ICD", "data_dir", "MIMIC-III diagnoses table")
-    procedures_path = _table(root, "PROCEDURES_ICD", "data_dir", "MIMIC-III procedures table") if include_procedures else None
-    notes_path = _table(root, "NOTEEVENTS", "data_dir", "MIMIC-III NOTEEVENTS table")
+    split_path, diagnoses_path, procedures_path, notes_path = _mimic_iii_paths(
+        data_dir, split_file=split_file, include_procedures=include_procedures)
 
     wanted = read_split_file(split_path)
     reports = {split: LoadReport() for split in SPLITS}

@@ -16,7 +16,7 @@ class PredictedCode:
     """One code the coder assigns, with its score and the spans it points at.
 
     `grounded` is True only when at least one evidence span exists and none of the evidence falls on
-    a negated, family, historical or hypothetical mention (ARCHITECTURE.md, prediction contract).
+    a negated, family, historical or hypothetical mention (docs/ARCHITECTURE.md, prediction contract).
     """
 
     system: str

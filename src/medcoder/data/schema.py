@@ -1,4 +1,4 @@
-"""The data contract: one clinical note per JSONL line (see ARCHITECTURE.md, "Data contract").
+"""The data contract: one clinical note per JSONL line (see docs/ARCHITECTURE.md, "Data contract").
 
 Every loader (embedded corpus, CodiEsp, MIMIC, MDACE) produces `NoteRecord`s and every consumer
 (training, evaluation, baseline, cards) reads them, so validation lives here, once. A record that

@@ -15,7 +15,7 @@ Layout of an exported coder (every file is listed in MANIFEST.sha256.json):
 
 Why merged weights and not the LoRA adapter: `adapter_config.json` records the training machine's
 absolute base-model path, and the serving side would need peft and the base model as well
-(STACK.md trap 7). A merged encoder is a plain transformers model that loads offline, anywhere, and
+(docs/STACK.md, pyfunc-pickle). A merged encoder is a plain transformers model that loads offline, anywhere, and
 runs as fast as the base model. transformers 5 always writes safetensors (its `save_pretrained` no
 longer has a `safe_serialization` switch), so no pickle is ever loaded from an artifact.
 

@@ -9,9 +9,9 @@ for `{"inputs": [...]}`), or a pandas DataFrame of them (CSV requests, `mlflow.e
 `spark_udf`), one row per record. Each record is checked on its own: an empty, whitespace-only,
 over-long, non-string or unencodable text gives that record's error entry, never a failed batch.
 
-Why `_skip_type_hint_validation`: the `list[dict[str, Any]]` type hint gives the model its
-signature (and makes the server expect `{"inputs": [...]}`), but MLflow 3.17's own validation of
-that hint would (a) reject a whole batch for one record that is not an object, and (b) turn a
+Why `_skip_type_hint_validation`: the `list[PredictionRecord]` type hint gives the model its
+signature, with the field names of `medcoder.inference.schema.PredictionInput` (and makes the server
+expect `{"inputs": [...]}`), but MLflow 3.17's own validation of that hint would (a) reject a whole batch for one record that is not an object, and (b) turn a
 multi-column DataFrame into a list of its FIRST COLUMN (its DataFrame conversion only recognises
 a bare `dict` element type). `ExportedCoder.predict_records` validates every record itself, so
 MLflow's check is switched off the way MLflow switches it off for its own model classes.
@@ -25,7 +25,15 @@ see `medcoder.serving`.) The limits can be changed at load:
 
 The contract's `model.version` is not known when the model is logged (registration comes later):
 `load_model(uri, model_config={"model_name": ..., "model_version": ...})` sets it, as
-`medcoder predict` does for `models:/` URIs; otherwise the content hash identifies the model.
+`medcoder predict` does for `models:/` URIs; else the `registered_model_meta` file MLflow writes into
+a registered version it downloads names it (what `mlflow models serve -m models:/...` and
+`build-docker` hand over; `medcoder.export.registration`); otherwise the content hash identifies it.
+
+What travels with the model, so it loads where this repository is not: the `medcoder` package
+itself (`code_paths`: MLflow puts it on `sys.path` before it runs `pyfunc_model.py`), and a
+`requirements.txt` of the runtime libraries pinned to the exporting versions WITHOUT local build
+labels (`torch==2.13.0`, not `2.13.0+cpu`), all of them on the public index. medcoder is not a
+requirement: it is not on any index, and the copy in the model is the code that was tested with it.
 """
 
 import importlib.metadata
@@ -38,10 +46,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models.model import ModelInfo
+from packaging.version import Version
 
+import medcoder
 from medcoder.export.artifact import FORMAT, MODEL_NAME, ExportedCoder, export_coder, load_exported
+from medcoder.export.registration import registered_version
 from medcoder.inference.inputs import DEFAULT_MAX_CHARS, DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES, request_problem
 from medcoder.inference.manifest import verify_manifest
+from medcoder.inference.schema import PredictionRecord
 from medcoder.inference.routing import RoutingPolicy
 
 PYFUNC_CODE_FILE = Path(__file__).with_name("pyfunc_model.py")
@@ -50,15 +62,18 @@ ARTIFACT_KEY = "coder"
 INPUT_EXAMPLE: list[dict[str, Any]] = [
     {"id": "example-1", "text": "Assessment: essential hypertension, stable on lisinopril.", "setting": "outpatient"},
 ]
-# What the serving environment needs besides medcoder itself, pinned to the versions that exported it.
+# What the serving environment needs besides medcoder's own code (which travels as code_paths): the
+# distributions medcoder imports on the load-and-predict path, pinned to the versions that exported it.
 RUNTIME_LIBRARIES: tuple[str, ...] = (
     "torch", "transformers", "tokenizers", "safetensors", "mlflow", "numpy", "pandas", "simple-icd-10-cm",
+    "scikit-learn", "seqeval", "pydantic", "accelerate",
 )
+CODE_PATHS: tuple[str, ...] = (str(Path(medcoder.__file__).resolve().parent),)
 
 
 def pip_requirements() -> list[str]:
-    """`medcoder==<version>` and the runtime libraries pinned to the installed versions."""
-    return [f"{name}=={importlib.metadata.version(name)}" for name in ("medcoder", *RUNTIME_LIBRARIES)]
+    """The runtime libraries pinned to the installed public versions (local labels such as `+cpu` dropped)."""
+    return [f"{name}=={Version(importlib.metadata.version(name)).public}" for name in RUNTIME_LIBRARIES]
 
 
 def _is_missing(value: Any) -> bool:
@@ -108,14 +123,16 @@ class MedcoderPyfunc(mlflow.pyfunc.PythonModel):
         config = context.model_config or {}
         self.max_request_notes = int(config.get("max_request_notes") or DEFAULT_MAX_REQUEST_NOTES)
         self.max_request_chars = int(config.get("max_request_chars") or DEFAULT_MAX_REQUEST_CHARS)
+        coder_dir = Path(context.artifacts[ARTIFACT_KEY])
+        model_dir = coder_dir.parent.parent  # MLflow keeps artifacts at <model>/artifacts/<key>
         self.coder = load_exported(
-            context.artifacts[ARTIFACT_KEY],
+            coder_dir,
             model_name=config.get("model_name") or MODEL_NAME,
-            model_version=config.get("model_version"),
+            model_version=config.get("model_version") or registered_version(model_dir),
         )
 
     def predict(
-        self, context: mlflow.pyfunc.PythonModelContext, model_input: list[dict[str, Any]], params: dict[str, Any] | None = None
+        self, context: mlflow.pyfunc.PythonModelContext, model_input: list[PredictionRecord], params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         from mlflow.exceptions import MlflowException
 
@@ -138,6 +155,7 @@ def _pyfunc_arguments(artifact_dir: str | Path) -> dict[str, Any]:
         "python_model": str(PYFUNC_CODE_FILE),
         "artifacts": {ARTIFACT_KEY: str(Path(artifact_dir))},
         "pip_requirements": pip_requirements(),
+        "code_paths": list(CODE_PATHS),
         "input_example": INPUT_EXAMPLE,
         # every key a loader may set (MLflow ignores load-time keys that were not logged)
         "model_config": {"model_name": MODEL_NAME, "model_version": None,

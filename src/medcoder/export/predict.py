@@ -219,17 +219,50 @@ def exclusive_output(output_path: Path) -> Iterator[IO[str]]:
             tmp.unlink(missing_ok=True)
 
 
-def predict_file(coder: ExportedCoder, input_path: Path, output_path: Path) -> Counter[str]:
-    """Write one contract line per input line; returns counts of "coded" and of each error kind."""
+class _Progress:
+    """Notes done, notes/s and errors so far, as a rich status line on stderr; silent unless stderr is a
+    terminal, so logs and pipes get only the summary line."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.completed:,.0f} notes, {task.fields[rate]} notes/s, "
+                                        "{task.fields[errors]} errors so far"),
+            TimeElapsedColumn(), console=Console(file=sys.stderr), disable=not enabled,
+        )
+        self.task = self.progress.add_task("predict", total=None, rate="-", errors=0)
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def update(self, counts: Counter[str]) -> None:
+        done = sum(counts.values())
+        elapsed = self.progress.tasks[0].elapsed or 0.0
+        rate = f"{done / elapsed:.1f}" if elapsed > 0 else "-"
+        self.progress.update(self.task, completed=done, rate=rate, errors=done - counts["coded"])
+
+
+def predict_file(coder: ExportedCoder, input_path: Path, output_path: Path, *, progress: bool = False) -> Counter[str]:
+    """Write one contract line per input line; returns counts of "coded" and of each error kind.
+
+    `progress` shows a status line on stderr (used when stderr is a terminal).
+    """
     from medcoder.inference.inputs import read_input_lines
 
     check_paths(input_path, output_path)
     counts: Counter[str] = Counter()
-    with exclusive_output(output_path) as out:
+    with exclusive_output(output_path) as out, _Progress(progress) as bar:
         for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
             for line in coder.predict_records(block):
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 counts[line["error"]["kind"] if "error" in line else "coded"] += 1
+            bar.update(counts)
     return counts
 
 
@@ -237,13 +270,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     input_path, output_path = Path(args.input), Path(args.output)
     check_paths(input_path, output_path)  # before the model loads: a wrong path costs no minutes
     coder = load_model(args.model, max_chars=args.max_chars, batch_size=args.batch_size)
-    counts = predict_file(coder, input_path, output_path)
+    counts = predict_file(coder, input_path, output_path, progress=sys.stderr.isatty())
     errors = {kind: n for kind, n in sorted(counts.items()) if kind != "coded"}
     detail = ", ".join(f"{kind}: {n}" for kind, n in errors.items())
     model = coder.model_info
     print(
-        f"{counts['coded']} notes coded, {sum(errors.values())} error entries{f' ({detail})' if detail else ''} "
-        f"with {model['name']} version {model['version']} -> {output_path}",
+        f"{sum(counts.values())} input lines: {counts['coded']} notes coded, {sum(errors.values())} error entries"
+        f"{f' ({detail})' if detail else ''} with {model['name']} version {model['version']} -> {output_path}",
         file=sys.stderr,
     )
     return 0

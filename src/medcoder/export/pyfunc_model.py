@@ -2,7 +2,7 @@
 
 Logged with `python_model=<this file>` (see `mlflow_model.log_packaged_model`), so the logged model
 holds this code and the exported-coder folder as an artifact, never a pickle of a loaded encoder
-(STACK.md trap 7). The class lives in `medcoder.export.mlflow_model`, where it can be imported and
+(docs/STACK.md, pyfunc-pickle). The class lives in `medcoder.export.mlflow_model`, where it can be imported and
 tested without registering a model.
 """
 

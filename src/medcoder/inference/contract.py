@@ -1,6 +1,6 @@
 """The prediction contract: render a coder's `NotePrediction` as one output line, and check a line.
 
-`render_prediction` is the single gate every prediction passes on its way out (ARCHITECTURE.md,
+`render_prediction` is the single gate every prediction passes on its way out (docs/ARCHITECTURE.md,
 "Prediction contract"), so the invariants live here and nowhere else:
 - only codes that `is_valid(system, code)` accepts (valid, billable, of the configured code-set
   version) leave; the others are removed, counted in `invalid_code_removed:<n>` and never echoed
@@ -25,7 +25,7 @@ import math
 import numbers
 import re
 from dataclasses import replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from medcoder.codes.errors import UnsupportedCodeSystemError
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM, is_canonical
@@ -50,6 +50,27 @@ _REASON = re.compile(r"^(?P<rule>[a-z_]+):(?P<detail>[0-9A-Z.]+)$")
 
 class ContractError(ValueError):
     """A coder output or an output line that breaks the prediction contract. Never holds note text."""
+
+
+def check_servable(systems: Iterable[str]) -> None:
+    """Refuse a label space with codes of a system the contract cannot return (ICD-10-PCS, ICD-9...).
+
+    `render_prediction` returns only codes it can validate against a configured code set, so a model
+    trained on other systems would train, evaluate, and then silently drop those codes in
+    `medcoder predict`. The training job calls this before it fits, so that mismatch is a sentence at
+    the start of the run instead of a model that serves less than it was scored on.
+    """
+    counts: dict[str, int] = {}
+    for system in systems:
+        counts[system] = counts.get(system, 0) + 1
+    unservable = {s: n for s, n in sorted(counts.items()) if s not in OUTPUT_SYSTEMS}
+    if unservable:
+        found = ", ".join(f"{s} ({n} codes)" for s, n in unservable.items())
+        raise ValueError(
+            f"the label space holds {found}, which a packaged model cannot return: the prediction contract "
+            f"validates {', '.join(OUTPUT_SYSTEMS)} only. Train on those systems (data.label_systems=[ICD-10-CM]; "
+            "CodiEsp: data.dataset_options.include_procedures=false)"
+        )
 
 
 # ---------------------------------------------------------------- rendering

@@ -3,7 +3,7 @@
 A prediction input line is `{"id", "text", "setting"?, "age"?, "sex"?}`; a full data-contract record
 (with codes, mentions, payer...) is accepted too, so a test split can be predicted as it is. Every
 line yields either an `InputNote` to code or an `InputError` that takes its place in the output
-(`{"id": ..., "error": {"kind": ..., "message": ...}}`, ARCHITECTURE.md "Prediction contract").
+(`{"id": ..., "error": {"kind": ..., "message": ...}}`, docs/ARCHITECTURE.md "Prediction contract").
 
 Messages name fields, lengths, byte offsets and line numbers, NEVER note text: error entries end up
 in logs, tickets and dashboards that are not cleared for patient data. When the id itself cannot be
@@ -34,12 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from medcoder.data.schema import SETTINGS, SEXES
 
 # Kinds of error entries. `model_error` is for the predict loop: the model failed on one note.
 ERROR_KINDS: tuple[str, ...] = (
     "empty_text", "not_a_string", "too_long", "invalid_utf8", "invalid_json",
-    "missing_id", "invalid_field", "duplicate_id", "not_clinical_text", "model_error",
+    "missing_id", "invalid_field", "duplicate_id", "not_clinical_text", "empty_line", "model_error",
 )
 # MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
 # concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
@@ -187,14 +186,19 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
     if problem is not None:
         return error("not_clinical_text", f"field 'text' is not a clinical note: {problem}")
 
-    setting, age, sex = obj.get("setting"), obj.get("age"), obj.get("sex")
-    if setting is not None and setting not in SETTINGS:
-        return error("invalid_field", f"field 'setting' must be one of {', '.join(SETTINGS)}")
-    if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 130):
-        return error("invalid_field", "field 'age' must be an integer from 0 to 130")
-    if sex is not None and sex not in SEXES:
-        return error("invalid_field", f"field 'sex' must be one of {', '.join(SEXES)}")
-    return InputNote(id=note_id, text=text, setting=setting, age=age, sex=sex, line=line)
+    # The optional fields against the one definition of the record (medcoder.inference.schema);
+    # pydantic's messages name the rule, never the value (hide_input_in_errors, include_input=False).
+    from pydantic import ValidationError
+
+    from medcoder.inference.schema import PredictionInput
+
+    try:
+        record = PredictionInput.model_validate({k: v for k, v in obj.items() if k in _INPUT_FIELDS})
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False, include_context=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return error("invalid_field", f"field {field!r}: {first['msg']}")
+    return InputNote(id=note_id, text=text, setting=record.setting, age=record.age, sex=record.sex, line=line)
 
 
 def request_problem(records: list[Any], max_notes: int = DEFAULT_MAX_REQUEST_NOTES,
@@ -229,7 +233,8 @@ def _read_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int
 
 
 def read_input_lines(path: str | Path, *, max_chars: int = DEFAULT_MAX_CHARS) -> Iterator[InputNote | InputError]:
-    """Every non-blank line of a JSONL file as an InputNote or an InputError, in file order.
+    """Every line of a JSONL file as an InputNote or an InputError, in file order (a blank line is an
+    `empty_line` error, so the output of a batch has exactly one line per input line).
 
     Never raises for a bad line (only for a file that cannot be opened). A repeated id is a
     `duplicate_id` error: the output is keyed by id, so two answers for one id would be ambiguous.
@@ -242,7 +247,8 @@ def read_input_lines(path: str | Path, *, max_chars: int = DEFAULT_MAX_CHARS) ->
             message = f"line has {size} bytes, over the {limit}-byte limit for notes of at most {max_chars} characters"
             yield InputError(_line_key(lineno), "too_long", message, lineno)
             continue
-        if not raw.strip():
+        if not raw.strip():  # an entry of its own: one output line per input line, in order
+            yield InputError(_line_key(lineno), "empty_line", "line is blank (no JSON object)", lineno)
             continue
         item = validate_input(raw, max_chars, line=lineno)
         if item.id != _line_key(lineno):  # the line has a readable id (an error entry may too)

@@ -93,7 +93,7 @@ def chunk_notes(
     """Tokenise each text once and cut it into overlapping windows of at most `chunk_size` tokens.
 
     Tokenises at most `capacity + 1` tokens per note (the +1 tells us the note was longer), so a huge
-    input costs no more than a long one; `max_length` is always explicit (STACK.md trap 10). Texts go
+    input costs no more than a long one; `max_length` is always explicit (docs/STACK.md, offline). Texts go
     to the fast tokenizer in batches, which it encodes in parallel.
     """
     out: list[NoteChunks] = []

@@ -1,6 +1,6 @@
 """The transformer encoder under the coder: loading it offline, a tiny random one, and LoRA/full/frozen.
 
-Why this is one file: every trap of the stack around the encoder lives here (STACK.md 4, 5, 10).
+Why this is one file: every trap of the stack around the encoder lives here (docs/STACK.md: eval-mode, attention-dropout, offline).
 - `from_pretrained` returns a model in eval mode and Lightning 2.6 keeps each submodule's mode, so
   without an explicit `.train()` the encoder (and LoRA dropout) would train with dropout silently off.
 - BERT attention dropout makes 512-token CPU runs ~2x slower, so it is a knob defaulting to 0.0.
@@ -94,7 +94,7 @@ def load_encoder(
     _set_dropout(config, _ATTENTION_DROPOUT_FIELDS, attention_dropout, "attention_dropout")
     _set_dropout(config, _HIDDEN_DROPOUT_FIELDS, hidden_dropout, "hidden_dropout")
     model = AutoModel.from_pretrained(path, config=config)
-    model.train()  # from_pretrained returns eval mode (STACK.md trap 4)
+    model.train()  # from_pretrained returns eval mode (docs/STACK.md, eval-mode)
     return model, load_tokenizer(name_or_path)
 
 
@@ -182,5 +182,5 @@ def adapt_encoder(
             layers_pattern="layer" if layers is not None else None,
         )
         model = get_peft_model(model, config)
-    model.train()  # peft and from_pretrained leave modules in eval mode (STACK.md trap 4)
+    model.train()  # peft and from_pretrained leave modules in eval mode (docs/STACK.md, eval-mode)
     return model

@@ -12,7 +12,7 @@ enough passes within the time budget (experiments/).
 The warm-up is part of `fit`: it runs in `on_fit_start`, after Lightning has moved the model to its
 device and before the first training step, and is skipped when a fit resumes from a checkpoint
 (the heads come from the checkpoint). The encoder runs in eval mode without gradients for the cache
-and every module gets its own train/eval mode back afterwards (STACK.md trap 4). Under DDP every
+and every module gets its own train/eval mode back afterwards (docs/STACK.md, eval-mode). Under DDP every
 rank warms up on the whole train split with the same seed, then takes rank 0's heads, so the ranks
 start fine-tuning identical.
 """

@@ -39,7 +39,7 @@ from mlflow.tracking import MlflowClient
 
 from medcoder.cards.alias_history import record_alias_change
 from medcoder.inference.contract import ContractError
-from medcoder.paths import project_root
+from medcoder.paths import config_dir
 from medcoder.registry.client import CHALLENGER, CHAMPION, MODEL_NAME, RegistryError, alias_version, get_client
 from medcoder.registry.contract_eval import DEFAULT_BATCH_SIZE, EvalSet, evaluate_registered, load_eval_set
 from medcoder.registry.eval_guard import check_gold, check_overlap, provenance
@@ -47,7 +47,7 @@ from medcoder.registry.gates import TABLE_COLUMNS, GateDecision, Gates, check_ga
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GATES_FILE = project_root() / "configs" / "registry" / "default.yaml"
+DEFAULT_GATES_FILE = config_dir() / "registry" / "default.yaml"
 DECISION_PROMOTED, DECISION_REFUSED = "promoted", "refused"
 
 
