@@ -61,7 +61,11 @@ class PredictedCodeOut(BaseModel):
     code: str = Field(description="canonical dotted form, a valid billable code of model.code_sets")
     description: str
     score: float = Field(ge=0.0, le=1.0)
-    grounded: bool = Field(description="has evidence that is not a negated, family, historical or hypothetical mention")
+    grounded: bool = Field(description="has evidence that is not a negated, family, historical or hypothetical mention "
+                                       "and that the evidence verifier accepts as saying this code (docs/GROUNDING.md)")
+    support: float | None = Field(None, ge=0.0, le=1.0, description="the evidence verifier's support for the quoted text; "
+                                                                 "null when the model has no verifier")
+    rules_applied: list[str] = Field(default_factory=list, description="guideline rules that added or changed this code")
     evidence: list[Evidence]
     icd11: Icd11 | None = Field(None, description="ICD-11 translation; present for ICD-10-CM codes only")
 
@@ -87,6 +91,14 @@ class ModelInfo(BaseModel):
     code_sets: dict[str, str] = Field(description="code system -> code-set version the model validates against")
 
 
+class RuleEventOut(BaseModel):
+    model_config = _STRICT
+    rule: str = Field(description="guideline rule id (medcoder.inference.guidelines)")
+    section: str = Field(description="ICD-10-CM Official Guidelines section it applies")
+    removed: list[str] = Field(description="codes the rule removed")
+    added: list[str] = Field(description="codes the rule added")
+
+
 class Prediction(BaseModel):
     """A coded note."""
 
@@ -96,6 +108,7 @@ class Prediction(BaseModel):
     codes: list[PredictedCodeOut]
     em: EmLevel | None
     review: Review
+    rules: list[RuleEventOut] = Field(default_factory=list, description="what the guideline rules changed, in order")
 
 
 class ErrorDetail(BaseModel):
