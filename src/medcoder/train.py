@@ -76,6 +76,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from medcoder.codes import validator_for
     from medcoder.evaluation import evaluate_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
+    from medcoder.models.blend import fit_blend
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -141,6 +142,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule.records, label_space, grid=threshold_grid(**cfg.threshold_grid),
         is_valid=validator_for(system for system, _ in label_space.labels),
     )
+    # ---- optional blend with a TF-IDF model: weight on val; the blend is then THE model (scored, packaged)
+    neural_evaluation, blend, blend_tables = None, None, {}
+    if cfg.get("blend") and cfg.blend.enabled:
+        neural_evaluation = evaluation
+        blend, blend_tables = fit_blend(
+            datamodule.records["train"], datamodule.records["val"], label_space, evaluation.scores["val"],
+            c_grid=list(cfg.blend.C), class_weight=cfg.blend.class_weight, min_df=int(cfg.blend.min_df),
+            threshold_grid=threshold_grid(**cfg.threshold_grid),
+        )
+        log.info("blend: TF-IDF weight %.2f chosen on val", blend.weight)
+        evaluation = evaluate_coder(
+            lambda records, threshold: coder.predict_with_scores(records, threshold, int(cfg.data.batch_size), blend=blend),
+            datamodule.records, label_space, grid=threshold_grid(**cfg.threshold_grid),
+            is_valid=validator_for(system for system, _ in label_space.labels),
+        )
+        for split, result in neural_evaluation.results.items():
+            metrics.update({f"neural_only/{split}/{k}": float(v) for k, v in result.metrics.items()})
     for split, result in evaluation.results.items():
         metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})
     if mlflow_logger is not None:
@@ -150,8 +168,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 tracking.log_metrics(result.metrics, split, step=int(trainer.global_step))
             log_evaluation(evaluation, label_space, log_metrics=False)
             mlflow.log_params({"best_checkpoint": best_path or "none", "threshold": evaluation.threshold})
+            if blend is not None and neural_evaluation is not None:
+                # the neural coder alone, at its own val-tuned threshold: what the blend adds is measured
+                for split, result in neural_evaluation.results.items():
+                    tracking.log_metrics(result.metrics, f"neural_only/{split}", step=int(trainer.global_step))
+                mlflow.log_params({"blend.weight": blend.weight, "neural_only.threshold": neural_evaluation.threshold})
+                mlflow.set_tag("blend", "tfidf")
+                for name, table in blend_tables.items():
+                    tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
-            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing))
+            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing), blend=blend)
         log.info("MLflow run %s", mlflow_logger.run_id)
     for key in ("val/map", "val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map"):
         if key in metrics:
