@@ -11,6 +11,8 @@ Run `medcoder-train --help` for the config groups, or see configs/experiment/ fo
 from __future__ import annotations
 
 import logging
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +116,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         mlflow.set_tracking_uri(mlflow_logger._tracking_uri)
         mlflow.set_experiment(experiment_id=mlflow_logger.experiment_id)
         with mlflow.start_run(run_id=mlflow_logger.run_id):
-            mlflow.set_tags({"model_family": "neural_coder", "dataset": cfg.data.dataset, "task": cfg.task_name})
+            # the command line (config overrides only) so an experiment record can say how a run was made
+            mlflow.set_tags({"model_family": "neural_coder", "dataset": cfg.data.dataset, "task": cfg.task_name,
+                             "command": shlex.join(["medcoder-train", *sys.argv[1:]])})
             tracking.log_run_context()
             job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
             resolved = OmegaConf.to_container(job_cfg, resolve=True)
