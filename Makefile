@@ -23,7 +23,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train baseline test test-no-data test-slow cards clean
+.PHONY: help install train codiesp baseline test test-no-data test-slow cards clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train + 
 	@# a refused promotion (gates not met) keeps the current champion; it is not a failed job
 	-$(BIN)/medcoder promote --eval-set $(CORPUS)/test.jsonl
 	$(BIN)/medcoder card --model models:/medcoder@champion --out outputs/model_card
+
+# CodiEsp (CLEF eHealth 2020, English): not in the repository; MEDCODER_DATA_DIR=<folder holding codiesp/>
+codiesp: install ## CodiEsp top-50: balanced TF-IDF baseline, the CodiEsp recipe, and the experiment record
+	$(BIN)/medcoder baseline --dataset codiesp --class-weight balanced
+	$(BIN)/medcoder-train experiment=codiesp
+	$(BIN)/python scripts/record_comparison.py --dataset codiesp
 
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)

@@ -25,10 +25,11 @@ SETUPS: dict[str, dict] = {
     "lora q,v all 6 layers": {"finetune": "lora", "lora_target_modules": ["query", "value"]},
     "lora q,k,v,dense top 2 layers": {"finetune": "lora", "lora_target_modules": ["query", "key", "value", "dense"], "lora_layers": [-2, -1]},
     "frozen encoder (heads only)": {"finetune": "frozen"},
+    "full fine-tuning": {"finetune": "full"},
 }
 # setups timed again under CPU bf16 autocast (what `${medcoder_cpu_precision:}` picks on CPUs with
-# native bf16, e.g. AVX512-BF16): the default experiment's configuration
-BF16_SETUPS: tuple[str, ...] = ("lora q,k,v,dense top 2 layers",)
+# native bf16, e.g. AVX512-BF16): the default experiment's configuration, and the CodiEsp recipe's (full)
+BF16_SETUPS: tuple[str, ...] = ("lora q,k,v,dense top 2 layers", "lora q,k,v,dense all 6 layers", "full fine-tuning")
 
 
 def main() -> None:

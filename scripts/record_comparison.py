@@ -5,8 +5,9 @@ for column. The decision sentence is derived from the numbers against the traini
 (on CodiEsp, whose English text has no evidence spans, only micro-F1, macro-F1 and mAP count).
 Run: .venv/bin/python scripts/record_comparison.py [--dataset embedded|codiesp]
      (embedded: both runs in experiment `medcoder`, as `make train` leaves them; codiesp: the neural run
-     of `medcoder-train experiment=codiesp_lora` against the balanced baseline of
-     scripts/codiesp_baseline_experiment.py, experiment `codiesp-tfidf-baseline`)
+     of `medcoder-train experiment=codiesp` against the balanced baseline, both as `make codiesp` leaves
+     them in experiment `medcoder` (older baselines: experiment `codiesp-tfidf-baseline`). A run whose
+     packaged model blends TF-IDF scores in gets two rows: the blend, and its neural coder alone.)
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ METRICS = [
 TITLES = {"embedded": "the embedded corpus", "codiesp": "CodiEsp (English, top-50 diagnoses)"}
 COMMANDS = {
     "embedded": "make train && .venv/bin/python scripts/record_comparison.py",
-    "codiesp": ".venv/bin/medcoder-train experiment=codiesp_lora && "
-               ".venv/bin/python scripts/record_comparison.py --dataset codiesp",
+    "codiesp": "make codiesp",
 }
+# CodiEsp's absolute targets (training issue): the default coder must reach these on test as well
+CODIESP_TARGETS = {"test/micro_f1": 0.70, "test/macro_f1": 0.60, "test/map": 0.80}
 LABELS = {
     "embedded": "Labels: ICD-10-CM, CPT and HCPCS codes of the train split, office E/M levels excluded (scored by em_accuracy).",
     "codiesp": "Labels: the 50 most frequent ICD-10-CM codes of CodiEsp train; dev is the val split; test scored once.",
@@ -69,14 +71,17 @@ def decision(neural: dict[str, float], baseline: dict[str, float], with_evidence
         < baseline["test/distractor_false_positive_rate"],
     }
     if not with_evidence:
-        checks = {k: v for k, v in checks.items() if k.split()[0] in ("micro-F1", "macro-F1", "mAP")}
+        checks = {k: v for k, v in checks.items() if k.split()[0] in ("micro-F1", "macro-F1", "mAP", "invalid-code")}
+        checks.update({f"{key.split('/')[1]} >= {target:.2f}": neural[key] >= target for key, target in CODIESP_TARGETS.items()})
     met = [name for name, ok in checks.items() if ok]
     missed = [name for name, ok in checks.items() if not ok]
     text = f"Criteria met: {', '.join(met) or 'none'}."
     if missed:
         text += f" Not met: {', '.join(missed)}; the default experiment is not yet accepted as better than the baseline."
-    else:
+    elif with_evidence:
         text += " The LoRA coder replaces the baseline as the default model on the embedded corpus."
+    else:
+        text += " The default CodiEsp coder meets the targets and beats the baseline on all three."
     return text
 
 
@@ -93,11 +98,14 @@ def main() -> None:
         raise SystemExit(f"no MLflow experiment {args.experiment!r} in {uri}: run `make train` first")
     neural = latest_run(client, experiment.experiment_id, "neural_coder", args.dataset)
     if args.dataset == "codiesp":
-        baseline_experiment = client.get_experiment_by_name("codiesp-tfidf-baseline")
-        if baseline_experiment is None:
-            raise SystemExit("no CodiEsp baseline runs: run scripts/codiesp_baseline_experiment.py first")
-        baseline = latest_run(client, baseline_experiment.experiment_id, "tfidf_baseline", "codiesp",
-                              " and tags.`mlflow.runName` LIKE '%balanced%'")
+        balanced = " and tags.`mlflow.runName` LIKE '%balanced%'"
+        try:  # `make codiesp`: `medcoder baseline --dataset codiesp --class-weight balanced`, same experiment
+            baseline = latest_run(client, experiment.experiment_id, "tfidf_baseline", "codiesp", balanced)
+        except SystemExit:
+            baseline_experiment = client.get_experiment_by_name("codiesp-tfidf-baseline")
+            if baseline_experiment is None:
+                raise SystemExit("no CodiEsp baseline runs: run `make codiesp`") from None
+            baseline = latest_run(client, baseline_experiment.experiment_id, "tfidf_baseline", "codiesp", balanced)
     else:
         baseline = latest_run(client, experiment.experiment_id, "tfidf_baseline", args.dataset)
     # a medcoder-eval re-score carries the checkpoint path, not the training config: read that from the
@@ -109,9 +117,17 @@ def main() -> None:
         trained = runs[0] if runs else neural
     encoder = trained.data.params.get("model.net.encoder")
     encoder = "packaged all-MiniLM-L6-v2" if encoder in (None, "", "None") else encoder
-    rows = []
-    for label, run in (("TF-IDF + logistic regression", baseline), (f"MiniLM + LoRA ({args.dataset}_lora)", neural)):
-        rows.append({"model": label, **{m: run.data.metrics.get(m, float("nan")) for m in METRICS}})
+    finetune = trained.data.params.get("model.net.finetune")
+    name = f"MiniLM + {'LoRA' if finetune == 'lora' else finetune + ' fine-tuning'}"
+    blend_weight = neural.data.params.get("blend.weight")
+    rows = [{"model": "TF-IDF + logistic regression", **{m: baseline.data.metrics.get(m, float("nan")) for m in METRICS}}]
+    if blend_weight is not None:  # the packaged model is the blend; its neural coder alone is logged as neural_only/
+        rows.append({"model": f"{name} + TF-IDF blend (weight {float(blend_weight):.1f}, the packaged model)",
+                     **{m: neural.data.metrics.get(m, float("nan")) for m in METRICS}})
+        alone = {m: neural.data.metrics.get(f"neural_only/{m}", float("nan")) for m in METRICS if m != "threshold"}
+        rows.append({"model": f"{name}, alone", **alone, "threshold": float(neural.data.params.get("neural_only.threshold", "nan"))})
+    else:
+        rows.append({"model": name, **{m: neural.data.metrics.get(m, float("nan")) for m in METRICS}})
     table = pd.DataFrame(rows)
     outside = labels_outside_release(client, trained.info.run_id)
     record = ExperimentRecord(
@@ -133,11 +149,14 @@ def main() -> None:
             f"of layers {trained.data.params.get('model.net.lora_layers')}, head warm-up {trained.data.params.get('callbacks.head_warmup.epochs', 0)} "
             f"epochs (lr {trained.data.params.get('callbacks.head_warmup.lr', '-')}) then max epochs {trained.data.params.get('trainer.max_epochs')} "
             f"(lr {trained.data.params.get('model.optimizer.lr', '-')}), "
+            f"encoder lr {trained.data.params.get('model.encoder_lr', '-')}, "
             f"n-gram layer kernel {trained.data.params.get('model.net.ngram_kernel', 'None')}, "
             f"precision {trained.data.params.get('trainer.precision')}, code pos_weight {trained.data.params.get('model.code_pos_weight')}, "
             f"{trained.data.params.get('dataset.train.notes')} train notes"
             + (" (metrics: medcoder-eval re-score of the training run's best checkpoint)" if trained is not neural else "") + ".",
-        ],
+        ] + ([f"Blend: the neural probabilities averaged with a hashed-n-gram TF-IDF model's (balanced class weights, C "
+              f"chosen on val), TF-IDF weight {float(blend_weight):.1f} chosen on val with the threshold "
+              "(medcoder.models.blend); evidence still comes from the neural attention."] if blend_weight is not None else []),
         notes=[
             "The baseline emits no evidence, so its ungrounded-code rate is 1 by construction.",
             "The neural coder leaves out a code whose evidence is all negated, family, historical, hypothetical "

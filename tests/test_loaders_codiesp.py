@@ -105,7 +105,7 @@ def test_background_cases_have_no_codes():
 
 
 def test_icd10cm_validity_counts_codes_outside_the_current_release():
-    splits = codiesp.load_splits(FIXTURE, include_procedures=False)
+    splits = codiesp.load_splits(FIXTURE, include_procedures=False, billable_icd10cm=False)
     validity = codiesp.icd10cm_validity(splits)
     assert validity["code_set_version"]
     val = validity["splits"]["val"]  # s01.00x lacks its 7th character; r50 is a category, not billable
@@ -114,9 +114,47 @@ def test_icd10cm_validity_counts_codes_outside_the_current_release():
     assert validity["splits"]["train"]["invalid_assignments"] == 0
 
 
+def test_every_successor_is_billable_and_refines_its_non_billable_source():
+    from medcoder.codes import icd10cm
+
+    for source, successor in codiesp.ICD10CM_SUCCESSORS.items():
+        assert not (icd10cm.is_valid(source) and icd10cm.is_billable(source)), source
+        assert icd10cm.is_valid(successor) and icd10cm.is_billable(successor), successor
+        # the successor refines the source: same code with more characters (the XXX placeholders too)
+        assert successor.startswith(source), (source, successor)
+    asked = {"R05": "R05.9", "M54.5": "M54.50", "T14.90": "T14.90XA", "T14.8": "T14.8XXA", "R51": "R51.9"}
+    assert {k: codiesp.ICD10CM_SUCCESSORS[k] for k in asked} == asked
+
+
+def test_non_billable_codes_are_mapped_or_dropped_on_load_and_counted(copy: Path, caplog: pytest.LogCaptureFixture):
+    with (copy / "dev" / "devD.tsv").open("a", encoding="utf-8") as fh:
+        fh.write("S0000-synth-3\tr51\nS0000-synth-3\tr51.9\nS0000-synth-3\tt14.90\n")
+    caplog.set_level("INFO", logger="medcoder.data.codiesp")
+    note = codiesp.read_split("val", data_dir=copy, include_procedures=False).records[0]
+    # s01.00x (no 7th character, no successor) and r50 (a category) are dropped; r51 and r51.9 are one label
+    assert note.codes_of("ICD-10-CM") == ["R51.9", "T14.90XA"]
+    log_text = caplog.text
+    assert "2 diagnosis assignment(s) mapped" in log_text and "R51->R51.9 x1" in log_text and "T14.90->T14.90XA x1" in log_text
+    assert "dropped 2 diagnosis assignment(s)" in log_text and "S01.00X x1" in log_text and "R50 x1" in log_text
+    assert "synth" not in log_text  # codes and counts only: no note ids, no text
+
+    raw = codiesp.read_split("val", data_dir=copy, include_procedures=False, billable_icd10cm=False).records[0]
+    assert raw.codes_of("ICD-10-CM") == ["S01.00X", "R50", "R51", "R51.9", "T14.90"]
+
+
+@needs_real
+def test_real_corpus_loads_only_billable_diagnosis_codes():
+    from medcoder.codes import icd10cm
+
+    splits = codiesp.load_splits(include_procedures=False)
+    codes = {c for records in splits.values() for r in records for c in r.codes_of("ICD-10-CM")}
+    assert codes and all(icd10cm.is_valid(c) and icd10cm.is_billable(c) for c in codes)
+    assert {"R51.9", "T14.8XXA", "T14.90XA", "M54.50", "R05.9"} <= codes
+
+
 @needs_real
 def test_real_corpus_shape_and_every_skipped_row_is_a_short_procedure_code():
-    reports = codiesp.read_splits(on_error="skip")
+    reports = codiesp.read_splits(on_error="skip", billable_icd10cm=False)
     assert {s: len(rep.records) for s, rep in reports.items()} == {"train": 500, "val": 250, "test": 250}
     assert all(r.codes_of("ICD-10-CM") for rep in reports.values() for r in rep.records)
     for split, folder in codiesp.SPLIT_DIRS.items():

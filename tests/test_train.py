@@ -135,3 +135,36 @@ def test_a_label_space_the_contract_cannot_serve_is_refused_before_training(tmp_
     with pytest.raises(ValueError, match=r"label space holds ICD-10-PCS \(\d+ codes\), which a packaged model cannot return"):
         train_job.train(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_blended_train_job_packages_the_blend_and_logs_the_neural_coder_alone(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    cfg = compose_train(tmp_path, TINY + ["blend.enabled=true", "blend.C=[10.0]", "blend.min_df=1",
+                                          f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"])
+
+    metrics = train_job.train(cfg)
+
+    for key in ("test/micro_f1", "test/map", "neural_only/test/micro_f1", "neural_only/test/map"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
+    assert run.data.tags["blend"] == "tfidf" and run.data.tags["command"].startswith("medcoder-train")
+    weight = float(run.data.params["blend.weight"])
+    assert 0.0 <= weight <= 1.0
+    assert math.isclose(run.data.metrics["neural_only/test/map"], metrics["neural_only/test/map"], rel_tol=1e-6)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
+    assert {"tables/blend_C_selection.csv", "tables/blend_weight_selection.csv"} <= artifacts
+
+    # the packaged model is the blend: its test scores are the run's test metrics' scores
+    from medcoder.data.sources import load_dataset
+    from medcoder.export.predict import load_model
+    from medcoder.metrics import evaluate_split
+
+    packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)
+    assert packaged.blend is not None and math.isclose(packaged.blend.weight, weight)
+    splits = load_dataset("embedded", data_dir=str(tmp_path / "data" / "embedded-n160-s1"))
+    predictions, scores = packaged.predict_with_scores(splits["test"])
+    result = evaluate_split(splits["test"], packaged.label_space, scores, packaged.threshold, predictions=predictions)
+    assert math.isclose(result.metrics["map"], metrics["test/map"], abs_tol=1e-4)

@@ -64,16 +64,18 @@ def select_model(
     c_grid: Sequence[float],
     class_weight: str | None,
     threshold_grid: np.ndarray,
+    **model_options: Any,
 ) -> tuple[TfidfBaseline, float, np.ndarray, pd.DataFrame]:
     """Fit one model per C on train, tune a threshold for each on val, keep the best by val micro-F1.
 
     Returns the chosen model, its threshold, its val scores and the selection table (one row per C).
+    `model_options` go to every TfidfBaseline (e.g. features="hashed", min_df=2).
     """
     y_val = label_space.encode_many(val)
     best: tuple[float, TfidfBaseline, float, np.ndarray] | None = None
     rows = []
     for c in c_grid:
-        model = TfidfBaseline(C=float(c), class_weight=class_weight).fit(train, label_space)
+        model = TfidfBaseline(C=float(c), class_weight=class_weight, **model_options).fit(train, label_space)
         scores = model.predict_scores(val)
         threshold = tune_threshold(y_val, scores, threshold_grid)
         f1 = float(micro_f1_by_threshold(y_val, scores, np.asarray([threshold]))[0])

@@ -21,6 +21,7 @@ from medcoder.data.schema import NoteRecord
 from medcoder.metrics import EvaluationResult, evaluate_split, train_label_counts, tune_threshold
 
 if TYPE_CHECKING:
+    from medcoder.models.blend import ScoreBlend
     from medcoder.models.lit_module import CoderLitModule
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def evaluate_trained_coder(
     verifier: Mapping[str, Any] | None,
     grid: np.ndarray,
     batch_size: int,
+    blend: "ScoreBlend | None" = None,
 ) -> tuple[CoderEvaluation, dict[str, float]]:
     """The evaluation medcoder-train and medcoder-eval share: fit the evidence verifier on val's gold
     evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support; None = off),
@@ -106,7 +108,7 @@ def evaluate_trained_coder(
             verifier.get("rescue_floor"), float(verifier.get("rescue_support", 0.9)),
         )  # fmt: skip
     evaluation = evaluate_coder(
-        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=batch_size, guidelines=False),
+        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=batch_size, guidelines=False, blend=blend),
         splits, label_space, grid=grid, is_valid=validator_for(system for system, _ in label_space.labels),
         postprocess=apply_guidelines_to,
     )  # fmt: skip

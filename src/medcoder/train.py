@@ -11,6 +11,8 @@ Run `medcoder-train --help` for the config groups, or see configs/experiment/ fo
 from __future__ import annotations
 
 import logging
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from medcoder.evaluation import evaluate_trained_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
     from medcoder.inference.contract import check_servable
+    from medcoder.models.blend import fit_blend
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -116,7 +119,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         mlflow.set_tracking_uri(mlflow_logger._tracking_uri)
         mlflow.set_experiment(experiment_id=mlflow_logger.experiment_id)
         with mlflow.start_run(run_id=mlflow_logger.run_id):
-            mlflow.set_tags({"model_family": "neural_coder", "dataset": cfg.data.dataset, "task": cfg.task_name})
+            # the command line (config overrides only) so an experiment record can say how a run was made
+            mlflow.set_tags({"model_family": "neural_coder", "dataset": cfg.data.dataset, "task": cfg.task_name,
+                             "command": shlex.join(["medcoder-train", *sys.argv[1:]])})
             tracking.log_run_context()
             job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
             resolved = OmegaConf.to_container(job_cfg, resolve=True)
@@ -145,6 +150,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
     )  # fmt: skip
     metrics.update(verifier_metrics)
+    # ---- optional blend with a TF-IDF model: weight on val; the blend is then THE model (scored, packaged)
+    neural_evaluation, blend, blend_tables = None, None, {}
+    if cfg.get("blend") and cfg.blend.enabled:
+        neural_evaluation = evaluation
+        blend, blend_tables = fit_blend(
+            datamodule.records["train"], datamodule.records["val"], label_space, evaluation.scores["val"],
+            c_grid=list(cfg.blend.C), class_weight=cfg.blend.class_weight, min_df=int(cfg.blend.min_df),
+            threshold_grid=threshold_grid(**cfg.threshold_grid),
+        )
+        log.info("blend: TF-IDF weight %.2f chosen on val", blend.weight)
+        evaluation, _ = evaluate_trained_coder(  # the verifier fitted above stays
+            coder, datamodule.records, verifier=None, grid=threshold_grid(**cfg.threshold_grid),
+            batch_size=int(cfg.data.batch_size), blend=blend,
+        )  # fmt: skip
+        for split, result in neural_evaluation.results.items():
+            metrics.update({f"neural_only/{split}/{k}": float(v) for k, v in result.metrics.items()})
     for split, result in evaluation.results.items():
         metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})
     if mlflow_logger is not None:
@@ -155,8 +176,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_evaluation(evaluation, label_space, log_metrics=False)
             mlflow.log_params({"best_checkpoint": best_path or "none", "threshold": evaluation.threshold})
             mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("verifier/")})
+            if blend is not None and neural_evaluation is not None:
+                # the neural coder alone, at its own val-tuned threshold: what the blend adds is measured
+                for split, result in neural_evaluation.results.items():
+                    tracking.log_metrics(result.metrics, f"neural_only/{split}", step=int(trainer.global_step))
+                mlflow.log_params({"blend.weight": blend.weight, "neural_only.threshold": neural_evaluation.threshold})
+                mlflow.set_tag("blend", "tfidf")
+                for name, table in blend_tables.items():
+                    tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
-            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing))
+            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing), blend=blend)
         log.info("MLflow run %s", mlflow_logger.run_id)
     for key in ("val/map", "val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map"):
         if key in metrics:

@@ -191,7 +191,8 @@ def codiesp_card(options: CardOptions) -> str:
 
     data_dir = options.codiesp_dir or codiesp.default_dir()
     try:
-        reports = codiesp.read_splits(data_dir, include_procedures=True, on_error="skip")
+        # codes as distributed: the card audits them against the release (training maps them)
+        reports = codiesp.read_splits(data_dir, include_procedures=True, on_error="skip", billable_icd10cm=False)
     except DatasetNotFoundError as err:
         return f"_Not available: {portable(err)}._\n" + _footer(options)
     splits = records_of(reports, "codiesp")

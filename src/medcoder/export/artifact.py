@@ -11,6 +11,8 @@ Layout of an exported coder (every file is listed in MANIFEST.sha256.json):
     icd11_map.tsv         the ICD-11 table the model translates with (a copy: the package may change)
                           (coder.json's `verifier` holds the evidence verifier's weights and the SHA-256
                           of the packaged sentence encoder it reads with; the encoder is not copied)
+    lexical.safetensors   only for a blended model: the TF-IDF part (hash buckets, idf, weights;
+                          no words), with its weight in coder.json "blend" (medcoder.models.blend)
     MANIFEST.sha256.json  SHA-256 of every file (medcoder.inference.manifest)
 
 Why merged weights and not the LoRA adapter: `adapter_config.json` records the training machine's
@@ -54,7 +56,9 @@ from medcoder.inference.manifest import verify_manifest, write_manifest
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.models.chunking import Chunking, covering
 from medcoder.models.coder import MedicalCoder
+from medcoder.models.blend import ScoreBlend
 from medcoder.models.em import EM_CLASSES
+from medcoder.models.lexical import LinearTfidfScorer
 from medcoder.paths import resources_dir
 
 if TYPE_CHECKING:  # Lightning is not needed to load an export
@@ -66,6 +70,7 @@ FORMAT = "medcoder-coder/1"
 CONFIG_NAME = "coder.json"
 ENCODER_DIR = "encoder"
 HEADS_NAME = "heads.safetensors"
+LEXICAL_NAME = "lexical.safetensors"
 ICD11_NAME = PACKAGED_TABLE_NAME
 MODEL_NAME = "medcoder"
 # Code sets the model's output is validated against; they must match between export and serving.
@@ -106,10 +111,12 @@ def export_coder(
     routing: RoutingPolicy,
     run_id: str | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
+    blend: ScoreBlend | None = None,
 ) -> Path:
     """Write `coder` as a sealed exported-coder folder at `out_dir` (new or empty) and return it.
 
-    `threshold` is the decision threshold tuned on val; `routing` the review policy served with it.
+    `threshold` is the decision threshold tuned on val (on the blended scores when `blend` is given);
+    `routing` the review policy served with it; `blend` a TF-IDF model whose scores are averaged in.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
@@ -117,6 +124,8 @@ def export_coder(
         raise TypeError(f"routing must be a RoutingPolicy, got {type(routing).__name__}")
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
         raise ValueError(f"max_chars must be a positive integer, got {max_chars!r}")
+    if blend is not None and blend.lexical.num_labels != len(coder.label_space):
+        raise ValueError(f"the blend's TF-IDF model scores {blend.lexical.num_labels} labels, the coder {len(coder.label_space)}")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not an empty folder: export into a new folder")
@@ -150,7 +159,10 @@ def export_coder(
         "trained_finetune": net.finetune,
         "verifier": verifier_config(coder.verifier) if coder.verifier is not None else None,
         "libraries": _library_versions(),
+        "blend": None,
     }
+    if blend is not None:
+        config["blend"] = {"weight": float(blend.weight), "lexical": blend.lexical.save(out / LEXICAL_NAME)}
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     shutil.copyfile(resources_dir() / PACKAGED_TABLE_NAME, out / ICD11_NAME)
 
@@ -215,6 +227,7 @@ class ExportedCoder:
     batch_size: int = 8
     verifier: SupportVerifier | None = None
     guidelines: bool = True  # the ICD-10-CM rule layer (medcoder.inference.guidelines); off only to measure it
+    blend: ScoreBlend | None = None  # a TF-IDF model averaged into the code scores (None: neural only)
 
     def predict_with_scores(self, records: Sequence[NoteRecord]) -> tuple[list[NotePrediction], np.ndarray]:
         """Predictions at the exported threshold and the (n, L) code probabilities (same path as training).
@@ -229,7 +242,7 @@ class ExportedCoder:
         scores: list[np.ndarray] = []
         for group in _char_groups(records, GROUP_CHARS):
             p, s = predict_notes(self.net, group, self.label_space.labels, chunking, self.threshold, self.batch_size,
-                                 verifier=self.verifier, guidelines=self.guidelines)  # fmt: skip
+                                 verifier=self.verifier, guidelines=self.guidelines, blend=self.blend)  # fmt: skip
             predictions += p
             scores.append(s)
         return predictions, np.concatenate(scores) if scores else np.zeros((0, len(self.label_space)), dtype=np.float32)
@@ -362,6 +375,7 @@ def load_exported(
     label_space = LabelSpace.from_list(config["labels"])
     if len(label_space) != net.config["num_labels"]:
         raise ArtifactError(f"{root / CONFIG_NAME}: {len(label_space)} labels but the net predicts {net.config['num_labels']}")
+    blend = _read_blend(root, config.get("blend"), len(label_space))
     routing_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in config["routing"].items()}
     verifier = None
     if config.get("verifier") is not None:
@@ -387,4 +401,22 @@ def load_exported(
         manifest_sha256=manifest_sha256,
         batch_size=batch_size,
         verifier=verifier,
+        blend=blend,
     )
+
+
+def _read_blend(root: Path, blend: Any, num_labels: int) -> ScoreBlend | None:
+    """The TF-IDF part of a blended model (coder.json "blend"), or None for a neural-only model."""
+    if blend is None:
+        return None
+    where = root / CONFIG_NAME
+    try:
+        header = dict(blend["lexical"])
+        path = _inside(root, header["file"], "blend.lexical.file")
+        scorer = LinearTfidfScorer.load(path, header)
+        result = ScoreBlend(scorer, float(blend["weight"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{where}: field blend: {exc}") from None
+    if scorer.num_labels != num_labels:
+        raise ArtifactError(f"{where}: field blend: the TF-IDF model scores {scorer.num_labels} labels, the coder {num_labels}")
+    return result

@@ -2,7 +2,8 @@
 
 Used by evaluation and packaging alike, so both see exactly the same tokenisation, chunking,
 decision rule and grounding as training did. Notes are batched by length to keep padding small;
-the output keeps the input order.
+the output keeps the input order. With a `ScoreBlend`, the codes are decided on the blended scores
+(neural and TF-IDF) while their evidence still comes from the neural label attention.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from medcoder.grounding.evidence import ground_note
 from medcoder.grounding.verifier import SupportVerifier
 from medcoder.inference.guidelines import Patient, apply_guidelines
 from medcoder.models.chunking import Chunking, chunk_notes, pad_chunks
+from medcoder.models.blend import ScoreBlend
 from medcoder.models.coder import MedicalCoder
 
 
@@ -33,11 +35,13 @@ def predict_notes(
     batch_size: int = 8,
     verifier: SupportVerifier | None = None,
     guidelines: bool = True,
+    blend: ScoreBlend | None = None,
 ) -> tuple[list[NotePrediction], np.ndarray]:
     """(predictions in record order, code probabilities (n_records, L)) for `records`.
 
     `verifier` decides which codes are grounded (medcoder.grounding.verifier); `guidelines` runs the
-    ICD-10-CM rule layer (medcoder.inference.guidelines) on each grounded prediction."""
+    ICD-10-CM rule layer (medcoder.inference.guidelines) on each grounded prediction; with `blend`,
+    the probabilities are the blended ones."""
     if len(labels) != net.label_attention.label_bias.shape[0]:
         raise ValueError(f"{len(labels)} labels given but the model predicts {net.label_attention.label_bias.shape[0]}")
     was_training = net.training
@@ -47,6 +51,9 @@ def predict_notes(
     order = sorted(range(len(records)), key=lambda i: chunks[i].n_tokens)
     predictions: list[NotePrediction | None] = [None] * len(records)
     scores = np.zeros((len(records), len(labels)), dtype=np.float32)
+    lexical = None if blend is None else blend.lexical_scores([r.text for r in records])
+    if lexical is not None and lexical.shape != scores.shape:
+        raise ValueError(f"the blend's TF-IDF model scores {lexical.shape[1]} labels but the coder {len(labels)}")
     try:
         for first in range(0, len(order), batch_size):
             idx = order[first : first + batch_size]
@@ -54,6 +61,8 @@ def predict_notes(
             token_mask = batch["token_offsets"][..., 0] >= 0
             out = net(batch["input_ids"].to(device), batch["attention_mask"].to(device), token_mask.to(device))
             probs = torch.sigmoid(out.code_logits.float()).cpu().numpy()
+            if blend is not None:
+                probs = blend.mix(probs, lexical[idx])
             attention = out.label_attention.float().cpu().numpy()
             tags = out.bio_logits.argmax(-1).cpu().numpy()
             em = torch.softmax(out.em_logits.float(), -1).cpu().numpy()

@@ -44,6 +44,7 @@ from medcoder.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import classification_metrics
 from medcoder.metrics.em import is_em_code
 from medcoder.metrics.evidence import seqeval_span_f1
+from medcoder.models.blend import ScoreBlend
 from medcoder.models.chunking import Chunking
 from medcoder.models.coder import CoderOutput, MedicalCoder
 from medcoder.models.encoder import resolve_encoder_path
@@ -328,12 +329,14 @@ class CoderLitModule(L.LightningModule):
 
     # ------------------------------------------------------------ prediction and checkpoints
     def predict_with_scores(
-        self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8, guidelines: bool = True
+        self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8, guidelines: bool = True,
+        blend: ScoreBlend | None = None,
     ) -> tuple[list[NotePrediction], np.ndarray]:
-        """Contract-ready predictions (grounded evidence, E/M) and the (n, L) code probabilities."""
+        """Contract-ready predictions (grounded evidence, E/M) and the (n, L) code probabilities;
+        with `blend`, codes are decided on the blended scores (medcoder.models.blend)."""
         threshold = self.hparams.threshold if threshold is None else threshold
         return predict_notes(self.net, records, self.label_space.labels, self.chunking, threshold, batch_size,
-                             verifier=self.verifier, guidelines=guidelines)  # fmt: skip
+                             verifier=self.verifier, guidelines=guidelines, blend=blend)  # fmt: skip
 
     def predict_notes(self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8) -> list[NotePrediction]:
         """Contract-ready predictions; `threshold` defaults to the configured one (tune it on val)."""

@@ -11,6 +11,10 @@ Labels with a single class in train (a code no train note has, or one every trai
 train a classifier. They are kept in the label space (so columns line up with every other model)
 and scored with their train constant; `constant_labels` lists them and fitting logs a warning
 with their codes. The fitted vectorizer holds note words, so never log or ship it as an artifact.
+
+`features="hashed"` replaces the word vocabulary by hash buckets of the n-grams
+(`medcoder.models.lexical.HashedTfidf`): the fitted model then holds numbers only and can be shipped
+inside a packaged model as arrays (`linear_scorer()`), for the neural + TF-IDF blend.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from medcoder.data.labels import Label, LabelSpace
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import NoteRecord
 from medcoder.metrics.classification import binarize
+from medcoder.models.lexical import FEATURE_KINDS, HashedTfidf, LinearTfidfScorer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,8 @@ class TfidfBaseline:
         max_iter: solver iterations per label.
         n_jobs: parallel label fits (1 keeps shared CPUs free).
         seed: the solver's random state; the same data and seed give identical scores.
+        features: "vocabulary" (scikit-learn's TfidfVectorizer: terms are note words) or "hashed"
+            (terms are hash buckets: the model can be exported, see `linear_scorer`).
     """
 
     def __init__(
@@ -58,17 +65,23 @@ class TfidfBaseline:
         max_iter: int = 1000,
         n_jobs: int | None = 1,
         seed: int = 0,
+        features: str = "vocabulary",
     ) -> None:
         if C <= 0:
             raise ValueError(f"C must be positive, got {C}")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
+        if features not in FEATURE_KINDS:
+            raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {features!r}")
+        if features == "hashed" and max_features is not None:
+            raise ValueError("max_features applies to features='vocabulary' only; hashed features keep every bucket with min_df notes")
+        self.features = features
         self.C, self.class_weight = C, class_weight
         self.ngram_range, self.min_df, self.max_features = tuple(ngram_range), min_df, max_features
         self.max_iter, self.n_jobs, self.seed = max_iter, n_jobs, seed
         self.label_space: LabelSpace | None = None
         self.constant_labels: list[Label] = []
-        self._vectorizer: TfidfVectorizer | None = None
+        self._vectorizer: TfidfVectorizer | HashedTfidf | None = None
         self._classifier: OneVsRestClassifier | None = None
 
     def params(self) -> dict[str, object]:
@@ -77,6 +90,7 @@ class TfidfBaseline:
             "name": "tfidf_ovr_logreg", "C": self.C, "class_weight": self.class_weight,
             "ngram_range": list(self.ngram_range), "min_df": self.min_df, "max_features": self.max_features,
             "sublinear_tf": True, "solver": "liblinear-dual", "max_iter": self.max_iter, "seed": self.seed,
+            "features": self.features,
         }
 
     # ------------------------------------------------------------ training
@@ -99,10 +113,13 @@ class TfidfBaseline:
                 len(self.constant_labels), len(records), shown, more,
             )
 
-        self._vectorizer = TfidfVectorizer(
-            ngram_range=self.ngram_range, sublinear_tf=True, min_df=self.min_df,
-            max_features=self.max_features, dtype=np.float32,
-        )
+        if self.features == "hashed":
+            self._vectorizer = HashedTfidf(ngram_range=self.ngram_range, min_df=self.min_df)
+        else:
+            self._vectorizer = TfidfVectorizer(
+                ngram_range=self.ngram_range, sublinear_tf=True, min_df=self.min_df,
+                max_features=self.max_features, dtype=np.float32,
+            )
         x = self._vectorizer.fit_transform([r.text for r in records])
         # liblinear's dual coordinate descent: with more TF-IDF features than notes it solves the
         # same L2 problem 10-20x faster than lbfgs (CodiEsp and the embedded corpus, measured), and
@@ -129,6 +146,26 @@ class TfidfBaseline:
         x = self._vectorizer.transform([r.text for r in records])
         scores = self._classifier.predict_proba(x)
         return np.asarray(scores, dtype=np.float32).reshape(len(records), len(self.label_space))
+
+    def linear_scorer(self) -> LinearTfidfScorer:
+        """The fitted model as plain arrays (hash buckets, idf, weights), to ship inside a packaged model.
+
+        Only for features="hashed": a vocabulary model's terms are note words and must never leave
+        the training machine. A label with a single class in train keeps its constant score.
+        """
+        if self._classifier is None or self.label_space is None:
+            raise RuntimeError("TfidfBaseline.linear_scorer called before fit")
+        if not isinstance(self._vectorizer, HashedTfidf):
+            raise ValueError("only a features='hashed' model can be exported: a vocabulary model's terms are note words")
+        n_labels, n_terms = len(self.label_space), len(self._vectorizer.buckets)
+        coef = np.zeros((n_labels, n_terms), dtype=np.float32)
+        intercept = np.zeros(n_labels, dtype=np.float32)
+        for j, estimator in enumerate(self._classifier.estimators_):
+            if hasattr(estimator, "coef_"):
+                coef[j], intercept[j] = estimator.coef_.ravel(), estimator.intercept_[0]
+            else:  # sklearn's constant predictor for a single-class label: a logit that gives 0 or 1
+                intercept[j] = LinearTfidfScorer.CONSTANT_LOGIT * (1.0 if float(np.ravel(estimator.y_)[0]) >= 0.5 else -1.0)
+        return LinearTfidfScorer(self._vectorizer, coef, intercept)
 
     def predict(self, records: Sequence[NoteRecord], threshold: float) -> list[NotePrediction]:
         """Codes scoring above `threshold` per note, best first; all ungrounded (no evidence)."""
