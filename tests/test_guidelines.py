@@ -107,3 +107,9 @@ def test_all_rules_run_in_order_and_unknown_rules_are_refused():
     assert set(RULE_IDS) >= {e.rule for e in pred.rules}
     with pytest.raises(ValueError, match="unknown guideline rule"):
         apply_guidelines(NotePrediction("n1"), Patient(), rules=["no_such_rule"])
+
+
+def test_two_codes_corrected_to_the_same_code_give_it_once_with_the_higher_score():
+    adult = Patient(70, "F", "outpatient")
+    pred = run(code("99395", 0.4, system=CPT), code("99396", 0.7, system=CPT, span=(9, 12)), patient=adult, rule="age_and_sex")
+    assert [(c.code, c.score) for c in pred.codes] == [("99397", 0.7)]

@@ -105,7 +105,7 @@ def evaluate_trained_coder(
     if verifier and verifier.get("enabled", True):
         coder.verifier, report = verifier_for_split(
             splits["val"], label_space.labels, float(verifier["target_recall"]),
-            verifier.get("rescue_floor"), float(verifier.get("rescue_support", 0.9)),
+            verifier.get("rescue_floor"), float(verifier.get("rescue_support", 0.9)), str(verifier.get("rejected_action", "drop")),
         )  # fmt: skip
     evaluation = evaluate_coder(
         lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=batch_size, guidelines=False, blend=blend),

