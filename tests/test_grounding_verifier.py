@@ -114,7 +114,13 @@ def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_it
     by_code = {c.code: c for c in pred.codes}
     assert by_code["I10"].grounded and by_code["I10"].score == pytest.approx(0.98)
     assert verifier.accepts(by_code["I10"].support)
-    hallucinated = by_code["I50.23"]
+    assert "I50.23" not in by_code and pred.verifier_rejected == (("ICD-10-CM", "I50.23"),)  # dropped, and said so
+    verifier.rejected_action = "review"
+    try:
+        pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    finally:
+        verifier.rejected_action = "drop"
+    hallucinated = {c.code: c for c in pred.codes}["I50.23"]
     assert not hallucinated.grounded and hallucinated.score == hallucinated.support < 0.5
 
 

@@ -189,6 +189,10 @@ def ground_note(
         codes = [c for c in codes if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)]
     blocked = [b for b in blocked if b not in rescued]
     history = [h for h in history if (h[0], h[1]) not in rescued]
+    if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
+        index = {label: i for i, label in enumerate(verifier.labels)}
+        support = verifier.support([text[h[3][0]:h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
+        history = [h for h, p in zip(history, support) if verifier.accepts(float(p))]
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
 

@@ -134,6 +134,17 @@ def code_texts(system: str, code: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in texts if t))
 
 
+@functools.lru_cache(maxsize=4096)
+def _billable_siblings(code: str) -> tuple[str, ...]:
+    """The billable codes of `code`'s three-character category (itself included), for the margin."""
+    import simple_icd_10_cm as cm
+
+    category = code[:3]
+    if not cm.is_valid_item(category):
+        return (code,)
+    return tuple(cm.add_dot(c) for c in cm.get_descendants(category) if cm.is_leaf(c)) or (code,)
+
+
 # ---------------------------------------------------------------- the encoder
 class SentenceEncoder:
     """A frozen sentence-transformer encoder: mean-pooled, L2-normalised token states."""
@@ -205,6 +216,15 @@ class SupportVerifier:
             for t in code_texts(system, code):
                 owners.append(i)
                 texts.append(t)
+        # competitors: the billable siblings of each ICD-10-CM label that are NOT labels. A span that
+        # says "chronic atrial fibrillation" or "CKD stage 3b" is better read as I48.20 or N18.32 than
+        # as the label space's I48.91 or N18.30, so those siblings take part in the margin
+        competitors = sorted({s for system, code in self.labels if system == ICD10CM for s in _billable_siblings(code)}
+                             - {code for _, code in self.labels})  # fmt: skip
+        for code in competitors:
+            for t in code_texts(ICD10CM, code):
+                owners.append(-1)
+                texts.append(t)
         self._owner = np.array(owners, dtype=np.int64)
         self._label_embeddings = encoder(texts)
 
@@ -214,19 +234,23 @@ class SupportVerifier:
             raise ValueError(f"{len(span_texts)} spans but {len(label_ids)} labels")
         if not span_texts:
             return np.zeros((0, 2), dtype=np.float32)
-        per_label = self.label_similarities(span_texts)
+        per_label = self._similarities(span_texts)
         ids = np.asarray(label_ids, dtype=np.int64)
         similarity = per_label[np.arange(len(ids)), ids]
         return np.stack([similarity, similarity - per_label.max(axis=1)], axis=1)
 
     def label_similarities(self, span_texts: Sequence[str]) -> np.ndarray:
         """(n, L): each span's best cosine to each label's texts (span read as written and expanded)."""
+        return self._similarities(span_texts)[:, :-1]
+
+    def _similarities(self, span_texts: Sequence[str]) -> np.ndarray:
+        """(n, L + 1): `label_similarities` and, last, the best cosine to any competitor's texts."""
         unique = list(dict.fromkeys(span_texts))
         variants = [t for s in unique for t in (_clean(s), _clean(expand_abbreviations(s)))]
         sims = self.encoder(variants) @ self._label_embeddings.T  # (2u, n_texts)
         sims = sims.reshape(len(unique), 2, -1).max(axis=1)
-        per_label = np.full((len(unique), len(self.labels)), -1.0, dtype=np.float32)
-        np.maximum.at(per_label.T, self._owner, sims.T)
+        per_label = np.full((len(unique), len(self.labels) + 1), -1.0, dtype=np.float32)  # last column: competitors
+        np.maximum.at(per_label.T, np.where(self._owner < 0, len(self.labels), self._owner), sims.T)
         row = {s: i for i, s in enumerate(unique)}
         return per_label[[row[s] for s in span_texts]]
 
