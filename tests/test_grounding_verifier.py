@@ -90,26 +90,33 @@ def test_exported_config_rebuilds_the_same_verifier_and_refuses_other_encoder_we
         VerifierWeights.from_dict({**config["weights"], "threshold": 1.5})
 
 
-def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_its_support():
-    """The issue's case: I50.23 at 0.9995 with its attention on "essential hypertension"."""
-    from medcoder.grounding.evidence import ground_note
+def one_span_note(text: str, span: tuple[int, int], scored: dict[str, float]):
+    """ground_note inputs for `text` with one tagged span that carries all the attention of every code in
+    `scored` (code -> score); the rest of the verifier's labels score 0."""
     from medcoder.models.chunking import Chunking, chunk_note
     from medcoder.models.encoder import load_tokenizer
     from medcoder.models.spans import bio_tags_for_spans
 
     verifier, _ = fitted()
-    text = "Assessment: essential hypertension, stable. Continue lisinopril."
-    span = (text.index("essential"), text.index(", stable"))
     chunks = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=4))
     offsets = np.array([o for offs in chunks.offsets for o in offs])
     on_span = ((offsets[:, 0] >= 0) & (offsets[:, 0] < span[1]) & (span[0] < offsets[:, 1])).astype(np.float32)
-    labels = [("ICD-10-CM", "I10"), ("ICD-10-CM", "I50.23")]
     scores = np.zeros(len(verifier.labels), dtype=np.float32)
     rows = np.zeros((len(verifier.labels), len(offsets)), dtype=np.float32)
-    for label, score in zip(labels, (0.98, 0.9995)):
-        j = verifier.labels.index(label)
+    for code, score in scored.items():
+        j = verifier.labels.index(("ICD-10-CM", code))
         scores[j], rows[j] = score, on_span / on_span.sum()
-    tags = np.array(bio_tags_for_spans(offsets.tolist(), [span]))
+    return scores, rows, np.array(bio_tags_for_spans(offsets.tolist(), [span])), offsets
+
+
+def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_its_support():
+    """The issue's case: I50.23 at 0.9995 with its attention on "essential hypertension"."""
+    from medcoder.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    text = "Assessment: essential hypertension, stable. Continue lisinopril."
+    span = (text.index("essential"), text.index(", stable"))
+    scores, rows, tags, offsets = one_span_note(text, span, {"I10": 0.98, "I50.23": 0.9995})
     pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
     by_code = {c.code: c for c in pred.codes}
     assert by_code["I10"].grounded and by_code["I10"].score == pytest.approx(0.98)
@@ -128,22 +135,11 @@ def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
     """"Community-acquired pneumonia confirmed on chest x-ray" at 0.3 under a 0.5 threshold: suggested
     (grounded, with its own low score, so routing sends it to review); a look-alike at 0.3 is not."""
     from medcoder.grounding.evidence import ground_note
-    from medcoder.models.chunking import Chunking, chunk_note
-    from medcoder.models.encoder import load_tokenizer
-    from medcoder.models.spans import bio_tags_for_spans
 
     verifier, _ = fitted()
     text = "Assessment: community-acquired pneumonia confirmed on chest x-ray. Start antibiotics."
     span = (text.index("community"), text.index(". Start"))
-    chunks = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=4))
-    offsets = np.array([o for offs in chunks.offsets for o in offs])
-    on_span = ((offsets[:, 0] >= 0) & (offsets[:, 0] < span[1]) & (span[0] < offsets[:, 1])).astype(np.float32)
-    scores = np.zeros(len(verifier.labels), dtype=np.float32)
-    rows = np.zeros((len(verifier.labels), len(offsets)), dtype=np.float32)
-    for code in ("J18.9", "I50.23"):
-        j = verifier.labels.index(("ICD-10-CM", code))
-        scores[j], rows[j] = 0.3, on_span / on_span.sum()
-    tags = np.array(bio_tags_for_spans(offsets.tolist(), [span]))
+    scores, rows, tags, offsets = one_span_note(text, span, {"J18.9": 0.3, "I50.23": 0.3})
 
     def codes(rescue_floor):
         verifier.rescue_floor, verifier.rescue_support = rescue_floor, 0.8
