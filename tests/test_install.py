@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import os
 import subprocess
 import tomllib
 from pathlib import Path
@@ -18,8 +19,11 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def _make_n(tmp_path: Path, *overrides: str) -> list[str]:
-    out = subprocess.run(["make", "-n", "install", f"VENV={tmp_path / 'venv'}", *overrides], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    # --no-print-directory and a clean MAKEFLAGS: under `make test` this make is nested, and would
+    # otherwise print "make[1]: Entering directory" among the commands
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "install", f"VENV={tmp_path / 'venv'}", *overrides], cwd=ROOT,
+                         capture_output=True, text=True, check=True, env=env).stdout
     return out.splitlines()
 
 
