@@ -152,3 +152,20 @@ def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
     assert codes(None) == {}
     rescued = codes(0.1)
     assert set(rescued) == {"J18.9"} and rescued["J18.9"].grounded and rescued["J18.9"].score == pytest.approx(0.3)
+
+
+def test_a_code_whose_attention_missed_its_words_is_grounded_on_the_plain_sentence_that_says_it():
+    """N39.0 with its attention on "going to the bathroom a lot": the impression line says it; the
+    negated line ("No fever") is never searched."""
+    from medcoder.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    text = ("Burning when she pees and going to the bathroom a lot for two days. No fever, no back pain. "
+            "Impression: uncomplicated bladder infection. Nitrofurantoin for 5 days.")
+    span = (text.index("going"), text.index(" for two days"))
+    scores, rows, tags, offsets = one_span_note(text, span, {"N39.0": 0.95, "R50.9": 0.95})
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    by_code = {c.code: c for c in pred.codes}
+    assert by_code["N39.0"].grounded
+    assert "Impression: uncomplicated bladder infection" in [text[s:e] for s, e in by_code["N39.0"].evidence]
+    assert "R50.9" not in by_code and ("ICD-10-CM", "R50.9") in pred.verifier_rejected

@@ -183,7 +183,7 @@ def ground_note(
             continue
         codes.append(PredictedCode(label[0], label[1], float(code_scores[l]), tuple(sorted(evidence)), grounded))
     if verifier is not None:
-        codes = _verified(codes, text, verifier, max_spans, unsupported)
+        codes = _verified(codes, text, verifier, max_spans, unsupported, _plain_sentences(text))
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence
         codes = [c for c in codes if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)]
@@ -223,8 +223,36 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     return out
 
 
+# a sentence holding any of these words may negate, defer, attribute or doubt what it says: it is not
+# searched for support (the context check judges spans the model chose; this search stays conservative)
+_QUALIFIED = re.compile(
+    r"\b(?:no|not|non|never|denies|denied|without|negative|neg|ruled?|r/o|rule|history|hx|h/o|family|fhx|mother|father|"
+    r"sister|brother|son|daughter|if|possible|possibly|probable|probably|likely|suspect\w*|concern\w*|versus|vs|risk|"
+    r"screen\w*|prior|previous|old|resolved|past|former)\b",
+    re.IGNORECASE,
+)
+
+
+def _plain_sentences(text: str) -> list[Span]:
+    """Sentences (or lines) of the note that plainly assert something: no qualifying word
+    (`_QUALIFIED`), not an identification line, at least two words. Where the model's own spans do not
+    support a code it scored above the threshold, these are searched for words that do ("Impression:
+    uncomplicated bladder infection" for N39.0 whose attention sat on "going to the bathroom a lot")."""
+    out, start = [], 0
+    for m in list(_SENTENCE_END.finditer(text)) + [None]:
+        end = m.end() if m is not None else len(text)
+        span = word_span(text, start, end) if text[start:end].strip() else None
+        if span is not None:
+            sentence = text[span[0]:span[1]]
+            if len(sentence.split()) >= 2 and not _QUALIFIED.search(sentence) and not is_identification_line(text, span[0]):
+                out.append(span)
+        start = end
+    return out
+
+
 def _verified(
-    codes: list[PredictedCode], text: str, verifier: SupportVerifier, max_spans: int, rejected: list[Label]
+    codes: list[PredictedCode], text: str, verifier: SupportVerifier, max_spans: int, rejected: list[Label],
+    sentences: Sequence[Span] = (),
 ) -> list[PredictedCode]:
     """`codes` with `support` set and `grounded` only where the verifier accepts a reading of the evidence.
 
@@ -235,7 +263,8 @@ def _verified(
     review ("review") with its score capped at its support (the score says how sure the coder is
     that the code applies to THIS text, which cannot exceed how well the text supports it)."""
     index = {label: i for i, label in enumerate(verifier.labels)}
-    readings = [_support_texts(text, c.evidence) for c in codes]
+    readings = [_support_texts(text, c.evidence) + [(text[a:b], ((a, b),)) for a, b in sentences if (a, b) not in c.evidence]
+                for c in codes]
     pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _ in rs]
     probs = iter(verifier.support([t for t, _ in pairs], [j for _, j in pairs]) if pairs else [])
     out = []
@@ -243,7 +272,7 @@ def _verified(
         scored = sorted(((float(next(probs)), spans) for _, spans in rs), key=lambda x: -x[0])
         best = scored[0][0] if scored else 0.0
         accepted = [spans for p, spans in scored if verifier.accepts(p)]
-        if c.grounded and accepted:
+        if accepted and (c.grounded or any(spans[0] in sentences for spans in accepted)):
             evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
             out.append(replace(c, evidence=tuple(sorted(evidence)), support=best))
         elif verifier.rejected_action == "review":  # no confidence beyond what the text supports
