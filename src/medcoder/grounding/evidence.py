@@ -263,18 +263,23 @@ def _verified(
     review ("review") with its score capped at its support (the score says how sure the coder is
     that the code applies to THIS text, which cannot exceed how well the text supports it)."""
     index = {label: i for i, label in enumerate(verifier.labels)}
-    readings = [_support_texts(text, c.evidence) + [(text[a:b], ((a, b),)) for a, b in sentences if (a, b) not in c.evidence]
-                for c in codes]
-    pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _ in rs]
+    # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
+    readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
+                + [(text[a:b], ((a, b),), True) for a, b in sentences if (a, b) not in c.evidence] for c in codes]  # fmt: skip
+    pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _, _ in rs]
     probs = iter(verifier.support([t for t, _ in pairs], [j for _, j in pairs]) if pairs else [])
     out = []
     for c, rs in zip(codes, readings):
-        scored = sorted(((float(next(probs)), spans) for _, spans in rs), key=lambda x: -x[0])
-        best = scored[0][0] if scored else 0.0
-        accepted = [spans for p, spans in scored if verifier.accepts(p)]
-        if accepted and (c.grounded or any(spans[0] in sentences for spans in accepted)):
+        scored = sorted(((float(next(probs)), spans, searched) for _, spans, searched in rs), key=lambda x: -x[0])
+        # the model's own evidence needs the verifier's threshold; a sentence found by searching the note
+        # needs the stricter rescue_support (it is text the model did not point at)
+        own = [spans for p, spans, searched in scored if not searched and verifier.accepts(p)]
+        found = [spans for p, spans, searched in scored if searched and p >= verifier.rescue_support]
+        accepted = own or found
+        best = max((p for p, _, searched in scored if not searched or p >= verifier.rescue_support), default=0.0)
+        if accepted:
             evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
-            out.append(replace(c, evidence=tuple(sorted(evidence)), support=best))
+            out.append(replace(c, evidence=tuple(sorted(evidence)), grounded=True, support=best))
         elif verifier.rejected_action == "review":  # no confidence beyond what the text supports
             out.append(replace(c, grounded=False, support=best, score=min(c.score, best)))
         else:
