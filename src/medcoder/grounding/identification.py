@@ -7,7 +7,7 @@ are whole words around a token, and on a short note the peak often falls on the 
 window would hand the patient's name and SSN to whoever reads the prediction. A line is an
 identification line when it starts with an identification label ("Patient:", "Name:", "MRN",
 "DOB:", "Payer:", "Date of service:" ... as the embedded corpus and MIMIC headers write them), or
-holds such a label anywhere followed by ":", "#" or a number ("..., SSN 987-65-4329, MRN 55501234",
+holds such a label anywhere followed by ":", "#" or a number ("..., SSN <nine digits>, MRN <number>",
 "; payer: medicare"), or an SSN-shaped number.
 Pure Python and cheap: only the one line under a window is ever checked.
 """
