@@ -41,13 +41,15 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from medcoder.inference.predict import predict_with_scores  # noqa: E402
 from medcoder.data.labels import coding_label_space  # noqa: E402
 from medcoder.data.synth import generate_notes  # noqa: E402
 from medcoder.export.artifact import export_coder  # noqa: E402
 from medcoder.export.mlflow_model import save_packaged_model  # noqa: E402
-from medcoder.export.predict import DEFAULT_MODEL, ModelNotFoundError, check_store, registered_version  # noqa: E402
+from medcoder.defaults import CHAMPION_URI  # noqa: E402
+from medcoder.serving.predict import ModelNotFoundError, check_store, registered_version  # noqa: E402
 from medcoder.inference.routing import RoutingPolicy  # noqa: E402
-from medcoder.models.chunking import chunk_notes, pad_chunks  # noqa: E402
+from medcoder.data.chunking import chunk_notes, pad_chunks  # noqa: E402
 from medcoder.models.coder import MedicalCoder  # noqa: E402
 from medcoder.models.lit_module import CoderLitModule  # noqa: E402
 from medcoder.paths import default_tracking_uri  # noqa: E402
@@ -61,7 +63,7 @@ def champion_uri() -> str | None:
     try:
         check_store(uri)
         mlflow.set_tracking_uri(uri)
-        registered_version(DEFAULT_MODEL, uri)
+        registered_version(CHAMPION_URI, uri)
     except ModelNotFoundError:
         return None
     return DEFAULT_MODEL
@@ -73,7 +75,7 @@ def build_on_the_fly(encoder: str | None, notes: list, workdir: Path) -> str:
     torch.manual_seed(0)
     net = MedicalCoder(num_labels=len(labels), encoder=encoder, finetune="lora")
     coder = CoderLitModule(net=net, labels=labels.to_list(), optimizer=functools.partial(torch.optim.AdamW, lr=1e-3))
-    _, scores = coder.predict_with_scores(notes)
+    _, scores = predict_with_scores(coder, notes)
     threshold = float(np.clip(np.quantile(scores, 1 - CODES_PER_NOTE / len(labels)), 0.01, 0.99))
     folder = export_coder(coder, workdir / "coder", threshold=threshold, routing=RoutingPolicy())
     return str(save_packaged_model(folder, workdir / "pyfunc"))

@@ -17,7 +17,7 @@ import torch
 
 from medcoder.data.labels import LabelSpace
 from medcoder.data.synth import generate_corpus
-from medcoder.models.chunking import Chunking, chunk_notes, pad_chunks
+from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.models.coder import MedicalCoder
 
 SETUPS: dict[str, dict] = {

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from medcoder.baseline import DEFAULT_C_GRID, run_baseline
+from medcoder.evaluation.baseline import DEFAULT_C_GRID, run_baseline
 from medcoder.codes import icd10cm, is_valid_code
 from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID
 from medcoder.data import codiesp
 from medcoder.data.sources import load_dataset
-from medcoder.experiments import ExperimentRecord, RunRef, portable, write_experiment_record
+from medcoder.evaluation.records import ExperimentRecord, RunRef, portable, write_experiment_record
 from medcoder.paths import default_tracking_uri
 
 EXPERIMENT = "codiesp-tfidf-baseline"
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "Model: TF-IDF word 1-2 grams (sublinear tf) + one-vs-rest logistic regression (L2, liblinear dual solver).",
             f"Protocol: C from {{{', '.join(f'{c:g}' for c in DEFAULT_C_GRID)}}} and one global threshold "
             f"({DEFAULT_THRESHOLD_GRID.min():.2f}..{DEFAULT_THRESHOLD_GRID.max():.2f}) chosen by dev micro-F1; "
-            "test scored once with the selected model, by the code every model is scored by (`medcoder.evaluation`).",
+            "test scored once with the selected model, by the code every model is scored by (`medcoder.evaluation.split`).",
             "Dataset sha256 digests of each split are on the runs (tags `dataset.<split>.sha256`).",
         ],
         extra_tables=[

@@ -4,7 +4,7 @@
         [--rescue-floor 0.05] [--out experiments/]
 
 One packaged model, loaded once, is run in four settings on the embedded test split and on the
-hand-written stress notes (`medcoder.stress`): attention grounding only (no verifier), + verifier,
+hand-written stress notes (`medcoder.evaluation.stress`): attention grounding only (no verifier), + verifier,
 + verifier and rescue, each with the guideline rules, and + verifier without rules. Set metrics score
 the codes emitted (accepted or routed); the stress columns are the issue's targets. Numbers are
 generated here from the runs, never typed.
@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from medcoder.defaults import CHAMPION_URI
 from medcoder.codes import is_valid_code
 from medcoder.data.schema import load_notes
-from medcoder.experiments import ExperimentRecord, RunRef, markdown_table, write_record_to
-from medcoder.export.predict import load_model
+from medcoder.evaluation.records import ExperimentRecord, RunRef, markdown_table, write_record_to
+from medcoder.serving.predict import load_model
 from medcoder.metrics import evaluate_split
 from medcoder.paths import default_tracking_uri
-from medcoder.stress import load_stress, score_stress
+from medcoder.evaluation.stress import load_stress, score_stress
 
 
 def settings(verifier, rescue_floor: float) -> list[tuple[str, dict]]:
@@ -41,7 +42,7 @@ def settings(verifier, rescue_floor: float) -> list[tuple[str, dict]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="models:/medcoder@champion")
+    parser.add_argument("--model", default=CHAMPION_URI)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--rescue-floor", type=float, default=0.05)
     parser.add_argument("--out", type=Path)

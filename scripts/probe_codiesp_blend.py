@@ -17,6 +17,7 @@ import mlflow
 import torch
 
 from medcoder import tracking
+from medcoder.inference.predict import predict_with_scores
 from medcoder.data.labels import coding_label_space
 from medcoder.data.sources import load_dataset
 from medcoder.metrics import tune_threshold
@@ -41,7 +42,7 @@ def main() -> None:
     space = coding_label_space(splits["train"], ["ICD-10-CM"], 50)
     if space.labels != coder.label_space.labels:
         raise SystemExit(f"{args.checkpoint}: its label space is not CodiEsp's top-50 as loaded now (reload with the same loader)")
-    _, neural = coder.predict_with_scores(splits["val"], batch_size=args.batch_size)
+    _, neural = predict_with_scores(coder, splits["val"], batch_size=args.batch_size)
     blend, tables = fit_blend(splits["train"], splits["val"], space, neural)
     y = space.encode_many(splits["val"])
     mixed = blend.mix(neural, blend.lexical_scores([r.text for r in splits["val"]]))

@@ -21,7 +21,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from medcoder.data.datamodule import CodingDataModule
-from medcoder.experiments import ExperimentRecord, RunRef, write_experiment_record
+from medcoder.evaluation.records import ExperimentRecord, RunRef, write_experiment_record
 from medcoder.models.coder import MedicalCoder
 
 COMMAND = ".venv/bin/python scripts/probe_span_pooling.py --write"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from medcoder.experiments import ExperimentRecord, RunRef, write_experiment_record
+from medcoder.evaluation.records import ExperimentRecord, RunRef, write_experiment_record
 from medcoder.paths import default_tracking_uri
 
 # what each lever tests (documentation; every number below comes from the runs)

@@ -17,7 +17,7 @@ import argparse
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from medcoder.experiments import ExperimentRecord, RunRef, write_experiment_record
+from medcoder.evaluation.records import ExperimentRecord, RunRef, write_experiment_record
 from medcoder.paths import default_tracking_uri
 
 METRICS = [
@@ -53,7 +53,7 @@ def labels_outside_release(client: MlflowClient, run_id: str) -> list[str]:
     that predicts them counts in invalid_code_rate (CodiEsp's 2018 codes include some that later
     releases split into subcodes)."""
     from medcoder.codes import validator_for
-    from medcoder.registry.contract_eval import run_label_space
+    from medcoder.registry.scoring import run_label_space
 
     labels = run_label_space(client, run_id).labels
     is_valid = validator_for(system for system, _ in labels)
@@ -160,7 +160,7 @@ def main() -> None:
         notes=[
             "The baseline emits no evidence, so its ungrounded-code rate is 1 by construction.",
             "The neural coder leaves out a code whose evidence is all negated, family, historical, hypothetical "
-            "(or outpatient-uncertain) mentions (medcoder.grounding.evidence); set metrics (P/R/F1) score the codes "
+            "(or outpatient-uncertain) mentions (medcoder.inference.grounding.evidence); set metrics (P/R/F1) score the codes "
             "each model emitted, ranking metrics (mAP, P@k) its scores.",
         ] + ([f"{len(outside)} of the label space's codes are not valid (billable) in the configured release: "
               f"{', '.join(outside)}; the dataset assigns them, so the models learn and predict them, and each "

@@ -3,10 +3,10 @@
     .venv/bin/python scripts/score_behaviour.py --model models:/medcoder@champion [--out experiments/<date>-behaviour.md]
     .venv/bin/python scripts/score_behaviour.py --predictions preds.jsonl   # score an existing `medcoder predict` output
 
-The cases (shipped in `medcoder/resources/behaviour/`, see `medcoder.behaviour`; `--cases` picks the
+The cases (shipped in `medcoder/resources/behaviour/`, see `medcoder.evaluation.behaviour`; `--cases` picks the
 file, e.g. cases_v2.jsonl) are written to a temporary prediction-input file holding only
 `{id, text, setting, age, sex}`, coded by the real `medcoder predict` in a subprocess (the same path
-users and serving take, see `medcoder.predict_subprocess`), and scored. The table
+users and serving take, see `medcoder.evaluation.predict_subprocess`), and scored. The table
 is printed; `--out` also writes the experiment record (question, command, model version, tables,
 decision). `--out` is a `.md` file path, or a folder where `<today>-behaviour-<cases file stem>.md` is written.
 """
@@ -20,13 +20,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from medcoder.behaviour import DEFAULT_CASES, BehaviourReport, Case, load_cases, score_behaviour
+from medcoder.defaults import CHAMPION_URI
+from medcoder.evaluation.behaviour import DEFAULT_CASES, BehaviourReport, Case, load_cases, score_behaviour
 from medcoder.data.schema import RecordError
-from medcoder.experiments import ExperimentRecord, RunRef, write_record_to
+from medcoder.evaluation.records import ExperimentRecord, RunRef, write_record_to
 from medcoder.paths import default_tracking_uri
-from medcoder.predict_subprocess import PredictFailed, add_scoring_arguments, experiment_name, scoring_lines
+from medcoder.evaluation.predict_subprocess import PredictFailed, add_scoring_arguments, experiment_name, scoring_lines
 
-DEFAULT_MODEL = "models:/medcoder@champion"
 
 
 def record_slug(cases_path: Path) -> str:
@@ -89,7 +89,7 @@ def build_record(report: BehaviourReport, cases: list[Case], cases_path: Path, c
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_scoring_arguments(parser, DEFAULT_MODEL)
+    add_scoring_arguments(parser, CHAMPION_URI)
     parser.add_argument("--cases", default=str(DEFAULT_CASES), help="behaviour cases JSONL (default: the packaged cases.jsonl; the later set is cases_v2.jsonl beside it)")
     args = parser.parse_args(argv)
     command = " ".join([".venv/bin/python", "scripts/score_behaviour.py", *map(shlex.quote, argv)])

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/score_stress.py --model models:/medcoder@champion [--out experiments/]
     .venv/bin/python scripts/score_stress.py --predictions preds.jsonl   # score an existing `medcoder predict` output
 
-The notes (`medcoder/resources/behaviour/stress.jsonl`, see `medcoder.stress`) go to the real
+The notes (`medcoder/resources/behaviour/stress.jsonl`, see `medcoder.evaluation.stress`) go to the real
 `medcoder predict` in a subprocess with only `{id, text, setting, age, sex}`, and the output is
 scored: unsupported codes as a share of the emitted codes (accepted without review vs routed),
 unsupported codes grounded above 0.9, and must-code recall. Recall is over the supported codes in
@@ -22,13 +22,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from medcoder.defaults import CHAMPION_URI
 from medcoder.data.schema import RecordError
-from medcoder.experiments import ExperimentRecord, RunRef, write_record_to
+from medcoder.evaluation.records import ExperimentRecord, RunRef, write_record_to
 from medcoder.paths import default_tracking_uri
-from medcoder.predict_subprocess import PredictFailed, add_scoring_arguments, experiment_name, scoring_lines
-from medcoder.stress import CONFIDENT_SCORE, DEFAULT_STRESS, StressNote, StressReport, load_stress, score_stress
+from medcoder.evaluation.predict_subprocess import PredictFailed, add_scoring_arguments, experiment_name, scoring_lines
+from medcoder.evaluation.stress import CONFIDENT_SCORE, DEFAULT_STRESS, StressNote, StressReport, load_stress, score_stress
 
-DEFAULT_MODEL = "models:/medcoder@champion"
 SLUG = "stress-notes"
 ACCEPTED_TARGET = 0.02  # issue 12: unsupported codes accepted without review <= 2% of emitted codes
 RECALL_TARGET = 0.85
@@ -43,7 +43,7 @@ def run_label_codes(model: dict[str, Any] | None, tracking_uri: str) -> tuple[fr
     try:
         from mlflow import MlflowClient
 
-        from medcoder.registry.contract_eval import run_label_space
+        from medcoder.registry.scoring import run_label_space
 
         labels = run_label_space(MlflowClient(tracking_uri=tracking_uri), run_id).labels
     except Exception as err:  # the store is elsewhere, or the run logged no label space
@@ -103,7 +103,7 @@ def build_record(report: StressReport, notes: list[StressNote], path: Path, comm
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_scoring_arguments(parser, DEFAULT_MODEL)
+    add_scoring_arguments(parser, CHAMPION_URI)
     parser.add_argument("--stress", default=str(DEFAULT_STRESS), help="stress notes JSONL (default: the packaged stress.jsonl)")
     args = parser.parse_args(argv)
     command = " ".join([".venv/bin/python", "scripts/score_stress.py", *map(shlex.quote, argv)])

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from medcoder.behaviour import Case
+from medcoder.evaluation.behaviour import Case
 from medcoder.codes import icd10cm
 from medcoder.inference.routing import REASON_ORDER
 

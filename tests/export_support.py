@@ -21,13 +21,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from medcoder.inference.predict import predict_with_scores
 from medcoder.data.datamodule import collate_notes, encode_notes
 from medcoder.data.labels import coding_label_space
 from medcoder.data.schema import NoteRecord
 from medcoder.data.synth import generate_corpus
 from medcoder.export.artifact import export_coder
 from medcoder.inference.routing import RoutingPolicy
-from medcoder.models.chunking import chunk_notes
+from medcoder.data.chunking import chunk_notes
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule
 
@@ -73,7 +74,7 @@ def tiny_coder(root: Path) -> TinyCoder:
 
     coder = CoderLitModule.load_trained(str(checkpoint))
     records = list(corpus["val"]) + list(corpus["test"])
-    _, scores = coder.predict_with_scores(records)
+    _, scores = predict_with_scores(coder, records)
     # a threshold at which a few codes per note fire, so rendering, grounding and routing all run
     threshold = float(np.clip(np.quantile(scores, 0.8), 0.02, 0.98))
     export_dir = export_coder(coder, root / "export" / "coder", threshold=threshold, routing=RoutingPolicy(),

@@ -12,9 +12,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from medcoder.cli import build_parser
-from medcoder.baseline import cmd_baseline, dataset_options, label_setup, metrics_table, run_baseline
+from medcoder.evaluation.baseline import cmd_baseline, dataset_options, label_setup, metrics_table, run_baseline
 from medcoder.data.schema import CodeAssignment, NoteRecord, records_digest, write_notes
-from medcoder.data.sources import DatasetNotFoundError
+from medcoder.data.loading import DatasetNotFoundError
 from medcoder.metrics import classification_metrics
 
 CANARY = "ZQXCANARYWORD"

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from medcoder.experiments import ExperimentRecord, RunRef, markdown_table, write_experiment_record
+from medcoder.evaluation.records import ExperimentRecord, RunRef, markdown_table, write_experiment_record
 
 
 def test_markdown_table_formats_numbers_and_escapes_cells():
@@ -56,7 +56,7 @@ def test_record_slug_must_be_a_filename_slug():
 
 
 def test_portable_drops_this_checkouts_absolute_paths():
-    from medcoder.experiments import portable
+    from medcoder.evaluation.records import portable
     from medcoder.paths import project_root
 
     root = project_root()

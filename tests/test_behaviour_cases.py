@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from behaviour_support import write_cases
 
-from medcoder.behaviour import CATEGORIES, DEFAULT_CASES, load_cases, write_case_inputs
+from medcoder.evaluation.behaviour import CATEGORIES, DEFAULT_CASES, load_cases, write_case_inputs
 from medcoder.codes import icd10cm
 from medcoder.data.schema import RecordError
 

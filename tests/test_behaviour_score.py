@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from behaviour_support import contract_line, error_line, expected_span, perfect_line, write_cases
 
-from medcoder.behaviour import CASES_V2, DEFAULT_CASES, load_cases, score_behaviour
+from medcoder.evaluation.behaviour import CASES_V2, DEFAULT_CASES, load_cases, score_behaviour
 from medcoder.inference.contract import ContractError
 
 NEG = {

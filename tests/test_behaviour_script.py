@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from behaviour_support import contract_line, expected_span, perfect_line, write_cases, write_lines
 
-from medcoder.behaviour import CASES_V2, load_cases
+from medcoder.evaluation.behaviour import CASES_V2, load_cases
 from medcoder.paths import project_root
-from medcoder.predict_subprocess import medcoder_executable
+from medcoder.evaluation.predict_subprocess import medcoder_executable
 
 SCRIPT = project_root() / "scripts" / "score_behaviour.py"
 CASES = [

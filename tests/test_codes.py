@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import medcoder.codes as codes
-from medcoder.codes import cpt, icd10cm, icd11
+from medcoder.codes import cpt, em, icd10cm, icd11
 from medcoder.codes.errors import UnknownCodeError, UnsupportedCodeSystemError
 from medcoder.codes.formats import CodeFormatError
 from medcoder.paths import resources_dir, shared_data_dir
@@ -200,9 +200,9 @@ def test_table_stats(packaged: icd11.Icd11Translator) -> None:
 # --- CPT / HCPCS -----------------------------------------------------------------------------
 
 def test_em_codes_are_ordered_and_split_by_patient_type() -> None:
-    assert cpt.EM_CODES == ("99202", "99203", "99204", "99205", "99211", "99212", "99213", "99214", "99215")
-    assert cpt.EM_CODES == cpt.EM_NEW_PATIENT + cpt.EM_ESTABLISHED
-    assert not set(cpt.PROCEDURE_CODES) & set(cpt.EM_CODES)
+    assert em.OFFICE_EM_CODES == ("99202", "99203", "99204", "99205", "99211", "99212", "99213", "99214", "99215")
+    assert em.OFFICE_EM_CODES == em.OFFICE_NEW_PATIENT + em.OFFICE_ESTABLISHED
+    assert not set(cpt.PROCEDURE_CODES) & set(em.VISIT_EM_CODES)
     assert "99201" not in cpt.BUILTIN_CATALOG  # deleted in 2021
 
 
@@ -210,10 +210,10 @@ def test_builtin_catalog_has_every_platform_code_with_a_plain_description() -> N
     expected = {"93000", "94010", "36415", "90471", "90686", "81002", "87880", "99406", "20610",
                 "10060", "69210", "82962", "G0444", "G0008", "J3301"}
     assert set(cpt.PROCEDURE_CODES) == expected
-    assert cpt.PREVENTIVE_CODES == tuple(f"9938{i}" for i in range(1, 8)) + tuple(f"9939{i}" for i in range(1, 8))
+    assert em.PREVENTIVE_EM_CODES == tuple(f"9938{i}" for i in range(1, 8)) + tuple(f"9939{i}" for i in range(1, 8))
     catalog = cpt.BUILTIN_CATALOG
     assert catalog.source == "medcoder plain-language"
-    for code in cpt.EM_CODES + cpt.PREVENTIVE_CODES + cpt.PROCEDURE_CODES:
+    for code in em.VISIT_EM_CODES + cpt.PROCEDURE_CODES:
         assert code in catalog
         assert 10 <= len(catalog.description(code)) <= 90
     assert "moderate complexity" in catalog.description("99214")

@@ -10,8 +10,8 @@ from torch.utils.data import RandomSampler
 
 from medcoder.data.datamodule import BucketBatchSampler, CodingDataModule
 from medcoder.data.schema import parse_record, write_notes
-from medcoder.models.em import EM_CLASSES
-from medcoder.models.spans import B, I, IGNORE, O
+from medcoder.codes.em import EM_CLASSES
+from medcoder.data.spans import B, I, IGNORE, O
 from test_model_corpus import make_corpus
 
 torch.set_num_threads(1)

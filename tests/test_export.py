@@ -16,13 +16,13 @@ from safetensors.torch import load_file
 from export_support import MAX_CHARS, TinyCoder, tiny_coder
 from medcoder.codes import code_set_versions, is_valid_code
 from medcoder.export.artifact import ArtifactError, ExportedCoder, export_coder, load_exported
-from medcoder.grounding.predict import predict_notes
+from medcoder.inference.predict import predict_notes
 from medcoder.inference.contract import validate_contract_line
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, write_manifest
 from medcoder.inference.routing import RoutingPolicy
-from medcoder.models.chunking import covering
+from medcoder.data.chunking import covering
 from medcoder.models.coder import MedicalCoder
-from medcoder.models.em import EM_CLASSES
+from medcoder.codes.em import EM_CLASSES
 from medcoder.models.lit_module import CoderLitModule
 
 torch.set_num_threads(2)

@@ -17,7 +17,7 @@ from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, tracking
 from medcoder.codes import is_valid_code
 from medcoder.export.mlflow_model import save_packaged_model
 from medcoder.cli import build_parser
-from medcoder.export.predict import ModelNotFoundError, cmd_predict
+from medcoder.serving.predict import ModelNotFoundError, cmd_predict
 from medcoder.inference.contract import validate_contract_line
 from medcoder.inference.manifest import TamperedArtifactError
 
@@ -149,7 +149,7 @@ def test_output_that_is_the_input_or_a_folder_is_refused_before_the_model_loads(
 def test_a_second_run_to_the_same_output_is_refused_and_temp_files_are_unique(tiny: TinyCoder, tmp_path) -> None:
     import fcntl
 
-    from medcoder.export.predict import exclusive_output
+    from medcoder.serving.predict import exclusive_output
 
     source, ids, _ = _input_file(tiny, tmp_path / "in.jsonl")
     out = tmp_path / "out.jsonl"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcoder.grounding.context import blocks_grounding, detect_context, exempt_statuses, subject_of
+from medcoder.inference.grounding.context import blocks_grounding, detect_context, exempt_statuses, subject_of
 
 
 def status_of(marked: str) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medcoder.grounding.evidence import ground_note
-from medcoder.models.chunking import Chunking, chunk_note
-from medcoder.models.em import EM_CLASSES
-from medcoder.models.encoder import load_tokenizer
-from medcoder.models.spans import bio_tags_for_spans
+from medcoder.inference.grounding.evidence import ground_note
+from medcoder.data.chunking import Chunking, chunk_note
+from medcoder.codes.em import EM_CLASSES
+from medcoder.data.tokenizer import load_tokenizer
+from medcoder.data.spans import bio_tags_for_spans
 
 TEXT = (
     "Assessment: essential hypertension, well controlled. Denies chest pain. "
@@ -96,7 +96,7 @@ def test_clean_spans_win_over_blocked_ones(offsets) -> None:
 
 
 def test_fallback_window_is_whole_words_on_one_line() -> None:
-    from medcoder.grounding.evidence import _peak_window
+    from medcoder.inference.grounding.evidence import _peak_window
 
     text = "Name: Jane Doe\nchronic obstructive pulmonary disease"
     tokenizer = load_tokenizer(None)
@@ -173,7 +173,7 @@ def test_em_evidence_is_whole_words_on_the_em_attention_peaks_sentences_best_fir
 
 
 def test_em_evidence_takes_one_window_per_sentence() -> None:
-    from medcoder.grounding.evidence import _em_windows
+    from medcoder.inference.grounding.evidence import _em_windows
 
     text = ("Problems addressed: two stable chronic illnesses with medication management and also one acute "
             "uncomplicated illness today.\nRisk: prescription drug management.")  # fmt: skip

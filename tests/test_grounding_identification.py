@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medcoder.grounding.evidence import ground_note
-from medcoder.grounding.identification import is_identification_line
-from medcoder.models.chunking import Chunking, chunk_note
-from medcoder.models.em import EM_CLASSES
-from medcoder.models.encoder import load_tokenizer
+from medcoder.inference.grounding.evidence import ground_note
+from medcoder.inference.grounding.identification import is_identification_line
+from medcoder.data.chunking import Chunking, chunk_note
+from medcoder.codes.em import EM_CLASSES
+from medcoder.data.tokenizer import load_tokenizer
 
 # Written the way the embedded corpus writes its header (medcoder.data.synth), plus the identifiers
 # an attacker's note carried.

@@ -16,7 +16,7 @@ import pytest
 
 from medcoder.data.labels import coding_label_space
 from medcoder.data.synth import generate_corpus
-from medcoder.grounding.verifier import (
+from medcoder.inference.grounding.verifier import (
     SentenceEncoder, SupportVerifier, VerifierError, VerifierWeights, expand_abbreviations, fit_verifier,
     packaged_sentence_encoder_path, verifier_config, verifier_from_config,
 )  # fmt: skip
@@ -93,9 +93,9 @@ def test_exported_config_rebuilds_the_same_verifier_and_refuses_other_encoder_we
 def one_span_note(text: str, span: tuple[int, int], scored: dict[str, float]):
     """ground_note inputs for `text` with one tagged span that carries all the attention of every code in
     `scored` (code -> score); the rest of the verifier's labels score 0."""
-    from medcoder.models.chunking import Chunking, chunk_note
-    from medcoder.models.encoder import load_tokenizer
-    from medcoder.models.spans import bio_tags_for_spans
+    from medcoder.data.chunking import Chunking, chunk_note
+    from medcoder.data.tokenizer import load_tokenizer
+    from medcoder.data.spans import bio_tags_for_spans
 
     verifier, _ = fitted()
     chunks = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=4))
@@ -111,7 +111,7 @@ def one_span_note(text: str, span: tuple[int, int], scored: dict[str, float]):
 
 def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_its_support():
     """The issue's case: I50.23 at 0.9995 with its attention on "essential hypertension"."""
-    from medcoder.grounding.evidence import ground_note
+    from medcoder.inference.grounding.evidence import ground_note
 
     verifier, _ = fitted()
     text = "Assessment: essential hypertension, stable. Continue lisinopril."
@@ -134,7 +134,7 @@ def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_it
 def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
     """"Community-acquired pneumonia confirmed on chest x-ray" at 0.3 under a 0.5 threshold: suggested
     (grounded, with its own low score, so routing sends it to review); a look-alike at 0.3 is not."""
-    from medcoder.grounding.evidence import ground_note
+    from medcoder.inference.grounding.evidence import ground_note
 
     verifier, _ = fitted()
     text = "Assessment: community-acquired pneumonia confirmed on chest x-ray. Start antibiotics."
@@ -157,7 +157,7 @@ def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
 def test_a_code_whose_attention_missed_its_words_is_grounded_on_the_plain_sentence_that_says_it():
     """N39.0 with its attention on the plan line: the impression line says it; the negated line
     ("No fever") is never searched."""
-    from medcoder.grounding.evidence import ground_note
+    from medcoder.inference.grounding.evidence import ground_note
 
     verifier, _ = fitted()
     text = ("Burning when she pees and going to the bathroom a lot for two days. No fever, no back pain. "

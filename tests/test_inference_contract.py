@@ -110,10 +110,10 @@ def test_em_evidence_is_rendered_like_code_evidence_with_the_notes_own_text():
 
 def test_an_outpatient_note_without_a_predicted_em_level_has_em_null():
     """Grounding's real output for a note whose E/M head says "none": no level, no evidence, em null."""
-    from medcoder.grounding.evidence import ground_note
-    from medcoder.models.chunking import Chunking, chunk_note
-    from medcoder.models.em import EM_CLASSES
-    from medcoder.models.encoder import load_tokenizer
+    from medcoder.inference.grounding.evidence import ground_note
+    from medcoder.data.chunking import Chunking, chunk_note
+    from medcoder.codes.em import EM_CLASSES
+    from medcoder.data.tokenizer import load_tokenizer
 
     chunks = chunk_note(TEXT, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=8))
     offsets = np.array([o for offs in chunks.offsets for o in offs])

@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, file_sha256, verify_manifest, write_manifest
+from medcoder.hashing import file_sha256
+from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, verify_manifest, write_manifest
 
 
 @pytest.fixture

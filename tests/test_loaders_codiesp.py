@@ -10,7 +10,7 @@ import pytest
 from data_support import needs_reference
 from medcoder.data import codiesp
 from medcoder.data.schema import RecordError
-from medcoder.data.sources import DatasetNotFoundError
+from medcoder.data.loading import DatasetNotFoundError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "codiesp"
 REAL = codiesp.default_dir()

@@ -12,7 +12,7 @@ import pytest
 from data_support import needs_reference
 from medcoder.data import mdace
 from medcoder.data.schema import RecordError
-from medcoder.data.sources import DatasetNotFoundError
+from medcoder.data.loading import DatasetNotFoundError
 
 NOTEEVENTS = Path(__file__).parent / "fixtures" / "mdace" / "NOTEEVENTS.csv"
 REAL = mdace.default_dir()

@@ -11,7 +11,7 @@ import pytest
 
 from medcoder.data import mimic
 from medcoder.data.schema import RecordError
-from medcoder.data.sources import DatasetNotFoundError
+from medcoder.data.loading import DatasetNotFoundError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mimic"
 

@@ -10,7 +10,8 @@ import pytest
 
 from medcoder.data import codiesp, mimic
 from medcoder.data.schema import NoteRecord, RecordError, parse_record, write_notes
-from medcoder.data.sources import DATASETS, DatasetNotFoundError, dataset_stats, load_dataset, stats_markdown
+from medcoder.data.loading import DatasetNotFoundError
+from medcoder.data.sources import DATASETS, dataset_stats, load_dataset, stats_markdown
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

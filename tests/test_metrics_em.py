@@ -8,7 +8,8 @@ import pytest
 
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import parse_record
-from medcoder.metrics.em import em_confusion_matrix, em_metrics, is_em_code, predicted_em_class
+from medcoder.codes.em import is_visit_em
+from medcoder.metrics.em import em_confusion_matrix, em_metrics, predicted_em_class
 
 
 def note(note_id: str, *cpt: str):
@@ -20,12 +21,12 @@ def pred(note_id: str, em: str | None) -> NotePrediction:
     return NotePrediction(id=note_id, em_code=em, em_score=0.8 if em else None)
 
 
-def test_is_em_code():
-    assert is_em_code("CPT", "99213") and is_em_code("CPT", "99202") and is_em_code("CPT", "99392")
-    assert not is_em_code("CPT", "99201")  # deleted in 2021
+def test_is_visit_em():
+    assert is_visit_em("CPT", "99213") and is_visit_em("CPT", "99202") and is_visit_em("CPT", "99392")
+    assert not is_visit_em("CPT", "99201")  # deleted in 2021
     # services added to a visit are not its level: a visit with tobacco counselling has one E/M level
-    assert not is_em_code("CPT", "99406") and not is_em_code("CPT", "99210") and not is_em_code("CPT", "99499")
-    assert not is_em_code("CPT", "93000") and not is_em_code("ICD-10-CM", "I10") and not is_em_code("CPT", "0001U")
+    assert not is_visit_em("CPT", "99406") and not is_visit_em("CPT", "99210") and not is_visit_em("CPT", "99499")
+    assert not is_visit_em("CPT", "93000") and not is_visit_em("ICD-10-CM", "I10") and not is_visit_em("CPT", "0001U")
 
 
 RECORDS = [note("a", "99213"), note("b", "99213"), note("c", "99214"), note("d", "99215"), note("e")]

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 
-from medcoder.models.chunking import covering
+from medcoder.inference.predict import predict_with_scores
+from medcoder.data.chunking import covering
 import pytest
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -99,7 +100,7 @@ def coder_and_blend(tiny: TinyCoder) -> tuple[CoderLitModule, ScoreBlend, dict]:
     corpus = generate_corpus(60, seed=3)  # the tiny coder's corpus: same label space
     space = coding_label_space(corpus["train"], None, top_k=12)
     assert space.labels == coder.label_space.labels
-    _, neural_val = coder.predict_with_scores(corpus["val"])
+    _, neural_val = predict_with_scores(coder, corpus["val"])
     blend, tables = fit_blend(corpus["train"], corpus["val"], space, neural_val, c_grid=(10.0,), min_df=1)
     return coder, blend, tables
 
@@ -115,10 +116,10 @@ def test_a_blended_export_predicts_what_the_blended_coder_predicts(coder_and_ble
     records = tiny.records[:6]
     predictions, scores = loaded.predict_with_scores(records)
     coder.chunking = covering(coder.chunking, loaded.max_chars)  # the export reads whole notes (issue 9)
-    expected_predictions, expected = coder.predict_with_scores(records, tiny.threshold, blend=blend)
+    expected_predictions, expected = predict_with_scores(coder, records, tiny.threshold, blend=blend)
     np.testing.assert_allclose(scores, expected, atol=1e-4)
     assert [[c.code for c in p.codes] for p in predictions] == [[c.code for c in p.codes] for p in expected_predictions]
-    _, neural = coder.predict_with_scores(records, tiny.threshold)
+    _, neural = predict_with_scores(coder, records, tiny.threshold)
     assert not np.allclose(scores, neural, atol=1e-3)
     # evidence still comes from the neural attention: a blended code is grounded like a neural one
     assert any(c.evidence for p in predictions for c in p.codes)

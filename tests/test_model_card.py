@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from medcoder import tracking
 from medcoder.cards import hti1
-from medcoder.cards.alias_history import read_alias_history, record_alias_change
+from medcoder.registry.alias_history import read_alias_history, record_alias_change
 from medcoder.cards.facts import parse_model_uri
 from medcoder.cards.model_card import write_model_card
 from medcoder.cli import main as medcoder_main
@@ -397,7 +397,7 @@ def test_cli_writes_the_card_without_publishing(registry, store, tmp_path, capsy
 @pytest.mark.slow
 def test_card_of_a_registered_baseline_run(tmp_path, monkeypatch):
     """The layout `medcoder baseline` logs is the layout the card reads (every plot and table present)."""
-    from medcoder.baseline import run_baseline
+    from medcoder.evaluation.baseline import run_baseline
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medcoder.models.chunking import Chunking, chunk_note, chunk_notes, pad_chunks
-from medcoder.models.encoder import load_tokenizer
+from medcoder.data.chunking import Chunking, chunk_note, chunk_notes, pad_chunks
+from medcoder.data.tokenizer import load_tokenizer
 
 torch.set_num_threads(1)
 

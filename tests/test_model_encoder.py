@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from medcoder.models.coder import MedicalCoder
-from medcoder.models.encoder import TINY_ENCODER, adapt_encoder, build_tiny_encoder, load_encoder
+from medcoder.data.tokenizer import TINY_ENCODER
+from medcoder.models.encoder import adapt_encoder, build_tiny_encoder, load_encoder
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medcoder.models.chunking import Chunking, chunk_notes, pad_chunks
+from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.label_attention import AttentionPool, LabelAttention, masked_softmax
 

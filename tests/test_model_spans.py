@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from medcoder.models.chunking import Chunking, chunk_note
-from medcoder.models.encoder import load_tokenizer
-from medcoder.models.spans import B, I, IGNORE, O, bio_tags_for_spans, merge_spans, spans_from_bio, token_runs
+from medcoder.data.chunking import Chunking, chunk_note
+from medcoder.data.tokenizer import load_tokenizer
+from medcoder.data.spans import B, I, IGNORE, O, bio_tags_for_spans, merge_spans, spans_from_bio, token_runs
 
 TEXT = (
     "HPI: 67F with type 2 diabetes, A1c 9.8%, uncontrolled hyperglycemia. Denies chest pain. "

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from medcoder.inference.predict import predict_with_scores
 from medcoder.data.datamodule import CodingDataModule
 from medcoder.data.schema import CodeAssignment, write_notes
 from medcoder.models.coder import MedicalCoder
@@ -95,7 +96,7 @@ def test_validation_metrics_and_scores_are_kept(trained) -> None:
 def test_predicted_evidence_lands_on_the_gold_characters(trained) -> None:
     dm, model, _, _ = trained
     records = dm.records["train"][:16]
-    predictions = model.predict_notes(records, threshold=0.5)
+    predictions = predict_with_scores(model, records, threshold=0.5)[0]
     assert [p.id for p in predictions] == [r.id for r in records]
     exact = on_gold = gold_total = 0
     for record, prediction in zip(records, predictions):
@@ -123,7 +124,7 @@ def test_em_attention_moves_onto_the_em_evidence_and_grounds_the_level(trained) 
         after = model.eval().losses(model(batch), batch)["em_attention_loss"]
     assert torch.isfinite(after) and after < 0.5 * before, (float(before), float(after))
     records = dm.records["val"]
-    predictions = model.predict_notes(records)
+    predictions = predict_with_scores(model, records)[0]
     leveled = [(r, p) for r, p in zip(records, predictions) if p.em_code is not None]
     assert len(leveled) >= 0.8 * len(records)
     for record, prediction in leveled:
@@ -146,7 +147,7 @@ def test_em_attention_loss_is_zero_without_em_evidence(tmp_path) -> None:
 def test_distractor_mentions_never_ground_a_code(trained) -> None:
     dm, model, _, _ = trained
     records = dm.records["val"]
-    for record, prediction in zip(records, model.predict_notes(records, threshold=0.5)):
+    for record, prediction in zip(records, predict_with_scores(model, records, threshold=0.5)[0]):
         predicted = {c.code: c for c in prediction.codes}
         for mention in record.mentions:  # negated, family or hypothetical, never a gold code here
             code = predicted.get(mention.code)
@@ -159,8 +160,8 @@ def test_checkpoint_reloads_to_the_same_predictions(trained, tmp_path) -> None:
     fit.save_checkpoint(path)
     reloaded = CoderLitModule.load_trained(str(path))
     records = dm.records["test"]
-    before, scores_before = model.predict_with_scores(records)
-    after, scores_after = reloaded.predict_with_scores(records)
+    before, scores_before = predict_with_scores(model, records)
+    after, scores_after = predict_with_scores(reloaded, records)
     np.testing.assert_allclose(scores_after, scores_before, atol=1e-6)
     assert after == before
     assert reloaded.label_space == model.label_space and reloaded.chunking == model.chunking

@@ -10,7 +10,7 @@ MLflow database, in any artifact, checkpoint, card, Hydra output or log, or in a
 The only files exempt are the inputs (the corpus and the predict input) and the predict OUTPUT,
 whose evidence spans quote note text by contract. There every span must quote its own note exactly
 (no text from another note), no evidence span of any code or of the E/M level, grounded or not,
-touches the identification line (`medcoder.grounding.identification`: a window never quotes who the
+touches the identification line (`medcoder.inference.grounding.identification`: a window never quotes who the
 patient is), and error entries must not echo the text of the line they reject.
 A positive control runs the same scanner over the seeded corpus, so a scanner that finds nothing
 cannot make the test pass.

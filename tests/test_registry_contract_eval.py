@@ -19,7 +19,7 @@ from medcoder.data.schema import CodeAssignment, Mention, NoteRecord, RecordErro
 from medcoder.inference.contract import ContractError, render_prediction
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.metrics import evaluate_split
-from medcoder.registry.contract_eval import (
+from medcoder.evaluation.contract import (
     SCORE_MATRIX_METRICS, contract_input, load_eval_set, prediction_from_line, score_contract_lines,
 )
 

@@ -19,7 +19,7 @@ from medcoder import tracking as medcoder_tracking
 from medcoder.data.schema import NoteRecord, records_digest, write_notes
 from medcoder.data.synth import generate_corpus
 from medcoder.export.mlflow_model import log_packaged_model
-from medcoder.registry.contract_eval import load_eval_set
+from medcoder.evaluation.contract import load_eval_set
 from medcoder.registry.eval_guard import EvalSetRefused
 from medcoder.registry.gates import Gates
 from medcoder.registry.promote import promote

@@ -22,19 +22,21 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from medcoder import tracking
+from medcoder.inference.predict import predict_with_scores
 from medcoder.codes import validator_for
-from medcoder.cards.alias_history import read_alias_history
+from medcoder.registry.alias_history import read_alias_history
 from medcoder.codes import code_set_versions
 from medcoder.data.datamodule import CodingDataModule
 from medcoder.data.schema import records_digest, write_notes
-from medcoder.evaluation import evaluate_coder, log_evaluation
+from medcoder.evaluation.split import evaluate_coder, log_evaluation
 from medcoder.export.mlflow_model import export_and_log
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule
 from medcoder.registry.client import RegistryError
-from medcoder.registry.contract_eval import evaluate_registered, load_eval_set, run_label_space
+from medcoder.evaluation.contract import load_eval_set
+from medcoder.registry.scoring import evaluate_registered, run_label_space
 from medcoder.registry.gates import Gates
 from medcoder.registry.promote import promote
 from medcoder.registry.register import KEY_METRICS, register_run
@@ -78,7 +80,7 @@ def env(tmp_path_factory) -> Env:
         write_notes(make_corpus(n, seed), data_dir / f"{split}.jsonl")
     dm, coder = _train_tiny_coder(data_dir)
     label_space = dm.label_space
-    evaluation = evaluate_coder(lambda records, t: coder.predict_with_scores(records, t), dm.records, label_space,
+    evaluation = evaluate_coder(lambda records, t: predict_with_scores(coder, records, t), dm.records, label_space,
                                 is_valid=validator_for(system for system, _ in label_space.labels))
 
     with pytest.MonkeyPatch.context() as mp:
@@ -206,7 +208,7 @@ def test_cli_register_and_promote_use_the_default_store(env, monkeypatch, capsys
     captured = capsys.readouterr()
     assert "PROMOTED: first promotion" in captured.out and "max_invalid_code_rate" in captured.out
     # its progress shows while it runs (the CLI configures logging): each scoring, then the move
-    assert "medcoder.registry.contract_eval: scored cli v1 on" in captured.err
+    assert "medcoder.evaluation.contract: scored cli v1 on" in captured.err
     assert "medcoder.registry.promote: cli v1 is now @champion" in captured.err
     assert {k: str(v) for k, v in env.client.get_registered_model("cli").aliases.items()} == {"challenger": "1", "champion": "1"}
 

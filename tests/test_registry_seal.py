@@ -17,10 +17,10 @@ from mlflow.tracking import MlflowClient
 from export_support import TinyCoder, tracking
 from medcoder.cli import build_parser
 from medcoder.export.mlflow_model import log_packaged_model
-from medcoder.export.predict import cmd_predict
+from medcoder.serving.predict import cmd_predict
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, write_manifest
 from medcoder.registry.client import RegistryError
-from medcoder.registry.contract_eval import evaluate_registered
+from medcoder.registry.scoring import evaluate_registered
 from medcoder.registry.register import register_run
 from medcoder.registry.seal import SEAL_FILES_TAG, SEAL_SHA256_TAG
 from medcoder.tracking import configure_mlflow

@@ -11,7 +11,7 @@ import pytest
 from behaviour_support import contract_line, error_line, write_cases
 
 from medcoder.data.schema import RecordError
-from medcoder.stress import DEFAULT_STRESS, load_stress, score_stress
+from medcoder.evaluation.stress import DEFAULT_STRESS, load_stress, score_stress
 
 HTN = {"id": "s-htn", "setting": "outpatient", "age": 58, "sex": "M", "style": "one_line",
        "text": "Assessment: essential hypertension, stable. Continue lisinopril.",

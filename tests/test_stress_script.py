@@ -9,7 +9,7 @@ import pytest
 from behaviour_support import MODEL, contract_line, write_cases, write_lines
 
 from medcoder.paths import project_root
-from medcoder.stress import load_stress
+from medcoder.evaluation.stress import load_stress
 
 SCRIPT = project_root() / "scripts" / "score_stress.py"
 NOTES = [

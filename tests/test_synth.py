@@ -18,12 +18,12 @@ import pytest
 import simple_icd_10_cm as cm
 
 from medcoder.data.schema import load_notes
+from medcoder.codes.em import VISIT_EM_CODES
 from medcoder.data.synth import generate_corpus, write_corpus
 from medcoder.data.synth.catalog import (
     CHRONIC,
     CORE_ICD_CODES,
     CORE_PROCEDURE_CODES,
-    EM_CODES,
     FAMILY,
     HISTORY,
     PHENOMENON_TARGETS,
@@ -156,7 +156,7 @@ def test_evidence_spans_are_the_intended_phrases(records):
             for start, end in c.evidence:
                 span = r.text[start:end]
                 assert span == span.strip() and span, (r.id, c.code, span)
-                if c.code in EM_CODES:
+                if c.code in VISIT_EM_CODES:
                     continue
                 if c.code.startswith("Z68."):
                     m = re.fullmatch(r"BMI:? (\d+\.\d)( kg/m2)?", span)
@@ -173,7 +173,7 @@ def test_evidence_spans_are_the_intended_phrases(records):
 
 def test_em_evidence_points_at_status_and_mdm(records):
     for r in records:
-        ems = [c for c in r.codes if c.system == "CPT" and c.code in EM_CODES]
+        ems = [c for c in r.codes if c.system == "CPT" and c.code in VISIT_EM_CODES]
         if r.setting == "inpatient":
             assert not ems and all(c.system == "ICD-10-CM" for c in r.codes), r.id
             continue

@@ -86,7 +86,7 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
         assert path in artifacts, path
 
     # the run carries a packaged model that codes notes through the prediction contract
-    from medcoder.export.predict import load_model
+    from medcoder.serving.predict import load_model
     from medcoder.inference.contract import validate_contract_line
 
     packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)
@@ -159,7 +159,7 @@ def test_blended_train_job_packages_the_blend_and_logs_the_neural_coder_alone(tm
 
     # the packaged model is the blend: its test scores are the run's test metrics' scores
     from medcoder.data.sources import load_dataset
-    from medcoder.export.predict import load_model
+    from medcoder.serving.predict import load_model
     from medcoder.metrics import evaluate_split
 
     packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)

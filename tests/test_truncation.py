@@ -19,12 +19,12 @@ from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import NoteRecord
 from medcoder.data.synth import generate_corpus
 from medcoder.export.artifact import load_exported
-from medcoder.grounding.predict import predict_notes
+from medcoder.inference.predict import predict_notes
 from medcoder.inference.contract import ContractError, render_prediction, validate_contract_line
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.metrics import evaluate_split
-from medcoder.models.chunking import Chunking, chunk_note, covering
-from medcoder.models.encoder import load_tokenizer
+from medcoder.data.chunking import Chunking, chunk_note, covering
+from medcoder.data.tokenizer import load_tokenizer
 
 torch.set_num_threads(2)
 
@@ -89,7 +89,7 @@ def test_a_cut_note_says_so_is_routed_to_review_and_is_counted(tiny: TinyCoder, 
 
 
 def test_the_contract_round_trip_keeps_the_truncation() -> None:
-    from medcoder.registry.contract_eval import prediction_from_line, score_contract_lines
+    from medcoder.evaluation.contract import prediction_from_line, score_contract_lines
 
     text = "Assessment: essential hypertension. " * 4
     record = NoteRecord(id="n1", text=text)

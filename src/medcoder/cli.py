@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from medcoder.data.schema import RecordError
+from medcoder.defaults import CHAMPION_URI, EMBEDDED_NOTES, EMBEDDED_SEED
 
-DEFAULT_MODEL_URI = "models:/medcoder@champion"
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="write the embedded synthetic corpus (train/val/test.jsonl)")
     synth.add_argument("--out", required=True, help="output directory")
-    synth.add_argument("--notes", type=int, default=3000, help="number of notes in all splits (default 3000)")
-    synth.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives identical files")
+    synth.add_argument("--notes", type=int, default=EMBEDDED_NOTES, help=f"number of notes in all splits (default {EMBEDDED_NOTES}, as make train)")
+    synth.add_argument("--seed", type=int, default=EMBEDDED_SEED, help="random seed; the same seed gives identical files")
     synth.set_defaults(func=_cmd_synth)
 
     from medcoder.data.sources import DATASETS
@@ -74,23 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--experiment", default="medcoder", help="MLflow experiment (default medcoder, next to medcoder-train runs)")
     _tracking_uri_option(baseline)
     baseline.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
-    baseline.set_defaults(func=_lazy("medcoder.baseline:cmd_baseline"))
+    baseline.set_defaults(func=_lazy("medcoder.evaluation.baseline:cmd_baseline"))
 
     predict = sub.add_parser("predict", help="code a JSONL file of notes with a packaged model (prediction contract)")
     predict.add_argument("--input", required=True, help="JSONL file, one note per line: {id, text, setting?, age?, sex?}")
     predict.add_argument("--output", required=True, help="JSONL file to write, one prediction or error entry per input line")
-    predict.add_argument("--model", default=DEFAULT_MODEL_URI,
+    predict.add_argument("--model", default=CHAMPION_URI,
                          help="models:/<name>@<alias>, models:/<name>/<version>, runs:/<run_id>/model, or a model folder "
-                              f"(default {DEFAULT_MODEL_URI})")
+                              f"(default {CHAMPION_URI})")
     predict.add_argument("--max-chars", type=int, default=None, help="longest note text accepted (default: the model's limit)")
     predict.add_argument("--batch-size", type=int, default=8, help="notes per forward pass (default 8)")
-    predict.set_defaults(func=_lazy("medcoder.export.predict:cmd_predict"))
+    predict.set_defaults(func=_lazy("medcoder.serving.predict:cmd_predict"))
 
     from medcoder.inference.inputs import DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES
 
     serve = sub.add_parser("serve", help="serve a registered version over HTTP, checked against its registration seal first")
-    serve.add_argument("--model", default=DEFAULT_MODEL_URI,
-                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
+    serve.add_argument("--model", default=CHAMPION_URI,
+                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {CHAMPION_URI})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     serve.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the model (default 1)")
@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_lazy("medcoder.data.reference:cmd_fetch"))
 
     card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
-    card.add_argument("--model", default=DEFAULT_MODEL_URI,
-                      help=f"models:/<name>@<alias> or models:/<name>/<version> (default {DEFAULT_MODEL_URI})")
+    card.add_argument("--model", default=CHAMPION_URI,
+                      help=f"models:/<name>@<alias> or models:/<name>/<version> (default {CHAMPION_URI})")
     card.add_argument("--out", required=True, help="output directory for model_card.md, model_card.html and plots/")
     _tracking_uri_option(card)
     card.add_argument("--no-publish", action="store_true",

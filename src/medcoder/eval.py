@@ -28,7 +28,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     from medcoder import tracking
-    from medcoder.evaluation import evaluate_trained_coder, log_evaluation, threshold_grid
+    from medcoder.evaluation.split import evaluate_trained_coder, log_evaluation, threshold_grid
     from medcoder.models.lit_module import CoderLitModule
 
     if cfg.get("threads"):
@@ -38,7 +38,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data, encoder=coder.net.config["encoder"])
     datamodule.setup("test")
     label_space = coder.label_space
-    evaluation, _ = evaluate_trained_coder(
+    evaluation, _, _ = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
     )  # fmt: skip
@@ -92,7 +92,7 @@ def print_table(df: pd.DataFrame) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (console script `medcoder-eval`)."""
-    from medcoder.experiments import markdown_table
+    from medcoder.evaluation.records import markdown_table
 
     if cfg.ckpt_path:
         metrics = evaluate_checkpoint(cfg)

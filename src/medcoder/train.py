@@ -77,7 +77,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from lightning.pytorch.loggers import MLFlowLogger
 
     from medcoder import tracking
-    from medcoder.evaluation import evaluate_trained_coder, log_evaluation, threshold_grid
+    from medcoder.evaluation.split import evaluate_trained_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
     from medcoder.inference.contract import check_servable
     from medcoder.models.blend import fit_blend
@@ -145,7 +145,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # evidence verifier is fitted on val's gold evidence, and what ships (model + guideline rules) is scored
     trainer.test(coder, datamodule=datamodule)
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-    evaluation, verifier_metrics = evaluate_trained_coder(
+    evaluation, verifier, verifier_metrics = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
     )  # fmt: skip
@@ -160,8 +160,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             threshold_grid=threshold_grid(**cfg.threshold_grid),
         )
         log.info("blend: TF-IDF weight %.2f chosen on val", blend.weight)
-        evaluation, _ = evaluate_trained_coder(  # the verifier fitted above stays
-            coder, datamodule.records, verifier=None, grid=threshold_grid(**cfg.threshold_grid),
+        evaluation, _, _ = evaluate_trained_coder(  # grounded by the verifier fitted above
+            coder, datamodule.records, verifier=verifier, grid=threshold_grid(**cfg.threshold_grid),
             batch_size=int(cfg.data.batch_size), blend=blend,
         )  # fmt: skip
         for split, result in neural_evaluation.results.items():
@@ -185,7 +185,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 for name, table in blend_tables.items():
                     tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
-            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing), blend=blend)
+            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing),
+                           verifier=verifier, blend=blend)
         log.info("MLflow run %s", mlflow_logger.run_id)
     for key in ("val/map", "val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map"):
         if key in metrics:

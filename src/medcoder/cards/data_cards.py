@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from medcoder.data.schema import NoteRecord, records_digest
-from medcoder.experiments import markdown_table, portable
+from medcoder.defaults import EMBEDDED_NOTES, EMBEDDED_SEED
+from medcoder.evaluation.records import markdown_table, portable
 
 BLOCK = re.compile(r"(<!-- generated:stats -->\n?)(.*?)(<!-- /generated:stats -->)", re.S)
 NOT_AVAILABLE = "Not available: credentialed data not present"
@@ -37,8 +38,8 @@ class CardOptions:
     """What to compute: the embedded corpus to generate, where the external datasets are, and
     whether to train the baseline (the slow part). `command` is recorded in every block."""
 
-    notes: int = 3000
-    seed: int = 1
+    notes: int = EMBEDDED_NOTES
+    seed: int = EMBEDDED_SEED
     codiesp_dir: Path | None = None
     mdace_dir: Path | None = None
     mimic_iv_dir: Path | None = None
@@ -94,7 +95,7 @@ def baseline_table(
     variants: dict[str, str | None], extra_metrics: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """TF-IDF baseline test scores (C and threshold chosen on val), one row per class-weight variant."""
-    from medcoder.baseline import run_baseline
+    from medcoder.evaluation.baseline import run_baseline
 
     rows, results = [], {}
     for label, class_weight in variants.items():
@@ -187,7 +188,8 @@ def embedded_card(options: CardOptions) -> str:
 def codiesp_card(options: CardOptions) -> str:
     """CodiEsp: split statistics, codes outside the current ICD-10-CM release, baseline scores."""
     from medcoder.data import codiesp
-    from medcoder.data.sources import DatasetNotFoundError, dataset_stats, records_of, stats_markdown
+    from medcoder.data.loading import DatasetNotFoundError, records_of
+    from medcoder.data.sources import dataset_stats, stats_markdown
 
     data_dir = options.codiesp_dir or codiesp.default_dir()
     try:
@@ -220,7 +222,7 @@ def codiesp_card(options: CardOptions) -> str:
 def mdace_card(options: CardOptions) -> str:
     """MDACE: statistics of the annotation JSON (the MIMIC-III note text is not needed for these)."""
     from medcoder.data import mdace
-    from medcoder.data.sources import DatasetNotFoundError
+    from medcoder.data.loading import DatasetNotFoundError
 
     data_dir = options.mdace_dir or mdace.default_dir()
     parts: list[str] = [f"Source: `{portable(data_dir)}` (annotation JSON only; note text is MIMIC-III and not used here).", ""]
@@ -240,7 +242,8 @@ def mdace_card(options: CardOptions) -> str:
 
 def mimic_card(options: CardOptions) -> str:
     """MIMIC-IV / MIMIC-III: statistics when the user's credentialed files are present, else a sentence."""
-    from medcoder.data.sources import DatasetNotFoundError, dataset_stats, load_dataset, stats_markdown
+    from medcoder.data.loading import DatasetNotFoundError
+    from medcoder.data.sources import dataset_stats, load_dataset, stats_markdown
 
     parts: list[str] = []
     for name, data_dir in (("mimic-iv", options.mimic_iv_dir), ("mimic-iii", options.mimic_iii_dir)):

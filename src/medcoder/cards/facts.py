@@ -26,7 +26,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from medcoder.cards.alias_history import read_alias_history
+from medcoder.registry.alias_history import read_alias_history
 
 EXTERNAL_DATASET = "codiesp"  # the platform's external benchmark (data_cards/codiesp.md)
 EXTERNAL_RUN_TAG = "external_validation.run_id"  # version tag that links a version to its external run

@@ -33,6 +33,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from medcoder.defaults import CHAMPION_URI
 from medcoder.cards import sections
 from medcoder.cards.facts import ModelFacts, collect_facts
 from medcoder.cards.hti1_answers import hti1_section
@@ -41,7 +42,6 @@ from medcoder.paths import default_tracking_uri
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_URI = "models:/medcoder@champion"
 CARD_ARTIFACT_DIR = "card"
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
@@ -104,7 +104,7 @@ class CardResult:
 
 
 def write_model_card(
-    model_uri: str = DEFAULT_MODEL_URI,
+    model_uri: str = CHAMPION_URI,
     out_dir: Path | str = "model_card",
     *,
     tracking_uri: str | None = None,

@@ -23,7 +23,7 @@ from medcoder.paths import project_root
 ImageLink = Callable[[str], str]  # artifact path of a plot -> link target written into the document
 
 TOP_FAILURES = 5  # worst codes listed under known failure modes
-SPLITS: tuple[str, ...] = ("val", "test")
+EVALUATED_SPLITS: tuple[str, ...] = ("val", "test")  # the splits a run is scored on (train is fitted)
 SPLIT_TITLES = {"val": "Validation", "test": "Test"}
 
 # metric key -> what it means, in the order the headline table shows them
@@ -278,7 +278,7 @@ def training_data(f: ModelFacts) -> str:
 
 def performance(f: ModelFacts, image: ImageLink) -> str:
     run = f.run
-    splits = [(SPLIT_TITLES[s], run, s) for s in SPLITS]
+    splits = [(SPLIT_TITLES[s], run, s) for s in EVALUATED_SPLITS]
     by_frequency = run.tables.get("tables/test_f1_by_frequency.csv")
     by_length = run.tables.get("tables/test_f1_by_note_length.csv")
     subgroups = run.subgroup_tables()

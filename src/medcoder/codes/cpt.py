@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from medcoder.codes.em import VISIT_EM_CODES
 from medcoder.codes.errors import UnknownCodeError
 from medcoder.codes.formats import CPT, HCPCS, CodeFormatError, is_canonical, normalize_code
 
 BUILTIN_SOURCE = "medcoder plain-language"
 
-EM_NEW_PATIENT: tuple[str, ...] = ("99202", "99203", "99204", "99205")
-EM_ESTABLISHED: tuple[str, ...] = ("99211", "99212", "99213", "99214", "99215")
-EM_CODES: tuple[str, ...] = EM_NEW_PATIENT + EM_ESTABLISHED
 
 _PLAIN_DESCRIPTIONS: dict[str, str] = {
     # Office visits: new patients.
@@ -74,8 +72,7 @@ _PLAIN_DESCRIPTIONS: dict[str, str] = {
     "99397": "Check-up visit, established patient, 65 and over",
 }
 
-PREVENTIVE_CODES: tuple[str, ...] = tuple(c for c in _PLAIN_DESCRIPTIONS if c.startswith(("9938", "9939")))
-PROCEDURE_CODES: tuple[str, ...] = tuple(c for c in _PLAIN_DESCRIPTIONS if c not in EM_CODES + PREVENTIVE_CODES)
+PROCEDURE_CODES: tuple[str, ...] = tuple(c for c in _PLAIN_DESCRIPTIONS if c not in VISIT_EM_CODES)
 
 
 def system_of(code: str) -> str:

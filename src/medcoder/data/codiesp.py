@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 from medcoder.codes.formats import ICD10CM, ICD10PCS, CodeFormatError, normalize_code
 from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
-from medcoder.data.sources import OnError, check_on_error, records_of, require_path
+from medcoder.data.loading import OnError, check_on_error, records_of, require_path
 from medcoder.paths import shared_data_dir
 
 # contract split name -> CodiEsp folder name

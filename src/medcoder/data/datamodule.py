@@ -37,14 +37,14 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
-from medcoder.data.labels import LabelSpace, coding_label_space
+from medcoder.data.labels import LabelSpace, coding_label_space, em_class_index
 from medcoder.data.schema import NoteRecord
-from medcoder.data.sources import SPLITS, load_dataset
-from medcoder.metrics.em import is_em_code
-from medcoder.models.chunking import Chunking, NoteChunks, chunk_notes, pad_chunks
-from medcoder.models.em import em_class_index
-from medcoder.models.encoder import load_tokenizer, max_positions
-from medcoder.models.spans import IGNORE, bio_tags_for_spans
+from medcoder.data.sources import load_dataset
+from medcoder.defaults import SPLITS
+from medcoder.codes.em import is_visit_em
+from medcoder.data.chunking import Chunking, NoteChunks, chunk_notes, pad_chunks
+from medcoder.data.tokenizer import load_tokenizer, max_positions
+from medcoder.data.spans import IGNORE, bio_tags_for_spans
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def encode_notes(
     """Targets for each tokenised note (`chunks[i]` belongs to `records[i]`)."""
     out: list[EncodedNote] = []
     for i, (record, note) in enumerate(zip(records, chunks)):
-        tagged_codes = [c for c in record.codes if not is_em_code(c.system, c.code)]
+        tagged_codes = [c for c in record.codes if not is_visit_em(c.system, c.code)]
         all_evidenced = all(c.evidence for c in tagged_codes)
         spans = [span for c in tagged_codes for span in c.evidence]
         bio = tuple(
@@ -81,7 +81,7 @@ def encode_notes(
                 continue
             label = label_space.index((c.system, c.code))
             evidence.extend((label, ci, pos) for ci, pos in _tokens_in(note, c.evidence))
-        em_spans = [span for c in record.codes if is_em_code(c.system, c.code) for span in c.evidence]
+        em_spans = [span for c in record.codes if is_visit_em(c.system, c.code) for span in c.evidence]
         out.append(EncodedNote(i, note, label_space.encode(record), bio, em_class_index(record), tuple(evidence),
                                tuple(_tokens_in(note, em_spans))))  # fmt: skip
     return out

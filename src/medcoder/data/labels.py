@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from medcoder.codes.em import EM_CLASSES, is_office_em
 from medcoder.data.schema import NoteRecord
 
 Label = tuple[str, str]  # (system, code)
@@ -98,8 +99,18 @@ def coding_label_space(
     scored by em_accuracy), not one more independent label. One function, so that the model and the
     baseline always compare on the same labels.
     """
-    from medcoder.codes.cpt import EM_CODES
-
     ranked = LabelSpace.from_records(train, systems=systems)
-    labels = [label for label in ranked.labels if not (label[0] == "CPT" and label[1] in EM_CODES)]
+    labels = [label for label in ranked.labels if not is_office_em(*label)]
     return LabelSpace(tuple(labels[:top_k] if top_k is not None else labels))
+
+
+def em_class_index(record: NoteRecord) -> int:
+    """Index into EM_CLASSES of the note's office E/M code (0 = none), the E/M head's target; two
+    levels on one note is an error (an office visit bills exactly one)."""
+    levels = [c.code for c in record.codes if is_office_em(c.system, c.code)]
+    if len(levels) > 1:
+        raise ValueError(
+            f"note {record.id} has {len(levels)} office E/M codes ({', '.join(levels)}); "
+            "an office visit bills exactly one E/M level: fix the record"
+        )
+    return EM_CLASSES.index(levels[0]) if levels else 0

@@ -48,7 +48,8 @@ import numpy as np
 
 from medcoder.codes.formats import CODE_SYSTEMS, CodeFormatError, normalize_code
 from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
-from medcoder.data.sources import SPLITS, OnError, check_on_error, records_of, require_path
+from medcoder.data.loading import OnError, check_on_error, records_of, require_path
+from medcoder.defaults import SPLITS
 from medcoder.paths import shared_data_dir
 
 Setting = Literal["Inpatient", "Profee"]

@@ -54,7 +54,8 @@ import pandas as pd
 
 from medcoder.codes.formats import ICD9CM, ICD9PCS, ICD10CM, ICD10PCS, CodeFormatError, normalize_code
 from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
-from medcoder.data.sources import SPLITS, DatasetNotFoundError, OnError, check_on_error, records_of, require_path
+from medcoder.data.loading import DatasetNotFoundError, OnError, check_on_error, records_of, require_path
+from medcoder.defaults import SPLITS
 from medcoder.paths import shared_data_dir
 
 log = logging.getLogger(__name__)

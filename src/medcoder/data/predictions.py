@@ -56,13 +56,13 @@ class NotePrediction:
     # where the E/M level's attention pool looked (whole-word windows, best first); () without an E/M code
     em_evidence: tuple[Span, ...] = ()
     # codes that scored above the threshold but whose evidence was all negated, family, historical,
-    # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.grounding.evidence)
+    # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.inference.grounding.evidence)
     context_blocked: tuple[tuple[str, str], ...] = ()
     # of those, the ones blocked as HISTORICAL mentions: (system, code, score, span). "Old MI" is not
     # a current I21.4, but it is I25.2; the guideline layer turns these into history codes
     historical_mentions: tuple[tuple[str, str, float, Span], ...] = ()
     # codes scored above the threshold that the evidence verifier found no support for in the text and
-    # that were therefore left out (medcoder.grounding.verifier, rejected_action "drop")
+    # that were therefore left out (medcoder.inference.grounding.verifier, rejected_action "drop")
     verifier_rejected: tuple[tuple[str, str], ...] = ()
     # what the guideline layer changed (medcoder.inference.guidelines), in the order the rules ran
     rules: tuple["RuleEvent", ...] = ()

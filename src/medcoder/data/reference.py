@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Literal
 
-from medcoder.inference.manifest import file_sha256
+from medcoder.hashing import file_sha256
 from medcoder.paths import resources_dir, shared_data_dir
 
 MANIFEST_DIR = "data_manifests"

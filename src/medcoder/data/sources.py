@@ -12,7 +12,8 @@ official splits) stays in one loader module per dataset:
 Every loader's main directory option is called `data_dir` so a CLI `--data-dir` maps onto any of
 them. A path that is not there raises `DatasetNotFoundError` naming the path looked for and the
 option that sets it. Loader modules are imported only when their dataset is asked for, so
-`import medcoder.data.sources` stays cheap.
+`import medcoder.data.sources` stays cheap; the helpers every loader shares (path checks, the
+on_error policy) are in `medcoder.data.loading`, which the loaders import and this module dispatches to.
 
 `dataset_stats` computes the numbers the data cards print (never typed by hand).
 """
@@ -23,52 +24,17 @@ import inspect
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 
-from medcoder.data.schema import LoadReport, NoteRecord, read_notes
+from medcoder.data.loading import DatasetNotFoundError, OnError, check_on_error, records_of, require_path
+from medcoder.data.schema import NoteRecord, read_notes
+from medcoder.defaults import SPLITS
 
 log = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 DATASETS: tuple[str, ...] = ("embedded", "codiesp", "mimic-iv", "mimic-iii", "mdace")
-OnError = Literal["raise", "skip"]  # every loader: stop at the first bad item, or skip and report it
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset file or folder is not where the options say it is."""
-
-
-def require_path(path: str | Path, *, option: str, what: str) -> Path:
-    """Return `path` if it exists, else raise an error that names it and the option that sets it."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DatasetNotFoundError(f"{what} not found: looked for {path} (set it with the `{option}` option)")
-    return path
-
-
-def check_on_error(on_error: str) -> None:
-    """Loaders take on_error="raise" (stop at the first bad item) or "skip" (report it); nothing else."""
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-
-
-def records_of(reports: dict[str, LoadReport], dataset: str) -> dict[str, list[NoteRecord]]:
-    """The records of each split; items a loader skipped (on_error="skip") are counted in the log.
-
-    Only counts, fields and reasons are logged, never note text, so nothing is dropped silently and
-    nothing private leaks into logs.
-    """
-    out: dict[str, list[NoteRecord]] = {}
-    for split, report in reports.items():
-        if report.skipped:
-            reasons = "; ".join(f"{n} x {reason}" for reason, n in list(report.skipped_by_reason().items())[:5])
-            log.warning("%s %s: skipped %d item(s): %s", dataset, split, len(report.skipped), reasons)
-        out[split] = report.records
-    return out
-
-
 # ---------------------------------------------------------------- dispatch
 def _load_embedded(data_dir: str | Path | None = None, *, on_error: OnError = "raise") -> dict[str, list[NoteRecord]]:
     """The contract JSONL splits written by `medcoder synth --out DIR` (or any tool that writes the contract)."""

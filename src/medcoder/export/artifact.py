@@ -48,16 +48,16 @@ from medcoder.codes.icd11 import PACKAGED_TABLE_NAME, Icd11Translator, read_pack
 from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
-from medcoder.grounding.predict import predict_notes
-from medcoder.grounding.verifier import SupportVerifier, VerifierError, verifier_config, verifier_from_config
+from medcoder.inference.predict import predict_notes
+from medcoder.inference.grounding.verifier import SupportVerifier, VerifierError, verifier_config, verifier_from_config
 from medcoder.inference.contract import ContractError, render_prediction
 from medcoder.inference.inputs import DEFAULT_MAX_CHARS, InputError, InputNote, validate_input
 from medcoder.inference.manifest import verify_manifest, write_manifest
 from medcoder.inference.routing import RoutingPolicy
-from medcoder.models.chunking import Chunking, covering
+from medcoder.data.chunking import Chunking, covering
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.blend import ScoreBlend
-from medcoder.models.em import EM_CLASSES
+from medcoder.codes.em import EM_CLASSES
 from medcoder.models.lexical import LinearTfidfScorer
 from medcoder.paths import resources_dir
 
@@ -111,12 +111,14 @@ def export_coder(
     routing: RoutingPolicy,
     run_id: str | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
+    verifier: SupportVerifier | None = None,
     blend: ScoreBlend | None = None,
 ) -> Path:
     """Write `coder` as a sealed exported-coder folder at `out_dir` (new or empty) and return it.
 
     `threshold` is the decision threshold tuned on val (on the blended scores when `blend` is given);
-    `routing` the review policy served with it; `blend` a TF-IDF model whose scores are averaged in.
+    `routing` the review policy served with it; `verifier` the evidence verifier fitted on val (None: grounding
+    by the context check alone); `blend` a TF-IDF model whose scores are averaged in.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
@@ -157,7 +159,7 @@ def export_coder(
         "run_id": run_id,
         "max_chars": max_chars,
         "trained_finetune": net.finetune,
-        "verifier": verifier_config(coder.verifier) if coder.verifier is not None else None,
+        "verifier": verifier_config(verifier) if verifier is not None else None,
         "libraries": _library_versions(),
         "blend": None,
     }

@@ -189,12 +189,14 @@ def export_and_log(
     max_chars: int = DEFAULT_MAX_CHARS,
     name: str = "model",
     registered_model_name: str | None = None,
+    verifier: Any = None,
     blend: Any = None,
 ) -> ModelInfo:
     """Export `coder` (a CoderLitModule) and log it at artifact path `name` of the ACTIVE run.
 
     What the training job calls after evaluation, with the best checkpoint and the val-tuned
-    threshold, so that `runs:/<run_id>/model` of every training run is a servable model. `blend`: an
+    threshold, so that `runs:/<run_id>/model` of every training run is a servable model. `verifier`: the
+    evidence verifier fitted on val that grounds its codes; `blend`: an
     optional `medcoder.models.blend.ScoreBlend` packaged with it (the threshold is then the blend's).
     """
     run = mlflow.active_run()
@@ -203,6 +205,6 @@ def export_and_log(
     with tempfile.TemporaryDirectory(prefix="medcoder-export-") as tmp:
         folder = export_coder(
             coder, Path(tmp) / ARTIFACT_KEY, threshold=threshold, routing=routing, run_id=run.info.run_id, max_chars=max_chars,
-            blend=blend,
+            verifier=verifier, blend=blend,
         )
         return log_packaged_model(folder, name=name, registered_model_name=registered_model_name)

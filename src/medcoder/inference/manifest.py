@@ -28,9 +28,10 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from medcoder.hashing import file_sha256
+
 MANIFEST_NAME = "MANIFEST.sha256.json"
 MANIFEST_FORMAT = "medcoder-manifest/1"
-_CHUNK = 1 << 20
 
 
 class TamperedArtifactError(ValueError):
@@ -39,14 +40,6 @@ class TamperedArtifactError(ValueError):
     def __init__(self, artifact_dir: Path, path: str, problem: str) -> None:
         self.artifact_dir, self.path, self.problem = artifact_dir, path, problem
         super().__init__(f"{artifact_dir}: {path}: {problem}")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _scan(root: Path, exclude: str | None = MANIFEST_NAME) -> tuple[dict[str, Path], list[str]]:

@@ -100,7 +100,7 @@ def evaluate_split(
         enables the evidence, hallucination and E/M metrics, and makes the set metrics (P/R/F1,
         exact match, per-code and per-length tables) score the codes it emitted, which can be fewer
         than the scores above threshold (codes left out for lack of support, see
-        medcoder.grounding.evidence). Must cover exactly the records' ids.
+        medcoder.inference.grounding.evidence). Must cover exactly the records' ids.
     train_counts: (system, code) -> training notes (`train_label_counts(train_records)`); enables
         the frequency-bucket table.
     is_valid: `is_valid(system, code)` of the configured code set; enables invalid_code_rate.

@@ -1,6 +1,6 @@
 """Evaluation and Management (E/M) level metrics: one E/M class per note, or "none".
 
-An E/M code is a CPT code in 99202-99499, the E/M section of CPT. A note's gold class is its one
+An E/M class is a visit-level E/M code (`medcoder.codes.em.is_visit_em`: office or preventive). A note's gold class is its one
 gold E/M code, or "none" when it has none; two gold E/M codes on one note is an error (a single
 class cannot be scored, and picking one would hide a data problem). The predicted class is
 `NotePrediction.em_code` when set, else the highest-scoring E/M code among the predicted codes
@@ -20,26 +20,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
+from medcoder.codes.em import EM_NONE, is_visit_em
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.metrics._common import align_predictions
 
-NONE = "none"
-EM_SYSTEM = "CPT"
-# Visit-level E/M codes: office/outpatient (99202-99205 new, 99211-99215 established) and preventive
-# medicine (99381-99387 new, 99391-99397 established). A visit has at most one of these. Other codes
-# of the E/M section, such as 99406 tobacco counselling, are services added to a visit, not its level.
-EM_RANGES: tuple[tuple[int, int], ...] = ((99202, 99205), (99211, 99215), (99381, 99387), (99391, 99397))
-
-
-def is_em_code(system: str, code: str) -> bool:
-    """True for a visit-level E/M code (office or preventive), see EM_RANGES."""
-    return system == EM_SYSTEM and code.isdigit() and any(lo <= int(code) <= hi for lo, hi in EM_RANGES)
+NONE = EM_NONE
 
 
 def gold_em_class(record: NoteRecord) -> str:
     """The note's gold E/M code, or "none"; more than one is a ValueError naming the note."""
-    codes = [c.code for c in record.codes if is_em_code(c.system, c.code)]
+    codes = [c.code for c in record.codes if is_visit_em(c.system, c.code)]
     if len(codes) > 1:
         raise ValueError(f"note {record.id} has {len(codes)} gold E/M codes ({', '.join(codes)}); expected at most one")
     return codes[0] if codes else NONE
@@ -49,7 +40,7 @@ def predicted_em_class(prediction: NotePrediction) -> str:
     """`em_code` if set, else the top-scoring predicted E/M code, else "none"."""
     if prediction.em_code:
         return prediction.em_code
-    em = [c for c in prediction.codes if is_em_code(c.system, c.code)]
+    em = [c for c in prediction.codes if is_visit_em(c.system, c.code)]
     return max(em, key=lambda c: c.score).code if em else NONE
 
 

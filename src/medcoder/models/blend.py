@@ -91,7 +91,7 @@ def fit_blend(
 
     Returns the blend and its selection tables: "C" (one row per C) and "weight" (one per weight).
     """
-    from medcoder.baseline import select_model
+    from medcoder.models.tfidf_baseline import select_model
     from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID
 
     grid = DEFAULT_THRESHOLD_GRID if threshold_grid is None else np.asarray(threshold_grid, dtype=np.float64)

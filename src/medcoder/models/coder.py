@@ -8,7 +8,7 @@
                                    attention (B, C*S): where the E/M level's evidence is
 
 The evidence tagger is code-agnostic (is this token evidence for some gold code?); grounding pairs
-its spans with each code's attention (see medcoder.grounding). Every constructor argument is a
+its spans with each code's attention (see medcoder.inference.grounding). Every constructor argument is a
 plain value so Hydra can build the net, and `config` records them so a checkpoint can rebuild it.
 """
 
@@ -20,11 +20,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from medcoder.models.em import EM_CLASSES
+from medcoder.codes.em import EM_CLASSES
 from medcoder.models.encoder import FINETUNE_MODES, FinetuneMode, adapt_encoder, load_encoder
 from medcoder.models.label_attention import AttentionPool, LabelAttention
 from medcoder.models.ngram import NgramMixer
-from medcoder.models.spans import BIO_NAMES
+from medcoder.data.spans import BIO_NAMES
 from medcoder.models.tagger import build_tagger
 
 INFERENCE_CHUNKS_PER_PASS = 64  # encoder chunks per forward pass without gradients (see MedicalCoder.encode)

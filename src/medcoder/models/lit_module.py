@@ -37,18 +37,14 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim import Optimizer
 
 from medcoder.data.labels import LabelSpace
-from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
-from medcoder.grounding.predict import predict_notes
-from medcoder.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import classification_metrics
-from medcoder.metrics.em import is_em_code
+from medcoder.codes.em import is_visit_em
 from medcoder.metrics.evidence import seqeval_span_f1
-from medcoder.models.blend import ScoreBlend
-from medcoder.models.chunking import Chunking
+from medcoder.data.chunking import Chunking
 from medcoder.models.coder import CoderOutput, MedicalCoder
-from medcoder.models.encoder import resolve_encoder_path
-from medcoder.models.spans import BIO_NAMES, IGNORE
+from medcoder.data.tokenizer import resolve_encoder_path
+from medcoder.data.spans import BIO_NAMES, IGNORE
 
 log = logging.getLogger(__name__)
 NET_CONFIG_KEY = "medcoder_net_config"
@@ -156,9 +152,6 @@ class CoderLitModule(L.LightningModule):
         self.label_space = LabelSpace.from_list(labels)
         self.net = net if isinstance(net, MedicalCoder) else net(num_labels=len(self.label_space))
         self.chunking = Chunking(chunk_size, chunk_overlap, max_chunks)
-        # the evidence verifier, fitted on validation evidence by medcoder-train after the fit (not a
-        # module: it has no trainable weights and never enters a checkpoint)
-        self.verifier: SupportVerifier | None = None
         if self.net.config["num_labels"] != len(self.label_space):
             raise ValueError(
                 f"the net predicts {self.net.config['num_labels']} labels but {len(self.label_space)} labels were given: "
@@ -211,7 +204,7 @@ class CoderLitModule(L.LightningModule):
                 log.warning("dataset %s has no evidence spans: the evidence tagger learns nothing, every code "
                             "will be ungrounded", dm.dataset_name)
         if stage == "fit" and self.hparams.em_attention_loss_weight > 0 and not any(
-            c.evidence for r in dm.records["train"] for c in r.codes if is_em_code(c.system, c.code)
+            c.evidence for r in dm.records["train"] for c in r.codes if is_visit_em(c.system, c.code)
         ):  # not an error: one model config serves datasets with and without E/M evidence
             log.info("dataset %s has no E/M evidence spans: the em_attention loss is 0, and E/M evidence "
                      "shows where the unsupervised E/M pool looks", dm.dataset_name)
@@ -327,21 +320,7 @@ class CoderLitModule(L.LightningModule):
         scheduler = self.scheduler_factory(optimizer=optimizer, num_training_steps=steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    # ------------------------------------------------------------ prediction and checkpoints
-    def predict_with_scores(
-        self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8, guidelines: bool = True,
-        blend: ScoreBlend | None = None,
-    ) -> tuple[list[NotePrediction], np.ndarray]:
-        """Contract-ready predictions (grounded evidence, E/M) and the (n, L) code probabilities;
-        with `blend`, codes are decided on the blended scores (medcoder.models.blend)."""
-        threshold = self.hparams.threshold if threshold is None else threshold
-        return predict_notes(self.net, records, self.label_space.labels, self.chunking, threshold, batch_size,
-                             verifier=self.verifier, guidelines=guidelines, blend=blend)  # fmt: skip
-
-    def predict_notes(self, records: Sequence[NoteRecord], threshold: float | None = None, batch_size: int = 8) -> list[NotePrediction]:
-        """Contract-ready predictions; `threshold` defaults to the configured one (tune it on val)."""
-        return self.predict_with_scores(records, threshold, batch_size)[0]
-
+    # ------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[NET_CONFIG_KEY] = dict(self.net.config)
         checkpoint[RNG_STATE_KEY] = capture_rng_state()

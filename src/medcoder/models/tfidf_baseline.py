@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -31,7 +32,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from medcoder.data.labels import Label, LabelSpace
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import NoteRecord
-from medcoder.metrics.classification import binarize
+from medcoder.metrics.classification import binarize, micro_f1_by_threshold, tune_threshold
 from medcoder.models.lexical import FEATURE_KINDS, HashedTfidf, LinearTfidfScorer
 
 log = logging.getLogger(__name__)
@@ -195,3 +196,35 @@ def predictions_from_scores(
         )
         out.append(NotePrediction(id=record.id, codes=codes))
     return out
+
+
+def select_model(
+    train: Sequence[NoteRecord],
+    val: Sequence[NoteRecord],
+    label_space: LabelSpace,
+    *,
+    c_grid: Sequence[float],
+    class_weight: str | None,
+    threshold_grid: np.ndarray,
+    **model_options: Any,
+) -> tuple[TfidfBaseline, float, np.ndarray, pd.DataFrame]:
+    """Fit one model per C on train, tune a threshold for each on val, keep the best by val micro-F1.
+
+    Returns the chosen model, its threshold, its val scores and the selection table (one row per C).
+    `model_options` go to every TfidfBaseline (e.g. features="hashed", min_df=2).
+    """
+    y_val = label_space.encode_many(val)
+    best: tuple[float, TfidfBaseline, float, np.ndarray] | None = None
+    rows = []
+    for c in c_grid:
+        model = TfidfBaseline(C=float(c), class_weight=class_weight, **model_options).fit(train, label_space)
+        scores = model.predict_scores(val)
+        threshold = tune_threshold(y_val, scores, threshold_grid)
+        f1 = float(micro_f1_by_threshold(y_val, scores, np.asarray([threshold]))[0])
+        rows.append({"C": float(c), "threshold": threshold, "val_micro_f1": f1})
+        if best is None or f1 > best[0]:
+            best = (f1, model, threshold, scores)
+    assert best is not None
+    selection = pd.DataFrame(rows)
+    selection["selected"] = selection["C"] == best[1].C
+    return best[1], best[2], best[3], selection

@@ -33,8 +33,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from medcoder.data.schema import NoteRecord, text_fingerprint
-from medcoder.inference.manifest import file_sha256
-from medcoder.metrics.em import is_em_code
+from medcoder.hashing import file_sha256
+from medcoder.codes.em import is_visit_em
 from medcoder.metrics.hallucination import distractor_statuses
 from medcoder.registry.client import RegistryError
 from medcoder.registry.gates import Gates
@@ -56,7 +56,7 @@ class GoldCounts:
 
 
 def gold_counts(records: tuple[NoteRecord, ...] | list[NoteRecord]) -> GoldCounts:
-    codes = [[c for c in r.codes if not is_em_code(c.system, c.code)] for r in records]
+    codes = [[c for c in r.codes if not is_visit_em(c.system, c.code)] for r in records]
     return GoldCounts(
         notes=len(records), labelled_notes=sum(bool(c) for c in codes), gold_codes=sum(len(c) for c in codes),
         distractor_mentions=sum(len(distractor_statuses(r)) for r in records),

@@ -37,11 +37,12 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from medcoder.cards.alias_history import record_alias_change
+from medcoder.registry.alias_history import record_alias_change
 from medcoder.inference.contract import ContractError
 from medcoder.paths import config_dir
 from medcoder.registry.client import CHALLENGER, CHAMPION, MODEL_NAME, RegistryError, alias_version, get_client
-from medcoder.registry.contract_eval import DEFAULT_BATCH_SIZE, EvalSet, evaluate_registered, load_eval_set
+from medcoder.evaluation.contract import DEFAULT_BATCH_SIZE, EvalSet, load_eval_set
+from medcoder.registry.scoring import evaluate_registered
 from medcoder.registry.eval_guard import check_gold, check_overlap, provenance
 from medcoder.registry.gates import TABLE_COLUMNS, GateDecision, Gates, check_gates, load_gates
 

@@ -11,7 +11,7 @@ of the version is checked against before any of its code is imported.
 
 Registering never touches `@champion`: the new version gets `@challenger`, and only `medcoder
 promote` (with its gates) can make it champion. Every alias move is appended to the registered
-model's alias history (`medcoder.cards.alias_history`).
+model's alias history (`medcoder.registry.alias_history`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mlflow.models import Model
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from medcoder.cards.alias_history import record_alias_change
+from medcoder.registry.alias_history import record_alias_change
 from medcoder.codes import code_set_versions
 from medcoder.inference.manifest import MANIFEST_NAME, verify_manifest
 from medcoder.registry.client import CHALLENGER, MODEL_NAME, RegistryError, get_client, is_not_found

@@ -28,9 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from medcoder.defaults import CHAMPION_URI
 from medcoder.paths import default_tracking_uri
 
-DEFAULT_MODEL = "models:/medcoder@champion"
 
 
 def prepare(spec: str, work_dir: Path, tracking_uri: str | None = None) -> dict[str, str]:
@@ -38,7 +38,7 @@ def prepare(spec: str, work_dir: Path, tracking_uri: str | None = None) -> dict[
     from mlflow.pyfunc.scoring_server import SERVING_MODEL_CONFIG
     from mlflow.tracking import MlflowClient
 
-    from medcoder.export.predict import REGISTRY_URI, check_store
+    from medcoder.serving.predict import REGISTRY_URI, check_store
     from medcoder.registry.client import resolve_version
     from medcoder.registry.seal import SEAL_FILES_TAG, SEAL_SHA256_TAG, fetch_verified
     from medcoder.serving.app import MODEL_DIR_ENV, SEAL_ENV

@@ -17,7 +17,8 @@ from medcoder.data.synth import inpatient, outpatient
 from medcoder.data.synth.builder import NoteBuilder
 from medcoder.data.synth.patients import Encounter, Patient, encounter_count, make_patient, schedule
 from medcoder.data.synth.phrasing import make_style
-from medcoder.data.synth.split import SPLITS, split_by_patient
+from medcoder.data.synth.split import split_by_patient
+from medcoder.defaults import SPLITS
 
 __all__ = ["generate_corpus", "generate_notes", "write_corpus", "SPLITS"]
 

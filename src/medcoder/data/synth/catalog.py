@@ -401,9 +401,6 @@ CORE_ICD_CODES: tuple[str, ...] = tuple(
     "B34.9 U07.1 Z80.3 Z80.0 Z85.038 Z85.3 Z86.73 Z87.891 Z79.4 Z79.01 Z23 Z00.129 Z00.00 C50.919 C18.9 "
     "I63.9 G43.909 K57.30 N40.0 E55.9 Z72.0 A41.9".split()
 )
-OFFICE_EM_CODES: tuple[str, ...] = ("99202", "99203", "99204", "99205", "99211", "99212", "99213", "99214", "99215")
-PREVENTIVE_EM_CODES: tuple[str, ...] = tuple(str(c) for c in (*range(99381, 99388), *range(99391, 99398)))
-EM_CODES: tuple[str, ...] = OFFICE_EM_CODES + PREVENTIVE_EM_CODES
 CORE_PROCEDURE_CODES: tuple[tuple[str, str], ...] = (
     cpt("93000"), cpt("94010"), cpt("36415"), cpt("90471"), cpt("90686"), cpt("81002"), cpt("87880"),
     cpt("99406"), cpt("20610"), cpt("10060"), cpt("69210"), cpt("82962"), hcpcs("G0444"),

@@ -11,8 +11,8 @@ import random
 from typing import Sequence
 
 from medcoder.data.schema import NoteRecord
+from medcoder.defaults import SPLITS
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 FRACTIONS: tuple[float, float, float] = (0.70, 0.15, 0.15)
 
 

@@ -14,7 +14,8 @@ from collections import Counter
 from typing import Any, Iterable, Sequence
 
 from medcoder.data.schema import NoteRecord
-from medcoder.data.synth.catalog import CORE_ICD_CODES, EM_CODES, MISSPELLINGS, PHENOMENON_TARGETS, target_tolerance
+from medcoder.codes.em import VISIT_EM_CODES
+from medcoder.data.synth.catalog import CORE_ICD_CODES, MISSPELLINGS, PHENOMENON_TARGETS, target_tolerance
 
 LONG_NOTE_TOKENS = 512
 # A code's evidence that is a measured value: "A1c 9.8%", "BMI 41.2", "FEV1/FVC 0.62".
@@ -38,7 +39,7 @@ def _phenomena(record: NoteRecord) -> set[str]:
     text = record.text
     for c in record.codes:
         if c.system != "ICD-10-CM":
-            if c.code not in EM_CODES:
+            if c.code not in VISIT_EM_CODES:
                 found.add("procedure")
             continue
         for start, end in c.evidence:
@@ -121,7 +122,7 @@ def code_frequencies(records: Sequence[NoteRecord]) -> list[tuple[str, str, int]
 
 
 def em_distribution(records: Sequence[NoteRecord]) -> dict[str, int]:
-    counts = Counter(c.code for r in records for c in r.codes if c.code in EM_CODES and c.system == "CPT")
+    counts = Counter(c.code for r in records for c in r.codes if c.code in VISIT_EM_CODES and c.system == "CPT")
     return dict(sorted(counts.items()))
 
 

@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, IO, Iterable, Iterator, TypeVar
 from urllib.parse import unquote
 
+from medcoder.defaults import CHAMPION_URI
 from medcoder.paths import default_tracking_uri
 
 if TYPE_CHECKING:  # torch is imported only when the command runs
     from medcoder.export.artifact import ExportedCoder
 
-DEFAULT_MODEL = "models:/medcoder@champion"
 BLOCK_SIZE = 64  # notes handed to the model at a time: bounds memory on files of any size
 REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 T = TypeVar("T")

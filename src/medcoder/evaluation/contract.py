@@ -1,15 +1,13 @@
-"""Score a model FROM THE REGISTRY, through the prediction contract, as a serving team would see it.
+"""Score a model's prediction-contract lines, as a serving team would see them.
 
 Training logs metrics computed on the coder's raw scores inside the training process. Promotion
-must not trust those: the thing that gets served is the packaged pyfunc in the registry, with its
-own threshold, routing policy and code-set filter. So this module
-1. resolves `name@alias` (or a version number) to one version, downloads it, checks the whole
-   folder against the seal recorded at registration (`registry.seal`) BEFORE its code is imported,
-   checks the export's manifest hash, and loads it with `mlflow.pyfunc.load_model`;
-2. predicts on a pinned evaluation set (contract JSONL with gold codes; its `records_digest` sha256
+must not trust those: the thing that gets served is the packaged pyfunc, with its own threshold,
+routing policy and code-set filter. `medcoder.registry.scoring` fetches a registered version
+(checked against its seal before any of its code is imported) and hands its model to this module, which
+1. predicts on a pinned evaluation set (contract JSONL with gold codes; its `records_digest` sha256
    is recorded with every result so two evaluations are comparable only when the digests match);
-3. checks every output line with `validate_contract_line` and turns it back into a `NotePrediction`;
-4. scores with `medcoder.metrics.evaluate_split`, the code every model is scored with.
+2. checks every output line with `validate_contract_line` and turns it back into a `NotePrediction`;
+3. scores with `medcoder.metrics.evaluate_split`, the code every model is scored with.
 
 What the contract can and cannot measure. It returns only the codes the model emits (score above
 its own threshold, valid, not dropped by routing), so a code is "predicted" exactly when it is in
@@ -20,7 +18,7 @@ not expose: they are left out (`SCORE_MATRIX_METRICS`), never reported as number
 
 Label scope. With `label_space=None` every code in the gold set or the output counts (a gold code
 the model cannot predict is a miss on the claim): use it to compare two models, whose own label
-spaces may differ. E/M level codes (CPT 99202-99499) are left out of that scope: the contract
+spaces may differ. Visit-level E/M codes (`medcoder.codes.em.is_visit_em`) are left out of that scope: the contract
 returns the visit level in `em`, and `em_accuracy`/`em_macro_f1` score it, so counting it again as
 a note-level label would score it twice (or as a miss for every coder that puts it in `em`).
 Passing the model's training label space (`run_label_space`) restricts scoring to it, as the
@@ -37,17 +35,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.tracking import MlflowClient
 
 from medcoder.codes import UnsupportedCodeSystemError, is_valid_code
 from medcoder.data.labels import LabelSpace
@@ -56,10 +49,7 @@ from medcoder.data.schema import NoteRecord, load_notes, records_digest
 from medcoder.inference.contract import ContractError, validate_contract_line
 from medcoder.metrics import evaluate_split
 from medcoder.metrics.classification import PRECISION_AT, RECALL_AT
-from medcoder.metrics.em import is_em_code
-from medcoder.registry.client import MODEL_NAME, RegistryError, get_client, resolve_version
-from medcoder.registry.register import sealed_folder, sealed_manifest_hash
-from medcoder.registry.seal import fetch_verified
+from medcoder.codes.em import is_visit_em
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +177,7 @@ def score_contract_lines(
     if label_space is None:
         gold = {(c.system, c.code) for r in records for c in r.codes}
         emitted = {(c.system, c.code) for p in predictions for c in p.codes}
-        label_space = LabelSpace(tuple(sorted(label for label in gold | emitted if not is_em_code(*label))))
+        label_space = LabelSpace(tuple(sorted(label for label in gold | emitted if not is_visit_em(*label))))
     # 1.0 where the model returned the code: "returned" is the decision, so any threshold in (0, 1) reads it.
     returned = np.zeros((len(records), len(label_space)), dtype=np.float64)
     for i, p in enumerate(predictions):
@@ -229,83 +219,3 @@ def predict_contract(model: ContractModel, records: Sequence[NoteRecord], batch_
                                 f"(notes {batch[0]['id']} .. {batch[-1]['id']}); the contract is one line per input")
         lines.extend(out)
     return lines
-
-
-# ---------------------------------------------------------------- from the registry
-@dataclass
-class RegistryEvaluation:
-    """One registry version scored on one pinned set; `metrics` keys are `score_contract_lines`'."""
-
-    name: str
-    version: str
-    run_id: str | None
-    eval_set_path: str
-    eval_set_sha256: str
-    label_scope: str  # "gold+output" or "label_space:<n labels>"
-    threshold: float | None  # the decision threshold the package serves with (coder.json), if it says
-    manifest_sha256: str  # content hash of the evaluated package, checked against the version's tag
-    metrics: dict[str, float]
-    per_code: pd.DataFrame
-    violations: dict[str, str]
-    error_entries: dict[str, str]
-    seconds: float
-
-
-def checked_package(local: Path, version: ModelVersion) -> tuple[str, float | None]:
-    """(manifest hash, served threshold) of a downloaded version, refusing content that differs from
-    what was registered (the version's `manifest_sha256` tag). The threshold is the export's own
-    (`coder.json`), not the run's, since a model may be re-exported with another one."""
-    from medcoder.export.artifact import CONFIG_NAME  # torch comes with it: imported only when a model is
-
-    manifest_sha256 = sealed_manifest_hash(local)
-    registered = version.tags.get("manifest_sha256")
-    if registered is not None and registered != manifest_sha256:
-        raise RegistryError(f"{version.name} v{version.version}: the stored model has manifest {manifest_sha256}, "
-                            f"not the {registered} it was registered with; the artifact changed after registration")
-    config = sealed_folder(local) / CONFIG_NAME
-    threshold = json.loads(config.read_text(encoding="utf-8")).get("threshold") if config.is_file() else None
-    return manifest_sha256, None if threshold is None else float(threshold)
-
-
-def run_label_space(client: MlflowClient, run_id: str) -> LabelSpace:
-    """The label space a training run logged (`label_space.json`, see `evaluation.log_evaluation`)."""
-    with tempfile.TemporaryDirectory(prefix="medcoder-labels-") as tmp:
-        try:
-            path = client.download_artifacts(run_id, "label_space.json", tmp)
-        except Exception as err:  # MlflowException or OSError, depending on the artifact store
-            raise FileNotFoundError(f"run {run_id} has no label_space.json artifact ({type(err).__name__})") from None
-        labels = json.loads(Path(path).read_text(encoding="utf-8"))["labels"]
-    return LabelSpace.from_list(labels)
-
-
-def evaluate_registered(
-    ref: str | int,
-    eval_set: EvalSet | str | Path,
-    *,
-    name: str = MODEL_NAME,
-    client: MlflowClient | None = None,
-    label_space: LabelSpace | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> RegistryEvaluation:
-    """Score `name@ref` (an alias such as `champion`, or a version number) on a pinned set."""
-    client = get_client(client)
-    eval_set = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
-    version = resolve_version(client, name, ref)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="medcoder-eval-") as tmp:
-        local = fetch_verified(client, version, tmp)  # FIRST: nothing is imported from an unverified folder
-        manifest_sha256, threshold = checked_package(local, version)
-        # model_config: the contract's `model` object names this registry version (medcoder.export)
-        model = mlflow.pyfunc.load_model(str(local), model_config={"model_name": name, "model_version": str(version.version)})
-        lines = predict_contract(model, eval_set.records, batch_size)
-    score = score_contract_lines(eval_set.records, lines, label_space)
-    seconds = time.perf_counter() - started
-    log.info("scored %s v%s on %d notes (sha256 %s) in %.1f s: micro_f1 %.4f",
-             name, version.version, len(eval_set.records), eval_set.sha256[:12], seconds, score.metrics["micro_f1"])
-    return RegistryEvaluation(
-        name=name, version=str(version.version), run_id=version.run_id, eval_set_path=str(eval_set.path),
-        eval_set_sha256=eval_set.sha256,
-        label_scope="gold+output" if label_space is None else f"label_space:{len(label_space)}",
-        threshold=threshold, manifest_sha256=manifest_sha256, metrics=score.metrics, per_code=score.per_code,
-        violations=score.violations, error_entries=score.error_entries, seconds=seconds,
-    )

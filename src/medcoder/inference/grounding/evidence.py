@@ -12,7 +12,7 @@ For each code scored above the threshold:
    the words around the attention peak (`window_tokens` tokens widened to whole words, within one
    sentence or line), which grounds the code only if a tagged span overlaps it: attention alone shows where the
    model looked, not that the text supports the code;
-3b. with a `verifier` (medcoder.grounding.verifier), a code is grounded only when the verifier
+3b. with a `verifier` (medcoder.inference.grounding.verifier), a code is grounded only when the verifier
    accepts that its quoted text supports it: each clean candidate span is read alone, in its
    sentence and (for combination codes) joined with the other candidates; accepted spans become the
    evidence, best supported first. A code no text supports keeps its best candidate as evidence but
@@ -39,12 +39,12 @@ import numpy as np
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
-from medcoder.grounding.context import HISTORICAL, blocks_grounding, detect_context, exempt_statuses, subject_of
-from medcoder.grounding.identification import is_identification_line
-from medcoder.grounding.verifier import SupportVerifier
+from medcoder.inference.grounding.context import HISTORICAL, blocks_grounding, detect_context, exempt_statuses, subject_of
+from medcoder.inference.grounding.identification import is_identification_line
+from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
-from medcoder.models.em import EM_CLASSES, EM_NONE
-from medcoder.models.spans import spans_from_bio, word_span
+from medcoder.codes.em import EM_CLASSES, EM_NONE
+from medcoder.data.spans import spans_from_bio, word_span
 
 
 def _token_membership(spans: Sequence[Span], token_offsets: np.ndarray) -> np.ndarray:

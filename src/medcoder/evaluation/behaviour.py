@@ -43,7 +43,7 @@ import pandas as pd
 from medcoder.codes import icd10cm
 from medcoder.codes.formats import ICD10CM, is_canonical
 from medcoder.data.schema import SETTINGS, SEXES, RecordError, iter_jsonl
-from medcoder.experiments import markdown_table
+from medcoder.evaluation.records import markdown_table
 from medcoder.inference.contract import validate_contract_line
 from medcoder.paths import resources_dir
 

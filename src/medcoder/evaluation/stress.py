@@ -33,11 +33,11 @@ from typing import Any, Collection, Iterable, Mapping
 
 import pandas as pd
 
-from medcoder.behaviour import (
+from medcoder.evaluation.behaviour import (
     BEHAVIOUR_DIR, EmittedCode, billable_code_problem, check_note_fields, emitted_codes, match_predictions, ratio_or_nan,
 )
 from medcoder.data.schema import SETTINGS, RecordError, iter_jsonl
-from medcoder.experiments import markdown_table
+from medcoder.evaluation.records import markdown_table
 
 DEFAULT_STRESS = BEHAVIOUR_DIR / "stress.jsonl"
 STYLES: tuple[str, ...] = ("soap", "narrative", "problem_list", "one_line", "ed", "copy_forward", "typos")
