@@ -66,7 +66,7 @@ def champion_uri() -> str | None:
         registered_version(CHAMPION_URI, uri)
     except ModelNotFoundError:
         return None
-    return DEFAULT_MODEL
+    return CHAMPION_URI
 
 
 def build_on_the_fly(encoder: str | None, notes: list, workdir: Path) -> str:
