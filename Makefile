@@ -43,7 +43,7 @@ $(CORPUS)/train.jsonl: | $(VENV)/.installed
 
 train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train + evaluate, register, promote, card
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
-	$(BIN)/medcoder-train experiment=embedded_lora corpus.notes=$(NOTES) corpus.seed=$(SEED)
+	$(BIN)/medcoder-train corpus.notes=$(NOTES) corpus.seed=$(SEED)
 	$(BIN)/medcoder register --run-id latest
 	@# a refused promotion (gates not met) keeps the current champion; it is not a failed job
 	-$(BIN)/medcoder promote --eval-set $(CORPUS)/test.jsonl

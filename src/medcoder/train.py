@@ -5,7 +5,13 @@ A flat, logged sequence in the lightning-hydra-template manner:
     trainer -> run context in MLflow -> fit (resumable with ckpt_path=last) -> test with the best
     checkpoint -> threshold on val, full evaluation of val and test -> package the model into the run
     (MLflow pyfunc at artifact path "model", ready for `medcoder register`) -> metrics for a sweep.
-Run `medcoder-train --help` for the config groups, or see configs/experiment/ for complete runs.
+The fit has two phases, both inside `trainer.fit` (see `fit_phases`):
+    phase 1, head warm-up (a linear probe): the heads alone, trained on encoder states cached in one
+        pass (callbacks.head_warmup: medcoder.models.head_warmup.HeadWarmup, in on_fit_start);
+    phase 2, fine-tuning: the encoder's adapters (LoRA; the whole encoder with model=full) and the
+        heads together, the Lightning epochs (model.optimizer, trainer.max_epochs).
+Run `medcoder-train --help` for the config groups. With no overrides it runs the recommended recipe
+(configs/train.yaml); configs/experiment/ holds what differs from it by dataset or hardware.
 """
 
 from __future__ import annotations
@@ -69,6 +75,30 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(item) for item in group.values() if isinstance(item, DictConfig) and "_target_" in item]
 
 
+def fit_phases(cfg: DictConfig, ckpt_path: str | None) -> list[str]:
+    """What each phase of the fit will do, as log lines (logging only: the callbacks and trainer do it).
+
+    Phase 1, the head warm-up, runs when callbacks.head_warmup is instantiated with epochs > 0 and the
+    fit does not resume (a checkpoint holds trained heads); phase 2, fine-tuning, always runs.
+    """
+    warmup = (cfg.get("callbacks") or {}).get("head_warmup")
+    epochs = int(warmup.epochs) if isinstance(warmup, DictConfig) and "_target_" in warmup else 0
+    if ckpt_path and epochs:
+        phase1 = f"phase 1, head warm-up: skipped, the fit resumes from {ckpt_path}, which holds trained heads"
+    elif epochs:
+        phase1 = (f"phase 1, head warm-up (linear probe): {epochs} epochs of the heads alone on encoder states "
+                  f"cached in one pass, lr {float(warmup.lr):g}")
+    else:
+        phase1 = "phase 1, head warm-up: off (callbacks.head_warmup)"
+    model = cfg.get("model") or {}
+    finetune = (model.get("net") or {}).get("finetune", "?")
+    lr = (model.get("optimizer") or {}).get("lr", "?")
+    encoder_lr = f" (encoder {model.get('encoder_lr')})" if model.get("encoder_lr") is not None else ""
+    phase2 = (f"phase 2, fine-tuning: encoder ({finetune}) and heads together, up to "
+              f"{(cfg.get('trainer') or {}).get('max_epochs', '?')} epochs, lr {lr}{encoder_lr}")
+    return [phase1, phase2]
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job; returns the final metrics (the sweep reads cfg.optimized_metric)."""
     import lightning as L
@@ -129,9 +159,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
             mlflow.log_text(OmegaConf.to_yaml(job_cfg, resolve=True), "config/config.yaml")
             tracking.log_dataset_digests(datamodule.records, cfg.data.dataset, source=cfg.data.get("data_dir"))
 
-    # ---- fit
+    # ---- fit: phase 1, head warm-up (HeadWarmup.on_fit_start), then phase 2, fine-tuning
     if cfg.get("train"):
         log.info("starting training")
+        for line in fit_phases(cfg, ckpt_path):
+            log.info(line)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     coder = CoderLitModule.load_trained(best_path) if best_path else model
