@@ -17,7 +17,9 @@ export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 export MLFLOW_DISABLE_TELEMETRY := true
 
-# The main job's corpus: the embedded synthetic corpus, generated (deterministically) if missing.
+# The main job's corpus: the embedded synthetic corpus, generated (deterministically) if missing. NOTES and SEED
+# mirror medcoder.defaults (EMBEDDED_NOTES, EMBEDDED_SEED), which the configs and `medcoder synth` read;
+# tests/test_defaults.py fails when they drift.
 NOTES ?= 2000
 SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)

@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-import medcoder.train as train_job
+import medcoder.jobs.train as train_job
 
 CONFIGS = Path(train_job.CONFIG_DIR)
 FIXTURE_CODIESP = Path(__file__).parent / "fixtures" / "codiesp"
@@ -81,10 +81,11 @@ def test_config_composes_and_instantiates(overrides: list[str], data_dir: Path, 
             cfg.logger.mlflow.artifact_location = str(tmp_path / "artifacts")
     OmegaConf.resolve(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))  # every interpolation resolves
 
-    # what medcoder.train.train instantiates, in its order, without fitting
+    # what medcoder.jobs.train.train instantiates, in its order, without fitting
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
-    model = hydra.utils.instantiate(cfg.model, labels=datamodule.label_space.to_list())
+    model = train_job.instantiate_model(cfg.model, datamodule)
+    assert model.chunking == datamodule.chunking  # chunking is set once, in the data config
     callbacks = train_job.instantiate_group(cfg.get("callbacks"))
     loggers = train_job.instantiate_group(cfg.get("logger"))
     gpu_only = cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available()

@@ -105,7 +105,7 @@ def test_the_wheel_carries_the_configs_medcoder_train_needs(fresh_python, tmp_pa
     zipfile.ZipFile(wheel).extractall(unpacked)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run([str(python), "-m", "medcoder.train", "--cfg", "job"],
+    proc = subprocess.run([str(python), "-m", "medcoder.jobs.train", "--cfg", "job"],
                           capture_output=True, text=True, env={**env, "PYTHONPATH": str(unpacked)}, cwd=elsewhere,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

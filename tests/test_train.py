@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-import medcoder.train as train_job
+import medcoder.jobs.train as train_job
 
 
 def compose_train(tmp_path: Path, overrides: list[str], config_name: str = "train"):
@@ -112,7 +112,7 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
 
     # medcoder-eval on the best checkpoint reproduces the run's test metrics, and the comparison
     # table lists both runs with the same metric names
-    from medcoder.eval import comparison_table, evaluate_checkpoint
+    from medcoder.jobs.eval import comparison_table, evaluate_checkpoint
 
     (ckpt,) = (tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt")
     eval_cfg = compose_train(tmp_path, TINY_DATA + [f"ckpt_path={ckpt}", f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"],

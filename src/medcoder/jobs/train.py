@@ -25,36 +25,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from medcoder.paths import config_dir, project_root, shared_data_dir
+from medcoder.jobs.config import CONFIG_DIR, ensure_embedded_corpus
 
-log = logging.getLogger("medcoder.train")
-CONFIG_DIR = str(config_dir())
-OmegaConf.register_new_resolver("medcoder_root", lambda: str(project_root()), replace=True)
-# the reference-data folder, resolved the way `medcoder data status` reports it (medcoder.paths)
-OmegaConf.register_new_resolver("medcoder_data_dir", lambda: str(shared_data_dir()), replace=True)
-
-
-def cpu_precision() -> str:
-    """Lightning precision for a CPU run: "bf16-mixed" where the CPU multiplies bfloat16 natively
-    (AVX512-BF16 or AMX; ~1.4x faster training steps, scripts/bench_train_step.py), else "32-true",
-    because emulated bfloat16 is slower than float32. Config: `precision: ${medcoder_cpu_precision:}`."""
-    import torch
-
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16-mixed" if native else "32-true"
-
-
-OmegaConf.register_new_resolver("medcoder_cpu_precision", cpu_precision, replace=True)
-
-
-def ensure_embedded_corpus(data_cfg: DictConfig, corpus_cfg: DictConfig) -> None:
-    """Write the embedded corpus to `data.data_dir` when the run uses it and it is not there yet."""
-    if data_cfg.dataset != "embedded" or (Path(data_cfg.data_dir) / "train.jsonl").is_file():
-        return
-    from medcoder.data.synth import write_corpus
-
-    log.info("generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_cfg.data_dir)
-    write_corpus(Path(data_cfg.data_dir), n_notes=int(corpus_cfg.notes), seed=int(corpus_cfg.seed))
+log = logging.getLogger(__name__)
 
 
 def resolve_ckpt_path(ckpt_path: str | None, task_name: str, root: str) -> str | None:
@@ -73,6 +46,16 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [hydra.utils.instantiate(item) for item in group.values() if isinstance(item, DictConfig) and "_target_" in item]
+
+
+def instantiate_model(model_cfg: DictConfig, datamodule: Any) -> Any:
+    """The LightningModule over the datamodule's labels, cutting notes the way the datamodule does:
+    chunking is set once, in the data config, and the module keeps it for prediction."""
+    chunking = datamodule.chunking
+    return hydra.utils.instantiate(
+        model_cfg, labels=datamodule.label_space.to_list(),
+        chunk_size=chunking.chunk_size, chunk_overlap=chunking.chunk_overlap, max_chunks=chunking.max_chunks,
+    )
 
 
 def fit_phases(cfg: DictConfig, ckpt_path: str | None) -> list[str]:
@@ -128,7 +111,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # ---- model
     log.info("instantiating model <%s> with %d labels", cfg.model._target_, len(label_space))
-    model = hydra.utils.instantiate(cfg.model, labels=label_space.to_list())
+    model = instantiate_model(cfg.model, datamodule)
 
     # ---- callbacks, loggers, trainer
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.task_name, cfg.paths.root_dir) if cfg.get("train") else None

@@ -17,9 +17,9 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from medcoder.paths import default_tracking_uri
-from medcoder.train import CONFIG_DIR, ensure_embedded_corpus
+from medcoder.jobs.config import CONFIG_DIR, ensure_embedded_corpus
 
-log = logging.getLogger("medcoder.eval")
+log = logging.getLogger(__name__)
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
