@@ -25,7 +25,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train codiesp baseline test test-no-data test-slow cards clean
+.PHONY: help install train codiesp baseline test lint format test-no-data test-slow cards clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -62,6 +62,14 @@ baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline
 
 test: install ## the fast test suite
 	$(BIN)/pytest -q
+
+lint: install ## ruff: lint and check formatting (configured in pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## ruff: apply the formatter and the safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # The tests that read reference data, run as on a fresh clone (MEDCODER_DATA_DIR at an empty folder):
 # data tests must skip with the command that provides the data, error paths must still pass.
