@@ -16,8 +16,9 @@ import pytest
 
 from medcoder.data.labels import coding_label_space
 from medcoder.data.synth import generate_corpus
+from medcoder.codes.terms import expand_abbreviations
 from medcoder.inference.grounding.verifier import (
-    SentenceEncoder, SupportVerifier, VerifierError, VerifierWeights, expand_abbreviations, fit_verifier,
+    SentenceEncoder, SupportVerifier, VerifierError, VerifierWeights, fit_verifier,
     packaged_sentence_encoder_path, verifier_config, verifier_from_config,
 )  # fmt: skip
 

