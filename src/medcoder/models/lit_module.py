@@ -43,6 +43,7 @@ from medcoder.codes.em import is_visit_em
 from medcoder.metrics.evidence import seqeval_span_f1
 from medcoder.data.chunking import Chunking
 from medcoder.models.coder import CoderOutput, MedicalCoder
+from medcoder.models.label_semantics import LABEL_INIT_MODES, init_from_label_texts
 from medcoder.data.tokenizer import resolve_encoder_path
 from medcoder.data.spans import BIO_NAMES, IGNORE
 
@@ -142,6 +143,7 @@ class CoderLitModule(L.LightningModule):
         chunk_overlap: int = 32,
         max_chunks: int = 8,
         threshold: float = 0.5,
+        label_init: str | None = None,
     ):
         super().__init__()
         labels = [[str(system), str(code)] for system, code in labels]  # plain lists, also from Hydra ListConfig
@@ -157,6 +159,11 @@ class CoderLitModule(L.LightningModule):
                 f"the net predicts {self.net.config['num_labels']} labels but {len(self.label_space)} labels were given: "
                 "build the net with num_labels=len(labels) (or pass it as a partial)"
             )
+        if label_init is not None and label_init not in LABEL_INIT_MODES:
+            raise ValueError(f"label_init must be null or one of {', '.join(LABEL_INIT_MODES)}, got {label_init!r}")
+        if label_init == "descriptions" and not isinstance(net, MedicalCoder):
+            # a net built here is new (a prebuilt one, e.g. from a checkpoint, keeps its weights)
+            init_from_label_texts(self.net, self.label_space.labels)
         finetune = self.net.finetune
         if finetune == "full" and encoder_lr is None:
             raise ValueError("finetune='full' needs encoder_lr (e.g. 5e-5): the heads' lr would wreck a pretrained encoder")
