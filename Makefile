@@ -53,7 +53,7 @@ train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train + 
 codiesp: install ## CodiEsp top-50: balanced TF-IDF baseline, the CodiEsp recipe, and the experiment record
 	$(BIN)/medcoder baseline --dataset codiesp --class-weight balanced
 	$(BIN)/medcoder-train experiment=codiesp
-	$(BIN)/python scripts/record_comparison.py --dataset codiesp
+	$(BIN)/medcoder compare --dataset codiesp
 
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)

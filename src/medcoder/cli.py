@@ -1,4 +1,4 @@
-"""The `medcoder` command: corpus generation, baseline, prediction, registry and card operations.
+"""The `medcoder` command: corpus generation, baseline, comparison records, prediction, registry and card operations.
 
 Each subcommand is a thin argparse wrapper over a library function, so everything a user can do here
 is also callable (and tested) from Python. Arguments are declared here and implementations are
@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     _tracking_uri_option(baseline)
     baseline.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     baseline.set_defaults(func=_lazy("medcoder.evaluation.baseline:cmd_baseline"))
+
+    compare = sub.add_parser("compare", help="write the experiment record of the latest neural run against the TF-IDF baseline")
+    compare.add_argument("--dataset", choices=["embedded", "codiesp"], default="embedded",
+                         help="dataset whose runs to compare (default embedded, as make train leaves them; codiesp: make codiesp)")
+    compare.add_argument("--experiment", default="medcoder", help="MLflow experiment holding both runs (default medcoder)")
+    _tracking_uri_option(compare)
+    compare.add_argument("--out", default=None,
+                         help="folder for <date>-<dataset>-lora-vs-tfidf.md, or a .md file path (default <project>/experiments)")
+    compare.set_defaults(func=_lazy("medcoder.evaluation.comparison:cmd_compare"))
 
     predict = sub.add_parser("predict", help="code a JSONL file of notes with a packaged model (prediction contract)")
     predict.add_argument("--input", required=True, help="JSONL file, one note per line: {id, text, setting?, age?, sex?}")
