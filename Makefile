@@ -72,7 +72,7 @@ test-slow: install ## the slow tests only (resume, registry round trips)
 	$(BIN)/pytest -q -m slow
 
 cards: install ## regenerate the statistics blocks of data_cards/*.md
-	$(BIN)/python scripts/make_data_cards.py
+	$(BIN)/medcoder cards
 
 clean: ## remove generated outputs (keeps .venv and mlflow.db)
 	rm -rf outputs multirun .pytest_cache

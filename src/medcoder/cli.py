@@ -132,6 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only write the files: do not log them to the run or change the registry")
     card.set_defaults(func=_lazy("medcoder.cards.model_card:cmd_card"))
 
+    cards = sub.add_parser("cards", help="regenerate the statistics blocks of the data cards (data_cards/*.md)")
+    cards.add_argument("--cards-dir", default=None, help="folder of the card files (default <project>/data_cards)")
+    cards.add_argument("--only", nargs="+", default=None, metavar="CARD",
+                       help="regenerate only these cards, by file name (e.g. embedded-corpus.md codiesp.md)")
+    cards.add_argument("--notes", type=int, default=EMBEDDED_NOTES,
+                       help=f"embedded corpus size (default {EMBEDDED_NOTES}, as make train)")
+    cards.add_argument("--seed", type=int, default=EMBEDDED_SEED, help=f"embedded corpus seed (default {EMBEDDED_SEED}, as make train)")
+    cards.add_argument("--codiesp-dir", default=None, help="CodiEsp folder (default <shared data>/codiesp)")
+    cards.add_argument("--mdace-dir", default=None, help="MDACE folder (default <shared data>/mdace)")
+    cards.add_argument("--mimic-iv-dir", default=None, help="MIMIC-IV hosp folder (default: the loader's)")
+    cards.add_argument("--mimic-iii-dir", default=None, help="MIMIC-III folder (default: the loader's)")
+    cards.add_argument("--no-baseline", action="store_true", help="skip the TF-IDF baseline numbers (fast)")
+    cards.set_defaults(func=_lazy("medcoder.cards.data_cards:cmd_cards"))
+
     register = sub.add_parser("register", help="register a run's packaged model as a new version and set @challenger")
     register.add_argument("--run-id", required=True,
                           help="the MLflow run whose packaged model (artifact 'model') to register, or 'latest' for the "
