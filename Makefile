@@ -55,7 +55,7 @@ train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train + 
 codiesp: install ## CodiEsp top-50: balanced TF-IDF baseline, the CodiEsp recipe, and the experiment record
 	$(BIN)/medcoder baseline --dataset codiesp --class-weight balanced
 	$(BIN)/medcoder-train experiment=codiesp
-	$(BIN)/python scripts/record_comparison.py --dataset codiesp
+	$(BIN)/medcoder compare --dataset codiesp
 
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
@@ -82,7 +82,7 @@ test-slow: install ## the slow tests only (resume, registry round trips)
 	$(BIN)/pytest -q -m slow
 
 cards: install ## regenerate the statistics blocks of data_cards/*.md
-	$(BIN)/python scripts/make_data_cards.py
+	$(BIN)/medcoder cards
 
 clean: ## remove generated outputs (keeps .venv and mlflow.db)
 	rm -rf outputs multirun .pytest_cache

@@ -43,7 +43,7 @@ def run_label_codes(model: dict[str, Any] | None, tracking_uri: str) -> tuple[fr
     try:
         from mlflow import MlflowClient
 
-        from medcoder.registry.scoring import run_label_space
+        from medcoder.evaluation.split import run_label_space
 
         labels = run_label_space(MlflowClient(tracking_uri=tracking_uri), run_id).labels
     except Exception as err:  # the store is elsewhere, or the run logged no label space

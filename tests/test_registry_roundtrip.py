@@ -28,7 +28,7 @@ from medcoder.registry.alias_history import read_alias_history
 from medcoder.codes import code_set_versions
 from medcoder.data.datamodule import CodingDataModule
 from medcoder.data.schema import records_digest, write_notes
-from medcoder.evaluation.split import evaluate_coder, log_evaluation
+from medcoder.evaluation.split import evaluate_coder, log_evaluation, run_label_space
 from medcoder.export.mlflow_model import export_and_log
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError
 from medcoder.inference.routing import RoutingPolicy
@@ -36,7 +36,7 @@ from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule
 from medcoder.registry.client import RegistryError
 from medcoder.evaluation.contract import load_eval_set
-from medcoder.registry.scoring import evaluate_registered, run_label_space
+from medcoder.registry.scoring import evaluate_registered
 from medcoder.registry.gates import Gates
 from medcoder.registry.promote import promote
 from medcoder.registry.register import KEY_METRICS, register_run

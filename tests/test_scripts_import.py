@@ -1,4 +1,4 @@
-"""Every script in scripts/ imports: a refactor that renames what a benchmark or record script uses
+"""Every script in scripts/ imports: a refactor that renames what a benchmark, probe, table builder or experiment script uses
 fails here, not in front of the person who runs it (bench_pyfunc_overhead.py once broke that way)."""
 
 from __future__ import annotations

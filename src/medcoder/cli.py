@@ -1,4 +1,4 @@
-"""The `medcoder` command: corpus generation, baseline, prediction, registry and card operations.
+"""The `medcoder` command: corpus generation, baseline, comparison records, prediction, registry and card operations.
 
 Each subcommand is a thin argparse wrapper over a library function, so everything a user can do here
 is also callable (and tested) from Python. Arguments are declared here and implementations are
@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     baseline.set_defaults(func=_lazy("medcoder.evaluation.baseline:cmd_baseline"))
 
+    compare = sub.add_parser("compare", help="write the experiment record of the latest neural run against the TF-IDF baseline")
+    compare.add_argument("--dataset", choices=["embedded", "codiesp"], default="embedded",
+                         help="dataset whose runs to compare (default embedded, as make train leaves them; codiesp: make codiesp)")
+    compare.add_argument("--experiment", default="medcoder", help="MLflow experiment holding both runs (default medcoder)")
+    _tracking_uri_option(compare)
+    compare.add_argument("--out", default=None,
+                         help="folder for <date>-<dataset>-lora-vs-tfidf.md, or a .md file path (default <project>/experiments)")
+    compare.set_defaults(func=_lazy("medcoder.evaluation.comparison:cmd_compare"))
+
     predict = sub.add_parser("predict", help="code a JSONL file of notes with a packaged model (prediction contract)")
     predict.add_argument("--input", required=True, help="JSONL file, one note per line: {id, text, setting?, age?, sex?}")
     predict.add_argument("--output", required=True, help="JSONL file to write, one prediction or error entry per input line")
@@ -122,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--no-publish", action="store_true",
                       help="only write the files: do not log them to the run or change the registry")
     card.set_defaults(func=_lazy("medcoder.cards.model_card:cmd_card"))
+
+    cards = sub.add_parser("cards", help="regenerate the statistics blocks of the data cards (data_cards/*.md)")
+    cards.add_argument("--cards-dir", default=None, help="folder of the card files (default <project>/data_cards)")
+    cards.add_argument("--only", nargs="+", default=None, metavar="CARD",
+                       help="regenerate only these cards, by file name (e.g. embedded-corpus.md codiesp.md)")
+    cards.add_argument("--notes", type=int, default=EMBEDDED_NOTES,
+                       help=f"embedded corpus size (default {EMBEDDED_NOTES}, as make train)")
+    cards.add_argument("--seed", type=int, default=EMBEDDED_SEED, help=f"embedded corpus seed (default {EMBEDDED_SEED}, as make train)")
+    cards.add_argument("--codiesp-dir", default=None, help="CodiEsp folder (default <shared data>/codiesp)")
+    cards.add_argument("--mdace-dir", default=None, help="MDACE folder (default <shared data>/mdace)")
+    cards.add_argument("--mimic-iv-dir", default=None, help="MIMIC-IV hosp folder (default: the loader's)")
+    cards.add_argument("--mimic-iii-dir", default=None, help="MIMIC-III folder (default: the loader's)")
+    cards.add_argument("--no-baseline", action="store_true", help="skip the TF-IDF baseline numbers (fast)")
+    cards.set_defaults(func=_lazy("medcoder.cards.data_cards:cmd_cards"))
 
     register = sub.add_parser("register", help="register a run's packaged model as a new version and set @challenger")
     register.add_argument("--run-id", required=True,

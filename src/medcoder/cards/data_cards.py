@@ -9,15 +9,17 @@ typed"). Each card file has one marked block,
     <!-- /generated:stats -->
 
 and a generator below, keyed by file name, returns its markdown. Every block ends with the command
-and date that produced it. A dataset that is not present (MIMIC is credentialed) gets a sentence
+and date that produced it (`medcoder cards`, what `make cards` runs; `cmd_cards` below). A dataset that is not present (MIMIC is credentialed) gets a sentence
 saying so and where it was looked for, never invented numbers. Nothing here prints note text:
 statistics are counts, codes, lengths and digests.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,6 +30,7 @@ import pandas as pd
 from medcoder.data.schema import NoteRecord, records_digest
 from medcoder.defaults import EMBEDDED_NOTES, EMBEDDED_SEED
 from medcoder.evaluation.records import markdown_table, portable
+from medcoder.paths import project_root
 
 BLOCK = re.compile(r"(<!-- generated:stats -->\n?)(.*?)(<!-- /generated:stats -->)", re.S)
 NOT_AVAILABLE = "Not available: credentialed data not present"
@@ -47,7 +50,7 @@ class CardOptions:
     # extra `load_dataset` options per dataset name, e.g. {"mimic-iv": {"split_file": ...}}
     loader_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_baseline: bool = True
-    command: str = "python scripts/make_data_cards.py"
+    command: str = "medcoder cards"
     date: _dt.date = field(default_factory=_dt.date.today)
 
 
@@ -311,3 +314,43 @@ def fill_cards(cards_dir: Path, options: CardOptions, only: Sequence[str] | None
             if path.name not in GENERATORS and BLOCK.search(path.read_text(encoding="utf-8")):
                 outcome[path.name] = "not updated: has a generated:stats block but no generator in medcoder.cards.data_cards"
     return outcome
+
+
+# ---------------------------------------------------------------- command line
+DIR_OPTIONS = ("codiesp_dir", "mdace_dir", "mimic_iv_dir", "mimic_iii_dir")
+
+
+def card_command(args: argparse.Namespace) -> str:
+    """The `medcoder cards ...` line recorded in every block: the options that differ from the defaults,
+    with this checkout's absolute paths made relative (a committed card names no one's folders)."""
+    words = ["medcoder", "cards"]
+    if args.cards_dir is not None and Path(args.cards_dir).resolve() != project_root() / "data_cards":
+        words += ["--cards-dir", portable(args.cards_dir)]
+    if args.only:
+        words += ["--only", *args.only]
+    if args.notes != EMBEDDED_NOTES:
+        words += ["--notes", str(args.notes)]
+    if args.seed != EMBEDDED_SEED:
+        words += ["--seed", str(args.seed)]
+    for name in DIR_OPTIONS:
+        if getattr(args, name) is not None:
+            words += ["--" + name.replace("_", "-"), portable(getattr(args, name))]
+    if args.no_baseline:
+        words.append("--no-baseline")
+    return " ".join(map(shlex.quote, words))
+
+
+def cmd_cards(args: argparse.Namespace) -> int:
+    """`medcoder cards`: fill the generated block of every card (or `--only` these) and print what happened."""
+    if args.notes < 1:
+        raise ValueError(f"--notes must be at least 1, got {args.notes}")
+    cards_dir = Path(args.cards_dir) if args.cards_dir is not None else project_root() / "data_cards"
+    if not cards_dir.is_dir():
+        raise FileNotFoundError(f"no card folder {cards_dir}")
+    options = CardOptions(
+        notes=args.notes, seed=args.seed, run_baseline=not args.no_baseline, command=card_command(args),
+        **{name: None if getattr(args, name) is None else Path(getattr(args, name)) for name in DIR_OPTIONS},
+    )
+    for card, outcome in fill_cards(cards_dir, options, only=args.only).items():
+        print(f"{card}: {outcome}")
+    return 0

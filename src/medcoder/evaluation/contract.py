@@ -21,7 +21,7 @@ the model cannot predict is a miss on the claim): use it to compare two models, 
 spaces may differ. Visit-level E/M codes (`medcoder.codes.em.is_visit_em`) are left out of that scope: the contract
 returns the visit level in `em`, and `em_accuracy`/`em_macro_f1` score it, so counting it again as
 a note-level label would score it twice (or as a miss for every coder that puts it in `em`).
-Passing the model's training label space (`run_label_space`) restricts scoring to it, as the
+Passing the model's training label space (`split.run_label_space`) restricts scoring to it, as the
 training run does, which reproduces the run's logged test metrics.
 
 Notes the model answers with an error entry (empty text, too long) or with a line that breaks the

@@ -9,8 +9,11 @@ column for column in the MLflow UI and in `medcoder-eval`'s comparison table.
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +24,8 @@ from medcoder.data.schema import NoteRecord
 from medcoder.metrics import EvaluationResult, evaluate_split, train_label_counts, tune_threshold
 
 if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
     from medcoder.inference.grounding.verifier import SupportVerifier
     from medcoder.models.blend import ScoreBlend
     from medcoder.models.lit_module import CoderLitModule
@@ -153,3 +158,15 @@ def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_met
     tracking.log_figure(plots.plot_per_code_f1(test.per_code), "plots/test_per_code_f1.png")
     if test.by_frequency is not None:
         tracking.log_figure(plots.plot_f1_by_frequency(test.by_frequency), "plots/test_f1_by_frequency.png")
+
+
+def run_label_space(client: MlflowClient, run_id: str) -> LabelSpace:
+    """The label space a run logged (`label_space.json`, written by `log_evaluation` above): what a
+    training or baseline run scored, read back by registry scoring and experiment records."""
+    with tempfile.TemporaryDirectory(prefix="medcoder-labels-") as tmp:
+        try:
+            path = client.download_artifacts(run_id, "label_space.json", tmp)
+        except Exception as err:  # MlflowException or OSError, depending on the artifact store
+            raise FileNotFoundError(f"run {run_id} has no label_space.json artifact ({type(err).__name__})") from None
+        labels = json.loads(Path(path).read_text(encoding="utf-8"))["labels"]
+    return LabelSpace.from_list(labels)

@@ -64,17 +64,6 @@ def checked_package(local: Path, version: ModelVersion) -> tuple[str, float | No
     return manifest_sha256, None if threshold is None else float(threshold)
 
 
-def run_label_space(client: MlflowClient, run_id: str) -> LabelSpace:
-    """The label space a training run logged (`label_space.json`, see `evaluation.log_evaluation`)."""
-    with tempfile.TemporaryDirectory(prefix="medcoder-labels-") as tmp:
-        try:
-            path = client.download_artifacts(run_id, "label_space.json", tmp)
-        except Exception as err:  # MlflowException or OSError, depending on the artifact store
-            raise FileNotFoundError(f"run {run_id} has no label_space.json artifact ({type(err).__name__})") from None
-        labels = json.loads(Path(path).read_text(encoding="utf-8"))["labels"]
-    return LabelSpace.from_list(labels)
-
-
 def evaluate_registered(
     ref: str | int,
     eval_set: EvalSet | str | Path,
