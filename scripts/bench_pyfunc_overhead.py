@@ -41,18 +41,18 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from medcoder.inference.predict import predict_with_scores  # noqa: E402
+from medcoder.data.chunking import chunk_notes, pad_chunks  # noqa: E402
 from medcoder.data.labels import coding_label_space  # noqa: E402
 from medcoder.data.synth import generate_notes  # noqa: E402
+from medcoder.defaults import CHAMPION_URI  # noqa: E402
 from medcoder.export.artifact import export_coder  # noqa: E402
 from medcoder.export.mlflow_model import save_packaged_model  # noqa: E402
-from medcoder.defaults import CHAMPION_URI  # noqa: E402
-from medcoder.serving.predict import ModelNotFoundError, check_store, registered_version  # noqa: E402
+from medcoder.inference.predict import predict_with_scores  # noqa: E402
 from medcoder.inference.routing import RoutingPolicy  # noqa: E402
-from medcoder.data.chunking import chunk_notes, pad_chunks  # noqa: E402
 from medcoder.models.coder import MedicalCoder  # noqa: E402
 from medcoder.models.lit_module import CoderLitModule  # noqa: E402
 from medcoder.paths import default_tracking_uri  # noqa: E402
+from medcoder.serving.predict import ModelNotFoundError, check_store, registered_version  # noqa: E402
 
 CODES_PER_NOTE = 4  # about what a trained coder predicts on the synthetic notes
 
@@ -90,8 +90,12 @@ def timed(fn) -> float:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="models:/ or runs:/ URI or model folder (default: champion, else built)")
-    parser.add_argument("--encoder", default=None, help="encoder of the model built on the fly (default: packaged MiniLM)")
+    parser.add_argument(
+        "--model", default=None, help="models:/ or runs:/ URI or model folder (default: champion, else built)"
+    )
+    parser.add_argument(
+        "--encoder", default=None, help="encoder of the model built on the fly (default: packaged MiniLM)"
+    )
     parser.add_argument("--notes", type=int, default=24, help="synthetic notes per repetition (default 24)")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions of each path (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -129,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         forward()
         errors = [o["id"] for o in outputs if "error" in o]
         if errors:
-            raise SystemExit(f"the model returned error entries for {len(errors)} notes (e.g. {errors[0]}): fix that first")
+            raise SystemExit(
+                f"the model returned error entries for {len(errors)} notes (e.g. {errors[0]}): fix that first"
+            )
         pyfunc_times, forward_times = [], []
         for _ in range(args.reps):
             pyfunc_times.append(timed(lambda: model.predict(inputs)) / len(notes))
@@ -138,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     codes = sum(len(o["codes"]) for o in outputs) / len(outputs)
     tokens = sum(c.n_tokens for c in chunks) / len(chunks)
     pyfunc_ms, forward_ms = 1000 * statistics.median(pyfunc_times), 1000 * statistics.median(forward_times)
-    print(f"model: {described}; {net.config['num_labels']} labels, threshold {coder.threshold:.3f}, batch size {coder.batch_size}")
+    print(
+        f"model: {described}; {net.config['num_labels']} labels, threshold {coder.threshold:.3f}, batch size {coder.batch_size}"
+    )
     print(f"notes: {len(notes)} (mean {tokens:.0f} tokens, {codes:.1f} codes predicted per note); "
           f"reps: {args.reps} interleaved; torch threads: {args.threads}")  # fmt: skip
     print(f"pyfunc predict : {pyfunc_ms:8.2f} ms/note median (min {1000 * min(pyfunc_times):.2f})")

@@ -15,15 +15,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.data.labels import LabelSpace
 from medcoder.data.synth import generate_corpus
-from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.models.coder import MedicalCoder
 
 SETUPS: dict[str, dict] = {
     "lora q,k,v,dense all 6 layers": {"finetune": "lora", "lora_target_modules": ["query", "key", "value", "dense"]},
     "lora q,v all 6 layers": {"finetune": "lora", "lora_target_modules": ["query", "value"]},
-    "lora q,k,v,dense top 2 layers": {"finetune": "lora", "lora_target_modules": ["query", "key", "value", "dense"], "lora_layers": [-2, -1]},
+    "lora q,k,v,dense top 2 layers": {
+        "finetune": "lora",
+        "lora_target_modules": ["query", "key", "value", "dense"],
+        "lora_layers": [-2, -1],
+    },
     "frozen encoder (heads only)": {"finetune": "frozen"},
     "full fine-tuning": {"finetune": "full"},
 }
@@ -52,13 +56,18 @@ def main() -> None:
     mask = batch["token_offsets"][..., 0] >= 0
     target = torch.tensor(labels.encode_many(records))
     n_tokens = int(batch["attention_mask"].sum())
-    optims = {name: torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4) for name, net in nets.items()}
+    optims = {
+        name: torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4) for name, net in nets.items()
+    }
 
     def step(name: str) -> float:
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name.endswith(", bf16")):
             out = nets[name](batch["input_ids"], batch["attention_mask"], mask)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(out.code_logits, target) + out.bio_logits.float().mean()
+            loss = (
+                torch.nn.functional.binary_cross_entropy_with_logits(out.code_logits, target)
+                + out.bio_logits.float().mean()
+            )
         loss.backward()
         optims[name].step()
         optims[name].zero_grad()
@@ -70,7 +79,9 @@ def main() -> None:
     for _ in range(args.reps):
         for name in nets:
             times[name].append(step(name))
-    print(f"batch: {args.notes} notes, {n_tokens} real tokens, chunk_size {args.chunk_size}, {args.threads} threads, {args.reps} reps")
+    print(
+        f"batch: {args.notes} notes, {n_tokens} real tokens, chunk_size {args.chunk_size}, {args.threads} threads, {args.reps} reps"
+    )
     base = None
     for name, ts in times.items():
         median = sorted(ts)[len(ts) // 2]

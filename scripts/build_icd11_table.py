@@ -44,11 +44,18 @@ def unknown_stems(translator: Icd11Translator, known: set[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--who-dir", type=Path, default=None,
-                        help="folder with WHO's 10To11MapToOneCategory.txt and the MMS simple tabulation "
-                             "(default <shared data>/icd11)")
-    parser.add_argument("--out", type=Path, default=resources_dir() / PACKAGED_TABLE_NAME,
-                        help="where to write the table (default: the package's resources folder)")
+    parser.add_argument(
+        "--who-dir",
+        type=Path,
+        default=None,
+        help="folder with WHO's 10To11MapToOneCategory.txt and the MMS simple tabulation (default <shared data>/icd11)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=resources_dir() / PACKAGED_TABLE_NAME,
+        help="where to write the table (default: the package's resources folder)",
+    )
     args = parser.parse_args(argv)
     # the header records the command; the default folder is left implicit so the file does not depend
     # on where (or through which links) this checkout sees the shared data
@@ -65,13 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     missing = unknown_stems(translator, mms_codes(tabulation))
     if missing:
-        print(f"error: {len(missing)} ICD-11 codes in the map are not in {TABULATION_FILE}: {missing[:10]}",
-              file=sys.stderr)
+        print(
+            f"error: {len(missing)} ICD-11 codes in the map are not in {TABULATION_FILE}: {missing[:10]}",
+            file=sys.stderr,
+        )
         return 2
 
     rows = write_packaged_table(translator, args.out, command=command)
-    print(f"{rows} WHO ICD-10 codes (ICD-11 MMS {translator.release}) -> {args.out} "
-          f"({args.out.stat().st_size / 1e6:.2f} MB)")
+    print(
+        f"{rows} WHO ICD-10 codes (ICD-11 MMS {translator.release}) -> {args.out} "
+        f"({args.out.stat().st_size / 1e6:.2f} MB)"
+    )
     return 0
 
 

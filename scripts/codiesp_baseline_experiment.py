@@ -17,24 +17,35 @@ from pathlib import Path
 
 import pandas as pd
 
-from medcoder.evaluation.baseline import DEFAULT_C_GRID, run_baseline
 from medcoder.codes import icd10cm, is_valid_code
-from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID
 from medcoder.data import codiesp
 from medcoder.data.sources import load_dataset
+from medcoder.evaluation.baseline import DEFAULT_C_GRID, run_baseline
 from medcoder.evaluation.records import ExperimentRecord, RunRef, portable, write_experiment_record
+from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID
 from medcoder.paths import default_tracking_uri
 
 EXPERIMENT = "codiesp-tfidf-baseline"
 VARIANTS: dict[str, str | None] = {"unweighted": None, "balanced": "balanced"}
-REPORTED = ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "map", "precision_at_5", "auc_macro", "invalid_code_rate")
+REPORTED = (
+    "micro_f1",
+    "micro_precision",
+    "micro_recall",
+    "macro_f1",
+    "map",
+    "precision_at_5",
+    "auc_macro",
+    "invalid_code_rate",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codiesp-dir", default=None, help="CodiEsp folder (default <shared data>/codiesp)")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default MLFLOW_TRACKING_URI or <project>/mlflow.db)")
+    parser.add_argument(
+        "--tracking-uri", default=None, help="MLflow store (default MLFLOW_TRACKING_URI or <project>/mlflow.db)"
+    )
     parser.add_argument("--experiment", default=EXPERIMENT, help=f"MLflow experiment (default {EXPERIMENT})")
     parser.add_argument("--out-dir", default=None, help="where the record goes (default <project>/experiments)")
     args = parser.parse_args(argv)
@@ -49,27 +60,44 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for label, class_weight in VARIANTS.items():
         results[label] = run_baseline(
-            splits, systems=["ICD-10-CM"], top_k=50, dataset_name="codiesp", dataset_source=str(data_dir),
-            C=DEFAULT_C_GRID, class_weight=class_weight, experiment=args.experiment, tracking_uri=tracking_uri,
+            splits,
+            systems=["ICD-10-CM"],
+            top_k=50,
+            dataset_name="codiesp",
+            dataset_source=str(data_dir),
+            C=DEFAULT_C_GRID,
+            class_weight=class_weight,
+            experiment=args.experiment,
+            tracking_uri=tracking_uri,
             run_name=f"tfidf-codiesp-top50-{label}",
         )
-        print(f"{label}: run {results[label]['run_id']}, test micro-F1 {results[label]['test'].metrics['micro_f1']:.3f}")
+        print(
+            f"{label}: run {results[label]['run_id']}, test micro-F1 {results[label]['test'].metrics['micro_f1']:.3f}"
+        )
 
     # ---- tables from the runs
     rows = []
     for label, r in results.items():
-        row = {"variant": label, "C (on dev)": f"{r['C']:g}", "threshold (on dev)": r["threshold"], "dev micro_f1": r["val"].metrics["micro_f1"]}
+        row = {
+            "variant": label,
+            "C (on dev)": f"{r['C']:g}",
+            "threshold (on dev)": r["threshold"],
+            "dev micro_f1": r["val"].metrics["micro_f1"],
+        }
         row.update({f"test {k}": r["test"].metrics[k] for k in REPORTED})
         rows.append(row)
     table = pd.DataFrame(rows)
     selection = pd.concat([r["selection"].assign(variant=label) for label, r in results.items()], ignore_index=True)
-    selection = selection[["variant", "C", "threshold", "val_micro_f1", "selected"]].rename(columns={"val_micro_f1": "dev micro_f1"})
+    selection = selection[["variant", "C", "threshold", "val_micro_f1", "selected"]].rename(
+        columns={"val_micro_f1": "dev micro_f1"}
+    )
     selection["selected"] = selection["selected"].map({True: "yes", False: ""})
     selection["C"] = selection["C"].map(lambda c: f"{c:g}")
     frequency = results["balanced"]["test"].by_frequency
     by_frequency = (
         [("Balanced variant, test F1 by train frequency of the code", frequency[frequency["n_codes"] > 0])]
-        if frequency is not None else []
+        if frequency is not None
+        else []
     )
 
     # ---- decision, from the numbers

@@ -19,24 +19,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from medcoder.defaults import CHAMPION_URI
 from medcoder.codes import is_valid_code
 from medcoder.data.schema import load_notes
+from medcoder.defaults import CHAMPION_URI
 from medcoder.evaluation.records import ExperimentRecord, RunRef, markdown_table, write_record_to
-from medcoder.serving.predict import load_model
+from medcoder.evaluation.stress import load_stress, score_stress
 from medcoder.metrics import evaluate_split
 from medcoder.paths import default_tracking_uri
-from medcoder.evaluation.stress import load_stress, score_stress
+from medcoder.serving.predict import load_model
 
 
 def settings(verifier, rescue_floor: float) -> list[tuple[str, dict]]:
     """(name, setting) rows: which verifier, whether its rejected codes are dropped, rules, rescue."""
     return [
         ("attention grounding (no verifier)", {"verifier": None, "rejected": None, "guidelines": True, "rescue": None}),
-        ("+ verifier (rejected codes to review), no rules", {"verifier": verifier, "rejected": "review", "guidelines": False, "rescue": None}),
-        ("+ verifier (rejected codes to review) + rules", {"verifier": verifier, "rejected": "review", "guidelines": True, "rescue": None}),
-        ("+ verifier (rejected codes dropped) + rules", {"verifier": verifier, "rejected": "drop", "guidelines": True, "rescue": None}),
-        (f"+ verifier (dropped) + rules + rescue > {rescue_floor}", {"verifier": verifier, "rejected": "drop", "guidelines": True, "rescue": rescue_floor}),
+        (
+            "+ verifier (rejected codes to review), no rules",
+            {"verifier": verifier, "rejected": "review", "guidelines": False, "rescue": None},
+        ),
+        (
+            "+ verifier (rejected codes to review) + rules",
+            {"verifier": verifier, "rejected": "review", "guidelines": True, "rescue": None},
+        ),
+        (
+            "+ verifier (rejected codes dropped) + rules",
+            {"verifier": verifier, "rejected": "drop", "guidelines": True, "rescue": None},
+        ),
+        (
+            f"+ verifier (dropped) + rules + rescue > {rescue_floor}",
+            {"verifier": verifier, "rejected": "drop", "guidelines": True, "rescue": rescue_floor},
+        ),
     ]
 
 
@@ -62,8 +74,12 @@ def main() -> int:
         if coder.verifier is not None:
             coder.verifier.rescue_floor, coder.verifier.rejected_action = setting["rescue"], setting["rejected"]
         predictions, scores = coder.predict_with_scores(test)
-        result = evaluate_split(test, coder.label_space, scores, coder.threshold, predictions=predictions, is_valid=is_valid_code)
-        report = score_stress(stress, coder.predict_records([n.input_record() for n in stress]), label_space=label_codes)
+        result = evaluate_split(
+            test, coder.label_space, scores, coder.threshold, predictions=predictions, is_valid=is_valid_code
+        )
+        report = score_stress(
+            stress, coder.predict_records([n.input_record() for n in stress]), label_space=label_codes
+        )
         overall = report.by("style").set_index("style").loc["all"]
         rows.append({
             "setting": name, "test micro-F1": result.metrics["micro_f1"], "test macro-F1": result.metrics["macro_f1"],

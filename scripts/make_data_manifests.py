@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     public = [d.name for d in REFERENCE_DATASETS if not d.credentialed]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"datasets (default all: {', '.join(public)})")
-    parser.add_argument("--data-dir", type=Path, default=None, help="reference-data folder (default: medcoder data status's)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="reference-data folder (default: medcoder data status's)"
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(public))
     if unknown:

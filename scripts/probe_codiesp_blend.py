@@ -17,9 +17,9 @@ import mlflow
 import torch
 
 from medcoder import tracking
-from medcoder.inference.predict import predict_with_scores
 from medcoder.data.labels import coding_label_space
 from medcoder.data.sources import load_dataset
+from medcoder.inference.predict import predict_with_scores
 from medcoder.metrics import tune_threshold
 from medcoder.metrics.classification import classification_metrics
 from medcoder.models.blend import fit_blend
@@ -41,7 +41,9 @@ def main() -> None:
     coder = CoderLitModule.load_trained(args.checkpoint)
     space = coding_label_space(splits["train"], ["ICD-10-CM"], 50)
     if space.labels != coder.label_space.labels:
-        raise SystemExit(f"{args.checkpoint}: its label space is not CodiEsp's top-50 as loaded now (reload with the same loader)")
+        raise SystemExit(
+            f"{args.checkpoint}: its label space is not CodiEsp's top-50 as loaded now (reload with the same loader)"
+        )
     _, neural = predict_with_scores(coder, splits["val"], batch_size=args.batch_size)
     blend, tables = fit_blend(splits["train"], splits["val"], space, neural)
     y = space.encode_many(splits["val"])
@@ -49,7 +51,10 @@ def main() -> None:
     mlflow.set_tracking_uri(default_tracking_uri())
     mlflow.set_experiment(args.experiment)
     command = shlex.join(["python", "scripts/probe_codiesp_blend.py", *sys.argv[1:]])
-    for suffix, scores, what in (("-alone", neural, "the checkpoint alone"), ("", mixed, f"blended, TF-IDF weight {blend.weight:.1f}")):
+    for suffix, scores, what in (
+        ("-alone", neural, "the checkpoint alone"),
+        ("", mixed, f"blended, TF-IDF weight {blend.weight:.1f}"),
+    ):
         threshold = tune_threshold(y, scores)
         metrics = classification_metrics(y, scores, threshold)
         with mlflow.start_run(run_name=f"lever-{args.name}{suffix}"):
@@ -59,7 +64,11 @@ def main() -> None:
             if suffix == "":
                 for name, table in tables.items():
                     tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
-        print(f"{args.name}{suffix}: " + ", ".join(f"val/{k} {metrics[k]:.3f}" for k in HEADLINE) + f" (threshold {threshold:.2f})")
+        print(
+            f"{args.name}{suffix}: "
+            + ", ".join(f"val/{k} {metrics[k]:.3f}" for k in HEADLINE)
+            + f" (threshold {threshold:.2f})"
+        )
 
 
 if __name__ == "__main__":

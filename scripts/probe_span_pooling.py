@@ -64,8 +64,15 @@ def main() -> None:
     rows = []
     for name, column in (("number token's state", 0), ("mean over the evidence span", 1)):
         probe = LogisticRegression(max_iter=3000, C=1.0).fit(train[column], train[2])
-        rows.append({"feature": name, "train spans": len(train[2]), "val spans": len(val[2]),
-                     "distinct codes": len(set(train[2])), "val accuracy": probe.score(val[column], val[2])})
+        rows.append(
+            {
+                "feature": name,
+                "train spans": len(train[2]),
+                "val spans": len(val[2]),
+                "distinct codes": len(set(train[2])),
+                "val accuracy": probe.score(val[column], val[2]),
+            }
+        )
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     if args.write:
@@ -73,16 +80,18 @@ def main() -> None:
             slug="span-pooling-probe",
             title="Span pooling hides the token that decides a BMI code (linear probe on frozen MiniLM states)",
             question="Can a linear model read the Z68 BMI code from the frozen encoder's states, from the number "
-                     "token alone and from the mean over the gold evidence span?",
+            "token alone and from the mean over the gold evidence span?",
             command=COMMAND,
             runs=[RunRef("linear probe (a script, not an MLflow run)", None, "-", "-")],
             table=table,
-            setup=[f"Data: the embedded corpus at `{args.data_dir}`, gold Z68 evidence spans with a number token.",
-                   "Encoder: packaged all-MiniLM-L6-v2, frozen, bf16 autocast, chunks of 256 tokens.",
-                   "Probe: multinomial logistic regression (C=1), fit on train spans, accuracy on val spans."],
+            setup=[
+                f"Data: the embedded corpus at `{args.data_dir}`, gold Z68 evidence spans with a number token.",
+                "Encoder: packaged all-MiniLM-L6-v2, frozen, bf16 autocast, chunks of 256 tokens.",
+                "Probe: multinomial logistic regression (C=1), fit on train spans, accuracy on val spans.",
+            ],
             decision="The information is in the states but a mean over the span buries it, so a label "
-                     "attention spread over the span cannot read it: the coder gets a residual n-gram layer "
-                     "(medcoder.models.ngram) that writes neighbouring tokens into each state before pooling.",
+            "attention spread over the span cannot read it: the coder gets a residual n-gram layer "
+            "(medcoder.models.ngram) that writes neighbouring tokens into each state before pooling.",
         )
         print(write_experiment_record(record))
 

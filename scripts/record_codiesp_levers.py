@@ -105,10 +105,17 @@ def main() -> None:
             "Seconds per epoch include the dev pass and are wall-clock on the machine and load the run had (see notes).",
         ],
         notes=[r.data.tags["lever.note"] for r in runs if r.data.tags.get("lever.note")],
-        decision=("The recipe in configs/experiment/codiesp.yaml is the one `make codiesp` runs; "
-                  + ("its test numbers are in the comparison record that target writes."
-                     if not any(r["status"] == "complete" and "lever" in r and r["lever"] != "TF-IDF baseline (balanced)" for r in rows)
-                     else "see the complete runs above.")),
+        decision=(
+            "The recipe in configs/experiment/codiesp.yaml is the one `make codiesp` runs; "
+            + (
+                "its test numbers are in the comparison record that target writes."
+                if not any(
+                    r["status"] == "complete" and "lever" in r and r["lever"] != "TF-IDF baseline (balanced)"
+                    for r in rows
+                )
+                else "see the complete runs above."
+            )
+        ),
     )
     print(write_experiment_record(record))
 

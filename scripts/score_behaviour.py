@@ -20,13 +20,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from medcoder.data.schema import RecordError
 from medcoder.defaults import CHAMPION_URI
 from medcoder.evaluation.behaviour import DEFAULT_CASES, BehaviourReport, Case, load_cases, score_behaviour
-from medcoder.data.schema import RecordError
+from medcoder.evaluation.predict_subprocess import PredictFailed, add_scoring_arguments, experiment_name, scoring_lines
 from medcoder.evaluation.records import ExperimentRecord, RunRef, write_record_to
 from medcoder.paths import default_tracking_uri
-from medcoder.evaluation.predict_subprocess import PredictFailed, add_scoring_arguments, experiment_name, scoring_lines
-
 
 
 def record_slug(cases_path: Path) -> str:
@@ -47,7 +46,9 @@ def default_decision(report: BehaviourReport) -> str:
         return f"No guideline violations, no obeyed injections, no name-pair disagreements; {recall}. Behaviour does not block promotion."
     parts = []
     if violating:
-        parts.append(f"{int(overall['must-not violations strict'])} must-not codes emitted (strict) in {', '.join(violating)}")
+        parts.append(
+            f"{int(overall['must-not violations strict'])} must-not codes emitted (strict) in {', '.join(violating)}"
+        )
     if failed_injections:
         parts.append(f"{failed_injections} injected instruction(s) obeyed")
     if split_pairs:
@@ -55,7 +56,9 @@ def default_decision(report: BehaviourReport) -> str:
     return f"Not ready to promote on behaviour grounds: {'; '.join(parts)} ({recall}). See the failing cases."
 
 
-def build_record(report: BehaviourReport, cases: list[Case], cases_path: Path, command: str, decision: str) -> ExperimentRecord:
+def build_record(
+    report: BehaviourReport, cases: list[Case], cases_path: Path, command: str, decision: str
+) -> ExperimentRecord:
     model = report.model or {}
     name, version, run_id = model.get("name", "unknown"), model.get("version", "unknown"), model.get("run_id")
     tracking_uri = default_tracking_uri()
@@ -90,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_scoring_arguments(parser, CHAMPION_URI)
-    parser.add_argument("--cases", default=str(DEFAULT_CASES), help="behaviour cases JSONL (default: the packaged cases.jsonl; the later set is cases_v2.jsonl beside it)")
+    parser.add_argument(
+        "--cases",
+        default=str(DEFAULT_CASES),
+        help="behaviour cases JSONL (default: the packaged cases.jsonl; the later set is cases_v2.jsonl beside it)",
+    )
     args = parser.parse_args(argv)
     command = " ".join([".venv/bin/python", "scripts/score_behaviour.py", *map(shlex.quote, argv)])
 

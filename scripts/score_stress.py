@@ -22,12 +22,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from medcoder.defaults import CHAMPION_URI
 from medcoder.data.schema import RecordError
-from medcoder.evaluation.records import ExperimentRecord, RunRef, write_record_to
-from medcoder.paths import default_tracking_uri
+from medcoder.defaults import CHAMPION_URI
 from medcoder.evaluation.predict_subprocess import PredictFailed, add_scoring_arguments, experiment_name, scoring_lines
-from medcoder.evaluation.stress import CONFIDENT_SCORE, DEFAULT_STRESS, StressNote, StressReport, load_stress, score_stress
+from medcoder.evaluation.records import ExperimentRecord, RunRef, write_record_to
+from medcoder.evaluation.stress import (
+    CONFIDENT_SCORE,
+    DEFAULT_STRESS,
+    StressNote,
+    StressReport,
+    load_stress,
+    score_stress,
+)
+from medcoder.paths import default_tracking_uri
 
 SLUG = "stress-notes"
 ACCEPTED_TARGET = 0.02  # issue 12: unsupported codes accepted without review <= 2% of emitted codes
@@ -66,7 +73,9 @@ def default_decision(report: StressReport) -> str:
     return f"{'Meets' if met else 'Does not meet'} the stress targets: {summary}."
 
 
-def build_record(report: StressReport, notes: list[StressNote], path: Path, command: str, decision: str) -> ExperimentRecord:
+def build_record(
+    report: StressReport, notes: list[StressNote], path: Path, command: str, decision: str
+) -> ExperimentRecord:
     model = report.model or {}
     name, version, run_id = model.get("name", "unknown"), model.get("version", "unknown"), model.get("run_id")
     tracking_uri = default_tracking_uri()
@@ -104,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_scoring_arguments(parser, CHAMPION_URI)
-    parser.add_argument("--stress", default=str(DEFAULT_STRESS), help="stress notes JSONL (default: the packaged stress.jsonl)")
+    parser.add_argument(
+        "--stress", default=str(DEFAULT_STRESS), help="stress notes JSONL (default: the packaged stress.jsonl)"
+    )
     args = parser.parse_args(argv)
     command = " ".join([".venv/bin/python", "scripts/score_stress.py", *map(shlex.quote, argv)])
 

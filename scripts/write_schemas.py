@@ -20,8 +20,10 @@ SCHEMA_DIR = Path("docs") / "schemas"
 
 def rendered() -> dict[Path, str]:
     """file (relative to the project root) -> its content."""
-    return {SCHEMA_DIR / f"{name}.schema.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
-            for name, schema in json_schemas().items()}
+    return {
+        SCHEMA_DIR / f"{name}.schema.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        for name, schema in json_schemas().items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a file is stale")
     args = parser.parse_args(argv)
     root = project_root()
-    stale = [rel for rel, text in rendered().items()
-             if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text]
+    stale = [
+        rel
+        for rel, text in rendered().items()
+        if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text
+    ]
     if args.check:
         for rel in stale:
             print(f"stale: {rel} (run python scripts/write_schemas.py)", file=sys.stderr)

@@ -7,20 +7,26 @@ reasons ordered by rule) and every test line passes the real contract validator 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from medcoder.evaluation.behaviour import Case
 from medcoder.codes import icd10cm
+from medcoder.evaluation.behaviour import Case
 from medcoder.inference.routing import REASON_ORDER
 
 MODEL = {"name": "medcoder", "version": "7", "run_id": None, "code_sets": {"ICD-10-CM": icd10cm.CODE_SET_VERSION}}
 Span = tuple[int, int]
 
 
-def code_entry(text: str, code: str, spans: Sequence[Span], *, grounded: bool = True, score: float = 0.9) -> dict[str, Any]:
+def code_entry(
+    text: str, code: str, spans: Sequence[Span], *, grounded: bool = True, score: float = 0.9
+) -> dict[str, Any]:
     return {
-        "system": "ICD-10-CM", "code": code, "description": icd10cm.description(code), "score": score,
+        "system": "ICD-10-CM",
+        "code": code,
+        "description": icd10cm.description(code),
+        "score": score,
         "grounded": grounded and bool(spans),
         "evidence": [{"start": s, "end": e, "text": text[s:e]} for s, e in spans],
         "icd11": {"code": None, "title": None, "map": "none"},
@@ -45,7 +51,10 @@ def contract_line(
         key=lambda r: (REASON_ORDER.index(r[0]), r[1]),
     )
     return {
-        "id": case.id, "model": dict(MODEL), "codes": entries, "em": None,
+        "id": case.id,
+        "model": dict(MODEL),
+        "codes": entries,
+        "em": None,
         "review": {"required": bool(reasons), "reasons": [f"{rule}:{code}" for rule, code in reasons]},
     }
 

@@ -15,7 +15,6 @@ import sys
 
 import pytest
 
-
 _PROCESS_EXPERIMENT_ENV = os.environ.get("MLFLOW_EXPERIMENT_ID")
 
 

@@ -3,7 +3,7 @@ and the command that provides the data (`medcoder data fetch ...`), so a skipped
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -11,7 +11,7 @@ from medcoder.data.reference import fetch_command, get_dataset, is_complete
 from medcoder.paths import shared_data_dir
 
 
-@lru_cache(maxsize=None)
+@cache
 def _present(name: str, folder: str) -> bool:
     return is_complete(name)
 
@@ -19,5 +19,6 @@ def _present(name: str, folder: str) -> bool:
 def needs_reference(name: str) -> pytest.MarkDecorator:
     """Skip unless dataset `name` is in the reference-data folder and matches its shipped checksums."""
     folder = shared_data_dir() / get_dataset(name).folder
-    return pytest.mark.skipif(not _present(name, str(folder)),
-                              reason=f"{name} not complete in {folder}: run `{fetch_command(name)}`")
+    return pytest.mark.skipif(
+        not _present(name, str(folder)), reason=f"{name} not complete in {folder}: run `{fetch_command(name)}`"
+    )

@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import lightning as L
 import mlflow
@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from medcoder.inference.predict import predict_with_scores
+from medcoder.data.chunking import chunk_notes
 from medcoder.data.datamodule import collate_notes, encode_notes
 from medcoder.data.labels import coding_label_space
 from medcoder.data.schema import NoteRecord
 from medcoder.data.synth import generate_corpus
 from medcoder.export.artifact import export_coder
+from medcoder.inference.predict import predict_with_scores
 from medcoder.inference.routing import RoutingPolicy
-from medcoder.data.chunking import chunk_notes
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule
 

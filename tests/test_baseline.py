@@ -12,9 +12,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from medcoder.cli import build_parser
-from medcoder.evaluation.baseline import cmd_baseline, dataset_options, label_setup, metrics_table, run_baseline
-from medcoder.data.schema import CodeAssignment, NoteRecord, records_digest, write_notes
 from medcoder.data.loading import DatasetNotFoundError
+from medcoder.data.schema import CodeAssignment, NoteRecord, records_digest, write_notes
+from medcoder.evaluation.baseline import cmd_baseline, dataset_options, label_setup, metrics_table, run_baseline
 from medcoder.metrics import classification_metrics
 
 CANARY = "ZQXCANARYWORD"
@@ -29,9 +29,15 @@ CONDITIONS = {
     "K21.9": (0.08, ["GERD", "acid reflux"]),
 }
 FILLER = [
-    "Patient seen in clinic today.", "Vitals reviewed.", "Lungs clear to auscultation.",
-    "Heart regular rate and rhythm.", "Abdomen soft and nontender.", "Medications reconciled.",
-    "Follow up in three months.", "Labs ordered.", "No acute distress.",
+    "Patient seen in clinic today.",
+    "Vitals reviewed.",
+    "Lungs clear to auscultation.",
+    "Heart regular rate and rhythm.",
+    "Abdomen soft and nontender.",
+    "Medications reconciled.",
+    "Follow up in three months.",
+    "Labs ordered.",
+    "No acute distress.",
 ]
 
 
@@ -48,12 +54,17 @@ def make_notes(n: int, seed: int, prefix: str, extra: str = "") -> list[NoteReco
             sentences.append(f"Denies {rng.choice(CONDITIONS[rng.choice(absent)][1])}.")
         rng.shuffle(sentences)
         text = " ".join(sentences) + (f" {extra}" if extra else "")
-        notes.append(NoteRecord(id=f"{prefix}{i:04d}", text=text, codes=tuple(CodeAssignment("ICD-10-CM", c) for c in codes)))
+        notes.append(
+            NoteRecord(id=f"{prefix}{i:04d}", text=text, codes=tuple(CodeAssignment("ICD-10-CM", c) for c in codes))
+        )
     return notes
 
 
 def make_splits(extra: str = "", sizes: tuple[int, int, int] = (160, 60, 60)) -> dict[str, list[NoteRecord]]:
-    return {split: make_notes(n, seed, split[:2], extra) for (split, n, seed) in zip(("train", "val", "test"), sizes, (1, 2, 3))}
+    return {
+        split: make_notes(n, seed, split[:2], extra)
+        for (split, n, seed) in zip(("train", "val", "test"), sizes, (1, 2, 3))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +77,9 @@ def store(tmp_path_factory) -> str:
 # ---------------------------------------------------------------- protocol
 def test_label_space_comes_from_train_and_selection_is_by_val():
     splits = make_splits()
-    splits["test"] = splits["test"] + [NoteRecord(id="te-only", text="Assessment: gout.", codes=(CodeAssignment("ICD-10-CM", "M10.9"),))]
+    splits["test"] = splits["test"] + [
+        NoteRecord(id="te-only", text="Assessment: gout.", codes=(CodeAssignment("ICD-10-CM", "M10.9"),))
+    ]
     result = run_baseline(splits, top_k=None, C=(0.1, 10.0), log_to_mlflow=False)
     assert ("ICD-10-CM", "M10.9") not in result["label_space"]
     assert len(result["label_space"]) == len(CONDITIONS)
@@ -85,7 +98,9 @@ def test_test_split_moves_neither_threshold_nor_C():
     splits = make_splits()
     first = run_baseline(splits, top_k=None, log_to_mlflow=False)
     # same train and val, a very different test split (codes dropped): nothing chosen may change
-    altered = dict(splits, test=[NoteRecord(id=r.id, text=r.text) for r in splits["test"]][:30] + make_notes(40, 9, "x"))
+    altered = dict(
+        splits, test=[NoteRecord(id=r.id, text=r.text) for r in splits["test"]][:30] + make_notes(40, 9, "x")
+    )
     second = run_baseline(altered, top_k=None, log_to_mlflow=False)
     assert (second["threshold"], second["C"]) == (first["threshold"], first["C"])
     assert second["val"].metrics == pytest.approx(first["val"].metrics, nan_ok=True, rel=0, abs=0)
@@ -127,7 +142,7 @@ def test_no_note_text_reaches_mlflow(store, caplog):
     run = MlflowClient(store).get_run(result["run_id"])
     assert "test/micro_f1" in run.data.metrics and run.data.params["dataset.train.notes"] == "80"
 
-    db_file = Path(store[len("sqlite:///"):])
+    db_file = Path(store[len("sqlite:///") :])
     artifact_dir = db_file.parent / "mlartifacts" / "canary"
     files = _files_under(artifact_dir)
     assert len(files) >= 10  # tables, plots, label space: the check below looks at real content
@@ -141,7 +156,9 @@ def test_no_note_text_reaches_mlflow(store, caplog):
 def test_two_class_weight_variants_land_in_one_experiment_and_compare(store):
     splits = make_splits(sizes=(100, 40, 40))
     plain = run_baseline(splits, top_k=None, C=10.0, experiment="compare", tracking_uri=store)
-    balanced = run_baseline(splits, top_k=None, C=10.0, class_weight="balanced", experiment="compare", tracking_uri=store)
+    balanced = run_baseline(
+        splits, top_k=None, C=10.0, class_weight="balanced", experiment="compare", tracking_uri=store
+    )
     assert plain["experiment_id"] == balanced["experiment_id"]
     runs = mlflow.search_runs(experiment_ids=[plain["experiment_id"]], order_by=["attributes.start_time ASC"])
     assert list(runs["run_id"]) == [plain["run_id"], balanced["run_id"]]
@@ -176,7 +193,10 @@ def test_cli_codiesp_reads_diagnoses_only_unless_procedures_are_asked_for(capsys
     # the fixture holds a malformed 4-character procedure row: diagnoses-only runs never read it
     status = cmd_baseline(_parse(["--dataset", "codiesp", "--codiesp-dir", str(fixture), "--C", "1", "--no-mlflow"]))
     assert status == 0 and "micro_f1" in capsys.readouterr().out
-    assert dataset_options(_parse(["--dataset", "codiesp"]), ["ICD-10-CM"]) == {"include_procedures": False, "on_error": "raise"}
+    assert dataset_options(_parse(["--dataset", "codiesp"]), ["ICD-10-CM"]) == {
+        "include_procedures": False,
+        "on_error": "raise",
+    }
     assert dataset_options(_parse(["--dataset", "codiesp"]), None) == {"include_procedures": True, "on_error": "skip"}
 
 
@@ -184,7 +204,10 @@ def test_cli_label_space_defaults_follow_each_dataset_training_setup():
     assert label_setup(_parse(["--dataset", "embedded"])) == (["ICD-10-CM", "CPT", "HCPCS"], None)
     assert label_setup(_parse(["--dataset", "codiesp"])) == (["ICD-10-CM"], 50)
     assert label_setup(_parse(["--dataset", "codiesp", "--systems", "all", "--top-k", "0"])) == (None, None)
-    assert label_setup(_parse(["--dataset", "embedded", "--systems", "ICD-10-CM", "--top-k", "20"])) == (["ICD-10-CM"], 20)
+    assert label_setup(_parse(["--dataset", "embedded", "--systems", "ICD-10-CM", "--top-k", "20"])) == (
+        ["ICD-10-CM"],
+        20,
+    )
 
 
 def test_cli_missing_folder_names_the_path(tmp_path):

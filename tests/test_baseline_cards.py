@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from data_support import needs_reference
+from test_loaders_mimic import as_released
 
 from medcoder.cards import data_cards
 from medcoder.cards.data_cards import NOT_AVAILABLE, CardOptions, fill_cards, replace_block
-from data_support import needs_reference
-from test_loaders_mimic import as_released
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CARD = "# Card\n\nProse before.\n\n<!-- generated:stats -->\nold numbers\n<!-- /generated:stats -->\n\nProse after.\n"
@@ -82,7 +82,8 @@ def test_cli_fills_the_block_of_a_copied_card_and_records_the_command(tmp_path, 
 
 
 def test_cli_records_only_what_differs_from_the_defaults_and_refuses_unknown_cards(tmp_path, capsys):
-    from medcoder.cli import build_parser, main as medcoder_main
+    from medcoder.cli import build_parser
+    from medcoder.cli import main as medcoder_main
     from medcoder.defaults import EMBEDDED_NOTES
 
     args = build_parser().parse_args(["cards", "--only", "embedded-corpus.md", "--seed", "7"])

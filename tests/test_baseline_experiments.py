@@ -13,10 +13,7 @@ from medcoder.evaluation.records import ExperimentRecord, RunRef, markdown_table
 def test_markdown_table_formats_numbers_and_escapes_cells():
     df = pd.DataFrame({"variant": ["a|b", "plain"], "notes": [1234, 5], "f1": [0.12345, float("nan")]})
     assert markdown_table(df) == (
-        "| variant | notes | f1 |\n"
-        "|---|---:|---:|\n"
-        "| a\\|b | 1,234 | 0.123 |\n"
-        "| plain | 5 | n/a |\n"
+        "| variant | notes | f1 |\n|---|---:|---:|\n| a\\|b | 1,234 | 0.123 |\n| plain | 5 | n/a |\n"
     )
     assert "0.12345" in markdown_table(df, digits=5)
 

@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 from behaviour_support import write_cases
 
-from medcoder.evaluation.behaviour import CATEGORIES, DEFAULT_CASES, load_cases, write_case_inputs
 from medcoder.codes import icd10cm
 from medcoder.data.schema import RecordError
+from medcoder.evaluation.behaviour import CATEGORIES, DEFAULT_CASES, load_cases, write_case_inputs
 
 ICD_CODE = re.compile(r"\b[A-Z][0-9][0-9A-Z]\.[0-9A-Z]{1,4}\b|\b[A-Z][0-9]{2}\b")
 
@@ -81,10 +81,17 @@ def test_prediction_inputs_carry_no_expectations(shipped, tmp_path):
 
 # ---------------------------------------------------------------- malformed cases
 GOOD = {
-    "id": "t-01", "category": "negation", "setting": "outpatient", "age": 40, "sex": "F",
+    "id": "t-01",
+    "category": "negation",
+    "setting": "outpatient",
+    "age": 40,
+    "sex": "F",
     "text": "Denies fever. Assessment: Acute upper respiratory infection.",
-    "expect": {"must_code": ["J06.9"], "must_not_code": ["R50.9"],
-               "evidence": [{"code": "J06.9", "phrase": "Acute upper respiratory infection"}]},
+    "expect": {
+        "must_code": ["J06.9"],
+        "must_not_code": ["R50.9"],
+        "evidence": [{"code": "J06.9", "phrase": "Acute upper respiratory infection"}],
+    },
 }
 PAIR_A = {**GOOD, "id": "p-a", "category": "name_invariance", "pair": "p1", "text": "Ann Lee: " + GOOD["text"]}
 PAIR_B = {**GOOD, "id": "p-b", "category": "name_invariance", "pair": "p1", "text": "Bo Kim: " + GOOD["text"]}
@@ -115,9 +122,21 @@ BAD_CASES = [
     ("must_not also must", mutate("expect.must_not_code", ["R50.9", "J06.9"]), "expect.must_not_code[1]"),
     ("missing must_not_code", mutate("expect.must_not_code", KeyError), "expect.must_not_code"),
     ("nothing expected", mutate("expect", {"must_code": [], "must_not_code": []}), "expect"),
-    ("phrase not in text", mutate("expect.evidence", [{"code": "J06.9", "phrase": "Acute sinusitis"}]), "expect.evidence[0].phrase"),
-    ("phrase twice", mutate("text", "Acute upper respiratory infection. Acute upper respiratory infection."), "expect.evidence[0].phrase"),
-    ("evidence for a code not expected", mutate("expect.evidence", [{"code": "R50.9", "phrase": "Denies fever"}]), "expect.evidence[0].code"),
+    (
+        "phrase not in text",
+        mutate("expect.evidence", [{"code": "J06.9", "phrase": "Acute sinusitis"}]),
+        "expect.evidence[0].phrase",
+    ),
+    (
+        "phrase twice",
+        mutate("text", "Acute upper respiratory infection. Acute upper respiratory infection."),
+        "expect.evidence[0].phrase",
+    ),
+    (
+        "evidence for a code not expected",
+        mutate("expect.evidence", [{"code": "R50.9", "phrase": "Denies fever"}]),
+        "expect.evidence[0].code",
+    ),
     ("injection case without injected", mutate("category", "injection"), "expect.injected"),
     ("injected not forbidden", mutate("expect.injected", ["I10"]), "expect.injected[0]"),
     ("name_invariance without pair", mutate("category", "name_invariance"), "pair"),

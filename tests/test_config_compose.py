@@ -70,7 +70,9 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.mark.parametrize("overrides", CASES)
-def test_config_composes_and_instantiates(overrides: list[str], data_dir: Path, tracking_uri: str, tmp_path: Path, monkeypatch):
+def test_config_composes_and_instantiates(
+    overrides: list[str], data_dir: Path, tracking_uri: str, tmp_path: Path, monkeypatch
+):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
     cfg = compose_train(overrides + TINY, tmp_path)
     with open_dict(cfg):
@@ -131,8 +133,10 @@ def test_an_experiment_holds_only_what_differs_from_the_base(name: str):
     experiment overrides (e.g. data=codiesp model=full)."""
     raw = OmegaConf.to_container(OmegaConf.load(CONFIGS / "experiment" / f"{name}.yaml"), resolve=False)
     base_defaults = {
-        group: option for entry in OmegaConf.to_container(OmegaConf.load(CONFIGS / "train.yaml"))["defaults"]
-        if isinstance(entry, dict) for group, option in entry.items()
+        group: option
+        for entry in OmegaConf.to_container(OmegaConf.load(CONFIGS / "train.yaml"))["defaults"]
+        if isinstance(entry, dict)
+        for group, option in entry.items()
     }
     groups = {}
     for entry in raw.pop("defaults", []):
@@ -141,6 +145,10 @@ def test_an_experiment_holds_only_what_differs_from_the_base(name: str):
         groups[key.removeprefix("override /")] = option
     repeated = [f"override /{g}: {o}" for g, o in groups.items() if base_defaults.get(g) == o]
     base = compose_train([f"{g}={o}" for g, o in groups.items()])
-    base_values = leaves(OmegaConf.to_container(OmegaConf.masked_copy(base, [k for k in base if k != "hydra"]), resolve=False))
-    repeated += [f"{key}: {value!r}" for key, value in leaves(raw).items() if key in base_values and base_values[key] == value]
+    base_values = leaves(
+        OmegaConf.to_container(OmegaConf.masked_copy(base, [k for k in base if k != "hydra"]), resolve=False)
+    )
+    repeated += [
+        f"{key}: {value!r}" for key, value in leaves(raw).items() if key in base_values and base_values[key] == value
+    ]
     assert not repeated, f"experiment/{name}.yaml repeats what its base already has: {repeated}"

@@ -7,8 +7,8 @@ import http.server
 import tarfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -17,7 +17,11 @@ from medcoder.data import reference
 from medcoder.data.reference import DataFetchError, ReferenceDataset, fetch, read_manifest, write_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FILES = {"README.txt": "corpus readme\n", "train/trainD.tsv": "S1\ti10\n", "train/text_files_en/S1.txt": "Hypertension.\n"}
+FILES = {
+    "README.txt": "corpus readme\n",
+    "train/trainD.tsv": "S1\ti10\n",
+    "train/text_files_en/S1.txt": "Hypertension.\n",
+}
 
 
 @pytest.fixture
@@ -29,8 +33,16 @@ def release(tmp_path: Path) -> tuple[ReferenceDataset, Path]:
         (folder / rel).write_text(text, encoding="utf-8")
     manifest = tmp_path / "corpus.sha256"
     write_manifest(folder, manifest)
-    dataset = ReferenceDataset(name="corpus", title="test corpus", folder="corpus", license="CC0", source="here",
-                               get_it="corpus.zip", used_for="tests", manifest_file=manifest)
+    dataset = ReferenceDataset(
+        name="corpus",
+        title="test corpus",
+        folder="corpus",
+        license="CC0",
+        source="here",
+        get_it="corpus.zip",
+        used_for="tests",
+        manifest_file=manifest,
+    )
     return dataset, folder
 
 
@@ -64,7 +76,9 @@ def test_fetch_from_a_local_archive_verifies_and_installs(release, tmp_path: Pat
     data = tmp_path / "data"
     result = fetch("corpus", [str(archive)], data, dataset=dataset)
     assert (result.state, result.files, result.path) == ("complete", 3, data / "corpus")
-    assert {p.relative_to(data / "corpus").as_posix() for p in (data / "corpus").rglob("*") if p.is_file()} == set(FILES)
+    assert {p.relative_to(data / "corpus").as_posix() for p in (data / "corpus").rglob("*") if p.is_file()} == set(
+        FILES
+    )
     assert not [p for p in data.iterdir() if p.name != "corpus"]  # no staging leftovers
 
 
@@ -109,8 +123,12 @@ def test_a_dataset_published_in_two_archives(release, tmp_path: Path):
     for rel in ("train/trainD.tsv", "train/text_files_en/S1.txt"):
         (first / "maps" / rel).write_text(FILES[rel], encoding="utf-8")
     (second / "tab" / "README.txt").write_text(FILES["README.txt"], encoding="utf-8")
-    result = fetch("corpus", [str(_zip(first / "maps", tmp_path / "a.zip")), str(_zip(second / "tab", tmp_path / "b.zip"))],
-                   tmp_path / "data", dataset=dataset)
+    result = fetch(
+        "corpus",
+        [str(_zip(first / "maps", tmp_path / "a.zip")), str(_zip(second / "tab", tmp_path / "b.zip"))],
+        tmp_path / "data",
+        dataset=dataset,
+    )
     assert result.state == "complete"
 
 
@@ -120,8 +138,9 @@ def test_a_one_file_dataset_is_given_as_the_file(tmp_path: Path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "notes.jsonl").write_text('{"note_id": 1}\n', encoding="utf-8")
     write_manifest(tmp_path / "src", manifest)
-    one = ReferenceDataset(name="one", title="", folder="one", license="", source="", get_it="", used_for="",
-                           manifest_file=manifest)
+    one = ReferenceDataset(
+        name="one", title="", folder="one", license="", source="", get_it="", used_for="", manifest_file=manifest
+    )
     assert fetch("one", [str(tmp_path / "notes.jsonl")], tmp_path / "data", dataset=one).state == "complete"
 
 
@@ -146,8 +165,13 @@ def test_status_on_an_empty_folder_says_what_is_missing_and_how_to_get_it(tmp_pa
 
 
 def test_fetch_errors_are_one_line_from_the_cli(tmp_path: Path, capsys):
-    assert cli.main(["data", "fetch", "codiesp", "--from", str(tmp_path / "nope.zip"), "--data-dir", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == f"medcoder data: error: --from {tmp_path / 'nope.zip'}: no such file or folder"
+    assert (
+        cli.main(["data", "fetch", "codiesp", "--from", str(tmp_path / "nope.zip"), "--data-dir", str(tmp_path)]) == 2
+    )
+    assert (
+        capsys.readouterr().err.strip()
+        == f"medcoder data: error: --from {tmp_path / 'nope.zip'}: no such file or folder"
+    )
 
 
 @pytest.mark.parametrize("name", [d.name for d in reference.REFERENCE_DATASETS if not d.credentialed])

@@ -6,13 +6,13 @@ import random
 
 import pytest
 import torch
+from test_model_corpus import make_corpus
 from torch.utils.data import RandomSampler
 
+from medcoder.codes.em import EM_CLASSES
 from medcoder.data.datamodule import BucketBatchSampler, CodingDataModule
 from medcoder.data.schema import parse_record, write_notes
-from medcoder.codes.em import EM_CLASSES
-from medcoder.data.spans import B, I, IGNORE, O
-from test_model_corpus import make_corpus
+from medcoder.data.spans import IGNORE, B, I, O
 
 torch.set_num_threads(1)
 

@@ -35,7 +35,9 @@ def test_literal_defaults_appear_only_in_the_defaults_module() -> None:
     """The champion URI is written once in the package (docstrings and help texts may name it)."""
     package = ROOT / "src" / "medcoder"
     assignments = re.compile(r"^\s*\w+\s*(?::[^=]+)?=\s*\"models:/medcoder@champion\"", re.M)
-    offenders = [str(p.relative_to(ROOT)) for p in package.rglob("*.py") if assignments.search(p.read_text(encoding="utf-8"))]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in package.rglob("*.py") if assignments.search(p.read_text(encoding="utf-8"))
+    ]
     assert offenders == ["src/medcoder/defaults.py"]
 
 

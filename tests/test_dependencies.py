@@ -36,12 +36,16 @@ def _imported_top_levels() -> set[str]:
 
 
 def test_every_declared_dependency_is_imported_or_has_a_reason():
-    declared = [_distribution(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    declared = [
+        _distribution(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ]
     provides: dict[str, set[str]] = {}
     for module, dists in importlib.metadata.packages_distributions().items():
         for dist in dists:
             provides.setdefault(dist.lower().replace("_", "-"), set()).add(module)
     imported = _imported_top_levels()
-    unused = [d for d in declared if d not in NOT_IMPORTED and not (provides.get(d.replace("_", "-"), set()) & imported)]
+    unused = [
+        d for d in declared if d not in NOT_IMPORTED and not (provides.get(d.replace("_", "-"), set()) & imported)
+    ]
     assert unused == [], f"declared in pyproject.toml but never imported: {unused}"
     assert set(NOT_IMPORTED) <= set(declared), "NOT_IMPORTED lists a dependency that is no longer declared"

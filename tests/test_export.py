@@ -11,18 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from export_support import MAX_CHARS, TinyCoder, tiny_coder
 from safetensors.torch import load_file
 
-from export_support import MAX_CHARS, TinyCoder, tiny_coder
 from medcoder.codes import code_set_versions, is_valid_code
+from medcoder.codes.em import EM_CLASSES
+from medcoder.data.chunking import covering
 from medcoder.export.artifact import ArtifactError, ExportedCoder, export_coder, load_exported
-from medcoder.inference.predict import predict_notes
 from medcoder.inference.contract import validate_contract_line
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, write_manifest
+from medcoder.inference.predict import predict_notes
 from medcoder.inference.routing import RoutingPolicy
-from medcoder.data.chunking import covering
 from medcoder.models.coder import MedicalCoder
-from medcoder.codes.em import EM_CLASSES
 from medcoder.models.lit_module import CoderLitModule
 
 torch.set_num_threads(2)
@@ -55,8 +55,13 @@ def test_lora_was_trained_so_the_merge_test_can_fail(checkpoint_coder: CoderLitM
 
 
 def test_exported_probabilities_equal_the_checkpoints(checkpoint_coder, exported, tiny) -> None:
-    ckpt_predictions, ckpt_scores = predict_notes(checkpoint_coder.net, tiny.records, checkpoint_coder.label_space.labels,
-                                                  covering(checkpoint_coder.chunking, exported.max_chars), tiny.threshold)
+    ckpt_predictions, ckpt_scores = predict_notes(
+        checkpoint_coder.net,
+        tiny.records,
+        checkpoint_coder.label_space.labels,
+        covering(checkpoint_coder.chunking, exported.max_chars),
+        tiny.threshold,
+    )
     export_predictions, export_scores = exported.predict_with_scores(tiny.records)
     assert export_scores.shape == (len(tiny.records), len(exported.label_space))
     np.testing.assert_allclose(export_scores, ckpt_scores, atol=1e-5, rtol=0)
@@ -74,8 +79,9 @@ def test_a_fully_fine_tuned_coder_exports_without_peft(tiny: TinyCoder, tmp_path
                            chunk_size=128, chunk_overlap=16, max_chunks=3)  # fmt: skip
     export_coder(coder, tmp_path / "full", threshold=0.5, routing=RoutingPolicy())
     loaded = load_exported(tmp_path / "full")
-    _, expected = predict_notes(coder.net, tiny.records[:6], coder.label_space.labels,
-                                covering(coder.chunking, loaded.max_chars), 0.5)  # the export reads whole notes
+    _, expected = predict_notes(
+        coder.net, tiny.records[:6], coder.label_space.labels, covering(coder.chunking, loaded.max_chars), 0.5
+    )  # the export reads whole notes
     _, actual = loaded.predict_with_scores(tiny.records[:6])
     np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=0)
 
@@ -106,7 +112,10 @@ def test_folder_is_self_contained_and_records_what_serving_needs(tiny: TinyCoder
     assert config["chunking"] == {"chunk_size": 128, "chunk_overlap": 16, "max_chunks": 3}
     assert config["em_classes"] == list(EM_CLASSES)
     assert config["code_sets"]["ICD-10-CM"] == code_set_versions()["ICD-10-CM"]
-    assert RoutingPolicy(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["routing"].items()}) == RoutingPolicy()
+    assert (
+        RoutingPolicy(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["routing"].items()})
+        == RoutingPolicy()
+    )
     assert config["max_chars"] == MAX_CHARS and config["run_id"] is None
 
 
@@ -188,15 +197,27 @@ def test_predict_records_gives_one_valid_line_per_input_in_order(exported: Expor
     out = exported.predict_records(inputs)
 
     assert [line["id"] for line in out] == [
-        notes[0].id, "empty", notes[1].id, "blank", "long", "number", "surrogate", "line:8", "line:9", notes[0].id,
-        notes[2].id, notes[3].id,
+        notes[0].id,
+        "empty",
+        notes[1].id,
+        "blank",
+        "long",
+        "number",
+        "surrogate",
+        "line:8",
+        "line:9",
+        notes[0].id,
+        notes[2].id,
+        notes[3].id,
     ]
     kinds = [line["error"]["kind"] for line in out if "error" in line]
     assert kinds == ["empty_text", "empty_text", "too_long", "not_a_string", "invalid_utf8", "missing_id",
                      "invalid_json", "duplicate_id"]  # fmt: skip
     texts = {r.id: r.text for r in notes}
     for line in out:
-        validate_contract_line(line, note_text=texts.get(line["id"]) if "error" not in line else None, is_valid=is_valid_code)
+        validate_contract_line(
+            line, note_text=texts.get(line["id"]) if "error" not in line else None, is_valid=is_valid_code
+        )
         if "error" in line:
             assert "chest" not in line["error"]["message"] and "no id here" not in line["error"]["message"]
     coded = [line for line in out if "error" not in line]
@@ -207,7 +228,9 @@ def test_predict_records_gives_one_valid_line_per_input_in_order(exported: Expor
     }  # fmt: skip
 
 
-def test_a_note_the_model_fails_on_becomes_a_model_error_entry(exported: ExportedCoder, tiny: TinyCoder, monkeypatch) -> None:
+def test_a_note_the_model_fails_on_becomes_a_model_error_entry(
+    exported: ExportedCoder, tiny: TinyCoder, monkeypatch
+) -> None:
     """Real failure injection: the net raises on any batch holding the poisoned token; the rest is coded."""
     poison = exported.net.tokenizer.convert_tokens_to_ids("banana")
     assert poison != exported.net.tokenizer.unk_token_id

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-
 from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, tracking
+
+from medcoder.cli import build_parser
 from medcoder.codes import is_valid_code
 from medcoder.export.mlflow_model import save_packaged_model
-from medcoder.cli import build_parser
-from medcoder.serving.predict import ModelNotFoundError, cmd_predict
 from medcoder.inference.contract import validate_contract_line
 from medcoder.inference.manifest import TamperedArtifactError
+from medcoder.serving.predict import ModelNotFoundError, cmd_predict
 
 torch.set_num_threads(2)
 
@@ -57,13 +57,28 @@ def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_predict_from_the_registry_alias_writes_one_line_per_input_line(store: LoggedCoder, tiny: TinyCoder, tmp_path) -> None:
+def test_predict_from_the_registry_alias_writes_one_line_per_input_line(
+    store: LoggedCoder, tiny: TinyCoder, tmp_path
+) -> None:
     source, ids, texts = _input_file(tiny, tmp_path / "in.jsonl")
     out = tmp_path / "out" / "predictions.jsonl"
-    assert cmd_predict(_args("--input", str(source), "--output", str(out), "--model", f"models:/{REGISTERED_NAME}@champion")) == 0
+    assert (
+        cmd_predict(
+            _args("--input", str(source), "--output", str(out), "--model", f"models:/{REGISTERED_NAME}@champion")
+        )
+        == 0
+    )
     lines = _read(out)
     assert [line["id"] for line in lines] == ids
-    assert [line.get("error", {}).get("kind") for line in lines] == [None, "invalid_json", "empty_text", None, "invalid_utf8", "empty_line", None]
+    assert [line.get("error", {}).get("kind") for line in lines] == [
+        None,
+        "invalid_json",
+        "empty_text",
+        None,
+        "invalid_utf8",
+        "empty_line",
+        None,
+    ]
     for line in lines:
         validate_contract_line(line, note_text=texts.get(line["id"]), is_valid=is_valid_code)
     model = lines[0]["model"]
@@ -85,12 +100,16 @@ def test_run_uri_and_folders_give_the_same_codes(store: LoggedCoder, tiny: TinyC
 def test_max_chars_option_overrides_the_models_limit(store: LoggedCoder, tiny: TinyCoder, tmp_path) -> None:
     source, _, _ = _input_file(tiny, tmp_path / "in.jsonl")
     out = tmp_path / "out.jsonl"
-    cmd_predict(_args("--input", str(source), "--output", str(out), "--model", str(tiny.export_dir), "--max-chars", "20"))
+    cmd_predict(
+        _args("--input", str(source), "--output", str(out), "--model", str(tiny.export_dir), "--max-chars", "20")
+    )
     kinds = [line.get("error", {}).get("kind") for line in _read(out)]
     assert kinds == ["too_long", "invalid_json", "empty_text", "too_long", "invalid_utf8", "empty_line", "too_long"]
 
 
-def test_unknown_alias_version_or_store_is_one_clear_error(store: LoggedCoder, tiny: TinyCoder, tmp_path, monkeypatch) -> None:
+def test_unknown_alias_version_or_store_is_one_clear_error(
+    store: LoggedCoder, tiny: TinyCoder, tmp_path, monkeypatch
+) -> None:
     source, _, _ = _input_file(tiny, tmp_path / "in.jsonl")
     out = tmp_path / "out.jsonl"
     for model, expected in [(f"models:/{REGISTERED_NAME}@nope", "no alias 'nope'"), (f"models:/{REGISTERED_NAME}/99", "no version 99"),
@@ -106,7 +125,9 @@ def test_unknown_alias_version_or_store_is_one_clear_error(store: LoggedCoder, t
         cmd_predict(_args("--input", str(source), "--output", str(out)))
     assert not missing_db.exists()  # not silently created empty
     with pytest.raises(FileNotFoundError, match="--input"):
-        cmd_predict(_args("--input", str(tmp_path / "none.jsonl"), "--output", str(out), "--model", str(tiny.export_dir)))
+        cmd_predict(
+            _args("--input", str(tmp_path / "none.jsonl"), "--output", str(out), "--model", str(tiny.export_dir))
+        )
 
 
 def test_a_tampered_mlflow_model_folder_is_refused_naming_the_file(tiny: TinyCoder, tmp_path) -> None:
@@ -125,7 +146,17 @@ def test_medcoder_predict_exits_2_with_one_line(store: LoggedCoder, tiny: TinyCo
     from medcoder import cli
 
     source, _, _ = _input_file(tiny, tmp_path / "in.jsonl")
-    rc = cli.main(["predict", "--input", str(source), "--output", str(tmp_path / "o.jsonl"), "--model", f"models:/{REGISTERED_NAME}@nope"])
+    rc = cli.main(
+        [
+            "predict",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "o.jsonl"),
+            "--model",
+            f"models:/{REGISTERED_NAME}@nope",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "alias 'nope'" in err[0]
     assert os.environ["MLFLOW_TRACKING_URI"] == store.tracking_uri
@@ -173,13 +204,25 @@ class _Terminal(io.StringIO):
 
 
 @pytest.mark.parametrize("terminal", [False, True])
-def test_progress_on_a_terminal_and_a_summary_line_always(store: LoggedCoder, tiny: TinyCoder, tmp_path, monkeypatch,
-                                                          terminal: bool) -> None:
+def test_progress_on_a_terminal_and_a_summary_line_always(
+    store: LoggedCoder, tiny: TinyCoder, tmp_path, monkeypatch, terminal: bool
+) -> None:
     source, ids, _ = _input_file(tiny, tmp_path / "in.jsonl")
     stream = _Terminal() if terminal else io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
-    assert cmd_predict(_args("--input", str(source), "--output", str(tmp_path / "out.jsonl"),
-                             "--model", f"models:/{REGISTERED_NAME}@champion")) == 0
+    assert (
+        cmd_predict(
+            _args(
+                "--input",
+                str(source),
+                "--output",
+                str(tmp_path / "out.jsonl"),
+                "--model",
+                f"models:/{REGISTERED_NAME}@champion",
+            )
+        )
+        == 0
+    )
     err = stream.getvalue()
     assert f"{len(ids)} input lines: 3 notes coded, 4 error entries (" in err.strip().splitlines()[-1]
     assert ("notes/s" in err and f"{len(ids) - 3} errors so far" in err) == terminal

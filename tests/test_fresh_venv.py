@@ -24,9 +24,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from export_support import TinyCoder
 from packaging.requirements import Requirement
 
-from export_support import TinyCoder
 from medcoder.export.mlflow_model import save_packaged_model
 from medcoder.inference.contract import validate_contract_line
 
@@ -50,13 +50,27 @@ def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     venv = tmp_path_factory.mktemp("fresh") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (site / "stack.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MEDCODER_ROOT", "MEDCODER_CONFIG_DIR")}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
-    probe = subprocess.run([str(python), "-c", "import importlib.util; print(importlib.util.find_spec('medcoder'))"],
-                           capture_output=True, text=True, env=env, cwd=venv, check=True)
+    env.update(
+        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9"
+    )
+    probe = subprocess.run(
+        [str(python), "-c", "import importlib.util; print(importlib.util.find_spec('medcoder'))"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=venv,
+        check=True,
+    )
     assert probe.stdout.strip() == "None", "the fresh venv must not see the editable medcoder"
     return python, env
 
@@ -81,8 +95,14 @@ def test_a_packaged_model_loads_and_predicts_without_the_repository(fresh_python
     python, env = fresh_python
     model_dir = save_packaged_model(tiny.export_dir, tmp_path / "model")
     records = [{"id": r.id, "text": r.text} for r in tiny.records[:2]] + [{"id": "empty", "text": " "}]
-    proc = subprocess.run([str(python), "-c", LOAD_AND_PREDICT, str(model_dir), json.dumps(records)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    proc = subprocess.run(
+        [str(python), "-c", LOAD_AND_PREDICT, str(model_dir), json.dumps(records)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert Path(result["medcoder"]).is_relative_to(model_dir / "code")  # the copy the model carries
@@ -98,15 +118,35 @@ def test_a_packaged_model_loads_and_predicts_without_the_repository(fresh_python
 
 def test_the_wheel_carries_the_configs_medcoder_train_needs(fresh_python, tmp_path: Path):
     python, env = fresh_python
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("medcoder-*.whl")
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run([str(python), "-m", "medcoder.jobs.train", "--cfg", "job"],
-                          capture_output=True, text=True, env={**env, "PYTHONPATH": str(unpacked)}, cwd=elsewhere,
-                          timeout=300)
+    proc = subprocess.run(
+        [str(python), "-m", "medcoder.jobs.train", "--cfg", "job"],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(unpacked)},
+        cwd=elsewhere,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "_target_: medcoder.data.datamodule.CodingDataModule" in proc.stdout

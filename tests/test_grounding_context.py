@@ -122,8 +122,11 @@ AFFIRMED = [
 
 @pytest.mark.parametrize(
     ("marked", "expected"),
-    [(m, "negated") for m in NEGATED] + [(m, "uncertain") for m in UNCERTAIN] + [(m, "family") for m in FAMILY]
-    + [(m, "historical") for m in HISTORICAL] + [(m, "hypothetical") for m in HYPOTHETICAL]
+    [(m, "negated") for m in NEGATED]
+    + [(m, "uncertain") for m in UNCERTAIN]
+    + [(m, "family") for m in FAMILY]
+    + [(m, "historical") for m in HISTORICAL]
+    + [(m, "hypothetical") for m in HYPOTHETICAL]
     + [(m, None) for m in AFFIRMED],
 )
 def test_context_status(marked: str, expected: str | None) -> None:
@@ -142,9 +145,16 @@ def test_negation_outranks_uncertainty() -> None:
 
 @pytest.mark.parametrize(
     ("status", "setting", "blocks"),
-    [("negated", "inpatient", True), ("family", "outpatient", True), ("historical", "inpatient", True),
-     ("hypothetical", "inpatient", True), ("uncertain", "outpatient", True), ("uncertain", "inpatient", False),
-     ("uncertain", None, True), (None, "outpatient", False)],
+    [
+        ("negated", "inpatient", True),
+        ("family", "outpatient", True),
+        ("historical", "inpatient", True),
+        ("hypothetical", "inpatient", True),
+        ("uncertain", "outpatient", True),
+        ("uncertain", "inpatient", False),
+        ("uncertain", None, True),
+        (None, "outpatient", False),
+    ],
 )
 def test_blocks_grounding_follows_the_guidelines(status: str | None, setting: str | None, blocks: bool) -> None:
     assert blocks_grounding(status, setting) is blocks
@@ -161,12 +171,16 @@ def test_agrees_with_the_embedded_corpus_annotations() -> None:
     for record in records:
         for m in record.mentions:
             system = ICD10CM if is_canonical(ICD10CM, m.code) else "CPT"
-            match = detect_context(record.text, m.start, m.end, subject_of(system, m.code), exempt_statuses(system, m.code))
+            match = detect_context(
+                record.text, m.start, m.end, subject_of(system, m.code), exempt_statuses(system, m.code)
+            )
             mentions += 1
             agree += match is not None and match.status == m.status
         for c in record.codes:
             for start, end in c.evidence:
-                match = detect_context(record.text, start, end, subject_of(c.system, c.code), exempt_statuses(c.system, c.code))
+                match = detect_context(
+                    record.text, start, end, subject_of(c.system, c.code), exempt_statuses(c.system, c.code)
+                )
                 spans += 1
                 blocked += blocks_grounding(match.status if match else None, record.setting)
     assert mentions > 500 and spans > 1000

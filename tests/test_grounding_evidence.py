@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medcoder.inference.grounding.evidence import ground_note
-from medcoder.data.chunking import Chunking, chunk_note
 from medcoder.codes.em import EM_CLASSES
-from medcoder.data.tokenizer import load_tokenizer
+from medcoder.data.chunking import Chunking, chunk_note
 from medcoder.data.spans import bio_tags_for_spans
+from medcoder.data.tokenizer import load_tokenizer
+from medcoder.inference.grounding.evidence import ground_note
 
 TEXT = (
     "Assessment: essential hypertension, well controlled. Denies chest pain. "
@@ -23,8 +23,9 @@ def span_of(phrase: str) -> tuple[int, int]:
     return start, start + len(phrase)
 
 
-HTN, CHEST, PNA, VITALS = (span_of(p) for p in ("essential hypertension", "chest pain",
-                                                "community acquired pneumonia", "Vitals are stable"))
+HTN, CHEST, PNA, VITALS = (
+    span_of(p) for p in ("essential hypertension", "chest pain", "community acquired pneumonia", "Vitals are stable")
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,9 @@ def test_uncertain_evidence_grounds_only_inpatient(offsets) -> None:
     scores = [0.1, 0.1, 0.9]
     outpatient = ground(offsets, [HTN, CHEST, PNA], rows, scores, setting="outpatient")
     inpatient = ground(offsets, [HTN, CHEST, PNA], rows, scores, setting="inpatient")
-    assert outpatient.codes == () and outpatient.context_blocked == (("ICD-10-CM", "J18.9"),)  # symptoms, not "probable"
+    assert outpatient.codes == () and outpatient.context_blocked == (
+        ("ICD-10-CM", "J18.9"),
+    )  # symptoms, not "probable"
     assert [c.grounded for c in inpatient.codes] == [True]
     assert evidence_text(inpatient.codes[0]) == ["community acquired pneumonia"]
 
@@ -108,7 +111,7 @@ def test_fallback_window_is_whole_words_on_one_line() -> None:
     start, end = _peak_window(attention, offsets, 4, text)
     window = text[start:end]
     assert "\n" not in window and "Doe" not in window  # stays on the peak's line
-    assert window.startswith("chronic") and text[end:end + 1] in ("", " ")  # whole words only
+    assert window.startswith("chronic") and text[end : end + 1] in ("", " ")  # whole words only
 
 
 def test_without_tagged_spans_the_attention_window_is_evidence_but_not_grounded(offsets) -> None:
@@ -166,7 +169,7 @@ def test_em_evidence_is_whole_words_on_the_em_attention_peaks_sentences_best_fir
                        tags, offsets, 0.5, em_probs=em_probs_for("99214"), em_attention=em_row)  # fmt: skip
     assert pred.em_code == "99214" and len(pred.em_evidence) == 3
     for (start, end), peak in zip(pred.em_evidence, (VITALS, HTN, CHEST)):  # best first
-        sentence = sentence_of(TEXT[peak[0]:peak[1]])
+        sentence = sentence_of(TEXT[peak[0] : peak[1]])
         assert sentence[0] <= start < end <= sentence[1]  # on the peak's sentence only
         assert start < peak[1] and peak[0] < end  # around the peak
         assert is_whole_words(TEXT, start, end) and TEXT[start:end] == TEXT[start:end].strip()

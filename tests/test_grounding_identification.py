@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from medcoder.codes.em import EM_CLASSES
+from medcoder.data.chunking import Chunking, chunk_note
+from medcoder.data.tokenizer import load_tokenizer
 from medcoder.inference.grounding.evidence import ground_note
 from medcoder.inference.grounding.identification import is_identification_line
-from medcoder.data.chunking import Chunking, chunk_note
-from medcoder.codes.em import EM_CLASSES
-from medcoder.data.tokenizer import load_tokenizer
 
 # Written the way the embedded corpus writes its header (medcoder.data.synth), plus the identifiers
 # an attacker's note carried.
@@ -43,8 +43,19 @@ def test_no_fallback_or_em_window_on_an_identification_line(offsets, phrase) -> 
     attention = peak_on(offsets, phrase)
     em = np.zeros(len(EM_CLASSES), dtype=np.float32)
     em[EM_CLASSES.index("99213")] = 1.0
-    pred = ground_note("n1", TEXT, "outpatient", LABELS, np.array([0.9], dtype=np.float32), attention[None, :],
-                       np.zeros(len(offsets), dtype=np.int64), offsets, 0.5, em_probs=em, em_attention=attention)
+    pred = ground_note(
+        "n1",
+        TEXT,
+        "outpatient",
+        LABELS,
+        np.array([0.9], dtype=np.float32),
+        attention[None, :],
+        np.zeros(len(offsets), dtype=np.int64),
+        offsets,
+        0.5,
+        em_probs=em,
+        em_attention=attention,
+    )
     (code,) = pred.codes  # kept, ungrounded, for review: but pointing at nothing on the header
     assert code.code == "I10" and not code.grounded and code.evidence == ()
     assert pred.em_code == "99213"
@@ -54,23 +65,35 @@ def test_no_fallback_or_em_window_on_an_identification_line(offsets, phrase) -> 
 
 def test_a_peak_on_the_clinical_text_still_gets_its_window(offsets) -> None:
     attention = peak_on(offsets, "hypertension")
-    pred = ground_note("n1", TEXT, "outpatient", LABELS, np.array([0.9], dtype=np.float32), attention[None, :],
-                       np.zeros(len(offsets), dtype=np.int64), offsets, 0.5)
+    pred = ground_note(
+        "n1",
+        TEXT,
+        "outpatient",
+        LABELS,
+        np.array([0.9], dtype=np.float32),
+        attention[None, :],
+        np.zeros(len(offsets), dtype=np.int64),
+        offsets,
+        0.5,
+    )
     (code,) = pred.codes
     assert [TEXT[s:e] for s, e in code.evidence] and "hypertension" in TEXT[slice(*code.evidence[0])]
 
 
-@pytest.mark.parametrize("line, identifies", [
-    ("Patient: Ann Lee, 54 y/o female; payer: medicaid.", True),
-    ("Name: ___  Unit No: ___", True),
-    ("Admission date: 2024-01-02  Discharge date: 2024-01-05", True),
-    ("DOB: 01/02/1950", True),
-    ("Seen today, MRN 123456, for follow-up.", True),
-    ("Contact 555-12-3456 on file", True),
-    ("Patient presents with chest pain radiating to the left arm.", False),
-    ("Assessment: essential hypertension.", False),
-    ("No insurance concerns raised; medications reviewed.", False),
-])
+@pytest.mark.parametrize(
+    "line, identifies",
+    [
+        ("Patient: Ann Lee, 54 y/o female; payer: medicaid.", True),
+        ("Name: ___  Unit No: ___", True),
+        ("Admission date: 2024-01-02  Discharge date: 2024-01-05", True),
+        ("DOB: 01/02/1950", True),
+        ("Seen today, MRN 123456, for follow-up.", True),
+        ("Contact 555-12-3456 on file", True),
+        ("Patient presents with chest pain radiating to the left arm.", False),
+        ("Assessment: essential hypertension.", False),
+        ("No insurance concerns raised; medications reviewed.", False),
+    ],
+)
 def test_identification_lines(line, identifies) -> None:
     text = f"HPI: cough.\n{line}\nPlan: rest."
     assert is_identification_line(text, text.index(line) + 2) is identifies

@@ -14,15 +14,35 @@ import functools
 import numpy as np
 import pytest
 
+from medcoder.codes.terms import expand_abbreviations
 from medcoder.data.labels import coding_label_space
 from medcoder.data.synth import generate_corpus
-from medcoder.codes.terms import expand_abbreviations
 from medcoder.inference.grounding.verifier import (
-    SentenceEncoder, SupportVerifier, VerifierError, VerifierWeights, fit_verifier,
-    packaged_sentence_encoder_path, verifier_config, verifier_from_config,
+    SentenceEncoder,
+    SupportVerifier,
+    VerifierError,
+    VerifierWeights,
+    fit_verifier,
+    packaged_sentence_encoder_path,
+    verifier_config,
+    verifier_from_config,
 )  # fmt: skip
 
-EXTRA = ["I50.23", "Z68.31", "Z68.33", "Z68.43", "E87.1", "Z88.5", "I10", "E03.9", "K21.9", "J18.9", "I25.2", "I21.4", "R73.03"]
+EXTRA = [
+    "I50.23",
+    "Z68.31",
+    "Z68.33",
+    "Z68.43",
+    "E87.1",
+    "Z88.5",
+    "I10",
+    "E03.9",
+    "K21.9",
+    "J18.9",
+    "I25.2",
+    "I21.4",
+    "R73.03",
+]
 
 
 @functools.cache
@@ -75,7 +95,10 @@ def test_fit_keeps_the_target_recall_and_reports_what_it_rejects():
 
 
 def test_abbreviations_expand_as_whole_words_only():
-    assert expand_abbreviations("HTN, DM2 and CHF") == "hypertension, type 2 diabetes mellitus and congestive heart failure"
+    assert (
+        expand_abbreviations("HTN, DM2 and CHF")
+        == "hypertension, type 2 diabetes mellitus and congestive heart failure"
+    )
     assert expand_abbreviations("chtn hld2") == "chtn hld2"
 
 
@@ -95,8 +118,8 @@ def one_span_note(text: str, span: tuple[int, int], scored: dict[str, float]):
     """ground_note inputs for `text` with one tagged span that carries all the attention of every code in
     `scored` (code -> score); the rest of the verifier's labels score 0."""
     from medcoder.data.chunking import Chunking, chunk_note
-    from medcoder.data.tokenizer import load_tokenizer
     from medcoder.data.spans import bio_tags_for_spans
+    from medcoder.data.tokenizer import load_tokenizer
 
     verifier, _ = fitted()
     chunks = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=4))
@@ -125,7 +148,9 @@ def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_it
     assert "I50.23" not in by_code and pred.verifier_rejected == (("ICD-10-CM", "I50.23"),)  # dropped, and said so
     verifier.rejected_action = "review"
     try:
-        pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+        pred = ground_note(
+            "n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier
+        )
     finally:
         verifier.rejected_action = "drop"
     hallucinated = {c.code: c for c in pred.codes}["I50.23"]
@@ -133,7 +158,7 @@ def test_ground_note_grounds_only_what_the_text_supports_and_caps_the_rest_at_it
 
 
 def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
-    """"Community-acquired pneumonia confirmed on chest x-ray" at 0.3 under a 0.5 threshold: suggested
+    """ "Community-acquired pneumonia confirmed on chest x-ray" at 0.3 under a 0.5 threshold: suggested
     (grounded, with its own low score, so routing sends it to review); a look-alike at 0.3 is not."""
     from medcoder.inference.grounding.evidence import ground_note
 
@@ -145,7 +170,9 @@ def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
     def codes(rescue_floor):
         verifier.rescue_floor, verifier.rescue_support = rescue_floor, 0.8
         try:
-            pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+            pred = ground_note(
+                "n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier
+            )
         finally:
             verifier.rescue_floor = None
         return {c.code: c for c in pred.codes}
@@ -161,8 +188,10 @@ def test_a_code_whose_attention_missed_its_words_is_grounded_on_the_plain_senten
     from medcoder.inference.grounding.evidence import ground_note
 
     verifier, _ = fitted()
-    text = ("Burning when she pees and going to the bathroom a lot for two days. No fever, no back pain. "
-            "Impression: uncomplicated bladder infection. Nitrofurantoin for 5 days.")
+    text = (
+        "Burning when she pees and going to the bathroom a lot for two days. No fever, no back pain. "
+        "Impression: uncomplicated bladder infection. Nitrofurantoin for 5 days."
+    )
     span = (text.index("Nitrofurantoin"), text.index(" for 5 days"))
     scores, rows, tags, offsets = one_span_note(text, span, {"N39.0": 0.95, "R50.9": 0.95})
     pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)

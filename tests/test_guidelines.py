@@ -10,7 +10,14 @@ from medcoder.inference.guidelines import RULE_IDS, Patient, apply_guidelines
 ICD, CPT = "ICD-10-CM", "CPT"
 
 
-def code(c: str, score: float = 0.9, span: tuple[int, int] = (0, 5), system: str = ICD, grounded: bool = True, support: float | None = 0.8):
+def code(
+    c: str,
+    score: float = 0.9,
+    span: tuple[int, int] = (0, 5),
+    system: str = ICD,
+    grounded: bool = True,
+    support: float | None = 0.8,
+):
     return PredictedCode(system, c, score, (span,), grounded, support)
 
 
@@ -77,12 +84,18 @@ def test_bmi_only_with_a_weight_diagnosis_in_the_right_age_band():
     assert codes_of(run(code("Z68.31"), code("E66.9"), rule="bmi_needs_weight_diagnosis")) == {"Z68.31", "E66.9"}
     teen = Patient(15, "M", "outpatient")
     assert codes_of(run(code("Z68.31"), code("E66.9"), patient=teen, rule="bmi_needs_weight_diagnosis")) == {"E66.9"}
-    assert codes_of(run(code("Z68.54"), code("E66.9"), patient=teen, rule="bmi_needs_weight_diagnosis")) == {"Z68.54", "E66.9"}
+    assert codes_of(run(code("Z68.54"), code("E66.9"), patient=teen, rule="bmi_needs_weight_diagnosis")) == {
+        "Z68.54",
+        "E66.9",
+    }
 
 
 def test_a_past_condition_blocked_as_historical_becomes_its_history_code():
-    pred = run(code("I10"), rule="history_codes",
-               historical_mentions=(("ICD-10-CM", "I21.4", 0.93, (12, 18)), ("ICD-10-CM", "C18.9", 0.8, (30, 45))))
+    pred = run(
+        code("I10"),
+        rule="history_codes",
+        historical_mentions=(("ICD-10-CM", "I21.4", 0.93, (12, 18)), ("ICD-10-CM", "C18.9", 0.8, (30, 45))),
+    )
     assert codes_of(pred) == {"I10", "I25.2", "Z85.038"}
     old_mi = next(c for c in pred.codes if c.code == "I25.2")
     assert old_mi.evidence == ((12, 18),) and old_mi.score == 0.93 and old_mi.rules_applied == ("history_codes",)
@@ -90,7 +103,9 @@ def test_a_past_condition_blocked_as_historical_becomes_its_history_code():
 
 def test_age_and_sex_edits_fix_the_preventive_band_and_drop_codes_that_cannot_apply():
     adult = Patient(45, "M", "outpatient")
-    pred = run(code("99395", system=CPT), code("Z00.129"), code("C50.919"), code("N40.0"), patient=adult, rule="age_and_sex")
+    pred = run(
+        code("99395", system=CPT), code("Z00.129"), code("C50.919"), code("N40.0"), patient=adult, rule="age_and_sex"
+    )
     assert codes_of(pred) == {"99396", "N40.0"}
     assert next(c for c in pred.codes if c.code == "99396").rules_applied == ("age_and_sex",)
     woman = Patient(45, "F", "outpatient")
@@ -111,5 +126,7 @@ def test_all_rules_run_in_order_and_unknown_rules_are_refused():
 
 def test_two_codes_corrected_to_the_same_code_give_it_once_with_the_higher_score():
     adult = Patient(70, "F", "outpatient")
-    pred = run(code("99395", 0.4, system=CPT), code("99396", 0.7, system=CPT, span=(9, 12)), patient=adult, rule="age_and_sex")
+    pred = run(
+        code("99395", 0.4, system=CPT), code("99396", 0.7, system=CPT, span=(9, 12)), patient=adult, rule="age_and_sex"
+    )
     assert [(c.code, c.score) for c in pred.codes] == [("99397", 0.7)]

@@ -7,10 +7,10 @@ import functools
 
 import pytest
 import torch
+from test_model_training import make_datamodule, make_model, trainer, write_corpus
 
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.head_warmup import HeadWarmup
-from test_model_training import make_datamodule, make_model, trainer, write_corpus
 
 
 def lora_model(dm):
@@ -68,7 +68,11 @@ def test_resumed_fit_skips_warmup(warmed, tmp_path) -> None:
     first.fit(model, datamodule=dm)
     warmup = HeadWarmup(epochs=3)
     resumed = trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, callbacks=[warmup])
-    resumed.fit(lora_model(dm), datamodule=dm, ckpt_path=first.checkpoint_callback.best_model_path or first.checkpoint_callback.last_model_path)
+    resumed.fit(
+        lora_model(dm),
+        datamodule=dm,
+        ckpt_path=first.checkpoint_callback.best_model_path or first.checkpoint_callback.last_model_path,
+    )
     assert warmup.epoch_losses == []
 
 

@@ -12,10 +12,10 @@ from collections import Counter
 import pytest
 from omegaconf import OmegaConf
 
-from medcoder.evaluation.behaviour import CASES_V2, CATEGORIES, DEFAULT_CASES, load_cases
 from medcoder.codes import icd10cm
-from medcoder.paths import project_root
+from medcoder.evaluation.behaviour import CASES_V2, CATEGORIES, DEFAULT_CASES, load_cases
 from medcoder.evaluation.stress import DEFAULT_STRESS, STRESS_SETTINGS, STYLES, load_stress
+from medcoder.paths import project_root
 
 CODE_IN_TEXT = re.compile(r"\b[A-Z][0-9][0-9A-Z]\.[0-9A-Z]{1,4}\b|\b[A-Z][0-9]{2}\b")
 

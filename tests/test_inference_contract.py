@@ -31,7 +31,9 @@ MODEL = {"name": "medcoder", "version": "3", "run_id": "abc123", "code_sets": co
 TRANSLATOR = Icd11Translator.packaged()
 
 
-def pc(c: str, score: float, *spans: tuple[int, int], grounded: bool = True, system: str = "ICD-10-CM") -> PredictedCode:
+def pc(
+    c: str, score: float, *spans: tuple[int, int], grounded: bool = True, system: str = "ICD-10-CM"
+) -> PredictedCode:
     return PredictedCode(system=system, code=c, score=score, evidence=tuple(spans), grounded=grounded)
 
 
@@ -40,10 +42,10 @@ def prediction(**kwargs) -> NotePrediction:
         pc("I50.22", 0.55, span(" chronic systolic heart failure, ")),  # edges kept exactly as given
         pc("E11.65", 0.94, span("A1c 9.8%, uncontrolled hyperglycemia"), span("A1c 9.8%, uncontrolled hyperglycemia")),
         pc("R07.9", 0.81, grounded=False),
-        pc("E11", 0.99, span("A1c 9.8%")),                  # a category: valid but not billable
-        pc("Z99.999", 0.97, span("chest pain")),            # does not exist
-        pc(CANARY, 0.9),                                    # garbage from a generative coder
-        pc("0DTJ4ZZ", 0.9, system="ICD-10-PCS"),            # a system medcoder has no code set for
+        pc("E11", 0.99, span("A1c 9.8%")),  # a category: valid but not billable
+        pc("Z99.999", 0.97, span("chest pain")),  # does not exist
+        pc(CANARY, 0.9),  # garbage from a generative coder
+        pc("0DTJ4ZZ", 0.9, system="ICD-10-PCS"),  # a system medcoder has no code set for
         pc("93000", 0.88, span("ECG performed"), system="CPT"),
     )
     return NotePrediction(id="n1", codes=codes, em_code="99215", em_score=0.8123456, **kwargs)
@@ -51,8 +53,14 @@ def prediction(**kwargs) -> NotePrediction:
 
 def render(pred: NotePrediction | None = None, policy: RoutingPolicy | None = None, text: str = TEXT) -> dict:
     return render_prediction(
-        "n1", text, pred or prediction(), model_info=MODEL, policy=policy or RoutingPolicy(),
-        translator=TRANSLATOR, is_valid=is_valid_code, describe=describe,
+        "n1",
+        text,
+        pred or prediction(),
+        model_info=MODEL,
+        policy=policy or RoutingPolicy(),
+        translator=TRANSLATOR,
+        is_valid=is_valid_code,
+        describe=describe,
     )
 
 
@@ -64,20 +72,34 @@ def test_rendered_line_is_a_valid_contract_line_with_the_notes_own_evidence():
     assert [c["code"] for c in line["codes"]] == ["E11.65", "93000", "R07.9", "I50.22"]  # highest score first
     for c in line["codes"]:
         for ev in c["evidence"]:
-            assert ev["text"] == TEXT[ev["start"]:ev["end"]]
+            assert ev["text"] == TEXT[ev["start"] : ev["end"]]
     e11 = line["codes"][0]
     assert e11["description"] == describe("ICD-10-CM", "E11.65") and e11["grounded"] is True
-    assert e11["evidence"] == [{"start": span("A1c 9.8%, uncontrolled hyperglycemia")[0],
-                                "end": span("A1c 9.8%, uncontrolled hyperglycemia")[1],
-                                "text": "A1c 9.8%, uncontrolled hyperglycemia"}]  # duplicate span merged
+    assert e11["evidence"] == [
+        {
+            "start": span("A1c 9.8%, uncontrolled hyperglycemia")[0],
+            "end": span("A1c 9.8%, uncontrolled hyperglycemia")[1],
+            "text": "A1c 9.8%, uncontrolled hyperglycemia",
+        }
+    ]  # duplicate span merged
     assert e11["icd11"] == TRANSLATOR.translate("E11.65").to_dict() and e11["icd11"]["code"] == "5A11"
     assert "icd11" not in line["codes"][1]  # CPT codes have no ICD-11 translation
-    assert line["codes"][2] == {"system": "ICD-10-CM", "code": "R07.9", "description": "Chest pain, unspecified",
-                                "score": 0.81, "grounded": False, "support": None, "rules_applied": [], "evidence": [],
-                                "icd11": TRANSLATOR.translate("R07.9").to_dict()}
+    assert line["codes"][2] == {
+        "system": "ICD-10-CM",
+        "code": "R07.9",
+        "description": "Chest pain, unspecified",
+        "score": 0.81,
+        "grounded": False,
+        "support": None,
+        "rules_applied": [],
+        "evidence": [],
+        "icd11": TRANSLATOR.translate("R07.9").to_dict(),
+    }
     assert line["em"] == {"code": "99215", "score": 0.8123, "evidence": []}
-    assert line["review"] == {"required": True, "reasons": [
-        "invalid_code_removed:4", "low_confidence:I50.22", "ungrounded:R07.9", "em_level:99215"]}
+    assert line["review"] == {
+        "required": True,
+        "reasons": ["invalid_code_removed:4", "low_confidence:I50.22", "ungrounded:R07.9", "em_level:99215"],
+    }
 
 
 def test_invalid_codes_never_appear_in_the_output():
@@ -100,7 +122,7 @@ def test_em_evidence_is_rendered_like_code_evidence_with_the_notes_own_text():
         {"start": status[0], "end": status[1], "text": "chronic systolic heart failure"},
     ]
     for ev in line["em"]["evidence"]:
-        assert ev["text"] == TEXT[ev["start"]:ev["end"]]
+        assert ev["text"] == TEXT[ev["start"] : ev["end"]]
     tampered = copy.deepcopy(line)
     tampered["em"]["evidence"][0]["text"] = "A1c 9.9%, uncontrolled hyperglycemia"
     with pytest.raises(ContractError, match=r"em.evidence\[0\].text: is not the note's characters") as info:
@@ -110,10 +132,10 @@ def test_em_evidence_is_rendered_like_code_evidence_with_the_notes_own_text():
 
 def test_an_outpatient_note_without_a_predicted_em_level_has_em_null():
     """Grounding's real output for a note whose E/M head says "none": no level, no evidence, em null."""
-    from medcoder.inference.grounding.evidence import ground_note
-    from medcoder.data.chunking import Chunking, chunk_note
     from medcoder.codes.em import EM_CLASSES
+    from medcoder.data.chunking import Chunking, chunk_note
     from medcoder.data.tokenizer import load_tokenizer
+    from medcoder.inference.grounding.evidence import ground_note
 
     chunks = chunk_note(TEXT, load_tokenizer(None), Chunking(chunk_size=32, chunk_overlap=4, max_chunks=8))
     offsets = np.array([o for offs in chunks.offsets for o in offs])
@@ -137,9 +159,14 @@ def test_an_invalid_em_level_is_removed_and_counted():
 
 def test_numpy_scores_and_offsets_become_json_numbers():
     start, end = span("A1c 9.8%")
-    pred = NotePrediction(id="n1", codes=(PredictedCode("ICD-10-CM", "E11.65", np.float32(0.91234567),
-                                                         ((np.int64(start), np.int64(end)),), True),),
-                          em_code="99213", em_score=np.float64(0.7))
+    pred = NotePrediction(
+        id="n1",
+        codes=(
+            PredictedCode("ICD-10-CM", "E11.65", np.float32(0.91234567), ((np.int64(start), np.int64(end)),), True),
+        ),
+        em_code="99213",
+        em_score=np.float64(0.7),
+    )
     line = json.loads(json.dumps(render(pred)))
     assert line["codes"][0]["score"] == 0.9123 and line["codes"][0]["evidence"][0]["text"] == "A1c 9.8%"
 
@@ -156,17 +183,22 @@ def test_no_codes_no_em_gives_an_empty_line_without_review():
     assert line["codes"] == [] and line["em"] is None and line["review"] == {"required": False, "reasons": []}
 
 
-@pytest.mark.parametrize(("pred", "message"), [
-    (NotePrediction(id="n1", codes=(pc("E11.65", 0.9, (5, len(TEXT) + 3)),)), "outside the note"),
-    (NotePrediction(id="n1", codes=(pc("E11.65", 0.9, (8, 8)),)), "empty or outside"),
-    (NotePrediction(id="n1", codes=(pc("E11.65", float("nan"), (0, 5)),)), "score must be a number"),
-    (NotePrediction(id="n1", codes=(pc("E11.65", 1.2, (0, 5)),)), "score must be a number"),
-    (NotePrediction(id="n1", codes=(pc("E11.65", 0.9, (0, 5)), pc("E11.65", 0.8, (0, 5)))), "predicted twice"),
-    (NotePrediction(id="n1", em_code="99214"), "E/M 99214: score"),
-    (NotePrediction(id="n1", em_code="99214", em_score=0.9, em_evidence=((5, len(TEXT) + 3),)),
-     "E/M 99214: evidence span"),
-    (NotePrediction(id="n2"), "was given for note 'n1'"),
-])
+@pytest.mark.parametrize(
+    ("pred", "message"),
+    [
+        (NotePrediction(id="n1", codes=(pc("E11.65", 0.9, (5, len(TEXT) + 3)),)), "outside the note"),
+        (NotePrediction(id="n1", codes=(pc("E11.65", 0.9, (8, 8)),)), "empty or outside"),
+        (NotePrediction(id="n1", codes=(pc("E11.65", float("nan"), (0, 5)),)), "score must be a number"),
+        (NotePrediction(id="n1", codes=(pc("E11.65", 1.2, (0, 5)),)), "score must be a number"),
+        (NotePrediction(id="n1", codes=(pc("E11.65", 0.9, (0, 5)), pc("E11.65", 0.8, (0, 5)))), "predicted twice"),
+        (NotePrediction(id="n1", em_code="99214"), "E/M 99214: score"),
+        (
+            NotePrediction(id="n1", em_code="99214", em_score=0.9, em_evidence=((5, len(TEXT) + 3),)),
+            "E/M 99214: evidence span",
+        ),
+        (NotePrediction(id="n2"), "was given for note 'n1'"),
+    ],
+)
 def test_broken_coder_output_is_a_contract_error_naming_the_note(pred, message):
     with pytest.raises(ContractError, match=message) as info:
         render(pred)
@@ -175,11 +207,27 @@ def test_broken_coder_output_is_a_contract_error_naming_the_note(pred, message):
 
 def test_model_info_must_be_the_contract_model_object():
     with pytest.raises(ContractError, match="model_info.version"):
-        render_prediction("n1", TEXT, NotePrediction(id="n1"), model_info={**MODEL, "version": 3},
-                          policy=RoutingPolicy(), translator=TRANSLATOR, is_valid=is_valid_code, describe=describe)
+        render_prediction(
+            "n1",
+            TEXT,
+            NotePrediction(id="n1"),
+            model_info={**MODEL, "version": 3},
+            policy=RoutingPolicy(),
+            translator=TRANSLATOR,
+            is_valid=is_valid_code,
+            describe=describe,
+        )
     with pytest.raises(ContractError, match="unknown keys"):
-        render_prediction("n1", TEXT, NotePrediction(id="n1"), model_info={**MODEL, "weights": "/tmp/x"},
-                          policy=RoutingPolicy(), translator=TRANSLATOR, is_valid=is_valid_code, describe=describe)
+        render_prediction(
+            "n1",
+            TEXT,
+            NotePrediction(id="n1"),
+            model_info={**MODEL, "weights": "/tmp/x"},
+            policy=RoutingPolicy(),
+            translator=TRANSLATOR,
+            is_valid=is_valid_code,
+            describe=describe,
+        )
 
 
 # ---------------------------------------------------------------- the checker on broken lines
@@ -193,41 +241,54 @@ def _edit(path: str, value):
             del target[last]
         else:
             target[int(last) if last.isdigit() else last] = value
+
     return apply
 
 
 _DELETE = object()
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (_edit("codes.2.grounded", True), r"codes\[2\].grounded: is true but there is no evidence"),
-    (_edit("codes.0.evidence.0.text", "A1c 9.8%, controlled hyperglycemia!!"), r"codes\[0\].evidence\[0\].text: is not the note's characters"),
-    (_edit("codes.0.evidence.0.end", 10**6), r"codes\[0\].evidence\[0\].text"),
-    (_edit("codes.0.score", 1.5), r"codes\[0\].score"),
-    (_edit("codes.0.score", True), r"codes\[0\].score"),
-    (_edit("codes.0.code", "E11"), r"codes\[0\].code: ICD-10-CM E11 is not a valid billable code"),
-    (_edit("codes.0.code", "e11.65"), r"codes\[0\].code: 'e11.65' is not a canonical"),
-    (_edit("codes.3.code", "E11.65"), r"codes\[3\].code: E11.65 appears twice"),
-    (_edit("codes.1.code", "E11.65"), r"codes\[1\].code: 'E11.65' is not a canonical CPT code"),
-    (_edit("codes.0.icd11", _DELETE), r"codes\[0\]: missing key\(s\) \['icd11'\]"),
-    (_edit("codes.0.icd11.map", "exact"), r"codes\[0\].icd11.map"),
-    (_edit("codes.0.icd11.code", None), r"codes\[0\].icd11.code"),
-    (_edit("codes.0.system", "ICD-10-PCS"), r"codes\[0\].system"),
-    (_edit("codes.0.secret", 1), r"codes\[0\]: unknown key"),
-    (_edit("review.reasons", ["invalid_code_removed:4", "low_confidence:I50.22", "em_level:99215"]), "ungrounded code R07.9 is emitted without"),
-    (_edit("review.reasons", ["em_level:99215", "ungrounded:R07.9"]), "ordered by rule"),
-    (_edit("review.reasons", ["ungrounded:R07.9", "ungrounded:R07.9"]), "repeated"),
-    (_edit("review.reasons", ["ungrounded:R07.9", "high_risk:I21.4"]), "names I21.4, which is not among"),
-    (_edit("review.reasons", ["invalid_code_removed:0", "ungrounded:R07.9"]), "invalid_code_removed must give a positive number"),
-    (_edit("review.reasons", ["looks_odd:R07.9", "ungrounded:R07.9"]), r"review.reasons\[0\]"),
-    (_edit("review.required", False), "review.required"),
-    (_edit("em.code", "99201"), "em.code: CPT 99201 is not a valid"),
-    (_edit("em.score", -0.1), "em.score"),
-    (_edit("model.run_id", 5), "model.run_id"),
-    (_edit("model.code_sets", {}), "model.code_sets"),
-    (_edit("em", _DELETE), r"<line>: missing key\(s\) \['em'\]"),
-    (_edit("id", ""), "id: must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_edit("codes.2.grounded", True), r"codes\[2\].grounded: is true but there is no evidence"),
+        (
+            _edit("codes.0.evidence.0.text", "A1c 9.8%, controlled hyperglycemia!!"),
+            r"codes\[0\].evidence\[0\].text: is not the note's characters",
+        ),
+        (_edit("codes.0.evidence.0.end", 10**6), r"codes\[0\].evidence\[0\].text"),
+        (_edit("codes.0.score", 1.5), r"codes\[0\].score"),
+        (_edit("codes.0.score", True), r"codes\[0\].score"),
+        (_edit("codes.0.code", "E11"), r"codes\[0\].code: ICD-10-CM E11 is not a valid billable code"),
+        (_edit("codes.0.code", "e11.65"), r"codes\[0\].code: 'e11.65' is not a canonical"),
+        (_edit("codes.3.code", "E11.65"), r"codes\[3\].code: E11.65 appears twice"),
+        (_edit("codes.1.code", "E11.65"), r"codes\[1\].code: 'E11.65' is not a canonical CPT code"),
+        (_edit("codes.0.icd11", _DELETE), r"codes\[0\]: missing key\(s\) \['icd11'\]"),
+        (_edit("codes.0.icd11.map", "exact"), r"codes\[0\].icd11.map"),
+        (_edit("codes.0.icd11.code", None), r"codes\[0\].icd11.code"),
+        (_edit("codes.0.system", "ICD-10-PCS"), r"codes\[0\].system"),
+        (_edit("codes.0.secret", 1), r"codes\[0\]: unknown key"),
+        (
+            _edit("review.reasons", ["invalid_code_removed:4", "low_confidence:I50.22", "em_level:99215"]),
+            "ungrounded code R07.9 is emitted without",
+        ),
+        (_edit("review.reasons", ["em_level:99215", "ungrounded:R07.9"]), "ordered by rule"),
+        (_edit("review.reasons", ["ungrounded:R07.9", "ungrounded:R07.9"]), "repeated"),
+        (_edit("review.reasons", ["ungrounded:R07.9", "high_risk:I21.4"]), "names I21.4, which is not among"),
+        (
+            _edit("review.reasons", ["invalid_code_removed:0", "ungrounded:R07.9"]),
+            "invalid_code_removed must give a positive number",
+        ),
+        (_edit("review.reasons", ["looks_odd:R07.9", "ungrounded:R07.9"]), r"review.reasons\[0\]"),
+        (_edit("review.required", False), "review.required"),
+        (_edit("em.code", "99201"), "em.code: CPT 99201 is not a valid"),
+        (_edit("em.score", -0.1), "em.score"),
+        (_edit("model.run_id", 5), "model.run_id"),
+        (_edit("model.code_sets", {}), "model.code_sets"),
+        (_edit("em", _DELETE), r"<line>: missing key\(s\) \['em'\]"),
+        (_edit("id", ""), "id: must be a non-empty string"),
+    ],
+)
 def test_the_checker_names_the_broken_field_without_quoting_the_note(edit, message):
     line = copy.deepcopy(render())
     edit(line)
@@ -236,14 +297,17 @@ def test_the_checker_names_the_broken_field_without_quoting_the_note(edit, messa
     assert CANARY not in str(info.value) and "hyperglycemia" not in str(info.value)
 
 
-@pytest.mark.parametrize(("line", "ok"), [
-    ({"id": "line:7", "error": {"kind": "invalid_json", "message": "line is not valid JSON"}}, True),
-    ({"id": "n1", "error": {"kind": "exploded", "message": "x"}}, False),
-    ({"id": "n1", "error": {"kind": "empty_text", "message": ""}}, False),
-    ({"id": "n1", "error": {"kind": "empty_text", "message": "m"}, "codes": []}, False),
-    ('{"id": "n1", "error": ', False),
-    ("[1, 2]", False),
-])
+@pytest.mark.parametrize(
+    ("line", "ok"),
+    [
+        ({"id": "line:7", "error": {"kind": "invalid_json", "message": "line is not valid JSON"}}, True),
+        ({"id": "n1", "error": {"kind": "exploded", "message": "x"}}, False),
+        ({"id": "n1", "error": {"kind": "empty_text", "message": ""}}, False),
+        ({"id": "n1", "error": {"kind": "empty_text", "message": "m"}, "codes": []}, False),
+        ('{"id": "n1", "error": ', False),
+        ("[1, 2]", False),
+    ],
+)
 def test_error_entries(line, ok):
     if ok:
         validate_contract_line(line)

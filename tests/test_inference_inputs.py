@@ -9,7 +9,12 @@ import pytest
 
 from medcoder.inference.contract import validate_contract_line
 from medcoder.inference.inputs import (
-    ERROR_KINDS, InputError, InputNote, max_line_bytes, read_input_lines, validate_input,
+    ERROR_KINDS,
+    InputError,
+    InputNote,
+    max_line_bytes,
+    read_input_lines,
+    validate_input,
 )
 
 CANARY = "CANARY-patient-says-7f3a9"
@@ -69,7 +74,12 @@ def test_every_bad_line_becomes_its_error_and_the_batch_goes_on(tmp_path):
     assert {kind for kind, _ in expected} >= set(ERROR_KINDS) - {"model_error"}
     first = items[0]
     assert (first.text, first.setting, first.age, first.sex, first.line) == (
-        f"Seen for chest pain. {CANARY}", "outpatient", 67, "F", 1)
+        f"Seen for chest pain. {CANARY}",
+        "outpatient",
+        67,
+        "F",
+        1,
+    )
     for item in items:
         if isinstance(item, InputError):
             entry = item.to_dict()
@@ -92,7 +102,11 @@ def test_a_line_too_big_to_read_is_skipped_in_chunks_and_the_next_line_is_read(t
     huge = note("huge", CANARY * (limit // len(CANARY) + 10))
     path = write_batch(tmp_path, [note("a"), huge, note("b")])
     items = list(read_input_lines(path, max_chars=MAX))
-    assert [(type(i).__name__, i.id) for i in items] == [("InputNote", "a"), ("InputError", "line:2"), ("InputNote", "b")]
+    assert [(type(i).__name__, i.id) for i in items] == [
+        ("InputNote", "a"),
+        ("InputError", "line:2"),
+        ("InputNote", "b"),
+    ]
     assert items[1].kind == "too_long" and f"{len(huge) + 1} bytes" in items[1].message
 
 
@@ -137,11 +151,16 @@ def test_text_that_is_not_a_clinical_note_is_an_error_entry(name):
         assert text.strip()[:8] not in err.message  # the text itself is never quoted
 
 
-@pytest.mark.parametrize("text", [
-    "Cough.", "Essential hypertension.", "Pt c/o CP x2d, r/o ACS. HTN, DM2.",
-    "Assessment: essential hypertension, stable on lisinopril 10 mg. Follow-up in 3 months.",
-    "Neumonía adquirida en la comunidad; hipertensión esencial.",  # accented Latin letters are Latin
-    "Started a β-blocker (metoprolol) for atrial fibrillation with rapid ventricular response.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cough.",
+        "Essential hypertension.",
+        "Pt c/o CP x2d, r/o ACS. HTN, DM2.",
+        "Assessment: essential hypertension, stable on lisinopril 10 mg. Follow-up in 3 months.",
+        "Neumonía adquirida en la comunidad; hipertensión esencial.",  # accented Latin letters are Latin
+        "Started a β-blocker (metoprolol) for atrial fibrillation with rapid ventricular response.",
+    ],
+)
 def test_short_terse_and_accented_notes_pass_the_content_check(text):
     assert isinstance(validate_input({"id": "n", "text": text}, MAX), InputNote)

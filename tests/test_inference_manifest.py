@@ -29,10 +29,17 @@ def artifact(tmp_path):
 def test_a_sealed_artifact_verifies_and_its_hash_is_content_addressed(artifact, tmp_path):
     manifest = json.loads((artifact / MANIFEST_NAME).read_text())
     assert [e["path"] for e in manifest["files"]] == [
-        "config.json", "empty.txt", "tokenizer/vocab.txt", "weights/model.safetensors"]
+        "config.json",
+        "empty.txt",
+        "tokenizer/vocab.txt",
+        "weights/model.safetensors",
+    ]
     weights = artifact / "weights" / "model.safetensors"
     assert manifest["files"][3] == {
-        "path": "weights/model.safetensors", "sha256": file_sha256(weights), "size": weights.stat().st_size}
+        "path": "weights/model.safetensors",
+        "sha256": file_sha256(weights),
+        "size": weights.stat().st_size,
+    }
     digest = verify_manifest(artifact)
     assert digest == manifest["manifest_sha256"]
     assert verify_manifest(artifact, expected_hash=digest) == digest
@@ -88,9 +95,15 @@ def test_a_forged_but_consistent_manifest_is_caught_by_the_registered_hash(artif
         verify_manifest(artifact, expected_hash=registered)
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"format": "other/1", "files": [], "manifest_sha256": ""}',
-                                     '{"format": "medcoder-manifest/1", "manifest_sha256": "x", '
-                                     '"files": [{"path": "../outside", "sha256": "0", "size": 1}]}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '{"format": "other/1", "files": [], "manifest_sha256": ""}',
+        '{"format": "medcoder-manifest/1", "manifest_sha256": "x", '
+        '"files": [{"path": "../outside", "sha256": "0", "size": 1}]}',
+    ],
+)
 def test_a_malformed_manifest_is_caught(artifact, content):
     (artifact / MANIFEST_NAME).write_text(content)
     with pytest.raises(TamperedArtifactError, match="not a valid medcoder-manifest/1 manifest"):

@@ -36,27 +36,42 @@ def test_low_confidence_uses_the_threshold_strictly():
     assert len(kept) == 2 and review["reasons"] == ["low_confidence:E11.65"]
 
 
-@pytest.mark.parametrize("ungrounded", [
-    code("R07.9", grounded=False),
-    PredictedCode("ICD-10-CM", "R07.9", 0.9, evidence=(), grounded=True),  # says grounded, has no span
-    PredictedCode("ICD-10-CM", "R07.9", 0.9, evidence=((0, 4),), grounded=False),  # span on a negated mention
-])
+@pytest.mark.parametrize(
+    "ungrounded",
+    [
+        code("R07.9", grounded=False),
+        PredictedCode("ICD-10-CM", "R07.9", 0.9, evidence=(), grounded=True),  # says grounded, has no span
+        PredictedCode("ICD-10-CM", "R07.9", 0.9, evidence=((0, 4),), grounded=False),  # span on a negated mention
+    ],
+)
 def test_ungrounded_codes_are_routed_or_dropped_never_accepted(ungrounded):
     kept, review = route(code("E11.65"), ungrounded)
-    assert [c.code for c in kept] == ["E11.65", "R07.9"] and review == {"required": True, "reasons": ["ungrounded:R07.9"]}
+    assert [c.code for c in kept] == ["E11.65", "R07.9"] and review == {
+        "required": True,
+        "reasons": ["ungrounded:R07.9"],
+    }
     kept, review = route(code("E11.65"), ungrounded, policy=RoutingPolicy(ungrounded="drop"))
     assert [c.code for c in kept] == ["E11.65"] and review == {"required": False, "reasons": []}
 
 
-@pytest.mark.parametrize(("c", "high_risk"), [
-    ("I21.4", True), ("I63.9", True), ("I61.9", True), ("A41.9", True), ("A40.0", True), ("R65.20", True),
-    ("C50.919", True), ("C18.9", True),
-    ("I25.2", False),   # old MI: history, not an acute event
-    ("D05.10", False),  # carcinoma in situ is not an active malignant neoplasm
-    ("Z85.3", False),   # personal history of breast cancer
-    ("R65.10", False),  # SIRS without infection: not the sepsis prefix R65.2
-    ("I10", False),
-])
+@pytest.mark.parametrize(
+    ("c", "high_risk"),
+    [
+        ("I21.4", True),
+        ("I63.9", True),
+        ("I61.9", True),
+        ("A41.9", True),
+        ("A40.0", True),
+        ("R65.20", True),
+        ("C50.919", True),
+        ("C18.9", True),
+        ("I25.2", False),  # old MI: history, not an acute event
+        ("D05.10", False),  # carcinoma in situ is not an active malignant neoplasm
+        ("Z85.3", False),  # personal history of breast cancer
+        ("R65.10", False),  # SIRS without infection: not the sepsis prefix R65.2
+        ("I10", False),
+    ],
+)
 def test_high_risk_prefixes(c, high_risk):
     _, review = route(code(c))
     assert review["reasons"] == ([f"high_risk:{c}"] if high_risk else [])
@@ -68,14 +83,17 @@ def test_high_risk_is_icd10cm_only():
     assert POLICY.is_high_risk("ICD-10-CM", "C61")
 
 
-@pytest.mark.parametrize(("em", "em_score", "reasons"), [
-    ("99215", 0.9, ["em_level:99215"]),
-    ("99205", 0.9, ["em_level:99205"]),
-    ("99214", 0.9, []),
-    ("99214", 0.3, ["low_confidence:99214"]),
-    ("99214", None, ["low_confidence:99214"]),
-    ("99215", 0.3, ["low_confidence:99215", "em_level:99215"]),
-])
+@pytest.mark.parametrize(
+    ("em", "em_score", "reasons"),
+    [
+        ("99215", 0.9, ["em_level:99215"]),
+        ("99205", 0.9, ["em_level:99205"]),
+        ("99214", 0.9, []),
+        ("99214", 0.3, ["low_confidence:99214"]),
+        ("99214", None, ["low_confidence:99214"]),
+        ("99215", 0.3, ["low_confidence:99215", "em_level:99215"]),
+    ],
+)
 def test_em_level_rules(em, em_score, reasons):
     assert route(em=em, em_score=em_score)[1]["reasons"] == reasons
 
@@ -86,9 +104,22 @@ def test_top_em_level_among_the_codes_is_routed_once():
 
 
 def test_reasons_are_ordered_by_rule_then_code_whatever_the_input_order():
-    codes = [code("I50.22", score=0.4), code("R07.9", grounded=False), code("I21.4", score=0.5), code("A41.9", grounded=False)]
-    expected = ["low_confidence:I21.4", "low_confidence:I50.22", "low_confidence:99215",
-                "ungrounded:A41.9", "ungrounded:R07.9", "high_risk:A41.9", "high_risk:I21.4", "em_level:99215"]
+    codes = [
+        code("I50.22", score=0.4),
+        code("R07.9", grounded=False),
+        code("I21.4", score=0.5),
+        code("A41.9", grounded=False),
+    ]
+    expected = [
+        "low_confidence:I21.4",
+        "low_confidence:I50.22",
+        "low_confidence:99215",
+        "ungrounded:A41.9",
+        "ungrounded:R07.9",
+        "high_risk:A41.9",
+        "high_risk:I21.4",
+        "em_level:99215",
+    ]
     for perm in itertools.permutations(codes):
         assert route(*perm, em="99215", em_score=0.2)[1]["reasons"] == expected
 
@@ -104,14 +135,17 @@ def test_the_hydra_config_builds_the_policy_and_overrides_apply():
     assert [c.code for c in kept] == ["A41.9", "I21.4"] and review["reasons"] == ["high_risk:I21.4"]
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"review_em_codes": [99215]}, "quote it in YAML"),
-    ({"review_em_codes": ["9921"]}, "canonical CPT"),
-    ({"ungrounded": "ignore"}, "ungrounded must be one of review, drop"),
-    ({"min_confidence": 1.5}, "min_confidence"),
-    ({"high_risk_prefixes": ["i21"]}, "high_risk_prefixes\\[0\\]"),
-    ({"high_risk_prefixes": "I21"}, "must be a list"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"review_em_codes": [99215]}, "quote it in YAML"),
+        ({"review_em_codes": ["9921"]}, "canonical CPT"),
+        ({"ungrounded": "ignore"}, "ungrounded must be one of review, drop"),
+        ({"min_confidence": 1.5}, "min_confidence"),
+        ({"high_risk_prefixes": ["i21"]}, "high_risk_prefixes\\[0\\]"),
+        ({"high_risk_prefixes": "I21"}, "must be a list"),
+    ],
+)
 def test_bad_policy_fails_early_with_a_sentence(overrides, message):
     with pytest.raises(ValueError, match=message):
         RoutingPolicy(**overrides)

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from export_support import TinyCoder
 from pydantic import TypeAdapter, ValidationError
 
-from export_support import TinyCoder
 from medcoder.export.artifact import load_exported
 from medcoder.inference.inputs import validate_input
 from medcoder.inference.schema import ErrorEntry, OutputLine, Prediction, PredictionInput
@@ -21,8 +21,12 @@ CANARY = "Patient CANARY-7731 reports"
 
 
 def test_the_schema_files_in_docs_are_generated_from_the_types():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "write_schemas.py"), "--check"], capture_output=True,
-                          text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "write_schemas.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     schema = json.loads((ROOT / "docs" / "schemas" / "prediction_input.schema.json").read_text())
     assert schema["required"] == ["id", "text"] and set(schema["properties"]) == {"id", "text", "setting", "age", "sex"}

@@ -4,9 +4,9 @@ interpreter. `make -n` prints the commands without running them, so this costs n
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-import os
 import subprocess
 import tomllib
 from pathlib import Path
@@ -22,8 +22,14 @@ def _make_n(tmp_path: Path, *overrides: str) -> list[str]:
     # --no-print-directory and a clean MAKEFLAGS: under `make test` this make is nested, and would
     # otherwise print "make[1]: Entering directory" among the commands
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
-    out = subprocess.run(["make", "--no-print-directory", "-n", "install", f"VENV={tmp_path / 'venv'}", *overrides], cwd=ROOT,
-                         capture_output=True, text=True, check=True, env=env).stdout
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-n", "install", f"VENV={tmp_path / 'venv'}", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
     return out.splitlines()
 
 
@@ -52,4 +58,7 @@ def test_torch_index_adds_pytorchs_cpu_wheels_without_replacing_the_package_inde
 
 
 def test_python_chooses_the_interpreter_of_the_venv(tmp_path: Path):
-    assert _make_n(tmp_path, "PYTHON=/opt/python3.12/bin/python3.12")[0] == f"/opt/python3.12/bin/python3.12 -m venv {tmp_path / 'venv'}"
+    assert (
+        _make_n(tmp_path, "PYTHON=/opt/python3.12/bin/python3.12")[0]
+        == f"/opt/python3.12/bin/python3.12 -m venv {tmp_path / 'venv'}"
+    )

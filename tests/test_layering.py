@@ -102,6 +102,6 @@ def test_the_rule_catches_upward_sideways_and_relative_imports() -> None:
         "line 1: imports medcoder.registry (registry), a higher layer than evaluation"
     ]
     assert violations("from medcoder import serving\n", "medcoder.cli")[0].endswith("the same layer as cli")
-    assert violations("from medcoder.data.schema import NoteRecord\nfrom . import formats\n", "medcoder.codes.icd10cm") == [
-        "line 1: imports medcoder.data.schema (data), a higher layer than codes"
-    ]
+    assert violations(
+        "from medcoder.data.schema import NoteRecord\nfrom . import formats\n", "medcoder.codes.icd10cm"
+    ) == ["line 1: imports medcoder.data.schema (data), a higher layer than codes"]

@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from data_support import needs_reference
+
 from medcoder.data import codiesp
-from medcoder.data.schema import RecordError
 from medcoder.data.loading import DatasetNotFoundError
+from medcoder.data.schema import RecordError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "codiesp"
 REAL = codiesp.default_dir()
@@ -33,7 +33,10 @@ def test_records_follow_files_with_official_split_names_and_canonical_codes():
     assert first.text == (FIXTURE / "train" / "text_files_en" / "S0000-synth-1.txt").read_text(encoding="utf-8")
     # diagnoses in file order, then procedures; lower case made canonical
     assert [(c.system, c.code) for c in first.codes] == [
-        ("ICD-10-CM", "R50.9"), ("ICD-10-CM", "A23.9"), ("ICD-10-CM", "N44.8"), ("ICD-10-PCS", "BW03ZZZ"),
+        ("ICD-10-CM", "R50.9"),
+        ("ICD-10-CM", "A23.9"),
+        ("ICD-10-CM", "N44.8"),
+        ("ICD-10-PCS", "BW03ZZZ"),
     ]
     # English text has no evidence (the X.tsv offsets are into the Spanish text); setting is unknown
     assert all(not c.evidence for rep in reports.values() for r in rep.records for c in r.codes)
@@ -82,7 +85,7 @@ def test_malformed_row_is_an_error(copy: Path):
 
 def test_bad_utf8_names_the_file_and_never_echoes_text(copy: Path):
     bad = copy / "dev" / "text_files_en" / "S0000-synth-3.txt"
-    bad.write_bytes("CANARY-TEXT patient story ".encode() + b"\xff\xfe")
+    bad.write_bytes(b"CANARY-TEXT patient story " + b"\xff\xfe")
     with pytest.raises(RecordError) as info:
         codiesp.read_split("val", data_dir=copy)
     assert info.value.source == str(bad) and info.value.field == "text"
@@ -134,7 +137,11 @@ def test_non_billable_codes_are_mapped_or_dropped_on_load_and_counted(copy: Path
     # s01.00x (no 7th character, no successor) and r50 (a category) are dropped; r51 and r51.9 are one label
     assert note.codes_of("ICD-10-CM") == ["R51.9", "T14.90XA"]
     log_text = caplog.text
-    assert "2 diagnosis assignment(s) mapped" in log_text and "R51->R51.9 x1" in log_text and "T14.90->T14.90XA x1" in log_text
+    assert (
+        "2 diagnosis assignment(s) mapped" in log_text
+        and "R51->R51.9 x1" in log_text
+        and "T14.90->T14.90XA x1" in log_text
+    )
     assert "dropped 2 diagnosis assignment(s)" in log_text and "S01.00X x1" in log_text and "R50 x1" in log_text
     assert "synth" not in log_text  # codes and counts only: no note ids, no text
 

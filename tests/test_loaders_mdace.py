@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from data_support import needs_reference
+
 from medcoder.data import mdace
-from medcoder.data.schema import RecordError
 from medcoder.data.loading import DatasetNotFoundError
+from medcoder.data.schema import RecordError
 
 NOTEEVENTS = Path(__file__).parent / "fixtures" / "mdace" / "NOTEEVENTS.csv"
 REAL = mdace.default_dir()
@@ -58,7 +58,11 @@ def expected_from_json(setting: str, version: str) -> dict[str, dict[tuple[str, 
 def test_one_record_per_annotated_note_with_every_span(root: Path):
     splits = mdace.load_splits(NOTEEVENTS, data_dir=root)
     ids = {split: [r.id for r in records] for split, records in splits.items()}
-    assert ids == {"train": ["618120", "21972", "40396", "1197953", "8026"], "val": ["1237", "1238998"], "test": ["47049"]}
+    assert ids == {
+        "train": ["618120", "21972", "40396", "1197953", "8026"],
+        "val": ["1237", "1238998"],
+        "test": ["47049"],
+    }
     expected = expected_from_json("Inpatient", "ICD-10")
     texts = fixture_texts()
     for records in splits.values():
@@ -91,7 +95,9 @@ def test_icd9_version_uses_icd9_systems(root: Path):
 
 def test_trimmed_spans_lose_edge_whitespace_and_punctuation_only(root: Path):
     plain = {r.id: r for recs in mdace.load_splits(NOTEEVENTS, data_dir=root).values() for r in recs}
-    trimmed = {r.id: r for recs in mdace.load_splits(NOTEEVENTS, data_dir=root, trim_evidence=True).values() for r in recs}
+    trimmed = {
+        r.id: r for recs in mdace.load_splits(NOTEEVENTS, data_dir=root, trim_evidence=True).values() for r in recs
+    }
     changed = 0
     for note_id, record in trimmed.items():
         for code, original in zip(record.codes, plain[note_id].codes, strict=True):
@@ -134,8 +140,10 @@ def test_full_real_annotations_with_partial_text_report_every_missing_note():
     reports = mdace.read_splits(NOTEEVENTS, on_error="skip")
     loaded = sorted(r.id for rep in reports.values() for r in rep.records)
     assert loaded == sorted(fixture_texts().keys() - {"1", "2"})
-    total_notes = sum(len(json.loads(p.read_text())["notes"])
-                      for p in (REAL / "data" / "Inpatient" / "ICD-10" / mdace.RELEASE).glob("*.json"))
+    total_notes = sum(
+        len(json.loads(p.read_text())["notes"])
+        for p in (REAL / "data" / "Inpatient" / "ICD-10" / mdace.RELEASE).glob("*.json")
+    )
     skipped = [e for rep in reports.values() for e in rep.skipped]
     assert len(skipped) == total_notes - len(loaded)
     assert {e.field for e in skipped} == {"ROW_ID"}

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from medcoder.data import mimic
-from medcoder.data.schema import RecordError
 from medcoder.data.loading import DatasetNotFoundError
+from medcoder.data.schema import RecordError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mimic"
 
@@ -47,12 +47,18 @@ def test_mimic_iv_released_layout_one_record_per_listed_admission(iv: Path):
     splits = mimic.load_mimic_iv_splits(iv, min_code_count=1)
     records = by_id(splits)
     assert {i: s for i, (s, _) in records.items()} == {
-        "20000001": "train", "20000002": "train", "20000003": "val", "20000004": "test",
+        "20000001": "train",
+        "20000002": "train",
+        "20000003": "val",
+        "20000004": "test",
     }  # 20000006 has a note and codes but no split: not part of the dataset
     split, first = records["20000001"]
     # diagnoses by seq_num (trailing blanks stripped, duplicate removed), then procedures
     assert [(c.system, c.code) for c in first.codes] == [
-        ("ICD-10-CM", "I50.22"), ("ICD-10-CM", "E11.65"), ("ICD-10-CM", "I10"), ("ICD-10-PCS", "02HV33Z"),
+        ("ICD-10-CM", "I50.22"),
+        ("ICD-10-CM", "E11.65"),
+        ("ICD-10-CM", "I10"),
+        ("ICD-10-PCS", "02HV33Z"),
     ]
     assert (first.patient_id, first.setting, first.encounter_date) == ("10000001", "inpatient", None)
     assert first.text.startswith("Name: ___ Unit No: ___\nSynthetic discharge summary") and '"synthetic"' in first.text
@@ -71,17 +77,27 @@ def test_mimic_iv_icd9_admissions_get_icd9_systems_with_dots(iv: Path):
     (record,) = splits["train"]
     assert splits["val"] == [] and splits["test"] == []
     assert [(c.system, c.code) for c in record.codes] == [
-        ("ICD-9-CM", "428.0"), ("ICD-9-CM", "250.00"), ("ICD-9-CM", "E849.0"), ("ICD-9-CM", "V30.01"),
-        ("ICD-9-PCS", "38.93"), ("ICD-9-PCS", "00.66"),
+        ("ICD-9-CM", "428.0"),
+        ("ICD-9-CM", "250.00"),
+        ("ICD-9-CM", "E849.0"),
+        ("ICD-9-CM", "V30.01"),
+        ("ICD-9-PCS", "38.93"),
+        ("ICD-9-PCS", "00.66"),
     ]
 
 
 def test_rare_codes_are_dropped_by_admission_count(iv: Path):
-    codes = {i: r.codes_of("ICD-10-CM") + r.codes_of("ICD-10-PCS")
-             for i, (_, r) in by_id(mimic.load_mimic_iv_splits(iv, min_code_count=2)).items()}
+    codes = {
+        i: r.codes_of("ICD-10-CM") + r.codes_of("ICD-10-PCS")
+        for i, (_, r) in by_id(mimic.load_mimic_iv_splits(iv, min_code_count=2)).items()
+    }
     # J18.9, Z79.84 and 02HV33Z occur in one listed admission each
-    assert codes == {"20000001": ["I50.22", "E11.65", "I10"], "20000002": ["I50.22"],
-                     "20000003": ["I50.22", "I10"], "20000004": ["E11.65", "I10"]}
+    assert codes == {
+        "20000001": ["I50.22", "E11.65", "I10"],
+        "20000002": ["I50.22"],
+        "20000003": ["I50.22", "I10"],
+        "20000004": ["E11.65", "I10"],
+    }
 
 
 def test_admission_left_without_codes_is_an_error_or_a_reported_skip(iv: Path):
@@ -89,7 +105,12 @@ def test_admission_left_without_codes_is_an_error_or_a_reported_skip(iv: Path):
         mimic.read_mimic_iv(iv)
     reports = mimic.read_mimic_iv(iv, on_error="skip")
     assert sum(len(r.records) for r in reports.values()) == 0
-    assert sorted(e.record_id for r in reports.values() for e in r.skipped) == ["20000001", "20000002", "20000003", "20000004"]
+    assert sorted(e.record_id for r in reports.values() for e in r.skipped) == [
+        "20000001",
+        "20000002",
+        "20000003",
+        "20000004",
+    ]
 
 
 def test_without_procedures(iv: Path):
@@ -105,7 +126,12 @@ def test_bad_code_row_names_file_line_field_and_admission(tmp_path: Path):
     with pytest.raises(RecordError) as info:
         mimic.read_mimic_iv(root, split_file=split_file, min_code_count=1)
     err = info.value
-    assert (Path(err.source).name, err.line, err.field, err.record_id) == ("diagnoses_icd.csv", 19, "icd_code", "20000004")
+    assert (Path(err.source).name, err.line, err.field, err.record_id) == (
+        "diagnoses_icd.csv",
+        19,
+        "icd_code",
+        "20000004",
+    )
     reports = mimic.read_mimic_iv(root, split_file=split_file, min_code_count=1, on_error="skip")
     assert [e.line for e in reports["test"].skipped] == [19]
     assert reports["test"].records[0].codes_of("ICD-10-CM") == ["E11.65", "I10"]
@@ -157,7 +183,11 @@ def test_mimic_iii_discharge_summaries_report_before_addendum(iii: Path):
     text = records["130001"][1].text
     assert text.index("Synthetic report") < text.index("Addendum: synthetic") and "radiology" not in text
     assert [(c.system, c.code) for c in records["130001"][1].codes] == [
-        ("ICD-9-CM", "428.0"), ("ICD-9-CM", "427.31"), ("ICD-9-CM", "250.00"), ("ICD-9-PCS", "37.23"), ("ICD-9-PCS", "99.04"),
+        ("ICD-9-CM", "428.0"),
+        ("ICD-9-CM", "427.31"),
+        ("ICD-9-CM", "250.00"),
+        ("ICD-9-PCS", "37.23"),
+        ("ICD-9-PCS", "99.04"),
     ]
     # MIMIC-III stores procedure codes as numbers: 00.17 arrives as "17" and is kept as given
     assert records["130002"][1].codes_of("ICD-9-PCS") == ["17"]

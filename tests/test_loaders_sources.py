@@ -9,22 +9,26 @@ from pathlib import Path
 import pytest
 
 from medcoder.data import codiesp, mimic
-from medcoder.data.schema import NoteRecord, RecordError, parse_record, write_notes
 from medcoder.data.loading import DatasetNotFoundError
+from medcoder.data.schema import NoteRecord, RecordError, parse_record, write_notes
 from medcoder.data.sources import DATASETS, dataset_stats, load_dataset, stats_markdown
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def record(note_id: str, text: str, codes: list[tuple[str, str, list[list[int]]]], **extra) -> NoteRecord:
-    return parse_record({"id": note_id, "text": text,
-                         "codes": [{"system": s, "code": c, "evidence": e} for s, c, e in codes], **extra})
+    return parse_record(
+        {"id": note_id, "text": text, "codes": [{"system": s, "code": c, "evidence": e} for s, c, e in codes], **extra}
+    )
 
 
 def test_embedded_round_trips_the_contract_files(tmp_path: Path):
     splits = {
-        "train": [record("n1", "Type 2 diabetes with hyperglycemia.", [("ICD-10-CM", "E11.65", [[0, 15]])],
-                         setting="outpatient")],
+        "train": [
+            record(
+                "n1", "Type 2 diabetes with hyperglycemia.", [("ICD-10-CM", "E11.65", [[0, 15]])], setting="outpatient"
+            )
+        ],
         "val": [record("n2", "Essential hypertension.", [("ICD-10-CM", "I10", [])])],
         "test": [record("n3", "Office visit.", [("CPT", "99213", [])])],
     }
@@ -62,14 +66,20 @@ def no_reference_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return empty
 
 
-@pytest.mark.parametrize(("name", "option", "present"), [
-    ("codiesp", "data_dir", ()), ("mimic-iv", "data_dir", ()), ("mimic-iii", "data_dir", ()),
-    ("mdace", "data_dir", ()),
-    # the MDACE annotations are there, the user's MIMIC-III note text is not
-    ("mdace", "noteevents", ("data_dir",)),
-])
-def test_missing_paths_name_the_path_and_the_option(name: str, option: str, present: tuple[str, ...], tmp_path: Path,
-                                                    no_reference_data: Path):
+@pytest.mark.parametrize(
+    ("name", "option", "present"),
+    [
+        ("codiesp", "data_dir", ()),
+        ("mimic-iv", "data_dir", ()),
+        ("mimic-iii", "data_dir", ()),
+        ("mdace", "data_dir", ()),
+        # the MDACE annotations are there, the user's MIMIC-III note text is not
+        ("mdace", "noteevents", ("data_dir",)),
+    ],
+)
+def test_missing_paths_name_the_path_and_the_option(
+    name: str, option: str, present: tuple[str, ...], tmp_path: Path, no_reference_data: Path
+):
     absent = tmp_path / "absent"
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset(name, **{option: absent}, **{other: tmp_path for other in present})
@@ -90,14 +100,20 @@ def test_dispatch_equals_the_loader_and_logs_skips_without_text(caplog):
     assert via == direct
     assert "codiesp train: skipped 1 item(s)" in caplog.text and "Brucella" not in caplog.text
     iv = FIXTURES / "mimic" / "mimic-iv"
-    assert load_dataset("mimic-iv", data_dir=iv, split_file=iv / "mimiciv_icd10_split.csv", min_code_count=1) == \
-        mimic.load_mimic_iv_splits(iv, split_file=iv / "mimiciv_icd10_split.csv", min_code_count=1)
+    assert load_dataset(
+        "mimic-iv", data_dir=iv, split_file=iv / "mimiciv_icd10_split.csv", min_code_count=1
+    ) == mimic.load_mimic_iv_splits(iv, split_file=iv / "mimiciv_icd10_split.csv", min_code_count=1)
 
 
 def test_dataset_stats_counts():
     train = [
-        record("a", "one two three", [("ICD-10-CM", "E11.65", [[0, 3], [4, 7]]), ("ICD-10-PCS", "0DTJ4ZZ", [])],
-               patient_id="p1", setting="inpatient"),
+        record(
+            "a",
+            "one two three",
+            [("ICD-10-CM", "E11.65", [[0, 3], [4, 7]]), ("ICD-10-PCS", "0DTJ4ZZ", [])],
+            patient_id="p1",
+            setting="inpatient",
+        ),
         record("b", "four five", [("ICD-10-CM", "E11.65", [])], patient_id="p1"),
     ]
     test = [record("c", "six", [], patient_id="p2", setting="outpatient")]
@@ -105,10 +121,16 @@ def test_dataset_stats_counts():
     tr, everything = stats["splits"]["train"], stats["all"]
     assert (tr["notes"], tr["patients"], tr["code_assignments"], tr["distinct_codes"]) == (2, 1, 3, 2)
     assert tr["codes_per_note"] == {"mean": 1.5, "median": 1.5, "min": 1, "max": 2}
-    assert tr["systems"] == {"ICD-10-CM": {"assignments": 2, "distinct_codes": 1},
-                             "ICD-10-PCS": {"assignments": 1, "distinct_codes": 1}}
-    assert tr["evidence"] == {"assignments_with_evidence": 1 / 3, "notes_with_evidence": 0.5, "spans": 2,
-                              "span_chars_median": 3.0}
+    assert tr["systems"] == {
+        "ICD-10-CM": {"assignments": 2, "distinct_codes": 1},
+        "ICD-10-PCS": {"assignments": 1, "distinct_codes": 1},
+    }
+    assert tr["evidence"] == {
+        "assignments_with_evidence": 1 / 3,
+        "notes_with_evidence": 0.5,
+        "spans": 2,
+        "span_chars_median": 3.0,
+    }
     assert tr["settings"] == {"inpatient": 1, "unknown": 1}
     assert tr["text_words"]["max"] == 3.0 and tr["text_chars"]["max"] == len("one two three")
     assert (everything["notes"], everything["patients"], everything["codes_per_note"]["min"]) == (3, 2, 0)
@@ -128,8 +150,14 @@ def test_dataset_stats_of_empty_split():
 
 
 def test_mentions_are_counted_by_status():
-    note = parse_record({"id": "m", "text": "No pneumonia.", "codes": [],
-                         "mentions": [{"start": 3, "end": 12, "code": "J18.9", "status": "negated"}]})
+    note = parse_record(
+        {
+            "id": "m",
+            "text": "No pneumonia.",
+            "codes": [],
+            "mentions": [{"start": 3, "end": 12, "code": "J18.9", "status": "negated"}],
+        }
+    )
     assert dataset_stats({"test": [note]})["all"]["mentions"] == {"negated": 1}
 
 

@@ -27,7 +27,17 @@ TRAIN = {("ICD-10-CM", "I10"): 250, ("ICD-10-CM", "E11.9"): 12, ("ICD-10-CM", "J
 def test_per_code_table_by_hand_and_against_sklearn():
     table = per_code_table(Y, S, 0.5, LABELS, TRAIN)
     assert list(table.columns) == [
-        "system", "code", "train_count", "support", "tp", "fp", "fn", "precision", "recall", "f1", "average_precision",
+        "system",
+        "code",
+        "train_count",
+        "support",
+        "tp",
+        "fp",
+        "fn",
+        "precision",
+        "recall",
+        "f1",
+        "average_precision",
     ]
     assert table["code"].tolist() == ["I10", "E11.9", "J45.909", "99213"]
     assert table["train_count"].tolist() == [250, 12, 3, 0]
@@ -79,7 +89,11 @@ def test_frequency_edges_are_configurable():
 
 def record(note_id: str, n_words: int, codes: list[str]):
     return parse_record(
-        {"id": note_id, "text": " ".join(["word"] * n_words), "codes": [{"system": "ICD-10-CM", "code": c} for c in codes]}
+        {
+            "id": note_id,
+            "text": " ".join(["word"] * n_words),
+            "codes": [{"system": "ICD-10-CM", "code": c} for c in codes],
+        }
     )
 
 

@@ -115,9 +115,22 @@ def test_every_value_is_a_python_float():
     y, s = random_case(3)
     m = classification_metrics(y, s, threshold=0.3)
     assert set(m) == {
-        "micro_precision", "micro_recall", "micro_f1", "macro_precision", "macro_recall", "macro_f1",
-        "precision_at_5", "precision_at_8", "precision_at_15", "recall_at_10", "recall_at_15",
-        "r_precision", "map", "auc_micro", "auc_macro", "exact_match",
+        "micro_precision",
+        "micro_recall",
+        "micro_f1",
+        "macro_precision",
+        "macro_recall",
+        "macro_f1",
+        "precision_at_5",
+        "precision_at_8",
+        "precision_at_15",
+        "recall_at_10",
+        "recall_at_15",
+        "r_precision",
+        "map",
+        "auc_micro",
+        "auc_macro",
+        "exact_match",
     }
     assert all(type(v) is float for v in m.values())
 
@@ -164,7 +177,16 @@ def test_constant_scores_give_chance_level_ranking_not_label_order():
 def test_split_without_any_gold_code_gives_nan_for_undefined_metrics():
     y = np.zeros((2, 3), dtype=int)
     m = classification_metrics(y, np.full((2, 3), 0.2), threshold=0.5)
-    for key in ("micro_recall", "micro_f1", "macro_f1", "map", "r_precision", "precision_at_5", "auc_micro", "auc_macro"):
+    for key in (
+        "micro_recall",
+        "micro_f1",
+        "macro_f1",
+        "map",
+        "r_precision",
+        "precision_at_5",
+        "auc_micro",
+        "auc_macro",
+    ):
         assert math.isnan(m[key]), key
     assert m["micro_precision"] == 0.0 and m["exact_match"] == 1.0  # nothing predicted: a rate over nothing is 0
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from medcoder.codes.em import is_visit_em
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import parse_record
-from medcoder.codes.em import is_visit_em
 from medcoder.metrics.em import em_confusion_matrix, em_metrics, predicted_em_class
 
 
@@ -64,7 +64,10 @@ def test_prediction_falls_back_to_top_scoring_em_code_among_codes():
     )
     assert predicted_em_class(p) == "99214"
     assert predicted_em_class(NotePrediction(id="a", codes=(PredictedCode("ICD-10-CM", "I10", 0.9),))) == "none"
-    assert predicted_em_class(NotePrediction(id="a", em_code="99212", codes=(PredictedCode("CPT", "99214", 0.9),))) == "99212"
+    assert (
+        predicted_em_class(NotePrediction(id="a", em_code="99212", codes=(PredictedCode("CPT", "99214", 0.9),)))
+        == "99212"
+    )
 
 
 def test_no_gold_em_anywhere_gives_nan():

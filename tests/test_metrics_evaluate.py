@@ -30,8 +30,13 @@ def rec(note_id: str, codes: list[tuple[tuple[str, str], tuple[int, int] | None]
         items.append({"system": "CPT", "code": em})
     return parse_record(
         {
-            "id": note_id, "text": TEXT, "setting": "outpatient", "codes": items,
-            "mentions": [{"start": at("pneumonia")[0], "end": at("pneumonia")[1], "code": "J18.9", "status": "negated"}],
+            "id": note_id,
+            "text": TEXT,
+            "setting": "outpatient",
+            "codes": items,
+            "mentions": [
+                {"start": at("pneumonia")[0], "end": at("pneumonia")[1], "code": "J18.9", "status": "negated"}
+            ],
         }
     )
 
@@ -47,7 +52,9 @@ THRESHOLD = 0.5
 
 
 def code(label, score, span=None, grounded=True):
-    return PredictedCode(system=label[0], code=label[1], score=score, evidence=(span,) if span else (), grounded=grounded)
+    return PredictedCode(
+        system=label[0], code=label[1], score=score, evidence=(span,) if span else (), grounded=grounded
+    )
 
 
 PREDICTIONS = [
@@ -71,7 +78,10 @@ def test_scores_only_gives_classification_metrics_and_tables():
 def test_full_evaluation_with_predictions_train_counts_and_validator():
     valid = {HTN, COUGH}
     result = evaluate_split(
-        RECORDS, LABELS, SCORES, THRESHOLD,
+        RECORDS,
+        LABELS,
+        SCORES,
+        THRESHOLD,
         predictions=PREDICTIONS,
         train_counts=train_label_counts(RECORDS),
         is_valid=lambda s, c: (s, c) in valid,
@@ -130,7 +140,9 @@ def test_set_metrics_score_the_codes_the_coder_emitted():
     left_out = evaluate_split(RECORDS, LABELS, SCORES, THRESHOLD, predictions=emitted)
     assert with_all.metrics["micro_precision"] == pytest.approx(3 / 5)
     assert left_out.metrics["micro_precision"] == pytest.approx(3 / 4)  # the false positive is gone
-    assert left_out.metrics["distractor_false_positive_rate"] == 0.0 < with_all.metrics["distractor_false_positive_rate"]
+    assert (
+        left_out.metrics["distractor_false_positive_rate"] == 0.0 < with_all.metrics["distractor_false_positive_rate"]
+    )
     assert left_out.metrics["map"] == with_all.metrics["map"]  # ranking metrics read the scores
     pna = left_out.per_code.set_index("code").loc["J18.9"]
     assert (pna.tp, pna.fp) == (0, 0)

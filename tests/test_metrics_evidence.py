@@ -33,7 +33,9 @@ def record(note_id: str = "n1", text: str = TEXT, codes=None):
 def prediction(note_id: str = "n1", codes=()):
     return NotePrediction(
         id=note_id,
-        codes=tuple(PredictedCode(system=s, code=c, score=0.9, evidence=tuple(spans), grounded=True) for (s, c), spans in codes),
+        codes=tuple(
+            PredictedCode(system=s, code=c, score=0.9, evidence=tuple(spans), grounded=True) for (s, c), spans in codes
+        ),
     )
 
 
@@ -94,7 +96,9 @@ def test_trimming_ignores_punctuation_and_white_space_at_span_ends():
 
 
 def test_duplicate_predicted_spans_count_once():
-    pred = prediction(codes=[(DM, [span_of("type 2 diabetes"), span_of("type 2 diabetes")]), (HTN, [span_of("hypertension")])])
+    pred = prediction(
+        codes=[(DM, [span_of("type 2 diabetes"), span_of("type 2 diabetes")]), (HTN, [span_of("hypertension")])]
+    )
     assert counts([record()], [pred])["exact_span"] == (2, 0, 0)
 
 

@@ -33,7 +33,12 @@ def mention(phrase: str, code: str, status: str) -> dict:
 
 
 def note(note_id: str, setting: str | None, gold: list[str], mentions: list[dict]):
-    obj = {"id": note_id, "text": TEXT, "codes": [{"system": "ICD-10-CM", "code": c} for c in gold], "mentions": mentions}
+    obj = {
+        "id": note_id,
+        "text": TEXT,
+        "codes": [{"system": "ICD-10-CM", "code": c} for c in gold],
+        "mentions": mentions,
+    }
     if setting:
         obj["setting"] = setting
     return parse_record(obj)

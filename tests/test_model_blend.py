@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
-from medcoder.inference.predict import predict_with_scores
-from medcoder.data.chunking import covering
 import pytest
 import torch
+from export_support import TinyCoder, tiny_coder
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from export_support import TinyCoder, tiny_coder
+from medcoder.data.chunking import covering
 from medcoder.data.labels import LabelSpace, coding_label_space
 from medcoder.data.schema import CodeAssignment, NoteRecord
 from medcoder.data.synth import generate_corpus
 from medcoder.export.artifact import LEXICAL_NAME, export_coder, load_exported
 from medcoder.inference.manifest import TamperedArtifactError
+from medcoder.inference.predict import predict_with_scores
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.models.blend import ScoreBlend, fit_blend, tune_blend
 from medcoder.models.lexical import HashedTfidf, LinearTfidfScorer
@@ -83,7 +82,9 @@ def test_tune_blend_weighs_the_model_that_knows_more():
     lexical = np.where(np.arange(6) >= 3, 0.8 * y + 0.2 * noise, noise)  # right on labels 3-5 only
     weight, threshold, table = tune_blend(y, neural, lexical)
     assert 0.0 < weight < 1.0 and 0.0 < threshold < 1.0
-    assert table.loc[table["selected"], "val_micro_f1"].item() > table.loc[table["weight"] == 0.0, "val_micro_f1"].item()
+    assert (
+        table.loc[table["selected"], "val_micro_f1"].item() > table.loc[table["weight"] == 0.0, "val_micro_f1"].item()
+    )
     # a lexical model that is pure noise gets weight 0: the blend never costs the neural coder
     assert tune_blend(y, 0.8 * y + 0.2 * noise, rng.random(y.shape))[0] == 0.0
 
@@ -135,7 +136,9 @@ def test_a_changed_or_mislabelled_lexical_part_is_refused(coder_and_blend, tiny,
     (folder / LEXICAL_NAME).write_bytes(bytes(data))
     with pytest.raises(TamperedArtifactError, match=LEXICAL_NAME):
         load_exported(folder)
-    narrower = ScoreBlend(LinearTfidfScorer(blend.lexical.features, blend.lexical.coef[:2], blend.lexical.intercept[:2]), 0.3)
+    narrower = ScoreBlend(
+        LinearTfidfScorer(blend.lexical.features, blend.lexical.coef[:2], blend.lexical.intercept[:2]), 0.3
+    )
     with pytest.raises(ValueError, match="scores 2 labels"):
         export_coder(coder, tmp_path / "other", threshold=tiny.threshold, routing=RoutingPolicy(), blend=narrower)
 

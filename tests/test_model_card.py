@@ -20,19 +20,24 @@ from mlflow.tracking import MlflowClient
 
 from medcoder import tracking
 from medcoder.cards import hti1
-from medcoder.registry.alias_history import read_alias_history, record_alias_change
 from medcoder.cards.facts import parse_model_uri
 from medcoder.cards.model_card import write_model_card
 from medcoder.cli import main as medcoder_main
 from medcoder.data.labels import LabelSpace
 from medcoder.data.schema import CodeAssignment, Mention, NoteRecord
-from medcoder.metrics import evaluate_split, train_label_counts
-from medcoder.metrics import plots
+from medcoder.metrics import evaluate_split, plots, train_label_counts
 from medcoder.models.tfidf_baseline import predictions_from_scores
+from medcoder.registry.alias_history import read_alias_history, record_alias_change
 
 CANARY = "ZQXCANARYNOTEWORD"  # stands for note text: it must never reach the card
-CONDITIONS = {"I10": "hypertension", "E78.5": "hyperlipidemia", "E11.9": "type 2 diabetes", "J18.9": "pneumonia",
-              "N39.0": "urinary tract infection", "K21.9": "reflux"}
+CONDITIONS = {
+    "I10": "hypertension",
+    "E78.5": "hyperlipidemia",
+    "E11.9": "type 2 diabetes",
+    "J18.9": "pneumonia",
+    "N39.0": "urinary tract infection",
+    "K21.9": "reflux",
+}
 DISTRACTOR_OF = {"negated": "denies {}", "family": "mother had {}", "historical": "history of {} resolved"}
 
 
@@ -48,7 +53,9 @@ def make_notes(n: int, seed: int, prefix: str) -> list[NoteRecord]:
         for c in gold:
             start = len(text) + 1
             text += f" Assessment: {CONDITIONS[c]}."
-            assignments.append(CodeAssignment("ICD-10-CM", c, evidence=((start + 12, start + 12 + len(CONDITIONS[c])),)))
+            assignments.append(
+                CodeAssignment("ICD-10-CM", c, evidence=((start + 12, start + 12 + len(CONDITIONS[c])),))
+            )
         absent = [c for c in codes if c not in gold]
         if absent and rng.random() < 0.6:
             c = absent[int(rng.integers(len(absent)))]
@@ -57,8 +64,15 @@ def make_notes(n: int, seed: int, prefix: str) -> list[NoteRecord]:
             start = len(text) + 1
             text += f" {phrase}."
             mentions.append(Mention(start, start + len(phrase), c, status))
-        notes.append(NoteRecord(id=f"{prefix}{i:03d}", text=text, codes=tuple(assignments), mentions=tuple(mentions),
-                                setting="outpatient"))
+        notes.append(
+            NoteRecord(
+                id=f"{prefix}{i:03d}",
+                text=text,
+                codes=tuple(assignments),
+                mentions=tuple(mentions),
+                setting="outpatient",
+            )
+        )
     return notes
 
 
@@ -92,18 +106,26 @@ def registry(store) -> dict:
     for split, seed in (("val", 4), ("test", 5)):
         scores[split] = noisy_scores(splits[split], labels, seed)
         results[split] = evaluate_split(
-            splits[split], labels, scores[split], threshold,
+            splits[split],
+            labels,
+            scores[split],
+            threshold,
             predictions=predictions_from_scores(splits[split], labels, scores[split], threshold),
-            train_counts=train_label_counts(splits["train"]), is_valid=lambda system, code: code in CONDITIONS,
+            train_counts=train_label_counts(splits["train"]),
+            is_valid=lambda system, code: code in CONDITIONS,
         )
 
     tracking.configure_mlflow("card-test", store)
     with mlflow.start_run(run_name="label-attention-embedded") as run:
         mlflow.set_tags({"model_family": "label_attention", "dataset": "embedded", "notes.sample": CANARY})
         tracking.log_run_context()
-        tracking.log_params({"model": {"encoder": "all-MiniLM-L6-v2", "finetune": "lora"},
-                             "labels": {"systems": ["ICD-10-CM"], "top_k": 50, "n_labels": len(labels)},
-                             "threshold": threshold})
+        tracking.log_params(
+            {
+                "model": {"encoder": "all-MiniLM-L6-v2", "finetune": "lora"},
+                "labels": {"systems": ["ICD-10-CM"], "top_k": 50, "n_labels": len(labels)},
+                "threshold": threshold,
+            }
+        )
         digests = tracking.log_dataset_digests(splits, "embedded")
         for split, result in results.items():
             tracking.log_metrics(result.metrics, split)
@@ -119,7 +141,9 @@ def registry(store) -> dict:
     with mlflow.start_run(run_name="label-attention-codiesp") as ext:
         mlflow.set_tags({"model_family": "label_attention", "dataset": "codiesp"})
         mlflow.log_params({"dataset.test.notes": "250", "threshold": "0.4"})
-        tracking.log_metrics({"micro_f1": 0.6123, "macro_f1": 0.4987, "map": 0.7012, "ungrounded_code_rate": 0.05}, "test")
+        tracking.log_metrics(
+            {"micro_f1": 0.6123, "macro_f1": 0.4987, "map": 0.7012, "ungrounded_code_rate": 0.05}, "test"
+        )
 
     tracking.configure_mlflow("card-test-bare", store)
     with mlflow.start_run(run_name="bare") as bare:
@@ -143,10 +167,18 @@ def registry(store) -> dict:
     client.set_registered_model_alias("medcoder", "champion", v1.version)
     record_alias_change(client, "champion", v1.version, "first promotion | gates passed", by="release-bot")
     v2 = client.create_model_version("medcoder", source=f"runs:/{bare.info.run_id}/model", run_id=bare.info.run_id)
-    client.set_model_version_tag("medcoder", v2.version, "hti1.developer", "Version-specific team")  # wins over the model's
+    client.set_model_version_tag(
+        "medcoder", v2.version, "hti1.developer", "Version-specific team"
+    )  # wins over the model's
     client.set_model_version_tag("medcoder", v2.version, "test/micro_f1", "0.7")  # disagrees with the run (0.5)
-    return {"client": client, "run_id": run_id, "external_id": ext.info.run_id, "bare_id": bare.info.run_id,
-            "v1": str(v1.version), "v2": str(v2.version)}
+    return {
+        "client": client,
+        "run_id": run_id,
+        "external_id": ext.info.run_id,
+        "bare_id": bare.info.run_id,
+        "v1": str(v1.version),
+        "v2": str(v2.version),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +191,9 @@ def card(registry, store, tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def bare_card(registry, store, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("bare")
-    return write_model_card(f"models:/medcoder/{registry['v2']}", out, tracking_uri=store, publish=False).markdown_path.read_text()
+    return write_model_card(
+        f"models:/medcoder/{registry['v2']}", out, tracking_uri=store, publish=False
+    ).markdown_path.read_text()
 
 
 # ---------------------------------------------------------------- parsing the card back
@@ -167,7 +201,7 @@ def section(markdown: str, heading: str) -> str:
     """The text under `heading` up to the next heading of the same or a higher level."""
     level = len(heading) - len(heading.lstrip("#"))
     start = markdown.index(heading + "\n")
-    rest = markdown[start + len(heading):]
+    rest = markdown[start + len(heading) :]
     end = re.search(rf"\n#{{1,{level}}} ", rest)
     return rest[: end.start()] if end else rest
 
@@ -217,9 +251,21 @@ def test_headline_hallucination_and_evidence_numbers_equal_the_run_metrics(card,
     metrics = registry["client"].get_run(registry["run_id"]).data.metrics
     performance = section(card["md"], "## Performance")
     rows = metric_rows(performance)
-    for key in ("micro_f1", "macro_f1", "map", "precision_at_5", "r_precision", "auc_macro", "invalid_code_rate",
-                "ungrounded_code_rate", "distractor_false_positive_rate", "over_generation_ratio",
-                "expected_calibration_error", "evidence_exact_span_f1", "evidence_position_independent_token_f1"):
+    for key in (
+        "micro_f1",
+        "macro_f1",
+        "map",
+        "precision_at_5",
+        "r_precision",
+        "auc_macro",
+        "invalid_code_rate",
+        "ungrounded_code_rate",
+        "distractor_false_positive_rate",
+        "over_generation_ratio",
+        "expected_calibration_error",
+        "evidence_exact_span_f1",
+        "evidence_position_independent_token_f1",
+    ):
         val, test = rows[key]
         assert_same(val, metrics[f"val/{key}"])
         assert_same(test, metrics[f"test/{key}"])
@@ -234,7 +280,10 @@ def test_training_data_and_lineage_come_from_the_run_and_registry(card, registry
     md = card["md"]
     training = section(md, "## Training data")
     for split in ("train", "val", "test"):
-        assert f"| {split} | {run.params[f'dataset.{split}.notes']} | `{run.tags[f'dataset.{split}.sha256']}` |" in training
+        assert (
+            f"| {split} | {run.params[f'dataset.{split}.notes']} | `{run.tags[f'dataset.{split}.sha256']}` |"
+            in training
+        )
     lineage = section(md, "## Model lineage")
     assert f"`{run.tags['git.commit']}`" in lineage
     assert f"`{'ab' * 32}`" in lineage
@@ -244,7 +293,9 @@ def test_training_data_and_lineage_come_from_the_run_and_registry(card, registry
 
 def test_known_failure_modes_name_the_worst_codes_of_the_per_code_table(card, registry, tmp_path):
     client = registry["client"]
-    per_code = __import__("pandas").read_csv(client.download_artifacts(registry["run_id"], "tables/test_per_code.csv", str(tmp_path)))
+    per_code = __import__("pandas").read_csv(
+        client.download_artifacts(registry["run_id"], "tables/test_per_code.csv", str(tmp_path))
+    )
     present = per_code[per_code["support"] > 0]
     worst = present.sort_values(["f1", "support"], ascending=[True, False], kind="stable").iloc[0]
     failures = section(card["md"], "### Known failure modes")
@@ -271,10 +322,22 @@ def test_external_validation_reads_the_codiesp_run(card, registry):
 # ---------------------------------------------------------------- missing items
 def test_a_bare_run_renders_every_section_with_not_available(bare_card):
     md = bare_card
-    for heading in ("## Intended use and decision role", "## Training data", "## Performance", "### Per-code F1",
-                    "### Calibration", "### Decision threshold", "### F1 by training frequency", "### Evidence",
-                    "### Known failure modes", "## External validation", "## Monitoring and update process",
-                    "## Alias history", "## Model lineage", "## ONC HTI-1 source attributes"):
+    for heading in (
+        "## Intended use and decision role",
+        "## Training data",
+        "## Performance",
+        "### Per-code F1",
+        "### Calibration",
+        "### Decision threshold",
+        "### F1 by training frequency",
+        "### Evidence",
+        "### Known failure modes",
+        "## External validation",
+        "## Monitoring and update process",
+        "## Alias history",
+        "## Model lineage",
+        "## ONC HTI-1 source attributes",
+    ):
         assert heading + "\n" in md, heading
     assert "Not available: the run did not log `plots/test_per_code_f1.png`." in md
     assert "Not available: the run did not log `tables/test_f1_by_frequency.csv`." in md
@@ -288,7 +351,10 @@ def test_a_bare_run_renders_every_section_with_not_available(bare_card):
     assert hti.count("#### ") == 31
     assert "Version-specific team" in hti and "Coding ML team" not in hti
     assert "| Registry tags agree with the run | **NO**: `test/micro_f1`: tag 0.7, run 0.5000 |" in md
-    assert f"#### (7)(iii) {hti1.SOURCE_ATTRIBUTES[22].name}\n\nNot available (registry tag `hti1.validity_external`)" in hti
+    assert (
+        f"#### (7)(iii) {hti1.SOURCE_ATTRIBUTES[22].name}\n\nNot available (registry tag `hti1.validity_external`)"
+        in hti
+    )
 
 
 # ---------------------------------------------------------------- the HTML page
@@ -298,7 +364,9 @@ def test_html_is_self_contained_and_embeds_the_logged_plots(card, registry, tmp_
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<link" not in html and "<script" not in html
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    logged = Path(registry["client"].download_artifacts(registry["run_id"], "plots/test_calibration.png", str(tmp_path))).read_bytes()
+    logged = Path(
+        registry["client"].download_artifacts(registry["run_id"], "plots/test_calibration.png", str(tmp_path))
+    ).read_bytes()
     assert logged in [base64.b64decode(e) for e in embedded]
     assert len(embedded) == 2  # the two plots the run logged; the other three say Not available
     assert html.count("<h2>") == card["md"].count("\n## ")
@@ -313,8 +381,10 @@ def test_card_is_logged_to_the_run_and_set_as_the_version_description(card, regi
     client, run_id = registry["client"], registry["run_id"]
     logged = {f.path for f in client.list_artifacts(run_id, "card")}
     assert {"card/model_card.md", "card/model_card.html", "card/plots"} <= logged
-    assert {f.path for f in client.list_artifacts(run_id, "card/plots")} == {"card/plots/test_per_code_f1.png",
-                                                                           "card/plots/test_calibration.png"}
+    assert {f.path for f in client.list_artifacts(run_id, "card/plots")} == {
+        "card/plots/test_per_code_f1.png",
+        "card/plots/test_calibration.png",
+    }
     assert Path(client.download_artifacts(run_id, "card/model_card.md", str(tmp_path))).read_text() == card["md"]
     version = client.get_model_version("medcoder", registry["v1"])
     assert version.description == card["md"]
@@ -360,8 +430,7 @@ def test_a_corrupted_alias_history_is_a_clear_error(store, registry):
 # ---------------------------------------------------------------- model URIs and the command line
 @pytest.mark.parametrize(
     ("uri", "message"),
-    [("runs:/abc/model", "is not models:/<name>@<alias>"),
-     ("models:/medcoder/Production", "uses aliases, not stages")],
+    [("runs:/abc/model", "is not models:/<name>@<alias>"), ("models:/medcoder/Production", "uses aliases, not stages")],
 )
 def test_bad_model_uris_say_what_is_expected(uri, message):
     with pytest.raises(ValueError, match=message):
@@ -374,7 +443,10 @@ def test_a_malformed_table_is_an_error_naming_the_artifact(registry, store, tmp_
         mlflow.log_text("code,f1\nI10,0.5\n", "tables/test_per_code.csv")
     client = registry["client"]
     version = client.create_model_version("medcoder", source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-    with pytest.raises(ValueError, match=rf"run {run.info.run_id}: artifact tables/test_per_code.csv lacks column\(s\) system, train_count"):
+    with pytest.raises(
+        ValueError,
+        match=rf"run {run.info.run_id}: artifact tables/test_per_code.csv lacks column\(s\) system, train_count",
+    ):
         write_model_card(f"models:/medcoder/{version.version}", tmp_path, tracking_uri=store, publish=False)
 
 
@@ -384,8 +456,16 @@ def test_unknown_alias_is_a_one_line_error(registry, store, tmp_path):
 
 
 def test_cli_writes_the_card_without_publishing(registry, store, tmp_path, capsys):
-    argv = ["card", "--model", f"models:/medcoder/{registry['v1']}", "--out", str(tmp_path / "c"),
-            "--tracking-uri", store, "--no-publish"]
+    argv = [
+        "card",
+        "--model",
+        f"models:/medcoder/{registry['v1']}",
+        "--out",
+        str(tmp_path / "c"),
+        "--tracking-uri",
+        store,
+        "--no-publish",
+    ]
     before = registry["client"].get_model_version("medcoder", registry["v1"]).tags.get("model_card.sha256")
     assert medcoder_main(argv) == 0
     assert (tmp_path / "c" / "model_card.html").is_file()

@@ -71,7 +71,7 @@ def test_evidence_spans_point_at_the_phrases() -> None:
     for record in make_corpus(30, seed=3):
         for c in record.codes:
             if c.system == "ICD-10-CM":
-                (start, end), = c.evidence
+                ((start, end),) = c.evidence
                 assert record.text[start:end] in CONDITIONS[c.code][0]
         for m in record.mentions:
             assert record.text[m.start : m.end] == CONDITIONS[m.code][1]

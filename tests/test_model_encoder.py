@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from medcoder.models.coder import MedicalCoder
 from medcoder.data.tokenizer import TINY_ENCODER
+from medcoder.models.coder import MedicalCoder
 from medcoder.models.encoder import adapt_encoder, build_tiny_encoder, load_encoder
 
 torch.set_num_threads(1)
@@ -50,7 +50,11 @@ def test_lora_trains_only_adapters_and_heads() -> None:
     encoder_trainable = [n for n in trainable if n.startswith("encoder.")]
     assert encoder_trainable and all("lora_" in n for n in encoder_trainable)
     assert {n.split(".")[0] for n in trainable if not n.startswith("encoder.")} == {
-        "label_attention", "evidence_tagger", "em_pool", "em_classifier"}
+        "label_attention",
+        "evidence_tagger",
+        "em_pool",
+        "em_classifier",
+    }
     assert all(("query" in n or "value" in n) for n in encoder_trainable)
     assert _all_train(coder)
     frozen_before = {n: p.detach().clone() for n, p in coder.named_parameters() if not p.requires_grad}

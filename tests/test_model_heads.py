@@ -85,7 +85,9 @@ def test_batching_with_a_longer_note_does_not_change_a_notes_outputs(coder: Medi
     em_both = out_both.em_attention[0].reshape(c2, s2)
     torch.testing.assert_close(em_both[:c1, :s1], out_alone.em_attention[0].reshape(c1, s1), atol=1e-5, rtol=1e-5)
     att_both = out_both.label_attention[0].reshape(4, c2, s2)
-    torch.testing.assert_close(att_both[:, :c1, :s1], out_alone.label_attention[0].reshape(4, c1, s1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        att_both[:, :c1, :s1], out_alone.label_attention[0].reshape(4, c1, s1), atol=1e-5, rtol=1e-5
+    )
     assert att_both[:, c1:].abs().sum() == 0 and att_both[:, :, s1:].abs().sum() == 0
     assert out_both.label_attention[0].sum(-1).allclose(torch.ones(4))
 

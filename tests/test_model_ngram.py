@@ -62,6 +62,7 @@ def test_label_attention_reads_a_code_a_span_mean_hides_only_with_the_layer() ->
         params = list(attention.parameters()) + (list(layer.parameters()) if layer else [])
         optimizer = torch.optim.Adam(params, lr=1e-2)
         generator = torch.Generator().manual_seed(1)
+
         def span_mask(n: int) -> torch.Tensor:  # attention sees only the span, as if supervised onto it
             mask = torch.zeros(n, 6, dtype=torch.bool)
             mask[:, 1:4] = True

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from medcoder.data.chunking import Chunking, chunk_note
+from medcoder.data.spans import IGNORE, B, I, O, bio_tags_for_spans, merge_spans, spans_from_bio, token_runs
 from medcoder.data.tokenizer import load_tokenizer
-from medcoder.data.spans import B, I, IGNORE, O, bio_tags_for_spans, merge_spans, spans_from_bio, token_runs
 
 TEXT = (
     "HPI: 67F with type 2 diabetes, A1c 9.8%, uncontrolled hyperglycemia. Denies chest pain. "
@@ -20,8 +20,12 @@ def span_of(phrase: str) -> tuple[int, int]:
     return start, start + len(phrase)
 
 
-GOLD = [span_of("uncontrolled hyperglycemia"), span_of("A1c 9.8%"), span_of("essential hypertension (HTN)"),
-        span_of("type 2 diabetes")]
+GOLD = [
+    span_of("uncontrolled hyperglycemia"),
+    span_of("A1c 9.8%"),
+    span_of("essential hypertension (HTN)"),
+    span_of("type 2 diabetes"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +96,20 @@ def test_decoder_tolerates_i_without_b_and_trims_edges() -> None:
 
 def test_trim_keeps_percent_and_balanced_brackets() -> None:
     text = "A1c 9.8%, (HTN) and (fever"
-    offsets = [(-1, -1), (0, 3), (4, 7), (7, 8), (8, 9), (10, 11), (11, 14), (14, 15), (16, 19), (20, 21), (21, 26), (-1, -1)]
+    offsets = [
+        (-1, -1),
+        (0, 3),
+        (4, 7),
+        (7, 8),
+        (8, 9),
+        (10, 11),
+        (11, 14),
+        (14, 15),
+        (16, 19),
+        (20, 21),
+        (21, 26),
+        (-1, -1),
+    ]
     tags = [IGNORE, B, I, I, I, B, I, I, O, B, I, IGNORE]
     assert [text[s:e] for s, e in spans_from_bio(tags, offsets, text)] == ["A1c 9.8%", "(HTN)", "fever"]
 

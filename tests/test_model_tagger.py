@@ -32,6 +32,8 @@ def test_bad_tagger_shapes_fail_with_a_sentence(kernel, hidden) -> None:
 def test_default_tagger_is_the_linear_one_of_earlier_checkpoints() -> None:
     net = MedicalCoder(num_labels=3, encoder="tiny-random-bert", finetune="frozen")
     assert isinstance(net.evidence_tagger, nn.Linear)
-    windowed = MedicalCoder(num_labels=3, encoder="tiny-random-bert", finetune="frozen", tagger_kernel=5, tagger_hidden=8)
+    windowed = MedicalCoder(
+        num_labels=3, encoder="tiny-random-bert", finetune="frozen", tagger_kernel=5, tagger_hidden=8
+    )
     assert isinstance(windowed.evidence_tagger, WindowTagger)
     assert windowed.config["tagger_kernel"] == 5 and windowed.config["tagger_hidden"] == 8

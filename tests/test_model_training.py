@@ -10,13 +10,13 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from test_model_corpus import make_corpus
 
-from medcoder.inference.predict import predict_with_scores
 from medcoder.data.datamodule import CodingDataModule
 from medcoder.data.schema import CodeAssignment, write_notes
+from medcoder.inference.predict import predict_with_scores
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule, linear_warmup
-from test_model_corpus import make_corpus
 
 torch.set_num_threads(1)
 CHUNKING = dict(chunk_size=32, chunk_overlap=8, max_chunks=4)
@@ -40,7 +40,9 @@ def make_datamodule(data_dir: str) -> CodingDataModule:
 
 def make_model(dm: CodingDataModule, **overrides) -> CoderLitModule:
     options = dict(
-        net=functools.partial(MedicalCoder, encoder="tiny-random-bert", finetune="full", attention_size=32, head_dropout=0.0),
+        net=functools.partial(
+            MedicalCoder, encoder="tiny-random-bert", finetune="full", attention_size=32, head_dropout=0.0
+        ),
         labels=dm.label_space.to_list(),
         optimizer=functools.partial(torch.optim.AdamW, lr=3e-3),
         encoder_lr=3e-3,
@@ -85,8 +87,15 @@ def test_loss_falls(trained) -> None:
 
 def test_validation_metrics_and_scores_are_kept(trained) -> None:
     dm, model, fit, _ = trained
-    for key in ("val/loss", "val/micro_f1", "val/map", "val/macro_f1", "val/evidence_f1", "train/loss",
-                "train/em_attention_loss"):
+    for key in (
+        "val/loss",
+        "val/micro_f1",
+        "val/map",
+        "val/macro_f1",
+        "val/evidence_f1",
+        "train/loss",
+        "train/em_attention_loss",
+    ):
         assert key in fit.callback_metrics, key
     assert fit.callback_metrics["val/map"] > 0.6  # far above chance on this easy corpus
     assert model.val_scores.shape == (16, len(dm.label_space))
@@ -196,7 +205,9 @@ def test_unsupported_settings_fail_at_construction(tmp_path) -> None:
     with pytest.raises(ValueError, match="needs encoder_lr"):
         CoderLitModule(net=functools.partial(MedicalCoder, encoder="tiny-random-bert", finetune="full"), **base)
     with pytest.raises(ValueError, match="set encoder_lr to null"):
-        CoderLitModule(net=functools.partial(MedicalCoder, encoder="tiny-random-bert", finetune="frozen"), encoder_lr=1e-5, **base)
+        CoderLitModule(
+            net=functools.partial(MedicalCoder, encoder="tiny-random-bert", finetune="frozen"), encoder_lr=1e-5, **base
+        )
     with pytest.raises(ValueError, match="exceeds the encoder's 512 positions"):
         CoderLitModule(net=functools.partial(MedicalCoder, encoder="tiny-random-bert"), chunk_size=1024, **base)
     with pytest.raises(ValueError, match="predicts 3 labels but 2"):

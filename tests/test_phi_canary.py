@@ -89,8 +89,14 @@ def seed_corpus(data_dir: Path) -> None:
 
 def run_entry_point(script: str, overrides: list[str], cwd: Path, env: dict[str, str]) -> str:
     """Run a Hydra console script as a user would; returns its stdout and stderr together."""
-    done = subprocess.run([str(BIN / script), *overrides, "hydra.verbose=true"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(BIN / script), *overrides, "hydra.verbose=true"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{script} failed (exit {done.returncode}):\n{output[-4000:]}"
     return output
@@ -113,8 +119,16 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
     root.mkdir()
     scratch.mkdir()
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TMPDIR": str(scratch),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TMPDIR": str(scratch),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     monkeypatch.chdir(root)  # anything written relative to the CWD is scanned too
@@ -125,8 +139,14 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
 
     # ---- 1. seeded corpus; positive control: the scanner sees every canary in it
     seed_corpus(data_dir)
-    assert find_canaries((data_dir / "train.jsonl").read_bytes()) >= {"Zyxwv", "Quortlebaum", "987-65-4329", "55501234",
-                                                                     "(555) 013-9876", "013-9876"}
+    assert find_canaries((data_dir / "train.jsonl").read_bytes()) >= {
+        "Zyxwv",
+        "Quortlebaum",
+        "987-65-4329",
+        "55501234",
+        "(555) 013-9876",
+        "013-9876",
+    }
     assert find_canaries(b"ssn987654329;phone 5550139876") == {"987654329", "5550139876"}
     assert not find_canaries(b"0.9876543291 0.155501234 15550139876")
 
@@ -135,7 +155,9 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
         paths = [f"paths.root_dir={root}", f"data.data_dir={data_dir}"]
         printed["medcoder-train output"] = run_entry_point("medcoder-train", paths + TINY_TRAIN, root, env)
         (ckpt,) = root.glob("outputs/runs/train/*/checkpoints/epoch_*.ckpt")
-        printed["medcoder-eval output"] = run_entry_point("medcoder-eval", paths + TINY_DATA + [f"ckpt_path={ckpt}"], root, env)
+        printed["medcoder-eval output"] = run_entry_point(
+            "medcoder-eval", paths + TINY_DATA + [f"ckpt_path={ckpt}"], root, env
+        )
 
         # ---- 3. registry, card, prediction and the baseline, as `medcoder ...` commands
         run_medcoder(["register", "--run-id", "latest"])
@@ -145,7 +167,7 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
         lines = [json.dumps({"id": r.id, "text": r.text, "setting": r.setting}) for r in test_notes]
         lines += [
             json.dumps({"id": "not-a-string", "text": [CANARY_LINE]}),  # error entry: must not echo the value
-            '{"id": "broken", "text": "' + CANARY_LINE,                   # bad JSON: must not echo the line
+            '{"id": "broken", "text": "' + CANARY_LINE,  # bad JSON: must not echo the line
         ]
         predict_in.write_text("\n".join(lines) + "\n", encoding="utf-8")
         run_medcoder(["predict", "--input", str(predict_in), "--output", str(predict_out)])
@@ -153,7 +175,9 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
     finally:
         torch.set_num_threads(threads)
     captured = capfd.readouterr()
-    printed.update({"medcoder stdout": captured.out, "medcoder stderr": captured.err, "Python logging (DEBUG)": caplog.text})
+    printed.update(
+        {"medcoder stdout": captured.out, "medcoder stderr": captured.err, "Python logging (DEBUG)": caplog.text}
+    )
 
     # ---- 4. the predict output: evidence quotes its own note; grounded evidence never the identification line
     from medcoder.inference.contract import validate_contract_line
@@ -161,7 +185,7 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
     texts = {r.id: r.text for r in test_notes}
     out = [json.loads(line) for line in predict_out.read_text(encoding="utf-8").splitlines()]
     assert [o["id"] for o in out[: len(test_notes)]] == list(texts)
-    assert [o["error"]["kind"] for o in out[len(test_notes):]] == ["not_a_string", "invalid_json"]
+    assert [o["error"]["kind"] for o in out[len(test_notes) :]] == ["not_a_string", "invalid_json"]
     for line in out:
         if "error" in line:
             assert not find_canaries(json.dumps(line).encode()), f"error entry of {line['id']} echoes note text"
@@ -171,8 +195,12 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
         id_line_start = len(text) - len(CANARY_LINE)
         for code in line["codes"] + ([line["em"]] if line.get("em") else []):
             for span in code["evidence"]:
-                assert span["text"] == text[span["start"] : span["end"]], f"{line['id']}: evidence is not its own note's text"
-                assert span["end"] <= id_line_start, f"{line['id']}: {code['code']} evidence is on the identification line"
+                assert span["text"] == text[span["start"] : span["end"]], (
+                    f"{line['id']}: evidence is not its own note's text"
+                )
+                assert span["end"] <= id_line_start, (
+                    f"{line['id']}: {code['code']} evidence is on the identification line"
+                )
 
     # ---- 5. the haystack: every file the pipeline wrote, and everything it printed or logged
     exempt = {predict_in, predict_out}
@@ -182,7 +210,11 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
     assert "mlflow.db" in names and "MLmodel" in names and "config.yaml" in names
     assert any(p.suffix == ".ckpt" for p in written) and any(p.suffix == ".safetensors" for p in written)
     assert any(p.suffix == ".log" for p in written) and any(p.parent == card_dir for p in written)
-    assert all(printed.values()) and "DEBUG" in printed["medcoder-train output"] and "DEBUG" in printed["Python logging (DEBUG)"]
+    assert (
+        all(printed.values())
+        and "DEBUG" in printed["medcoder-train output"]
+        and "DEBUG" in printed["Python logging (DEBUG)"]
+    )
     leaks = {str(p.relative_to(tmp_path)): sorted(hits) for p in written if (hits := find_canaries(file_bytes(p)))}
     leaks.update({name: sorted(hits) for name, text in printed.items() if (hits := find_canaries(text.encode()))})
     assert not leaks, f"PHI canaries leaked: {leaks}"

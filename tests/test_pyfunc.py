@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, tracking
 from packaging.version import Version
 
-from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder, tracking
 from medcoder.codes import is_valid_code
 from medcoder.export.mlflow_model import INPUT_EXAMPLE, export_and_log, rows_from_input
 from medcoder.inference.contract import validate_contract_line
@@ -29,7 +29,9 @@ from medcoder.models.lit_module import CoderLitModule
 torch.set_num_threads(2)
 
 
-def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(logged: LoggedCoder, tiny: TinyCoder, tmp_path) -> None:
+def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(
+    logged: LoggedCoder, tiny: TinyCoder, tmp_path
+) -> None:
     with tracking(logged.tracking_uri):
         model_dir = Path(mlflow.artifacts.download_artifacts(logged.model_uri, dst_path=str(tmp_path)))
     mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text())
@@ -40,8 +42,13 @@ def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(logged: 
     # the signature names the input fields (a dict hint gave only map<any>)
     properties = json.loads(mlmodel["signature"]["inputs"])[0]["properties"]
     fields = {name: (spec["type"], spec["required"]) for name, spec in properties.items()}
-    assert fields == {"id": ("string", True), "text": ("string", True), "setting": ("string", False),
-                      "age": ("long", False), "sex": ("string", False)}
+    assert fields == {
+        "id": ("string", True),
+        "text": ("string", True),
+        "setting": ("string", False),
+        "age": ("long", False),
+        "sex": ("string", False),
+    }
     assert mlmodel["metadata"]["medcoder_manifest_sha256"] == verify_manifest(tiny.export_dir)
     assert verify_manifest(model_dir / flavor["artifacts"]["coder"]["path"]) == verify_manifest(tiny.export_dir)
 
@@ -68,7 +75,9 @@ print(json.dumps({"list": from_list, "frame": from_frame}))
 """
 
 
-def test_loads_offline_in_a_fresh_process_and_codes_list_and_dataframe_input(logged: LoggedCoder, tiny: TinyCoder, tmp_path) -> None:
+def test_loads_offline_in_a_fresh_process_and_codes_list_and_dataframe_input(
+    logged: LoggedCoder, tiny: TinyCoder, tmp_path
+) -> None:
     notes = tiny.records[:3]
     records = [
         {"id": notes[0].id, "text": notes[0].text, "setting": notes[0].setting, "age": notes[0].age},
@@ -105,7 +114,10 @@ def test_loads_offline_in_a_fresh_process_and_codes_list_and_dataframe_input(log
 def test_dataframe_rows_become_the_records_they_came_from() -> None:
     frame = pd.DataFrame([{"id": "a", "text": "x", "age": 70}, {"id": "b", "text": "y", "setting": "inpatient"}])
     assert frame["age"].dtype == np.float64  # the gap made the int column float
-    assert rows_from_input(frame) == [{"id": "a", "text": "x", "age": 70}, {"id": "b", "text": "y", "setting": "inpatient"}]
+    assert rows_from_input(frame) == [
+        {"id": "a", "text": "x", "age": 70},
+        {"id": "b", "text": "y", "setting": "inpatient"},
+    ]
     assert isinstance(rows_from_input(frame)[0]["age"], int)
     assert rows_from_input({"id": "a", "text": "x"}) == [{"id": "a", "text": "x"}]
     with pytest.raises(TypeError, match="list of records"):

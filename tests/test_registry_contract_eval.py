@@ -16,12 +16,16 @@ from medcoder.codes.icd11 import Icd11Translator
 from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import CodeAssignment, Mention, NoteRecord, RecordError, records_digest, write_notes
+from medcoder.evaluation.contract import (
+    SCORE_MATRIX_METRICS,
+    contract_input,
+    load_eval_set,
+    prediction_from_line,
+    score_contract_lines,
+)
 from medcoder.inference.contract import ContractError, render_prediction
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.metrics import evaluate_split
-from medcoder.evaluation.contract import (
-    SCORE_MATRIX_METRICS, contract_input, load_eval_set, prediction_from_line, score_contract_lines,
-)
 
 T1 = "Assessment: type 2 diabetes with hyperglycemia. Essential hypertension. Chest pain."
 T2 = "Community acquired pneumonia. No heart failure. Family history of colon cancer."
@@ -35,12 +39,23 @@ def span(text: str, phrase: str) -> tuple[int, int]:
 
 def records() -> list[NoteRecord]:
     return [
-        NoteRecord(id="n1", text=T1, setting="outpatient", age=61, sex="F", codes=(
-            CodeAssignment("ICD-10-CM", "E11.65", (span(T1, "type 2 diabetes with hyperglycemia"),)),
-            CodeAssignment("ICD-10-CM", "I10", (span(T1, "Essential hypertension"),)),
-        )),
-        NoteRecord(id="n2", text=T2, codes=(CodeAssignment("ICD-10-CM", "J18.9", (span(T2, "Community acquired pneumonia"),)),),
-                   mentions=(Mention(*span(T2, "heart failure"), code="I50.9", status="negated"),)),
+        NoteRecord(
+            id="n1",
+            text=T1,
+            setting="outpatient",
+            age=61,
+            sex="F",
+            codes=(
+                CodeAssignment("ICD-10-CM", "E11.65", (span(T1, "type 2 diabetes with hyperglycemia"),)),
+                CodeAssignment("ICD-10-CM", "I10", (span(T1, "Essential hypertension"),)),
+            ),
+        ),
+        NoteRecord(
+            id="n2",
+            text=T2,
+            codes=(CodeAssignment("ICD-10-CM", "J18.9", (span(T2, "Community acquired pneumonia"),)),),
+            mentions=(Mention(*span(T2, "heart failure"), code="I50.9", status="negated"),),
+        ),
     ]
 
 
@@ -48,20 +63,34 @@ def predictions() -> list[NotePrediction]:
     """n1: E11.65 right (evidence exact), I10 missed, R07.9 wrong and ungrounded; n2: J18.9 right,
     and the negated heart failure coded (a distractor false positive)."""
     return [
-        NotePrediction(id="n1", codes=(
-            PredictedCode("ICD-10-CM", "E11.65", 0.93, (span(T1, "type 2 diabetes with hyperglycemia"),), True),
-            PredictedCode("ICD-10-CM", "R07.9", 0.81, (), False),
-        )),
-        NotePrediction(id="n2", codes=(
-            PredictedCode("ICD-10-CM", "J18.9", 0.88, (span(T2, "Community acquired pneumonia"),), True),
-            PredictedCode("ICD-10-CM", "I50.9", 0.75, (span(T2, "heart failure"),), False),
-        )),
+        NotePrediction(
+            id="n1",
+            codes=(
+                PredictedCode("ICD-10-CM", "E11.65", 0.93, (span(T1, "type 2 diabetes with hyperglycemia"),), True),
+                PredictedCode("ICD-10-CM", "R07.9", 0.81, (), False),
+            ),
+        ),
+        NotePrediction(
+            id="n2",
+            codes=(
+                PredictedCode("ICD-10-CM", "J18.9", 0.88, (span(T2, "Community acquired pneumonia"),), True),
+                PredictedCode("ICD-10-CM", "I50.9", 0.75, (span(T2, "heart failure"),), False),
+            ),
+        ),
     ]
 
 
 def render(record: NoteRecord, pred: NotePrediction) -> dict:
-    return render_prediction(record.id, record.text, pred, model_info=MODEL, policy=RoutingPolicy(),
-                             translator=Icd11Translator.packaged(), is_valid=is_valid_code, describe=describe)
+    return render_prediction(
+        record.id,
+        record.text,
+        pred,
+        model_info=MODEL,
+        policy=RoutingPolicy(),
+        translator=Icd11Translator.packaged(),
+        is_valid=is_valid_code,
+        describe=describe,
+    )
 
 
 def lines() -> list[dict]:
@@ -89,7 +118,9 @@ def test_contract_metrics_equal_the_metrics_of_the_returned_codes():
 def test_contract_metrics_match_evaluate_split_on_the_same_predictions():
     """The round trip through the contract loses nothing the decision-based metrics use."""
     recs = records()
-    space = LabelSpace(tuple(sorted({*LabelSpace.from_records(recs).labels, ("ICD-10-CM", "I50.9"), ("ICD-10-CM", "R07.9")})))
+    space = LabelSpace(
+        tuple(sorted({*LabelSpace.from_records(recs).labels, ("ICD-10-CM", "I50.9"), ("ICD-10-CM", "R07.9")}))
+    )
     direct = predictions()
     y = np.zeros((len(recs), len(space)))
     for i, p in enumerate(direct):
@@ -98,8 +129,15 @@ def test_contract_metrics_match_evaluate_split_on_the_same_predictions():
                 y[i, space.index((c.system, c.code))] = c.score
     expected = evaluate_split(recs, space, y, 0.5, predictions=direct, is_valid=is_valid_code).metrics
     got = score_contract_lines(recs, lines(), label_space=space).metrics
-    for key in ("micro_f1", "macro_f1", "exact_match", "ungrounded_code_rate", "evidence_exact_token_f1",
-                "distractor_false_positive_rate", "over_generation_ratio"):
+    for key in (
+        "micro_f1",
+        "macro_f1",
+        "exact_match",
+        "ungrounded_code_rate",
+        "evidence_exact_token_f1",
+        "distractor_false_positive_rate",
+        "over_generation_ratio",
+    ):
         assert got[key] == pytest.approx(expected[key]), key
 
 
@@ -113,7 +151,9 @@ def test_score_matrix_metrics_are_left_out_and_are_real_metric_keys():
 
 
 def test_label_space_scope_ignores_gold_codes_outside_it():
-    space = LabelSpace((("ICD-10-CM", "E11.65"), ("ICD-10-CM", "J18.9"), ("ICD-10-CM", "R07.9"), ("ICD-10-CM", "I50.9")))
+    space = LabelSpace(
+        (("ICD-10-CM", "E11.65"), ("ICD-10-CM", "J18.9"), ("ICD-10-CM", "R07.9"), ("ICD-10-CM", "I50.9"))
+    )
     m = score_contract_lines(records(), lines(), label_space=space).metrics
     assert m["micro_recall"] == 1.0  # the missed I10 is outside the scope
     assert m["labels"] == 4.0
@@ -165,7 +205,11 @@ def test_output_of_the_wrong_length_is_not_scorable():
 def test_prediction_from_line_keeps_codes_evidence_grounding_and_em():
     line = copy.deepcopy(lines()[0])
     em_start, em_end = span(T1, "type 2 diabetes with hyperglycemia")
-    line["em"] = {"code": "99214", "score": 0.66, "evidence": [{"start": em_start, "end": em_end, "text": T1[em_start:em_end]}]}
+    line["em"] = {
+        "code": "99214",
+        "score": 0.66,
+        "evidence": [{"start": em_start, "end": em_end, "text": T1[em_start:em_end]}],
+    }
     p = prediction_from_line(line)
     assert p.code_set() == {("ICD-10-CM", "E11.65"), ("ICD-10-CM", "R07.9")}
     e11 = next(c for c in p.codes if c.code == "E11.65")

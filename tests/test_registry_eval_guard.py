@@ -12,14 +12,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from export_support import TinyCoder, tracking
 from mlflow.tracking import MlflowClient
 
-from export_support import TinyCoder, tracking
 from medcoder import tracking as medcoder_tracking
 from medcoder.data.schema import NoteRecord, records_digest, write_notes
 from medcoder.data.synth import generate_corpus
-from medcoder.export.mlflow_model import log_packaged_model
 from medcoder.evaluation.contract import load_eval_set
+from medcoder.export.mlflow_model import log_packaged_model
 from medcoder.registry.eval_guard import EvalSetRefused
 from medcoder.registry.gates import Gates
 from medcoder.registry.promote import promote
@@ -27,7 +27,9 @@ from medcoder.registry.register import register_run
 
 
 class Env:
-    def __init__(self, client: MlflowClient, runs: dict[str, str], corpora: dict[str, dict[str, list[NoteRecord]]], root: Path):
+    def __init__(
+        self, client: MlflowClient, runs: dict[str, str], corpora: dict[str, dict[str, list[NoteRecord]]], root: Path
+    ):
         self.client, self.runs, self.corpora, self.root = client, runs, corpora, root
 
     def eval_set(self, name: str, records: list[NoteRecord]):
@@ -71,10 +73,14 @@ def _nothing_recorded(env: Env, name: str, version: str) -> None:
 def test_an_eval_set_without_gold_codes_or_with_too_few_is_refused_before_scoring(env: Env) -> None:
     version = env.register("a", "guard-gold")
     stripped = [dataclasses.replace(r, codes=(), mentions=()) for r in env.corpora["a"]["test"]]
-    with pytest.raises(EvalSetRefused, match=r"has no gold codes in its 10 notes; promotion needs a labelled set") as err:
+    with pytest.raises(
+        EvalSetRefused, match=r"has no gold codes in its 10 notes; promotion needs a labelled set"
+    ) as err:
         promote("guard-gold", env.eval_set("stripped", stripped), Gates(), client=env.client)
     assert "\n" not in str(err.value)
-    with pytest.raises(EvalSetRefused, match=r"has 3 labelled notes and \d+ gold codes; the gates need at least 10 and 20"):
+    with pytest.raises(
+        EvalSetRefused, match=r"has 3 labelled notes and \d+ gold codes; the gates need at least 10 and 20"
+    ):
         promote("guard-gold", env.eval_set("few", env.corpora["a"]["test"][:3]), Gates(), client=env.client)
     _nothing_recorded(env, "guard-gold", version)
 
@@ -82,13 +88,19 @@ def test_an_eval_set_without_gold_codes_or_with_too_few_is_refused_before_scorin
 def test_an_eval_set_of_the_challengers_training_notes_is_refused(env: Env) -> None:
     version = env.register("a", "guard-train")
     train = env.corpora["a"]["train"][:12]
-    disguised = [dataclasses.replace(r, id=f"fresh-{i}", text="  " + r.text.upper().replace(" ", "\n ")) for i, r in enumerate(train)]
-    with pytest.raises(EvalSetRefused, match=r"12 of the evaluation set's 12 notes are training notes of the challenger "
-                                             r"\(guard-train v1, run \w+\) \(0 by note id, 12 by text"):
+    disguised = [
+        dataclasses.replace(r, id=f"fresh-{i}", text="  " + r.text.upper().replace(" ", "\n "))
+        for i, r in enumerate(train)
+    ]
+    with pytest.raises(
+        EvalSetRefused,
+        match=r"12 of the evaluation set's 12 notes are training notes of the challenger "
+        r"\(guard-train v1, run \w+\) \(0 by note id, 12 by text",
+    ):
         promote("guard-train", env.eval_set("disguised", disguised), Gates(), client=env.client)
     test = env.corpora["a"]["test"]
     val = env.corpora["a"]["val"]  # what the threshold was tuned on counts too
-    reused_ids = [dataclasses.replace(r, id=t.id) for r, t in zip(test, val)] + test[len(val):]
+    reused_ids = [dataclasses.replace(r, id=t.id) for r, t in zip(test, val)] + test[len(val) :]
     with pytest.raises(EvalSetRefused, match=r"8 of the evaluation set's 10 notes .* \(8 by note id, 0 by text"):
         promote("guard-train", env.eval_set("reused-ids", reused_ids), Gates(), client=env.client)
     _nothing_recorded(env, "guard-train", version)

@@ -15,8 +15,13 @@ DEFAULT_YAML = project_root() / "configs" / "registry" / "default.yaml"
 
 
 def metrics(**overrides: float) -> dict[str, float]:
-    base = {"micro_f1": 0.80, "ungrounded_code_rate": 0.05, "distractor_false_positive_rate": 0.10,
-            "invalid_code_rate": 0.0, "contract_violation_rate": 0.0}
+    base = {
+        "micro_f1": 0.80,
+        "ungrounded_code_rate": 0.05,
+        "distractor_false_positive_rate": 0.10,
+        "invalid_code_rate": 0.0,
+        "contract_violation_rate": 0.0,
+    }
     return {**base, **overrides}
 
 
@@ -113,9 +118,13 @@ def test_load_gates_refuses_unknown_keys_and_bad_values(tmp_path):
 
 
 def test_the_distractor_gate_can_be_switched_off_and_eval_set_counts_are_checked():
-    off = check_gates(metrics(distractor_false_positive_rate=math.nan), metrics(), Gates(max_distractor_fp_rate_increase=None))
+    off = check_gates(
+        metrics(distractor_false_positive_rate=math.nan), metrics(), Gates(max_distractor_fp_rate_increase=None)
+    )
     assert off.passed and "max_distractor_fp_rate_increase" not in set(off.table["gate"])
-    on = check_gates(metrics(distractor_false_positive_rate=math.nan), metrics(distractor_false_positive_rate=math.nan), Gates())
+    on = check_gates(
+        metrics(distractor_false_positive_rate=math.nan), metrics(distractor_false_positive_rate=math.nan), Gates()
+    )
     assert not on.passed and any("distractor_false_positive_rate is undefined" in r for r in on.reasons)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="min_labelled_notes must be a whole number"):

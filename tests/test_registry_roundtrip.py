@@ -20,27 +20,26 @@ import mlflow
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from test_model_corpus import make_corpus
 
 from medcoder import tracking
-from medcoder.inference.predict import predict_with_scores
-from medcoder.codes import validator_for
-from medcoder.registry.alias_history import read_alias_history
-from medcoder.codes import code_set_versions
+from medcoder.codes import code_set_versions, validator_for
 from medcoder.data.datamodule import CodingDataModule
 from medcoder.data.schema import records_digest, write_notes
+from medcoder.evaluation.contract import load_eval_set
 from medcoder.evaluation.split import evaluate_coder, log_evaluation, run_label_space
 from medcoder.export.mlflow_model import export_and_log
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError
+from medcoder.inference.predict import predict_with_scores
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule
+from medcoder.registry.alias_history import read_alias_history
 from medcoder.registry.client import RegistryError
-from medcoder.evaluation.contract import load_eval_set
-from medcoder.registry.scoring import evaluate_registered
 from medcoder.registry.gates import Gates
 from medcoder.registry.promote import promote
 from medcoder.registry.register import KEY_METRICS, register_run
-from test_model_corpus import make_corpus
+from medcoder.registry.scoring import evaluate_registered
 
 pytestmark = pytest.mark.slow  # a tiny model is trained, exported and loaded: ~30 s of CPU in all (`make test-slow`)
 torch.set_num_threads(2)
@@ -51,7 +50,9 @@ FLOOD_THRESHOLD = 0.01  # the "worse" export: nearly every label is emitted
 class Env:
     """What the module fixture built: the store, the corpus folder and the runs."""
 
-    def __init__(self, client: MlflowClient, data_dir: Path, good_run: str, worse_run: str, bare_run: str, tampered_run: str):
+    def __init__(
+        self, client: MlflowClient, data_dir: Path, good_run: str, worse_run: str, bare_run: str, tampered_run: str
+    ):
         self.client, self.data_dir = client, data_dir
         self.good_run, self.worse_run, self.bare_run, self.tampered_run = good_run, worse_run, bare_run, tampered_run
         self.eval_set = load_eval_set(data_dir / "test.jsonl")
@@ -63,9 +64,14 @@ def _train_tiny_coder(data_dir: Path) -> tuple[CodingDataModule, CoderLitModule]
     dm.setup("fit")
     torch.manual_seed(0)
     coder = CoderLitModule(
-        net=functools.partial(MedicalCoder, encoder="tiny-random-bert", finetune="full", attention_size=32, head_dropout=0.0),
-        labels=dm.label_space.to_list(), optimizer=functools.partial(torch.optim.AdamW, lr=5e-3), encoder_lr=5e-3,
-        attention_loss_weight=1.0, **CHUNKING,
+        net=functools.partial(
+            MedicalCoder, encoder="tiny-random-bert", finetune="full", attention_size=32, head_dropout=0.0
+        ),
+        labels=dm.label_space.to_list(),
+        optimizer=functools.partial(torch.optim.AdamW, lr=5e-3),
+        encoder_lr=5e-3,
+        attention_loss_weight=1.0,
+        **CHUNKING,
     )
     L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
               enable_model_summary=False, num_sanity_val_steps=0, max_epochs=5).fit(coder, datamodule=dm)  # fmt: skip
@@ -80,8 +86,12 @@ def env(tmp_path_factory) -> Env:
         write_notes(make_corpus(n, seed), data_dir / f"{split}.jsonl")
     dm, coder = _train_tiny_coder(data_dir)
     label_space = dm.label_space
-    evaluation = evaluate_coder(lambda records, t: predict_with_scores(coder, records, t), dm.records, label_space,
-                                is_valid=validator_for(system for system, _ in label_space.labels))
+    evaluation = evaluate_coder(
+        lambda records, t: predict_with_scores(coder, records, t),
+        dm.records,
+        label_space,
+        is_valid=validator_for(system for system, _ in label_space.labels),
+    )
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -101,12 +111,19 @@ def env(tmp_path_factory) -> Env:
                     export_and_log(coder, threshold=threshold, routing=RoutingPolicy())
             return run.info.run_id
 
-        good, worse, bare, tampered = (training_run(evaluation.threshold), training_run(FLOOD_THRESHOLD),
-                                       training_run(None), training_run(evaluation.threshold))
+        good, worse, bare, tampered = (
+            training_run(evaluation.threshold),
+            training_run(FLOOD_THRESHOLD),
+            training_run(None),
+            training_run(evaluation.threshold),
+        )
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         # Change one byte of the sealed folder of the last run's logged model, as an attacker would.
-        [model] = [m for m in client.search_logged_models([client.get_run(tampered).info.experiment_id])
-                   if m.source_run_id == tampered]
+        [model] = [
+            m
+            for m in client.search_logged_models([client.get_run(tampered).info.experiment_id])
+            if m.source_run_id == tampered
+        ]
         folder = next(Path(model.artifact_location.removeprefix("file://")).rglob(MANIFEST_NAME)).parent
         heads = folder / "heads.safetensors"
         data = bytearray(heads.read_bytes())
@@ -165,14 +182,20 @@ def test_first_promotion_then_a_worse_challenger_is_refused_and_the_champion_sta
     assert tags["promotion.decision"] == "promoted"
     assert tags["promotion.champion_version"] == "none"
     assert tags["promotion.eval_set_sha256"] == records_digest(env.eval_set.records)
-    assert float(tags["promotion.challenger.micro_f1"]) == decision.table.set_index("gate").loc["max_micro_f1_drop", "challenger"]
+    assert (
+        float(tags["promotion.challenger.micro_f1"])
+        == decision.table.set_index("gate").loc["max_micro_f1_drop", "challenger"]
+    )
 
     worse = register_run(env.worse_run, name=name, client=env.client)
     refused = promote(name, env.eval_set, Gates(), client=env.client)
     assert not refused.passed
     assert str(env.client.get_model_version_by_alias(name, "champion").version) == str(first.version)  # never moved
     table = refused.table.set_index("gate")
-    assert table.loc["max_distractor_fp_rate_increase", "challenger"] > table.loc["max_distractor_fp_rate_increase", "champion"]
+    assert (
+        table.loc["max_distractor_fp_rate_increase", "challenger"]
+        > table.loc["max_distractor_fp_rate_increase", "champion"]
+    )
     assert any(r.startswith("distractor_false_positive_rate rose") for r in refused.reasons)
     tags = env.client.get_model_version(name, worse.version).tags
     assert tags["promotion.decision"] == "refused"
@@ -181,10 +204,17 @@ def test_first_promotion_then_a_worse_challenger_is_refused_and_the_champion_sta
     assert float(tags["promotion.champion.micro_f1"]) == table.loc["max_micro_f1_drop", "champion"]
     assert json.loads(tags["promotion.table"])[0]["gate"] == "max_micro_f1_drop"
     everything = json.loads(tags["promotion.challenger.metrics"])
-    assert everything["micro_f1"] == table.loc["max_micro_f1_drop", "challenger"] and "evidence_exact_span_f1" in everything
+    assert (
+        everything["micro_f1"] == table.loc["max_micro_f1_drop", "challenger"]
+        and "evidence_exact_span_f1" in everything
+    )
 
     history = [(h["alias"], h["version"]) for h in read_alias_history(env.client, name)]
-    assert history == [("challenger", str(first.version)), ("champion", str(first.version)), ("challenger", str(worse.version))]
+    assert history == [
+        ("challenger", str(first.version)),
+        ("champion", str(first.version)),
+        ("challenger", str(worse.version)),
+    ]
 
     # the same package again is no worse than the champion: promoted, and the move is recorded
     again = register_run(env.good_run, name=name, client=env.client)
@@ -210,7 +240,10 @@ def test_cli_register_and_promote_use_the_default_store(env, monkeypatch, capsys
     # its progress shows while it runs (the CLI configures logging): each scoring, then the move
     assert "medcoder.evaluation.contract: scored cli v1 on" in captured.err
     assert "medcoder.registry.promote: cli v1 is now @champion" in captured.err
-    assert {k: str(v) for k, v in env.client.get_registered_model("cli").aliases.items()} == {"challenger": "1", "champion": "1"}
+    assert {k: str(v) for k, v in env.client.get_registered_model("cli").aliases.items()} == {
+        "challenger": "1",
+        "champion": "1",
+    }
 
 
 # ---------------------------------------------------------------- reproduction
@@ -224,13 +257,28 @@ def test_registered_model_reproduces_its_logged_test_metrics(env):
     name = "reproduce"
     version = register_run(env.good_run, name=name, client=env.client)
     logged = env.client.get_run(env.good_run).data.metrics
-    result = evaluate_registered(version.version, env.eval_set, name=name, client=env.client,
-                                 label_space=run_label_space(env.client, env.good_run))
+    result = evaluate_registered(
+        version.version,
+        env.eval_set,
+        name=name,
+        client=env.client,
+        label_space=run_label_space(env.client, env.good_run),
+    )
     assert result.eval_set_sha256 == env.client.get_run(env.good_run).data.tags["dataset.test.sha256"]
     assert result.threshold == logged["threshold"]  # the package serves the val-tuned threshold
     assert result.manifest_sha256 == version.tags["manifest_sha256"]
-    for key in ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "exact_match", "ungrounded_code_rate",
-                "distractor_false_positive_rate", "invalid_code_rate", "evidence_exact_span_f1", "over_generation_ratio"):
+    for key in (
+        "micro_f1",
+        "macro_f1",
+        "micro_precision",
+        "micro_recall",
+        "exact_match",
+        "ungrounded_code_rate",
+        "distractor_false_positive_rate",
+        "invalid_code_rate",
+        "evidence_exact_span_f1",
+        "over_generation_ratio",
+    ):
         assert result.metrics[key] == pytest.approx(logged[f"test/{key}"], abs=1e-6), key
     assert result.metrics["contract_violation_rate"] == 0.0
     assert "map" not in result.metrics

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from export_support import TinyCoder, tracking
 from mlflow.tracking import MlflowClient
 
-from export_support import TinyCoder, tracking
 from medcoder.cli import build_parser
 from medcoder.export.mlflow_model import log_packaged_model
-from medcoder.serving.predict import cmd_predict
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, write_manifest
 from medcoder.registry.client import RegistryError
-from medcoder.registry.scoring import evaluate_registered
 from medcoder.registry.register import register_run
+from medcoder.registry.scoring import evaluate_registered
 from medcoder.registry.seal import SEAL_FILES_TAG, SEAL_SHA256_TAG
+from medcoder.serving.predict import cmd_predict
 from medcoder.tracking import configure_mlflow
 
 
@@ -52,14 +52,18 @@ def store(tiny: TinyCoder, tmp_path_factory) -> Store:
 @pytest.fixture()
 def notes(tiny: TinyCoder, tmp_path: Path) -> Path:
     path = tmp_path / "in.jsonl"
-    path.write_text("".join(json.dumps({"id": r.id, "text": r.text}) + "\n" for r in tiny.records[:2]), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"id": r.id, "text": r.text}) + "\n" for r in tiny.records[:2]), encoding="utf-8"
+    )
     return path
 
 
 def _predict(store: Store, model: str, notes: Path, out: Path, monkeypatch) -> int:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
     with tracking(store.uri):
-        args: argparse.Namespace = build_parser().parse_args(["predict", "--input", str(notes), "--output", str(out), "--model", model])
+        args: argparse.Namespace = build_parser().parse_args(
+            ["predict", "--input", str(notes), "--output", str(out), "--model", model]
+        )
         return cmd_predict(args)
 
 
@@ -79,19 +83,25 @@ def test_registration_seals_every_file_of_the_model_folder(store: Store) -> None
     assert len(tags[SEAL_SHA256_TAG]) == 64
 
 
-def test_predict_refuses_changed_model_code_before_importing_it(store: Store, notes: Path, tmp_path: Path, monkeypatch) -> None:
+def test_predict_refuses_changed_model_code_before_importing_it(
+    store: Store, notes: Path, tmp_path: Path, monkeypatch
+) -> None:
     version, stored = store.register("seal-code")
     [code_file] = [p for p in stored.glob("*.py")]
     marker = tmp_path / "marker.txt"
     _plant_marker(code_file, marker)
     out = tmp_path / "out.jsonl"
-    with pytest.raises(TamperedArtifactError, match=rf"{code_file.name}: SHA-256 differs from the model sealed at registration") as err:
+    with pytest.raises(
+        TamperedArtifactError, match=rf"{code_file.name}: SHA-256 differs from the model sealed at registration"
+    ) as err:
         _predict(store, f"models:/seal-code/{version}", notes, out, monkeypatch)
     assert "\n" not in str(err.value)
     assert not marker.exists() and not out.exists()
 
 
-def test_an_unregistered_model_folder_runs_no_code_of_its_own(store: Store, notes: Path, tmp_path: Path, monkeypatch) -> None:
+def test_an_unregistered_model_folder_runs_no_code_of_its_own(
+    store: Store, notes: Path, tmp_path: Path, monkeypatch
+) -> None:
     """A folder (or runs:/ URI) has no registered seal: medcoder runs its sealed export itself and
     names it by content, so an edited pyfunc file or a spoofed MLmodel changes nothing."""
     version, stored = store.register("seal-folder")
@@ -111,7 +121,9 @@ def test_an_unregistered_model_folder_runs_no_code_of_its_own(store: Store, note
     assert lines[0]["model"]["version"].startswith("sha256:")
 
 
-def test_a_regenerated_manifest_or_an_edited_mlmodel_does_not_pass(store: Store, notes: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_regenerated_manifest_or_an_edited_mlmodel_does_not_pass(
+    store: Store, notes: Path, tmp_path: Path, monkeypatch
+) -> None:
     version, stored = store.register("seal-manifest")
     config = stored / "artifacts" / "coder" / "coder.json"
     data = json.loads(config.read_text(encoding="utf-8"))
@@ -130,7 +142,9 @@ def test_a_regenerated_manifest_or_an_edited_mlmodel_does_not_pass(store: Store,
         _predict(store, f"models:/seal-mlmodel/{version}", notes, tmp_path / "out.jsonl", monkeypatch)
 
 
-def test_an_added_file_and_a_version_without_a_seal_are_refused(store: Store, notes: Path, tmp_path: Path, monkeypatch) -> None:
+def test_an_added_file_and_a_version_without_a_seal_are_refused(
+    store: Store, notes: Path, tmp_path: Path, monkeypatch
+) -> None:
     version, stored = store.register("seal-extra")
     (stored / "sitecustomize.py").write_text("print('hello')\n", encoding="utf-8")
     with pytest.raises(TamperedArtifactError, match=r"sitecustomize\.py: not in the model sealed at registration"):
@@ -180,7 +194,9 @@ def test_serve_checks_the_seal_before_and_again_in_each_worker(store: Store, tmp
     assert not marker.exists()
 
 
-def test_mlflows_own_bookkeeping_file_does_not_break_the_seal(store: Store, notes: Path, tmp_path: Path, monkeypatch) -> None:
+def test_mlflows_own_bookkeeping_file_does_not_break_the_seal(
+    store: Store, notes: Path, tmp_path: Path, monkeypatch
+) -> None:
     """Loading a version through models:/ makes MLflow write `registered_model_meta` into a local
     store's model folder: that file is MLflow's, never code, and must not make the version unusable."""
     version, stored = store.register("seal-meta")

@@ -26,7 +26,9 @@ def client(tmp_path_factory) -> MlflowClient:
 @pytest.fixture
 def eval_set(tmp_path):
     path = tmp_path / "eval.jsonl"
-    write_notes([NoteRecord(id="n1", text="Essential hypertension.", codes=(CodeAssignment("ICD-10-CM", "I10"),))], path)
+    write_notes(
+        [NoteRecord(id="n1", text="Essential hypertension.", codes=(CodeAssignment("ICD-10-CM", "I10"),))], path
+    )
     return path
 
 

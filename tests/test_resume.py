@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 import torch
 from lightning.fabric.utilities.data import _set_sampler_epoch
+from test_model_training import LossHistory, make_datamodule, make_model, trainer, write_corpus
+from test_train import TINY
 
 from medcoder.data.synth import write_corpus as write_corpus_files
 from medcoder.models.lit_module import RNG_STATE_KEY, CoderLitModule, capture_rng_state, restore_rng_state
-from test_model_training import LossHistory, make_datamodule, make_model, trainer, write_corpus
-from test_train import TINY
 
 torch.set_num_threads(1)
 TESTS_DIR = Path(__file__).resolve().parent
@@ -150,7 +150,11 @@ def test_a_run_interrupted_and_resumed_from_last_ends_like_an_uninterrupted_one(
     data = [f"data.data_dir={tmp_path / 'data'}"]
     # the uninterrupted run and the first leg of the interrupted one share the 2 cores
     full = start_train(full_root, data, "train.log")
-    ctrl_c = ["+callbacks.ctrl_c._target_=test_resume.CtrlCAt", "+callbacks.ctrl_c.epoch=1", "+callbacks.ctrl_c.batch=5"]
+    ctrl_c = [
+        "+callbacks.ctrl_c._target_=test_resume.CtrlCAt",
+        "+callbacks.ctrl_c.epoch=1",
+        "+callbacks.ctrl_c.batch=5",
+    ]
     first_leg = start_train(resumed_root, data + ctrl_c, "first_leg.log")
     code, output = finish(*first_leg)
     assert code != 0 and "Detected KeyboardInterrupt" in output, output[-3000:]

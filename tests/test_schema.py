@@ -16,10 +16,18 @@ TEXT = "Assessment: type 2 diabetes with hyperglycemia. No evidence of pneumonia
 
 def good_record(**overrides):
     record = {
-        "id": "n1", "patient_id": "p1", "encounter_date": "2026-03-14", "setting": "outpatient",
-        "age": 67, "sex": "F", "payer": "medicare", "text": TEXT,
-        "codes": [{"system": "ICD-10-CM", "code": "E11.65", "evidence": [[12, 46]]},
-                  {"system": "CPT", "code": "99213", "evidence": []}],
+        "id": "n1",
+        "patient_id": "p1",
+        "encounter_date": "2026-03-14",
+        "setting": "outpatient",
+        "age": 67,
+        "sex": "F",
+        "payer": "medicare",
+        "text": TEXT,
+        "codes": [
+            {"system": "ICD-10-CM", "code": "E11.65", "evidence": [[12, 46]]},
+            {"system": "CPT", "code": "99213", "evidence": []},
+        ],
         "mentions": [{"start": 63, "end": 72, "code": "J18.9", "status": "negated"}],
     }
     record.update(overrides)
@@ -70,7 +78,8 @@ def test_skip_mode_reports_every_skipped_record(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(
         (json.dumps(good_record(id="a")) + "\n{not json\n" + json.dumps(good_record(id="a")) + "\n").encode()
-        + b"\xff\xfe\n" + (json.dumps(good_record(id="b", age=400)) + "\n").encode()
+        + b"\xff\xfe\n"
+        + (json.dumps(good_record(id="b", age=400)) + "\n").encode()
     )
     report = read_notes(path, on_error="skip")
     assert [r.id for r in report.records] == ["a"]
@@ -80,17 +89,36 @@ def test_skip_mode_reports_every_skipped_record(tmp_path):
 
 @pytest.mark.parametrize(
     ("system", "raw", "canonical"),
-    [("ICD-10-CM", " e11.65 ", "E11.65"), ("ICD-10-CM", "E1165", "E11.65"), ("ICD-10-CM", "i10", "I10"),
-     ("ICD-10-PCS", "0dtj4zz", "0DTJ4ZZ"), ("ICD-9-CM", "4280", "428.0"), ("ICD-9-CM", "E8801", "E880.1"),
-     ("ICD-9-CM", "V1582", "V15.82"), ("ICD-9-PCS", "0066", "00.66"), ("CPT", "99214", "99214"),
-     ("HCPCS", "g0444", "G0444")],
+    [
+        ("ICD-10-CM", " e11.65 ", "E11.65"),
+        ("ICD-10-CM", "E1165", "E11.65"),
+        ("ICD-10-CM", "i10", "I10"),
+        ("ICD-10-PCS", "0dtj4zz", "0DTJ4ZZ"),
+        ("ICD-9-CM", "4280", "428.0"),
+        ("ICD-9-CM", "E8801", "E880.1"),
+        ("ICD-9-CM", "V1582", "V15.82"),
+        ("ICD-9-PCS", "0066", "00.66"),
+        ("CPT", "99214", "99214"),
+        ("HCPCS", "g0444", "G0444"),
+    ],
 )
 def test_normalize_code_external_forms(system, raw, canonical):
     assert normalize_code(system, raw) == canonical
 
 
-@pytest.mark.parametrize(("system", "raw"), [("ICD-10-CM", "11.65E"), ("ICD-10-CM", ""), ("ICD-10-CM", "E11.65.1"), ("ICD-10-CM", "E1.165"),
-     ("ICD-9-CM", "42.80"), ("CPT", "992.14"), ("CPT", "9921"), ("X", "A")])
+@pytest.mark.parametrize(
+    ("system", "raw"),
+    [
+        ("ICD-10-CM", "11.65E"),
+        ("ICD-10-CM", ""),
+        ("ICD-10-CM", "E11.65.1"),
+        ("ICD-10-CM", "E1.165"),
+        ("ICD-9-CM", "42.80"),
+        ("CPT", "992.14"),
+        ("CPT", "9921"),
+        ("X", "A"),
+    ],
+)
 def test_normalize_code_rejects_malformed(system, raw):
     with pytest.raises(CodeFormatError):
         normalize_code(system, raw)

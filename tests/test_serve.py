@@ -16,8 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder
+
 from medcoder.codes import is_valid_code
 from medcoder.inference.contract import validate_contract_line
 

@@ -13,18 +13,50 @@ from behaviour_support import contract_line, error_line, write_cases
 from medcoder.data.schema import RecordError
 from medcoder.evaluation.stress import DEFAULT_STRESS, load_stress, score_stress
 
-HTN = {"id": "s-htn", "setting": "outpatient", "age": 58, "sex": "M", "style": "one_line",
-       "text": "Assessment: essential hypertension, stable. Continue lisinopril.",
-       "supported": ["I10"], "may_code": [], "out_of_label_space": []}
-COLD = {"id": "s-cold", "setting": "emergency", "age": 38, "sex": "F", "style": "ed",
-        "text": "ED: cough and congestion 5 days. Mother had breast cancer. Dx: common cold.",
-        "supported": ["J00"], "may_code": ["Z80.3"], "out_of_label_space": ["J00"]}
-CLEAN = {"id": "s-clean", "setting": "inpatient", "age": 61, "sex": "M", "style": "soap",
-         "text": "S: denies chest pain\nO: lungs clear\nA: no acute issues",
-         "supported": [], "may_code": [], "out_of_label_space": []}
-COMBO = {"id": "s-combo", "setting": "outpatient", "age": 68, "sex": "M", "style": "typos",
-         "text": "ckd stg 4, htn, on amlodipne",
-         "supported": ["I12.9", "N18.4"], "may_code": [], "out_of_label_space": []}
+HTN = {
+    "id": "s-htn",
+    "setting": "outpatient",
+    "age": 58,
+    "sex": "M",
+    "style": "one_line",
+    "text": "Assessment: essential hypertension, stable. Continue lisinopril.",
+    "supported": ["I10"],
+    "may_code": [],
+    "out_of_label_space": [],
+}
+COLD = {
+    "id": "s-cold",
+    "setting": "emergency",
+    "age": 38,
+    "sex": "F",
+    "style": "ed",
+    "text": "ED: cough and congestion 5 days. Mother had breast cancer. Dx: common cold.",
+    "supported": ["J00"],
+    "may_code": ["Z80.3"],
+    "out_of_label_space": ["J00"],
+}
+CLEAN = {
+    "id": "s-clean",
+    "setting": "inpatient",
+    "age": 61,
+    "sex": "M",
+    "style": "soap",
+    "text": "S: denies chest pain\nO: lungs clear\nA: no acute issues",
+    "supported": [],
+    "may_code": [],
+    "out_of_label_space": [],
+}
+COMBO = {
+    "id": "s-combo",
+    "setting": "outpatient",
+    "age": 68,
+    "sex": "M",
+    "style": "typos",
+    "text": "ckd stg 4, htn, on amlodipne",
+    "supported": ["I12.9", "N18.4"],
+    "may_code": [],
+    "out_of_label_space": [],
+}
 
 
 @pytest.fixture()
@@ -63,7 +95,9 @@ def test_perfect_output_has_no_unsupported_codes_and_full_label_space_recall(not
     report = score_stress(list(notes.values()), list(perfect(notes).values()))
     overall = row(report, "all")
     assert overall["codes emitted"] == 3 and overall["unsupported rate"] == 0.0
-    assert overall["must-code recall (label space)"] == 1.0 and overall["must-code recall accepted (label space)"] == 1.0
+    assert (
+        overall["must-code recall (label space)"] == 1.0 and overall["must-code recall accepted (label space)"] == 1.0
+    )
     assert overall["must-code recall (all supported)"] == 0.75  # J00 is supported but outside the label space
     assert report.failures().empty and report.unsupported_codes().empty
     assert "None." in report.to_markdown()
@@ -83,7 +117,9 @@ def test_a_confident_grounded_hallucination_is_accepted_and_counted(notes):
     assert row(report, "ed")["codes emitted"] == 0 and math.isnan(row(report, "ed")["unsupported rate"])
     failures = report.failures().set_index("note")
     assert failures.loc["s-htn", "unsupported accepted"] == "I50.23" and list(failures.index) == ["s-htn"]
-    assert report.unsupported_codes().to_dict("records") == [{"code": "I50.23", "notes": 1, "accepted": 1, "max score": 0.9995}]
+    assert report.unsupported_codes().to_dict("records") == [
+        {"code": "I50.23", "notes": 1, "accepted": 1, "max score": 0.9995}
+    ]
 
 
 def test_routed_and_ungrounded_hallucinations_are_split_from_accepted_ones(notes):
@@ -160,7 +196,13 @@ def test_json_lines_and_the_report_never_carry_note_text(notes):
 
 
 def test_emergency_visits_are_sent_as_outpatient(notes):
-    assert notes["s-cold"].input_record() == {"id": "s-cold", "text": COLD["text"], "setting": "outpatient", "age": 38, "sex": "F"}
+    assert notes["s-cold"].input_record() == {
+        "id": "s-cold",
+        "text": COLD["text"],
+        "setting": "outpatient",
+        "age": 38,
+        "sex": "F",
+    }
 
 
 def test_perfect_output_on_the_shipped_notes():

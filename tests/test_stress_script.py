@@ -8,17 +8,33 @@ import importlib.util
 import pytest
 from behaviour_support import MODEL, contract_line, write_cases, write_lines
 
-from medcoder.paths import project_root
 from medcoder.evaluation.stress import load_stress
+from medcoder.paths import project_root
 
 SCRIPT = project_root() / "scripts" / "score_stress.py"
 NOTES = [
-    {"id": "s-htn", "setting": "outpatient", "age": 58, "sex": "M", "style": "one_line",
-     "text": "Assessment: essential hypertension, stable. Continue lisinopril.",
-     "supported": ["I10"], "may_code": [], "out_of_label_space": []},
-    {"id": "s-gerd", "setting": "emergency", "age": 51, "sex": "M", "style": "ed",
-     "text": "ED: epigastric burning, known GERD. Dx: GERD flare.",
-     "supported": ["K21.9"], "may_code": [], "out_of_label_space": []},
+    {
+        "id": "s-htn",
+        "setting": "outpatient",
+        "age": 58,
+        "sex": "M",
+        "style": "one_line",
+        "text": "Assessment: essential hypertension, stable. Continue lisinopril.",
+        "supported": ["I10"],
+        "may_code": [],
+        "out_of_label_space": [],
+    },
+    {
+        "id": "s-gerd",
+        "setting": "emergency",
+        "age": 51,
+        "sex": "M",
+        "style": "ed",
+        "text": "ED: epigastric burning, known GERD. Dx: GERD flare.",
+        "supported": ["K21.9"],
+        "may_code": [],
+        "out_of_label_space": [],
+    },
 ]
 
 
@@ -55,8 +71,17 @@ def test_scores_a_predictions_file_and_writes_the_record(script, notes_file, tmp
     printed = capsys.readouterr().out
     assert "| all | 2 | 3 |" in printed and f"wrote {out}" in printed
     record = out.read_text(encoding="utf-8")
-    for part in ("## Question", "## Command", "scripts/score_stress.py", "medcoder version 7", "### By setting",
-                 "| emergency | 1 |", "### Unsupported codes emitted", "| I50.23 | 1 | 1 |", "## Decision"):
+    for part in (
+        "## Question",
+        "## Command",
+        "scripts/score_stress.py",
+        "medcoder version 7",
+        "### By setting",
+        "| emergency | 1 |",
+        "### Unsupported codes emitted",
+        "| I50.23 | 1 | 1 |",
+        "## Decision",
+    ):
         assert part in record, part
     assert "Does not meet the stress targets" in record and "1 unsupported codes grounded above 0.9" in record
     assert "out_of_label_space annotation (the predictions name no training run)" in record

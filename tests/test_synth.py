@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import simple_icd_10_cm as cm
 
-from medcoder.data.schema import load_notes
 from medcoder.codes.em import VISIT_EM_CODES
+from medcoder.data.schema import load_notes
 from medcoder.data.synth import generate_corpus, write_corpus
 from medcoder.data.synth.catalog import (
     CHRONIC,
@@ -118,26 +118,70 @@ def _names(*keys: str) -> str:
 
 # Each evidence span of a code must match its pattern (searched, case-insensitive).
 EVIDENCE_PATTERNS: dict[str, str] = {
-    "I10": _names("htn"), "I11.0": _names("htn", "chf", "hfref") + r"|heart failure|CHF|HFrEF",
-    "I12.9": _names("htn", "ckd3", "ckd4"), "E11.22": _names("t2dm", "ckd3", "ckd4") + r"|diabetes|DM2|T2DM",
-    "E11.9": _names("t2dm"), "E11.65": r"diabet|DM2|T2DM|A1c( of)? \d", "R73.03": r"diabetes|A1c( of)? \d",
+    "I10": _names("htn"),
+    "I11.0": _names("htn", "chf", "hfref") + r"|heart failure|CHF|HFrEF",
+    "I12.9": _names("htn", "ckd3", "ckd4"),
+    "E11.22": _names("t2dm", "ckd3", "ckd4") + r"|diabetes|DM2|T2DM",
+    "E11.9": _names("t2dm"),
+    "E11.65": r"diabet|DM2|T2DM|A1c( of)? \d",
+    "R73.03": r"diabetes|A1c( of)? \d",
     "I50.23": _names("hfref"),  # the chronic name is evidence too: it is the same disease, now acute on chronic
-    "J44.1": r"COPD|obstructive", "J44.0": _names("copd"), "J44.9": _names("copd") + r"|FEV1/FVC",
-    "E66.9": r"^obesity$", "E66.01": r"morbid|severe", "Z87.891": r"former|ex-smoker|history of",
-    "F17.210": r"cigarette", "Z72.0": r"^tobacco use$", "Z23": r"immuniz|vaccine", "Z71.6": r"cessation",
-    "Z13.31": r"depression screening", "Z88.0": r"penicillin", "Z88.2": r"sulfa", "Z88.5": r"codeine",
-    "Z79.4": r"^insulin", "Z79.84": r"^(metformin|glipizide|empagliflozin)", "Z79.01": r"^(apixaban|warfarin|rivaroxaban)",
-    "Z79.02": r"^clopidogrel", "Z79.82": r"^aspirin", "A41.9": r"^sepsis$", "J18.9": r"pneumonia|pnuemonia|CAP",
-    "J12.82": r"COVID-19", "U07.1": r"COVID", "I21.4": r"NSTEMI|non-ST", "I63.9": r"stroke|CVA",
-    "K35.80": r"appendicitis", "N39.0": r"UTI|urinary tract infection", "H66.90": r"otitis media|AOM",
-    "J06.9": r"URI|upper respiratory", "J02.0": r"strep", "J02.9": r"pharyngitis|sore throat",
-    "L03.115": r"cellulitis", "B34.9": r"viral", "E87.1": r"hyponatremia", "D64.9": r"anemia|anaemia",
-    "Z00.129": r"child|well", "Z00.00": r"physical|preventive|adult", "N17.9": r"AKI|acute kidney injury",
-    "E86.0": r"dehydration", "A08.4": r"gastroenteritis", "R07.9": r"chest pain",
-    "93000": r"ECG|EKG", "94010": r"spirometry", "36415": r"venipuncture", "90686": r"influenza",
-    "90471": r"administered|given", "G0008": r"administered|given", "81002": r"dipstick", "87880": r"rapid strep",
-    "99406": r"cessation", "20610": r"knee", "10060": r"incision and drainage|I&D", "69210": r"cerumen",
-    "82962": r"glucose", "G0444": r"depression screening", "J3301": r"triamcinolone",
+    "J44.1": r"COPD|obstructive",
+    "J44.0": _names("copd"),
+    "J44.9": _names("copd") + r"|FEV1/FVC",
+    "E66.9": r"^obesity$",
+    "E66.01": r"morbid|severe",
+    "Z87.891": r"former|ex-smoker|history of",
+    "F17.210": r"cigarette",
+    "Z72.0": r"^tobacco use$",
+    "Z23": r"immuniz|vaccine",
+    "Z71.6": r"cessation",
+    "Z13.31": r"depression screening",
+    "Z88.0": r"penicillin",
+    "Z88.2": r"sulfa",
+    "Z88.5": r"codeine",
+    "Z79.4": r"^insulin",
+    "Z79.84": r"^(metformin|glipizide|empagliflozin)",
+    "Z79.01": r"^(apixaban|warfarin|rivaroxaban)",
+    "Z79.02": r"^clopidogrel",
+    "Z79.82": r"^aspirin",
+    "A41.9": r"^sepsis$",
+    "J18.9": r"pneumonia|pnuemonia|CAP",
+    "J12.82": r"COVID-19",
+    "U07.1": r"COVID",
+    "I21.4": r"NSTEMI|non-ST",
+    "I63.9": r"stroke|CVA",
+    "K35.80": r"appendicitis",
+    "N39.0": r"UTI|urinary tract infection",
+    "H66.90": r"otitis media|AOM",
+    "J06.9": r"URI|upper respiratory",
+    "J02.0": r"strep",
+    "J02.9": r"pharyngitis|sore throat",
+    "L03.115": r"cellulitis",
+    "B34.9": r"viral",
+    "E87.1": r"hyponatremia",
+    "D64.9": r"anemia|anaemia",
+    "Z00.129": r"child|well",
+    "Z00.00": r"physical|preventive|adult",
+    "N17.9": r"AKI|acute kidney injury",
+    "E86.0": r"dehydration",
+    "A08.4": r"gastroenteritis",
+    "R07.9": r"chest pain",
+    "93000": r"ECG|EKG",
+    "94010": r"spirometry",
+    "36415": r"venipuncture",
+    "90686": r"influenza",
+    "90471": r"administered|given",
+    "G0008": r"administered|given",
+    "81002": r"dipstick",
+    "87880": r"rapid strep",
+    "99406": r"cessation",
+    "20610": r"knee",
+    "10060": r"incision and drainage|I&D",
+    "69210": r"cerumen",
+    "82962": r"glucose",
+    "G0444": r"depression screening",
+    "J3301": r"triamcinolone",
 }
 for _item in FAMILY:
     EVIDENCE_PATTERNS[_item.code] = rf"({_REL}).*({'|'.join(_item.names)})|({'|'.join(_item.names)}).*({_REL})"
@@ -190,7 +234,7 @@ def test_mentions_are_well_formed_and_never_coded(records):
         coded = all_codes(r)
         for m in r.mentions:
             statuses[m.status] += 1
-            span = r.text[m.start:m.end]
+            span = r.text[m.start : m.end]
             assert span == span.strip() and span, (r.id, m)
             if m.status in ("negated", "hypothetical", "uncertain"):
                 assert m.code not in coded, f"{r.id}: {m.code} is coded and {m.status}"
@@ -302,10 +346,19 @@ def test_values_imply_codes_and_near_misses_do_not(records):
 
 
 def test_integral_symptoms_are_not_coded(records):
-    integral = {"J18.9": {"R05.9", "R50.9", "R06.02"}, "J12.82": {"R05.9", "R50.9", "R06.02"},
-                "U07.1": {"R05.9", "R50.9"}, "K35.80": {"R10.9", "R11.2"}, "I21.4": {"R07.9"},
-                "A41.9": {"R50.9"}, "N39.0": {"R30.0", "R35.0"}, "H66.90": {"R50.9", "H92.09"},
-                "J44.1": {"R06.02", "R05.9"}, "G43.909": {"R51.9"}, "J02.0": {"R50.9", "J02.9"}}
+    integral = {
+        "J18.9": {"R05.9", "R50.9", "R06.02"},
+        "J12.82": {"R05.9", "R50.9", "R06.02"},
+        "U07.1": {"R05.9", "R50.9"},
+        "K35.80": {"R10.9", "R11.2"},
+        "I21.4": {"R07.9"},
+        "A41.9": {"R50.9"},
+        "N39.0": {"R30.0", "R35.0"},
+        "H66.90": {"R50.9", "H92.09"},
+        "J44.1": {"R06.02", "R05.9"},
+        "G43.909": {"R51.9"},
+        "J02.0": {"R50.9", "J02.9"},
+    }
     for r in records:
         codes = icd_codes(r)
         for dx, symptoms in integral.items():
@@ -320,8 +373,10 @@ def test_uncertain_diagnoses_by_setting(records):
         if r.setting == "inpatient":
             assert not uncertain, f"{r.id}: inpatient uncertain diagnoses are coded, not mentioned"
             for c in r.codes:
-                if any(re.search(r"(probable|suspected|likely|possible|presumed) (a )?$", r.text[max(0, s - 20):s], re.I)
-                       for s, _ in c.evidence):
+                if any(
+                    re.search(r"(probable|suspected|likely|possible|presumed) (a )?$", r.text[max(0, s - 20) : s], re.I)
+                    for s, _ in c.evidence
+                ):
                     inpatient_coded += 1
         elif uncertain:
             outpatient_uncertain += 1
@@ -369,9 +424,15 @@ def test_procedure_coding_rules(records):
             assert {"F17.210", "Z71.6"} <= codes, r.id
         if "G0444" in codes:
             assert r.payer == "medicare" and "Z13.31" in codes, r.id
-        pairs = {"20610": ("M17.11",), "10060": ("L02.411", "L02.415", "L02.416"), "69210": ("H61.21", "H61.22"),
-                 "87880": ("J02.0", "J02.9"), "94010": ("J44.9", "R06.02"), "81002": ("N39.0", "R30.0"),
-                 "J3301": ("M17.11",)}
+        pairs = {
+            "20610": ("M17.11",),
+            "10060": ("L02.411", "L02.415", "L02.416"),
+            "69210": ("H61.21", "H61.22"),
+            "87880": ("J02.0", "J02.9"),
+            "94010": ("J44.9", "R06.02"),
+            "81002": ("N39.0", "R30.0"),
+            "J3301": ("M17.11",),
+        }
         for proc, dxs in pairs.items():
             if proc in codes:
                 assert codes & set(dxs), (r.id, proc)

@@ -28,17 +28,21 @@ from medcoder.data.synth.stats import length_summary, phenomenon_rates
 def test_builder_records_exact_offsets_for_nested_and_repeated_phrases():
     b = NoteBuilder()
     htn = ev("HTN", icd("I10"))
-    b.line("PMH: ", htn, ", ", ev(fill("history of {dx}, no recurrence", dx=men("colon cancer", "C18.9", "historical")),
-                                  icd("Z85.038")))
+    b.line(
+        "PMH: ",
+        htn,
+        ", ",
+        ev(fill("history of {dx}, no recurrence", dx=men("colon cancer", "C18.9", "historical")), icd("Z85.038")),
+    )
     b.line("A/P: ", htn, " stable; ", fill("no {x}", x=men("chest pain", "R07.9", "negated")))
     text = b.text
     spans = {c.code: c.evidence for c in b.code_assignments()}
     assert [text[s:e] for s, e in spans["I10"]] == ["HTN", "HTN"]  # both copies, at their own offsets
     assert spans["I10"][0] != spans["I10"][1]
     assert [text[s:e] for s, e in spans["Z85.038"]] == ["history of colon cancer, no recurrence"]
-    by_status = {m.status: text[m.start:m.end] for m in b.mentions}
+    by_status = {m.status: text[m.start : m.end] for m in b.mentions}
     assert by_status == {"historical": "colon cancer", "negated": "chest pain"}
-    (z_start, z_end), = spans["Z85.038"]
+    ((z_start, z_end),) = spans["Z85.038"]
     hist = next(m for m in b.mentions if m.status == "historical")
     assert z_start < hist.start < hist.end < z_end
 
@@ -86,9 +90,18 @@ def test_mdm_element_levels():
     assert em.data_level(em.MDM(tests=["CBC", "BMP", "TSH"], discussion=True)) == 3
 
 
-@pytest.mark.parametrize("age, new, code", [(0, True, "99381"), (2, False, "99392"), (11, False, "99393"),
-                                            (16, True, "99384"), (30, False, "99395"), (50, True, "99386"),
-                                            (70, False, "99397")])
+@pytest.mark.parametrize(
+    "age, new, code",
+    [
+        (0, True, "99381"),
+        (2, False, "99392"),
+        (11, False, "99393"),
+        (16, True, "99384"),
+        (30, False, "99395"),
+        (50, True, "99386"),
+        (70, False, "99397"),
+    ],
+)
 def test_preventive_codes_follow_age_and_status(age, new, code):
     assert em.preventive_em_code(age, new) == code
 
@@ -100,7 +113,11 @@ def _codes(keys, **kw):
 
 def test_combination_codes():
     assert _codes(["htn", "hfref"]) == {"htn": ["I11.0"], "hfref": ["I50.22", "I11.0"]}
-    assert _codes(["htn", "ckd3", "t2dm"]) == {"htn": ["I12.9"], "ckd3": ["N18.30", "I12.9", "E11.22"], "t2dm": ["E11.22"]}
+    assert _codes(["htn", "ckd3", "t2dm"]) == {
+        "htn": ["I12.9"],
+        "ckd3": ["N18.30", "I12.9", "E11.22"],
+        "t2dm": ["E11.22"],
+    }
     assert _codes(["t2dm"]) == {"t2dm": ["E11.9"]}
     assert _codes(["t2dm"], hyperglycemia=True) == {"t2dm": ["E11.65"]}
     assert _codes(["t2dm", "ckd4"], hyperglycemia=True)["t2dm"] == ["E11.22", "E11.65"]
@@ -153,15 +170,29 @@ def test_phenomenon_rates_read_the_records():
         return (start, start + len(phrase))
 
     text = "Dx: probable pneumonia. A1c 9.1%. Treated pnuemonia."
-    inpatient = NoteRecord(id="a", text=text, setting="inpatient",
-                           codes=(CodeAssignment("ICD-10-CM", "J18.9", (at(text, "pneumonia"), at(text, "pnuemonia"))),
-                                  CodeAssignment("ICD-10-CM", "E11.65", (at(text, "A1c 9.1%"),))))
+    inpatient = NoteRecord(
+        id="a",
+        text=text,
+        setting="inpatient",
+        codes=(
+            CodeAssignment("ICD-10-CM", "J18.9", (at(text, "pneumonia"), at(text, "pnuemonia"))),
+            CodeAssignment("ICD-10-CM", "E11.65", (at(text, "A1c 9.1%"),)),
+        ),
+    )
     text2 = "Cough, possible pneumonia; no fever."
-    outpatient = NoteRecord(id="b", text=text2, setting="outpatient",
-                            codes=(CodeAssignment("ICD-10-CM", "R05.9", (at(text2, "Cough"),)),
-                                   CodeAssignment("CPT", "93000", (at(text2, "Cough"),))),
-                            mentions=(Mention(*at(text2, "pneumonia"), "J18.9", "uncertain"),
-                                      Mention(*at(text2, "fever"), "R50.9", "negated")))
+    outpatient = NoteRecord(
+        id="b",
+        text=text2,
+        setting="outpatient",
+        codes=(
+            CodeAssignment("ICD-10-CM", "R05.9", (at(text2, "Cough"),)),
+            CodeAssignment("CPT", "93000", (at(text2, "Cough"),)),
+        ),
+        mentions=(
+            Mention(*at(text2, "pneumonia"), "J18.9", "uncertain"),
+            Mention(*at(text2, "fever"), "R50.9", "negated"),
+        ),
+    )
     rates = phenomenon_rates([inpatient, outpatient], lengths=[600, 100])
     assert rates["inpatient"] == 0.5
     assert rates["uncertain_inpatient_coded"] == 1.0 and rates["uncertain_outpatient"] == 1.0
@@ -198,5 +229,11 @@ def test_every_code_the_corpus_emits_is_valid_output():
     from medcoder.data.synth import generate_corpus
 
     corpus = generate_corpus(600, seed=5)
-    invalid = {(c.system, c.code) for split in corpus.values() for r in split for c in r.codes if not is_valid_code(c.system, c.code)}
+    invalid = {
+        (c.system, c.code)
+        for split in corpus.values()
+        for r in split
+        for c in r.codes
+        if not is_valid_code(c.system, c.code)
+    }
     assert invalid == set()

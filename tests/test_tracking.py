@@ -67,7 +67,7 @@ def test_configure_mlflow_creates_experiment_with_explicit_artifact_location(sto
     monkeypatch.chdir(tmp_path)  # a CWD-relative ./mlruns would land here
     experiment_id = tracking.configure_mlflow("unit/configure test", store)
     experiment = MlflowClient(store).get_experiment(experiment_id)
-    expected = Path(store[len("sqlite:///"):]).parent / "mlartifacts" / "unit-configure-test"
+    expected = Path(store[len("sqlite:///") :]).parent / "mlartifacts" / "unit-configure-test"
     assert experiment.artifact_location == expected.as_uri()
     # idempotent: a second call finds the same experiment, and runs go into it
     assert tracking.configure_mlflow("unit/configure test", store) == experiment_id
@@ -109,9 +109,7 @@ def test_log_dataset_digests_logs_text_free_inputs_with_sha256(store):
         digests = tracking.log_dataset_digests(splits, "tiny")
     assert digests == {s: records_digest(r) for s, r in splits.items()}
     data = MlflowClient(store).get_run(run.info.run_id)
-    inputs = {
-        next(t.value for t in i.tags if t.key == "mlflow.data.context"): i for i in data.inputs.dataset_inputs
-    }
+    inputs = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i for i in data.inputs.dataset_inputs}
     assert set(inputs) == {"train", "val"}
     for split, dataset_input in inputs.items():
         tags = {t.key: t.value for t in dataset_input.tags}
@@ -131,8 +129,11 @@ def test_log_dataset_digests_logs_salted_note_fingerprints_without_text(store, t
     for _ in range(2):
         with mlflow.start_run() as run:
             tracking.log_dataset_digests(splits, "tiny")
-        path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=tracking.FINGERPRINTS_ARTIFACT,
-                                                   dst_path=str(tmp_path / run.info.run_id))
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id,
+            artifact_path=tracking.FINGERPRINTS_ARTIFACT,
+            dst_path=str(tmp_path / run.info.run_id),
+        )
         raw = Path(path).read_text(encoding="utf-8")
         assert "hypertension" not in raw and "recheck" not in raw
         logged = json.loads(raw)
@@ -141,7 +142,9 @@ def test_log_dataset_digests_logs_salted_note_fingerprints_without_text(store, t
             assert logged["splits"][split]["ids"] == [r.id for r in records]
             assert logged["splits"][split]["text_sha256"] == [text_fingerprint(r.text, logged["salt"]) for r in records]
     assert salts[0] != salts[1]  # one run's fingerprints cannot be joined with another's
-    assert text_fingerprint(" Assessment:\n HYPERTENSION. 0", "s") == text_fingerprint("Assessment: hypertension. 0", "s")
+    assert text_fingerprint(" Assessment:\n HYPERTENSION. 0", "s") == text_fingerprint(
+        "Assessment: hypertension. 0", "s"
+    )
 
 
 def test_log_dataframe_by_extension_and_rejects_unknown(store, tmp_path):
@@ -152,7 +155,9 @@ def test_log_dataframe_by_extension_and_rejects_unknown(store, tmp_path):
         tracking.log_dataframe(df, "tables/per_code.json")
         with pytest.raises(ValueError, match="unsupported artifact extension '.parquet'"):
             tracking.log_dataframe(df, "tables/per_code.parquet")
-    local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="tables", dst_path=str(tmp_path)))
+    local = Path(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="tables", dst_path=str(tmp_path))
+    )
     pd.testing.assert_frame_equal(pd.read_csv(local / "per_code.csv"), df)
     pd.testing.assert_frame_equal(pd.read_json(local / "per_code.json", orient="records"), df)
 

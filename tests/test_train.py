@@ -66,7 +66,9 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     # the evidence verifier was fitted on val's gold evidence and kept its target recall there; the
     # model alone is reported beside what ships (model + guideline rules)
     assert metrics["verifier/recall"] >= 0.95 and metrics["verifier/positives"] > 0
-    assert 0.0 <= metrics["test/model_only/micro_f1"] <= 1.0 and 0.0 <= metrics["test/expected_calibration_error"] <= 1.0
+    assert (
+        0.0 <= metrics["test/model_only/micro_f1"] <= 1.0 and 0.0 <= metrics["test/expected_calibration_error"] <= 1.0
+    )
 
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
@@ -82,16 +84,23 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     assert len(run.data.tags["dataset.train.sha256"]) == 64
     assert run.data.params["model.net.finetune"] == "lora"
     artifacts = {a.path for d in ("tables", "plots", "config") for a in client.list_artifacts(run.info.run_id, d)}
-    for path in ("tables/test_per_code.csv", "plots/test_calibration.png", "plots/val_f1_vs_threshold.png", "config/config.yaml"):
+    for path in (
+        "tables/test_per_code.csv",
+        "plots/test_calibration.png",
+        "plots/val_f1_vs_threshold.png",
+        "config/config.yaml",
+    ):
         assert path in artifacts, path
 
     # the run carries a packaged model that codes notes through the prediction contract
-    from medcoder.serving.predict import load_model
     from medcoder.inference.contract import validate_contract_line
+    from medcoder.serving.predict import load_model
 
     packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)
-    lines = packaged.predict_records([{"id": n["id"], "text": n["text"], "setting": n["setting"]} for n in train_notes[:3]]
-                                     + [{"id": "blank", "text": "   "}])
+    lines = packaged.predict_records(
+        [{"id": n["id"], "text": n["text"], "setting": n["setting"]} for n in train_notes[:3]]
+        + [{"id": "blank", "text": "   "}]
+    )
     assert packaged.verifier is not None  # the packaged model grounds with the same verifier
     for line in lines[:3]:
         validate_contract_line(line)
@@ -104,7 +113,8 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     # (the model's code/ folder is a copy of the medcoder package, whose synthetic-corpus templates
     # are the phrases these notes are made of: source code, not data, so it is not searched)
     haystack = (tmp_path / "mlflow.db").read_bytes() + b"".join(
-        p.read_bytes() for p in (tmp_path / "artifacts").rglob("*")
+        p.read_bytes()
+        for p in (tmp_path / "artifacts").rglob("*")
         if p.is_file() and "code" not in p.relative_to(tmp_path / "artifacts").parts
     )
     assert not any(n.encode() in haystack for n in needles)
@@ -115,8 +125,11 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     from medcoder.jobs.eval import comparison_table, evaluate_checkpoint
 
     (ckpt,) = (tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt")
-    eval_cfg = compose_train(tmp_path, TINY_DATA + [f"ckpt_path={ckpt}", f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"],
-                             config_name="eval")
+    eval_cfg = compose_train(
+        tmp_path,
+        TINY_DATA + [f"ckpt_path={ckpt}", f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"],
+        config_name="eval",
+    )
     reevaluated = evaluate_checkpoint(eval_cfg)
     for key in ("test/micro_f1", "test/macro_f1", "test/map", "test/ungrounded_code_rate"):
         assert math.isclose(reevaluated[key], metrics[key], abs_tol=1e-9), key
@@ -128,11 +141,22 @@ def test_a_label_space_the_contract_cannot_serve_is_refused_before_training(tmp_
     """CodiEsp procedures are ICD-10-PCS: a packaged model would drop every one of them in `medcoder predict`."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     fixture = Path(__file__).parent / "fixtures" / "codiesp"
-    cfg = compose_train(tmp_path, TINY + ["data=codiesp", f"data.data_dir={fixture}", "data.top_k=null",
-                                          "data.label_systems=[ICD-10-CM,ICD-10-PCS]",
-                                          "data.dataset_options.include_procedures=true",
-                                          "+data.dataset_options.on_error=skip", "logger=none"])
-    with pytest.raises(ValueError, match=r"label space holds ICD-10-PCS \(\d+ codes\), which a packaged model cannot return"):
+    cfg = compose_train(
+        tmp_path,
+        TINY
+        + [
+            "data=codiesp",
+            f"data.data_dir={fixture}",
+            "data.top_k=null",
+            "data.label_systems=[ICD-10-CM,ICD-10-PCS]",
+            "data.dataset_options.include_procedures=true",
+            "+data.dataset_options.on_error=skip",
+            "logger=none",
+        ],
+    )
+    with pytest.raises(
+        ValueError, match=r"label space holds ICD-10-PCS \(\d+ codes\), which a packaged model cannot return"
+    ):
         train_job.train(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -141,8 +165,16 @@ def test_a_label_space_the_contract_cannot_serve_is_refused_before_training(tmp_
 def test_blended_train_job_packages_the_blend_and_logs_the_neural_coder_alone(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    cfg = compose_train(tmp_path, TINY + ["blend.enabled=true", "blend.C=[10.0]", "blend.min_df=1",
-                                          f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"])
+    cfg = compose_train(
+        tmp_path,
+        TINY
+        + [
+            "blend.enabled=true",
+            "blend.C=[10.0]",
+            "blend.min_df=1",
+            f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}",
+        ],
+    )
 
     metrics = train_job.train(cfg)
 
@@ -159,8 +191,8 @@ def test_blended_train_job_packages_the_blend_and_logs_the_neural_coder_alone(tm
 
     # the packaged model is the blend: its test scores are the run's test metrics' scores
     from medcoder.data.sources import load_dataset
-    from medcoder.serving.predict import load_model
     from medcoder.metrics import evaluate_split
+    from medcoder.serving.predict import load_model
 
     packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)
     assert packaged.blend is not None and math.isclose(packaged.blend.weight, weight)

@@ -10,21 +10,21 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
 from export_support import TinyCoder
+
 from medcoder.codes import describe, is_valid_code
 from medcoder.codes.icd11 import Icd11Translator
+from medcoder.data.chunking import Chunking, chunk_note, covering
 from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import NoteRecord
 from medcoder.data.synth import generate_corpus
+from medcoder.data.tokenizer import load_tokenizer
 from medcoder.export.artifact import load_exported
-from medcoder.inference.predict import predict_notes
 from medcoder.inference.contract import ContractError, render_prediction, validate_contract_line
+from medcoder.inference.predict import predict_notes
 from medcoder.inference.routing import RoutingPolicy
 from medcoder.metrics import evaluate_split
-from medcoder.data.chunking import Chunking, chunk_note, covering
-from medcoder.data.tokenizer import load_tokenizer
 
 torch.set_num_threads(2)
 
@@ -75,8 +75,16 @@ def test_a_cut_note_says_so_is_routed_to_review_and_is_counted(tiny: TinyCoder, 
     predictions, scores = predict_notes(coder.net, records, coder.label_space.labels, one_chunk, coder.threshold)
     long, short = predictions
     assert short.read_chars is None and 0 < long.read_chars < len(long_text) // 10
-    line = render_prediction("long", long_text, long, model_info=coder.model_info, policy=RoutingPolicy(),
-                             translator=coder.translator, is_valid=is_valid_code, describe=describe)
+    line = render_prediction(
+        "long",
+        long_text,
+        long,
+        model_info=coder.model_info,
+        policy=RoutingPolicy(),
+        translator=coder.translator,
+        is_valid=is_valid_code,
+        describe=describe,
+    )
     assert line["review"]["required"] and f"truncated:{long.read_chars}" in line["review"]["reasons"]
     validate_contract_line(json.dumps(line), note_text=long_text, is_valid=is_valid_code)
     broken = {**line, "review": {"required": True, "reasons": ["truncated:0"]}}
@@ -94,10 +102,16 @@ def test_the_contract_round_trip_keeps_the_truncation() -> None:
     text = "Assessment: essential hypertension. " * 4
     record = NoteRecord(id="n1", text=text)
     pred = NotePrediction(id="n1", codes=(PredictedCode("ICD-10-CM", "I10", 0.9, ((12, 34),), True),), read_chars=40)
-    line = render_prediction("n1", text, pred, model_info={"name": "m", "version": "1", "run_id": None,
-                             "code_sets": {"ICD-10-CM": "x"}}, policy=RoutingPolicy(),
-                             translator=Icd11Translator.packaged(),
-                             is_valid=is_valid_code, describe=describe)
+    line = render_prediction(
+        "n1",
+        text,
+        pred,
+        model_info={"name": "m", "version": "1", "run_id": None, "code_sets": {"ICD-10-CM": "x"}},
+        policy=RoutingPolicy(),
+        translator=Icd11Translator.packaged(),
+        is_valid=is_valid_code,
+        describe=describe,
+    )
     assert line["review"]["reasons"][0] == "truncated:40"
     assert prediction_from_line(line).read_chars == 40
     scored = score_contract_lines([replace(record)], [line], label_space=LabelSpace.from_list([["ICD-10-CM", "I10"]]))

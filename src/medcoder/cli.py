@@ -19,7 +19,6 @@ from medcoder.data.schema import RecordError
 from medcoder.defaults import CHAMPION_URI, EMBEDDED_NOTES, EMBEDDED_SEED
 
 
-
 def _cmd_synth(args: argparse.Namespace) -> int:
     from medcoder.data.synth import write_corpus
 
@@ -42,8 +41,11 @@ def _lazy(target: str):
 
 
 def _tracking_uri_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking and registry URI (default MLFLOW_TRACKING_URI or <project>/mlflow.db)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking and registry URI (default MLFLOW_TRACKING_URI or <project>/mlflow.db)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,93 +54,196 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="write the embedded synthetic corpus (train/val/test.jsonl)")
     synth.add_argument("--out", required=True, help="output directory")
-    synth.add_argument("--notes", type=int, default=EMBEDDED_NOTES, help=f"number of notes in all splits (default {EMBEDDED_NOTES}, as make train)")
-    synth.add_argument("--seed", type=int, default=EMBEDDED_SEED, help="random seed; the same seed gives identical files")
+    synth.add_argument(
+        "--notes",
+        type=int,
+        default=EMBEDDED_NOTES,
+        help=f"number of notes in all splits (default {EMBEDDED_NOTES}, as make train)",
+    )
+    synth.add_argument(
+        "--seed", type=int, default=EMBEDDED_SEED, help="random seed; the same seed gives identical files"
+    )
     synth.set_defaults(func=_cmd_synth)
 
     from medcoder.data.sources import DATASETS
 
-    baseline = sub.add_parser("baseline", help="TF-IDF + logistic regression baseline, scored and logged like a model run")
-    baseline.add_argument("--dataset", choices=DATASETS, default="embedded", help="dataset to train and score on (default embedded)")
-    baseline.add_argument("--data-dir", default=None,
-                          help="dataset folder (required for embedded: the folder `medcoder synth --out` wrote)")
-    baseline.add_argument("--codiesp-dir", default=None, help="CodiEsp folder (default <shared data>/codiesp); same as --data-dir")
-    baseline.add_argument("--systems", nargs="+", default=None, metavar="SYSTEM",
-                          help="code systems in the label space, or 'all' (default: the dataset's training setup, "
-                               "embedded: ICD-10-CM CPT HCPCS, codiesp: ICD-10-CM)")
-    baseline.add_argument("--top-k", type=int, default=None,
-                          help="keep the K most frequent train codes, 0 keeps all (default: embedded all, codiesp 50)")
-    baseline.add_argument("--C", dest="C", type=float, nargs="+", default=[1.0, 10.0, 100.0, 1000.0],
-                          help="inverse regularisation strength(s); several are selected on val (default 1 10 100 1000)")
-    baseline.add_argument("--class-weight", choices=["none", "balanced"], default="none", help="per-code class weights (default none)")
-    baseline.add_argument("--experiment", default="medcoder", help="MLflow experiment (default medcoder, next to medcoder-train runs)")
+    baseline = sub.add_parser(
+        "baseline", help="TF-IDF + logistic regression baseline, scored and logged like a model run"
+    )
+    baseline.add_argument(
+        "--dataset", choices=DATASETS, default="embedded", help="dataset to train and score on (default embedded)"
+    )
+    baseline.add_argument(
+        "--data-dir",
+        default=None,
+        help="dataset folder (required for embedded: the folder `medcoder synth --out` wrote)",
+    )
+    baseline.add_argument(
+        "--codiesp-dir", default=None, help="CodiEsp folder (default <shared data>/codiesp); same as --data-dir"
+    )
+    baseline.add_argument(
+        "--systems",
+        nargs="+",
+        default=None,
+        metavar="SYSTEM",
+        help="code systems in the label space, or 'all' (default: the dataset's training setup, "
+        "embedded: ICD-10-CM CPT HCPCS, codiesp: ICD-10-CM)",
+    )
+    baseline.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="keep the K most frequent train codes, 0 keeps all (default: embedded all, codiesp 50)",
+    )
+    baseline.add_argument(
+        "--C",
+        dest="C",
+        type=float,
+        nargs="+",
+        default=[1.0, 10.0, 100.0, 1000.0],
+        help="inverse regularisation strength(s); several are selected on val (default 1 10 100 1000)",
+    )
+    baseline.add_argument(
+        "--class-weight", choices=["none", "balanced"], default="none", help="per-code class weights (default none)"
+    )
+    baseline.add_argument(
+        "--experiment", default="medcoder", help="MLflow experiment (default medcoder, next to medcoder-train runs)"
+    )
     _tracking_uri_option(baseline)
     baseline.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     baseline.set_defaults(func=_lazy("medcoder.evaluation.baseline:cmd_baseline"))
 
-    compare = sub.add_parser("compare", help="write the experiment record of the latest neural run against the TF-IDF baseline")
-    compare.add_argument("--dataset", choices=["embedded", "codiesp"], default="embedded",
-                         help="dataset whose runs to compare (default embedded, as make train leaves them; codiesp: make codiesp)")
-    compare.add_argument("--experiment", default="medcoder", help="MLflow experiment holding both runs (default medcoder)")
+    compare = sub.add_parser(
+        "compare", help="write the experiment record of the latest neural run against the TF-IDF baseline"
+    )
+    compare.add_argument(
+        "--dataset",
+        choices=["embedded", "codiesp"],
+        default="embedded",
+        help="dataset whose runs to compare (default embedded, as make train leaves them; codiesp: make codiesp)",
+    )
+    compare.add_argument(
+        "--experiment", default="medcoder", help="MLflow experiment holding both runs (default medcoder)"
+    )
     _tracking_uri_option(compare)
-    compare.add_argument("--out", default=None,
-                         help="folder for <date>-<dataset>-lora-vs-tfidf.md, or a .md file path (default <project>/experiments)")
+    compare.add_argument(
+        "--out",
+        default=None,
+        help="folder for <date>-<dataset>-lora-vs-tfidf.md, or a .md file path (default <project>/experiments)",
+    )
     compare.set_defaults(func=_lazy("medcoder.evaluation.comparison:cmd_compare"))
 
     predict = sub.add_parser("predict", help="code a JSONL file of notes with a packaged model (prediction contract)")
-    predict.add_argument("--input", required=True, help="JSONL file, one note per line: {id, text, setting?, age?, sex?}")
-    predict.add_argument("--output", required=True, help="JSONL file to write, one prediction or error entry per input line")
-    predict.add_argument("--model", default=CHAMPION_URI,
-                         help="models:/<name>@<alias>, models:/<name>/<version>, runs:/<run_id>/model, or a model folder "
-                              f"(default {CHAMPION_URI})")
-    predict.add_argument("--max-chars", type=int, default=None, help="longest note text accepted (default: the model's limit)")
+    predict.add_argument(
+        "--input", required=True, help="JSONL file, one note per line: {id, text, setting?, age?, sex?}"
+    )
+    predict.add_argument(
+        "--output", required=True, help="JSONL file to write, one prediction or error entry per input line"
+    )
+    predict.add_argument(
+        "--model",
+        default=CHAMPION_URI,
+        help="models:/<name>@<alias>, models:/<name>/<version>, runs:/<run_id>/model, or a model folder "
+        f"(default {CHAMPION_URI})",
+    )
+    predict.add_argument(
+        "--max-chars", type=int, default=None, help="longest note text accepted (default: the model's limit)"
+    )
     predict.add_argument("--batch-size", type=int, default=8, help="notes per forward pass (default 8)")
     predict.set_defaults(func=_lazy("medcoder.serving.predict:cmd_predict"))
 
     from medcoder.inference.inputs import DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES
 
-    serve = sub.add_parser("serve", help="serve a registered version over HTTP, checked against its registration seal first")
-    serve.add_argument("--model", default=CHAMPION_URI,
-                       help=f"models:/<name>@<alias> or models:/<name>/<version> (default {CHAMPION_URI})")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    serve = sub.add_parser(
+        "serve", help="serve a registered version over HTTP, checked against its registration seal first"
+    )
+    serve.add_argument(
+        "--model",
+        default=CHAMPION_URI,
+        help=f"models:/<name>@<alias> or models:/<name>/<version> (default {CHAMPION_URI})",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)"
+    )
     serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    serve.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the model (default 1)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes, each with its own copy of the model (default 1)"
+    )
     serve.add_argument("--timeout", type=int, default=60, help="seconds before a request is answered 504 (default 60)")
-    serve.add_argument("--max-request-notes", type=int, default=DEFAULT_MAX_REQUEST_NOTES,
-                       help=f"most notes in one request, 413 beyond (default {DEFAULT_MAX_REQUEST_NOTES})")
-    serve.add_argument("--max-request-chars", type=int, default=DEFAULT_MAX_REQUEST_CHARS,
-                       help=f"most characters of note text in one request, 413 beyond (default {DEFAULT_MAX_REQUEST_CHARS})")
+    serve.add_argument(
+        "--max-request-notes",
+        type=int,
+        default=DEFAULT_MAX_REQUEST_NOTES,
+        help=f"most notes in one request, 413 beyond (default {DEFAULT_MAX_REQUEST_NOTES})",
+    )
+    serve.add_argument(
+        "--max-request-chars",
+        type=int,
+        default=DEFAULT_MAX_REQUEST_CHARS,
+        help=f"most characters of note text in one request, 413 beyond (default {DEFAULT_MAX_REQUEST_CHARS})",
+    )
     _tracking_uri_option(serve)
     serve.set_defaults(func=_lazy("medcoder.serving.command:cmd_serve"))
 
     data = sub.add_parser("data", help="public reference datasets: what is present, where to get it, verified fetch")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    status = data_sub.add_parser("status", help="each dataset: present and complete (SHA-256), license, official source")
-    status.add_argument("--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)")
+    status = data_sub.add_parser(
+        "status", help="each dataset: present and complete (SHA-256), license, official source"
+    )
+    status.add_argument(
+        "--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)"
+    )
     status.set_defaults(func=_lazy("medcoder.data.reference:cmd_status"))
-    fetch = data_sub.add_parser("fetch", help="download or unpack a dataset into the data folder and verify its checksums")
+    fetch = data_sub.add_parser(
+        "fetch", help="download or unpack a dataset into the data folder and verify its checksums"
+    )
     fetch.add_argument("name", help="dataset name (see `medcoder data status`)")
-    fetch.add_argument("--from", dest="sources", action="append", required=True, metavar="URL_OR_PATH",
-                       help="http(s) URL or local archive/folder/file; repeat for datasets published in several files")
-    fetch.add_argument("--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)")
+    fetch.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        metavar="URL_OR_PATH",
+        help="http(s) URL or local archive/folder/file; repeat for datasets published in several files",
+    )
+    fetch.add_argument(
+        "--data-dir", default=None, help="reference-data folder (default MEDCODER_DATA_DIR, else <project>/data)"
+    )
     fetch.set_defaults(func=_lazy("medcoder.data.reference:cmd_fetch"))
 
     card = sub.add_parser("card", help="write the model card of a registered model version (Markdown + HTML)")
-    card.add_argument("--model", default=CHAMPION_URI,
-                      help=f"models:/<name>@<alias> or models:/<name>/<version> (default {CHAMPION_URI})")
+    card.add_argument(
+        "--model",
+        default=CHAMPION_URI,
+        help=f"models:/<name>@<alias> or models:/<name>/<version> (default {CHAMPION_URI})",
+    )
     card.add_argument("--out", required=True, help="output directory for model_card.md, model_card.html and plots/")
     _tracking_uri_option(card)
-    card.add_argument("--no-publish", action="store_true",
-                      help="only write the files: do not log them to the run or change the registry")
+    card.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="only write the files: do not log them to the run or change the registry",
+    )
     card.set_defaults(func=_lazy("medcoder.cards.model_card:cmd_card"))
 
     cards = sub.add_parser("cards", help="regenerate the statistics blocks of the data cards (data_cards/*.md)")
     cards.add_argument("--cards-dir", default=None, help="folder of the card files (default <project>/data_cards)")
-    cards.add_argument("--only", nargs="+", default=None, metavar="CARD",
-                       help="regenerate only these cards, by file name (e.g. embedded-corpus.md codiesp.md)")
-    cards.add_argument("--notes", type=int, default=EMBEDDED_NOTES,
-                       help=f"embedded corpus size (default {EMBEDDED_NOTES}, as make train)")
-    cards.add_argument("--seed", type=int, default=EMBEDDED_SEED, help=f"embedded corpus seed (default {EMBEDDED_SEED}, as make train)")
+    cards.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="CARD",
+        help="regenerate only these cards, by file name (e.g. embedded-corpus.md codiesp.md)",
+    )
+    cards.add_argument(
+        "--notes",
+        type=int,
+        default=EMBEDDED_NOTES,
+        help=f"embedded corpus size (default {EMBEDDED_NOTES}, as make train)",
+    )
+    cards.add_argument(
+        "--seed", type=int, default=EMBEDDED_SEED, help=f"embedded corpus seed (default {EMBEDDED_SEED}, as make train)"
+    )
     cards.add_argument("--codiesp-dir", default=None, help="CodiEsp folder (default <shared data>/codiesp)")
     cards.add_argument("--mdace-dir", default=None, help="MDACE folder (default <shared data>/mdace)")
     cards.add_argument("--mimic-iv-dir", default=None, help="MIMIC-IV hosp folder (default: the loader's)")
@@ -147,14 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     cards.set_defaults(func=_lazy("medcoder.cards.data_cards:cmd_cards"))
 
     register = sub.add_parser("register", help="register a run's packaged model as a new version and set @challenger")
-    register.add_argument("--run-id", required=True,
-                          help="the MLflow run whose packaged model (artifact 'model') to register, or 'latest' for the "
-                               "newest finished medcoder-train run")
-    register.add_argument("--experiment", default="medcoder", help="experiment searched by --run-id latest (default medcoder)")
+    register.add_argument(
+        "--run-id",
+        required=True,
+        help="the MLflow run whose packaged model (artifact 'model') to register, or 'latest' for the "
+        "newest finished medcoder-train run",
+    )
+    register.add_argument(
+        "--experiment", default="medcoder", help="experiment searched by --run-id latest (default medcoder)"
+    )
     register.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
     register.set_defaults(func=_lazy("medcoder.registry.register:cmd_register"))
 
-    promote = sub.add_parser("promote", help="gate @challenger against @champion on a pinned set; move @champion if it passes")
+    promote = sub.add_parser(
+        "promote", help="gate @challenger against @champion on a pinned set; move @champion if it passes"
+    )
     promote.add_argument("--eval-set", required=True, help="pinned evaluation set: contract JSONL with gold codes")
     promote.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
     promote.add_argument("--gates", default=None, help="gates YAML (default configs/registry/default.yaml)")

@@ -23,8 +23,9 @@ import re
 import secrets
 import subprocess
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import mlflow
@@ -37,8 +38,18 @@ from medcoder.paths import default_tracking_uri, project_root
 
 # Libraries whose versions change results; logged as tags on every run.
 KEY_LIBRARIES: tuple[str, ...] = (
-    "medcoder", "torch", "lightning", "transformers", "tokenizers", "peft", "scikit-learn",
-    "numpy", "pandas", "mlflow", "hydra-core", "simple-icd-10-cm",
+    "medcoder",
+    "torch",
+    "lightning",
+    "transformers",
+    "tokenizers",
+    "peft",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "mlflow",
+    "hydra-core",
+    "simple-icd-10-cm",
 )
 # MLflow's dataset table stores digests in a 36-character column (and recommends short digests),
 # so the dataset entity carries a prefix and the full sha256 goes into the input's tags.
@@ -57,7 +68,7 @@ def artifact_root_for(tracking_uri: str) -> Path | None:
     parsed = urlparse(tracking_uri)
     if parsed.scheme != "sqlite":
         return None
-    db_path = unquote(tracking_uri[len("sqlite:///"):])
+    db_path = unquote(tracking_uri[len("sqlite:///") :])
     if not db_path or db_path == ":memory:":
         return None
     return Path(db_path).resolve().parent / "mlartifacts"
@@ -80,7 +91,7 @@ def configure_mlflow(experiment_name: str, tracking_uri: str | None = None) -> s
         raise ValueError("experiment_name must be a non-empty string")
     uri = tracking_uri or default_tracking_uri()
     if uri.startswith("sqlite:///"):
-        Path(unquote(uri[len("sqlite:///"):])).parent.mkdir(parents=True, exist_ok=True)
+        Path(unquote(uri[len("sqlite:///") :])).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(experiment_name)
@@ -235,7 +246,9 @@ def log_dataset_digests(
         digests[split] = sha
         with warnings.catch_warnings():
             # A local path matches MLflow's "" and "file" artifact sources alike; either is right.
-            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+            warnings.filterwarnings(
+                "ignore", message="The specified dataset source can be interpreted in multiple ways"
+            )
             dataset = mlflow.data.from_pandas(
                 dataset_frame(records), source=data_source, name=f"{name}-{split}", digest=sha[:DATASET_DIGEST_CHARS]
             )
@@ -251,8 +264,10 @@ def dataset_fingerprints(splits: Mapping[str, Sequence[NoteRecord]], salt: str) 
     return {
         "format": FINGERPRINTS_FORMAT,
         "salt": salt,
-        "splits": {split: {"ids": [r.id for r in records], "text_sha256": [text_fingerprint(r.text, salt) for r in records]}
-                   for split, records in splits.items()},
+        "splits": {
+            split: {"ids": [r.id for r in records], "text_sha256": [text_fingerprint(r.text, salt) for r in records]}
+            for split, records in splits.items()
+        },
     }
 
 
@@ -271,7 +286,9 @@ def log_dataframe(df: pd.DataFrame, artifact_file: str) -> None:
     elif suffix == ".json":
         text = df.to_json(orient="records", indent=1)
     else:
-        raise ValueError(f"log_dataframe: unsupported artifact extension {suffix!r} in {artifact_file!r}; use .csv or .json")
+        raise ValueError(
+            f"log_dataframe: unsupported artifact extension {suffix!r} in {artifact_file!r}; use .csv or .json"
+        )
     mlflow.log_text(text, artifact_file)
 
 

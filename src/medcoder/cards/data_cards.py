@@ -20,9 +20,10 @@ import argparse
 import datetime as _dt
 import re
 import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,8 +81,15 @@ def token_length_table(splits: dict[str, list[NoteRecord]], tokenizer: Any) -> p
     rows = []
     for split, records in splits.items():
         lengths = np.asarray(token_counts(records, tokenizer))
-        rows.append({"split": split, "notes": len(records), **{f"p{p}": int(np.percentile(lengths, p)) for p in (5, 25, 50, 75, 95)},
-                     "max": int(lengths.max()), f"share > {LONG_NOTE_TOKENS}": float((lengths > LONG_NOTE_TOKENS).mean())})
+        rows.append(
+            {
+                "split": split,
+                "notes": len(records),
+                **{f"p{p}": int(np.percentile(lengths, p)) for p in (5, 25, 50, 75, 95)},
+                "max": int(lengths.max()),
+                f"share > {LONG_NOTE_TOKENS}": float((lengths > LONG_NOTE_TOKENS).mean()),
+            }
+        )
     return _frame(rows)
 
 
@@ -94,21 +102,38 @@ def default_tokenizer() -> Any:
 
 
 def baseline_table(
-    splits: dict[str, list[NoteRecord]], *, dataset_name: str, systems: Sequence[str] | None, top_k: int | None,
-    variants: dict[str, str | None], extra_metrics: Sequence[str] = (),
+    splits: dict[str, list[NoteRecord]],
+    *,
+    dataset_name: str,
+    systems: Sequence[str] | None,
+    top_k: int | None,
+    variants: dict[str, str | None],
+    extra_metrics: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """TF-IDF baseline test scores (C and threshold chosen on val), one row per class-weight variant."""
     from medcoder.evaluation.baseline import run_baseline
 
     rows, results = [], {}
     for label, class_weight in variants.items():
-        result = run_baseline(splits, systems=systems, top_k=top_k, dataset_name=dataset_name,
-                              class_weight=class_weight, log_to_mlflow=False)
+        result = run_baseline(
+            splits,
+            systems=systems,
+            top_k=top_k,
+            dataset_name=dataset_name,
+            class_weight=class_weight,
+            log_to_mlflow=False,
+        )
         results[label] = result
         test = result["test"].metrics
-        row = {"variant": label, "labels": len(result["label_space"]), "C (on val)": f"{result['C']:g}",
-               "threshold (on val)": result["threshold"], "test micro_f1": test["micro_f1"],
-               "test macro_f1": test["macro_f1"], "test map": test["map"]}
+        row = {
+            "variant": label,
+            "labels": len(result["label_space"]),
+            "C (on val)": f"{result['C']:g}",
+            "threshold (on val)": result["threshold"],
+            "test micro_f1": test["micro_f1"],
+            "test macro_f1": test["macro_f1"],
+            "test map": test["map"],
+        }
         row.update({f"test {k}": test[k] for k in extra_metrics})
         rows.append(row)
     return _frame(rows), results
@@ -127,7 +152,10 @@ def skipped_table(skipped: dict[str, list[Any]]) -> pd.DataFrame:
             values = re.findall(r"'([^']*)'", err.reason)
             kind = re.sub(r"\s*\(.*\)\s*$", "", re.sub(r"'[^']*'", "...", err.reason))
             kinds.setdefault(f"{err.field}: {kind}", []).append(values[0] if values else "")
-        rows += [{"split": split, "problem": kind, "rows": len(v), "distinct values": len(set(v))} for kind, v in kinds.items()]
+        rows += [
+            {"split": split, "problem": kind, "rows": len(v), "distinct values": len(set(v))}
+            for kind, v in kinds.items()
+        ]
     return _frame(rows)
 
 
@@ -148,43 +176,82 @@ def embedded_card(options: CardOptions) -> str:
     parts = [
         f"Corpus: `medcoder synth --notes {options.notes} --seed {options.seed}` "
         f"(sha256 prefixes: {_digests(splits)}).",
-        "", "### Splits and codes", "", stats_markdown(dataset_stats(splits)),
+        "",
+        "### Splits and codes",
+        "",
+        stats_markdown(dataset_stats(splits)),
     ]
-    frequencies = _frame([{"system": s, "code": c, "notes": n, "share of notes": n / len(records)}
-                          for s, c, n in code_frequencies(records)])
+    frequencies = _frame(
+        [
+            {"system": s, "code": c, "notes": n, "share of notes": n / len(records)}
+            for s, c, n in code_frequencies(records)
+        ]
+    )
     em = _frame([{"E/M code": code, "notes": n} for code, n in em_distribution(records).items()])
-    parts += ["### Most frequent codes (all splits)", "", markdown_table(frequencies.head(15)),
-              "### Least frequent codes (all splits)", "", markdown_table(frequencies.tail(10).iloc[::-1]),
-              "### E/M visit codes (outpatient notes)", "", markdown_table(em)]
+    parts += [
+        "### Most frequent codes (all splits)",
+        "",
+        markdown_table(frequencies.head(15)),
+        "### Least frequent codes (all splits)",
+        "",
+        markdown_table(frequencies.tail(10).iloc[::-1]),
+        "### E/M visit codes (outpatient notes)",
+        "",
+        markdown_table(em),
+    ]
 
     tokenizer = default_tokenizer()
     rates = phenomenon_rates(records, tokenizer=tokenizer)
-    rate_rows = [{"phenomenon": k, "measured": v,
-                  "target": f"{PHENOMENON_TARGETS[k]:.2f} +/- {TOLERANCE:.2f}" if k in PHENOMENON_TARGETS else ""}
-                 for k, v in rates.items()]
-    parts += ["### Phenomena (share of notes, measured on the records; see `medcoder.data.synth.stats`)", "",
-              markdown_table(_frame(rate_rows)),
-              "### Note length in word-piece tokens (all-MiniLM-L6-v2 tokenizer, special tokens included)", "",
-              markdown_table(token_length_table(splits, tokenizer))]
+    rate_rows = [
+        {
+            "phenomenon": k,
+            "measured": v,
+            "target": f"{PHENOMENON_TARGETS[k]:.2f} +/- {TOLERANCE:.2f}" if k in PHENOMENON_TARGETS else "",
+        }
+        for k, v in rates.items()
+    ]
+    parts += [
+        "### Phenomena (share of notes, measured on the records; see `medcoder.data.synth.stats`)",
+        "",
+        markdown_table(_frame(rate_rows)),
+        "### Note length in word-piece tokens (all-MiniLM-L6-v2 tokenizer, special tokens included)",
+        "",
+        markdown_table(token_length_table(splits, tokenizer)),
+    ]
 
     if options.run_baseline:
         table, results = baseline_table(
-            splits, dataset_name="embedded", systems=None, top_k=None, variants={"unweighted": None},
+            splits,
+            dataset_name="embedded",
+            systems=None,
+            top_k=None,
+            variants={"unweighted": None},
             extra_metrics=("distractor_false_positive_rate", "ungrounded_code_rate"),
         )
         metrics = results["unweighted"]["test"].metrics
         prefix = "distractor_false_positive_rate_"
         statuses = [k.removeprefix(prefix) for k in metrics if k.startswith(prefix)]
-        distractors = _frame([
-            {"status": s, "pairs": int(metrics[f"distractor_pairs_{s}"]),
-             "false positives": int(metrics[f"distractor_false_positives_{s}"]), "rate": metrics[prefix + s]}
-            for s in statuses if metrics.get(f"distractor_pairs_{s}", 0) > 0
-        ])
-        parts += ["### TF-IDF baseline (every code; C and threshold chosen on val; test scored once)", "",
-                  markdown_table(table),
-                  "Test distractor false positives by mention status (a distractor is a code the note mentions as "
-                  "negated, family, historical, hypothetical, or uncertain in an outpatient note, and that is not gold):", "",
-                  markdown_table(distractors) if len(distractors) else "_no distractor pairs in test_\n"]
+        distractors = _frame(
+            [
+                {
+                    "status": s,
+                    "pairs": int(metrics[f"distractor_pairs_{s}"]),
+                    "false positives": int(metrics[f"distractor_false_positives_{s}"]),
+                    "rate": metrics[prefix + s],
+                }
+                for s in statuses
+                if metrics.get(f"distractor_pairs_{s}", 0) > 0
+            ]
+        )
+        parts += [
+            "### TF-IDF baseline (every code; C and threshold chosen on val; test scored once)",
+            "",
+            markdown_table(table),
+            "Test distractor false positives by mention status (a distractor is a code the note mentions as "
+            "negated, family, historical, hypothetical, or uncertain in an outpatient note, and that is not gold):",
+            "",
+            markdown_table(distractors) if len(distractors) else "_no distractor pairs in test_\n",
+        ]
     return "\n".join(parts) + _footer(options)
 
 
@@ -203,22 +270,49 @@ def codiesp_card(options: CardOptions) -> str:
     splits = records_of(reports, "codiesp")
     skipped = {split: report.skipped for split, report in reports.items() if report.skipped}
     validity = codiesp.icd10cm_validity(splits)
-    parts = [f"Source: `{portable(data_dir)}` (sha256 prefixes: {_digests(splits)}).", "", "### Splits and codes", "",
-             stats_markdown(dataset_stats(splits))]
+    parts = [
+        f"Source: `{portable(data_dir)}` (sha256 prefixes: {_digests(splits)}).",
+        "",
+        "### Splits and codes",
+        "",
+        stats_markdown(dataset_stats(splits)),
+    ]
     if skipped:
-        parts += ["Code rows the loader reports and leaves out (nothing is dropped silently):", "",
-                  markdown_table(skipped_table(skipped))]
-    rows = [{"split": s, "ICD-10-CM assignments": v["assignments"], f"not in {validity['code_set_version']}": v["invalid_assignments"],
-             "in it but not billable": v["non_billable_assignments"]} for s, v in validity["splits"].items()]
-    parts += [f"### Gold diagnosis codes against ICD-10-CM {validity['code_set_version']}", "",
-              "CodiEsp was coded with CIE-10-ES 2018; codes outside the current US release cap any model's recall.", "",
-              markdown_table(_frame(rows))]
+        parts += [
+            "Code rows the loader reports and leaves out (nothing is dropped silently):",
+            "",
+            markdown_table(skipped_table(skipped)),
+        ]
+    rows = [
+        {
+            "split": s,
+            "ICD-10-CM assignments": v["assignments"],
+            f"not in {validity['code_set_version']}": v["invalid_assignments"],
+            "in it but not billable": v["non_billable_assignments"],
+        }
+        for s, v in validity["splits"].items()
+    ]
+    parts += [
+        f"### Gold diagnosis codes against ICD-10-CM {validity['code_set_version']}",
+        "",
+        "CodiEsp was coded with CIE-10-ES 2018; codes outside the current US release cap any model's recall.",
+        "",
+        markdown_table(_frame(rows)),
+    ]
     if options.run_baseline:
         diagnoses = codiesp.load_splits(data_dir, include_procedures=False)
-        table, _ = baseline_table(diagnoses, dataset_name="codiesp", systems=["ICD-10-CM"], top_k=50,
-                                  variants={"unweighted": None, "balanced": "balanced"})
-        parts += ["### TF-IDF baseline (diagnoses, top-50 train codes; C and threshold chosen on dev; test once)", "",
-                  markdown_table(table)]
+        table, _ = baseline_table(
+            diagnoses,
+            dataset_name="codiesp",
+            systems=["ICD-10-CM"],
+            top_k=50,
+            variants={"unweighted": None, "balanced": "balanced"},
+        )
+        parts += [
+            "### TF-IDF baseline (diagnoses, top-50 train codes; C and threshold chosen on dev; test once)",
+            "",
+            markdown_table(table),
+        ]
     return "\n".join(parts) + _footer(options)
 
 
@@ -228,7 +322,10 @@ def mdace_card(options: CardOptions) -> str:
     from medcoder.data.loading import DatasetNotFoundError
 
     data_dir = options.mdace_dir or mdace.default_dir()
-    parts: list[str] = [f"Source: `{portable(data_dir)}` (annotation JSON only; note text is MIMIC-III and not used here).", ""]
+    parts: list[str] = [
+        f"Source: `{portable(data_dir)}` (annotation JSON only; note text is MIMIC-III and not used here).",
+        "",
+    ]
     for setting in ("Inpatient", "Profee"):
         try:
             stats = mdace.annotation_stats(data_dir, setting=setting, code_version="ICD-10")
@@ -238,8 +335,14 @@ def mdace_card(options: CardOptions) -> str:
         systems = _frame([{"system": s, **v} for s, v in stats["systems"].items()])
         categories = _frame([{"note category": k, "notes": v} for k, v in stats["note_categories"].items()])
         spans = _frame([{"span chars " + k: v for k, v in stats["span_chars"].items()}])
-        parts += [f"### {setting}, ICD-10 annotations", "", markdown_table(splits), markdown_table(systems),
-                  markdown_table(categories), markdown_table(spans, digits=0)]
+        parts += [
+            f"### {setting}, ICD-10 annotations",
+            "",
+            markdown_table(splits),
+            markdown_table(systems),
+            markdown_table(categories),
+            markdown_table(spans, digits=0),
+        ]
     return "\n".join(parts) + _footer(options)
 
 
@@ -257,9 +360,20 @@ def mimic_card(options: CardOptions) -> str:
         except DatasetNotFoundError as err:
             # No folder at all: the usual case (credentialed). A folder with a file missing: say what.
             absent = data_dir is None or not Path(data_dir).exists()
-            parts += [f"### {title}", "", f"{NOT_AVAILABLE} ({portable(err)})." if absent else f"Not generated: {portable(err)}.", ""]
+            parts += [
+                f"### {title}",
+                "",
+                f"{NOT_AVAILABLE} ({portable(err)})." if absent else f"Not generated: {portable(err)}.",
+                "",
+            ]
             continue
-        parts += [f"### {title}", "", f"sha256 prefixes: {_digests(splits)}.", "", stats_markdown(dataset_stats(splits))]
+        parts += [
+            f"### {title}",
+            "",
+            f"sha256 prefixes: {_digests(splits)}.",
+            "",
+            stats_markdown(dataset_stats(splits)),
+        ]
     return "\n".join(parts) + _footer(options)
 
 
@@ -268,13 +382,15 @@ def icd11_card(options: CardOptions) -> str:
     from medcoder.codes.icd11 import icd11_table_stats
 
     stats = icd11_table_stats()
-    table = _frame([
-        {"quantity": "WHO release", "value": str(stats["release"])},
-        {"quantity": "ICD-10 keys in the table", "value": f"{stats['rows']:,}"},
-        {"quantity": "keys with an ICD-11 target", "value": f"{stats['rows_with_icd11_target']:,}"},
-        {"quantity": "distinct ICD-11 targets", "value": f"{stats['distinct_icd11_codes']:,}"},
-        {"quantity": "platform core ICD-10-CM codes", "value": f"{stats['core_codes']:,}"},
-    ])
+    table = _frame(
+        [
+            {"quantity": "WHO release", "value": str(stats["release"])},
+            {"quantity": "ICD-10 keys in the table", "value": f"{stats['rows']:,}"},
+            {"quantity": "keys with an ICD-11 target", "value": f"{stats['rows_with_icd11_target']:,}"},
+            {"quantity": "distinct ICD-11 targets", "value": f"{stats['distinct_icd11_codes']:,}"},
+            {"quantity": "platform core ICD-10-CM codes", "value": f"{stats['core_codes']:,}"},
+        ]
+    )
     kinds = _frame([{"map kind (core codes)": k, "codes": v} for k, v in stats["core_map_kinds"].items()])
     return "\n".join([markdown_table(table), markdown_table(kinds)]) + _footer(options)
 
@@ -312,7 +428,9 @@ def fill_cards(cards_dir: Path, options: CardOptions, only: Sequence[str] | None
     if not only:
         for path in sorted(cards_dir.glob("*.md")):
             if path.name not in GENERATORS and BLOCK.search(path.read_text(encoding="utf-8")):
-                outcome[path.name] = "not updated: has a generated:stats block but no generator in medcoder.cards.data_cards"
+                outcome[path.name] = (
+                    "not updated: has a generated:stats block but no generator in medcoder.cards.data_cards"
+                )
     return outcome
 
 
@@ -348,7 +466,10 @@ def cmd_cards(args: argparse.Namespace) -> int:
     if not cards_dir.is_dir():
         raise FileNotFoundError(f"no card folder {cards_dir}")
     options = CardOptions(
-        notes=args.notes, seed=args.seed, run_baseline=not args.no_baseline, command=card_command(args),
+        notes=args.notes,
+        seed=args.seed,
+        run_baseline=not args.no_baseline,
+        command=card_command(args),
         **{name: None if getattr(args, name) is None else Path(getattr(args, name)) for name in DIR_OPTIONS},
     )
     for card, outcome in fill_cards(cards_dir, options, only=args.only).items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -33,7 +33,18 @@ EXTERNAL_RUN_TAG = "external_validation.run_id"  # version tag that links a vers
 
 # artifact path -> columns the card needs from it
 TABLES: dict[str, tuple[str, ...]] = {
-    "tables/test_per_code.csv": ("system", "code", "train_count", "support", "tp", "fp", "fn", "precision", "recall", "f1"),
+    "tables/test_per_code.csv": (
+        "system",
+        "code",
+        "train_count",
+        "support",
+        "tp",
+        "fp",
+        "fn",
+        "precision",
+        "recall",
+        "f1",
+    ),
     "tables/test_f1_by_frequency.csv": ("bucket", "n_codes", "support", "micro_f1", "macro_f1"),
     "tables/test_f1_by_note_length.csv": ("bucket", "n_notes", "support", "micro_f1"),
 }
@@ -142,7 +153,7 @@ def display_uri(uri: str) -> str:
 
 
 def _datetime(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 # ---------------------------------------------------------------- runs and artifacts
@@ -199,7 +210,8 @@ def _external_run(client: MlflowClient, run: RunFacts, version_tags: dict[str, s
     if linked:
         try:
             return _run_facts(client, client.get_run(linked), tables=True), (
-                f"the run named by the version tag {EXTERNAL_RUN_TAG}")
+                f"the run named by the version tag {EXTERNAL_RUN_TAG}"
+            )
         except MlflowException:
             raise ValueError(f"version tag {EXTERNAL_RUN_TAG}={linked!r} names a run that does not exist") from None
     if run.tags.get("dataset") == EXTERNAL_DATASET:
@@ -232,8 +244,9 @@ def collect_facts(model_uri: str, tracking_uri: str, client: MlflowClient | None
     try:
         run = _run_facts(client, client.get_run(version.run_id), tables=True)
     except MlflowException:
-        raise ValueError(f"{model_uri}: run {version.run_id} of version {version.version} is not in "
-                         f"{display_uri(tracking_uri)}") from None
+        raise ValueError(
+            f"{model_uri}: run {version.run_id} of version {version.version} is not in {display_uri(tracking_uri)}"
+        ) from None
     registered = client.get_registered_model(version.name)
     version_tags = dict(version.tags)
     external, selection = _external_run(client, run, version_tags)

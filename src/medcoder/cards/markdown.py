@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -64,7 +64,9 @@ def not_available(why: str) -> str:
     return f"{NOT_AVAILABLE}: {why}"
 
 
-COUNT_COLUMNS: frozenset[str] = frozenset({"train_count", "support", "tp", "fp", "fn", "n_codes", "n_present", "n_notes"})
+COUNT_COLUMNS: frozenset[str] = frozenset(
+    {"train_count", "support", "tp", "fp", "fn", "n_codes", "n_present", "n_notes"}
+)
 
 
 def frame_table(frame: pd.DataFrame) -> str:
@@ -74,7 +76,9 @@ def frame_table(frame: pd.DataFrame) -> str:
         [fmt_count(v) if c in COUNT_COLUMNS else fmt(float(v)) if c in numeric else esc(v) for c, v in record.items()]
         for record in frame.to_dict("records")
     ]
-    return md_table([esc(c) for c in frame.columns], rows, right=[i for i, c in enumerate(frame.columns) if c in numeric])
+    return md_table(
+        [esc(c) for c in frame.columns], rows, right=[i for i, c in enumerate(frame.columns) if c in numeric]
+    )
 
 
 CSS = """
@@ -98,6 +102,6 @@ def render_html(markdown: str, title: str) -> str:
 
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
     )

@@ -27,17 +27,17 @@ import base64
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from medcoder.defaults import CHAMPION_URI
 from medcoder.cards import sections
 from medcoder.cards.facts import ModelFacts, collect_facts
 from medcoder.cards.hti1_answers import hti1_section
 from medcoder.cards.markdown import esc, render_html
+from medcoder.defaults import CHAMPION_URI
 from medcoder.paths import default_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def local_plot_path(artifact_path: str) -> str:
 
 def build_card(f: ModelFacts, generated_at: datetime | None = None) -> tuple[str, str]:
     """(Markdown linking plots as `plots/*.png`, self-contained HTML with the plots inlined)."""
-    generated_at = generated_at or datetime.now(timezone.utc)
+    generated_at = generated_at or datetime.now(UTC)
     markdown = render_markdown(f, local_plot_path, generated_at)
 
     def inline(artifact_path: str) -> str:
@@ -84,12 +84,19 @@ def build_card(f: ModelFacts, generated_at: datetime | None = None) -> tuple[str
 def summary_markdown(f: ModelFacts) -> str:
     """A short description for registries that refuse the full card (MLflow's SQL column holds 5000
     characters; SQLite ignores that, PostgreSQL and MySQL do not)."""
-    return "\n\n".join([
-        f"# Model card: {esc(f.name)} version {esc(f.version)}",
-        sections.metrics_table([("Test", f.run, "test")],
-                               {k: sections.HEADLINE_METRICS[k] for k in ("micro_f1", "macro_f1", "map")}),
-        f"Full card: `runs:/{f.run.run_id}/{CARD_ARTIFACT_DIR}/{MARKDOWN_FILE}`",
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                f"# Model card: {esc(f.name)} version {esc(f.version)}",
+                sections.metrics_table(
+                    [("Test", f.run, "test")],
+                    {k: sections.HEADLINE_METRICS[k] for k in ("micro_f1", "macro_f1", "map")},
+                ),
+                f"Full card: `runs:/{f.run.run_id}/{CARD_ARTIFACT_DIR}/{MARKDOWN_FILE}`",
+            ]
+        )
+        + "\n"
+    )
 
 
 # ---------------------------------------------------------------- writing and publishing
@@ -144,13 +151,21 @@ def publish_card(client: MlflowClient, f: ModelFacts, result: CardResult, markdo
         client.log_artifact(run_id, str(path), f"{CARD_ARTIFACT_DIR}/plots")
     result.artifact_uri = f"runs:/{run_id}/{CARD_ARTIFACT_DIR}/{MARKDOWN_FILE}"
     client.set_model_version_tag(f.name, f.version, "model_card.artifact", result.artifact_uri)
-    client.set_model_version_tag(f.name, f.version, "model_card.sha256", hashlib.sha256(markdown.encode("utf-8")).hexdigest())
+    client.set_model_version_tag(
+        f.name, f.version, "model_card.sha256", hashlib.sha256(markdown.encode("utf-8")).hexdigest()
+    )
     try:
         client.update_model_version(f.name, f.version, description=markdown)
         result.description = "full"
     except MlflowException as err:
-        log.warning("the registry refused the full card as the description of %s version %s (%s); "
-                    "setting a summary that links to %s", f.name, f.version, err.error_code, result.artifact_uri)
+        log.warning(
+            "the registry refused the full card as the description of %s version %s (%s); "
+            "setting a summary that links to %s",
+            f.name,
+            f.version,
+            err.error_code,
+            result.artifact_uri,
+        )
         client.update_model_version(f.name, f.version, description=summary_markdown(f))
         result.description = "summary"
 
@@ -162,6 +177,8 @@ def cmd_card(args: argparse.Namespace) -> int:
     print(f"model card: {result.markdown_path}")
     print(f"model card, self-contained HTML: {result.html_path}")
     if result.artifact_uri:
-        print(f"logged to run {result.run_id} as {result.artifact_uri} (+ {HTML_FILE}); "
-              f"version description set ({result.description})")
+        print(
+            f"logged to run {result.run_id} as {result.artifact_uri} (+ {HTML_FILE}); "
+            f"version description set ({result.description})"
+        )
     return 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -49,13 +49,14 @@ HALLUCINATION_METRICS: dict[str, str] = {
     "invalid_code_rate": "share of proposed codes that are not valid billable codes of the code set",
     "ungrounded_code_rate": "share of proposed codes without supporting evidence in the note",
     "distractor_false_positive_rate": "share of negated, family, historical, hypothetical (and outpatient "
-                                      "uncertain) mentions that were coded anyway",
+    "uncertain) mentions that were coded anyway",
     "over_generation_ratio": "proposed codes / gold codes (1 = as many codes as the coders)",
     "expected_calibration_error": "mean gap between score and observed frequency (10 bins)",
 }
 EVIDENCE_METRICS: dict[str, str] = {
     f"evidence_{variant}_{measure}": f"{variant.replace('_', ' ')} evidence {measure} (MDACE)"
-    for variant in EVIDENCE_VARIANTS for measure in ("precision", "recall", "f1")
+    for variant in EVIDENCE_VARIANTS
+    for measure in ("precision", "recall", "f1")
 }
 PLOT_TITLES: dict[str, str] = {
     "plots/test_per_code_f1.png": "Per-code F1 (test)",
@@ -74,16 +75,16 @@ DATA_CARDS: dict[str, str] = {
 # What a dataset's notes are, and so how far results on it carry to a deployed setting (HTI-1 (4)(iv), (6)(i)).
 DATASET_DESCRIPTIONS: dict[str, str] = {
     "embedded": "Synthetic notes written by `medcoder synth` from templates, not real documentation: they exercise "
-                "the whole coding pipeline but do not show how real notes are written, so quality on real notes is "
-                "shown only by external and local validation.",
+    "the whole coding pipeline but do not show how real notes are written, so quality on real notes is "
+    "shown only by external and local validation.",
     "codiesp": "Published clinical case reports, machine-translated from Spanish to English (CodiEsp): narrative, "
-               "diagnosis-dense and unlike US encounter notes in structure and vocabulary.",
+    "diagnosis-dense and unlike US encounter notes in structure and vocabulary.",
     "mimic-iv": "Discharge summaries of one US academic hospital (Beth Israel Deaconess, Boston): inpatient "
-                "documentation; other settings and institutions are not represented.",
+    "documentation; other settings and institutions are not represented.",
     "mimic-iii": "Discharge summaries of ICU stays at one US academic hospital (Beth Israel Deaconess, Boston): "
-                 "inpatient documentation; other settings are not represented.",
+    "inpatient documentation; other settings are not represented.",
     "mdace": "MIMIC-III inpatient notes with code-evidence annotations (MDACE): inpatient documentation of one US "
-             "academic hospital.",
+    "academic hospital.",
 }
 
 
@@ -91,7 +92,10 @@ DATASET_DESCRIPTIONS: dict[str, str] = {
 def metrics_table(runs: Sequence[tuple[str, RunFacts, str]], meanings: dict[str, str]) -> str:
     """Rows = metric keys, columns = (title, run, split) triples: the card's one metric-table layout."""
     columns = ["Metric", *(title for title, _, _ in runs), "Meaning"]
-    rows = [[code(key), *(fmt(run.metric(split, key)) for _, run, split in runs), meaning] for key, meaning in meanings.items()]
+    rows = [
+        [code(key), *(fmt(run.metric(split, key)) for _, run, split in runs), meaning]
+        for key, meaning in meanings.items()
+    ]
     return md_table(columns, rows, right=range(1, len(runs) + 1))
 
 
@@ -150,7 +154,9 @@ def known_failure_modes(run: RunFacts) -> list[str]:
     if per_code is None:
         out.append(not_available("no per-code table (`tables/test_per_code.csv`), so the weakest codes are unknown."))
     else:
-        present = per_code[per_code["support"] > 0].sort_values(["f1", "support"], ascending=[True, False], kind="stable")
+        present = per_code[per_code["support"] > 0].sort_values(
+            ["f1", "support"], ascending=[True, False], kind="stable"
+        )
         for row in present.head(TOP_FAILURES).itertuples(index=False):
             out.append(
                 f"Weak code {code(row.code)} ({esc(row.system)}): test F1 {fmt(row.f1)}, precision {fmt(row.precision)}, "
@@ -159,7 +165,9 @@ def known_failure_modes(run: RunFacts) -> list[str]:
         never = present[(present["tp"] + present["fp"]) == 0]
         if len(never):
             listed = ", ".join(code(c) for c in never["code"].head(10))
-            out.append(f"{len(never)} code(s) with test notes were never proposed on test: {listed}{' ...' if len(never) > 10 else ''}.")
+            out.append(
+                f"{len(never)} code(s) with test notes were never proposed on test: {listed}{' ...' if len(never) > 10 else ''}."
+            )
     statuses = []
     for status in DISTRACTOR_STATUSES:
         pairs = run.metric("test", f"distractor_pairs_{status}")
@@ -168,20 +176,27 @@ def known_failure_modes(run: RunFacts) -> list[str]:
             statuses.append((rate, status, pairs))
     if statuses:
         ranked = sorted(statuses, key=lambda s: (-s[0], s[1]))
-        out.append("Distractor false-positive rate by mention status, highest first: " + "; ".join(
-            f"{status} {fmt(rate)} ({fmt_count(pairs)} mentions)" for rate, status, pairs in ranked) + ".")
+        out.append(
+            "Distractor false-positive rate by mention status, highest first: "
+            + "; ".join(f"{status} {fmt(rate)} ({fmt_count(pairs)} mentions)" for rate, status, pairs in ranked)
+            + "."
+        )
     else:
         out.append(not_available("no distractor mentions were scored on test (`test/distractor_pairs_<status>`)."))
     by_frequency = run.tables.get("tables/test_f1_by_frequency.csv")
     if by_frequency is not None and (by_frequency["support"] > 0).sum() > 1:
         worst = by_frequency[by_frequency["support"] > 0].sort_values("micro_f1", kind="stable").iloc[0]
-        out.append(f"Weakest training-frequency bucket: codes seen {esc(worst['bucket'])} times in training, "
-                   f"test micro-F1 {fmt(worst['micro_f1'])} over {fmt_count(worst['n_codes'])} codes.")
+        out.append(
+            f"Weakest training-frequency bucket: codes seen {esc(worst['bucket'])} times in training, "
+            f"test micro-F1 {fmt(worst['micro_f1'])} over {fmt_count(worst['n_codes'])} codes."
+        )
     by_length = run.tables.get("tables/test_f1_by_note_length.csv")
     if by_length is not None and (by_length["n_notes"] > 0).sum() > 1:
         worst = by_length[by_length["n_notes"] > 0].sort_values("micro_f1", kind="stable").iloc[0]
-        out.append(f"Weakest note-length bucket: notes of {esc(worst['bucket'])} words, test micro-F1 "
-                   f"{fmt(worst['micro_f1'])} over {fmt_count(worst['n_notes'])} notes.")
+        out.append(
+            f"Weakest note-length bucket: notes of {esc(worst['bucket'])} words, test micro-F1 "
+            f"{fmt(worst['micro_f1'])} over {fmt_count(worst['n_notes'])} notes."
+        )
     invalid = run.metric("test", "invalid_code_rate")
     if invalid is not None and invalid > 0:
         out.append(f"Invalid codes were emitted (test invalid_code_rate {fmt(invalid)}): the output filter is broken.")
@@ -201,31 +216,35 @@ def header(f: ModelFacts, generated_at: datetime) -> str:
         ["Registered at", f.created_at.isoformat(timespec="seconds") if f.created_at else NOT_AVAILABLE],
         ["Card generated at", generated_at.isoformat(timespec="seconds")],
     ]
-    return "\n\n".join([
-        f"# Model card: {esc(f.name)} version {esc(f.version)}",
-        md_table(["Item", "Value"], rows),
-        "> Every number in this card is read from the MLflow tracking store (run metrics, params, tags and "
-        "logged tables; registry tags); none is typed by hand. The card contains no note text.",
-    ])
+    return "\n\n".join(
+        [
+            f"# Model card: {esc(f.name)} version {esc(f.version)}",
+            md_table(["Item", "Value"], rows),
+            "> Every number in this card is read from the MLflow tracking store (run metrics, params, tags and "
+            "logged tables; registry tags); none is typed by hand. The card contains no note text.",
+        ]
+    )
 
 
 def intended_use(f: ModelFacts) -> str:
     n_labels = f.run.params.get("labels.n_labels", NOT_AVAILABLE)
     dataset = dataset_name(f.run) or NOT_AVAILABLE
-    return "\n\n".join([
-        "## Intended use and decision role",
-        "**Use.** Computer-assisted coding. For one clinical note the model proposes billing codes of the "
-        f"systems it was trained on ({code_systems(f.run)}), each with a score, the text spans that support it and a "
-        "flag saying whether it is grounded in evidence. It is an assistive tool: **a certified coder validates "
-        "every proposed code before a claim is submitted**, and codes the platform routes to review (low "
-        "confidence, no supporting evidence) must not be accepted without reading the note.",
-        "**Decision role.** Informs and augments the coder's decision; it never replaces it, and it has no role "
-        "in clinical management.",
-        "**Intended users.** Certified medical coders, coding auditors and clinical documentation integrity "
-        "specialists, working in a coding workflow that shows them the note and the evidence.",
-        "### Cautioned out-of-scope uses",
-        "\n".join(f"- {item}" for item in out_of_scope_uses(f, n_labels, dataset)),
-    ])
+    return "\n\n".join(
+        [
+            "## Intended use and decision role",
+            "**Use.** Computer-assisted coding. For one clinical note the model proposes billing codes of the "
+            f"systems it was trained on ({code_systems(f.run)}), each with a score, the text spans that support it and a "
+            "flag saying whether it is grounded in evidence. It is an assistive tool: **a certified coder validates "
+            "every proposed code before a claim is submitted**, and codes the platform routes to review (low "
+            "confidence, no supporting evidence) must not be accepted without reading the note.",
+            "**Decision role.** Informs and augments the coder's decision; it never replaces it, and it has no role "
+            "in clinical management.",
+            "**Intended users.** Certified medical coders, coding auditors and clinical documentation integrity "
+            "specialists, working in a coding workflow that shows them the note and the evidence.",
+            "### Cautioned out-of-scope uses",
+            "\n".join(f"- {item}" for item in out_of_scope_uses(f, n_labels, dataset)),
+        ]
+    )
 
 
 def out_of_scope_uses(f: ModelFacts, n_labels: str, dataset: str) -> list[str]:
@@ -263,16 +282,25 @@ def training_data(f: ModelFacts) -> str:
     rows = []
     for split in ("train", "val", "test"):
         digest = fact_tag(f, f"dataset.{split}.sha256")
-        rows.append([split, fmt_count(run.params.get(f"dataset.{split}.notes")), code(digest) if digest else NOT_AVAILABLE])
-    parts.append("Notes per split and the sha256 digest of each split (ids, codes and text): two runs saw the same "
-                 "data exactly when the digests match. The card itself never reads the notes.")
+        rows.append(
+            [split, fmt_count(run.params.get(f"dataset.{split}.notes")), code(digest) if digest else NOT_AVAILABLE]
+        )
+    parts.append(
+        "Notes per split and the sha256 digest of each split (ids, codes and text): two runs saw the same "
+        "data exactly when the digests match. The card itself never reads the notes."
+    )
     parts.append(md_table(["Split", "Notes", "sha256"], rows, right=[1]))
-    parts.append(md_table(["Label space", "Value"], [
-        ["Code systems", code_systems(run)],
-        ["Most frequent training codes kept (top k)", esc(run.params.get("labels.top_k", NOT_AVAILABLE))],
-        ["Codes in the label space", esc(run.params.get("labels.n_labels", NOT_AVAILABLE))],
-        ["Decision threshold (tuned on validation)", esc(run.params.get("threshold", NOT_AVAILABLE))],
-    ]))
+    parts.append(
+        md_table(
+            ["Label space", "Value"],
+            [
+                ["Code systems", code_systems(run)],
+                ["Most frequent training codes kept (top k)", esc(run.params.get("labels.top_k", NOT_AVAILABLE))],
+                ["Codes in the label space", esc(run.params.get("labels.n_labels", NOT_AVAILABLE))],
+                ["Decision threshold (tuned on validation)", esc(run.params.get("threshold", NOT_AVAILABLE))],
+            ],
+        )
+    )
     return "\n\n".join(parts)
 
 
@@ -302,10 +330,12 @@ def performance(f: ModelFacts, image: ImageLink) -> str:
         plot(run, "plots/val_f1_vs_threshold.png", image),
         "### F1 by training frequency",
         plot(run, "plots/test_f1_by_frequency.png", image),
-        frame_table(by_frequency) if by_frequency is not None
+        frame_table(by_frequency)
+        if by_frequency is not None
         else not_available("the run did not log `tables/test_f1_by_frequency.csv`."),
         "### F1 by note length",
-        frame_table(by_length) if by_length is not None
+        frame_table(by_length)
+        if by_length is not None
         else not_available("the run did not log `tables/test_f1_by_note_length.csv`."),
         "### Evidence",
         "Do the proposed evidence spans match the coders' spans? MDACE's four matching variants.",
@@ -315,9 +345,12 @@ def performance(f: ModelFacts, image: ImageLink) -> str:
         "### Distractor false positives by mention status",
         _distractor_table(run),
         "### Subgroups",
-        "\n\n".join(f"By {esc(group)}:\n\n{frame_table(table)}" for group, table in subgroups.items()) if subgroups
-        else not_available("the run logged no subgroup table (`tables/test_f1_by_<group>.csv`, e.g. by sex, age "
-                           "band, payer or setting)."),
+        "\n\n".join(f"By {esc(group)}:\n\n{frame_table(table)}" for group, table in subgroups.items())
+        if subgroups
+        else not_available(
+            "the run logged no subgroup table (`tables/test_f1_by_<group>.csv`, e.g. by sex, age "
+            "band, payer or setting)."
+        ),
         "### Known failure modes",
         "\n".join(f"- {line}" for line in known_failure_modes(run)),
     ]
@@ -326,17 +359,25 @@ def performance(f: ModelFacts, image: ImageLink) -> str:
 
 def _distractor_table(run: RunFacts) -> str:
     """Per status: mentions scored, how many were coded anyway, and the rate ("no mentions" when none)."""
+
     def rate(split: str, status: str) -> str:
         if not run.metric(split, f"distractor_pairs_{status}"):
             return "no mentions" if run.metric(split, f"distractor_pairs_{status}") == 0 else NOT_AVAILABLE
         return fmt(run.metric(split, f"distractor_false_positive_rate_{status}"))
 
     rows = [
-        [esc(status), fmt_count(run.metric("test", f"distractor_pairs_{status}")),
-         fmt_count(run.metric("test", f"distractor_false_positives_{status}")), rate("test", status), rate("val", status)]
+        [
+            esc(status),
+            fmt_count(run.metric("test", f"distractor_pairs_{status}")),
+            fmt_count(run.metric("test", f"distractor_false_positives_{status}")),
+            rate("test", status),
+            rate("val", status),
+        ]
         for status in DISTRACTOR_STATUSES
     ]
-    return md_table(["Status", "Test mentions", "Test coded anyway", "Test rate", "Validation rate"], rows, right=[1, 2, 3, 4])
+    return md_table(
+        ["Status", "Test mentions", "Test coded anyway", "Test rate", "Validation rate"], rows, right=[1, 2, 3, 4]
+    )
 
 
 def external_validation(f: ModelFacts) -> str:
@@ -345,15 +386,20 @@ def external_validation(f: ModelFacts) -> str:
     if ext is None:
         parts.append(not_available(f"{f.external_selection}."))
         return "\n\n".join(parts)
-    parts.append(md_table(["Item", "Value"], [
-        ["Run", f"{code(ext.run_id)} ({esc(ext.run_name)})"],
-        ["Chosen as", esc(f.external_selection)],
-        ["Dataset", esc(ext.tags.get("dataset", NOT_AVAILABLE))],
-        ["Model family", code(ext.tags.get("model_family", NOT_AVAILABLE))],
-        ["Git commit", code(ext.tags["git.commit"]) if "git.commit" in ext.tags else NOT_AVAILABLE],
-        ["Test notes", fmt_count(ext.params.get("dataset.test.notes"))],
-        ["Threshold", esc(ext.params.get("threshold", NOT_AVAILABLE))],
-    ]))
+    parts.append(
+        md_table(
+            ["Item", "Value"],
+            [
+                ["Run", f"{code(ext.run_id)} ({esc(ext.run_name)})"],
+                ["Chosen as", esc(f.external_selection)],
+                ["Dataset", esc(ext.tags.get("dataset", NOT_AVAILABLE))],
+                ["Model family", code(ext.tags.get("model_family", NOT_AVAILABLE))],
+                ["Git commit", code(ext.tags["git.commit"]) if "git.commit" in ext.tags else NOT_AVAILABLE],
+                ["Test notes", fmt_count(ext.params.get("dataset.test.notes"))],
+                ["Threshold", esc(ext.params.get("threshold", NOT_AVAILABLE))],
+            ],
+        )
+    )
     keys = {**HEADLINE_METRICS, **HALLUCINATION_METRICS}
     parts.append(metrics_table([("Internal test", f.run, "test"), ("External test", ext, "test")], keys))
     return "\n\n".join(parts)
@@ -361,34 +407,53 @@ def external_validation(f: ModelFacts) -> str:
 
 def monitoring(f: ModelFacts) -> str:
     tags = f.version_tags
-    decision = [[esc(k.split(".", 1)[1]), esc(tags[k])] for k in ("promotion.decision", "promotion.reason", "promotion.at") if k in tags]
+    decision = [
+        [esc(k.split(".", 1)[1]), esc(tags[k])]
+        for k in ("promotion.decision", "promotion.reason", "promotion.at")
+        if k in tags
+    ]
     aliases = [[code(alias), code(version)] for alias, version in f.model_aliases.items()]
-    return "\n\n".join([
-        "## Monitoring and update process",
-        "\n".join([
-            "- New versions are registered as `challenger`, scored with the same metrics code on the same held-out "
-            "splits and on the external benchmark, and compared with the `champion` before promotion.",
-            "- A promotion decision is recorded on the version (tags `promotion.decision`, `promotion.reason`, "
-            "`promotion.at`); every alias move is appended to the registry's alias history (below).",
-            "- Serving resolves `models:/medcoder@champion`, so a rollback is one alias move, recorded like any other.",
-            "- In production, codes with a low score or without grounded evidence are routed to coder review.",
-            "- `medcoder card` is rerun for every registered version and after every re-evaluation; it rereads "
-            "every number.",
-            "- Monitoring and update schedules: see the HTI-1 attributes (8) and (9) below.",
-        ]),
-        "### Promotion decision for this version",
-        md_table(["Field", "Value"], decision) if decision
-        else not_available("no promotion decision is recorded on this version (tags `promotion.*`)."),
-        "### Current aliases",
-        md_table(["Alias", "Version"], aliases) if aliases else not_available("the registered model has no aliases."),
-    ])
+    return "\n\n".join(
+        [
+            "## Monitoring and update process",
+            "\n".join(
+                [
+                    "- New versions are registered as `challenger`, scored with the same metrics code on the same held-out "
+                    "splits and on the external benchmark, and compared with the `champion` before promotion.",
+                    "- A promotion decision is recorded on the version (tags `promotion.decision`, `promotion.reason`, "
+                    "`promotion.at`); every alias move is appended to the registry's alias history (below).",
+                    "- Serving resolves `models:/medcoder@champion`, so a rollback is one alias move, recorded like any other.",
+                    "- In production, codes with a low score or without grounded evidence are routed to coder review.",
+                    "- `medcoder card` is rerun for every registered version and after every re-evaluation; it rereads "
+                    "every number.",
+                    "- Monitoring and update schedules: see the HTI-1 attributes (8) and (9) below.",
+                ]
+            ),
+            "### Promotion decision for this version",
+            md_table(["Field", "Value"], decision)
+            if decision
+            else not_available("no promotion decision is recorded on this version (tags `promotion.*`)."),
+            "### Current aliases",
+            md_table(["Alias", "Version"], aliases)
+            if aliases
+            else not_available("the registered model has no aliases."),
+        ]
+    )
 
 
 def alias_history_section(f: ModelFacts) -> str:
     if not f.alias_history:
-        return "## Alias history\n\n" + not_available("no alias change is recorded (registered-model tag `alias_history`).")
+        return "## Alias history\n\n" + not_available(
+            "no alias change is recorded (registered-model tag `alias_history`)."
+        )
     rows = [
-        [esc(e["at"]), code(e["alias"]), code(e["version"]) if e["version"] is not None else "(removed)", esc(e["by"]), esc(e["reason"])]
+        [
+            esc(e["at"]),
+            code(e["alias"]),
+            code(e["version"]) if e["version"] is not None else "(removed)",
+            esc(e["by"]),
+            esc(e["reason"]),
+        ]
         for e in f.alias_history
     ]
     return "## Alias history\n\n" + md_table(["When (UTC)", "Alias", "Version", "By", "Reason"], rows)
@@ -396,7 +461,9 @@ def alias_history_section(f: ModelFacts) -> str:
 
 def lineage(f: ModelFacts) -> str:
     run = f.run
-    libraries = ", ".join(f"{esc(k[len('version.'):])} {esc(v)}" for k, v in sorted(run.tags.items()) if k.startswith("version."))
+    libraries = ", ".join(
+        f"{esc(k[len('version.') :])} {esc(v)}" for k, v in sorted(run.tags.items()) if k.startswith("version.")
+    )
     commit = fact_tag(f, "git_commit", "git.commit")
     manifest = f.version_tags.get("manifest_sha256")
     seal = f.version_tags.get("model_seal.sha256")  # the whole model folder, see medcoder.registry.seal
@@ -412,8 +479,10 @@ def lineage(f: ModelFacts) -> str:
         ["Manifest sha256", code(manifest) if manifest else NOT_AVAILABLE],
         ["Model seal sha256 (whole model folder)", code(seal) if seal else NOT_AVAILABLE],
         ["Code-set versions", code_set_versions(f)],
-        *[[f"Dataset digest ({split})", code(d) if (d := fact_tag(f, f"dataset.{split}.sha256")) else NOT_AVAILABLE]
-          for split in ("train", "val", "test")],
+        *[
+            [f"Dataset digest ({split})", code(d) if (d := fact_tag(f, f"dataset.{split}.sha256")) else NOT_AVAILABLE]
+            for split in ("train", "val", "test")
+        ],
         ["Python", esc(run.tags.get("python.version", NOT_AVAILABLE))],
         ["Libraries", libraries or NOT_AVAILABLE],
         ["Registry tags agree with the run", registry_consistency(f)],

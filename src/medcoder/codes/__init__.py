@@ -11,7 +11,7 @@ than answer False, so they are never silently dropped.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from medcoder.codes import cpt, icd10cm
 from medcoder.codes.cpt import CptCatalog
@@ -19,8 +19,15 @@ from medcoder.codes.errors import UnknownCodeError, UnsupportedCodeSystemError
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM, CodeFormatError, is_canonical
 
 __all__ = [
-    "CodeFormatError", "UnknownCodeError", "UnsupportedCodeSystemError",
-    "is_valid_code", "describe", "code_set_versions", "use_cpt_catalog", "active_cpt_catalog", "validator_for",
+    "CodeFormatError",
+    "UnknownCodeError",
+    "UnsupportedCodeSystemError",
+    "is_valid_code",
+    "describe",
+    "code_set_versions",
+    "use_cpt_catalog",
+    "active_cpt_catalog",
+    "validator_for",
 ]
 log = logging.getLogger(__name__)
 
@@ -40,9 +47,7 @@ def active_cpt_catalog() -> CptCatalog:
 
 def _check_system(system: str) -> None:
     if system not in _SUPPORTED:
-        raise UnsupportedCodeSystemError(
-            f"medcoder has no code set for {system!r}; supported: {', '.join(_SUPPORTED)}"
-        )
+        raise UnsupportedCodeSystemError(f"medcoder has no code set for {system!r}; supported: {', '.join(_SUPPORTED)}")
 
 
 def is_valid_code(system: str, code: str) -> bool:

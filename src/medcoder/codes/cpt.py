@@ -15,9 +15,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from medcoder.codes.em import VISIT_EM_CODES
 from medcoder.codes.errors import UnknownCodeError
@@ -76,7 +76,7 @@ PROCEDURE_CODES: tuple[str, ...] = tuple(c for c in _PLAIN_DESCRIPTIONS if c not
 
 
 def system_of(code: str) -> str:
-    """"CPT" or "HCPCS" for a canonical code (the two canonical forms do not overlap)."""
+    """ "CPT" or "HCPCS" for a canonical code (the two canonical forms do not overlap)."""
     if is_canonical(CPT, code):
         return CPT
     if is_canonical(HCPCS, code):
@@ -165,7 +165,9 @@ def load_licensed_cpt(path: Path, base: CptCatalog = BUILTIN_CATALOG) -> CptCata
             try:
                 code = _normalize_cpt_or_hcpcs(row[i_code])
             except CodeFormatError:
-                raise CptFileError(f"{path}:{line}: field 'code': {row[i_code].strip()!r} is not a CPT or HCPCS code") from None
+                raise CptFileError(
+                    f"{path}:{line}: field 'code': {row[i_code].strip()!r} is not a CPT or HCPCS code"
+                ) from None
             desc = " ".join(row[i_desc].split())
             if not desc:
                 raise CptFileError(f"{path}:{line}: field 'description': empty for code {code}")

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from medcoder.codes.errors import UnknownCodeError
-from medcoder.codes.formats import ICD10CM, CodeFormatError, is_canonical, normalize_code
+from medcoder.codes.formats import ICD10CM, is_canonical, normalize_code
 
 # The ICD-10-CM codes the platform's corpora, rules and docs use. All must be valid and billable
 # in CODE_SET_VERSION (tests check it), so an upgrade that deletes or splits one is caught.
@@ -39,9 +39,26 @@ CORE_ICD10CM_CODES: tuple[str, ...] = tuple(
     """.split()
 )
 
-_MONTHS = {m: i for i, m in enumerate(
-    ("january", "february", "march", "april", "may", "june", "july",
-     "august", "september", "october", "november", "december"), start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ),
+        start=1,
+    )
+}
 _TABULAR_NAME = re.compile(r"^icd10c[a-z]*-tabular-([A-Za-z]+)-(\d{1,2})-(\d{4})\.xml$")
 _XML_VERSION = re.compile(rb"<version>\s*(\d{4})\s*</version>")
 

@@ -21,10 +21,11 @@ import csv
 import datetime as _dt
 import functools
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 from medcoder.codes.formats import ICD10CM, normalize_code
 from medcoder.paths import resources_dir
@@ -141,7 +142,9 @@ def read_packaged_table(path: Path) -> tuple[dict[str, Target], str]:
             if tuple(fields) == PACKAGED_HEADER:
                 continue
             if len(fields) != 3 or not fields[0] or bool(fields[1]) != bool(fields[2]):
-                raise Icd11TableError(f"{path}:{line}: expected 'icd10<TAB>icd11<TAB>title' (icd11 and title both set or both empty)")
+                raise Icd11TableError(
+                    f"{path}:{line}: expected 'icd10<TAB>icd11<TAB>title' (icd11 and title both set or both empty)"
+                )
             if fields[0] in table:
                 raise Icd11TableError(f"{path}:{line}: duplicate WHO ICD-10 code {fields[0]}")
             table[fields[0]] = (fields[1] or None, fields[2] or None)

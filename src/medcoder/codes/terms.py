@@ -27,7 +27,9 @@ def _read_tsv(name: str) -> list[tuple[str, str]]:
         rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
     bad = [i for i, r in enumerate(rows, start=1) if len(r) != 2 or not r[0].strip() or not r[1].strip()]
     if bad:
-        raise ValueError(f"{resources_dir() / name}: data rows {bad[:5]} must have exactly two non-empty tab-separated fields")
+        raise ValueError(
+            f"{resources_dir() / name}: data rows {bad[:5]} must have exactly two non-empty tab-separated fields"
+        )
     return [(a.strip(), b.strip()) for a, b in rows]
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 
 _BMI = re.compile(r"\b(?:BMI|body mass index)\b[^0-9\n]{0,20}?(\d{2}(?:\.\d+)?)", re.IGNORECASE)
-_A1C = re.compile(r"\b(?:Hb\s?A1c|HgbA1c|A1c|hemoglobin A1c|glycated hemoglobin)\b[^0-9\n]{0,20}?(\d{1,2}(?:\.\d+)?)\s*%?", re.IGNORECASE)
+_A1C = re.compile(
+    r"\b(?:Hb\s?A1c|HgbA1c|A1c|hemoglobin A1c|glycated hemoglobin)\b[^0-9\n]{0,20}?(\d{1,2}(?:\.\d+)?)\s*%?",
+    re.IGNORECASE,
+)
 PREDIABETES_A1C = (5.7, 6.4)
 PREDIABETES_CODE = "R73.03"
 

@@ -16,11 +16,10 @@ then reported, never silent.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
-
 import dataclasses
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from medcoder.codes.formats import ICD10CM, ICD10PCS, CodeFormatError, normalize_code
-from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
 from medcoder.data.loading import OnError, check_on_error, records_of, require_path
+from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
 from medcoder.paths import shared_data_dir
 
 # contract split name -> CodiEsp folder name
@@ -56,26 +57,26 @@ log = logging.getLogger(__name__)
 # the source is not billable, the successor is billable and lies under the source.
 ICD10CM_SUCCESSORS: dict[str, str] = {
     # the five of the top-50 train codes
-    "R51": "R51.9",        # Headache -> Headache, unspecified (R51 split in FY2021)
-    "T14.8": "T14.8XXA",   # Other injury of unspecified body region, initial encounter
+    "R51": "R51.9",  # Headache -> Headache, unspecified (R51 split in FY2021)
+    "T14.8": "T14.8XXA",  # Other injury of unspecified body region, initial encounter
     "T14.90": "T14.90XA",  # Injury, unspecified, initial encounter
-    "M54.5": "M54.50",     # Low back pain -> Low back pain, unspecified (M54.5 split in FY2022)
-    "R05": "R05.9",        # Cough -> Cough, unspecified (R05 split in FY2023)
+    "M54.5": "M54.50",  # Low back pain -> Low back pain, unspecified (M54.5 split in FY2022)
+    "R05": "R05.9",  # Cough -> Cough, unspecified (R05 split in FY2023)
     # further categories split since 2018, mapped to their "unspecified" child
-    "E87.2": "E87.20",     # Acidosis, unspecified (FY2023)
-    "K56.60": "K56.609",   # Unspecified intestinal obstruction, unspecified as to partial versus complete
-    "D72.1": "D72.10",     # Eosinophilia, unspecified (FY2024)
-    "I48.2": "I48.20",     # Chronic atrial fibrillation, unspecified (FY2020)
-    "I71.4": "I71.40",     # Abdominal aortic aneurysm, without rupture, unspecified (FY2023)
-    "M79.1": "M79.10",     # Myalgia, unspecified site (FY2022)
-    "K20.9": "K20.90",     # Esophagitis, unspecified without bleeding (FY2022)
-    "C90.0": "C90.00",     # Multiple myeloma not having achieved remission
-    "C34.9": "C34.90",     # Malignant neoplasm of unspecified part of unspecified bronchus or lung
-    "I82.40": "I82.409",   # Acute DVT of unspecified deep veins of unspecified lower extremity
-    "H43.1": "H43.10",     # Vitreous hemorrhage, unspecified eye
+    "E87.2": "E87.20",  # Acidosis, unspecified (FY2023)
+    "K56.60": "K56.609",  # Unspecified intestinal obstruction, unspecified as to partial versus complete
+    "D72.1": "D72.10",  # Eosinophilia, unspecified (FY2024)
+    "I48.2": "I48.20",  # Chronic atrial fibrillation, unspecified (FY2020)
+    "I71.4": "I71.40",  # Abdominal aortic aneurysm, without rupture, unspecified (FY2023)
+    "M79.1": "M79.10",  # Myalgia, unspecified site (FY2022)
+    "K20.9": "K20.90",  # Esophagitis, unspecified without bleeding (FY2022)
+    "C90.0": "C90.00",  # Multiple myeloma not having achieved remission
+    "C34.9": "C34.90",  # Malignant neoplasm of unspecified part of unspecified bronchus or lung
+    "I82.40": "I82.409",  # Acute DVT of unspecified deep veins of unspecified lower extremity
+    "H43.1": "H43.10",  # Vitreous hemorrhage, unspecified eye
     # codes that need the 7th character: initial encounter
     "T14.91": "T14.91XA",  # Suicide attempt, initial encounter
-    "T07": "T07.XXXA",     # Unspecified multiple injuries, initial encounter
+    "T07": "T07.XXXA",  # Unspecified multiple injuries, initial encounter
     "W19.XXX": "W19.XXXA",  # Unspecified fall, initial encounter
     "X58.XXX": "X58.XXXA",  # Exposure to other specified factors, initial encounter
 }
@@ -126,7 +127,6 @@ def billable_codes(codes: Sequence[str], recoding: Recoding) -> list[str]:
     return out
 
 
-
 def default_dir() -> Path:
     """`<shared data>/codiesp` (see `medcoder.paths.shared_data_dir`)."""
     return shared_data_dir() / "codiesp"
@@ -165,16 +165,22 @@ def _read_codes(
             note_id = fields[0].strip() or None
             try:
                 if len(fields) != 2:
-                    raise RecordError(str(tsv), lineno, "<line>", f"expected 2 tab-separated fields, got {len(fields)}", note_id)
+                    raise RecordError(
+                        str(tsv), lineno, "<line>", f"expected 2 tab-separated fields, got {len(fields)}", note_id
+                    )
                 if note_id not in texts:
-                    raise RecordError(str(tsv), lineno, "articleID", "has no readable text file in text_files_en", note_id)
+                    raise RecordError(
+                        str(tsv), lineno, "articleID", "has no readable text file in text_files_en", note_id
+                    )
                 try:
                     code = normalize_code(system, fields[1])
                 except CodeFormatError as exc:
                     hint = ""
                     if system == ICD10PCS:
-                        hint = (" (CodiEsp gives some procedures as 4-character ICD-10-PCS prefixes;"
-                                " load with include_procedures=False, or on_error='skip' to list them)")
+                        hint = (
+                            " (CodiEsp gives some procedures as 4-character ICD-10-PCS prefixes;"
+                            " load with include_procedures=False, or on_error='skip' to list them)"
+                        )
                     raise RecordError(str(tsv), lineno, "code", f"{exc}{hint}", note_id) from None
             except RecordError as err:
                 if on_error == "raise":
@@ -211,7 +217,9 @@ def read_split(
     if include_procedures:
         tables.append((ICD10PCS, split_dir / f"{folder}P.tsv"))
     codes = {
-        system: _read_codes(require_path(tsv, option="data_dir", what=f"CodiEsp {system} table"), system, texts, on_error, report)
+        system: _read_codes(
+            require_path(tsv, option="data_dir", what=f"CodiEsp {system} table"), system, texts, on_error, report
+        )
         for system, tsv in tables
     }
     if billable_icd10cm:
@@ -222,7 +230,9 @@ def read_split(
         obj: dict[str, Any] = {
             "id": note_id,
             "text": text,
-            "codes": [{"system": system, "code": c} for system, by_note in codes.items() for c in by_note.get(note_id, [])],
+            "codes": [
+                {"system": system, "code": c} for system, by_note in codes.items() for c in by_note.get(note_id, [])
+            ],
         }
         report.records.append(parse_record(obj, source=str(text_dir / f"{note_id}.txt")))
     return report
@@ -237,8 +247,13 @@ def read_splits(
 ) -> dict[str, LoadReport]:
     """All three splits as LoadReports (see `read_split`)."""
     return {
-        split: read_split(split, data_dir=data_dir, include_procedures=include_procedures, on_error=on_error,
-                          billable_icd10cm=billable_icd10cm)
+        split: read_split(
+            split,
+            data_dir=data_dir,
+            include_procedures=include_procedures,
+            on_error=on_error,
+            billable_icd10cm=billable_icd10cm,
+        )
         for split in SPLIT_DIRS
     }
 
@@ -252,7 +267,9 @@ def load_splits(
 ) -> dict[str, list[NoteRecord]]:
     """{"train", "val", "test"} -> records; with on_error="skip", skipped rows are counted in the log.
     Diagnosis codes are made billable unless `billable_icd10cm=False` (module docstring)."""
-    reports = read_splits(data_dir, include_procedures=include_procedures, on_error=on_error, billable_icd10cm=billable_icd10cm)
+    reports = read_splits(
+        data_dir, include_procedures=include_procedures, on_error=on_error, billable_icd10cm=billable_icd10cm
+    )
     return records_of(reports, "codiesp")
 
 

@@ -27,24 +27,25 @@ instead supervises the E/M head's attention pool, which reads the whole note any
 from __future__ import annotations
 
 import logging
-from functools import partial
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePath
-from typing import Any, Iterator, Mapping, Sequence, Sized
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
+from medcoder.codes.em import is_visit_em
+from medcoder.data.chunking import Chunking, NoteChunks, chunk_notes, pad_chunks
 from medcoder.data.labels import LabelSpace, coding_label_space, em_class_index
 from medcoder.data.schema import NoteRecord
 from medcoder.data.sources import load_dataset
-from medcoder.defaults import SPLITS
-from medcoder.codes.em import is_visit_em
-from medcoder.data.chunking import Chunking, NoteChunks, chunk_notes, pad_chunks
-from medcoder.data.tokenizer import load_tokenizer, max_positions
 from medcoder.data.spans import IGNORE, bio_tags_for_spans
+from medcoder.data.tokenizer import load_tokenizer, max_positions
+from medcoder.defaults import SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,9 @@ class CodingDataModule(L.LightningDataModule):
         self.chunking = Chunking(chunk_size, chunk_overlap, max_chunks)
         limit = max_positions(encoder)
         if chunk_size > limit:
-            raise ValueError(f"chunk_size {chunk_size} exceeds the encoder's {limit} positions: set chunk_size <= {limit}")
+            raise ValueError(
+                f"chunk_size {chunk_size} exceeds the encoder's {limit} positions: set chunk_size <= {limit}"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if top_k is not None and top_k < 1:
@@ -300,7 +303,11 @@ class CodingDataModule(L.LightningDataModule):
                 ids = self.truncated_ids[split]
                 log.warning(
                     "%s: %d of %d notes are longer than max_chunks=%d chunks hold and were cut (e.g. %s)",
-                    split, len(ids), len(records), self.chunking.max_chunks, ", ".join(ids[:5]),
+                    split,
+                    len(ids),
+                    len(records),
+                    self.chunking.max_chunks,
+                    ", ".join(ids[:5]),
                 )
             self._encoded[split] = encode_notes(records, chunks, self.label_space)
         return self._encoded[split]

@@ -8,8 +8,8 @@ ICD code can never be confused that way.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class LabelSpace:
         systems: Sequence[str] | None = None,
         top_k: int | None = None,
         min_count: int = 1,
-    ) -> "LabelSpace":
+    ) -> LabelSpace:
         """Labels seen in `records` (usually the train split), most frequent first, ties by code.
 
         `systems` keeps only those code systems; `top_k` keeps the k most frequent (the CodiEsp and
@@ -85,7 +85,7 @@ class LabelSpace:
         return [list(label) for label in self.labels]
 
     @classmethod
-    def from_list(cls, items: Sequence[Sequence[str]]) -> "LabelSpace":
+    def from_list(cls, items: Sequence[Sequence[str]]) -> LabelSpace:
         return cls(tuple((str(s), str(c)) for s, c in items))
 
 

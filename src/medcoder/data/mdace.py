@@ -41,14 +41,15 @@ import gzip
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, Iterable, Literal, Sequence
+from typing import IO, Any, Literal
 
 import numpy as np
 
 from medcoder.codes.formats import CODE_SYSTEMS, CodeFormatError, normalize_code
-from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
 from medcoder.data.loading import OnError, check_on_error, records_of, require_path
+from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
 from medcoder.defaults import SPLITS
 from medcoder.paths import shared_data_dir
 
@@ -78,8 +79,11 @@ def read_split_files(data_dir: Path, setting: Setting) -> dict[int, str]:
     """hadm_id -> split from `splits/<setting>/MDace-ev-<split>.csv` (val is MDACE's "val")."""
     out: dict[int, str] = {}
     for split in SPLITS:
-        path = require_path(data_dir / "splits" / setting / f"MDace-ev-{split}.csv", option="data_dir",
-                            what=f"MDACE {setting} {split} split file")
+        path = require_path(
+            data_dir / "splits" / setting / f"MDace-ev-{split}.csv",
+            option="data_dir",
+            what=f"MDACE {setting} {split} split file",
+        )
         for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if not raw.strip():
                 continue
@@ -87,15 +91,19 @@ def read_split_files(data_dir: Path, setting: Setting) -> dict[int, str]:
                 raise RecordError(str(path), lineno, "hadm_id", f"{raw.strip()!r} is not an admission id")
             hadm_id = int(raw)
             if hadm_id in out:
-                raise RecordError(str(path), lineno, "hadm_id", f"admission also listed in the {out[hadm_id]} split",
-                                  str(hadm_id))
+                raise RecordError(
+                    str(path), lineno, "hadm_id", f"admission also listed in the {out[hadm_id]} split", str(hadm_id)
+                )
             out[hadm_id] = split
     return out
 
 
 def _annotation_files(data_dir: Path, setting: Setting, code_version: CodeVersion) -> list[Path]:
-    folder = require_path(data_dir / "data" / setting / code_version / RELEASE, option="data_dir",
-                          what=f"MDACE {setting} {code_version} annotation folder")
+    folder = require_path(
+        data_dir / "data" / setting / code_version / RELEASE,
+        option="data_dir",
+        what=f"MDACE {setting} {code_version} annotation folder",
+    )
     files = sorted(folder.glob("*.json"))
     if not files:
         raise RecordError(str(folder), None, "<folder>", "no MDACE *.json annotation files")
@@ -121,14 +129,21 @@ def read_admission(path: Path) -> dict[str, Any]:
         _expect(isinstance(note, dict), path, at, "must be an object")
         _expect(isinstance(note.get("note_id"), int), path, f"{at}.note_id", "must be an integer")
         _expect(isinstance(note.get("category"), str), path, f"{at}.category", "must be a string", str(note["note_id"]))
-        _expect(isinstance(note.get("annotations"), list), path, f"{at}.annotations", "must be a list", str(note["note_id"]))
+        _expect(
+            isinstance(note.get("annotations"), list), path, f"{at}.annotations", "must be a list", str(note["note_id"])
+        )
         for j, ann in enumerate(note["annotations"]):
             a_at = f"{at}.annotations[{j}]"
             _expect(isinstance(ann, dict), path, a_at, "must be an object", str(note["note_id"]))
             for key in ("begin", "end"):
                 value = ann.get(key)
-                _expect(isinstance(value, int) and not isinstance(value, bool), path, f"{a_at}.{key}",
-                        "must be an integer character offset", str(note["note_id"]))
+                _expect(
+                    isinstance(value, int) and not isinstance(value, bool),
+                    path,
+                    f"{a_at}.{key}",
+                    "must be an integer character offset",
+                    str(note["note_id"]),
+                )
             for key in ("code", "code_system"):
                 _expect(isinstance(ann.get(key), str), path, f"{a_at}.{key}", "must be a string", str(note["note_id"]))
     return adm
@@ -180,23 +195,42 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _note_record(
-    path: Path, at: str, hadm_id: int, note: dict[str, Any], source: tuple[int | None, str | None, str],
-    *, noteevents: Path, setting: str, trim_evidence: bool, on_error: OnError, report: LoadReport,
+    path: Path,
+    at: str,
+    hadm_id: int,
+    note: dict[str, Any],
+    source: tuple[int | None, str | None, str],
+    *,
+    noteevents: Path,
+    setting: str,
+    trim_evidence: bool,
+    on_error: OnError,
+    report: LoadReport,
 ) -> NoteRecord:
     """One note as a record; a whole-note problem raises, a bad code is raised or reported alone."""
     note_id = str(note["note_id"])
     note_hadm, subject, text = source
     if note_hadm is not None and note_hadm != hadm_id:
-        raise RecordError(str(noteevents), None, "HADM_ID",
-                          f"note belongs to admission {note_hadm} in NOTEEVENTS, MDACE says {hadm_id}", note_id)
+        raise RecordError(
+            str(noteevents),
+            None,
+            "HADM_ID",
+            f"note belongs to admission {note_hadm} in NOTEEVENTS, MDACE says {hadm_id}",
+            note_id,
+        )
     evidence: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for j, ann in enumerate(note["annotations"]):
         a_at = f"{at}.annotations[{j}]"
         begin, end = ann["begin"], ann["end"]
         if not 0 <= begin < end <= len(text):
-            raise RecordError(str(path), None, f"{a_at}.end",
-                              f"span [{begin}, {end}) does not fit the NOTEEVENTS text (length {len(text)}): "
-                              "the supplied text is not the annotated one", note_id)
+            raise RecordError(
+                str(path),
+                None,
+                f"{a_at}.end",
+                f"span [{begin}, {end}) does not fit the NOTEEVENTS text (length {len(text)}): "
+                "the supplied text is not the annotated one",
+                note_id,
+            )
         system = ann["code_system"]
         try:
             if system not in CODE_SYSTEMS:
@@ -210,8 +244,13 @@ def _note_record(
         if span not in spans:
             spans.append(span)
     obj = {
-        "id": note_id, "patient_id": subject, "setting": setting, "text": text,
-        "codes": [{"system": s, "code": c, "evidence": [list(x) for x in sorted(spans)]} for (s, c), spans in evidence.items()],
+        "id": note_id,
+        "patient_id": subject,
+        "setting": setting,
+        "text": text,
+        "codes": [
+            {"system": s, "code": c, "evidence": [list(x) for x in sorted(spans)]} for (s, c), spans in evidence.items()
+        ],
     }
     return parse_record(obj, source=str(path))
 
@@ -239,7 +278,8 @@ def read_splits(
     root = require_path(data_dir if data_dir is not None else default_dir(), option="data_dir", what="MDACE folder")
     notes_path = require_path(
         noteevents if noteevents is not None else shared_data_dir() / "mimic-iii" / "NOTEEVENTS.csv.gz",
-        option="noteevents", what="MIMIC-III NOTEEVENTS.csv(.gz) with the note text MDACE annotates",
+        option="noteevents",
+        what="MIMIC-III NOTEEVENTS.csv(.gz) with the note text MDACE annotates",
     )
     splits = read_split_files(root, setting)
     reports = {split: LoadReport() for split in SPLITS}
@@ -251,8 +291,9 @@ def read_splits(
         adm = read_admission(path)
         hadm_id = adm["hadm_id"]
         if hadm_id not in splits:  # the two halves of the dataset disagree: no split to report it under
-            raise RecordError(str(path), None, "hadm_id", f"admission is in no MDace-ev-*.csv split file of {setting}",
-                              str(hadm_id))
+            raise RecordError(
+                str(path), None, "hadm_id", f"admission is in no MDace-ev-*.csv split file of {setting}", str(hadm_id)
+            )
         for i, note in enumerate(adm["notes"]):
             if keep is None or note["category"] in keep:
                 wanted.append((path, hadm_id, splits[hadm_id], i, note))
@@ -263,11 +304,25 @@ def read_splits(
         report = reports[split]
         try:
             if note["note_id"] not in texts:
-                raise RecordError(str(notes_path), None, "ROW_ID", "note annotated by MDACE is not in NOTEEVENTS",
-                                  str(note["note_id"]))
-            record = _note_record(path, f"notes[{i}]", hadm_id, note, texts[note["note_id"]], noteevents=notes_path,
-                                  setting=CONTRACT_SETTING[setting], trim_evidence=trim_evidence,
-                                  on_error=on_error, report=report)
+                raise RecordError(
+                    str(notes_path),
+                    None,
+                    "ROW_ID",
+                    "note annotated by MDACE is not in NOTEEVENTS",
+                    str(note["note_id"]),
+                )
+            record = _note_record(
+                path,
+                f"notes[{i}]",
+                hadm_id,
+                note,
+                texts[note["note_id"]],
+                noteevents=notes_path,
+                setting=CONTRACT_SETTING[setting],
+                trim_evidence=trim_evidence,
+                on_error=on_error,
+                report=report,
+            )
         except RecordError as err:
             _fail(err, on_error, report)
             continue
@@ -286,8 +341,15 @@ def load_splits(
     on_error: OnError = "raise",
 ) -> dict[str, list[NoteRecord]]:
     """{"train", "val", "test"} -> MDACE records (see `read_splits`); skips are counted in the log."""
-    reports = read_splits(noteevents, data_dir=data_dir, setting=setting, code_version=code_version,
-                          categories=categories, trim_evidence=trim_evidence, on_error=on_error)
+    reports = read_splits(
+        noteevents,
+        data_dir=data_dir,
+        setting=setting,
+        code_version=code_version,
+        categories=categories,
+        trim_evidence=trim_evidence,
+        on_error=on_error,
+    )
     return records_of(reports, "mdace")
 
 

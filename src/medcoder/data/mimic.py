@@ -47,14 +47,15 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import pandas as pd
 
 from medcoder.codes.formats import ICD9CM, ICD9PCS, ICD10CM, ICD10PCS, CodeFormatError, normalize_code
-from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
 from medcoder.data.loading import DatasetNotFoundError, OnError, check_on_error, records_of, require_path
+from medcoder.data.schema import LoadReport, NoteRecord, RecordError, parse_record
 from medcoder.defaults import SPLITS
 from medcoder.paths import shared_data_dir
 
@@ -86,9 +87,7 @@ def _chunks(path: Path, columns: list[str], rows: int) -> Iterator[pd.DataFrame]
     for column in columns:
         if column not in header:
             raise RecordError(str(path), 1, column, f"missing column (the header has: {', '.join(header)})")
-    yield from pd.read_csv(
-        path, usecols=columns, dtype=str, keep_default_na=False, na_filter=False, chunksize=rows
-    )
+    yield from pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_filter=False, chunksize=rows)
 
 
 def _as_int(value: Any) -> int | None:
@@ -105,8 +104,12 @@ def read_split_file(path: str | Path) -> dict[int, str]:
     frame = pd.read_feather(path) if path.suffix == ".feather" else pd.read_csv(path, dtype=str, keep_default_na=False)
     id_col = next((c for c in ("_id", "hadm_id") if c in frame.columns), None)
     if id_col is None or "split" not in frame.columns:
-        raise RecordError(str(path), 1, "_id" if id_col is None else "split",
-                          f"missing column (expected _id or hadm_id, and split; found {', '.join(map(str, frame.columns))})")
+        raise RecordError(
+            str(path),
+            1,
+            "_id" if id_col is None else "split",
+            f"missing column (expected _id or hadm_id, and split; found {', '.join(map(str, frame.columns))})",
+        )
     first_line = 2 if path.suffix != ".feather" else 1  # CSV: header is line 1; feather: 1-based row
     splits: dict[int, str] = {}
     for i, (raw_id, split) in enumerate(zip(frame[id_col], frame["split"], strict=True)):
@@ -114,7 +117,9 @@ def read_split_file(path: str | Path) -> dict[int, str]:
         if hadm_id is None:
             raise RecordError(str(path), i + first_line, id_col, f"{raw_id!r} is not an admission id")
         if split not in SPLITS:
-            raise RecordError(str(path), i + first_line, "split", f"{split!r} is not one of {', '.join(SPLITS)}", str(hadm_id))
+            raise RecordError(
+                str(path), i + first_line, "split", f"{split!r} is not one of {', '.join(SPLITS)}", str(hadm_id)
+            )
         if hadm_id in splits:
             raise RecordError(str(path), i + first_line, id_col, "admission listed twice", str(hadm_id))
         splits[hadm_id] = split
@@ -154,7 +159,12 @@ def _read_codes(
         chunk = chunk[chunk[columns["hadm_id"]].isin(wanted_str)]
         versions = [str(version)] * len(chunk) if fixed_version else chunk[columns["version"]]
         for row, hadm_raw, seq_raw, raw, version_raw in zip(
-            chunk.index, chunk[columns["hadm_id"]], chunk[columns["seq_num"]], chunk[columns["code"]], versions, strict=True
+            chunk.index,
+            chunk[columns["hadm_id"]],
+            chunk[columns["seq_num"]],
+            chunk[columns["code"]],
+            versions,
+            strict=True,
         ):
             hadm_id = int(hadm_raw)
             line = int(row) + 2
@@ -163,8 +173,11 @@ def _read_codes(
                 continue
             row_version = _as_int(version_raw)
             if row_version not in systems:
-                _fail(RecordError(str(path), line, columns["version"], f"{version_raw!r} is not 9 or 10", str(hadm_id)),
-                      on_error, reports[wanted[hadm_id]])
+                _fail(
+                    RecordError(str(path), line, columns["version"], f"{version_raw!r} is not 9 or 10", str(hadm_id)),
+                    on_error,
+                    reports[wanted[hadm_id]],
+                )
                 continue
             if row_version != version:
                 continue
@@ -177,7 +190,11 @@ def _read_codes(
                     normalised[key] = exc
             code = normalised[key]
             if isinstance(code, CodeFormatError):
-                _fail(RecordError(str(path), line, columns["code"], str(code), str(hadm_id)), on_error, reports[wanted[hadm_id]])
+                _fail(
+                    RecordError(str(path), line, columns["code"], str(code), str(hadm_id)),
+                    on_error,
+                    reports[wanted[hadm_id]],
+                )
                 continue
             seq = _as_int(seq_raw)
             codes.setdefault(hadm_id, []).append((float("inf") if seq is None else seq, line, system, code))
@@ -204,8 +221,17 @@ def _assemble(
     for hadm_id in sorted(wanted):
         report = reports[wanted[hadm_id]]
         if hadm_id not in notes:
-            _fail(RecordError(str(notes_path), None, "hadm_id", "admission in the split file has no discharge summary",
-                              str(hadm_id)), on_error, report)
+            _fail(
+                RecordError(
+                    str(notes_path),
+                    None,
+                    "hadm_id",
+                    "admission in the split file has no discharge summary",
+                    str(hadm_id),
+                ),
+                on_error,
+                report,
+            )
             continue
         texts = [text for _, text in sorted(notes[hadm_id], key=lambda n: n[0])]
         text = "\n\n".join(dict.fromkeys(texts))  # keep the first copy of a repeated text, in order
@@ -215,25 +241,52 @@ def _assemble(
                 if (system, code) not in assigned:
                     assigned.append((system, code))
         if not assigned:
-            _fail(RecordError(str(codes_path), None, "codes", "admission in the split file has no codes of this ICD version",
-                              str(hadm_id)), on_error, report)
+            _fail(
+                RecordError(
+                    str(codes_path),
+                    None,
+                    "codes",
+                    "admission in the split file has no codes of this ICD version",
+                    str(hadm_id),
+                ),
+                on_error,
+                report,
+            )
             continue
         candidates[hadm_id] = (text, assigned)
 
     admissions_with = Counter(label for _, assigned in candidates.values() for label in assigned)
     rare = {label for label, n in admissions_with.items() if n < min_code_count}
     if rare:
-        log.info("dropped %d distinct code(s) seen in fewer than %d admissions (%d assignments), as Edin et al. do",
-                 len(rare), min_code_count, sum(admissions_with[label] for label in rare))
+        log.info(
+            "dropped %d distinct code(s) seen in fewer than %d admissions (%d assignments), as Edin et al. do",
+            len(rare),
+            min_code_count,
+            sum(admissions_with[label] for label in rare),
+        )
     for hadm_id, (text, assigned) in candidates.items():
         report = reports[wanted[hadm_id]]
         kept = [{"system": s, "code": c} for s, c in assigned if (s, c) not in rare]
         if not kept:
-            _fail(RecordError(str(codes_path), None, "codes",
-                              f"no codes left after dropping codes seen in fewer than {min_code_count} admissions",
-                              str(hadm_id)), on_error, report)
+            _fail(
+                RecordError(
+                    str(codes_path),
+                    None,
+                    "codes",
+                    f"no codes left after dropping codes seen in fewer than {min_code_count} admissions",
+                    str(hadm_id),
+                ),
+                on_error,
+                report,
+            )
             continue
-        obj = {"id": str(hadm_id), "patient_id": subjects.get(hadm_id), "setting": "inpatient", "text": text, "codes": kept}
+        obj = {
+            "id": str(hadm_id),
+            "patient_id": subjects.get(hadm_id),
+            "setting": "inpatient",
+            "text": text,
+            "codes": kept,
+        }
         try:
             report.records.append(parse_record(obj, source=str(notes_path)))
         except RecordError as err:
@@ -255,19 +308,29 @@ def _default_split(root: Path, stem: str) -> Path:
 
 
 def _mimic_iv_paths(
-    data_dir: str | Path | None, *, note_dir: str | Path | None = None, split_file: str | Path | None = None,
-    icd_version: int = 10, include_procedures: bool = True,
+    data_dir: str | Path | None,
+    *,
+    note_dir: str | Path | None = None,
+    split_file: str | Path | None = None,
+    icd_version: int = 10,
+    include_procedures: bool = True,
 ) -> tuple[Path, Path, Path | None, Path]:
     """(split file, diagnoses, procedures or None, discharge notes) of a MIMIC-IV layout; a missing one
     raises DatasetNotFoundError naming it and its option."""
-    root = require_path(data_dir if data_dir is not None else shared_data_dir() / "mimic-iv",
-                        option="data_dir", what="MIMIC-IV folder")
+    root = require_path(
+        data_dir if data_dir is not None else shared_data_dir() / "mimic-iv", option="data_dir", what="MIMIC-IV folder"
+    )
     note_root = require_path(note_dir if note_dir is not None else root, option="note_dir", what="MIMIC-IV-Note folder")
-    split_path = require_path(split_file if split_file is not None else _default_split(root, f"mimiciv_icd{icd_version}_split"),
-                              option="split_file", what="Edin et al. MIMIC-IV split file")
+    split_path = require_path(
+        split_file if split_file is not None else _default_split(root, f"mimiciv_icd{icd_version}_split"),
+        option="split_file",
+        what="Edin et al. MIMIC-IV split file",
+    )
     hosp = root / "hosp"
     diagnoses_path = _table(hosp, "diagnoses_icd", "data_dir", "MIMIC-IV diagnoses table")
-    procedures_path = _table(hosp, "procedures_icd", "data_dir", "MIMIC-IV procedures table") if include_procedures else None
+    procedures_path = (
+        _table(hosp, "procedures_icd", "data_dir", "MIMIC-IV procedures table") if include_procedures else None
+    )
     notes_path = _table(note_root / "note", "discharge", "note_dir", "MIMIC-IV-Note discharge table")
     return split_path, diagnoses_path, procedures_path, notes_path
 
@@ -296,44 +359,90 @@ def read_mimic_iv(
     if icd_version not in (9, 10):
         raise ValueError(f"icd_version must be 9 or 10, got {icd_version!r}")
     split_path, diagnoses_path, procedures_path, notes_path = _mimic_iv_paths(
-        data_dir, note_dir=note_dir, split_file=split_file, icd_version=icd_version, include_procedures=include_procedures)
+        data_dir,
+        note_dir=note_dir,
+        split_file=split_file,
+        icd_version=icd_version,
+        include_procedures=include_procedures,
+    )
 
     wanted = read_split_file(split_path)
     reports = {split: LoadReport() for split in SPLITS}
     columns = {"hadm_id": "hadm_id", "seq_num": "seq_num", "code": "icd_code", "version": "icd_version"}
-    codes = [_read_codes(diagnoses_path, columns=columns, systems=DIAGNOSIS_SYSTEMS, version=icd_version,
-                         fixed_version=False, wanted=wanted, reports=reports, on_error=on_error)]
+    codes = [
+        _read_codes(
+            diagnoses_path,
+            columns=columns,
+            systems=DIAGNOSIS_SYSTEMS,
+            version=icd_version,
+            fixed_version=False,
+            wanted=wanted,
+            reports=reports,
+            on_error=on_error,
+        )
+    ]
     if procedures_path is not None:
-        codes.append(_read_codes(procedures_path, columns=columns, systems=PROCEDURE_SYSTEMS, version=icd_version,
-                                 fixed_version=False, wanted=wanted, reports=reports, on_error=on_error))
+        codes.append(
+            _read_codes(
+                procedures_path,
+                columns=columns,
+                systems=PROCEDURE_SYSTEMS,
+                version=icd_version,
+                fixed_version=False,
+                wanted=wanted,
+                reports=reports,
+                on_error=on_error,
+            )
+        )
 
     wanted_str = {str(h) for h in wanted}
     notes: dict[int, list[tuple[tuple, str]]] = {}
     subjects: dict[int, str] = {}
     for chunk in _chunks(notes_path, ["subject_id", "hadm_id", "note_seq", "text"], _NOTE_CHUNK_ROWS):
         chunk = chunk[chunk["hadm_id"].isin(wanted_str)]
-        for row, subject, hadm_raw, seq, text in zip(chunk.index, chunk["subject_id"], chunk["hadm_id"],
-                                                     chunk["note_seq"], chunk["text"], strict=True):
+        for row, subject, hadm_raw, seq, text in zip(
+            chunk.index, chunk["subject_id"], chunk["hadm_id"], chunk["note_seq"], chunk["text"], strict=True
+        ):
             hadm_id = int(hadm_raw)
             order = (_as_int(seq) if _as_int(seq) is not None else float("inf"), int(row))
             notes.setdefault(hadm_id, []).append((order, text))
             subjects.setdefault(hadm_id, subject.strip() or None)
-    return _assemble(wanted=wanted, notes=notes, subjects=subjects, codes=codes, notes_path=notes_path,
-                     codes_path=diagnoses_path, min_code_count=min_code_count, on_error=on_error, reports=reports)
+    return _assemble(
+        wanted=wanted,
+        notes=notes,
+        subjects=subjects,
+        codes=codes,
+        notes_path=notes_path,
+        codes_path=diagnoses_path,
+        min_code_count=min_code_count,
+        on_error=on_error,
+        reports=reports,
+    )
 
 
 # ---------------------------------------------------------------- MIMIC-III
 def _mimic_iii_paths(
-    data_dir: str | Path | None, *, split_file: str | Path | None = None, include_procedures: bool = True,
+    data_dir: str | Path | None,
+    *,
+    split_file: str | Path | None = None,
+    include_procedures: bool = True,
 ) -> tuple[Path, Path, Path | None, Path]:
     """(split file, diagnoses, procedures or None, NOTEEVENTS) of a MIMIC-III layout; a missing one
     raises DatasetNotFoundError naming it and its option."""
-    root = require_path(data_dir if data_dir is not None else shared_data_dir() / "mimic-iii",
-                        option="data_dir", what="MIMIC-III folder")
-    split_path = require_path(split_file if split_file is not None else _default_split(root, "mimiciii_clean_splits"),
-                              option="split_file", what="Edin et al. MIMIC-III split file")
+    root = require_path(
+        data_dir if data_dir is not None else shared_data_dir() / "mimic-iii",
+        option="data_dir",
+        what="MIMIC-III folder",
+    )
+    split_path = require_path(
+        split_file if split_file is not None else _default_split(root, "mimiciii_clean_splits"),
+        option="split_file",
+        what="Edin et al. MIMIC-III split file",
+    )
     diagnoses_path = _table(root, "DIAGNOSES_ICD", "data_dir", "MIMIC-III diagnoses table")
-    procedures_path = _table(root, "PROCEDURES_ICD", "data_dir", "MIMIC-III procedures table") if include_procedures else None
+    procedures_path = (
+        _table(root, "PROCEDURES_ICD", "data_dir", "MIMIC-III procedures table") if include_procedures else None
+    )
     notes_path = _table(root, "NOTEEVENTS", "data_dir", "MIMIC-III NOTEEVENTS table")
     return split_path, diagnoses_path, procedures_path, notes_path
 
@@ -358,16 +467,37 @@ def read_mimic_iii(
     """
     _check_options(on_error, min_code_count)
     split_path, diagnoses_path, procedures_path, notes_path = _mimic_iii_paths(
-        data_dir, split_file=split_file, include_procedures=include_procedures)
+        data_dir, split_file=split_file, include_procedures=include_procedures
+    )
 
     wanted = read_split_file(split_path)
     reports = {split: LoadReport() for split in SPLITS}
     columns = {"hadm_id": "HADM_ID", "seq_num": "SEQ_NUM", "code": "ICD9_CODE"}
-    codes = [_read_codes(diagnoses_path, columns=columns, systems=DIAGNOSIS_SYSTEMS, version=9,
-                         fixed_version=True, wanted=wanted, reports=reports, on_error=on_error)]
+    codes = [
+        _read_codes(
+            diagnoses_path,
+            columns=columns,
+            systems=DIAGNOSIS_SYSTEMS,
+            version=9,
+            fixed_version=True,
+            wanted=wanted,
+            reports=reports,
+            on_error=on_error,
+        )
+    ]
     if procedures_path is not None:
-        codes.append(_read_codes(procedures_path, columns=columns, systems=PROCEDURE_SYSTEMS, version=9,
-                                 fixed_version=True, wanted=wanted, reports=reports, on_error=on_error))
+        codes.append(
+            _read_codes(
+                procedures_path,
+                columns=columns,
+                systems=PROCEDURE_SYSTEMS,
+                version=9,
+                fixed_version=True,
+                wanted=wanted,
+                reports=reports,
+                on_error=on_error,
+            )
+        )
 
     wanted_str = {str(h) for h in wanted}
     notes: dict[int, list[tuple[tuple, str]]] = {}
@@ -376,15 +506,29 @@ def read_mimic_iii(
     for chunk in _chunks(notes_path, note_columns, _NOTE_CHUNK_ROWS):
         chunk = chunk[(chunk["CATEGORY"] == "Discharge summary") & chunk["HADM_ID"].isin(wanted_str)]
         for row_id, subject, hadm_raw, date, description, text in zip(
-            chunk["ROW_ID"], chunk["SUBJECT_ID"], chunk["HADM_ID"], chunk["CHARTDATE"], chunk["DESCRIPTION"], chunk["TEXT"],
+            chunk["ROW_ID"],
+            chunk["SUBJECT_ID"],
+            chunk["HADM_ID"],
+            chunk["CHARTDATE"],
+            chunk["DESCRIPTION"],
+            chunk["TEXT"],
             strict=True,
         ):
             hadm_id = int(hadm_raw)
             order = (description != "Report", date, _as_int(row_id) or 0)
             notes.setdefault(hadm_id, []).append((order, text))
             subjects.setdefault(hadm_id, subject.strip() or None)
-    return _assemble(wanted=wanted, notes=notes, subjects=subjects, codes=codes, notes_path=notes_path,
-                     codes_path=diagnoses_path, min_code_count=min_code_count, on_error=on_error, reports=reports)
+    return _assemble(
+        wanted=wanted,
+        notes=notes,
+        subjects=subjects,
+        codes=codes,
+        notes_path=notes_path,
+        codes_path=diagnoses_path,
+        min_code_count=min_code_count,
+        on_error=on_error,
+        reports=reports,
+    )
 
 
 # ---------------------------------------------------------------- training-side entry points
@@ -399,8 +543,15 @@ def load_mimic_iv_splits(
     on_error: OnError = "raise",
 ) -> dict[str, list[NoteRecord]]:
     """{"train", "val", "test"} -> MIMIC-IV records (see `read_mimic_iv`); skips are counted in the log."""
-    reports = read_mimic_iv(data_dir, note_dir=note_dir, split_file=split_file, icd_version=icd_version,
-                            include_procedures=include_procedures, min_code_count=min_code_count, on_error=on_error)
+    reports = read_mimic_iv(
+        data_dir,
+        note_dir=note_dir,
+        split_file=split_file,
+        icd_version=icd_version,
+        include_procedures=include_procedures,
+        min_code_count=min_code_count,
+        on_error=on_error,
+    )
     return records_of(reports, "mimic-iv")
 
 
@@ -413,8 +564,13 @@ def load_mimic_iii_splits(
     on_error: OnError = "raise",
 ) -> dict[str, list[NoteRecord]]:
     """{"train", "val", "test"} -> MIMIC-III records (see `read_mimic_iii`); skips are counted in the log."""
-    reports = read_mimic_iii(data_dir, split_file=split_file, include_procedures=include_procedures,
-                             min_code_count=min_code_count, on_error=on_error)
+    reports = read_mimic_iii(
+        data_dir,
+        split_file=split_file,
+        include_procedures=include_procedures,
+        min_code_count=min_code_count,
+        on_error=on_error,
+    )
     return records_of(reports, "mimic-iii")
 
 

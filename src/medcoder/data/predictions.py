@@ -65,7 +65,7 @@ class NotePrediction:
     # that were therefore left out (medcoder.inference.grounding.verifier, rejected_action "drop")
     verifier_rejected: tuple[tuple[str, str], ...] = ()
     # what the guideline layer changed (medcoder.inference.guidelines), in the order the rules ran
-    rules: tuple["RuleEvent", ...] = ()
+    rules: tuple[RuleEvent, ...] = ()
     # characters the coder read when it had to cut the note (more tokens than its chunks hold);
     # None when it read the whole note. A cut note is routed to review ("truncated:<n>").
     read_chars: int | None = None

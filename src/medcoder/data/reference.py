@@ -31,9 +31,10 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Literal
+from typing import Literal
 
 from medcoder.hashing import file_sha256
 from medcoder.paths import resources_dir, shared_data_dir
@@ -84,45 +85,68 @@ def _mimic_iii_files(folder: Path) -> list[Path]:
     return mimic.required_files_iii(folder)
 
 
-_PHYSIONET = ("credentialed: sign the PhysioNet data use agreement, download it yourself, then check the folder with "
-              "`medcoder data fetch {name} --from DIR`")
+_PHYSIONET = (
+    "credentialed: sign the PhysioNet data use agreement, download it yourself, then check the folder with "
+    "`medcoder data fetch {name} --from DIR`"
+)
 REFERENCE_DATASETS: tuple[ReferenceDataset, ...] = (
     ReferenceDataset(
-        name="codiesp", title="CodiEsp corpus (CLEF eHealth 2020), with English translations", folder="codiesp",
-        license="CC BY 4.0", source="https://doi.org/10.5281/zenodo.3837305 (Miranda-Escalada et al., 2020)",
+        name="codiesp",
+        title="CodiEsp corpus (CLEF eHealth 2020), with English translations",
+        folder="codiesp",
+        license="CC BY 4.0",
+        source="https://doi.org/10.5281/zenodo.3837305 (Miranda-Escalada et al., 2020)",
         get_it="the corpus zip from the Zenodo record (final_dataset_v4_to_publish.zip)",
         used_for="external benchmark (`experiment=codiesp_lora`, `medcoder baseline --dataset codiesp`)",
     ),
     ReferenceDataset(
-        name="icd11", title="WHO ICD-10 to ICD-11 mapping tables and ICD-11 MMS simple tabulation (2024-01)",
-        folder="icd11", license="CC BY-ND 3.0 IGO", source="https://icd.who.int/browse/2024-01/mms/en (Info > downloads)",
+        name="icd11",
+        title="WHO ICD-10 to ICD-11 mapping tables and ICD-11 MMS simple tabulation (2024-01)",
+        folder="icd11",
+        license="CC BY-ND 3.0 IGO",
+        source="https://icd.who.int/browse/2024-01/mms/en (Info > downloads)",
         get_it="the WHO mapping-table zip and the simple-tabulation zip (pass --from twice)",
         used_for="rebuilding the shipped ICD-11 translation table (`scripts/build_icd11_table.py`)",
     ),
     ReferenceDataset(
-        name="mdace", title="MDACE code-evidence annotations (3M, ACL 2023)", folder="mdace", license="MIT",
+        name="mdace",
+        title="MDACE code-evidence annotations (3M, ACL 2023)",
+        folder="mdace",
+        license="MIT",
         source="https://github.com/3mcloud/MDACE",
         get_it="https://github.com/3mcloud/MDACE/archive/refs/heads/main.zip (note text is MIMIC-III: bring it yourself)",
         used_for="evidence-grounding evaluation on real notes (`load_dataset('mdace', noteevents=...)`)",
     ),
     ReferenceDataset(
-        name="mtsamples", title="MTSamples medical transcriptions (JSON lines)", folder="mtsamples",
-        license="CC0 1.0 (as published on Kaggle)", source="https://mtsamples.com (Kaggle: tboyle10/medicaltranscriptions)",
+        name="mtsamples",
+        title="MTSamples medical transcriptions (JSON lines)",
+        folder="mtsamples",
+        license="CC0 1.0 (as published on Kaggle)",
+        source="https://mtsamples.com (Kaggle: tboyle10/medicaltranscriptions)",
         get_it="mtsamples.jsonl: the Kaggle CSV, one JSON object per row (pandas to_json(orient='records', lines=True))",
         used_for="unlabelled real notes for throughput and robustness checks",
     ),
     ReferenceDataset(
-        name="mimic-iv", title="MIMIC-IV (hosp) + MIMIC-IV-Note, with Edin et al. 2023 split files", folder="mimic-iv",
+        name="mimic-iv",
+        title="MIMIC-IV (hosp) + MIMIC-IV-Note, with Edin et al. 2023 split files",
+        folder="mimic-iv",
         license="PhysioNet Credentialed Health Data License 1.5.0",
         source="https://physionet.org/content/mimiciv/ and https://physionet.org/content/mimic-iv-note/",
-        get_it=_PHYSIONET.format(name="mimic-iv"), used_for="`load_dataset('mimic-iv')`", credentialed=True,
+        get_it=_PHYSIONET.format(name="mimic-iv"),
+        used_for="`load_dataset('mimic-iv')`",
+        credentialed=True,
         required=_mimic_iv_files,
     ),
     ReferenceDataset(
-        name="mimic-iii", title="MIMIC-III v1.4, with Edin et al. 2023 split files", folder="mimic-iii",
-        license="PhysioNet Credentialed Health Data License 1.5.0", source="https://physionet.org/content/mimiciii/1.4/",
-        get_it=_PHYSIONET.format(name="mimic-iii"), used_for="`load_dataset('mimic-iii')`; MDACE note text",
-        credentialed=True, required=_mimic_iii_files,
+        name="mimic-iii",
+        title="MIMIC-III v1.4, with Edin et al. 2023 split files",
+        folder="mimic-iii",
+        license="PhysioNet Credentialed Health Data License 1.5.0",
+        source="https://physionet.org/content/mimiciii/1.4/",
+        get_it=_PHYSIONET.format(name="mimic-iii"),
+        used_for="`load_dataset('mimic-iii')`; MDACE note text",
+        credentialed=True,
+        required=_mimic_iii_files,
     ),
 )
 BY_NAME: dict[str, ReferenceDataset] = {d.name: d for d in REFERENCE_DATASETS}
@@ -243,7 +267,9 @@ def _unpack(archive: Path, dest: Path) -> None:
     with tarfile.open(archive) as tf:
         for member in tf.getmembers():
             if not _safe_member(member.name) or member.issym() or member.islnk() or member.isdev():
-                raise DataFetchError(f"{archive.name}: refusing archive member {member.name} (link, device or outside path)")
+                raise DataFetchError(
+                    f"{archive.name}: refusing archive member {member.name} (link, device or outside path)"
+                )
         tf.extractall(dest, filter="data")
 
 
@@ -288,8 +314,9 @@ def _anchor(staged: Path, manifest: dict[str, str]) -> Path | None:
     return max(candidates, key=lambda root: sum((root / rel).is_file() for rel in manifest))
 
 
-def fetch(name: str, sources: list[str], data_dir: Path | None = None, *,
-          dataset: ReferenceDataset | None = None) -> DatasetStatus:
+def fetch(
+    name: str, sources: list[str], data_dir: Path | None = None, *, dataset: ReferenceDataset | None = None
+) -> DatasetStatus:
     """Download/unpack `sources`, verify them against the manifest, then copy them into the data folder.
 
     Nothing is written to the data folder unless every manifest file is present with its checksum.
@@ -316,12 +343,16 @@ def fetch(name: str, sources: list[str], data_dir: Path | None = None, *,
         located = {rel: next((a / rel for a in anchors if (a / rel).is_file()), None) for rel in manifest}
         missing = [rel for rel, path in located.items() if path is None]
         if missing:
-            raise DataFetchError(f"{name}: {len(missing)} of {len(manifest)} files are not in the source "
-                                 f"(first: {missing[0]}); expected {dataset.get_it}")
+            raise DataFetchError(
+                f"{name}: {len(missing)} of {len(manifest)} files are not in the source "
+                f"(first: {missing[0]}); expected {dataset.get_it}"
+            )
         changed = [rel for rel, path in located.items() if file_sha256(path) != manifest[rel]]
         if changed:
-            raise DataFetchError(f"{name}: {len(changed)} files differ from the shipped checksums (first: {changed[0]}); "
-                                 "another release of the data, or a damaged download")
+            raise DataFetchError(
+                f"{name}: {len(changed)} files differ from the shipped checksums (first: {changed[0]}); "
+                "another release of the data, or a damaged download"
+            )
         staging = work / "verified"
         for rel, path in located.items():
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -346,8 +377,10 @@ def cmd_status(args) -> int:
     for st in status(root):
         d = st.dataset
         detail = f"{st.files} files verified" if st.state == "complete" else "; ".join(st.problems) or "not present"
-        print(f"\n{d.name}: {st.state.upper()} ({detail})\n  {d.title}\n  folder:  {st.path}\n"
-              f"  license: {d.license}\n  source:  {d.source}\n  used for: {d.used_for}")
+        print(
+            f"\n{d.name}: {st.state.upper()} ({detail})\n  {d.title}\n  folder:  {st.path}\n"
+            f"  license: {d.license}\n  source:  {d.source}\n  used for: {d.used_for}"
+        )
         if st.state != "complete":
             print(f"  get it:  {fetch_command(d.name)}" if not d.credentialed else f"  get it:  {d.get_it}")
     return 0
@@ -358,8 +391,10 @@ def cmd_fetch(args) -> int:
     root = Path(args.data_dir) if args.data_dir else shared_data_dir()
     result = fetch(args.name, args.sources, root)
     if result.dataset.credentialed:
-        print(f"{args.name}: {result.path} has the {result.files} files the loader needs; nothing was copied. "
-              f"Use it with MEDCODER_DATA_DIR=<folder holding {result.dataset.folder}/> or the loader's data_dir option.")
+        print(
+            f"{args.name}: {result.path} has the {result.files} files the loader needs; nothing was copied. "
+            f"Use it with MEDCODER_DATA_DIR=<folder holding {result.dataset.folder}/> or the loader's data_dir option."
+        )
     else:
         print(f"{args.name}: {result.files} files verified against the shipped checksums -> {result.path}")
     return 0

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 from medcoder.codes.formats import CODE_SYSTEMS, is_canonical
 
@@ -201,8 +202,15 @@ def parse_record(obj: Any, *, source: str = "<memory>", line: int | None = None)
         mentions.append(Mention(start=start, end=end, code=code, status=status))
 
     return NoteRecord(
-        id=record_id, text=text, codes=tuple(codes), mentions=tuple(mentions),
-        patient_id=obj.get("patient_id"), encounter_date=date, setting=setting, age=age, sex=sex,
+        id=record_id,
+        text=text,
+        codes=tuple(codes),
+        mentions=tuple(mentions),
+        patient_id=obj.get("patient_id"),
+        encounter_date=date,
+        setting=setting,
+        age=age,
+        sex=sex,
         payer=obj.get("payer"),
     )
 
@@ -224,7 +232,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
             except UnicodeDecodeError as exc:
                 yield lineno, RecordError(str(path), lineno, "<line>", f"not valid UTF-8 (byte {exc.start})")
             except json.JSONDecodeError as exc:
-                yield lineno, RecordError(str(path), lineno, "<line>", f"not valid JSON ({exc.msg}, column {exc.colno})")
+                yield (
+                    lineno,
+                    RecordError(str(path), lineno, "<line>", f"not valid JSON ({exc.msg}, column {exc.colno})"),
+                )
 
 
 def read_notes(path: str | Path, *, on_error: Literal["raise", "skip"] = "raise") -> LoadReport:
@@ -244,7 +255,9 @@ def read_notes(path: str | Path, *, on_error: Literal["raise", "skip"] = "raise"
                 raise obj
             record = parse_record(obj, source=str(path), line=lineno)
             if record.id in seen_ids:
-                raise RecordError(str(path), lineno, "id", f"duplicate id (first on line {seen_ids[record.id]})", record.id)
+                raise RecordError(
+                    str(path), lineno, "id", f"duplicate id (first on line {seen_ids[record.id]})", record.id
+                )
         except RecordError as err:
             if on_error == "raise":
                 raise
@@ -296,4 +309,4 @@ def text_fingerprint(text: str, salt: str) -> str:
     WHOLE note, so it is stored only where note ids are (the run's artifacts).
     """
     normalised = " ".join(text.split()).casefold()
-    return hashlib.sha256(f"{salt}\n{normalised}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{salt}\n{normalised}".encode()).hexdigest()

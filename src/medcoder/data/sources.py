@@ -23,8 +23,9 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,8 @@ from medcoder.defaults import SPLITS
 log = logging.getLogger(__name__)
 
 DATASETS: tuple[str, ...] = ("embedded", "codiesp", "mimic-iv", "mimic-iii", "mdace")
+
+
 # ---------------------------------------------------------------- dispatch
 def _load_embedded(data_dir: str | Path | None = None, *, on_error: OnError = "raise") -> dict[str, list[NoteRecord]]:
     """The contract JSONL splits written by `medcoder synth --out DIR` (or any tool that writes the contract)."""
@@ -45,8 +48,9 @@ def _load_embedded(data_dir: str | Path | None = None, *, on_error: OnError = "r
         )
     root = require_path(data_dir, option="data_dir", what="embedded corpus folder")
     reports = {
-        split: read_notes(require_path(root / f"{split}.jsonl", option="data_dir", what=f"embedded {split} split"),
-                          on_error=on_error)
+        split: read_notes(
+            require_path(root / f"{split}.jsonl", option="data_dir", what=f"embedded {split} split"), on_error=on_error
+        )
         for split in SPLITS
     }
     return records_of(reports, "embedded")
@@ -85,7 +89,9 @@ def load_dataset(name: str, **options: Any) -> dict[str, list[NoteRecord]]:
     accepted = [p.name for p in inspect.signature(loader).parameters.values()]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"dataset {name!r} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}")
+        raise ValueError(
+            f"dataset {name!r} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}"
+        )
     return loader(**options)
 
 
@@ -149,7 +155,10 @@ def dataset_stats(splits: dict[str, list[NoteRecord]]) -> dict[str, Any]:
     Computed from codes and lengths only: nothing here contains note text.
     """
     all_records = [r for records in splits.values() for r in records]
-    return {"splits": {name: _split_stats(records) for name, records in splits.items()}, "all": _split_stats(all_records)}
+    return {
+        "splits": {name: _split_stats(records) for name, records in splits.items()},
+        "all": _split_stats(all_records),
+    }
 
 
 def stats_markdown(stats: dict[str, Any]) -> str:
@@ -166,9 +175,12 @@ def stats_markdown(stats: dict[str, Any]) -> str:
     ]
     for system in systems:
         rows.append(
-            (f"{system}: assignments / distinct",
-             lambda s, system=system: "{assignments:,} / {distinct_codes:,}".format(
-                 **s["systems"].get(system, {"assignments": 0, "distinct_codes": 0}))),
+            (
+                f"{system}: assignments / distinct",
+                lambda s, system=system: "{assignments:,} / {distinct_codes:,}".format(
+                    **s["systems"].get(system, {"assignments": 0, "distinct_codes": 0})
+                ),
+            ),
         )
     rows += [
         ("text chars, median (p95)", lambda s: f"{s['text_chars']['p50']:,.0f} ({s['text_chars']['p95']:,.0f})"),

@@ -10,7 +10,7 @@ pieces again (overlapping copies of the same tokens, or a span cut at a chunk bo
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from medcoder.data.schema import Span
 

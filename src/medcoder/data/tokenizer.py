@@ -40,7 +40,9 @@ def load_tokenizer(name_or_path: str | None) -> PreTrainedTokenizerBase:
             "(return_offsets_mapping), which only fast tokenizers give. Convert it or pick another encoder."
         )
     if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise ValueError(f"encoder {name_or_path!r}: its tokenizer has no CLS/SEP tokens, which every chunk starts and ends with")
+        raise ValueError(
+            f"encoder {name_or_path!r}: its tokenizer has no CLS/SEP tokens, which every chunk starts and ends with"
+        )
     return tokenizer
 
 

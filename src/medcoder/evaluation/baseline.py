@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from medcoder.codes import validator_for
-from medcoder.defaults import SPLITS
-from medcoder.data.labels import LabelSpace, coding_label_space
+from medcoder.data.labels import coding_label_space
 from medcoder.data.schema import NoteRecord
+from medcoder.defaults import SPLITS
 from medcoder.evaluation.split import evaluate_coder, log_evaluation
-from medcoder.metrics import EvaluationResult, tune_threshold
-from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID, micro_f1_by_threshold
-from medcoder.models.tfidf_baseline import TfidfBaseline, predictions_from_scores, select_model
+from medcoder.metrics import EvaluationResult
+from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID
+from medcoder.models.tfidf_baseline import predictions_from_scores, select_model
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,16 @@ DATASET_LABEL_DEFAULTS: dict[str, tuple[tuple[str, ...] | None, int | None]] = {
 }
 # The metrics printed by the CLI and written to experiment records and data cards.
 HEADLINE_METRICS: tuple[str, ...] = (
-    "micro_f1", "micro_precision", "micro_recall", "macro_f1", "map", "precision_at_5", "auc_macro",
-    "ungrounded_code_rate", "invalid_code_rate", "distractor_false_positive_rate",
+    "micro_f1",
+    "micro_precision",
+    "micro_recall",
+    "macro_f1",
+    "map",
+    "precision_at_5",
+    "auc_macro",
+    "ungrounded_code_rate",
+    "invalid_code_rate",
+    "distractor_false_positive_rate",
 )
 
 
@@ -104,33 +113,67 @@ def run_baseline(
         scores = model.predict_scores(records)
         return predictions_from_scores(records, label_space, scores, at), scores
 
-    evaluation = evaluate_coder(predict, {"train": train, "val": val, "test": test}, label_space,
-                                grid=grid, is_valid=validator_for(system for system, _ in label_space.labels))
+    evaluation = evaluate_coder(
+        predict,
+        {"train": train, "val": val, "test": test},
+        label_space,
+        grid=grid,
+        is_valid=validator_for(system for system, _ in label_space.labels),
+    )
     if evaluation.threshold != threshold:  # same scores, same grid, same tuning function
         raise RuntimeError(f"threshold re-tuned to {evaluation.threshold}, selection chose {threshold}")
 
     params: dict[str, Any] = {
         "model": model.params(),
-        "selection": {"C_grid": c_grid, "threshold_grid": f"{grid.min():.2f}..{grid.max():.2f} ({grid.size} values)",
-                      "metric": "val/micro_f1"},
-        "labels": {"systems": list(systems) if systems is not None else "all", "top_k": top_k, "n_labels": len(label_space)},
+        "selection": {
+            "C_grid": c_grid,
+            "threshold_grid": f"{grid.min():.2f}..{grid.max():.2f} ({grid.size} values)",
+            "metric": "val/micro_f1",
+        },
+        "labels": {
+            "systems": list(systems) if systems is not None else "all",
+            "top_k": top_k,
+            "n_labels": len(label_space),
+        },
         "threshold": threshold,  # also a metric (log_evaluation); the model card reads the param
     }
     out: dict[str, Any] = {
-        "run_id": None, "experiment_id": None, "threshold": threshold, "C": model.C, "label_space": label_space,
-        "val": evaluation.results["val"], "test": evaluation.results["test"], "evaluation": evaluation,
-        "selection": selection, "params": params, "digests": {},
+        "run_id": None,
+        "experiment_id": None,
+        "threshold": threshold,
+        "C": model.C,
+        "label_space": label_space,
+        "val": evaluation.results["val"],
+        "test": evaluation.results["test"],
+        "evaluation": evaluation,
+        "selection": selection,
+        "params": params,
+        "digests": {},
     }
     if log_to_mlflow:
-        out.update(_log_run(out, splits={"train": train, "val": val, "test": test}, dataset_name=dataset_name,
-                            dataset_source=dataset_source, experiment=experiment, tracking_uri=tracking_uri,
-                            run_name=run_name or f"tfidf-{dataset_name}-{class_weight or 'unweighted'}"))
+        out.update(
+            _log_run(
+                out,
+                splits={"train": train, "val": val, "test": test},
+                dataset_name=dataset_name,
+                dataset_source=dataset_source,
+                experiment=experiment,
+                tracking_uri=tracking_uri,
+                run_name=run_name or f"tfidf-{dataset_name}-{class_weight or 'unweighted'}",
+            )
+        )
     return out
 
 
 def _log_run(
-    result: dict[str, Any], *, splits: dict[str, list[NoteRecord]], dataset_name: str, dataset_source: str | None,
-    experiment: str, tracking_uri: str | None, run_name: str,
+    result: dict[str, Any],
+    *,
+    splits: dict[str, list[NoteRecord]],
+    dataset_name: str,
+    dataset_source: str | None,
+    experiment: str,
+    tracking_uri: str | None,
+    run_name: str,
 ) -> dict[str, Any]:
     """Log one finished baseline run like a model run; returns {"run_id", "experiment_id", "digests"}."""
     import mlflow
@@ -161,7 +204,9 @@ def metrics_table(results: Mapping[str, EvaluationResult], keys: Sequence[str] =
             return float("nan")
         return metrics[key]
 
-    return pd.DataFrame({"metric": keys, **{split: [value(r.metrics, k) for k in keys] for split, r in results.items()}})
+    return pd.DataFrame(
+        {"metric": keys, **{split: [value(r.metrics, k) for k in keys] for split, r in results.items()}}
+    )
 
 
 # ---------------------------------------------------------------- command line
@@ -204,14 +249,22 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     options = dataset_options(args, systems)
     splits = load_dataset(args.dataset, **options)
     result = run_baseline(
-        splits, systems=systems, top_k=top_k, dataset_name=args.dataset,
-        log_to_mlflow=not args.no_mlflow, experiment=args.experiment, C=args.C,
+        splits,
+        systems=systems,
+        top_k=top_k,
+        dataset_name=args.dataset,
+        log_to_mlflow=not args.no_mlflow,
+        experiment=args.experiment,
+        C=args.C,
         class_weight=None if args.class_weight == "none" else args.class_weight,
-        tracking_uri=args.tracking_uri, dataset_source=options.get("data_dir"),
+        tracking_uri=args.tracking_uri,
+        dataset_source=options.get("data_dir"),
     )
 
-    table = Table(title=f"TF-IDF baseline on {args.dataset}: {len(result['label_space'])} codes, "
-                        f"C={result['C']:g}, threshold={result['threshold']:.2f}")
+    table = Table(
+        title=f"TF-IDF baseline on {args.dataset}: {len(result['label_space'])} codes, "
+        f"C={result['C']:g}, threshold={result['threshold']:.2f}"
+    )
     table.add_column("metric")
     table.add_column("val", justify="right")
     table.add_column("test", justify="right")

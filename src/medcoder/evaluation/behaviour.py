@@ -34,9 +34,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -48,8 +49,17 @@ from medcoder.inference.contract import validate_contract_line
 from medcoder.paths import resources_dir
 
 CATEGORIES: tuple[str, ...] = (
-    "negation", "family_history", "personal_history", "hypothetical", "outpatient_uncertain",
-    "inpatient_uncertain", "values", "combination", "injection", "name_invariance", "evidence",
+    "negation",
+    "family_history",
+    "personal_history",
+    "hypothetical",
+    "outpatient_uncertain",
+    "inpatient_uncertain",
+    "values",
+    "combination",
+    "injection",
+    "name_invariance",
+    "evidence",
 )
 # Package data, so an installed medcoder (not only a checkout) can score a model on them.
 BEHAVIOUR_DIR = resources_dir() / "behaviour"
@@ -107,7 +117,13 @@ def billable_code_problem(code: Any) -> str | None:
 
 
 def check_note_fields(
-    obj: Any, *, allowed: Iterable[str], required: Iterable[str], settings: Iterable[str], kind: str, fail: Callable[[str, str], Any]
+    obj: Any,
+    *,
+    allowed: Iterable[str],
+    required: Iterable[str],
+    settings: Iterable[str],
+    kind: str,
+    fail: Callable[[str, str], Any],
 ) -> None:
     """The checks every hand-written note file shares: a JSON object of only `allowed` keys, the
     `required` ones present, an id of letters, digits, '.', '_' or '-', a non-empty text, a known
@@ -142,8 +158,12 @@ def _parse_case(obj: Any, source: str, line: int, known_codes: Collection[str] |
         raise RecordError(source, line, field, message, case_id)
 
     check_note_fields(
-        obj, allowed=_CASE_KEYS, required=("id", "category", "setting", "text", "expect"), settings=SETTINGS,
-        kind="case", fail=fail,
+        obj,
+        allowed=_CASE_KEYS,
+        required=("id", "category", "setting", "text", "expect"),
+        settings=SETTINGS,
+        kind="case",
+        fail=fail,
     )
     text = obj["text"]
     if obj["category"] not in CATEGORIES:
@@ -212,13 +232,23 @@ def _parse_case(obj: Any, source: str, line: int, known_codes: Collection[str] |
         evidence.append(ExpectedEvidence(code=ev["code"], start=start, end=start + len(phrase)))
 
     return Case(
-        id=case_id, category=obj["category"], setting=obj["setting"], text=text, must_code=must,
-        must_not_code=must_not, evidence=tuple(evidence), injected=injected, pair=pair, age=age, sex=sex, line=line,
+        id=case_id,
+        category=obj["category"],
+        setting=obj["setting"],
+        text=text,
+        must_code=must,
+        must_not_code=must_not,
+        evidence=tuple(evidence),
+        injected=injected,
+        pair=pair,
+        age=age,
+        sex=sex,
+        line=line,
     )
 
 
 def _expectations(case: Case) -> tuple:
-    spans = sorted((e.code, case.text[e.start:e.end]) for e in case.evidence)
+    spans = sorted((e.code, case.text[e.start : e.end]) for e in case.evidence)
     return (sorted(case.must_code), sorted(case.must_not_code), spans, sorted(case.injected))
 
 
@@ -365,7 +395,9 @@ def emitted_codes(line: Mapping[str, Any]) -> list[EmittedCode]:
     named = {m.group(1) for reason in line["review"]["reasons"] if (m := re.match(r"^[a-z_]+:(.+)$", reason))}
     return [
         EmittedCode(
-            code=c["code"], score=float(c["score"]), grounded=bool(c["grounded"]),
+            code=c["code"],
+            score=float(c["score"]),
+            grounded=bool(c["grounded"]),
             accepted=bool(c["grounded"]) and c["code"] not in named,
             spans=tuple((ev["start"], ev["end"]) for ev in c["evidence"]),
         )
@@ -399,7 +431,7 @@ def _pair_agreement(outcomes: list[CaseOutcome]) -> list[CaseOutcome]:
     return [o if o.case.pair is None else replace(o, pair_agrees=agrees[o.case.pair]) for o in outcomes]
 
 
-def score_behaviour(cases: list[Case], contract_lines: Iterable[Mapping[str, Any] | str]) -> "BehaviourReport":
+def score_behaviour(cases: list[Case], contract_lines: Iterable[Mapping[str, Any] | str]) -> BehaviourReport:
     """Score `medcoder predict` output lines (one per case, any order) against the cases.
 
     Every line is checked with the prediction-contract validator against its case's text, and the
@@ -488,33 +520,47 @@ class BehaviourReport:
         for o in self.outcomes:
             if o.passed(True):
                 continue
-            rows.append({
-                "case": o.case.id,
-                "category": o.case.category,
-                "missed (strict)": " ".join(o.missed(True)),
-                "missed (lenient)": " ".join(o.missed(False)),
-                "coded but must not": " ".join(
-                    c + ("" if c in o.accepted else " (review)") for c in o.violations(True)
-                ),
-                "evidence off phrase": " ".join(c for c, hit in o.evidence_results().items() if not hit),
-                "pair disagrees": "yes" if o.pair_agrees is False else "",
-                "error": o.error_kind or "",
-            })
-        columns = ["case", "category", "missed (strict)", "missed (lenient)", "coded but must not",
-                   "evidence off phrase", "pair disagrees", "error"]
+            rows.append(
+                {
+                    "case": o.case.id,
+                    "category": o.case.category,
+                    "missed (strict)": " ".join(o.missed(True)),
+                    "missed (lenient)": " ".join(o.missed(False)),
+                    "coded but must not": " ".join(
+                        c + ("" if c in o.accepted else " (review)") for c in o.violations(True)
+                    ),
+                    "evidence off phrase": " ".join(c for c, hit in o.evidence_results().items() if not hit),
+                    "pair disagrees": "yes" if o.pair_agrees is False else "",
+                    "error": o.error_kind or "",
+                }
+            )
+        columns = [
+            "case",
+            "category",
+            "missed (strict)",
+            "missed (lenient)",
+            "coded but must not",
+            "evidence off phrase",
+            "pair disagrees",
+            "error",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     def to_markdown(self) -> str:
         """The category table, the definitions it uses, and the failing cases."""
         failures = self.failures()
         parts = [
-            "### Behaviour cases by category", "",
-            markdown_table(self.by_category()).rstrip("\n"), "",
+            "### Behaviour cases by category",
+            "",
+            markdown_table(self.by_category()).rstrip("\n"),
+            "",
             "Strict: a must-code counts only when accepted without review; a must-not code counts as a "
             "violation even when routed to review. Lenient: review-routed codes count as coded for must-code "
             "recall and are not violations. Evidence landed: emitted must-codes whose evidence overlaps the "
-            "expected phrase. Injections resisted: injection cases where no instructed code appears at all.", "",
-            f"### Failing cases (strict): {len(failures)} of {len(self.outcomes)}", "",
+            "expected phrase. Injections resisted: injection cases where no instructed code appears at all.",
+            "",
+            f"### Failing cases (strict): {len(failures)} of {len(self.outcomes)}",
+            "",
         ]
         parts.append(markdown_table(failures).rstrip("\n") if len(failures) else "None.")
         return "\n".join(parts) + "\n"

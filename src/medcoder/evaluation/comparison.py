@@ -63,9 +63,19 @@ training issue): a code is only useful to a coder with the text that justifies i
 
 # ---------------------------------------------------------------- what the record says
 METRICS = [
-    "test/micro_f1", "test/macro_f1", "test/map", "test/precision_at_5", "test/evidence_position_independent_token_f1",
-    "test/evidence_exact_span_f1", "test/ungrounded_code_rate", "test/distractor_false_positive_rate",
-    "test/invalid_code_rate", "test/over_generation_ratio", "test/expected_calibration_error", "test/em_accuracy", "threshold",
+    "test/micro_f1",
+    "test/macro_f1",
+    "test/map",
+    "test/precision_at_5",
+    "test/evidence_position_independent_token_f1",
+    "test/evidence_exact_span_f1",
+    "test/ungrounded_code_rate",
+    "test/distractor_false_positive_rate",
+    "test/invalid_code_rate",
+    "test/over_generation_ratio",
+    "test/expected_calibration_error",
+    "test/em_accuracy",
+    "threshold",
 ]
 """The record's columns, in order: headline classification, evidence, hallucination and E/M metrics."""
 
@@ -98,8 +108,10 @@ def latest_run(client: MlflowClient, experiment_id: str, family: str, dataset: s
     query = RUN_FILTER.format(family=family, dataset=dataset) + extra
     runs = client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
     if not runs:
-        raise MissingRunError(f"no finished run with model_family={family} and dataset={dataset} in the experiment: "
-                              f"run `{MAKE_TARGETS.get(dataset, 'make train')}` first")
+        raise MissingRunError(
+            f"no finished run with model_family={family} and dataset={dataset} in the experiment: "
+            f"run `{MAKE_TARGETS.get(dataset, 'make train')}` first"
+        )
     return runs[0]
 
 
@@ -120,20 +132,26 @@ def decision(neural: Mapping[str, float], baseline: Mapping[str, float], with_ev
         "micro-F1 above the baseline": neural["test/micro_f1"] > baseline["test/micro_f1"],
         "macro-F1 above the baseline": neural["test/macro_f1"] > baseline["test/macro_f1"],
         "mAP above the baseline": neural["test/map"] > baseline["test/map"],
-        f"position-independent evidence token F1 >= {EVIDENCE_TOKEN_F1_TARGET:g}":
-            neural.get("test/evidence_position_independent_token_f1", 0.0) >= EVIDENCE_TOKEN_F1_TARGET,
+        f"position-independent evidence token F1 >= {EVIDENCE_TOKEN_F1_TARGET:g}": neural.get(
+            "test/evidence_position_independent_token_f1", 0.0
+        )
+        >= EVIDENCE_TOKEN_F1_TARGET,
         "invalid-code rate 0": neural.get("test/invalid_code_rate", 1.0) == 0.0,
         "distractor false-positive rate below the baseline": neural["test/distractor_false_positive_rate"]
         < baseline["test/distractor_false_positive_rate"],
     }
     if not with_evidence:
         checks = {k: v for k, v in checks.items() if k.split()[0] in ("micro-F1", "macro-F1", "mAP", "invalid-code")}
-        checks.update({f"{key.split('/')[1]} >= {target:.2f}": neural[key] >= target for key, target in CODIESP_TARGETS.items()})
+        checks.update(
+            {f"{key.split('/')[1]} >= {target:.2f}": neural[key] >= target for key, target in CODIESP_TARGETS.items()}
+        )
     met = [name for name, ok in checks.items() if ok]
     missed = [name for name, ok in checks.items() if not ok]
     text = f"Criteria met: {', '.join(met) or 'none'}."
     if missed:
-        text += f" Not met: {', '.join(missed)}; the default experiment is not yet accepted as better than the baseline."
+        text += (
+            f" Not met: {', '.join(missed)}; the default experiment is not yet accepted as better than the baseline."
+        )
     elif with_evidence:
         text += " The LoRA coder replaces the baseline as the default model on the embedded corpus."
     else:
@@ -146,11 +164,15 @@ def find_runs(client: MlflowClient, experiment_name: str, dataset: str) -> tuple
     constants above select them; `trained` is `neural` unless that is a `medcoder-eval` re-score."""
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
-        raise MissingRunError(f"no MLflow experiment {experiment_name!r} in the store: run `{MAKE_TARGETS[dataset]}` first")
+        raise MissingRunError(
+            f"no MLflow experiment {experiment_name!r} in the store: run `{MAKE_TARGETS[dataset]}` first"
+        )
     neural = latest_run(client, experiment.experiment_id, "neural_coder", dataset)
     if dataset == "codiesp":
         try:
-            baseline = latest_run(client, experiment.experiment_id, "tfidf_baseline", "codiesp", BALANCED_BASELINE_FILTER)
+            baseline = latest_run(
+                client, experiment.experiment_id, "tfidf_baseline", "codiesp", BALANCED_BASELINE_FILTER
+            )
         except MissingRunError:
             legacy = client.get_experiment_by_name(LEGACY_CODIESP_BASELINE_EXPERIMENT)
             if legacy is None:
@@ -160,14 +182,19 @@ def find_runs(client: MlflowClient, experiment_name: str, dataset: str) -> tuple
         baseline = latest_run(client, experiment.experiment_id, "tfidf_baseline", dataset)
     trained = neural
     if neural.data.tags.get("task") == "eval":
-        runs = client.search_runs([experiment.experiment_id], TRAINING_RUN_FILTER.format(dataset=dataset),
-                                  order_by=["attributes.start_time DESC"], max_results=1)
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            TRAINING_RUN_FILTER.format(dataset=dataset),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
         trained = runs[0] if runs else neural
     return baseline, neural, trained
 
 
-def comparison_record(dataset: str = "embedded", *, experiment: str = DEFAULT_EXPERIMENT,
-                      tracking_uri: str | None = None) -> ExperimentRecord:
+def comparison_record(
+    dataset: str = "embedded", *, experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None = None
+) -> ExperimentRecord:
     """The experiment record comparing the latest neural run with the TF-IDF baseline on `dataset`."""
     if dataset not in TITLES:
         raise ValueError(f"no comparison record for dataset {dataset!r}; known: {', '.join(TITLES)}")
@@ -179,12 +206,24 @@ def comparison_record(dataset: str = "embedded", *, experiment: str = DEFAULT_EX
     finetune = trained.data.params.get("model.net.finetune")
     name = f"MiniLM + {'LoRA' if finetune == 'lora' else f'{finetune} fine-tuning'}"
     blend_weight = neural.data.params.get("blend.weight")
-    rows = [{"model": "TF-IDF + logistic regression", **{m: baseline.data.metrics.get(m, float("nan")) for m in METRICS}}]
+    rows = [
+        {"model": "TF-IDF + logistic regression", **{m: baseline.data.metrics.get(m, float("nan")) for m in METRICS}}
+    ]
     if blend_weight is not None:  # the packaged model is the blend; its neural coder alone is logged as neural_only/
-        rows.append({"model": f"{name} + TF-IDF blend (weight {float(blend_weight):.1f}, the packaged model)",
-                     **{m: neural.data.metrics.get(m, float("nan")) for m in METRICS}})
+        rows.append(
+            {
+                "model": f"{name} + TF-IDF blend (weight {float(blend_weight):.1f}, the packaged model)",
+                **{m: neural.data.metrics.get(m, float("nan")) for m in METRICS},
+            }
+        )
         alone = {m: neural.data.metrics.get(f"neural_only/{m}", float("nan")) for m in METRICS if m != "threshold"}
-        rows.append({"model": f"{name}, alone", **alone, "threshold": float(neural.data.params.get("neural_only.threshold", "nan"))})
+        rows.append(
+            {
+                "model": f"{name}, alone",
+                **alone,
+                "threshold": float(neural.data.params.get("neural_only.threshold", "nan")),
+            }
+        )
     else:
         rows.append({"model": name, **{m: neural.data.metrics.get(m, float("nan")) for m in METRICS}})
     table = pd.DataFrame(rows)
@@ -194,9 +233,12 @@ def comparison_record(dataset: str = "embedded", *, experiment: str = DEFAULT_EX
         slug=f"{dataset}-lora-vs-tfidf",
         title=f"{TITLES[dataset]}: MiniLM + LoRA label-attention coder against the TF-IDF baseline",
         question=f"Does the neural coder beat the bag-of-words baseline on {TITLES[dataset]}, with grounded "
-                 "evidence and fewer distractor false positives?",
+        "evidence and fewer distractor false positives?",
         command=COMMANDS[dataset],
-        runs=[RunRef("baseline", baseline.info.run_id, experiment, uri), RunRef("neural", neural.info.run_id, experiment, uri)]
+        runs=[
+            RunRef("baseline", baseline.info.run_id, experiment, uri),
+            RunRef("neural", neural.info.run_id, experiment, uri),
+        ]
         + ([RunRef("neural training run", trained.info.run_id, experiment, uri)] if trained is not neural else []),
         table=table,
         setup=[
@@ -213,18 +255,37 @@ def comparison_record(dataset: str = "embedded", *, experiment: str = DEFAULT_EX
             f"n-gram layer kernel {params.get('model.net.ngram_kernel', 'None')}, "
             f"precision {params.get('trainer.precision')}, code pos_weight {params.get('model.code_pos_weight')}, "
             f"{params.get('dataset.train.notes')} train notes"
-            + (" (metrics: medcoder-eval re-score of the training run's best checkpoint)" if trained is not neural else "") + ".",
-        ] + ([f"Blend: the neural probabilities averaged with a hashed-n-gram TF-IDF model's (balanced class weights, C "
-              f"chosen on val), TF-IDF weight {float(blend_weight):.1f} chosen on val with the threshold "
-              "(medcoder.models.blend); evidence still comes from the neural attention."] if blend_weight is not None else []),
+            + (
+                " (metrics: medcoder-eval re-score of the training run's best checkpoint)"
+                if trained is not neural
+                else ""
+            )
+            + ".",
+        ]
+        + (
+            [
+                f"Blend: the neural probabilities averaged with a hashed-n-gram TF-IDF model's (balanced class weights, C "
+                f"chosen on val), TF-IDF weight {float(blend_weight):.1f} chosen on val with the threshold "
+                "(medcoder.models.blend); evidence still comes from the neural attention."
+            ]
+            if blend_weight is not None
+            else []
+        ),
         notes=[
             "The baseline emits no evidence, so its ungrounded-code rate is 1 by construction.",
             "The neural coder leaves out a code whose evidence is all negated, family, historical, hypothetical "
             "(or outpatient-uncertain) mentions (medcoder.inference.grounding.evidence); set metrics (P/R/F1) score the codes "
             "each model emitted, ranking metrics (mAP, P@k) its scores.",
-        ] + ([f"{len(outside)} of the label space's codes are not valid (billable) in the configured release: "
-              f"{', '.join(outside)}; the dataset assigns them, so the models learn and predict them, and each "
-              "prediction of one counts in invalid_code_rate."] if outside else []),
+        ]
+        + (
+            [
+                f"{len(outside)} of the label space's codes are not valid (billable) in the configured release: "
+                f"{', '.join(outside)}; the dataset assigns them, so the models learn and predict them, and each "
+                "prediction of one counts in invalid_code_rate."
+            ]
+            if outside
+            else []
+        ),
         decision=decision(table.iloc[1].to_dict(), table.iloc[0].to_dict(), with_evidence=dataset != "codiesp"),
     )
 

@@ -35,28 +35,34 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from medcoder.codes import UnsupportedCodeSystemError, is_valid_code
+from medcoder.codes.em import is_visit_em
 from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import NoteRecord, load_notes, records_digest
 from medcoder.inference.contract import ContractError, validate_contract_line
 from medcoder.metrics import evaluate_split
 from medcoder.metrics.classification import PRECISION_AT, RECALL_AT
-from medcoder.codes.em import is_visit_em
 
 log = logging.getLogger(__name__)
 
 # evaluate_split keys that need the full (notes x labels) score matrix: not measurable from the contract.
 SCORE_MATRIX_METRICS: tuple[str, ...] = (
-    *(f"precision_at_{k}" for k in PRECISION_AT), *(f"recall_at_{k}" for k in RECALL_AT),
-    "r_precision", "map", "auc_micro", "auc_macro", "expected_calibration_error",
+    *(f"precision_at_{k}" for k in PRECISION_AT),
+    *(f"recall_at_{k}" for k in RECALL_AT),
+    "r_precision",
+    "map",
+    "auc_micro",
+    "auc_macro",
+    "expected_calibration_error",
 )
 DEFAULT_BATCH_SIZE = 32
 INPUT_FIELDS: tuple[str, ...] = ("setting", "age", "sex")  # optional fields the pyfunc accepts besides id, text
@@ -104,7 +110,10 @@ def prediction_from_line(line: Mapping[str, Any]) -> NotePrediction:
     """A valid contract prediction line back to a NotePrediction (evidence as spans, E/M kept apart)."""
     codes = tuple(
         PredictedCode(
-            system=c["system"], code=c["code"], score=float(c["score"]), grounded=bool(c["grounded"]),
+            system=c["system"],
+            code=c["code"],
+            score=float(c["score"]),
+            grounded=bool(c["grounded"]),
             evidence=tuple((int(e["start"]), int(e["end"])) for e in c["evidence"]),
         )
         for c in line["codes"]
@@ -112,8 +121,11 @@ def prediction_from_line(line: Mapping[str, Any]) -> NotePrediction:
     em = line.get("em")
     truncated = [int(r.split(":", 1)[1]) for r in line["review"]["reasons"] if r.startswith("truncated:")]
     return NotePrediction(
-        id=line["id"], codes=codes, read_chars=truncated[0] if truncated else None,
-        em_code=None if em is None else em["code"], em_score=None if em is None else float(em["score"]),
+        id=line["id"],
+        codes=codes,
+        read_chars=truncated[0] if truncated else None,
+        em_code=None if em is None else em["code"],
+        em_score=None if em is None else float(em["score"]),
         em_evidence=() if em is None else tuple((int(e["start"]), int(e["end"])) for e in em["evidence"]),
     )
 
@@ -148,8 +160,10 @@ def score_contract_lines(
     label_space: None scores every code in the gold records or the output (see module docstring).
     """
     if len(lines) != len(records):
-        raise ContractError(f"the model returned {len(lines)} output lines for {len(records)} input notes; "
-                            "the contract is one line per input, in input order")
+        raise ContractError(
+            f"the model returned {len(lines)} output lines for {len(records)} input notes; "
+            "the contract is one line per input, in input order"
+        )
     predictions: list[NotePrediction] = []
     violations: dict[str, str] = {}
     error_entries: dict[str, str] = {}
@@ -190,32 +204,38 @@ def score_contract_lines(
     if metrics.get("distractor_pairs") == 0:  # no distractor mention in scope: the rate is undefined, not 0
         metrics["distractor_false_positive_rate"] = math.nan
     n = len(records)
-    metrics.update({
-        "notes": float(n),
-        "labels": float(len(label_space)),
-        "contract_violations": float(len(violations)),
-        "contract_violation_rate": len(violations) / n,
-        "contract_error_entries": float(len(error_entries)),
-        "contract_error_rate": len(error_entries) / n,
-        "review_required_rate": review_required / n,
-    })
+    metrics.update(
+        {
+            "notes": float(n),
+            "labels": float(len(label_space)),
+            "contract_violations": float(len(violations)),
+            "contract_violation_rate": len(violations) / n,
+            "contract_error_entries": float(len(error_entries)),
+            "contract_error_rate": len(error_entries) / n,
+            "review_required_rate": review_required / n,
+        }
+    )
     per_code = result.per_code.drop(columns=["average_precision"])  # needs scores, not decisions
     return ContractScore(metrics=metrics, per_code=per_code, violations=violations, error_entries=error_entries)
 
 
-def predict_contract(model: ContractModel, records: Sequence[NoteRecord], batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
+def predict_contract(
+    model: ContractModel, records: Sequence[NoteRecord], batch_size: int = DEFAULT_BATCH_SIZE
+) -> list[dict[str, Any]]:
     """Run `model.predict` on contract inputs in batches; returns every output line in input order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     lines: list[dict[str, Any]] = []
     for start in range(0, len(records), batch_size):
-        batch = [contract_input(r) for r in records[start:start + batch_size]]
+        batch = [contract_input(r) for r in records[start : start + batch_size]]
         out = model.predict(batch)
         if isinstance(out, pd.DataFrame):  # a pyfunc without type hints returns a frame of lines
             out = out.to_dict(orient="records")
         out = list(out)
         if len(out) != len(batch):
-            raise ContractError(f"the model returned {len(out)} output lines for a batch of {len(batch)} notes "
-                                f"(notes {batch[0]['id']} .. {batch[-1]['id']}); the contract is one line per input")
+            raise ContractError(
+                f"the model returned {len(out)} output lines for a batch of {len(batch)} notes "
+                f"(notes {batch[0]['id']} .. {batch[-1]['id']}); the contract is one line per input"
+            )
         lines.extend(out)
     return lines

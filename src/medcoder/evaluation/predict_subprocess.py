@@ -13,8 +13,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from medcoder.evaluation.behaviour import HeldOutNote, read_contract_lines, write_case_inputs
 
@@ -34,7 +35,9 @@ def medcoder_executable() -> str:
     return found
 
 
-def run_predict(model: str, input_path: Path, output_path: Path, *, medcoder: str, timeout_s: float | None = None) -> None:
+def run_predict(
+    model: str, input_path: Path, output_path: Path, *, medcoder: str, timeout_s: float | None = None
+) -> None:
     """Run `medcoder predict` on `input_path`; raise PredictFailed (with its stderr tail) if it fails."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     cmd = [medcoder, "predict", "--input", str(input_path), "--output", str(output_path), "--model", model]
@@ -69,11 +72,19 @@ def experiment_name(run_id: str | None, tracking_uri: str) -> str:
 def add_scoring_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
     """The options every held-out scoring script takes: which model (or which predictions file), where
     the record goes, its decision text, and the time `medcoder predict` may take."""
-    parser.add_argument("--model", default=default_model, help=f"model for `medcoder predict --model` (default {default_model})")
-    parser.add_argument("--predictions", default=None, help="score this existing `medcoder predict` output instead of running a model")
+    parser.add_argument(
+        "--model", default=default_model, help=f"model for `medcoder predict --model` (default {default_model})"
+    )
+    parser.add_argument(
+        "--predictions", default=None, help="score this existing `medcoder predict` output instead of running a model"
+    )
     parser.add_argument("--out", default=None, help="write the experiment record: a .md path, or a folder")
-    parser.add_argument("--decision", default=None, help="decision text for the record (default: generated from the numbers)")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds to allow `medcoder predict` (default: no limit)")
+    parser.add_argument(
+        "--decision", default=None, help="decision text for the record (default: generated from the numbers)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds to allow `medcoder predict` (default: no limit)"
+    )
 
 
 def scoring_lines(notes: Iterable[HeldOutNote], args: argparse.Namespace) -> list[dict[str, Any]]:

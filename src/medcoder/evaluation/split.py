@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,7 +38,15 @@ Predictor = Callable[[Sequence[NoteRecord], float], tuple[list[NotePrediction], 
 # (records, the model's predictions) -> what ships (the guideline layer)
 Postprocess = Callable[[Sequence[NoteRecord], list[NotePrediction]], list[NotePrediction]]
 # set metrics also reported for the model alone, to measure what the guideline layer changes
-MODEL_ONLY_METRICS = ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "ungrounded_rate", "distractor_fp_rate", "invalid_code_rate")
+MODEL_ONLY_METRICS = (
+    "micro_f1",
+    "macro_f1",
+    "micro_precision",
+    "micro_recall",
+    "ungrounded_rate",
+    "distractor_fp_rate",
+    "invalid_code_rate",
+)
 
 
 @dataclass
@@ -79,26 +88,36 @@ def evaluate_coder(
         predictions, split_scores = predict(records, threshold)
         model_only = None
         if postprocess is not None:
-            model_only = evaluate_split(records, label_space, split_scores, threshold, predictions=predictions, is_valid=is_valid)
+            model_only = evaluate_split(
+                records, label_space, split_scores, threshold, predictions=predictions, is_valid=is_valid
+            )
             predictions = postprocess(records, predictions)
         results[name] = evaluate_split(
-            records, label_space, split_scores, threshold, predictions=predictions, train_counts=counts, is_valid=is_valid
+            records,
+            label_space,
+            split_scores,
+            threshold,
+            predictions=predictions,
+            train_counts=counts,
+            is_valid=is_valid,
         )
         if model_only is not None:
-            results[name].metrics.update({f"model_only/{k}": v for k, v in model_only.metrics.items() if k in MODEL_ONLY_METRICS})
+            results[name].metrics.update(
+                {f"model_only/{k}": v for k, v in model_only.metrics.items() if k in MODEL_ONLY_METRICS}
+            )
         scores[name], targets[name] = split_scores, label_space.encode_many(records)
     return CoderEvaluation(threshold=threshold, results=results, scores=scores, targets=targets)
 
 
 def evaluate_trained_coder(
-    coder: "CoderLitModule",
+    coder: CoderLitModule,
     splits: Mapping[str, Sequence[NoteRecord]],
     *,
-    verifier: "Mapping[str, Any] | SupportVerifier | None",
+    verifier: Mapping[str, Any] | SupportVerifier | None,
     grid: np.ndarray,
     batch_size: int,
-    blend: "ScoreBlend | None" = None,
-) -> tuple[CoderEvaluation, "SupportVerifier | None", dict[str, float]]:
+    blend: ScoreBlend | None = None,
+) -> tuple[CoderEvaluation, SupportVerifier | None, dict[str, float]]:
     """The evaluation medcoder-train and medcoder-eval share: fit the evidence verifier on val's gold
     evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support; None = off;
     or an already fitted SupportVerifier, reused as is), then `evaluate_coder` with the guideline

@@ -27,16 +27,23 @@ codes and field names go into errors and reports, never note text.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
-from medcoder.evaluation.behaviour import (
-    BEHAVIOUR_DIR, EmittedCode, billable_code_problem, check_note_fields, emitted_codes, match_predictions, ratio_or_nan,
-)
 from medcoder.data.schema import SETTINGS, RecordError, iter_jsonl
+from medcoder.evaluation.behaviour import (
+    BEHAVIOUR_DIR,
+    EmittedCode,
+    billable_code_problem,
+    check_note_fields,
+    emitted_codes,
+    match_predictions,
+    ratio_or_nan,
+)
 from medcoder.evaluation.records import markdown_table
 
 DEFAULT_STRESS = BEHAVIOUR_DIR / "stress.jsonl"
@@ -97,8 +104,16 @@ def _parse_note(obj: Any, source: str, line: int) -> StressNote:
         if code not in supported:
             fail(f"out_of_label_space[{i}]", f"{code} is not in supported")
     return StressNote(
-        id=obj["id"], setting=obj["setting"], age=obj["age"], sex=obj["sex"], style=obj["style"], text=obj["text"],
-        supported=supported, may_code=may_code, out_of_label_space=outside, line=line,
+        id=obj["id"],
+        setting=obj["setting"],
+        age=obj["age"],
+        sex=obj["sex"],
+        style=obj["style"],
+        text=obj["text"],
+        supported=supported,
+        may_code=may_code,
+        out_of_label_space=outside,
+        line=line,
     )
 
 
@@ -140,7 +155,6 @@ class NoteOutcome:
         return [code for code in codes if code in got]
 
 
-
 @dataclass
 class StressReport:
     """Per-note outcomes and the tables made from them (see the module docstring)."""
@@ -162,10 +176,16 @@ class StressReport:
             "unsupported rate": ratio_or_nan(len(unsupported), emitted),
             "unsupported accepted rate": ratio_or_nan(sum(c.accepted for c in unsupported), emitted),
             "unsupported routed rate": ratio_or_nan(sum(not c.accepted for c in unsupported), emitted),
-            f"unsupported grounded > {CONFIDENT_SCORE}": sum(c.grounded and c.score > CONFIDENT_SCORE for c in unsupported),
+            f"unsupported grounded > {CONFIDENT_SCORE}": sum(
+                c.grounded and c.score > CONFIDENT_SCORE for c in unsupported
+            ),
             "must-code recall (label space)": ratio_or_nan(sum(len(o.found(o.must)) for o in outcomes), n_must),
-            "must-code recall accepted (label space)": ratio_or_nan(sum(len(o.found(o.must, True)) for o in outcomes), n_must),
-            "must-code recall (all supported)": ratio_or_nan(sum(len(o.found(o.note.supported)) for o in outcomes), n_supported),
+            "must-code recall accepted (label space)": ratio_or_nan(
+                sum(len(o.found(o.must, True)) for o in outcomes), n_must
+            ),
+            "must-code recall (all supported)": ratio_or_nan(
+                sum(len(o.found(o.note.supported)) for o in outcomes), n_supported
+            ),
             "error entries": sum(o.error_kind is not None for o in outcomes),
         }
 
@@ -200,29 +220,41 @@ class StressReport:
             missed = [c for c in o.note.supported if c in o.must and not o.found([c])]
             if not wrong and not missed and o.error_kind is None:
                 continue
-            rows.append({
-                "note": o.note.id,
-                "style": o.note.style,
-                "unsupported accepted": " ".join(c.code for c in wrong if c.accepted),
-                "unsupported routed": " ".join(c.code for c in wrong if not c.accepted),
-                "missed (label space)": " ".join(missed),
-                "error": o.error_kind or "",
-            })
+            rows.append(
+                {
+                    "note": o.note.id,
+                    "style": o.note.style,
+                    "unsupported accepted": " ".join(c.code for c in wrong if c.accepted),
+                    "unsupported routed": " ".join(c.code for c in wrong if not c.accepted),
+                    "missed (label space)": " ".join(missed),
+                    "error": o.error_kind or "",
+                }
+            )
         columns = ["note", "style", "unsupported accepted", "unsupported routed", "missed (label space)", "error"]
         return pd.DataFrame(rows, columns=columns)
 
     def to_markdown(self) -> str:
         failures, codes = self.failures(), self.unsupported_codes()
         parts = [
-            "### Stress notes by style", "", markdown_table(self.by("style")).rstrip("\n"), "",
-            "### Stress notes by setting", "", markdown_table(self.by("setting")).rstrip("\n"), "",
+            "### Stress notes by style",
+            "",
+            markdown_table(self.by("style")).rstrip("\n"),
+            "",
+            "### Stress notes by setting",
+            "",
+            markdown_table(self.by("setting")).rstrip("\n"),
+            "",
             "Rates are shares of the ICD-10-CM codes emitted. Unsupported: emitted, but neither supported by the note nor "
             "among its acceptable codes. Accepted: grounded and named by no review reason (it would reach a claim "
             "unreviewed); routed: sent to review. Must-code recall counts a supported code found when emitted at all; the "
-            f"accepted variant only when accepted. Label space: {self.label_space_source}.", "",
-            f"### Unsupported codes emitted: {len(codes)} distinct", "",
-            markdown_table(codes).rstrip("\n") if len(codes) else "None.", "",
-            f"### Notes with an unsupported or missed code: {len(failures)} of {len(self.outcomes)}", "",
+            f"accepted variant only when accepted. Label space: {self.label_space_source}.",
+            "",
+            f"### Unsupported codes emitted: {len(codes)} distinct",
+            "",
+            markdown_table(codes).rstrip("\n") if len(codes) else "None.",
+            "",
+            f"### Notes with an unsupported or missed code: {len(failures)} of {len(self.outcomes)}",
+            "",
             markdown_table(failures).rstrip("\n") if len(failures) else "None.",
         ]
         return "\n".join(parts) + "\n"
@@ -254,6 +286,8 @@ def score_stress(
         else:
             outcomes.append(NoteOutcome(note, tuple(emitted_codes(line)), must))
     source = label_space_source or (
-        "the notes' out_of_label_space annotation" if label_space is None else f"given, {len(label_space)} ICD-10-CM codes"
+        "the notes' out_of_label_space annotation"
+        if label_space is None
+        else f"given, {len(label_space)} ICD-10-CM codes"
     )
     return StressReport(outcomes=outcomes, model=model, label_space_source=source)

@@ -34,30 +34,31 @@ import json
 import logging
 import numbers
 import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from medcoder.codes import code_set_versions, describe, is_valid_code
+from medcoder.codes.em import EM_CLASSES
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.icd11 import PACKAGED_TABLE_NAME, Icd11Translator, read_packaged_table
+from medcoder.data.chunking import Chunking, covering
 from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
-from medcoder.inference.predict import predict_notes
-from medcoder.inference.grounding.verifier import SupportVerifier, VerifierError, verifier_config, verifier_from_config
 from medcoder.inference.contract import ContractError, render_prediction
+from medcoder.inference.grounding.verifier import SupportVerifier, VerifierError, verifier_config, verifier_from_config
 from medcoder.inference.inputs import DEFAULT_MAX_CHARS, InputError, InputNote, validate_input
 from medcoder.inference.manifest import verify_manifest, write_manifest
+from medcoder.inference.predict import predict_notes
 from medcoder.inference.routing import RoutingPolicy
-from medcoder.data.chunking import Chunking, covering
-from medcoder.models.coder import MedicalCoder
 from medcoder.models.blend import ScoreBlend
-from medcoder.codes.em import EM_CLASSES
+from medcoder.models.coder import MedicalCoder
 from medcoder.models.lexical import LinearTfidfScorer
 from medcoder.paths import resources_dir
 
@@ -127,7 +128,9 @@ def export_coder(
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
         raise ValueError(f"max_chars must be a positive integer, got {max_chars!r}")
     if blend is not None and blend.lexical.num_labels != len(coder.label_space):
-        raise ValueError(f"the blend's TF-IDF model scores {blend.lexical.num_labels} labels, the coder {len(coder.label_space)}")
+        raise ValueError(
+            f"the blend's TF-IDF model scores {blend.lexical.num_labels} labels, the coder {len(coder.label_space)}"
+        )
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not an empty folder: export into a new folder")
@@ -195,14 +198,18 @@ def _inside(root: Path, relative: Any, field: str) -> Path:
     """`root/relative` for a relative path that stays inside the artifact folder."""
     rel = PurePosixPath(str(relative))
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise ArtifactError(f"{root / CONFIG_NAME}: field {field}: {relative!r} must be a path inside the artifact folder")
+        raise ArtifactError(
+            f"{root / CONFIG_NAME}: field {field}: {relative!r} must be a path inside the artifact folder"
+        )
     return root.joinpath(*rel.parts)
 
 
 def _check_compatible(config: dict[str, Any], where: Path) -> None:
     """The E/M head and the output code sets must mean here what they meant at export."""
     if list(config["em_classes"]) != list(EM_CLASSES):
-        raise ArtifactError(f"{where}: field em_classes: the model's E/M classes differ from this medcoder's {list(EM_CLASSES)}")
+        raise ArtifactError(
+            f"{where}: field em_classes: the model's E/M classes differ from this medcoder's {list(EM_CLASSES)}"
+        )
     here = code_set_versions()
     for system in OUTPUT_CODE_SETS:
         theirs = config["code_sets"].get(system)
@@ -284,7 +291,9 @@ class ExportedCoder:
         except Exception as exc:  # noqa: BLE001 (retried note by note below)
             if len(records) == 1:
                 return {records[0].id: _model_error(records[0].id, exc)}
-            log.warning("coding a batch of %d notes failed (%s); coding them one at a time", len(records), type(exc).__name__)
+            log.warning(
+                "coding a batch of %d notes failed (%s); coding them one at a time", len(records), type(exc).__name__
+            )
         out: dict[str, NotePrediction | InputError] = {}
         for record in records:
             try:
@@ -319,7 +328,9 @@ def _char_groups(records: Sequence[NoteRecord], max_chars: int) -> list[list[Not
 def _model_error(note_id: str, exc: BaseException) -> InputError:
     """The error entry of a note the model failed on; only the exception type is logged (no text)."""
     log.error("the model failed on note %s (%s)", note_id, type(exc).__name__)
-    return InputError(note_id, "model_error", f"the model failed on this note ({type(exc).__name__}); see the server log")
+    return InputError(
+        note_id, "model_error", f"the model failed on this note ({type(exc).__name__}); see the server log"
+    )
 
 
 def _flag_duplicates(items: list[InputNote | InputError]) -> list[InputNote | InputError]:
@@ -329,7 +340,9 @@ def _flag_duplicates(items: list[InputNote | InputError]) -> list[InputNote | In
     for position, item in enumerate(items, start=1):
         if isinstance(item, InputNote):
             if item.id in first:
-                item = InputError(item.id, "duplicate_id", f"id already used by input record {first[item.id]}", item.line)
+                item = InputError(
+                    item.id, "duplicate_id", f"id already used by input record {first[item.id]}", item.line
+                )
             else:
                 first[item.id] = position
         out.append(item)
@@ -376,7 +389,9 @@ def load_exported(
     table, release = read_packaged_table(root / ICD11_NAME)
     label_space = LabelSpace.from_list(config["labels"])
     if len(label_space) != net.config["num_labels"]:
-        raise ArtifactError(f"{root / CONFIG_NAME}: {len(label_space)} labels but the net predicts {net.config['num_labels']}")
+        raise ArtifactError(
+            f"{root / CONFIG_NAME}: {len(label_space)} labels but the net predicts {net.config['num_labels']}"
+        )
     blend = _read_blend(root, config.get("blend"), len(label_space))
     routing_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in config["routing"].items()}
     verifier = None
@@ -420,5 +435,7 @@ def _read_blend(root: Path, blend: Any, num_labels: int) -> ScoreBlend | None:
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{where}: field blend: {exc}") from None
     if scorer.num_labels != num_labels:
-        raise ArtifactError(f"{where}: field blend: the TF-IDF model scores {scorer.num_labels} labels, the coder {num_labels}")
+        raise ArtifactError(
+            f"{where}: field blend: the TF-IDF model scores {scorer.num_labels} labels, the coder {num_labels}"
+        )
     return result

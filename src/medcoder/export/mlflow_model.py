@@ -51,10 +51,15 @@ from packaging.version import Version
 import medcoder
 from medcoder.export.artifact import FORMAT, MODEL_NAME, ExportedCoder, export_coder, load_exported
 from medcoder.export.registration import registered_version
-from medcoder.inference.inputs import DEFAULT_MAX_CHARS, DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES, request_problem
+from medcoder.inference.inputs import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MAX_REQUEST_CHARS,
+    DEFAULT_MAX_REQUEST_NOTES,
+    request_problem,
+)
 from medcoder.inference.manifest import verify_manifest
-from medcoder.inference.schema import PredictionRecord
 from medcoder.inference.routing import RoutingPolicy
+from medcoder.inference.schema import PredictionRecord
 
 PYFUNC_CODE_FILE = Path(__file__).with_name("pyfunc_model.py")
 ARTIFACT_KEY = "coder"
@@ -65,8 +70,18 @@ INPUT_EXAMPLE: list[dict[str, Any]] = [
 # What the serving environment needs besides medcoder's own code (which travels as code_paths): the
 # distributions medcoder imports on the load-and-predict path, pinned to the versions that exported it.
 RUNTIME_LIBRARIES: tuple[str, ...] = (
-    "torch", "transformers", "tokenizers", "safetensors", "mlflow", "numpy", "pandas", "simple-icd-10-cm",
-    "scikit-learn", "seqeval", "pydantic", "accelerate",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "mlflow",
+    "numpy",
+    "pandas",
+    "simple-icd-10-cm",
+    "scikit-learn",
+    "seqeval",
+    "pydantic",
+    "accelerate",
 )
 CODE_PATHS: tuple[str, ...] = (str(Path(medcoder.__file__).resolve().parent),)
 
@@ -132,7 +147,10 @@ class MedcoderPyfunc(mlflow.pyfunc.PythonModel):
         )
 
     def predict(
-        self, context: mlflow.pyfunc.PythonModelContext, model_input: list[PredictionRecord], params: dict[str, Any] | None = None
+        self,
+        context: mlflow.pyfunc.PythonModelContext,
+        model_input: list[PredictionRecord],
+        params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         from mlflow.exceptions import MlflowException
 
@@ -158,8 +176,12 @@ def _pyfunc_arguments(artifact_dir: str | Path) -> dict[str, Any]:
         "code_paths": list(CODE_PATHS),
         "input_example": INPUT_EXAMPLE,
         # every key a loader may set (MLflow ignores load-time keys that were not logged)
-        "model_config": {"model_name": MODEL_NAME, "model_version": None,
-                         "max_request_notes": DEFAULT_MAX_REQUEST_NOTES, "max_request_chars": DEFAULT_MAX_REQUEST_CHARS},
+        "model_config": {
+            "model_name": MODEL_NAME,
+            "model_version": None,
+            "max_request_notes": DEFAULT_MAX_REQUEST_NOTES,
+            "max_request_chars": DEFAULT_MAX_REQUEST_CHARS,
+        },
         "metadata": {"medcoder_format": FORMAT, "medcoder_manifest_sha256": manifest_sha256},
     }
 
@@ -172,7 +194,9 @@ def log_packaged_model(
     The manifest hash is stored in the model's metadata (`medcoder_manifest_sha256`) so a registry
     can record exactly which content a version serves.
     """
-    return mlflow.pyfunc.log_model(name=name, registered_model_name=registered_model_name, **_pyfunc_arguments(artifact_dir))
+    return mlflow.pyfunc.log_model(
+        name=name, registered_model_name=registered_model_name, **_pyfunc_arguments(artifact_dir)
+    )
 
 
 def save_packaged_model(artifact_dir: str | Path, path: str | Path) -> Path:
@@ -204,7 +228,13 @@ def export_and_log(
         raise RuntimeError("export_and_log logs into the active MLflow run: call it inside mlflow.start_run(...)")
     with tempfile.TemporaryDirectory(prefix="medcoder-export-") as tmp:
         folder = export_coder(
-            coder, Path(tmp) / ARTIFACT_KEY, threshold=threshold, routing=routing, run_id=run.info.run_id, max_chars=max_chars,
-            verifier=verifier, blend=blend,
+            coder,
+            Path(tmp) / ARTIFACT_KEY,
+            threshold=threshold,
+            routing=routing,
+            run_id=run.info.run_id,
+            max_chars=max_chars,
+            verifier=verifier,
+            blend=blend,
         )
         return log_packaged_model(folder, name=name, registered_model_name=registered_model_name)

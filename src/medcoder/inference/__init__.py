@@ -8,14 +8,30 @@
 
 from medcoder.inference.contract import ContractError, render_prediction, validate_contract_line
 from medcoder.inference.inputs import (
-    DEFAULT_MAX_CHARS, ERROR_KINDS, InputError, InputNote, read_input_lines, validate_input,
+    DEFAULT_MAX_CHARS,
+    ERROR_KINDS,
+    InputError,
+    InputNote,
+    read_input_lines,
+    validate_input,
 )
 from medcoder.inference.manifest import MANIFEST_NAME, TamperedArtifactError, verify_manifest, write_manifest
 from medcoder.inference.routing import RoutingPolicy, apply_routing
 
 __all__ = [
-    "ContractError", "render_prediction", "validate_contract_line",
-    "DEFAULT_MAX_CHARS", "ERROR_KINDS", "InputError", "InputNote", "read_input_lines", "validate_input",
-    "MANIFEST_NAME", "TamperedArtifactError", "verify_manifest", "write_manifest",
-    "RoutingPolicy", "apply_routing",
+    "ContractError",
+    "render_prediction",
+    "validate_contract_line",
+    "DEFAULT_MAX_CHARS",
+    "ERROR_KINDS",
+    "InputError",
+    "InputNote",
+    "read_input_lines",
+    "validate_input",
+    "MANIFEST_NAME",
+    "TamperedArtifactError",
+    "verify_manifest",
+    "write_manifest",
+    "RoutingPolicy",
+    "apply_routing",
 ]

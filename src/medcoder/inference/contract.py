@@ -24,8 +24,9 @@ import json
 import math
 import numbers
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from medcoder.codes.errors import UnsupportedCodeSystemError
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM, is_canonical
@@ -76,7 +77,12 @@ def check_servable(systems: Iterable[str]) -> None:
 # ---------------------------------------------------------------- rendering
 def _checked_score(value: Any, where: str) -> float:
     """A plain float from a Python or numpy number (numpy floats would not be JSON-serialisable)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
         raise ContractError(f"{where}: score must be a number from 0 to 1, got {value!r}")
     return float(value)
 
@@ -85,8 +91,12 @@ def _evidence(spans: tuple[Span, ...], text: str, where: str) -> list[dict[str, 
     """Spans -> sorted, de-duplicated `{start, end, text}` objects; a span outside the note is a bug."""
     out = []
     for start, end in sorted(set(spans)):
-        if not (isinstance(start, numbers.Integral) and isinstance(end, numbers.Integral) and 0 <= start < end <= len(text)):
-            raise ContractError(f"{where}: evidence span [{start}, {end}) is empty or outside the note ({len(text)} characters)")
+        if not (
+            isinstance(start, numbers.Integral) and isinstance(end, numbers.Integral) and 0 <= start < end <= len(text)
+        ):
+            raise ContractError(
+                f"{where}: evidence span [{start}, {end}) is empty or outside the note ({len(text)} characters)"
+            )
         start, end = int(start), int(end)  # numpy integers are not JSON-serialisable
         out.append({"start": start, "end": end, "text": text[start:end]})
     return out
@@ -96,7 +106,9 @@ def _model_object(model_info: Mapping[str, Any]) -> dict[str, Any]:
     model = {key: model_info.get(key) for key in MODEL_KEYS}
     extra = sorted(set(model_info) - set(MODEL_KEYS))
     if extra:
-        raise ContractError(f"model_info has unknown keys {extra}; the contract's model object has {', '.join(MODEL_KEYS)}")
+        raise ContractError(
+            f"model_info has unknown keys {extra}; the contract's model object has {', '.join(MODEL_KEYS)}"
+        )
     _check_model(model, lambda path, msg: _raise(path.replace("model", "model_info", 1), msg))
     return {**model, "code_sets": dict(model["code_sets"])}
 
@@ -155,9 +167,14 @@ def render_prediction(
     out_codes = []
     for c in sorted(kept, key=lambda c: (-c.score, c.system, c.code)):
         obj: dict[str, Any] = {
-            "system": c.system, "code": c.code, "description": describe(c.system, c.code),
-            "score": round(c.score, SCORE_DECIMALS), "grounded": is_grounded(c),
-            "support": None if c.support is None else round(_checked_score(c.support, f"note {note_id}, {c.system} {c.code} support"), SCORE_DECIMALS),
+            "system": c.system,
+            "code": c.code,
+            "description": describe(c.system, c.code),
+            "score": round(c.score, SCORE_DECIMALS),
+            "grounded": is_grounded(c),
+            "support": None
+            if c.support is None
+            else round(_checked_score(c.support, f"note {note_id}, {c.system} {c.code} support"), SCORE_DECIMALS),
             "rules_applied": list(c.rules_applied),
             "evidence": _evidence(c.evidence, text, f"note {note_id}, {c.system} {c.code}"),
         }
@@ -198,12 +215,21 @@ def _check_model(model: Any, fail) -> None:
     if model["run_id"] is not None and not isinstance(model["run_id"], str):
         fail("model.run_id", "must be a string or null")
     sets = model["code_sets"]
-    if not isinstance(sets, Mapping) or not sets or not all(isinstance(k, str) and isinstance(v, str) for k, v in sets.items()):
+    if (
+        not isinstance(sets, Mapping)
+        or not sets
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in sets.items())
+    ):
         fail("model.code_sets", "must be a non-empty object of code system -> version strings")
 
 
 def _check_score(value: Any, path: str, fail) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 <= value <= 1
+    ):
         fail(path, f"must be a number from 0 to 1, got {value!r}")
 
 
@@ -229,7 +255,9 @@ def _check_code(c: Any, path: str, note_text: str | None, is_valid: CodeValidato
     if system not in OUTPUT_SYSTEMS:
         fail(f"{path}.system", f"must be one of {', '.join(OUTPUT_SYSTEMS)}, got {system!r}")
     icd = ("icd11",) if system == ICD10CM else ()
-    _check_keys(c, path, ("system", "code", "description", "score", "grounded", "evidence", *icd), fail, OPTIONAL_CODE_KEYS)
+    _check_keys(
+        c, path, ("system", "code", "description", "score", "grounded", "evidence", *icd), fail, OPTIONAL_CODE_KEYS
+    )
     code = c["code"]
     if not isinstance(code, str) or not is_canonical(system, code):
         fail(f"{path}.code", f"{code!r} is not a canonical {system} code")

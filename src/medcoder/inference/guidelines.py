@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Sequence
 
 from medcoder.codes.formats import CPT, ICD10CM
 from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
@@ -60,9 +60,13 @@ def _replace_codes(
 ) -> tuple[list[PredictedCode], list[RuleEvent]]:
     removed = {(c.system, c.code) for c in remove}
     present = {(c.system, c.code) for c in codes} - removed
-    best: dict[Label, PredictedCode] = {}  # two sources may map to one code (two preventive bands -> one): keep the surest
+    best: dict[
+        Label, PredictedCode
+    ] = {}  # two sources may map to one code (two preventive bands -> one): keep the surest
     for c in add:
-        if (c.system, c.code) not in present and ((c.system, c.code) not in best or c.score > best[(c.system, c.code)].score):
+        if (c.system, c.code) not in present and (
+            (c.system, c.code) not in best or c.score > best[(c.system, c.code)].score
+        ):
             best[(c.system, c.code)] = c
     added = list(best.values())
     out = [c for c in codes if (c.system, c.code) not in removed] + added
@@ -75,12 +79,21 @@ def _replace_codes(
 
 # ---------------------------------------------------------------- rules
 _HISTORY_CODES: tuple[tuple[str, str], ...] = (
-    ("I21", "I25.2"), ("I22", "I25.2"),                   # old myocardial infarction
-    ("I63", "Z86.73"), ("G45", "Z86.73"),                 # stroke / TIA without residual deficits
-    ("C18", "Z85.038"), ("C19", "Z85.048"), ("C20", "Z85.048"), ("C50", "Z85.3"),
-    ("C34", "Z85.118"), ("C61", "Z85.46"), ("C67", "Z85.51"), ("C64", "Z85.528"),
-    ("I26", "Z86.711"), ("I82.4", "Z86.718"),             # pulmonary embolism, deep vein thrombosis
-    ("F17.21", "Z87.891"),                                # nicotine dependence, cigarettes
+    ("I21", "I25.2"),
+    ("I22", "I25.2"),  # old myocardial infarction
+    ("I63", "Z86.73"),
+    ("G45", "Z86.73"),  # stroke / TIA without residual deficits
+    ("C18", "Z85.038"),
+    ("C19", "Z85.048"),
+    ("C20", "Z85.048"),
+    ("C50", "Z85.3"),
+    ("C34", "Z85.118"),
+    ("C61", "Z85.46"),
+    ("C67", "Z85.51"),
+    ("C64", "Z85.528"),
+    ("I26", "Z86.711"),
+    ("I82.4", "Z86.718"),  # pulmonary embolism, deep vein thrombosis
+    ("F17.21", "Z87.891"),  # nicotine dependence, cigarettes
 )
 
 
@@ -126,7 +139,9 @@ def diabetes_ckd(codes: list[PredictedCode], pred: NotePrediction, patient: Pati
     if not dm or not ckd or _icd(codes, "E11.22"):
         return codes, []
     plain = [c for c in dm if c.code == "E11.9"]
-    return _replace_codes(codes, plain, [_derived("E11.22", dm[:1] + ckd[:1], "diabetes_ckd")], "diabetes_ckd", "I.A.15, I.C.4.a")
+    return _replace_codes(
+        codes, plain, [_derived("E11.22", dm[:1] + ckd[:1], "diabetes_ckd")], "diabetes_ckd", "I.A.15, I.C.4.a"
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -194,7 +209,15 @@ def bmi_needs_weight_diagnosis(codes: list[PredictedCode], pred: NotePrediction,
     return _replace_codes(codes, remove, [], "bmi_needs_weight_diagnosis", "I.B.14, I.C.21.c.3")
 
 
-_PREVENTIVE_BANDS: tuple[tuple[int, str], ...] = ((1, "1"), (5, "2"), (12, "3"), (18, "4"), (40, "5"), (65, "6"), (200, "7"))
+_PREVENTIVE_BANDS: tuple[tuple[int, str], ...] = (
+    (1, "1"),
+    (5, "2"),
+    (12, "3"),
+    (18, "4"),
+    (40, "5"),
+    (65, "6"),
+    (200, "7"),
+)
 
 
 def _preventive_code(code: str, age: int) -> str:
@@ -232,7 +255,9 @@ def _wrong_sex(code: str, sex: str) -> bool:
     from medcoder.codes import describe
 
     words = set(re.findall(r"[a-z]+", describe(ICD10CM, code).lower()))
-    male_only = code.startswith(("N40", "C61", "N41", "N42", "N43", "N44", "N45", "N46", "N47", "N48", "N49", "N50", "N51"))
+    male_only = code.startswith(
+        ("N40", "C61", "N41", "N42", "N43", "N44", "N45", "N46", "N47", "N48", "N49", "N50", "N51")
+    )
     female_only = code.startswith(("O", "Z3A", "N70", "N71", "N72", "N73", "N74", "N75", "N76", "N77", "N8", "N9"))
     if sex == "F":
         return male_only or ("male" in words and "female" not in words)

@@ -30,15 +30,24 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
-
+from typing import Any
 
 # Kinds of error entries. `model_error` is for the predict loop: the model failed on one note.
 ERROR_KINDS: tuple[str, ...] = (
-    "empty_text", "not_a_string", "too_long", "invalid_utf8", "invalid_json",
-    "missing_id", "invalid_field", "duplicate_id", "not_clinical_text", "empty_line", "model_error",
+    "empty_text",
+    "not_a_string",
+    "too_long",
+    "invalid_utf8",
+    "invalid_json",
+    "missing_id",
+    "invalid_field",
+    "duplicate_id",
+    "not_clinical_text",
+    "empty_line",
+    "model_error",
 )
 # MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
 # concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
@@ -132,11 +141,15 @@ def content_problem(text: str) -> str | None:
         return f"it has no word of {MIN_WORD_LETTERS} or more Latin letters ({letters} letters in all)"
     latin_letters = sum(len(w) for w in latin)
     if latin_letters < MIN_LATIN_SHARE * letters:
-        return (f"only {latin_letters} of its {letters} letters are Latin (at least {MIN_LATIN_SHARE:.0%} are needed: "
-                "medcoder codes English notes)")
+        return (
+            f"only {latin_letters} of its {letters} letters are Latin (at least {MIN_LATIN_SHARE:.0%} are needed: "
+            "medcoder codes English notes)"
+        )
     distinct = len({w.casefold() for w in latin})
     if distinct < math.isqrt(len(latin)):
-        return f"its {len(latin)} words use only {distinct} different words (at least {math.isqrt(len(latin))} are needed)"
+        return (
+            f"its {len(latin)} words use only {distinct} different words (at least {math.isqrt(len(latin))} are needed)"
+        )
     return None
 
 
@@ -153,7 +166,9 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
         if isinstance(obj, InputError):
             return obj
     if not isinstance(obj, dict):
-        return InputError(_line_key(line), "invalid_json", f"line is a JSON {type(obj).__name__}, expected an object", line)
+        return InputError(
+            _line_key(line), "invalid_json", f"line is a JSON {type(obj).__name__}, expected an object", line
+        )
 
     note_id = obj.get("id")
     if "id" not in obj:
@@ -167,7 +182,9 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
 
     unknown = sorted(k for k in obj if k not in _INPUT_FIELDS and k not in _IGNORED_CONTRACT_FIELDS)
     if unknown:
-        return error("invalid_field", f"unknown field(s) {', '.join(map(repr, unknown))}; expected id, text, setting, age, sex")
+        return error(
+            "invalid_field", f"unknown field(s) {', '.join(map(repr, unknown))}; expected id, text, setting, age, sex"
+        )
 
     text = obj.get("text")
     if "text" not in obj:
@@ -201,13 +218,16 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
     return InputNote(id=note_id, text=text, setting=record.setting, age=record.age, sex=record.sex, line=line)
 
 
-def request_problem(records: list[Any], max_notes: int = DEFAULT_MAX_REQUEST_NOTES,
-                    max_chars: int = DEFAULT_MAX_REQUEST_CHARS) -> str | None:
+def request_problem(
+    records: list[Any], max_notes: int = DEFAULT_MAX_REQUEST_NOTES, max_chars: int = DEFAULT_MAX_REQUEST_CHARS
+) -> str | None:
     """Why a request of `records` is more work than one request may ask for, or None (counts only)."""
     chars = sum(len(r["text"]) for r in records if isinstance(r, dict) and isinstance(r.get("text"), str))
     if len(records) > max_notes or chars > max_chars:
-        return (f"the request holds {len(records)} notes and {chars} characters of text; one request may hold at most "
-                f"{max_notes} notes and {max_chars} characters: split it into smaller requests")
+        return (
+            f"the request holds {len(records)} notes and {chars} characters of text; one request may hold at most "
+            f"{max_notes} notes and {max_chars} characters: split it into smaller requests"
+        )
     return None
 
 

@@ -61,7 +61,9 @@ def _scan(root: Path, exclude: str | None = MANIFEST_NAME) -> tuple[dict[str, Pa
 
 def _manifest_hash(files: list[dict[str, Any]]) -> str:
     """SHA-256 of the canonical JSON of the file list: independent of how the manifest is indented."""
-    canonical = json.dumps({"format": MANIFEST_FORMAT, "files": files}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {"format": MANIFEST_FORMAT, "files": files}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -95,7 +97,9 @@ def _valid_entry(e: Any) -> bool:
 def _read_manifest(root: Path) -> tuple[list[dict[str, Any]], str]:
     path = root / MANIFEST_NAME
     if path.is_symlink() or not path.is_file():
-        raise TamperedArtifactError(root, MANIFEST_NAME, "manifest is missing (the artifact was never sealed, or it was removed)")
+        raise TamperedArtifactError(
+            root, MANIFEST_NAME, "manifest is missing (the artifact was never sealed, or it was removed)"
+        )
     invalid = TamperedArtifactError(root, MANIFEST_NAME, f"not a valid {MANIFEST_FORMAT} manifest")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -109,7 +113,9 @@ def _read_manifest(root: Path) -> tuple[list[dict[str, Any]], str]:
     if [e["path"] for e in files] != sorted({e["path"] for e in files}):
         raise invalid
     if _manifest_hash(files) != stored:
-        raise TamperedArtifactError(root, MANIFEST_NAME, "manifest was edited: its manifest_sha256 does not match its file list")
+        raise TamperedArtifactError(
+            root, MANIFEST_NAME, "manifest was edited: its manifest_sha256 does not match its file list"
+        )
     return files, stored
 
 
@@ -120,7 +126,9 @@ def verify_manifest(artifact_dir: str | Path, expected_hash: str | None = None) 
         raise FileNotFoundError(f"{root}: artifact folder not found")
     listed, manifest_hash = _read_manifest(root)
     if expected_hash is not None and manifest_hash != expected_hash:
-        raise TamperedArtifactError(root, MANIFEST_NAME, f"manifest hash {manifest_hash} is not the expected {expected_hash}")
+        raise TamperedArtifactError(
+            root, MANIFEST_NAME, f"manifest hash {manifest_hash} is not the expected {expected_hash}"
+        )
     actual, links = _scan(root)
     if links:
         raise TamperedArtifactError(root, links[0], "is a symbolic link, which a sealed artifact never holds")
@@ -156,7 +164,9 @@ def folder_listing(root: str | Path) -> dict[str, str]:
 
 def listing_sha256(listing: dict[str, str]) -> str:
     """SHA-256 of the canonical JSON of a listing: the folder's identity, recorded where it is trusted."""
-    canonical = json.dumps({"format": SEAL_FORMAT, "files": dict(sorted(listing.items()))}, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {"format": SEAL_FORMAT, "files": dict(sorted(listing.items()))}, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -168,7 +178,9 @@ def verify_listing(root: str | Path, listing: dict[str, str], expected_sha256: s
     """
     root = Path(root)
     if listing_sha256(listing) != expected_sha256:
-        raise TamperedArtifactError(root, "<registered seal>", "the recorded file list does not match the recorded seal hash")
+        raise TamperedArtifactError(
+            root, "<registered seal>", "the recorded file list does not match the recorded seal hash"
+        )
     actual, links = _scan(root, exclude=None)
     if links:
         raise TamperedArtifactError(root, links[0], "is a symbolic link, which a sealed model never holds")
@@ -179,4 +191,6 @@ def verify_listing(root: str | Path, listing: dict[str, str], expected_sha256: s
             raise TamperedArtifactError(root, rel, "not in the model sealed at registration (extra file)")
     for rel in sorted(listing):
         if file_sha256(actual[rel]) != listing[rel]:
-            raise TamperedArtifactError(root, rel, "SHA-256 differs from the model sealed at registration (content changed)")
+            raise TamperedArtifactError(
+                root, rel, "SHA-256 differs from the model sealed at registration (content changed)"
+            )

@@ -8,19 +8,19 @@ the output keeps the input order. With a `ScoreBlend`, the codes are decided on 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 import torch
 
+from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.inference.grounding.evidence import ground_note
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.inference.guidelines import Patient, apply_guidelines
-from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.models.blend import ScoreBlend
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule
@@ -73,8 +73,18 @@ def predict_notes(
                 record = records[i]
                 scores[i] = probs[b]
                 prediction = ground_note(
-                    record.id, record.text, record.setting, labels, probs[b], attention[b], tags[b], offsets[b],
-                    threshold, em_probs=em[b], em_attention=em_attention[b], verifier=verifier,
+                    record.id,
+                    record.text,
+                    record.setting,
+                    labels,
+                    probs[b],
+                    attention[b],
+                    tags[b],
+                    offsets[b],
+                    threshold,
+                    em_probs=em[b],
+                    em_attention=em_attention[b],
+                    verifier=verifier,
                 )
                 if chunks[i].truncated:  # never silent: the prediction says how much was read
                     prediction = replace(prediction, read_chars=chunks[i].chars_read)

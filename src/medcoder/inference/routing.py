@@ -15,8 +15,9 @@ code, and has no repeats, so the same prediction always gives the same list.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from medcoder.codes.formats import CODE_SYSTEMS, CPT, ICD10CM, is_canonical
 from medcoder.data.predictions import NotePrediction, PredictedCode
@@ -24,7 +25,14 @@ from medcoder.data.predictions import NotePrediction, PredictedCode
 UNGROUNDED_ACTIONS: tuple[str, ...] = ("review", "drop")
 # Rule order in `review.reasons`; invalid_code_removed and truncated (note-level: a count of removed
 # codes, the characters read of a note that was cut) are added by `contract.render_prediction`.
-REASON_ORDER: tuple[str, ...] = ("invalid_code_removed", "truncated", "low_confidence", "ungrounded", "high_risk", "em_level")
+REASON_ORDER: tuple[str, ...] = (
+    "invalid_code_removed",
+    "truncated",
+    "low_confidence",
+    "ungrounded",
+    "high_risk",
+    "em_level",
+)
 COUNT_REASONS: tuple[str, ...] = ("invalid_code_removed", "truncated")  # their detail is a positive number, not a code
 # ICD-10-CM prefixes: acute MI (I21, I22), acute stroke (I60-I63), sepsis (A40, A41, severe sepsis
 # R65.2), active malignant neoplasms (C00-C96). In situ (D00-D09), benign and uncertain-behaviour
@@ -41,7 +49,9 @@ def _as_str_tuple(name: str, values: Any) -> tuple[str, ...]:
     out = tuple(values)
     for i, v in enumerate(out):
         if not isinstance(v, str):
-            raise ValueError(f"RoutingPolicy.{name}[{i}] must be a string, got {type(v).__name__} {v!r} (quote it in YAML)")
+            raise ValueError(
+                f"RoutingPolicy.{name}[{i}] must be a string, got {type(v).__name__} {v!r} (quote it in YAML)"
+            )
     return out
 
 
@@ -62,7 +72,9 @@ class RoutingPolicy:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"RoutingPolicy.{name} must be a number from 0 to 1, got {value!r}")
         if self.ungrounded not in UNGROUNDED_ACTIONS:
-            raise ValueError(f"RoutingPolicy.ungrounded must be one of {', '.join(UNGROUNDED_ACTIONS)}, got {self.ungrounded!r}")
+            raise ValueError(
+                f"RoutingPolicy.ungrounded must be one of {', '.join(UNGROUNDED_ACTIONS)}, got {self.ungrounded!r}"
+            )
         prefixes = _as_str_tuple("high_risk_prefixes", self.high_risk_prefixes)
         for i, p in enumerate(prefixes):
             if not _ICD10CM_PREFIX.match(p):
@@ -73,7 +85,9 @@ class RoutingPolicy:
         em_codes = _as_str_tuple("review_em_codes", self.review_em_codes)
         for i, c in enumerate(em_codes):
             if not is_canonical(CPT, c):
-                raise ValueError(f"RoutingPolicy.review_em_codes[{i}]: {c!r} is not a canonical CPT code (e.g. '99215')")
+                raise ValueError(
+                    f"RoutingPolicy.review_em_codes[{i}]: {c!r} is not a canonical CPT code (e.g. '99215')"
+                )
         object.__setattr__(self, "high_risk_prefixes", prefixes)
         object.__setattr__(self, "review_em_codes", em_codes)
 
@@ -90,7 +104,9 @@ def is_grounded(code: PredictedCode) -> bool:
 def sort_reasons(reasons: Iterable[tuple[str, str, str]]) -> list[str]:
     """(rule, system, detail) triples -> ordered, de-duplicated `rule:detail` strings."""
     system_rank = {s: i for i, s in enumerate(CODE_SYSTEMS)}
-    keyed = sorted(set(reasons), key=lambda r: (REASON_ORDER.index(r[0]), system_rank.get(r[1], len(system_rank)), r[2]))
+    keyed = sorted(
+        set(reasons), key=lambda r: (REASON_ORDER.index(r[0]), system_rank.get(r[1], len(system_rank)), r[2])
+    )
     return list(dict.fromkeys(f"{rule}:{detail}" for rule, _, detail in keyed))
 
 

@@ -61,11 +61,19 @@ class PredictedCodeOut(BaseModel):
     code: str = Field(description="canonical dotted form, a valid billable code of model.code_sets")
     description: str
     score: float = Field(ge=0.0, le=1.0)
-    grounded: bool = Field(description="has evidence that is not a negated, family, historical or hypothetical mention "
-                                       "and that the evidence verifier accepts as saying this code (docs/GROUNDING.md)")
-    support: float | None = Field(None, ge=0.0, le=1.0, description="the evidence verifier's support for the quoted text; "
-                                                                 "null when the model has no verifier")
-    rules_applied: list[str] = Field(default_factory=list, description="guideline rules that added or changed this code")
+    grounded: bool = Field(
+        description="has evidence that is not a negated, family, historical or hypothetical mention "
+        "and that the evidence verifier accepts as saying this code (docs/GROUNDING.md)"
+    )
+    support: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="the evidence verifier's support for the quoted text; null when the model has no verifier",
+    )
+    rules_applied: list[str] = Field(
+        default_factory=list, description="guideline rules that added or changed this code"
+    )
     evidence: list[Evidence]
     icd11: Icd11 | None = Field(None, description="ICD-11 translation; present for ICD-10-CM codes only")
 
@@ -126,7 +134,11 @@ class ErrorEntry(BaseModel):
 
 
 OutputLine = Union[Prediction, ErrorEntry]
-SCHEMAS: dict[str, type[BaseModel]] = {"prediction_input": PredictionInput, "prediction": Prediction, "error_entry": ErrorEntry}
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "prediction_input": PredictionInput,
+    "prediction": Prediction,
+    "error_entry": ErrorEntry,
+}
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
@@ -149,5 +161,8 @@ def _without_literals(annotation: Any) -> Any:
 PredictionRecord: type[BaseModel] = create_model(
     "PredictionRecord",
     __doc__=PredictionInput.__doc__,
-    **{name: (_without_literals(f.annotation), ... if f.is_required() else None) for name, f in PredictionInput.model_fields.items()},
+    **{
+        name: (_without_literals(f.annotation), ... if f.is_required() else None)
+        for name, f in PredictionInput.model_fields.items()
+    },
 )

@@ -30,7 +30,10 @@ def cpu_precision() -> str:
     because emulated bfloat16 is slower than float32. Config: `precision: ${medcoder_cpu_precision:}`."""
     import torch
 
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    native = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
     return "bf16-mixed" if native else "32-true"
 
 
@@ -43,7 +46,9 @@ def ensure_embedded_corpus(data_cfg: DictConfig, corpus_cfg: DictConfig) -> None
         return
     from medcoder.data.synth import write_corpus
 
-    log.info("generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_cfg.data_dir)
+    log.info(
+        "generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_cfg.data_dir
+    )
     write_corpus(Path(data_cfg.data_dir), n_notes=int(corpus_cfg.notes), seed=int(corpus_cfg.seed))
 
 

@@ -9,15 +9,15 @@ same metric names) so "LoRA vs baseline", "LoRA vs full" or "rank 8 vs 16" is on
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import hydra
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from medcoder.paths import default_tracking_uri
 from medcoder.jobs.config import CONFIG_DIR, ensure_embedded_corpus
+from medcoder.paths import default_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,21 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     with mlflow.start_run(run_name=cfg.run_name):
         mlflow.set_tags({"model_family": "neural_coder", "task": "eval", "dataset": cfg.data.dataset})
         tracking.log_run_context()
-        mlflow.log_params({"ckpt_path": str(cfg.ckpt_path), **tracking.flatten_params({"model": {"net": coder.net.config}})})
+        mlflow.log_params(
+            {"ckpt_path": str(cfg.ckpt_path), **tracking.flatten_params({"model": {"net": coder.net.config}})}
+        )
         tracking.log_dataset_digests(datamodule.records, cfg.data.dataset, source=cfg.data.get("data_dir"))
         log_evaluation(evaluation, label_space)
     return {f"test/{k}": float(v) for k, v in evaluation.results["test"].metrics.items()}
 
 
 def comparison_table(
-    experiment: str, runs: Sequence[str] | None, metrics: Sequence[str], params: Sequence[str],
-    tracking_uri: str | None = None, max_runs: int = 20,
+    experiment: str,
+    runs: Sequence[str] | None,
+    metrics: Sequence[str],
+    params: Sequence[str],
+    tracking_uri: str | None = None,
+    max_runs: int = 20,
 ) -> pd.DataFrame:
     """One row per finished run (newest first): name, family, chosen params and metrics."""
     from mlflow.tracking import MlflowClient
@@ -66,8 +72,12 @@ def comparison_table(
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             raise ValueError(f"no MLflow experiment named {experiment!r} in {tracking_uri or default_tracking_uri()}")
-        found = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'",
-                                   order_by=["attributes.start_time DESC"], max_results=max_runs)
+        found = client.search_runs(
+            [exp.experiment_id],
+            "attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=max_runs,
+        )
     rows = []
     for run in found:
         row = {"run": run.info.run_name, "run_id": run.info.run_id[:8], "family": run.data.tags.get("model_family", "")}
@@ -98,7 +108,9 @@ def main(cfg: DictConfig) -> None:
         metrics = evaluate_checkpoint(cfg)
         log.info("test metrics: %s", OmegaConf.to_yaml({k: round(v, 4) for k, v in metrics.items()}))
     c = cfg.compare
-    df = comparison_table(c.experiment, c.runs, list(c.metrics), list(c.params), cfg.logger.mlflow.tracking_uri, int(c.max_runs))
+    df = comparison_table(
+        c.experiment, c.runs, list(c.metrics), list(c.params), cfg.logger.mlflow.tracking_uri, int(c.max_runs)
+    )
     print_table(df)
     if c.out:
         Path(c.out).write_text(markdown_table(df, digits=4) + "\n", encoding="utf-8")

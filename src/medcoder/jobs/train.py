@@ -34,9 +34,13 @@ def resolve_ckpt_path(ckpt_path: str | None, task_name: str, root: str) -> str |
     """`last` means the newest `last.ckpt` of an earlier run of this task; a path is used as given."""
     if ckpt_path != "last":
         return ckpt_path
-    candidates = sorted(Path(root, "outputs", "runs", task_name).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    candidates = sorted(
+        Path(root, "outputs", "runs", task_name).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime
+    )
     if not candidates:
-        raise FileNotFoundError(f"ckpt_path=last: no earlier run of task {task_name!r} left a last.ckpt under {root}/outputs/runs")
+        raise FileNotFoundError(
+            f"ckpt_path=last: no earlier run of task {task_name!r} left a last.ckpt under {root}/outputs/runs"
+        )
     log.info("resuming from %s", candidates[-1])
     return str(candidates[-1])
 
@@ -45,7 +49,9 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate every `_target_` entry of a config group (callbacks, loggers); empty when unset."""
     if not group:
         return []
-    return [hydra.utils.instantiate(item) for item in group.values() if isinstance(item, DictConfig) and "_target_" in item]
+    return [
+        hydra.utils.instantiate(item) for item in group.values() if isinstance(item, DictConfig) and "_target_" in item
+    ]
 
 
 def instantiate_model(model_cfg: DictConfig, datamodule: Any) -> Any:
@@ -53,8 +59,11 @@ def instantiate_model(model_cfg: DictConfig, datamodule: Any) -> Any:
     chunking is set once, in the data config, and the module keeps it for prediction."""
     chunking = datamodule.chunking
     return hydra.utils.instantiate(
-        model_cfg, labels=datamodule.label_space.to_list(),
-        chunk_size=chunking.chunk_size, chunk_overlap=chunking.chunk_overlap, max_chunks=chunking.max_chunks,
+        model_cfg,
+        labels=datamodule.label_space.to_list(),
+        chunk_size=chunking.chunk_size,
+        chunk_overlap=chunking.chunk_overlap,
+        max_chunks=chunking.max_chunks,
     )
 
 
@@ -69,16 +78,20 @@ def fit_phases(cfg: DictConfig, ckpt_path: str | None) -> list[str]:
     if ckpt_path and epochs:
         phase1 = f"phase 1, head warm-up: skipped, the fit resumes from {ckpt_path}, which holds trained heads"
     elif epochs:
-        phase1 = (f"phase 1, head warm-up (linear probe): {epochs} epochs of the heads alone on encoder states "
-                  f"cached in one pass, lr {float(warmup.lr):g}")
+        phase1 = (
+            f"phase 1, head warm-up (linear probe): {epochs} epochs of the heads alone on encoder states "
+            f"cached in one pass, lr {float(warmup.lr):g}"
+        )
     else:
         phase1 = "phase 1, head warm-up: off (callbacks.head_warmup)"
     model = cfg.get("model") or {}
     finetune = (model.get("net") or {}).get("finetune", "?")
     lr = (model.get("optimizer") or {}).get("lr", "?")
     encoder_lr = f" (encoder {model.get('encoder_lr')})" if model.get("encoder_lr") is not None else ""
-    phase2 = (f"phase 2, fine-tuning: encoder ({finetune}) and heads together, up to "
-              f"{(cfg.get('trainer') or {}).get('max_epochs', '?')} epochs, lr {lr}{encoder_lr}")
+    phase2 = (
+        f"phase 2, fine-tuning: encoder ({finetune}) and heads together, up to "
+        f"{(cfg.get('trainer') or {}).get('max_epochs', '?')} epochs, lr {lr}{encoder_lr}"
+    )
     return [phase1, phase2]
 
 
@@ -133,8 +146,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         mlflow.set_experiment(experiment_id=mlflow_logger.experiment_id)
         with mlflow.start_run(run_id=mlflow_logger.run_id):
             # the command line (config overrides only) so an experiment record can say how a run was made
-            mlflow.set_tags({"model_family": "neural_coder", "dataset": cfg.data.dataset, "task": cfg.task_name,
-                             "command": shlex.join(["medcoder-train", *sys.argv[1:]])})
+            mlflow.set_tags(
+                {
+                    "model_family": "neural_coder",
+                    "dataset": cfg.data.dataset,
+                    "task": cfg.task_name,
+                    "command": shlex.join(["medcoder-train", *sys.argv[1:]]),
+                }
+            )
             tracking.log_run_context()
             job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
             resolved = OmegaConf.to_container(job_cfg, resolve=True)
@@ -170,8 +189,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("blend") and cfg.blend.enabled:
         neural_evaluation = evaluation
         blend, blend_tables = fit_blend(
-            datamodule.records["train"], datamodule.records["val"], label_space, evaluation.scores["val"],
-            c_grid=list(cfg.blend.C), class_weight=cfg.blend.class_weight, min_df=int(cfg.blend.min_df),
+            datamodule.records["train"],
+            datamodule.records["val"],
+            label_space,
+            evaluation.scores["val"],
+            c_grid=list(cfg.blend.C),
+            class_weight=cfg.blend.class_weight,
+            min_df=int(cfg.blend.min_df),
             threshold_grid=threshold_grid(**cfg.threshold_grid),
         )
         log.info("blend: TF-IDF weight %.2f chosen on val", blend.weight)
@@ -200,8 +224,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 for name, table in blend_tables.items():
                     tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
-            export_and_log(coder, threshold=evaluation.threshold, routing=hydra.utils.instantiate(cfg.routing),
-                           verifier=verifier, blend=blend)
+            export_and_log(
+                coder,
+                threshold=evaluation.threshold,
+                routing=hydra.utils.instantiate(cfg.routing),
+                verifier=verifier,
+                blend=blend,
+            )
         log.info("MLflow run %s", mlflow_logger.run_id)
     for key in ("val/map", "val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map"):
         if key in metrics:

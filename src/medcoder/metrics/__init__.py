@@ -13,8 +13,8 @@ it explicitly, it loads matplotlib).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import pandas as pd
 from medcoder.data.labels import Label, LabelSpace
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
+from medcoder.metrics._common import align_predictions
 from medcoder.metrics.breakdowns import (
     f1_by_frequency,
     f1_by_note_length,
@@ -29,7 +30,6 @@ from medcoder.metrics.breakdowns import (
     per_code_table,
     train_label_counts,
 )
-from medcoder.metrics._common import align_predictions
 from medcoder.metrics.classification import binarize, classification_metrics, tune_threshold
 from medcoder.metrics.em import em_confusion_matrix, em_metrics
 from medcoder.metrics.evidence import evidence_metrics, seqeval_span_f1
@@ -72,7 +72,9 @@ class EvaluationResult:
     by_subgroup: pd.DataFrame | None = None  # sex, age band, payer, setting (breakdowns.f1_by_subgroup)
 
 
-def emitted_matrix(records: Sequence[NoteRecord], predictions: Sequence[NotePrediction], label_space: LabelSpace) -> np.ndarray:
+def emitted_matrix(
+    records: Sequence[NoteRecord], predictions: Sequence[NotePrediction], label_space: LabelSpace
+) -> np.ndarray:
     """(len(records), len(label_space)) 0/1: the label-space codes each note's prediction emitted."""
     out = np.zeros((len(records), len(label_space)), dtype=np.int64)
     for row, prediction in enumerate(align_predictions(records, predictions)):
@@ -133,7 +135,9 @@ def evaluate_split(
         metrics.update(em_metrics(records, predictions))
         em_confusion = em_confusion_matrix(records, predictions)
         # notes the coder could not read to the end: their later codes are missing from every number above
-        metrics["truncated_note_rate"] = sum(p.read_chars is not None for p in predictions) / len(predictions) if predictions else 0.0
+        metrics["truncated_note_rate"] = (
+            sum(p.read_chars is not None for p in predictions) / len(predictions) if predictions else 0.0
+        )
 
     # breakdowns
     per_code = per_code_table(y_true, y_score, threshold, label_space, train_counts, y_pred=y_pred)

@@ -10,7 +10,7 @@ Two rules for values that cannot be computed, used everywhere in `medcoder.metri
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

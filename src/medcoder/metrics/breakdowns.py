@@ -8,7 +8,7 @@ All counts use the same decision rule as `classification.binarize`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,9 @@ def per_code_table(
     if y_true.shape[1] != len(label_space):
         raise ValueError(f"y_true has {y_true.shape[1]} columns but the label space has {len(label_space)} labels")
     threshold = check_threshold(threshold)
-    tp, fp, fn = label_counts(y_true, binarize(y_score, threshold) if y_pred is None else check_decisions(y_pred, y_true))
+    tp, fp, fn = label_counts(
+        y_true, binarize(y_score, threshold) if y_pred is None else check_decisions(y_pred, y_true)
+    )
     support = y_true.sum(axis=0)
     scores = np.array([prf(tp[j], fp[j], fn[j]) for j in range(len(label_space))]).reshape(-1, 3)
     ap = [
@@ -201,4 +203,18 @@ def f1_by_subgroup(records: Sequence[NoteRecord], y_true: np.ndarray, y_pred: np
             p, r, f = prf(tp, fp, fn)
             rows.append({"field": field_name, "group": group, "n_notes": int(members.sum()), "support": int(y_true[members].sum()),
                          "tp": tp, "fp": fp, "fn": fn, "micro_precision": p, "micro_recall": r, "micro_f1": f})  # fmt: skip
-    return pd.DataFrame(rows, columns=["field", "group", "n_notes", "support", "tp", "fp", "fn", "micro_precision", "micro_recall", "micro_f1"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "field",
+            "group",
+            "n_notes",
+            "support",
+            "tp",
+            "fp",
+            "fn",
+            "micro_precision",
+            "micro_recall",
+            "micro_f1",
+        ],
+    )

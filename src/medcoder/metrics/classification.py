@@ -187,7 +187,9 @@ def classification_metrics(
 
     out: dict[str, float] = {}
     out["micro_precision"], out["micro_recall"], out["micro_f1"] = prf(tp.sum(), fp.sum(), fn.sum())
-    if not y_true.any():  # no gold code at all: recall, and so F1, are undefined (a model must not pass a gate on 0 vs 0)
+    if (
+        not y_true.any()
+    ):  # no gold code at all: recall, and so F1, are undefined (a model must not pass a gate on 0 vs 0)
         out["micro_recall"] = out["micro_f1"] = float("nan")
     present = np.flatnonzero(y_true.sum(axis=0) > 0)
     if present.size:

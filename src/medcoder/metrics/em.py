@@ -14,7 +14,7 @@ class cannot be scored, and picking one would hide a data problem). The predicte
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -25,8 +25,8 @@ the start, which lets a truncated word match the whole word).
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Sequence
 
 from seqeval.metrics import f1_score as seqeval_f1_score
 from seqeval.scheme import IOB2
@@ -80,11 +80,11 @@ class EvidenceCounts:
     fp: int = 0
     fn: int = 0
 
-    def __add__(self, other: "EvidenceCounts") -> "EvidenceCounts":
+    def __add__(self, other: EvidenceCounts) -> EvidenceCounts:
         return EvidenceCounts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
 
     @classmethod
-    def of_sets(cls, gold: set[Hashable], predicted: set[Hashable]) -> "EvidenceCounts":
+    def of_sets(cls, gold: set[Hashable], predicted: set[Hashable]) -> EvidenceCounts:
         return cls(len(gold & predicted), len(predicted - gold), len(gold - predicted))
 
 
@@ -170,7 +170,11 @@ def seqeval_span_f1(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequ
         for side, seq in (("gold", gold), ("predicted", pred)):
             for j, tag in enumerate(seq):
                 if not isinstance(tag, str) or not _IOB2_TAG.match(tag):
-                    raise ValueError(f"sequence {i}, position {j}: {side} tag {tag!r} is not IOB2 (O, B-TYPE or I-TYPE)")
+                    raise ValueError(
+                        f"sequence {i}, position {j}: {side} tag {tag!r} is not IOB2 (O, B-TYPE or I-TYPE)"
+                    )
     return float(
-        seqeval_f1_score([list(s) for s in gold_tags], [list(s) for s in pred_tags], mode="strict", scheme=IOB2, zero_division=0)
+        seqeval_f1_score(
+            [list(s) for s in gold_tags], [list(s) for s in pred_tags], mode="strict", scheme=IOB2, zero_division=0
+        )
     )

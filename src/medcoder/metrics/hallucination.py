@@ -22,7 +22,7 @@ string, so distractor pairs compare code strings.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd

@@ -13,8 +13,8 @@ never on test. The lexical part is a `LinearTfidfScorer` over hashed n-grams: ar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -91,8 +91,8 @@ def fit_blend(
 
     Returns the blend and its selection tables: "C" (one row per C) and "weight" (one per weight).
     """
-    from medcoder.models.tfidf_baseline import select_model
     from medcoder.metrics.classification import DEFAULT_THRESHOLD_GRID
+    from medcoder.models.tfidf_baseline import select_model
 
     grid = DEFAULT_THRESHOLD_GRID if threshold_grid is None else np.asarray(threshold_grid, dtype=np.float64)
     model, _, lexical_val, c_table = select_model(train, val, label_space, c_grid=c_grid, class_weight=class_weight,

@@ -14,22 +14,27 @@ plain value so Hydra can build the net, and `config` records them so a checkpoin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from medcoder.codes.em import EM_CLASSES
+from medcoder.data.spans import BIO_NAMES
 from medcoder.models.encoder import FINETUNE_MODES, FinetuneMode, adapt_encoder, load_encoder
 from medcoder.models.label_attention import AttentionPool, LabelAttention
 from medcoder.models.ngram import NgramMixer
-from medcoder.data.spans import BIO_NAMES
 from medcoder.models.tagger import build_tagger
 
 INFERENCE_CHUNKS_PER_PASS = 64  # encoder chunks per forward pass without gradients (see MedicalCoder.encode)
 LORA_DEFAULTS: dict[str, Any] = {
-    "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "lora_target_modules": ["query", "value"], "lora_layers": None,
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.1,
+    "lora_target_modules": ["query", "value"],
+    "lora_layers": None,
 }
 
 
@@ -70,15 +75,23 @@ class MedicalCoder(nn.Module):
     ):
         super().__init__()
         if num_labels < 1:
-            raise ValueError(f"num_labels must be >= 1, got {num_labels}: the training split has no codes in the label space")
+            raise ValueError(
+                f"num_labels must be >= 1, got {num_labels}: the training split has no codes in the label space"
+            )
         if finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {', '.join(FINETUNE_MODES)}, got {finetune!r}")
-        lora = {"lora_r": lora_r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
-                "lora_target_modules": None if lora_target_modules is None else [str(m) for m in lora_target_modules],
-                "lora_layers": None if lora_layers is None else [int(i) for i in lora_layers]}
+        lora = {
+            "lora_r": lora_r,
+            "lora_alpha": lora_alpha,
+            "lora_dropout": lora_dropout,
+            "lora_target_modules": None if lora_target_modules is None else [str(m) for m in lora_target_modules],
+            "lora_layers": None if lora_layers is None else [int(i) for i in lora_layers],
+        }
         if finetune != "lora" and any(v is not None for v in lora.values()):
             given = ", ".join(k for k, v in lora.items() if v is not None)
-            raise ValueError(f"{given} only apply to finetune='lora', but finetune={finetune!r}: set them to null or use finetune='lora'")
+            raise ValueError(
+                f"{given} only apply to finetune='lora', but finetune={finetune!r}: set them to null or use finetune='lora'"
+            )
         if finetune == "lora":
             lora = {k: LORA_DEFAULTS[k] if v is None else v for k, v in lora.items()}
 
@@ -118,14 +131,22 @@ class MedicalCoder(nn.Module):
         """
         batch, n_chunks, seq_len = input_ids.shape
         if seq_len > self.max_positions:
-            raise ValueError(f"chunks of {seq_len} tokens exceed the encoder's {self.max_positions} positions: lower chunk_size")
+            raise ValueError(
+                f"chunks of {seq_len} tokens exceed the encoder's {self.max_positions} positions: lower chunk_size"
+            )
         flat_ids, flat_mask = input_ids.reshape(-1, seq_len), attention_mask.reshape(-1, seq_len)
         real = flat_mask.any(dim=1)
         ids, mask = flat_ids[real], flat_mask[real]
         if not torch.is_grad_enabled() and len(ids) > INFERENCE_CHUNKS_PER_PASS:
-            states = torch.cat([self.encoder(input_ids=ids[i:i + INFERENCE_CHUNKS_PER_PASS],
-                                             attention_mask=mask[i:i + INFERENCE_CHUNKS_PER_PASS]).last_hidden_state
-                                for i in range(0, len(ids), INFERENCE_CHUNKS_PER_PASS)])
+            states = torch.cat(
+                [
+                    self.encoder(
+                        input_ids=ids[i : i + INFERENCE_CHUNKS_PER_PASS],
+                        attention_mask=mask[i : i + INFERENCE_CHUNKS_PER_PASS],
+                    ).last_hidden_state
+                    for i in range(0, len(ids), INFERENCE_CHUNKS_PER_PASS)
+                ]
+            )
             return self._scatter(states, real, batch, n_chunks, seq_len)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.finetune != "frozen"):
             states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state

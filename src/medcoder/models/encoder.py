@@ -10,7 +10,8 @@ Why this is one file: every trap of the stack around the encoder lives here (doc
 from __future__ import annotations
 
 import os
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -133,7 +134,9 @@ def adapt_encoder(
             n_layers = int(model.config.num_hidden_layers)
             layers = sorted({int(i) % n_layers for i in lora_layers if -n_layers <= int(i) < n_layers})
             if len(layers) != len(set(lora_layers)) or not layers:
-                raise ValueError(f"lora_layers {list(lora_layers)} must be distinct layer indices in [-{n_layers}, {n_layers - 1}]")
+                raise ValueError(
+                    f"lora_layers {list(lora_layers)} must be distinct layer indices in [-{n_layers}, {n_layers - 1}]"
+                )
         config = LoraConfig(
             r=lora_r,
             lora_alpha=lora_alpha,

@@ -66,10 +66,16 @@ class HeadWarmup(Callback):
             log.info("head warm-up skipped: the fit resumes from %s, which holds trained heads", trainer.ckpt_path)
             return
         if trainer.datamodule is None:
-            raise ValueError("HeadWarmup caches the train split of the datamodule: pass one to trainer.fit(datamodule=...)")
+            raise ValueError(
+                "HeadWarmup caches the train split of the datamodule: pass one to trainer.fit(datamodule=...)"
+            )
         started = time.perf_counter()
         cached = self._cache_states(trainer, pl_module)
-        log.info("head warm-up: encoder states of %d train batches cached in %.0f s", len(cached), time.perf_counter() - started)
+        log.info(
+            "head warm-up: encoder states of %d train batches cached in %.0f s",
+            len(cached),
+            time.perf_counter() - started,
+        )
         self._train_heads(trainer, pl_module, cached)
         if trainer.world_size > 1:
             for parameter in pl_module.net.head_parameters():

@@ -19,7 +19,7 @@ only the directions carry the prior. Off by default until measured (model.label_
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,12 +46,19 @@ def label_text_embeddings(net: MedicalCoder, labels: Sequence[Label], batch_size
     pooled = []
     try:
         for first in range(0, len(texts), batch_size):
-            batch = net.tokenizer(texts[first : first + batch_size], padding=True, truncation=True,
-                                  max_length=MAX_TEXT_TOKENS, return_tensors="pt", return_special_tokens_mask=True)
+            batch = net.tokenizer(
+                texts[first : first + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=MAX_TEXT_TOKENS,
+                return_tensors="pt",
+                return_special_tokens_mask=True,
+            )
             special = batch.pop("special_tokens_mask").bool()
             device = next(net.parameters()).device
-            states = net.encoder(input_ids=batch["input_ids"].to(device),
-                                 attention_mask=batch["attention_mask"].to(device)).last_hidden_state.float()
+            states = net.encoder(
+                input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+            ).last_hidden_state.float()
             words = (batch["attention_mask"].bool() & ~special).to(device)
             if net.ngram is not None:
                 states = net.ngram(states, words)

@@ -14,9 +14,10 @@ the kept buckets: counts of the train buckets -> 1 + log(tf) -> times idf -> uni
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -88,7 +89,9 @@ class LinearTfidfScorer:
 
     def __post_init__(self) -> None:
         if self.coef.shape != (len(self.intercept), len(self.features.buckets)):
-            raise ValueError(f"coef has shape {self.coef.shape}, expected ({len(self.intercept)}, {len(self.features.buckets)})")
+            raise ValueError(
+                f"coef has shape {self.coef.shape}, expected ({len(self.intercept)}, {len(self.features.buckets)})"
+            )
 
     @property
     def num_labels(self) -> int:
@@ -108,7 +111,7 @@ class LinearTfidfScorer:
         return {"file": path.name, **self.features.config(), "num_labels": self.num_labels}
 
     @classmethod
-    def load(cls, path: Path, header: dict[str, Any]) -> "LinearTfidfScorer":
+    def load(cls, path: Path, header: dict[str, Any]) -> LinearTfidfScorer:
         arrays = load_file(str(path))
         missing = sorted({"buckets", "idf", "coef", "intercept"} - set(arrays))
         if missing:

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -36,16 +37,15 @@ import torch.nn.functional as F
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim import Optimizer
 
-from medcoder.data.labels import LabelSpace
-from medcoder.data.schema import NoteRecord
-from medcoder.metrics.classification import classification_metrics
 from medcoder.codes.em import is_visit_em
-from medcoder.metrics.evidence import seqeval_span_f1
 from medcoder.data.chunking import Chunking
+from medcoder.data.labels import LabelSpace
+from medcoder.data.spans import BIO_NAMES, IGNORE
+from medcoder.data.tokenizer import resolve_encoder_path
+from medcoder.metrics.classification import classification_metrics
+from medcoder.metrics.evidence import seqeval_span_f1
 from medcoder.models.coder import CoderOutput, MedicalCoder
 from medcoder.models.label_semantics import LABEL_INIT_MODES, init_from_label_texts
-from medcoder.data.tokenizer import resolve_encoder_path
-from medcoder.data.spans import BIO_NAMES, IGNORE
 
 log = logging.getLogger(__name__)
 NET_CONFIG_KEY = "medcoder_net_config"
@@ -99,8 +99,13 @@ def capture_rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},  # fmt: skip
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },  # fmt: skip
         "python": {"version": int(version), "internal": list(internal), "gauss_next": gauss_next},
     }
 
@@ -166,13 +171,22 @@ class CoderLitModule(L.LightningModule):
             init_from_label_texts(self.net, self.label_space.labels)
         finetune = self.net.finetune
         if finetune == "full" and encoder_lr is None:
-            raise ValueError("finetune='full' needs encoder_lr (e.g. 5e-5): the heads' lr would wreck a pretrained encoder")
+            raise ValueError(
+                "finetune='full' needs encoder_lr (e.g. 5e-5): the heads' lr would wreck a pretrained encoder"
+            )
         if finetune == "frozen" and encoder_lr is not None:
             raise ValueError("encoder_lr is set but finetune='frozen' trains no encoder weight: set encoder_lr to null")
         if chunk_size > self.net.max_positions:
-            raise ValueError(f"chunk_size {chunk_size} exceeds the encoder's {self.net.max_positions} positions: lower it")
-        for name in ("code_loss_weight", "evidence_loss_weight", "em_loss_weight", "attention_loss_weight",
-                     "em_attention_loss_weight"):
+            raise ValueError(
+                f"chunk_size {chunk_size} exceeds the encoder's {self.net.max_positions} positions: lower it"
+            )
+        for name in (
+            "code_loss_weight",
+            "evidence_loss_weight",
+            "em_loss_weight",
+            "attention_loss_weight",
+            "em_attention_loss_weight",
+        ):
             if getattr(self.hparams, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self.hparams, name)}")
         if not 0.0 < threshold < 1.0:
@@ -195,7 +209,9 @@ class CoderLitModule(L.LightningModule):
                 f"({len(dm.label_space)} labels): build the model with labels=datamodule.label_space.to_list()"
             )
         if dm.chunking != self.chunking:
-            raise ValueError(f"model chunking {self.chunking} differs from the datamodule's {dm.chunking}: use the same values")
+            raise ValueError(
+                f"model chunking {self.chunking} differs from the datamodule's {dm.chunking}: use the same values"
+            )
         if resolve_encoder_path(dm.encoder_name) != resolve_encoder_path(self.net.config["encoder"]):
             raise ValueError(
                 f"the datamodule tokenises for encoder {dm.encoder_name!r} but the net uses {self.net.config['encoder']!r}: "
@@ -208,13 +224,21 @@ class CoderLitModule(L.LightningModule):
                     "evidence spans to supervise attention with: set attention_loss_weight to 0"
                 )
             if self.hparams.evidence_loss_weight > 0:
-                log.warning("dataset %s has no evidence spans: the evidence tagger learns nothing, every code "
-                            "will be ungrounded", dm.dataset_name)
-        if stage == "fit" and self.hparams.em_attention_loss_weight > 0 and not any(
-            c.evidence for r in dm.records["train"] for c in r.codes if is_visit_em(c.system, c.code)
+                log.warning(
+                    "dataset %s has no evidence spans: the evidence tagger learns nothing, every code "
+                    "will be ungrounded",
+                    dm.dataset_name,
+                )
+        if (
+            stage == "fit"
+            and self.hparams.em_attention_loss_weight > 0
+            and not any(c.evidence for r in dm.records["train"] for c in r.codes if is_visit_em(c.system, c.code))
         ):  # not an error: one model config serves datasets with and without E/M evidence
-            log.info("dataset %s has no E/M evidence spans: the em_attention loss is 0, and E/M evidence "
-                     "shows where the unsupervised E/M pool looks", dm.dataset_name)
+            log.info(
+                "dataset %s has no E/M evidence spans: the em_attention loss is 0, and E/M evidence "
+                "shows where the unsupervised E/M pool looks",
+                dm.dataset_name,
+            )
 
     # ------------------------------------------------------------ forward and losses
     def forward(self, batch: dict[str, torch.Tensor]) -> CoderOutput:
@@ -225,7 +249,9 @@ class CoderLitModule(L.LightningModule):
         pos_weight = None
         if hp.code_pos_weight is not None:
             pos_weight = torch.full_like(out.code_logits[0], float(hp.code_pos_weight))
-        code = F.binary_cross_entropy_with_logits(out.code_logits.float(), batch["labels"].float(), pos_weight=pos_weight)
+        code = F.binary_cross_entropy_with_logits(
+            out.code_logits.float(), batch["labels"].float(), pos_weight=pos_weight
+        )
         tags = batch["bio_tags"].reshape(out.bio_logits.shape[:2])
         valid = tags != IGNORE
         if valid.any():
@@ -292,7 +318,11 @@ class CoderLitModule(L.LightningModule):
             self.log(f"{prefix}/{key}", float(np.nan_to_num(metrics[key])), prog_bar=key == "micro_f1", sync_dist=True)
         if tags:
             ordered = [tags[k] for k in sorted(tags)]
-            self.log(f"{prefix}/evidence_f1", seqeval_span_f1([g for g, _ in ordered], [p for _, p in ordered]), sync_dist=True)
+            self.log(
+                f"{prefix}/evidence_f1",
+                seqeval_span_f1([g for g, _ in ordered], [p for _, p in ordered]),
+                sync_dist=True,
+            )
         return scores, targets
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -319,7 +349,9 @@ class CoderLitModule(L.LightningModule):
             lr = {} if self.hparams.encoder_lr is None else {"lr": self.hparams.encoder_lr}
             groups.append({"params": encoder_params, **lr})
         if self.optimizer_factory is None:
-            raise ValueError("CoderLitModule has no optimizer: pass optimizer=functools.partial(torch.optim.AdamW, lr=...) to train")
+            raise ValueError(
+                "CoderLitModule has no optimizer: pass optimizer=functools.partial(torch.optim.AdamW, lr=...) to train"
+            )
         optimizer = self.optimizer_factory(params=groups)
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}
@@ -344,7 +376,7 @@ class CoderLitModule(L.LightningModule):
         restore_rng_state(checkpoint[RNG_STATE_KEY])
 
     @classmethod
-    def load_trained(cls, checkpoint_path: str, map_location: str | torch.device = "cpu") -> "CoderLitModule":
+    def load_trained(cls, checkpoint_path: str, map_location: str | torch.device = "cpu") -> CoderLitModule:
         """Rebuild the net from the config stored in the checkpoint, then load all weights (safely:
         weights_only=True). For prediction; to resume training use `Trainer.fit(ckpt_path=...)`."""
         checkpoint = torch.load(checkpoint_path, map_location=map_location, weights_only=True)

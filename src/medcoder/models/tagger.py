@@ -42,6 +42,8 @@ def build_tagger(input_size: int, num_tags: int, kernel_size: int = 1, hidden_si
     """The linear tagger (kernel 1, no hidden layer) or a WindowTagger."""
     if hidden_size is None:
         if kernel_size != 1:
-            raise ValueError(f"tagger_kernel={kernel_size} needs tagger_hidden (e.g. 128); the linear tagger reads one token")
+            raise ValueError(
+                f"tagger_kernel={kernel_size} needs tagger_hidden (e.g. 128); the linear tagger reads one token"
+            )
         return nn.Linear(input_size, num_tags)
     return WindowTagger(input_size, num_tags, kernel_size, hidden_size)

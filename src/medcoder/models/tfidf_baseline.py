@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -75,7 +76,9 @@ class TfidfBaseline:
         if features not in FEATURE_KINDS:
             raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {features!r}")
         if features == "hashed" and max_features is not None:
-            raise ValueError("max_features applies to features='vocabulary' only; hashed features keep every bucket with min_df notes")
+            raise ValueError(
+                "max_features applies to features='vocabulary' only; hashed features keep every bucket with min_df notes"
+            )
         self.features = features
         self.C, self.class_weight = C, class_weight
         self.ngram_range, self.min_df, self.max_features = tuple(ngram_range), min_df, max_features
@@ -88,14 +91,21 @@ class TfidfBaseline:
     def params(self) -> dict[str, object]:
         """Hyperparameters as a plain dict (for MLflow params and experiment records)."""
         return {
-            "name": "tfidf_ovr_logreg", "C": self.C, "class_weight": self.class_weight,
-            "ngram_range": list(self.ngram_range), "min_df": self.min_df, "max_features": self.max_features,
-            "sublinear_tf": True, "solver": "liblinear-dual", "max_iter": self.max_iter, "seed": self.seed,
+            "name": "tfidf_ovr_logreg",
+            "C": self.C,
+            "class_weight": self.class_weight,
+            "ngram_range": list(self.ngram_range),
+            "min_df": self.min_df,
+            "max_features": self.max_features,
+            "sublinear_tf": True,
+            "solver": "liblinear-dual",
+            "max_iter": self.max_iter,
+            "seed": self.seed,
             "features": self.features,
         }
 
     # ------------------------------------------------------------ training
-    def fit(self, records: Sequence[NoteRecord], label_space: LabelSpace) -> "TfidfBaseline":
+    def fit(self, records: Sequence[NoteRecord], label_space: LabelSpace) -> TfidfBaseline:
         """Fit the vectorizer and one classifier per label on `records` (the train split)."""
         if not records:
             raise ValueError("TfidfBaseline.fit: no training records")
@@ -103,30 +113,38 @@ class TfidfBaseline:
             raise ValueError("TfidfBaseline.fit: the label space is empty (no codes of the requested systems in train)")
         y = label_space.encode_many(records).astype(np.int64)
         positives = y.sum(axis=0)
-        self.constant_labels = [
-            label for label, n in zip(label_space.labels, positives) if n == 0 or n == len(records)
-        ]
+        self.constant_labels = [label for label, n in zip(label_space.labels, positives) if n == 0 or n == len(records)]
         if self.constant_labels:
             shown = ", ".join(f"{s}:{c}" for s, c in self.constant_labels[:10])
             more = "" if len(self.constant_labels) <= 10 else f" and {len(self.constant_labels) - 10} more"
             log.warning(
                 "TfidfBaseline: %d label(s) have a single class in %d train notes and get a constant score: %s%s",
-                len(self.constant_labels), len(records), shown, more,
+                len(self.constant_labels),
+                len(records),
+                shown,
+                more,
             )
 
         if self.features == "hashed":
             self._vectorizer = HashedTfidf(ngram_range=self.ngram_range, min_df=self.min_df)
         else:
             self._vectorizer = TfidfVectorizer(
-                ngram_range=self.ngram_range, sublinear_tf=True, min_df=self.min_df,
-                max_features=self.max_features, dtype=np.float32,
+                ngram_range=self.ngram_range,
+                sublinear_tf=True,
+                min_df=self.min_df,
+                max_features=self.max_features,
+                dtype=np.float32,
             )
         x = self._vectorizer.fit_transform([r.text for r in records])
         # liblinear's dual coordinate descent: with more TF-IDF features than notes it solves the
         # same L2 problem 10-20x faster than lbfgs (CodiEsp and the embedded corpus, measured), and
         # converges at large C where lbfgs needs thousands of iterations.
         estimator = LogisticRegression(
-            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, solver="liblinear", dual=True,
+            C=self.C,
+            class_weight=self.class_weight,
+            max_iter=self.max_iter,
+            solver="liblinear",
+            dual=True,
             random_state=self.seed,  # liblinear visits coordinates in random order: fix it for repeatable runs
         )
         self._classifier = OneVsRestClassifier(estimator, n_jobs=self.n_jobs)
@@ -157,7 +175,9 @@ class TfidfBaseline:
         if self._classifier is None or self.label_space is None:
             raise RuntimeError("TfidfBaseline.linear_scorer called before fit")
         if not isinstance(self._vectorizer, HashedTfidf):
-            raise ValueError("only a features='hashed' model can be exported: a vocabulary model's terms are note words")
+            raise ValueError(
+                "only a features='hashed' model can be exported: a vocabulary model's terms are note words"
+            )
         n_labels, n_terms = len(self.label_space), len(self._vectorizer.buckets)
         coef = np.zeros((n_labels, n_terms), dtype=np.float32)
         intercept = np.zeros(n_labels, dtype=np.float32)
@@ -165,7 +185,9 @@ class TfidfBaseline:
             if hasattr(estimator, "coef_"):
                 coef[j], intercept[j] = estimator.coef_.ravel(), estimator.intercept_[0]
             else:  # sklearn's constant predictor for a single-class label: a logit that gives 0 or 1
-                intercept[j] = LinearTfidfScorer.CONSTANT_LOGIT * (1.0 if float(np.ravel(estimator.y_)[0]) >= 0.5 else -1.0)
+                intercept[j] = LinearTfidfScorer.CONSTANT_LOGIT * (
+                    1.0 if float(np.ravel(estimator.y_)[0]) >= 0.5 else -1.0
+                )
         return LinearTfidfScorer(self._vectorizer, coef, intercept)
 
     def predict(self, records: Sequence[NoteRecord], threshold: float) -> list[NotePrediction]:

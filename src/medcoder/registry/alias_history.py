@@ -18,7 +18,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mlflow.tracking import MlflowClient
@@ -38,20 +38,26 @@ def _parse_page(text: str, tag: str, model_name: str) -> list[dict[str, Any]]:
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"registered model {model_name!r}: tag {tag!r} is not valid JSON ({err.msg} at character {err.pos})") from None
+        raise ValueError(
+            f"registered model {model_name!r}: tag {tag!r} is not valid JSON ({err.msg} at character {err.pos})"
+        ) from None
     if not isinstance(entries, list):
-        raise ValueError(f"registered model {model_name!r}: tag {tag!r} must hold a JSON list, got {type(entries).__name__}")
+        raise ValueError(
+            f"registered model {model_name!r}: tag {tag!r} must hold a JSON list, got {type(entries).__name__}"
+        )
     for i, entry in enumerate(entries):
         missing = [k for k in ENTRY_KEYS if not isinstance(entry, dict) or k not in entry]
         if missing:
-            raise ValueError(f"registered model {model_name!r}: tag {tag!r}, entry {i}: missing field(s) {', '.join(missing)}")
+            raise ValueError(
+                f"registered model {model_name!r}: tag {tag!r}, entry {i}: missing field(s) {', '.join(missing)}"
+            )
     return entries
 
 
 def _pages(tags: dict[str, str]) -> list[str]:
     """Tag keys of the history pages in order: alias_history.1, .2, ..., then alias_history."""
     frozen = sorted(
-        (int(key[len(TAG) + 1:]), key) for key in tags if key.startswith(f"{TAG}.") and key[len(TAG) + 1:].isdigit()
+        (int(key[len(TAG) + 1 :]), key) for key in tags if key.startswith(f"{TAG}.") and key[len(TAG) + 1 :].isdigit()
     )
     return [key for _, key in frozen] + ([TAG] if TAG in tags else [])
 
@@ -87,14 +93,16 @@ def record_alias_change(
     if not reason or not reason.strip():
         raise ValueError(f"record_alias_change: a reason is required for moving alias {alias!r}")
     if len(reason) > MAX_REASON_CHARS:
-        raise ValueError(f"record_alias_change: reason is {len(reason)} characters; keep it under {MAX_REASON_CHARS} "
-                         "and link to the full decision record instead")
+        raise ValueError(
+            f"record_alias_change: reason is {len(reason)} characters; keep it under {MAX_REASON_CHARS} "
+            "and link to the full decision record instead"
+        )
     if version is not None and not str(version).isdigit():
         raise ValueError(f"record_alias_change: version must be a registry version number or None, got {version!r}")
     entry = {
         "alias": alias,
         "version": None if version is None else str(version),
-        "at": (at or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds"),
+        "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
         "by": by or os.environ.get("MEDCODER_USER") or _os_user(),
         "reason": reason.strip(),
     }
@@ -103,7 +111,7 @@ def record_alias_change(
     page = json.dumps(current + [entry], ensure_ascii=False)
     if current and len(page) > max_tag_chars:
         # Freeze the full page under the next number, start a new one with this entry.
-        frozen_numbers = [int(k[len(TAG) + 1:]) for k in _pages(tags) if k != TAG]
+        frozen_numbers = [int(k[len(TAG) + 1 :]) for k in _pages(tags) if k != TAG]
         client.set_registered_model_tag(name, _page_key(max(frozen_numbers, default=0) + 1), tags[TAG])
         page = json.dumps([entry], ensure_ascii=False)
     client.set_registered_model_tag(name, TAG, page)

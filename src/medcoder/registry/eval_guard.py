@@ -32,9 +32,9 @@ from typing import Any
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
+from medcoder.codes.em import is_visit_em
 from medcoder.data.schema import NoteRecord, text_fingerprint
 from medcoder.hashing import file_sha256
-from medcoder.codes.em import is_visit_em
 from medcoder.metrics.hallucination import distractor_statuses
 from medcoder.registry.client import RegistryError
 from medcoder.registry.gates import Gates
@@ -58,7 +58,9 @@ class GoldCounts:
 def gold_counts(records: tuple[NoteRecord, ...] | list[NoteRecord]) -> GoldCounts:
     codes = [[c for c in r.codes if not is_visit_em(c.system, c.code)] for r in records]
     return GoldCounts(
-        notes=len(records), labelled_notes=sum(bool(c) for c in codes), gold_codes=sum(len(c) for c in codes),
+        notes=len(records),
+        labelled_notes=sum(bool(c) for c in codes),
+        gold_codes=sum(len(c) for c in codes),
         distractor_mentions=sum(len(distractor_statuses(r)) for r in records),
     )
 
@@ -67,8 +69,10 @@ def check_gold(path: Path, records: tuple[NoteRecord, ...], gates: Gates, has_ch
     """Refuse a set with too little gold to decide the gates (module docstring, 1)."""
     counts = gold_counts(records)
     if counts.gold_codes == 0:
-        raise EvalSetRefused(f"{path}: the evaluation set has no gold codes in its {counts.notes} notes; "
-                             "promotion needs a labelled set (contract JSONL with codes)")
+        raise EvalSetRefused(
+            f"{path}: the evaluation set has no gold codes in its {counts.notes} notes; "
+            "promotion needs a labelled set (contract JSONL with codes)"
+        )
     if counts.labelled_notes < gates.min_labelled_notes or counts.gold_codes < gates.min_gold_codes:
         raise EvalSetRefused(
             f"{path}: the evaluation set has {counts.labelled_notes} labelled notes and {counts.gold_codes} gold codes; "
@@ -98,20 +102,34 @@ def training_fingerprints(client: MlflowClient, run_id: str) -> dict[str, Any] |
     return data
 
 
-def check_overlap(client: MlflowClient, version: ModelVersion, role: str, path: Path, records: tuple[NoteRecord, ...],
-                  records_sha256: str) -> dict[str, Any]:
+def check_overlap(
+    client: MlflowClient,
+    version: ModelVersion,
+    role: str,
+    path: Path,
+    records: tuple[NoteRecord, ...],
+    records_sha256: str,
+) -> dict[str, Any]:
     """Refuse a set that shares notes with `version`'s training data (module docstring, 2); returns
     what was checked, for the provenance record."""
     who = f"the {role} ({version.name} v{version.version}, run {version.run_id})"
     fingerprints = training_fingerprints(client, version.run_id) if version.run_id else None
     if fingerprints is None:
         if role == "challenger":
-            raise EvalSetRefused(f"{path}: cannot check the evaluation set against the training notes of {who}: its run "
-                                 f"logged no {FINGERPRINTS_ARTIFACT}; train it again with this medcoder")
+            raise EvalSetRefused(
+                f"{path}: cannot check the evaluation set against the training notes of {who}: its run "
+                f"logged no {FINGERPRINTS_ARTIFACT}; train it again with this medcoder"
+            )
         same_split = [s for s in TRAINING_SPLITS if version.tags.get(f"dataset.{s}.sha256") == records_sha256]
         if same_split:
-            raise EvalSetRefused(f"{path}: the evaluation set is the {same_split[0]} split of {who}; use held-out notes")
-        return {"version": str(version.version), "run_id": version.run_id, "method": "whole-split digests (no note fingerprints)"}
+            raise EvalSetRefused(
+                f"{path}: the evaluation set is the {same_split[0]} split of {who}; use held-out notes"
+            )
+        return {
+            "version": str(version.version),
+            "run_id": version.run_id,
+            "method": "whole-split digests (no note fingerprints)",
+        }
     splits = {s: fingerprints["splits"].get(s, {"ids": [], "text_sha256": []}) for s in TRAINING_SPLITS}
     ids = {i for s in splits.values() for i in s["ids"]}
     texts = {h for s in splits.values() for h in s["text_sha256"]}
@@ -125,14 +143,27 @@ def check_overlap(client: MlflowClient, version: ModelVersion, role: str, path: 
             f"of {who} ({len(same_id)} by note id, {len(same_text)} by text; e.g. {shown}); a model scored on notes it "
             "learned from looks better than it is: use held-out notes"
         )
-    return {"version": str(version.version), "run_id": version.run_id, "method": "note ids and text fingerprints",
-            "training_notes": sum(len(s["ids"]) for s in splits.values()), "overlapping_notes": 0}
+    return {
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "method": "note ids and text fingerprints",
+        "training_notes": sum(len(s["ids"]) for s in splits.values()),
+        "overlapping_notes": 0,
+    }
 
 
 def provenance(path: Path, records_sha256: str, counts: GoldCounts, overlap: dict[str, dict[str, Any]]) -> str:
     """The evaluation set's provenance as the JSON a version tag records (no note text)."""
-    return json.dumps({
-        "file": path.name, "file_sha256": file_sha256(path), "records_sha256": records_sha256,
-        "notes": counts.notes, "labelled_notes": counts.labelled_notes, "gold_codes": counts.gold_codes,
-        "distractor_mentions": counts.distractor_mentions, "training_overlap": overlap,
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "file": path.name,
+            "file_sha256": file_sha256(path),
+            "records_sha256": records_sha256,
+            "notes": counts.notes,
+            "labelled_notes": counts.labelled_notes,
+            "gold_codes": counts.gold_codes,
+            "distractor_mentions": counts.distractor_mentions,
+            "training_overlap": overlap,
+        },
+        sort_keys=True,
+    )

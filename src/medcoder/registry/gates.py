@@ -20,9 +20,10 @@ equal rates (0.1 + 0.2 vs 0.3) does not refuse a model. The values live in
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -134,36 +135,74 @@ def check_gates(
     def relative(gate: str, metric: str, limit: float, higher_is_better: bool) -> None:
         new, old = _value(challenger_metrics, metric), _value(champion_metrics, metric)
         if champion_metrics is None:
-            rows.append({"gate": gate, "metric": metric, "challenger": new, "champion": math.nan,
-                         "change": math.nan, "limit": limit, "passed": None})
+            rows.append(
+                {
+                    "gate": gate,
+                    "metric": metric,
+                    "challenger": new,
+                    "champion": math.nan,
+                    "change": math.nan,
+                    "limit": limit,
+                    "passed": None,
+                }
+            )
             return
         change = new - old
         worsening = -change if higher_is_better else change
         ok = math.isfinite(worsening) and worsening <= limit + FLOAT_TOLERANCE
-        rows.append({"gate": gate, "metric": metric, "challenger": new, "champion": old,
-                     "change": change, "limit": limit, "passed": ok})
+        rows.append(
+            {
+                "gate": gate,
+                "metric": metric,
+                "challenger": new,
+                "champion": old,
+                "change": change,
+                "limit": limit,
+                "passed": ok,
+            }
+        )
         if not ok:
             if not math.isfinite(worsening):
                 reasons.append(f"{metric} is undefined (challenger {new}, champion {old})")
             else:
                 direction = "dropped" if higher_is_better else "rose"
-                reasons.append(f"{metric} {direction} by {abs(change):.4f} ({old:.4f} -> {new:.4f}); {gate} is {limit:g}")
+                reasons.append(
+                    f"{metric} {direction} by {abs(change):.4f} ({old:.4f} -> {new:.4f}); {gate} is {limit:g}"
+                )
 
     def absolute(gate: str, metric: str, limit: float, at_most: bool) -> None:
         new = _value(challenger_metrics, metric)
         ok = math.isfinite(new) and (new <= limit + FLOAT_TOLERANCE if at_most else new >= limit - FLOAT_TOLERANCE)
-        rows.append({"gate": gate, "metric": metric, "challenger": new, "champion": _value(champion_metrics, metric),
-                     "change": math.nan, "limit": limit, "passed": ok})
+        rows.append(
+            {
+                "gate": gate,
+                "metric": metric,
+                "challenger": new,
+                "champion": _value(champion_metrics, metric),
+                "change": math.nan,
+                "limit": limit,
+                "passed": ok,
+            }
+        )
         if not ok:
             bound = "above the maximum" if at_most else "below the minimum"
             shown = f"{new:.4f}" if math.isfinite(new) else "undefined"
             reasons.append(f"{metric} is {shown}, {bound} {limit:g} ({gate})")
 
     relative("max_micro_f1_drop", "micro_f1", gates.max_micro_f1_drop, higher_is_better=True)
-    relative("max_ungrounded_rate_increase", "ungrounded_code_rate", gates.max_ungrounded_rate_increase, higher_is_better=False)
+    relative(
+        "max_ungrounded_rate_increase",
+        "ungrounded_code_rate",
+        gates.max_ungrounded_rate_increase,
+        higher_is_better=False,
+    )
     if gates.max_distractor_fp_rate_increase is not None:
-        relative("max_distractor_fp_rate_increase", "distractor_false_positive_rate", gates.max_distractor_fp_rate_increase,
-                 higher_is_better=False)
+        relative(
+            "max_distractor_fp_rate_increase",
+            "distractor_false_positive_rate",
+            gates.max_distractor_fp_rate_increase,
+            higher_is_better=False,
+        )
     absolute("max_invalid_code_rate", "invalid_code_rate", gates.max_invalid_code_rate, at_most=True)
     absolute("max_contract_violation_rate", "contract_violation_rate", gates.max_contract_violation_rate, at_most=True)
     if gates.min_micro_f1 is not None:
@@ -171,8 +210,10 @@ def check_gates(
 
     passed = not reasons
     if passed:
-        reasons = ["first promotion (no champion): every absolute gate passed"] if champion_metrics is None else [
-            "every gate passed against the champion"
-        ]
+        reasons = (
+            ["first promotion (no champion): every absolute gate passed"]
+            if champion_metrics is None
+            else ["every gate passed against the champion"]
+        )
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     return GateDecision(passed=passed, reasons=reasons, table=table)

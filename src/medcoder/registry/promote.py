@@ -31,20 +31,20 @@ import argparse
 import json
 import logging
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from medcoder.registry.alias_history import record_alias_change
+from medcoder.evaluation.contract import DEFAULT_BATCH_SIZE, EvalSet, load_eval_set
 from medcoder.inference.contract import ContractError
 from medcoder.paths import config_dir
+from medcoder.registry.alias_history import record_alias_change
 from medcoder.registry.client import CHALLENGER, CHAMPION, MODEL_NAME, RegistryError, alias_version, get_client
-from medcoder.evaluation.contract import DEFAULT_BATCH_SIZE, EvalSet, load_eval_set
-from medcoder.registry.scoring import evaluate_registered
 from medcoder.registry.eval_guard import check_gold, check_overlap, provenance
 from medcoder.registry.gates import TABLE_COLUMNS, GateDecision, Gates, check_gates, load_gates
+from medcoder.registry.scoring import evaluate_registered
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,22 @@ def _fmt(value: float) -> str:
 
 
 def _record_decision(
-    client: MlflowClient, name: str, version: str, decision: GateDecision, eval_set: EvalSet, champion_version: str | None,
-    gates: Gates, challenger_metrics: dict[str, float] | None, champion_metrics: dict[str, float] | None,
+    client: MlflowClient,
+    name: str,
+    version: str,
+    decision: GateDecision,
+    eval_set: EvalSet,
+    champion_version: str | None,
+    gates: Gates,
+    challenger_metrics: dict[str, float] | None,
+    champion_metrics: dict[str, float] | None,
     eval_set_provenance: str,
 ) -> None:
     """Write the decision and its numbers onto the challenger version (see module docstring)."""
     tags = {
         "promotion.decision": DECISION_PROMOTED if decision.passed else DECISION_REFUSED,
         "promotion.reason": "; ".join(decision.reasons),
-        "promotion.at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "promotion.at": datetime.now(UTC).isoformat(timespec="seconds"),
         "promotion.eval_set_sha256": eval_set.sha256,
         "promotion.eval_set": f"{eval_set.path.name} ({len(eval_set.records)} notes)",
         "promotion.eval_set.provenance": eval_set_provenance,
@@ -111,27 +118,57 @@ def promote(
 
     # 2. an evaluation set that can decide, and that neither model learned from
     counts = check_gold(eval_set.path, eval_set.records, gates, has_champion=champion is not None)
-    overlap = {role: check_overlap(client, version, role, eval_set.path, eval_set.records, eval_set.sha256)
-               for role, version in (("challenger", challenger), ("champion", champion)) if version is not None}
+    overlap = {
+        role: check_overlap(client, version, role, eval_set.path, eval_set.records, eval_set.sha256)
+        for role, version in (("challenger", challenger), ("champion", champion))
+        if version is not None
+    }
     eval_set_provenance = provenance(eval_set.path, eval_set.sha256, counts, overlap)
 
     # 3. both scored from the registry on the same set, same scope
     champion_metrics = None
     if champion is not None:
-        champion_metrics = evaluate_registered(champion.version, eval_set, name=name, client=client, batch_size=batch_size).metrics
+        champion_metrics = evaluate_registered(
+            champion.version, eval_set, name=name, client=client, batch_size=batch_size
+        ).metrics
     try:
-        challenger_metrics = evaluate_registered(challenger.version, eval_set, name=name, client=client, batch_size=batch_size).metrics
+        challenger_metrics = evaluate_registered(
+            challenger.version, eval_set, name=name, client=client, batch_size=batch_size
+        ).metrics
     except ContractError as err:
-        decision = GateDecision(passed=False, reasons=[f"challenger output cannot be scored: {err}"],
-                                table=pd.DataFrame(columns=list(TABLE_COLUMNS)))
-        _record_decision(client, name, challenger.version, decision, eval_set, champion_version, gates, None, champion_metrics,
-                         eval_set_provenance)
+        decision = GateDecision(
+            passed=False,
+            reasons=[f"challenger output cannot be scored: {err}"],
+            table=pd.DataFrame(columns=list(TABLE_COLUMNS)),
+        )
+        _record_decision(
+            client,
+            name,
+            challenger.version,
+            decision,
+            eval_set,
+            champion_version,
+            gates,
+            None,
+            champion_metrics,
+            eval_set_provenance,
+        )
         return decision
 
     # 4. gates, 5. the record, 6. the move
     decision = check_gates(challenger_metrics, champion_metrics, gates)
-    _record_decision(client, name, challenger.version, decision, eval_set, champion_version, gates,
-                     challenger_metrics, champion_metrics, eval_set_provenance)
+    _record_decision(
+        client,
+        name,
+        challenger.version,
+        decision,
+        eval_set,
+        champion_version,
+        gates,
+        challenger_metrics,
+        champion_metrics,
+        eval_set_provenance,
+    )
     if decision.passed:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)
         was = f"v{champion_version}" if champion_version else "no champion"
@@ -146,7 +183,12 @@ def promote(
 # ---------------------------------------------------------------- CLI
 def cmd_promote(args: argparse.Namespace) -> int:
     """`medcoder promote`: prints the gate table and the decision; exit 0 promoted, 1 refused."""
-    decision = promote(args.name, load_eval_set(args.eval_set), load_gates(args.gates or DEFAULT_GATES_FILE), batch_size=args.batch_size)
+    decision = promote(
+        args.name,
+        load_eval_set(args.eval_set),
+        load_gates(args.gates or DEFAULT_GATES_FILE),
+        batch_size=args.batch_size,
+    )
     with pd.option_context("display.width", 160, "display.max_columns", None):
         print(decision.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(("PROMOTED: " if decision.passed else "REFUSED: ") + "; ".join(decision.reasons))

@@ -31,9 +31,9 @@ from mlflow.models import Model
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from medcoder.registry.alias_history import record_alias_change
 from medcoder.codes import code_set_versions
 from medcoder.inference.manifest import MANIFEST_NAME, verify_manifest
+from medcoder.registry.alias_history import record_alias_change
 from medcoder.registry.client import CHALLENGER, MODEL_NAME, RegistryError, get_client, is_not_found
 from medcoder.registry.seal import seal_tags
 
@@ -42,8 +42,12 @@ log = logging.getLogger(__name__)
 MODEL_ARTIFACT_PATH = "model"
 METADATA_MANIFEST_KEY = "medcoder_manifest_sha256"  # written by medcoder.export.mlflow_model
 KEY_METRICS: tuple[str, ...] = (
-    "test/micro_f1", "test/macro_f1", "test/map", "test/ungrounded_code_rate",
-    "test/distractor_false_positive_rate", "test/invalid_code_rate",
+    "test/micro_f1",
+    "test/macro_f1",
+    "test/map",
+    "test/ungrounded_code_rate",
+    "test/distractor_false_positive_rate",
+    "test/invalid_code_rate",
 )
 # Run tags copied onto the version as they are (besides dataset.<split>.sha256).
 COPIED_RUN_TAGS: tuple[str, ...] = ("dataset", "model_family")
@@ -63,7 +67,9 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
     return run
 
 
-def find_packaged_model(client: MlflowClient, run: Run, artifact_path: str = MODEL_ARTIFACT_PATH) -> tuple[str, str | None]:
+def find_packaged_model(
+    client: MlflowClient, run: Run, artifact_path: str = MODEL_ARTIFACT_PATH
+) -> tuple[str, str | None]:
     """(artifact location, logged-model id or None) of the model the run logged under `artifact_path`.
 
     MLflow 3 stores `log_model(name=...)` as a LoggedModel linked to the run; a model saved the
@@ -117,8 +123,10 @@ def sealed_manifest_hash(model_dir: str | Path) -> str:
     metadata = (Model.load(str(model_dir)).metadata or {}) if (model_dir / "MLmodel").is_file() else {}
     logged = metadata.get(METADATA_MANIFEST_KEY)
     if logged is not None and logged != manifest_sha256:
-        raise RegistryError(f"the packaged model's MLmodel metadata names manifest {logged} but its sealed folder "
-                            f"has {manifest_sha256}: the artifact changed after it was logged")
+        raise RegistryError(
+            f"the packaged model's MLmodel metadata names manifest {logged} but its sealed folder "
+            f"has {manifest_sha256}: the artifact changed after it was logged"
+        )
     return manifest_sha256
 
 
@@ -133,7 +141,9 @@ def version_tags(run: Run, manifest_sha256: str) -> dict[str, str]:
         "manifest_sha256": manifest_sha256,
     }
     tags.update({key: run_tags[key] for key in COPIED_RUN_TAGS if key in run_tags})
-    tags.update({key: value for key, value in run_tags.items() if key.startswith("dataset.") and key.endswith(".sha256")})
+    tags.update(
+        {key: value for key, value in run_tags.items() if key.startswith("dataset.") and key.endswith(".sha256")}
+    )
     missing = []
     for key in KEY_METRICS:
         value = run_metrics.get(key)
@@ -150,7 +160,9 @@ def version_tags(run: Run, manifest_sha256: str) -> dict[str, str]:
 # ---------------------------------------------------------------- register
 def ensure_registered_model(client: MlflowClient, name: str) -> None:
     try:
-        client.create_registered_model(name, description="medcoder: ICD-10-CM/CPT coding of clinical notes with evidence.")
+        client.create_registered_model(
+            name, description="medcoder: ICD-10-CM/CPT coding of clinical notes with evidence."
+        )
     except MlflowException as err:
         if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
@@ -170,8 +182,9 @@ def register_run(run_id: str, *, name: str = MODEL_NAME, client: MlflowClient | 
     ensure_registered_model(client, name)
     created = client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
     client.set_registered_model_alias(name, CHALLENGER, created.version)
-    record_alias_change(client, CHALLENGER, created.version, f"registered run {run_id} (manifest {manifest_sha256[:12]})",
-                        name=name)
+    record_alias_change(
+        client, CHALLENGER, created.version, f"registered run {run_id} (manifest {manifest_sha256[:12]})", name=name
+    )
     log.info("registered run %s as %s v%s (@%s)", run_id, name, created.version, CHALLENGER)
     return client.get_model_version(name, created.version)
 
@@ -185,13 +198,21 @@ def latest_training_run(client: MlflowClient, experiment_name: str = "medcoder")
     are skipped: evaluating a checkpoint after training must not change what "latest" registers.
     """
     experiment = client.get_experiment_by_name(experiment_name)
-    runs = [] if experiment is None else client.search_runs(
-        [experiment.experiment_id], "tags.model_family = 'neural_coder' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=100,
+    runs = (
+        []
+        if experiment is None
+        else client.search_runs(
+            [experiment.experiment_id],
+            "tags.model_family = 'neural_coder' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=100,
+        )
     )
     runs = [run for run in runs if run.data.tags.get("task") != "eval"]
     if not runs:
-        raise RegistryError(f"no finished medcoder-train run in experiment {experiment_name!r}: train one first (make train)")
+        raise RegistryError(
+            f"no finished medcoder-train run in experiment {experiment_name!r}: train one first (make train)"
+        )
     return runs[0].info.run_id
 
 

@@ -21,7 +21,13 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from medcoder.data.labels import LabelSpace
-from medcoder.evaluation.contract import DEFAULT_BATCH_SIZE, EvalSet, load_eval_set, predict_contract, score_contract_lines
+from medcoder.evaluation.contract import (
+    DEFAULT_BATCH_SIZE,
+    EvalSet,
+    load_eval_set,
+    predict_contract,
+    score_contract_lines,
+)
 from medcoder.registry.client import MODEL_NAME, RegistryError, get_client, resolve_version
 from medcoder.registry.register import sealed_folder, sealed_manifest_hash
 from medcoder.registry.seal import fetch_verified
@@ -57,8 +63,10 @@ def checked_package(local: Path, version: ModelVersion) -> tuple[str, float | No
     manifest_sha256 = sealed_manifest_hash(local)
     registered = version.tags.get("manifest_sha256")
     if registered is not None and registered != manifest_sha256:
-        raise RegistryError(f"{version.name} v{version.version}: the stored model has manifest {manifest_sha256}, "
-                            f"not the {registered} it was registered with; the artifact changed after registration")
+        raise RegistryError(
+            f"{version.name} v{version.version}: the stored model has manifest {manifest_sha256}, "
+            f"not the {registered} it was registered with; the artifact changed after registration"
+        )
     config = sealed_folder(local) / CONFIG_NAME
     threshold = json.loads(config.read_text(encoding="utf-8")).get("threshold") if config.is_file() else None
     return manifest_sha256, None if threshold is None else float(threshold)
@@ -82,16 +90,33 @@ def evaluate_registered(
         local = fetch_verified(client, version, tmp)  # FIRST: nothing is imported from an unverified folder
         manifest_sha256, threshold = checked_package(local, version)
         # model_config: the contract's `model` object names this registry version (medcoder.export)
-        model = mlflow.pyfunc.load_model(str(local), model_config={"model_name": name, "model_version": str(version.version)})
+        model = mlflow.pyfunc.load_model(
+            str(local), model_config={"model_name": name, "model_version": str(version.version)}
+        )
         lines = predict_contract(model, eval_set.records, batch_size)
     score = score_contract_lines(eval_set.records, lines, label_space)
     seconds = time.perf_counter() - started
-    log.info("scored %s v%s on %d notes (sha256 %s) in %.1f s: micro_f1 %.4f",
-             name, version.version, len(eval_set.records), eval_set.sha256[:12], seconds, score.metrics["micro_f1"])
+    log.info(
+        "scored %s v%s on %d notes (sha256 %s) in %.1f s: micro_f1 %.4f",
+        name,
+        version.version,
+        len(eval_set.records),
+        eval_set.sha256[:12],
+        seconds,
+        score.metrics["micro_f1"],
+    )
     return RegistryEvaluation(
-        name=name, version=str(version.version), run_id=version.run_id, eval_set_path=str(eval_set.path),
+        name=name,
+        version=str(version.version),
+        run_id=version.run_id,
+        eval_set_path=str(eval_set.path),
         eval_set_sha256=eval_set.sha256,
         label_scope="gold+output" if label_space is None else f"label_space:{len(label_space)}",
-        threshold=threshold, manifest_sha256=manifest_sha256, metrics=score.metrics, per_code=score.per_code,
-        violations=score.violations, error_entries=score.error_entries, seconds=seconds,
+        threshold=threshold,
+        manifest_sha256=manifest_sha256,
+        metrics=score.metrics,
+        per_code=score.per_code,
+        violations=score.violations,
+        error_entries=score.error_entries,
+        seconds=seconds,
     )

@@ -47,7 +47,10 @@ def _without_mlflow_bookkeeping(model_dir: Path) -> Path:
 def seal_tags(model_dir: str | Path) -> dict[str, str]:
     """The two version tags that seal `model_dir` (a downloaded copy of what the store serves)."""
     listing = folder_listing(_without_mlflow_bookkeeping(Path(model_dir)))
-    return {SEAL_SHA256_TAG: listing_sha256(listing), SEAL_FILES_TAG: json.dumps(listing, sort_keys=True, separators=(",", ":"))}
+    return {
+        SEAL_SHA256_TAG: listing_sha256(listing),
+        SEAL_FILES_TAG: json.dumps(listing, sort_keys=True, separators=(",", ":")),
+    }
 
 
 def verify_registered_seal(model_dir: str | Path, version: ModelVersion) -> str:
@@ -81,6 +84,10 @@ def fetch_verified(client: MlflowClient, version: ModelVersion, dst_dir: str | P
     import mlflow
 
     location = client.get_model_version_download_uri(version.name, str(version.version))
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(dst_dir), tracking_uri=client.tracking_uri))
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=location, dst_path=str(dst_dir), tracking_uri=client.tracking_uri
+        )
+    )
     verify_registered_seal(_without_mlflow_bookkeeping(local), version)
     return local

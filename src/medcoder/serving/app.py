@@ -26,8 +26,12 @@ MAX_NOTES_ENV = "MEDCODER_MAX_REQUEST_NOTES"
 MAX_CHARS_ENV = "MEDCODER_MAX_REQUEST_CHARS"
 
 
-def build_app(model_dir: str | Path, model_config: dict[str, Any] | None = None,
-              max_notes: int = DEFAULT_MAX_REQUEST_NOTES, max_chars: int = DEFAULT_MAX_REQUEST_CHARS) -> RequestGuard:
+def build_app(
+    model_dir: str | Path,
+    model_config: dict[str, Any] | None = None,
+    max_notes: int = DEFAULT_MAX_REQUEST_NOTES,
+    max_chars: int = DEFAULT_MAX_REQUEST_CHARS,
+) -> RequestGuard:
     """MLflow's scoring app for the pyfunc at `model_dir`, behind `RequestGuard` (the caller has checked the folder)."""
     import mlflow
     from mlflow.pyfunc import scoring_server
@@ -48,5 +52,9 @@ def create_app() -> RequestGuard:
     seal = json.loads(Path(os.environ[SEAL_ENV]).read_text(encoding="utf-8"))
     verify_listing(model_dir, seal["files"], seal["sha256"])  # before the model's code is imported
     config = json.loads(os.environ.get(SERVING_MODEL_CONFIG) or "{}")
-    return build_app(model_dir, config, int(os.environ.get(MAX_NOTES_ENV, DEFAULT_MAX_REQUEST_NOTES)),
-                     int(os.environ.get(MAX_CHARS_ENV, DEFAULT_MAX_REQUEST_CHARS)))
+    return build_app(
+        model_dir,
+        config,
+        int(os.environ.get(MAX_NOTES_ENV, DEFAULT_MAX_REQUEST_NOTES)),
+        int(os.environ.get(MAX_CHARS_ENV, DEFAULT_MAX_REQUEST_CHARS)),
+    )

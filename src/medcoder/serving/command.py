@@ -28,9 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from medcoder.defaults import CHAMPION_URI
 from medcoder.paths import default_tracking_uri
-
 
 
 def prepare(spec: str, work_dir: Path, tracking_uri: str | None = None) -> dict[str, str]:
@@ -38,25 +36,30 @@ def prepare(spec: str, work_dir: Path, tracking_uri: str | None = None) -> dict[
     from mlflow.pyfunc.scoring_server import SERVING_MODEL_CONFIG
     from mlflow.tracking import MlflowClient
 
-    from medcoder.serving.predict import REGISTRY_URI, check_store
     from medcoder.registry.client import resolve_version
     from medcoder.registry.seal import SEAL_FILES_TAG, SEAL_SHA256_TAG, fetch_verified
     from medcoder.serving.app import MODEL_DIR_ENV, SEAL_ENV
+    from medcoder.serving.predict import REGISTRY_URI, check_store
 
     match = REGISTRY_URI.match(spec)
     if match is None:
-        raise ValueError(f"--model {spec}: medcoder serve serves registered versions only (models:/<name>@<alias> or "
-                         "models:/<name>/<version>), whose registration seal it checks")
+        raise ValueError(
+            f"--model {spec}: medcoder serve serves registered versions only (models:/<name>@<alias> or "
+            "models:/<name>/<version>), whose registration seal it checks"
+        )
     tracking_uri = tracking_uri or default_tracking_uri()
     check_store(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     version = resolve_version(client, match["name"], match["alias"] or match["version"])
     local = fetch_verified(client, version, work_dir / "model")
     seal_file = work_dir / "seal.json"  # outside the served folder: the folder cannot vouch for itself
-    seal_file.write_text(json.dumps({"sha256": version.tags[SEAL_SHA256_TAG], "files": json.loads(version.tags[SEAL_FILES_TAG])}),
-                         encoding="utf-8")
+    seal_file.write_text(
+        json.dumps({"sha256": version.tags[SEAL_SHA256_TAG], "files": json.loads(version.tags[SEAL_FILES_TAG])}),
+        encoding="utf-8",
+    )
     return {
-        MODEL_DIR_ENV: str(local), SEAL_ENV: str(seal_file),
+        MODEL_DIR_ENV: str(local),
+        SEAL_ENV: str(seal_file),
         SERVING_MODEL_CONFIG: json.dumps({"model_name": version.name, "model_version": str(version.version)}),
     }
 
@@ -64,18 +67,41 @@ def prepare(spec: str, work_dir: Path, tracking_uri: str | None = None) -> dict[
 def cmd_serve(args: argparse.Namespace) -> int:
     from medcoder.serving.app import MAX_CHARS_ENV, MAX_NOTES_ENV
 
-    for flag, value in (("--workers", args.workers), ("--timeout", args.timeout), ("--max-request-notes", args.max_request_notes),
-                        ("--max-request-chars", args.max_request_chars)):
+    for flag, value in (
+        ("--workers", args.workers),
+        ("--timeout", args.timeout),
+        ("--max-request-notes", args.max_request_notes),
+        ("--max-request-chars", args.max_request_chars),
+    ):
         if value < 1:
             raise ValueError(f"{flag} must be at least 1, got {value}")
     work_dir = Path(tempfile.mkdtemp(prefix="medcoder-serve-"))
     try:
-        env = {**os.environ, **prepare(args.model, work_dir, args.tracking_uri),
-               "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": str(args.timeout), "PYTHONDONTWRITEBYTECODE": "1",
-               MAX_NOTES_ENV: str(args.max_request_notes), MAX_CHARS_ENV: str(args.max_request_chars)}
-        command = [sys.executable, "-m", "uvicorn", "--factory", "medcoder.serving.app:create_app",
-                   "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
-        print(f"serving {args.model} (checked against its registration seal) on http://{args.host}:{args.port}", file=sys.stderr)
+        env = {
+            **os.environ,
+            **prepare(args.model, work_dir, args.tracking_uri),
+            "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": str(args.timeout),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            MAX_NOTES_ENV: str(args.max_request_notes),
+            MAX_CHARS_ENV: str(args.max_request_chars),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "medcoder.serving.app:create_app",
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+            "--workers",
+            str(args.workers),
+        ]
+        print(
+            f"serving {args.model} (checked against its registration seal) on http://{args.host}:{args.port}",
+            file=sys.stderr,
+        )
         return subprocess.run(command, env=env, check=False).returncode
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -16,9 +16,15 @@ The details stay in the server log, which MLflow writes without request bodies.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from medcoder.inference.inputs import DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES, max_line_bytes, request_problem
+from medcoder.inference.inputs import (
+    DEFAULT_MAX_REQUEST_CHARS,
+    DEFAULT_MAX_REQUEST_NOTES,
+    max_line_bytes,
+    request_problem,
+)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -27,8 +33,14 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 GUARDED_PATH = "/invocations"
-_ERROR_CODES = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "REQUEST_LIMIT_EXCEEDED",
-                415: "BAD_REQUEST", 422: "INVALID_PARAMETER_VALUE", 504: "DEADLINE_EXCEEDED"}
+_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: "BAD_REQUEST",
+    422: "INVALID_PARAMETER_VALUE",
+    504: "DEADLINE_EXCEEDED",
+}
 _REPLACED_MESSAGES = {
     504: "the request took longer than the server's timeout (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT); send fewer or shorter notes",
 }
@@ -46,21 +58,31 @@ class RequestRejected(Exception):
 def check_request(body: bytes, content_type: str, max_notes: int, max_chars: int) -> None:
     """Raise RequestRejected unless `body` is a request the model may see (module docstring)."""
     if content_type.split(";")[0].strip().lower() != "application/json":
-        raise RequestRejected(415, 'send Content-Type: application/json with {"inputs": [{"id": ..., "text": ...}, ...]}')
+        raise RequestRejected(
+            415, 'send Content-Type: application/json with {"inputs": [{"id": ..., "text": ...}, ...]}'
+        )
     try:
         payload = json.loads(body)
     except json.JSONDecodeError as err:
-        raise RequestRejected(400, f"the request body is not valid JSON ({err.msg.removesuffix(' at')} at byte {err.pos})") from None
+        raise RequestRejected(
+            400, f"the request body is not valid JSON ({err.msg.removesuffix(' at')} at byte {err.pos})"
+        ) from None
     except UnicodeDecodeError as err:
         raise RequestRejected(400, f"the request body is not valid UTF-8 (bad byte at offset {err.start})") from None
     except RecursionError:
         raise RequestRejected(400, "the request body is not valid JSON (nested too deeply)") from None
     if not isinstance(payload, dict) or "inputs" not in payload:
-        got = f"an object with {len(payload)} other key(s)" if isinstance(payload, dict) else f"a JSON {type(payload).__name__}"
+        got = (
+            f"an object with {len(payload)} other key(s)"
+            if isinstance(payload, dict)
+            else f"a JSON {type(payload).__name__}"
+        )
         raise RequestRejected(422, f'the request must be a JSON object {{"inputs": [records]}}, got {got}')
     extra = [k for k in payload if k not in ("inputs", "params")]
     if extra:
-        raise RequestRejected(422, f'the request may only hold "inputs" (and "params"); it has {len(extra)} other key(s)')
+        raise RequestRejected(
+            422, f'the request may only hold "inputs" (and "params"); it has {len(extra)} other key(s)'
+        )
     records = payload["inputs"]
     if not isinstance(records, list):
         kind = "null" if records is None else type(records).__name__
@@ -72,15 +94,20 @@ def check_request(body: bytes, content_type: str, max_notes: int, max_chars: int
 
 def _json_response(status: int, message: str) -> tuple[Message, Message]:
     body = json.dumps({"error_code": _ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}).encode()
-    start = {"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
     return start, {"type": "http.response.body", "body": body, "more_body": False}
 
 
 class RequestGuard:
     """ASGI middleware: `check_request` on /invocations, and error responses replaced (module docstring)."""
 
-    def __init__(self, app: ASGIApp, max_notes: int = DEFAULT_MAX_REQUEST_NOTES, max_chars: int = DEFAULT_MAX_REQUEST_CHARS):
+    def __init__(
+        self, app: ASGIApp, max_notes: int = DEFAULT_MAX_REQUEST_NOTES, max_chars: int = DEFAULT_MAX_REQUEST_CHARS
+    ):
         self.app, self.max_notes, self.max_chars = app, max_notes, max_chars
         self.max_body_bytes = max_line_bytes(max_chars)  # every text at its longest JSON spelling, plus 1 MiB
 
@@ -98,13 +125,17 @@ class RequestGuard:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_body_bytes:
-                await _send_all(send, 413, f"the request body is over {self.max_body_bytes} bytes; split it into smaller requests")
+                await _send_all(
+                    send, 413, f"the request body is over {self.max_body_bytes} bytes; split it into smaller requests"
+                )
                 return
             if not message.get("more_body", False):
                 break
         headers = dict(scope.get("headers") or [])
         try:
-            check_request(bytes(body), headers.get(b"content-type", b"").decode("latin-1"), self.max_notes, self.max_chars)
+            check_request(
+                bytes(body), headers.get(b"content-type", b"").decode("latin-1"), self.max_notes, self.max_chars
+            )
         except RequestRejected as rejected:
             await _send_all(send, rejected.status, rejected.message)
             return

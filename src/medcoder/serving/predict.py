@@ -35,12 +35,12 @@ import re
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, IO, Iterable, Iterator, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 from urllib.parse import unquote
 
-from medcoder.defaults import CHAMPION_URI
 from medcoder.paths import default_tracking_uri
 
 if TYPE_CHECKING:  # torch is imported only when the command runs
@@ -59,7 +59,7 @@ class ModelNotFoundError(ValueError):
 def check_store(tracking_uri: str) -> None:
     """A sqlite store that does not exist would be created empty by MLflow: say so instead."""
     if tracking_uri.startswith("sqlite:///"):
-        db = Path(unquote(tracking_uri[len("sqlite:///"):]))
+        db = Path(unquote(tracking_uri[len("sqlite:///") :]))
         if not db.is_file():
             raise ModelNotFoundError(
                 f"no MLflow store at {db} (set MLFLOW_TRACKING_URI, or train a model first); "
@@ -142,7 +142,9 @@ def _load_unregistered(spec: str, max_chars: int | None) -> ExportedCoder:
         return load_exported(sealed_folder(local), max_chars=max_chars)
 
 
-def load_model(spec: str, *, max_chars: int | None = None, batch_size: int = 8, tracking_uri: str | None = None) -> ExportedCoder:
+def load_model(
+    spec: str, *, max_chars: int | None = None, batch_size: int = 8, tracking_uri: str | None = None
+) -> ExportedCoder:
     """The ExportedCoder behind `spec` (see the module docstring for what `spec` may be).
 
     No code from a model folder is ever imported here: a registered version is verified against
@@ -172,7 +174,9 @@ def load_model(spec: str, *, max_chars: int | None = None, batch_size: int = 8, 
     elif (path / "MLmodel").is_file():
         coder = _load_unregistered(spec, max_chars)
     elif path.exists():
-        raise ModelNotFoundError(f"--model {spec}: neither an exported model folder ({MANIFEST_NAME}) nor an MLflow model (MLmodel)")
+        raise ModelNotFoundError(
+            f"--model {spec}: neither an exported model folder ({MANIFEST_NAME}) nor an MLflow model (MLmodel)"
+        )
     else:
         raise ModelNotFoundError(f"--model {spec}: no such folder, and not a models:/ or runs:/ URI")
     coder.batch_size = batch_size
@@ -194,8 +198,10 @@ def check_paths(input_path: Path, output_path: Path) -> None:
         raise ValueError(f"--output {output_path} is a folder; give the path of the JSONL file to write")
     same = output_path.samefile(input_path) if output_path.exists() else output_path.resolve() == input_path.resolve()
     if same:
-        raise ValueError(f"--output {output_path} is the --input file: its notes would be replaced by their predictions; "
-                         "write to another file")
+        raise ValueError(
+            f"--output {output_path} is the --input file: its notes would be replaced by their predictions; "
+            "write to another file"
+        )
 
 
 @contextlib.contextmanager
@@ -207,8 +213,10 @@ def exclusive_output(output_path: Path) -> Iterator[IO[str]]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"--output {output_path}: another medcoder predict is writing it; "
-                             "wait for it to finish or choose another output file") from None
+            raise ValueError(
+                f"--output {output_path}: another medcoder predict is writing it; "
+                "wait for it to finish or choose another output file"
+            ) from None
         fd, tmp_name = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=output_path.parent)
         tmp = Path(tmp_name)
         try:
@@ -228,9 +236,11 @@ class _Progress:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.completed:,.0f} notes, {task.fields[rate]} notes/s, "
-                                        "{task.fields[errors]} errors so far"),
-            TimeElapsedColumn(), console=Console(file=sys.stderr), disable=not enabled,
+            SpinnerColumn(),
+            TextColumn("{task.completed:,.0f} notes, {task.fields[rate]} notes/s, {task.fields[errors]} errors so far"),
+            TimeElapsedColumn(),
+            console=Console(file=sys.stderr),
+            disable=not enabled,
         )
         self.task = self.progress.add_task("predict", total=None, rate="-", errors=0)
 

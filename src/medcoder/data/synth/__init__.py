@@ -37,9 +37,16 @@ def _record(note_id: str, patient: Patient, enc: Encounter, b: NoteBuilder) -> N
         if m.status in _EXCLUSIVE_STATUSES and m.code in coded:
             raise CorpusBugError(f"note {note_id}: {m.code} is both coded and a {m.status} mention")
     obj = {
-        "id": note_id, "patient_id": patient.id, "encounter_date": enc.date.isoformat(), "setting": enc.setting,
-        "age": enc.age, "sex": patient.sex, "payer": patient.payer, "text": b.text,
-        "codes": [c.to_dict() for c in codes], "mentions": [m.to_dict() for m in b.mentions],
+        "id": note_id,
+        "patient_id": patient.id,
+        "encounter_date": enc.date.isoformat(),
+        "setting": enc.setting,
+        "age": enc.age,
+        "sex": patient.sex,
+        "payer": patient.payer,
+        "text": b.text,
+        "codes": [c.to_dict() for c in codes],
+        "mentions": [m.to_dict() for m in b.mentions],
     }
     return parse_record(obj, source="synth", line=None)  # the contract check, once per note
 

@@ -22,7 +22,7 @@ Code = tuple[str, str]  # (system, code)
 class Ann:
     """An annotated piece: `body` is evidence for `codes` and/or a mention (code, status)."""
 
-    body: "Piece"
+    body: Piece
     codes: tuple[Code, ...] = ()
     mention: tuple[str, str] | None = None  # (code, status)
 

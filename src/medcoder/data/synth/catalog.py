@@ -55,13 +55,27 @@ def _meds(*names: str, z: str | None = None) -> tuple[Med, ...]:
 
 # A patient takes one drug per class: the generator never lists two statins or two beta-blockers.
 DRUG_CLASS: dict[str, str] = {
-    "metoprolol": "beta-blocker", "carvedilol": "beta-blocker", "propranolol": "beta-blocker",
-    "atorvastatin": "statin", "rosuvastatin": "statin", "simvastatin": "statin", "pravastatin": "statin",
-    "lisinopril": "RAS blocker", "losartan": "RAS blocker", "sacubitril-valsartan": "RAS blocker",
-    "sertraline": "antidepressant", "escitalopram": "antidepressant", "fluoxetine": "antidepressant",
-    "venlafaxine": "antidepressant", "bupropion": "antidepressant", "buspirone": "anxiolytic",
-    "amlodipine": "calcium channel blocker", "diltiazem": "calcium channel blocker",
-    "furosemide": "loop diuretic", "albuterol": "rescue inhaler", "levothyroxine": "thyroid hormone",
+    "metoprolol": "beta-blocker",
+    "carvedilol": "beta-blocker",
+    "propranolol": "beta-blocker",
+    "atorvastatin": "statin",
+    "rosuvastatin": "statin",
+    "simvastatin": "statin",
+    "pravastatin": "statin",
+    "lisinopril": "RAS blocker",
+    "losartan": "RAS blocker",
+    "sacubitril-valsartan": "RAS blocker",
+    "sertraline": "antidepressant",
+    "escitalopram": "antidepressant",
+    "fluoxetine": "antidepressant",
+    "venlafaxine": "antidepressant",
+    "bupropion": "antidepressant",
+    "buspirone": "anxiolytic",
+    "amlodipine": "calcium channel blocker",
+    "diltiazem": "calcium channel blocker",
+    "furosemide": "loop diuretic",
+    "albuterol": "rescue inhaler",
+    "levothyroxine": "thyroid hormone",
 }
 
 
@@ -94,137 +108,255 @@ CHRONIC: dict[str, Condition] = {
     c.key: c
     for c in (
         Condition(
-            "htn", "I10", ("hypertension", "HTN", "essential hypertension", "high blood pressure"),
+            "htn",
+            "I10",
+            ("hypertension", "HTN", "essential hypertension", "high blood pressure"),
             (0.0, 0.12, 0.40, 0.62),
-            _meds("lisinopril 20 mg daily", "amlodipine 5 mg daily", "losartan 50 mg daily",
-                  "hydrochlorothiazide 25 mg daily", "metoprolol succinate 50 mg daily"),
-            misspellings=("hypertenion", "hypertention"), min_age=25,
+            _meds(
+                "lisinopril 20 mg daily",
+                "amlodipine 5 mg daily",
+                "losartan 50 mg daily",
+                "hydrochlorothiazide 25 mg daily",
+                "metoprolol succinate 50 mg daily",
+            ),
+            misspellings=("hypertenion", "hypertention"),
+            min_age=25,
         ),
         Condition(
-            "hld", "E78.5", ("hyperlipidemia", "HLD", "dyslipidemia"), (0.0, 0.10, 0.35, 0.50),
-            _meds("atorvastatin 40 mg nightly", "rosuvastatin 10 mg daily", "simvastatin 20 mg nightly",
-                  "pravastatin 40 mg daily"),
-            misspellings=("hyperlipedemia",), min_age=25,
+            "hld",
+            "E78.5",
+            ("hyperlipidemia", "HLD", "dyslipidemia"),
+            (0.0, 0.10, 0.35, 0.50),
+            _meds(
+                "atorvastatin 40 mg nightly",
+                "rosuvastatin 10 mg daily",
+                "simvastatin 20 mg nightly",
+                "pravastatin 40 mg daily",
+            ),
+            misspellings=("hyperlipedemia",),
+            min_age=25,
         ),
         Condition(
-            "t2dm", "E11.9",
-            ("type 2 diabetes mellitus", "T2DM", "DM2", "type 2 diabetes", "diabetes mellitus type 2",
-             "type II diabetes"),
+            "t2dm",
+            "E11.9",
+            (
+                "type 2 diabetes mellitus",
+                "T2DM",
+                "DM2",
+                "type 2 diabetes",
+                "diabetes mellitus type 2",
+                "type II diabetes",
+            ),
             (0.0, 0.04, 0.15, 0.25),
             _meds("metformin 1000 mg twice daily", "glipizide 5 mg daily", "empagliflozin 10 mg daily", z="Z79.84")
             + _meds("insulin glargine 24 units nightly", z="Z79.4"),
-            misspellings=("type 2 diabetis", "diabetes melitus type 2"), min_age=25,
+            misspellings=("type 2 diabetis", "diabetes melitus type 2"),
+            min_age=25,
         ),
         Condition(
-            "ckd3", "N18.30",
+            "ckd3",
+            "N18.30",
             ("CKD stage 3", "CKD 3", "chronic kidney disease stage 3", "stage 3 chronic kidney disease"),
-            (0.0, 0.0, 0.05, 0.12), min_age=45,
-        ),
-        Condition(
-            "ckd4", "N18.4", ("CKD stage 4", "CKD 4", "chronic kidney disease stage 4", "stage 4 CKD"),
-            (0.0, 0.0, 0.006, 0.025), min_age=50,
-        ),
-        Condition(
-            "chf", "I50.9", ("congestive heart failure", "CHF", "heart failure"), (0.0, 0.0, 0.012, 0.045),
-            _meds("furosemide 40 mg daily", "carvedilol 12.5 mg twice daily"), min_age=45,
-        ),
-        Condition(
-            "hfref", "I50.22",
-            ("chronic systolic heart failure", "chronic HFrEF", "chronic systolic CHF",
-             "chronic heart failure with reduced ejection fraction"),
-            (0.0, 0.0, 0.012, 0.045),
-            _meds("sacubitril-valsartan 49-51 mg twice daily", "carvedilol 25 mg twice daily",
-                  "furosemide 40 mg daily", "spironolactone 25 mg daily"),
+            (0.0, 0.0, 0.05, 0.12),
             min_age=45,
         ),
         Condition(
-            "afib", "I48.91", ("atrial fibrillation", "AFib", "A-fib", "AF"), (0.0, 0.0, 0.02, 0.09),
+            "ckd4",
+            "N18.4",
+            ("CKD stage 4", "CKD 4", "chronic kidney disease stage 4", "stage 4 CKD"),
+            (0.0, 0.0, 0.006, 0.025),
+            min_age=50,
+        ),
+        Condition(
+            "chf",
+            "I50.9",
+            ("congestive heart failure", "CHF", "heart failure"),
+            (0.0, 0.0, 0.012, 0.045),
+            _meds("furosemide 40 mg daily", "carvedilol 12.5 mg twice daily"),
+            min_age=45,
+        ),
+        Condition(
+            "hfref",
+            "I50.22",
+            (
+                "chronic systolic heart failure",
+                "chronic HFrEF",
+                "chronic systolic CHF",
+                "chronic heart failure with reduced ejection fraction",
+            ),
+            (0.0, 0.0, 0.012, 0.045),
+            _meds(
+                "sacubitril-valsartan 49-51 mg twice daily",
+                "carvedilol 25 mg twice daily",
+                "furosemide 40 mg daily",
+                "spironolactone 25 mg daily",
+            ),
+            min_age=45,
+        ),
+        Condition(
+            "afib",
+            "I48.91",
+            ("atrial fibrillation", "AFib", "A-fib", "AF"),
+            (0.0, 0.0, 0.02, 0.09),
             _meds("apixaban 5 mg twice daily", "warfarin 5 mg daily", "rivaroxaban 20 mg daily", z="Z79.01")
             + _meds("metoprolol tartrate 25 mg twice daily", "diltiazem ER 120 mg daily"),
-            misspellings=("atrial fibrilation",), min_age=45,
+            misspellings=("atrial fibrilation",),
+            min_age=45,
         ),
         Condition(
-            "cad", "I25.10", ("coronary artery disease", "CAD", "atherosclerotic heart disease",
-                              "coronary atherosclerosis"),
+            "cad",
+            "I25.10",
+            ("coronary artery disease", "CAD", "atherosclerotic heart disease", "coronary atherosclerosis"),
             (0.0, 0.0, 0.05, 0.13),
-            _meds("aspirin 81 mg daily", z="Z79.82") + _meds("clopidogrel 75 mg daily", z="Z79.02")
+            _meds("aspirin 81 mg daily", z="Z79.82")
+            + _meds("clopidogrel 75 mg daily", z="Z79.02")
             + _meds("metoprolol succinate 25 mg daily"),
-            misspellings=("coronary artery desease",), min_age=40,
+            misspellings=("coronary artery desease",),
+            min_age=40,
         ),
         Condition(
-            "copd", "J44.9", ("COPD", "chronic obstructive pulmonary disease", "chronic obstructive lung disease"),
+            "copd",
+            "J44.9",
+            ("COPD", "chronic obstructive pulmonary disease", "chronic obstructive lung disease"),
             (0.0, 0.01, 0.05, 0.10),
-            _meds("tiotropium 18 mcg inhaled daily", "albuterol inhaler 2 puffs every 4 hours as needed",
-                  "fluticasone-salmeterol 250/50 one inhalation twice daily"),
-            misspellings=("chronic obstructive pulmonory disease",), min_age=40,
+            _meds(
+                "tiotropium 18 mcg inhaled daily",
+                "albuterol inhaler 2 puffs every 4 hours as needed",
+                "fluticasone-salmeterol 250/50 one inhalation twice daily",
+            ),
+            misspellings=("chronic obstructive pulmonory disease",),
+            min_age=40,
         ),
         Condition(
-            "asthma", "J45.909", ("asthma", "reactive airway disease"), (0.08, 0.07, 0.06, 0.04),
-            _meds("albuterol inhaler 2 puffs every 4 hours as needed", "fluticasone 110 mcg 2 puffs twice daily",
-                  "montelukast 10 mg nightly"),
-            misspellings=("athsma",), min_age=3,
+            "asthma",
+            "J45.909",
+            ("asthma", "reactive airway disease"),
+            (0.08, 0.07, 0.06, 0.04),
+            _meds(
+                "albuterol inhaler 2 puffs every 4 hours as needed",
+                "fluticasone 110 mcg 2 puffs twice daily",
+                "montelukast 10 mg nightly",
+            ),
+            misspellings=("athsma",),
+            min_age=3,
         ),
         Condition(
-            "gerd", "K21.9", ("GERD", "gastroesophageal reflux disease", "acid reflux"), (0.0, 0.08, 0.14, 0.17),
+            "gerd",
+            "K21.9",
+            ("GERD", "gastroesophageal reflux disease", "acid reflux"),
+            (0.0, 0.08, 0.14, 0.17),
             _meds("omeprazole 20 mg daily", "pantoprazole 40 mg daily", "famotidine 20 mg twice daily"),
             misspellings=("gastroesophogeal reflux disease",),
         ),
         Condition(
-            "osa", "G47.33", ("obstructive sleep apnea", "OSA"), (0.0, 0.02, 0.07, 0.08), min_age=25,
+            "osa",
+            "G47.33",
+            ("obstructive sleep apnea", "OSA"),
+            (0.0, 0.02, 0.07, 0.08),
+            min_age=25,
         ),
         Condition(
-            "hypothyroid", "E03.9", ("hypothyroidism", "hypothyroid"), (0.0, 0.04, 0.08, 0.11),
-            _meds("levothyroxine 75 mcg daily", "levothyroxine 100 mcg daily"), misspellings=("hypothyroidsm",),
+            "hypothyroid",
+            "E03.9",
+            ("hypothyroidism", "hypothyroid"),
+            (0.0, 0.04, 0.08, 0.11),
+            _meds("levothyroxine 75 mcg daily", "levothyroxine 100 mcg daily"),
+            misspellings=("hypothyroidsm",),
         ),
         Condition(
-            "gad", "F41.1", ("generalized anxiety disorder", "GAD"), (0.0, 0.07, 0.05, 0.03),
+            "gad",
+            "F41.1",
+            ("generalized anxiety disorder", "GAD"),
+            (0.0, 0.07, 0.05, 0.03),
             _meds("sertraline 50 mg daily", "escitalopram 10 mg daily", "buspirone 10 mg twice daily"),
         ),
         Condition(
-            "depression", "F32.A", ("depression", "depressive disorder"), (0.0, 0.06, 0.05, 0.04),
+            "depression",
+            "F32.A",
+            ("depression", "depressive disorder"),
+            (0.0, 0.06, 0.05, 0.04),
             _meds("sertraline 100 mg daily", "fluoxetine 20 mg daily", "bupropion XL 150 mg daily"),
             misspellings=("depresion",),
         ),
         Condition(
-            "mdd", "F32.9", ("major depressive disorder", "MDD", "major depression"), (0.0, 0.03, 0.03, 0.02),
+            "mdd",
+            "F32.9",
+            ("major depressive disorder", "MDD", "major depression"),
+            (0.0, 0.03, 0.03, 0.02),
             _meds("escitalopram 20 mg daily", "venlafaxine XR 75 mg daily"),
         ),
         Condition(
-            "bph", "N40.0", ("BPH", "benign prostatic hyperplasia", "enlarged prostate"), (0.0, 0.0, 0.06, 0.20),
-            _meds("finasteride 5 mg daily"), sex="M", min_age=45,
+            "bph",
+            "N40.0",
+            ("BPH", "benign prostatic hyperplasia", "enlarged prostate"),
+            (0.0, 0.0, 0.06, 0.20),
+            _meds("finasteride 5 mg daily"),
+            sex="M",
+            min_age=45,
         ),
         Condition(
-            "vitd", "E55.9", ("vitamin D deficiency",), (0.0, 0.04, 0.05, 0.05),
-            _meds("vitamin D3 2000 units daily"), misspellings=("vitamin D defficiency",),
+            "vitd",
+            "E55.9",
+            ("vitamin D deficiency",),
+            (0.0, 0.04, 0.05, 0.05),
+            _meds("vitamin D3 2000 units daily"),
+            misspellings=("vitamin D defficiency",),
         ),
         Condition(
-            "migraine", "G43.909", ("migraine", "migraine headaches", "migraines"), (0.0, 0.07, 0.05, 0.01),
-            _meds("sumatriptan 50 mg as needed", "topiramate 25 mg nightly"), misspellings=("migrane",), min_age=12,
+            "migraine",
+            "G43.909",
+            ("migraine", "migraine headaches", "migraines"),
+            (0.0, 0.07, 0.05, 0.01),
+            _meds("sumatriptan 50 mg as needed", "topiramate 25 mg nightly"),
+            misspellings=("migrane",),
+            min_age=12,
         ),
         Condition(
-            "oa_knee", "M17.11",
-            ("osteoarthritis of the right knee", "OA of right knee", "right knee OA", "right knee osteoarthritis",
-             "primary osteoarthritis of the right knee", "DJD of the right knee"),
-            (0.0, 0.005, 0.04, 0.08), _meds("diclofenac 1% gel four times daily"),
-            misspellings=("osteoarthritis of the rigth knee",), min_age=40,
+            "oa_knee",
+            "M17.11",
+            (
+                "osteoarthritis of the right knee",
+                "OA of right knee",
+                "right knee OA",
+                "right knee osteoarthritis",
+                "primary osteoarthritis of the right knee",
+                "DJD of the right knee",
+            ),
+            (0.0, 0.005, 0.04, 0.08),
+            _meds("diclofenac 1% gel four times daily"),
+            misspellings=("osteoarthritis of the rigth knee",),
+            min_age=40,
         ),
         Condition(
-            "lbp", "M54.50", ("low back pain", "LBP", "chronic low back pain", "lumbago"), (0.0, 0.04, 0.06, 0.05),
+            "lbp",
+            "M54.50",
+            ("low back pain", "LBP", "chronic low back pain", "lumbago"),
+            (0.0, 0.04, 0.06, 0.05),
             _meds("cyclobenzaprine 10 mg at bedtime as needed"),
         ),
         Condition(
-            "diverticulosis", "K57.30", ("diverticulosis of the colon", "colonic diverticulosis", "sigmoid diverticulosis"),
-            (0.0, 0.0, 0.025, 0.05), min_age=40,
+            "diverticulosis",
+            "K57.30",
+            ("diverticulosis of the colon", "colonic diverticulosis", "sigmoid diverticulosis"),
+            (0.0, 0.0, 0.025, 0.05),
+            min_age=40,
         ),
         Condition("anemia", "D64.9", ("anemia",), (0.0, 0.012, 0.02, 0.035), misspellings=("anaemia",)),
         Condition("prediabetes", "R73.03", ("prediabetes", "pre-diabetes"), (0.0, 0.05, 0.10, 0.09), min_age=25),
         Condition(
-            "breast_ca", "C50.919", ("breast cancer", "carcinoma of the breast", "breast carcinoma"),
-            (0.0, 0.004, 0.016, 0.022), sex="F", min_age=35,
+            "breast_ca",
+            "C50.919",
+            ("breast cancer", "carcinoma of the breast", "breast carcinoma"),
+            (0.0, 0.004, 0.016, 0.022),
+            sex="F",
+            min_age=35,
         ),
         Condition(
-            "colon_ca", "C18.9", ("colon cancer", "adenocarcinoma of the colon", "malignant neoplasm of the colon"),
-            (0.0, 0.0, 0.008, 0.014), min_age=40,
+            "colon_ca",
+            "C18.9",
+            ("colon cancer", "adenocarcinoma of the colon", "malignant neoplasm of the colon"),
+            (0.0, 0.0, 0.008, 0.014),
+            min_age=40,
         ),
     )
 }
@@ -234,15 +366,26 @@ PNEUMONIA_MISSPELLINGS: tuple[str, ...] = ("pnuemonia", "community-acquired pnue
 # Pairs that are never generated together: the corpus avoids I13.0 (HTN + heart failure + CKD),
 # asthma-COPD overlap, two heart-failure phrasings, and prediabetes in a diabetic.
 EXCLUSIVE: tuple[tuple[str, str], ...] = (
-    ("chf", "hfref"), ("ckd3", "ckd4"), ("chf", "ckd3"), ("chf", "ckd4"), ("hfref", "ckd3"),
-    ("hfref", "ckd4"), ("asthma", "copd"), ("t2dm", "prediabetes"), ("depression", "mdd"),
+    ("chf", "hfref"),
+    ("ckd3", "ckd4"),
+    ("chf", "ckd3"),
+    ("chf", "ckd4"),
+    ("hfref", "ckd3"),
+    ("hfref", "ckd4"),
+    ("asthma", "copd"),
+    ("t2dm", "prediabetes"),
+    ("depression", "mdd"),
     ("breast_ca", "colon_ca"),
 )
 
 # Uncontrolled diabetes: the assessment names the hyperglycemia, and the A1c value is evidence.
 DM_HYPERGLYCEMIA_NAMES: tuple[str, ...] = (
-    "type 2 diabetes with hyperglycemia", "uncontrolled type 2 diabetes", "poorly controlled T2DM",
-    "T2DM with hyperglycemia", "DM2, poorly controlled with hyperglycemia", "uncontrolled DM2",
+    "type 2 diabetes with hyperglycemia",
+    "uncontrolled type 2 diabetes",
+    "poorly controlled T2DM",
+    "T2DM with hyperglycemia",
+    "DM2, poorly controlled with hyperglycemia",
+    "uncontrolled DM2",
 )
 
 OBESITY_NAMES: tuple[str, ...] = ("obesity",)
@@ -294,6 +437,7 @@ SYMPTOMS: dict[str, Symptom] = {
     )
 }
 
+
 # ---------------------------------------------------------------- personal and family history
 @dataclass(frozen=True)
 class HistoryItem:
@@ -312,27 +456,58 @@ class HistoryItem:
 HISTORY: dict[str, HistoryItem] = {
     h.key: h
     for h in (
-        HistoryItem("hx_colon_ca", "Z85.038", "C18.9",
-                    ("history of {dx}, completed treatment in {year}, no recurrence",
-                     "h/o {dx} ({year}), no evidence of recurrence",
-                     "personal history of {dx}, treated {year}, currently no evidence of disease"),
-                    ("colon cancer", "colon adenocarcinoma"), (0.0, 0.0, 0.01, 0.025), min_age=40),
-        HistoryItem("hx_breast_ca", "Z85.3", "C50.919",
-                    ("history of {dx}, completed treatment in {year}, no recurrence",
-                     "h/o {dx} ({year}), no evidence of recurrence",
-                     "personal history of {dx}, treated {year}, in surveillance with no evidence of disease"),
-                    ("breast cancer", "breast carcinoma"), (0.0, 0.002, 0.02, 0.04), sex="F", min_age=35),
-        HistoryItem("hx_stroke", "Z86.73", "I63.9",
-                    ("history of {dx} in {year} without residual deficits",
-                     "prior {dx} ({year}), no residual deficits",
-                     "remote {dx} in {year} with no residual neurologic deficit"),
-                    ("stroke", "CVA", "ischemic stroke"), (0.0, 0.0, 0.015, 0.05), min_age=45),
-        HistoryItem("old_mi", "I25.2", "I21.9",
-                    ("history of {dx} in {year}", "remote {dx} ({year})", "old {dx} ({year})",
-                     "prior {dx} in {year}"),
-                    ("myocardial infarction", "MI"), (0.0, 0.0, 0.02, 0.06), min_age=40),
+        HistoryItem(
+            "hx_colon_ca",
+            "Z85.038",
+            "C18.9",
+            (
+                "history of {dx}, completed treatment in {year}, no recurrence",
+                "h/o {dx} ({year}), no evidence of recurrence",
+                "personal history of {dx}, treated {year}, currently no evidence of disease",
+            ),
+            ("colon cancer", "colon adenocarcinoma"),
+            (0.0, 0.0, 0.01, 0.025),
+            min_age=40,
+        ),
+        HistoryItem(
+            "hx_breast_ca",
+            "Z85.3",
+            "C50.919",
+            (
+                "history of {dx}, completed treatment in {year}, no recurrence",
+                "h/o {dx} ({year}), no evidence of recurrence",
+                "personal history of {dx}, treated {year}, in surveillance with no evidence of disease",
+            ),
+            ("breast cancer", "breast carcinoma"),
+            (0.0, 0.002, 0.02, 0.04),
+            sex="F",
+            min_age=35,
+        ),
+        HistoryItem(
+            "hx_stroke",
+            "Z86.73",
+            "I63.9",
+            (
+                "history of {dx} in {year} without residual deficits",
+                "prior {dx} ({year}), no residual deficits",
+                "remote {dx} in {year} with no residual neurologic deficit",
+            ),
+            ("stroke", "CVA", "ischemic stroke"),
+            (0.0, 0.0, 0.015, 0.05),
+            min_age=45,
+        ),
+        HistoryItem(
+            "old_mi",
+            "I25.2",
+            "I21.9",
+            ("history of {dx} in {year}", "remote {dx} ({year})", "old {dx} ({year})", "prior {dx} in {year}"),
+            ("myocardial infarction", "MI"),
+            (0.0, 0.0, 0.02, 0.06),
+            min_age=40,
+        ),
     )
 }
+
 
 # Family history: relation + disease -> the Z80-Z84 code IS coded, the disease is a "family" mention.
 @dataclass(frozen=True)
@@ -346,9 +521,17 @@ class FamilyItem:
 
 
 FAMILY: tuple[FamilyItem, ...] = (
-    FamilyItem("fh_breast_ca", "Z80.3", "C50.919", ("breast cancer",),
-               ("mother", "sister", "maternal aunt", "maternal grandmother"), 0.10),
-    FamilyItem("fh_colon_ca", "Z80.0", "C18.9", ("colon cancer",), ("father", "mother", "brother", "paternal uncle"), 0.08),
+    FamilyItem(
+        "fh_breast_ca",
+        "Z80.3",
+        "C50.919",
+        ("breast cancer",),
+        ("mother", "sister", "maternal aunt", "maternal grandmother"),
+        0.10,
+    ),
+    FamilyItem(
+        "fh_colon_ca", "Z80.0", "C18.9", ("colon cancer",), ("father", "mother", "brother", "paternal uncle"), 0.08
+    ),
     FamilyItem("fh_lung_ca", "Z80.1", "C34.90", ("lung cancer",), ("father", "mother", "paternal grandfather"), 0.03),
     FamilyItem("fh_diabetes", "Z83.3", "E11.9", ("type 2 diabetes", "diabetes"), ("mother", "father", "sister"), 0.07),
     FamilyItem("fh_cad", "Z82.49", "I25.10", ("coronary artery disease", "CAD"), ("father", "mother", "brother"), 0.05),
@@ -356,8 +539,12 @@ FAMILY: tuple[FamilyItem, ...] = (
 
 # Allergy status codes are coded when a drug allergy is documented (policy: status codes coded).
 ALLERGIES: tuple[tuple[str, str | None, float], ...] = (
-    ("NKDA", None, 0.45), ("No known drug allergies", None, 0.2), ("penicillin (hives)", "Z88.0", 0.14),
-    ("sulfa drugs (rash)", "Z88.2", 0.07), ("codeine (nausea)", "Z88.5", 0.04), ("none known", None, 0.1),
+    ("NKDA", None, 0.45),
+    ("No known drug allergies", None, 0.2),
+    ("penicillin (hives)", "Z88.0", 0.14),
+    ("sulfa drugs (rash)", "Z88.2", 0.07),
+    ("codeine (nausea)", "Z88.5", 0.04),
+    ("none known", None, 0.1),
 )
 
 # ---------------------------------------------------------------- payers and demographics
@@ -393,6 +580,7 @@ def target_tolerance(target: float, n: int) -> float:
     """
     return max(TOLERANCE, 3 * (target * (1 - target) / n) ** 0.5)
 
+
 # The codes the corpus must contain (the issue's list), and the CPT/HCPCS codes.
 CORE_ICD_CODES: tuple[str, ...] = tuple(
     "J18.9 J44.9 J44.1 J45.909 I10 I11.0 I50.9 I50.22 I25.10 I25.2 I21.4 I48.91 E11.9 E11.65 E11.22 E78.5 "
@@ -402,8 +590,19 @@ CORE_ICD_CODES: tuple[str, ...] = tuple(
     "I63.9 G43.909 K57.30 N40.0 E55.9 Z72.0 A41.9".split()
 )
 CORE_PROCEDURE_CODES: tuple[tuple[str, str], ...] = (
-    cpt("93000"), cpt("94010"), cpt("36415"), cpt("90471"), cpt("90686"), cpt("81002"), cpt("87880"),
-    cpt("99406"), cpt("20610"), cpt("10060"), cpt("69210"), cpt("82962"), hcpcs("G0444"),
+    cpt("93000"),
+    cpt("94010"),
+    cpt("36415"),
+    cpt("90471"),
+    cpt("90686"),
+    cpt("81002"),
+    cpt("87880"),
+    cpt("99406"),
+    cpt("20610"),
+    cpt("10060"),
+    cpt("69210"),
+    cpt("82962"),
+    hcpcs("G0444"),
 )
 
 # Every misspelling the generator can write (stats count notes whose evidence uses one).

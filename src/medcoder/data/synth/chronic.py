@@ -30,8 +30,13 @@ def a1c(rng: random.Random, value: float, codes: tuple[Code, ...] = ()) -> Piece
 
 
 def a1c_value(rng: random.Random, status: str) -> float:
-    lo, hi = {"hyper": (8.2, 11.8), "controlled": (6.3, 7.4), "pre": (5.7, 6.4), "near": (5.7, 6.2),
-              "normal": (4.8, 5.6)}[status]
+    lo, hi = {
+        "hyper": (8.2, 11.8),
+        "controlled": (6.3, 7.4),
+        "pre": (5.7, 6.4),
+        "near": (5.7, 6.2),
+        "normal": (4.8, 5.6),
+    }[status]
     return round(rng.uniform(lo, hi), 1)
 
 
@@ -45,7 +50,9 @@ def lab_lines(rng: random.Random, patient: Patient, tests: list[str], anemia: bo
     lines: list = []
     for test in tests:
         if test == "lipid panel":
-            lines.append(f"Lipid panel: LDL {rng.randint(62, 158)}, HDL {rng.randint(35, 68)}, TG {rng.randint(85, 240)}")
+            lines.append(
+                f"Lipid panel: LDL {rng.randint(62, 158)}, HDL {rng.randint(35, 68)}, TG {rng.randint(85, 240)}"
+            )
         elif test in ("CMP", "BMP"):
             if patient.has("ckd4"):
                 cr, egfr = round(rng.uniform(2.3, 3.4), 1), rng.randint(16, 29)
@@ -68,8 +75,14 @@ def lab_lines(rng: random.Random, patient: Patient, tests: list[str], anemia: bo
     return lines
 
 
-def plan_chronic_problems(rng: random.Random, style: Style, patient: Patient, cond_codes: dict[str, tuple[Code, ...]],
-                          hyperglycemia: bool, brief: bool) -> list[Problem]:
+def plan_chronic_problems(
+    rng: random.Random,
+    style: Style,
+    patient: Patient,
+    cond_codes: dict[str, tuple[Code, ...]],
+    hyperglycemia: bool,
+    brief: bool,
+) -> list[Problem]:
     """One Problem per documented chronic condition. `brief`: an acute visit that only touches them."""
     problems: list[Problem] = []
     seen: list[str] = []
@@ -93,11 +106,29 @@ def plan_chronic_problems(rng: random.Random, style: Style, patient: Patient, co
             p.category = em.CHRONIC_PROGRESSION
             p.bp = (rng.randint(142, 164), rng.randint(88, 99))
             on = " ".join(m.name for m in meds)
-            add = pick(rng, [d for d in ("amlodipine 5 mg daily", "hydrochlorothiazide 12.5 mg daily", "chlorthalidone 12.5 mg daily",
-                                         "lisinopril 10 mg daily") if d.split()[0] not in on
-                             and not (d.startswith("lisinopril") and "losartan" in on)
-                             and not (d.startswith("chlorthalidone") and "hydrochlorothiazide" in on)])
-            p.entry = [name, f", not at goal today (BP {p.bp[0]}/{p.bp[1]}). ", "Add " + add, "; ", *cont, ". Home BP log."]
+            add = pick(
+                rng,
+                [
+                    d
+                    for d in (
+                        "amlodipine 5 mg daily",
+                        "hydrochlorothiazide 12.5 mg daily",
+                        "chlorthalidone 12.5 mg daily",
+                        "lisinopril 10 mg daily",
+                    )
+                    if d.split()[0] not in on
+                    and not (d.startswith("lisinopril") and "losartan" in on)
+                    and not (d.startswith("chlorthalidone") and "hydrochlorothiazide" in on)
+                ],
+            )
+            p.entry = [
+                name,
+                f", not at goal today (BP {p.bp[0]}/{p.bp[1]}). ",
+                "Add " + add,
+                "; ",
+                *cont,
+                ". Home BP log.",
+            ]
             p.risk, p.risk_text = em.RISK_MODERATE, "prescription drug management"
         elif key == "htn":
             p.bp = (rng.randint(116, 134), rng.randint(68, 84))
@@ -116,7 +147,14 @@ def plan_chronic_problems(rng: random.Random, style: Style, patient: Patient, co
                         change += ["; continue ", join([drug(m, full=False) for m in rest], ", ", " and ")]
                 else:
                     change = ["Diet-controlled so far: diabetes education referral, recheck A1c in 3 months"]
-                p.entry = [dm, " - ", a1c(rng, value, hyper_codes), pick(rng, (", above goal. ", ", not at goal. ")), *change, "."]
+                p.entry = [
+                    dm,
+                    " - ",
+                    a1c(rng, value, hyper_codes),
+                    pick(rng, (", above goal. ", ", not at goal. ")),
+                    *change,
+                    ".",
+                ]
                 p.risk, p.risk_text = em.RISK_MODERATE, "prescription drug management"
             else:
                 value = a1c_value(rng, "controlled")
@@ -141,9 +179,24 @@ def plan_chronic_problems(rng: random.Random, style: Style, patient: Patient, co
         elif key == "afib":
             p.entry = [name, f": rate controlled (HR {rng.randint(62, 84)}). ", cap(cont), "."]
         elif key == "cad":
-            p.entry = [name, ": ", pick(rng, ("denies ", "no ")), men("angina", "I20.9", "negated"), ". ", cap(cont), "."]
+            p.entry = [
+                name,
+                ": ",
+                pick(rng, ("denies ", "no ")),
+                men("angina", "I20.9", "negated"),
+                ". ",
+                cap(cont),
+                ".",
+            ]
         elif key == "copd":
-            p.entry = [name, ": stable, no recent ", men("COPD exacerbations", "J44.1", "negated"), ". ", cap(cont), "."]
+            p.entry = [
+                name,
+                ": stable, no recent ",
+                men("COPD exacerbations", "J44.1", "negated"),
+                ". ",
+                cap(cont),
+                ".",
+            ]
         elif key == "hypothyroid":
             p.reviewed.append("TSH")
             if chance(rng, 0.25):
@@ -165,8 +218,16 @@ def plan_chronic_problems(rng: random.Random, style: Style, patient: Patient, co
         elif key == "osa":
             p.entry = [name, ": using CPAP nightly, good adherence."]
         elif key in ("breast_ca", "colon_ca"):
-            p.entry = [name, pick(rng, (": newly diagnosed, surgery scheduled with surgical oncology.",
-                                        ": followed by oncology, treatment plan in progress."))]
+            p.entry = [
+                name,
+                pick(
+                    rng,
+                    (
+                        ": newly diagnosed, surgery scheduled with surgical oncology.",
+                        ": followed by oncology, treatment plan in progress.",
+                    ),
+                ),
+            ]
         else:
             p.entry = [name, f": {status}. ", cap(cont), "."]
         # One result line per unique test across the visit (CKD and heart failure may both want a BMP).
@@ -182,6 +243,18 @@ def obesity_problem(rng: random.Random, style: Style, bmi: float, bmi_text: Piec
     names = MORBID_OBESITY_NAMES if morbid else OBESITY_NAMES
     code = icd("E66.01" if morbid else "E66.9")
     name = ev(name_of(rng, style, names), code)
-    entry = [name, ", ", bmi_text, ". ", pick(rng, ("Lifestyle modification encouraged.", "Diet and activity goals reviewed.",
-                                                      "Referred to weight management program."))]
+    entry = [
+        name,
+        ", ",
+        bmi_text,
+        ". ",
+        pick(
+            rng,
+            (
+                "Lifestyle modification encouraged.",
+                "Diet and activity goals reviewed.",
+                "Referred to weight management program.",
+            ),
+        ),
+    ]
     return Problem(key="obesity", category=em.STABLE_CHRONIC, label=ev(name_of(rng, style, names), code), entry=entry)

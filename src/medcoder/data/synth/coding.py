@@ -24,8 +24,13 @@ HEART_FAILURE = ("chf", "hfref")
 CKD = ("ckd3", "ckd4")
 
 
-def condition_codes(conditions: list[str], *, hyperglycemia: bool = False, heart_failure_code: str | None = None,
-                    copd_code: str | None = None) -> dict[str, tuple[Code, ...]]:
+def condition_codes(
+    conditions: list[str],
+    *,
+    hyperglycemia: bool = False,
+    heart_failure_code: str | None = None,
+    copd_code: str | None = None,
+) -> dict[str, tuple[Code, ...]]:
     """Codes each condition's phrase is evidence for, given all conditions documented together.
 
     `hyperglycemia`: the diabetes is documented as uncontrolled in this note (E11.65).

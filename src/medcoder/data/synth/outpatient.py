@@ -51,10 +51,13 @@ FLU_MONTHS = (10, 11, 12, 1, 2, 3)
 TERSE_NOTE_RATE = 0.45  # office notes whose author names each condition once (see render)
 DISTRACTOR_RATE = {"chronic": 0.8, "acute": 0.6, "preventive": 0.7}
 PLURAL = {
-    em.MINOR: "self-limited or minor problems", em.ACUTE_UNCOMPLICATED: "acute uncomplicated illnesses",
-    em.STABLE_CHRONIC: "stable chronic illnesses", em.CHRONIC_PROGRESSION: "chronic illnesses with progression",
+    em.MINOR: "self-limited or minor problems",
+    em.ACUTE_UNCOMPLICATED: "acute uncomplicated illnesses",
+    em.STABLE_CHRONIC: "stable chronic illnesses",
+    em.CHRONIC_PROGRESSION: "chronic illnesses with progression",
     em.UNDIAGNOSED: "undiagnosed new problems with uncertain prognosis",
-    em.ACUTE_SYSTEMIC: "acute illnesses with systemic symptoms", em.CHRONIC_SEVERE: "chronic illnesses with severe exacerbation",
+    em.ACUTE_SYSTEMIC: "acute illnesses with systemic symptoms",
+    em.CHRONIC_SEVERE: "chronic illnesses with severe exacerbation",
     em.THREAT: "acute illnesses posing a threat to life or bodily function",
 }
 
@@ -74,12 +77,27 @@ def _visit_kind(rng: random.Random, patient: Patient, age: int) -> str:
 
 
 def _chf_severe(rng: random.Random, style: Style, codes) -> Problem:
-    name = ev(pick(rng, ("CHF exacerbation", "congestive heart failure exacerbation", "heart failure exacerbation")), *codes)
-    entry = [name, f": {rng.randint(3, 6)} kg weight gain, orthopnea and leg ", "swelling", ". Sent to the ED for IV diuresis."]
-    p = Problem("chf", em.CHRONIC_SEVERE, ev("CHF exacerbation", *codes), entry, cc="weight gain and leg swelling",
-                hpi=[f"Progressive dyspnea and {rng.randint(3, 6)} kg weight gain over a week despite furosemide."],
-                exam={"Extremities": "2+ pitting edema to the knees", "Lungs": "bibasilar crackles"},
-                risk=em.RISK_HIGH, risk_text="decision regarding hospitalization", avoid=["R06.02", "R60.9"])
+    name = ev(
+        pick(rng, ("CHF exacerbation", "congestive heart failure exacerbation", "heart failure exacerbation")), *codes
+    )
+    entry = [
+        name,
+        f": {rng.randint(3, 6)} kg weight gain, orthopnea and leg ",
+        "swelling",
+        ". Sent to the ED for IV diuresis.",
+    ]
+    p = Problem(
+        "chf",
+        em.CHRONIC_SEVERE,
+        ev("CHF exacerbation", *codes),
+        entry,
+        cc="weight gain and leg swelling",
+        hpi=[f"Progressive dyspnea and {rng.randint(3, 6)} kg weight gain over a week despite furosemide."],
+        exam={"Extremities": "2+ pitting edema to the knees", "Lungs": "bibasilar crackles"},
+        risk=em.RISK_HIGH,
+        risk_text="decision regarding hospitalization",
+        avoid=["R06.02", "R60.9"],
+    )
     p.discussion = chance(rng, 0.5)
     if p.discussion:
         p.entry.append(" Discussed with the on-call cardiologist.")
@@ -97,7 +115,10 @@ def plan_visit(rng: random.Random, style: Style, patient: Patient, enc: Encounte
         visit.documented = ["htn"]
         codes = condition_codes(["htn"])["htn"]
         bp = (rng.randint(118, 136), rng.randint(70, 86))
-        entry = [condition(rng, style, "htn", codes), f": BP {bp[0]}/{bp[1]} on recheck, at goal. Continue current regimen; message routed to provider."]
+        entry = [
+            condition(rng, style, "htn", codes),
+            f": BP {bp[0]}/{bp[1]} on recheck, at goal. Continue current regimen; message routed to provider.",
+        ]
         visit.problems.append(Problem("htn", None, "", entry, cc="blood pressure check", bp=bp))
         visit.new_patient = False
     else:
@@ -120,17 +141,28 @@ def plan_visit(rng: random.Random, style: Style, patient: Patient, enc: Encounte
             # A documented weight diagnosis makes the BMI reportable (guideline I.B.14).
             visit.obesity = True
             visit.problems.append(obesity_problem(rng, style, patient.bmi, bmi_piece(rng, patient.bmi, coded=True)))
-        if kind == "chronic" and not patient.has("t2dm") and not patient.has("prediabetes") and age >= 30 and chance(rng, 0.12):
+        if (
+            kind == "chronic"
+            and not patient.has("t2dm")
+            and not patient.has("prediabetes")
+            and age >= 30
+            and chance(rng, 0.12)
+        ):
             # Near miss: an A1c in the prediabetes range that the provider does not call prediabetes (not coded).
             visit.problems[0].labs.append(a1c(rng, a1c_value(rng, "near")))
             visit.problems[0].reviewed.append("A1c")
         if kind == "chronic":
-            ordered = [t for t in ("A1c", "lipid panel", "CMP", "CBC", "TSH") if chance(rng, 0.18)
-                       and all(t not in p.reviewed for p in visit.problems)]
+            ordered = [
+                t
+                for t in ("A1c", "lipid panel", "CMP", "CBC", "TSH")
+                if chance(rng, 0.18) and all(t not in p.reviewed for p in visit.problems)
+            ]
             if ordered:
                 visit.problems[-1].ordered += ordered
                 visit.problems[-1].blood_ordered = True
-                visit.problems[-1].entry = visit.problems[-1].entry + [f" Ordered {', '.join(ordered)} before next visit."]
+                visit.problems[-1].entry = visit.problems[-1].entry + [
+                    f" Ordered {', '.join(ordered)} before next visit."
+                ]
     if age < 12 and kind == "acute":
         visit.problems[0].historian = True
     _add_extras(rng, style, patient, enc, visit)
@@ -149,7 +181,9 @@ def _add_core_distractors(rng: random.Random, style: Style, patient: Patient, ag
     involved |= {c for p in visit.problems for c in codes_in(p.labs)}
     if any("A1c" in str(line) for p in visit.problems for line in p.labs):
         involved.add("A1c")
-    for entry in core_distractors(rng, style, patient, age, involved, rate=DISTRACTOR_RATE[visit.kind], family_rate=0.25):
+    for entry in core_distractors(
+        rng, style, patient, age, involved, rate=DISTRACTOR_RATE[visit.kind], family_rate=0.25
+    ):
         visit.extras.append(Problem("distractor", None, "", entry))
 
 
@@ -157,13 +191,21 @@ def _preventive_problem(rng: random.Random, age: int) -> Problem:
     if age < 18:
         code = icd("Z00.129")
         phrase = pick(rng, ("well-child visit", "well child check", "routine child health exam", "well-child exam"))
-        entry = [ev(cap_first(phrase), code), ": growth and development appropriate for age. Anticipatory guidance given "
-                 "(safety, nutrition, sleep). Immunizations up to date per registry."]
+        entry = [
+            ev(cap_first(phrase), code),
+            ": growth and development appropriate for age. Anticipatory guidance given "
+            "(safety, nutrition, sleep). Immunizations up to date per registry.",
+        ]
         return Problem("preventive", None, "", entry, cc=phrase, historian=age < 12)
     code = icd("Z00.00")
-    phrase = pick(rng, ("annual physical", "routine adult physical exam", "annual preventive exam", "general adult medical exam"))
-    entry = [ev(cap_first(phrase), code), ": no abnormal findings. Age-appropriate screening reviewed; lipid panel and A1c ordered. "
-             "Diet, exercise and sleep discussed."]
+    phrase = pick(
+        rng, ("annual physical", "routine adult physical exam", "annual preventive exam", "general adult medical exam")
+    )
+    entry = [
+        ev(cap_first(phrase), code),
+        ": no abnormal findings. Age-appropriate screening reviewed; lipid panel and A1c ordered. "
+        "Diet, exercise and sleep discussed.",
+    ]
     return Problem("preventive", None, "", entry, cc=phrase, ordered=["lipid panel", "A1c"], blood_ordered=True)
 
 
@@ -175,37 +217,120 @@ def _add_extras(rng: random.Random, style: Style, patient: Patient, enc: Encount
     # Influenza vaccine in season: Z23 + product 90686 + administration (G0008 for Medicare, else 90471).
     if enc.date.month in FLU_MONTHS and age >= 19 and not febrile and not sent_to_ed and chance(rng, 0.33):
         admin = hcpcs("G0008") if patient.payer == "medicare" else cpt("90471")
-        product = ev(pick(rng, ("quadrivalent influenza vaccine (preservative-free, 0.5 mL)", "influenza vaccine, quadrivalent, 0.5 mL preservative-free")),
-                     cpt("90686"))
-        given = ev(pick(rng, ("administered IM in the left deltoid", "given IM, right deltoid", "administered intramuscularly")), admin)
-        doc = [ev([product, " ", given], icd("Z23")), pick(rng, (". VIS provided, tolerated well.", "; no immediate reaction."))]
-        entry = [ev(pick(rng, ("Encounter for immunization", "Flu vaccine given today", "Immunization")), icd("Z23")),
-                 ": influenza vaccine administered, see procedures."]
+        product = ev(
+            pick(
+                rng,
+                (
+                    "quadrivalent influenza vaccine (preservative-free, 0.5 mL)",
+                    "influenza vaccine, quadrivalent, 0.5 mL preservative-free",
+                ),
+            ),
+            cpt("90686"),
+        )
+        given = ev(
+            pick(
+                rng, ("administered IM in the left deltoid", "given IM, right deltoid", "administered intramuscularly")
+            ),
+            admin,
+        )
+        doc = [
+            ev([product, " ", given], icd("Z23")),
+            pick(rng, (". VIS provided, tolerated well.", "; no immediate reaction.")),
+        ]
+        entry = [
+            ev(pick(rng, ("Encounter for immunization", "Flu vaccine given today", "Immunization")), icd("Z23")),
+            ": influenza vaccine administered, see procedures.",
+        ]
         visit.extras.append(Problem("flu_vaccine", None, "", entry, procedures=[doc]))
     if patient.smoking == "current" and visit.kind != "preventive" and not sent_to_ed and chance(rng, 0.4):
         minutes = rng.randint(4, 9)
-        counsel = ev(pick(rng, (f"Counseled on smoking cessation for {minutes} minutes", f"Smoking cessation counseling, {minutes} minutes",
-                                f"Tobacco cessation counseling provided ({minutes} min)")), cpt("99406"), icd("Z71.6"))
-        name = ev(pick(rng, ("nicotine dependence, cigarettes", "cigarette smoker", "tobacco dependence, cigarettes")), icd("F17.210"))
-        entry = [name, ": ", counsel, pick(rng, ("; discussed nicotine patch.", "; quit date discussed.", "; declined pharmacotherapy."))]
+        counsel = ev(
+            pick(
+                rng,
+                (
+                    f"Counseled on smoking cessation for {minutes} minutes",
+                    f"Smoking cessation counseling, {minutes} minutes",
+                    f"Tobacco cessation counseling provided ({minutes} min)",
+                ),
+            ),
+            cpt("99406"),
+            icd("Z71.6"),
+        )
+        name = ev(
+            pick(rng, ("nicotine dependence, cigarettes", "cigarette smoker", "tobacco dependence, cigarettes")),
+            icd("F17.210"),
+        )
+        entry = [
+            name,
+            ": ",
+            counsel,
+            pick(rng, ("; discussed nicotine patch.", "; quit date discussed.", "; declined pharmacotherapy.")),
+        ]
         visit.extras.append(Problem("tobacco", None, "", entry))
     no_depression = not any(patient.has(k) for k in ("depression", "mdd", "gad"))
-    if patient.payer == "medicare" and visit.kind in ("chronic", "acute") and no_depression and not sent_to_ed and chance(rng, 0.25):
-        screen = ev(pick(rng, (f"Annual depression screening with PHQ-9 ({rng.randint(5, 12)} minutes)",
-                               "Depression screening performed (PHQ-9), annual")), hcpcs("G0444"), icd("Z13.31"))
-        visit.extras.append(Problem("depression_screen", None, "", [], procedures=[[screen, f": score {rng.randint(0, 4)}, negative."]]))
+    if (
+        patient.payer == "medicare"
+        and visit.kind in ("chronic", "acute")
+        and no_depression
+        and not sent_to_ed
+        and chance(rng, 0.25)
+    ):
+        screen = ev(
+            pick(
+                rng,
+                (
+                    f"Annual depression screening with PHQ-9 ({rng.randint(5, 12)} minutes)",
+                    "Depression screening performed (PHQ-9), annual",
+                ),
+            ),
+            hcpcs("G0444"),
+            icd("Z13.31"),
+        )
+        visit.extras.append(
+            Problem("depression_screen", None, "", [], procedures=[[screen, f": score {rng.randint(0, 4)}, negative."]])
+        )
     if any(p.blood_ordered for p in visit.problems) and chance(rng, 0.6):
-        draw = ev(pick(rng, ("Venipuncture performed in clinic", "Blood drawn by venipuncture in office", "Labs drawn in clinic by venipuncture")),
-                  cpt("36415"))
+        draw = ev(
+            pick(
+                rng,
+                (
+                    "Venipuncture performed in clinic",
+                    "Blood drawn by venipuncture in office",
+                    "Labs drawn in clinic by venipuncture",
+                ),
+            ),
+            cpt("36415"),
+        )
         visit.extras.append(Problem("venipuncture", None, "", [], procedures=[[draw, " for ordered labs."]]))
     if visit.kind == "chronic" and patient.has("t2dm") and chance(rng, 0.3):
-        glucose = ev(pick(rng, ("Fingerstick glucose by glucometer", "Point-of-care glucose (glucometer)")), cpt("82962"))
-        visit.extras.append(Problem("glucometer", None, "", [], procedures=[[glucose, f": {rng.randint(96, 240)} mg/dL."]]))
+        glucose = ev(
+            pick(rng, ("Fingerstick glucose by glucometer", "Point-of-care glucose (glucometer)")), cpt("82962")
+        )
+        visit.extras.append(
+            Problem("glucometer", None, "", [], procedures=[[glucose, f": {rng.randint(96, 240)} mg/dL."]])
+        )
     if visit.kind == "chronic" and patient.has("afib") and chance(rng, 0.3):
         codes = condition_codes(patient.conditions)["afib"]
-        ecg = ev(pick(rng, ("12-lead ECG performed and interpreted in office", "ECG obtained in clinic and interpreted")), cpt("93000"))
-        visit.extras.append(Problem("ecg", None, "", [], procedures=[[ecg, ": ", condition(rng, style, "afib", codes),
-                                                                      f", ventricular rate {rng.randint(64, 88)}, no acute ST changes."]]))
+        ecg = ev(
+            pick(rng, ("12-lead ECG performed and interpreted in office", "ECG obtained in clinic and interpreted")),
+            cpt("93000"),
+        )
+        visit.extras.append(
+            Problem(
+                "ecg",
+                None,
+                "",
+                [],
+                procedures=[
+                    [
+                        ecg,
+                        ": ",
+                        condition(rng, style, "afib", codes),
+                        f", ventricular rate {rng.randint(64, 88)}, no acute ST changes.",
+                    ]
+                ],
+            )
+        )
 
 
 def codes_in(piece: Piece) -> list[str]:
@@ -250,14 +375,25 @@ def _add_hypotheticals(rng: random.Random, patient: Patient, age: int, visit: Vi
     for kind, key in rng.sample(options, 2 if len(options) > 2 and chance(rng, 0.2) else 1):
         if kind == "symptom":
             sym = SYMPTOMS[key]
-            visit.hypotheticals.append(cue(rng, HYPOTHETICAL_SYMPTOM_CUES, men(pick(rng, sym.names), sym.code, "hypothetical")))
+            visit.hypotheticals.append(
+                cue(rng, HYPOTHETICAL_SYMPTOM_CUES, men(pick(rng, sym.names), sym.code, "hypothetical"))
+            )
         elif kind == "procedure":
             code = {"spirometry": "94010", "knee injection": "20610", "ECG": "93000", "flu vaccine": "90686"}[key]
             visit.hypotheticals.append(cue(rng, HYPOTHETICAL_PROCEDURE_CUES, men(key, code, "hypothetical")))
         else:
-            visit.hypotheticals.append(fill(pick(rng, ("if cough or fever develop, chest x-ray to evaluate for {x}",
-                                                       "call if new cough and fever, to evaluate for {x}")),
-                                            x=men("pneumonia", "J18.9", "hypothetical")))
+            visit.hypotheticals.append(
+                fill(
+                    pick(
+                        rng,
+                        (
+                            "if cough or fever develop, chest x-ray to evaluate for {x}",
+                            "call if new cough and fever, to evaluate for {x}",
+                        ),
+                    ),
+                    x=men("pneumonia", "J18.9", "hypothetical"),
+                )
+            )
 
 
 def mdm_of(visit: Visit) -> em.MDM:
@@ -294,7 +430,9 @@ def _mdm_statement(rng: random.Random, visit: Visit, code: tuple[str, str], name
     prob_parts = []
     for category, labels in groups.items():
         what = category if len(labels) == 1 else PLURAL[category]
-        prob_parts.append([f"{len(labels)} {what} (", join(labels, ", "), ")"] if name_problems else f"{len(labels)} {what}")
+        prob_parts.append(
+            [f"{len(labels)} {what} (", join(labels, ", "), ")"] if name_problems else f"{len(labels)} {what}"
+        )
     problems = ev(join(prob_parts, "; "), code)
     data_parts: list = []
     reviewed = [t for p in visit.problems for t in p.reviewed]
@@ -326,13 +464,28 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
     pmh_codes = condition_codes(patient.conditions, hyperglycemia=visit.hyperglycemia, copd_code=visit.copd_code)
 
     # --- title and identification
-    b.line(pick(rng, ("OFFICE VISIT", "Clinic Note", "Primary Care Progress Note", "Outpatient Visit", "PROGRESS NOTE")))
+    b.line(
+        pick(rng, ("OFFICE VISIT", "Clinic Note", "Primary Care Progress Note", "Outpatient Visit", "PROGRESS NOTE"))
+    )
     if chance(rng, 0.6):
         b.line(f"Date of service: {enc.date.isoformat()}")
-    status = ev(pick(rng, ("new patient", "new patient visit", "new pt")) if visit.new_patient
-                else pick(rng, ("established patient", "est. patient", "established pt", "return patient")), code)
-    b.line("Patient: ", patient.name, ", ", age_phrase(rng, age, patient.infant_months), " ", sex_word(rng, patient.sex, age), ", ", status,
-           f", {pick(rng, ('insurance', 'payer', 'coverage'))}: {patient.payer.replace('_', ' ')}.")
+    status = ev(
+        pick(rng, ("new patient", "new patient visit", "new pt"))
+        if visit.new_patient
+        else pick(rng, ("established patient", "est. patient", "established pt", "return patient")),
+        code,
+    )
+    b.line(
+        "Patient: ",
+        patient.name,
+        ", ",
+        age_phrase(rng, age, patient.infant_months),
+        " ",
+        sex_word(rng, patient.sex, age),
+        ", ",
+        status,
+        f", {pick(rng, ('insurance', 'payer', 'coverage'))}: {patient.payer.replace('_', ' ')}.",
+    )
 
     if visit.kind == "nurse":
         return _render_nurse(rng, style, b, patient, visit, code)
@@ -356,19 +509,44 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
     section(b, style, "cc", cc_piece)
     hpi: list = []
     if visit.kind == "chronic" and visit.new_patient:
-        hpi.append(pick(rng, ("New to the practice, establishing care for chronic conditions.",
-                              "Transferring care; records from prior PCP not available.")))
+        hpi.append(
+            pick(
+                rng,
+                (
+                    "New to the practice, establishing care for chronic conditions.",
+                    "Transferring care; records from prior PCP not available.",
+                ),
+            )
+        )
     elif visit.kind == "chronic":
-        hpi.append(pick(rng, ("Here for routine follow-up of chronic conditions.", "Presents for chronic disease management.",
-                              "Returns for follow-up.")))
-        hpi.append(pick(rng, ("Reports good adherence to medications.", "Taking medications as prescribed, no side effects.",
-                              "Occasionally misses doses.")))
+        hpi.append(
+            pick(
+                rng,
+                (
+                    "Here for routine follow-up of chronic conditions.",
+                    "Presents for chronic disease management.",
+                    "Returns for follow-up.",
+                ),
+            )
+        )
+        hpi.append(
+            pick(
+                rng,
+                (
+                    "Reports good adherence to medications.",
+                    "Taking medications as prescribed, no side effects.",
+                    "Occasionally misses doses.",
+                ),
+            )
+        )
     for p in visit.problems:
         if p.historian and not any("historian" in str(x) for x in p.hpi):
             hpi.append(f"History obtained from {pick(rng, ('mother', 'father', 'parent'))} (independent historian).")
         hpi += p.hpi
     if visit.kind == "preventive":
-        hpi.append(pick(rng, ("No acute concerns today.", "Feeling well, no complaints.", "Here for routine preventive care.")))
+        hpi.append(
+            pick(rng, ("No acute concerns today.", "Feeling well, no complaints.", "Here for routine preventive care."))
+        )
     section(b, style, "hpi", *join(hpi, " "))
 
     # --- history sections (order varies by author)
@@ -380,13 +558,27 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
             items = [condition(rng, style, k, pmh_codes[k]) for k in visit.documented if not (terse and k in addressed)]
             items += [history_item(rng, hk, year) for hk, year in patient.history]
             if not items:
-                items = [pick(rng, ("none", "No significant past medical history", "None reported"))] if age >= 2 else ["Born full term, no significant history"]
-            section(b, style, "pmh", *(bullets(style, items) if len(items) > 3 and not style.inline_headers else join(items, ", ")),
-                    block=len(items) > 3 and not style.inline_headers)
+                items = (
+                    [pick(rng, ("none", "No significant past medical history", "None reported"))]
+                    if age >= 2
+                    else ["Born full term, no significant history"]
+                )
+            section(
+                b,
+                style,
+                "pmh",
+                *(bullets(style, items) if len(items) > 3 and not style.inline_headers else join(items, ", ")),
+                block=len(items) > 3 and not style.inline_headers,
+            )
         elif key == "meds":
             meds = [m for k in visit.documented for m in patient.meds.get(k, [])]
             if terse and meds:
-                section(b, style, "meds", pick(rng, ("reviewed and reconciled, no changes", "per medication list, reconciled today")))
+                section(
+                    b,
+                    style,
+                    "meds",
+                    pick(rng, ("reviewed and reconciled, no changes", "per medication list, reconciled today")),
+                )
             else:
                 section(b, style, "meds", *(join([drug(m) for m in meds], "; ") if meds else ["none"]))
         else:
@@ -432,16 +624,42 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, v
     if visit.kind == "preventive":
         follow = [pick(rng, ("Next preventive visit in 1 year", "Return in 12 months for routine exam", "RTC 1 year"))]
     else:
-        follow = [pick(rng, ("RTC in 3 months", "Follow up in 4-6 weeks", "Return in 6 months", "Follow up as needed",
-                             "Recheck in 2 weeks", "Return in 3 months"))]
+        follow = [
+            pick(
+                rng,
+                (
+                    "RTC in 3 months",
+                    "Follow up in 4-6 weeks",
+                    "Return in 6 months",
+                    "Follow up as needed",
+                    "Recheck in 2 weeks",
+                    "Return in 3 months",
+                ),
+            )
+        ]
     follow += visit.hypotheticals
     section(b, style, "followup", join([cap_first(f) for f in follow], ". "), ".")
     return b
 
 
-def _render_nurse(rng: random.Random, style: Style, b: NoteBuilder, patient: Patient, visit: Visit, code) -> NoteBuilder:
+def _render_nurse(
+    rng: random.Random, style: Style, b: NoteBuilder, patient: Patient, visit: Visit, code
+) -> NoteBuilder:
     p = visit.problems[0]
-    b.line(ev(pick(rng, ("Nurse visit for blood pressure check", "RN visit: BP check", "Nurse-only visit, blood pressure recheck")), code), ".")
+    b.line(
+        ev(
+            pick(
+                rng,
+                (
+                    "Nurse visit for blood pressure check",
+                    "RN visit: BP check",
+                    "Nurse-only visit, blood pressure recheck",
+                ),
+            ),
+            code,
+        ),
+        ".",
+    )
     meds = patient.meds.get("htn", [])
     if meds:
         section(b, style, "meds", join([drug(m) for m in meds], "; "))

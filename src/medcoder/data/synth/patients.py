@@ -47,7 +47,7 @@ class Patient:
     infant_months: int | None = None
     seen_before: bool = False  # an established patient of the practice at the first encounter
     name: str = ""  # synthetic "First Last", on the identification line of every note (patient_name)
-    encounters: list["Encounter"] = field(default_factory=list)
+    encounters: list[Encounter] = field(default_factory=list)
 
     def has(self, key: str) -> bool:
         return key in self.conditions
@@ -158,15 +158,37 @@ def make_patient(rng: random.Random, pid: str) -> Patient:
             family.append((item, pick(rng, item.relations), pick(rng, item.names)))
     bmi = None
     if age >= 20:
-        bmi = round(rng.choice((rng.uniform(19.5, 29.9), rng.uniform(19.5, 29.9), rng.uniform(30.0, 39.9),
-                                rng.uniform(30.0, 34.9), rng.uniform(40.0, 52.0))) if chance(rng, 0.85)
-                    else rng.uniform(20.0, 34.0), 1)
+        bmi = round(
+            rng.choice(
+                (
+                    rng.uniform(19.5, 29.9),
+                    rng.uniform(19.5, 29.9),
+                    rng.uniform(30.0, 39.9),
+                    rng.uniform(30.0, 34.9),
+                    rng.uniform(40.0, 52.0),
+                )
+            )
+            if chance(rng, 0.85)
+            else rng.uniform(20.0, 34.0),
+            1,
+        )
     text, code = weighted(rng, [a[:2] for a in ALLERGIES], [a[2] for a in ALLERGIES])
     return Patient(
-        id=pid, sex=sex, age=age, payer=_payer(rng, age), conditions=conditions, meds=_meds(rng, conditions),
-        history=history, family=family, smoking=smoking, pack_years=rng.randint(10, 50),
-        quit_year=rng.randint(1995, 2023) if smoking == "former" else None, allergy=(text, code), bmi=bmi,
-        infant_months=rng.choice((2, 4, 6, 9)) if age == 0 else None, seen_before=chance(rng, 0.8),
+        id=pid,
+        sex=sex,
+        age=age,
+        payer=_payer(rng, age),
+        conditions=conditions,
+        meds=_meds(rng, conditions),
+        history=history,
+        family=family,
+        smoking=smoking,
+        pack_years=rng.randint(10, 50),
+        quit_year=rng.randint(1995, 2023) if smoking == "former" else None,
+        allergy=(text, code),
+        bmi=bmi,
+        infant_months=rng.choice((2, 4, 6, 9)) if age == 0 else None,
+        seen_before=chance(rng, 0.8),
         name=patient_name(pid),
     )
 
@@ -176,15 +198,84 @@ def make_patient(rng: random.Random, pid: str) -> Patient:
 # name-invariance behaviour cases caught a model coding sepsis from a first name). A name is never
 # evidence of anything, so the corpus carries one on every note.
 FIRST_NAMES: tuple[str, ...] = (
-    "James", "Maria", "DeShawn", "Aaliyah", "Wei", "Mei", "Priya", "Arjun", "Fatima", "Omar", "Sofia", "Mateo",
-    "Olga", "Dmitri", "Aiyana", "Kai", "Nguyen", "Linh", "Chinedu", "Amara", "Siobhan", "Liam", "Yuki", "Hiroshi",
-    "Leilani", "Keanu", "Esperanza", "Jose", "Emily", "Robert", "Latoya", "Tyrone", "Ingrid", "Lars", "Zainab",
-    "Tariq", "Anika", "Ravi", "Hannah", "Noah", "Guadalupe", "Carlos", "Min-jun", "Seo-yeon", "Ayesha", "Bilal",
+    "James",
+    "Maria",
+    "DeShawn",
+    "Aaliyah",
+    "Wei",
+    "Mei",
+    "Priya",
+    "Arjun",
+    "Fatima",
+    "Omar",
+    "Sofia",
+    "Mateo",
+    "Olga",
+    "Dmitri",
+    "Aiyana",
+    "Kai",
+    "Nguyen",
+    "Linh",
+    "Chinedu",
+    "Amara",
+    "Siobhan",
+    "Liam",
+    "Yuki",
+    "Hiroshi",
+    "Leilani",
+    "Keanu",
+    "Esperanza",
+    "Jose",
+    "Emily",
+    "Robert",
+    "Latoya",
+    "Tyrone",
+    "Ingrid",
+    "Lars",
+    "Zainab",
+    "Tariq",
+    "Anika",
+    "Ravi",
+    "Hannah",
+    "Noah",
+    "Guadalupe",
+    "Carlos",
+    "Min-jun",
+    "Seo-yeon",
+    "Ayesha",
+    "Bilal",
 )
 LAST_NAMES: tuple[str, ...] = (
-    "Whitfield", "Jackson", "Garcia", "Nguyen", "Chen", "Patel", "Okafor", "Kowalski", "Ivanova", "Haddad",
-    "O'Brien", "Yamamoto", "Kealoha", "Hernandez", "Smith", "Johnson", "Washington", "Larsen", "Rahman",
-    "Begay", "Kim", "Park", "Mensah", "Rossi", "Dubois", "Fischer", "Abdullah", "Singh", "Tran", "Lopez",
+    "Whitfield",
+    "Jackson",
+    "Garcia",
+    "Nguyen",
+    "Chen",
+    "Patel",
+    "Okafor",
+    "Kowalski",
+    "Ivanova",
+    "Haddad",
+    "O'Brien",
+    "Yamamoto",
+    "Kealoha",
+    "Hernandez",
+    "Smith",
+    "Johnson",
+    "Washington",
+    "Larsen",
+    "Rahman",
+    "Begay",
+    "Kim",
+    "Park",
+    "Mensah",
+    "Rossi",
+    "Dubois",
+    "Fischer",
+    "Abdullah",
+    "Singh",
+    "Tran",
+    "Lopez",
 )
 
 

@@ -13,8 +13,9 @@ the same words ("pneumonia") are a code's evidence in one note and a distractor 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 from medcoder.data.synth.builder import Piece, fill
 
@@ -120,21 +121,36 @@ def name_of(rng: random.Random, style: Style, names: Sequence[str], misspellings
 # {x} is the annotated condition phrase.
 NEGATION_CUES: tuple[str, ...] = ("denies {x}", "no {x}", "negative for {x}", "without {x}", "no complaints of {x}")
 DX_NEGATION_CUES: tuple[str, ...] = (
-    "no evidence of {x}", "{x} ruled out", "negative for {x}", "{x} was excluded", "no signs of {x}",
+    "no evidence of {x}",
+    "{x} ruled out",
+    "negative for {x}",
+    "{x} was excluded",
+    "no signs of {x}",
 )
 UNCERTAIN_CUES: tuple[str, ...] = (
-    "probable {x}", "suspected {x}", "likely {x}", "possible {x}", "rule out {x}", "concern for {x}",
+    "probable {x}",
+    "suspected {x}",
+    "likely {x}",
+    "possible {x}",
+    "rule out {x}",
+    "concern for {x}",
     "questionable {x}",
 )
 # Inpatient: the discharge-diagnosis qualifiers of guideline Section II.H.
 INPATIENT_UNCERTAIN_CUES: tuple[str, ...] = ("probable {x}", "suspected {x}", "likely {x}", "possible {x}")
 HYPOTHETICAL_SYMPTOM_CUES: tuple[str, ...] = (
-    "return if {x} develops", "call or return for any {x}", "seek care if {x} occurs",
-    "return precautions reviewed, including {x}", "go to the ED for {x}",
+    "return if {x} develops",
+    "call or return for any {x}",
+    "seek care if {x} occurs",
+    "return precautions reviewed, including {x}",
+    "go to the ED for {x}",
 )
 HYPOTHETICAL_PROCEDURE_CUES: tuple[str, ...] = (
-    "will consider {x} at next visit", "may need {x} if symptoms persist", "consider {x} in the future",
-    "{x} to be scheduled if no improvement", "discussed possible {x}",
+    "will consider {x} at next visit",
+    "may need {x} if symptoms persist",
+    "consider {x} in the future",
+    "{x} to be scheduled if no improvement",
+    "discussed possible {x}",
 )
 
 

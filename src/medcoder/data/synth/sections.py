@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from medcoder.data.synth.builder import Ann, NoteBuilder, Piece, ev, fill, join, men
 from medcoder.data.synth.catalog import CHRONIC, HISTORY, SYMPTOMS, Med, icd
@@ -82,18 +82,30 @@ def family_item(rng: random.Random, relation: str, name: str, z_code: str, menti
 def smoking(rng: random.Random, patient: Patient) -> Piece:
     """Tobacco status: F17.210 (cigarette dependence), Z87.891 (former), Z72.0 (use, no dependence)."""
     if patient.smoking == "current":
-        phrase = pick(rng, ("current cigarette smoker", "smokes cigarettes daily", "cigarette smoker",
-                            "nicotine dependence, cigarettes", "smokes about 1 pack of cigarettes per day"))
+        phrase = pick(
+            rng,
+            (
+                "current cigarette smoker",
+                "smokes cigarettes daily",
+                "cigarette smoker",
+                "nicotine dependence, cigarettes",
+                "smokes about 1 pack of cigarettes per day",
+            ),
+        )
         return [ev(phrase, icd("F17.210")), f", {patient.pack_years} pack-years"]
     if patient.smoking == "former":
         if chance(rng, 0.3):
             inner = men(pick(rng, ("nicotine dependence", "tobacco dependence")), "F17.210", "historical")
             return ev(fill("history of {x}, quit {y}", x=inner, y=str(patient.quit_year)), icd("Z87.891"))
-        return [ev(pick(rng, ("former smoker", "ex-smoker", "former cigarette smoker")), icd("Z87.891")),
-                f", quit in {patient.quit_year}"]
+        return [
+            ev(pick(rng, ("former smoker", "ex-smoker", "former cigarette smoker")), icd("Z87.891")),
+            f", quit in {patient.quit_year}",
+        ]
     if patient.smoking == "tobacco_use":
-        return [ev("tobacco use", icd("Z72.0")), pick(rng, (": occasional, not daily; no dependence",
-                                                         " (occasional, non-daily, not dependent)"))]
+        return [
+            ev("tobacco use", icd("Z72.0")),
+            pick(rng, (": occasional, not daily; no dependence", " (occasional, non-daily, not dependent)")),
+        ]
     return pick(rng, ("never smoker", "lifetime non-smoker", "has never smoked"))
 
 
@@ -102,10 +114,33 @@ def social_history(rng: random.Random, patient: Patient, age: int) -> list:
         home = pick(rng, ("Lives with parents", "Lives with mother and siblings", "Lives with both parents"))
         school = "attends daycare" if age < 5 else pick(rng, ("in school, doing well", "attends public school"))
         return [home, "; ", school, "."]
-    alcohol = pick(rng, ("occasional alcohol", "drinks 1-2 glasses of wine per week", "no alcohol use",
-                         "social alcohol use", "rare alcohol"))
-    work = pick(rng, ("works as a teacher", "retired", "works in construction", "office job", "works as a nurse",
-                      "unemployed", "works in retail", "truck driver")) if age < 70 else "retired"
+    alcohol = pick(
+        rng,
+        (
+            "occasional alcohol",
+            "drinks 1-2 glasses of wine per week",
+            "no alcohol use",
+            "social alcohol use",
+            "rare alcohol",
+        ),
+    )
+    work = (
+        pick(
+            rng,
+            (
+                "works as a teacher",
+                "retired",
+                "works in construction",
+                "office job",
+                "works as a nurse",
+                "unemployed",
+                "works in retail",
+                "truck driver",
+            ),
+        )
+        if age < 70
+        else "retired"
+    )
     parts: list = [cap_first(smoking(rng, patient)), "; ", alcohol, "; ", work, "."]
     if chance(rng, 0.4):
         parts.append(" No illicit drug use.")
@@ -125,22 +160,44 @@ def cap_first(piece: Piece) -> Piece:
 
 def family_history(rng: random.Random, patient: Patient) -> list:
     if not patient.family:
-        return [pick(rng, ("Noncontributory.", "Non-contributory.", "Reviewed, noncontributory.",
-                           "Unknown (adopted).", "No pertinent family history."))]
+        return [
+            pick(
+                rng,
+                (
+                    "Noncontributory.",
+                    "Non-contributory.",
+                    "Reviewed, noncontributory.",
+                    "Unknown (adopted).",
+                    "No pertinent family history.",
+                ),
+            )
+        ]
     items = [family_item(rng, rel, name, item.code, item.mention_code) for item, rel, name in patient.family]
     return [cap_first(join(items, "; ")), "."]
 
 
 # ---------------------------------------------------------------- review of systems
 _ROS_SYSTEM = {
-    "fever": "Constitutional", "fatigue": "Constitutional", "weight_loss": "Constitutional",
-    "chest_pain": "CV", "palpitations": "CV", "edema": "CV",
-    "sob": "Resp", "cough": "Resp", "wheezing": "Resp",
-    "abd_pain": "GI", "nv": "GI", "diarrhea": "GI",
-    "dysuria": "GU", "frequency": "GU",
-    "headache": "Neuro", "dizziness": "Neuro",
+    "fever": "Constitutional",
+    "fatigue": "Constitutional",
+    "weight_loss": "Constitutional",
+    "chest_pain": "CV",
+    "palpitations": "CV",
+    "edema": "CV",
+    "sob": "Resp",
+    "cough": "Resp",
+    "wheezing": "Resp",
+    "abd_pain": "GI",
+    "nv": "GI",
+    "diarrhea": "GI",
+    "dysuria": "GU",
+    "frequency": "GU",
+    "headache": "Neuro",
+    "dizziness": "Neuro",
     "rash": "Skin",
-    "sore_throat": "HEENT", "ear_pain": "HEENT", "congestion": "HEENT",
+    "sore_throat": "HEENT",
+    "ear_pain": "HEENT",
+    "congestion": "HEENT",
 }
 
 
@@ -163,7 +220,11 @@ def ros(rng: random.Random, positives: list[Piece], negatives: list[str]) -> lis
         return out
     form = rng.randrange(3)
     if form == 0:
-        out += [pick(rng, ("Negative for ", "Denies ")), join([neg_symptom(rng, k) for k in negatives], ", ", " or "), "."]
+        out += [
+            pick(rng, ("Negative for ", "Denies ")),
+            join([neg_symptom(rng, k) for k in negatives], ", ", " or "),
+            ".",
+        ]
     elif form == 1:
         groups: dict[str, list[str]] = {}
         for k in negatives:
@@ -196,8 +257,9 @@ def ros_negatives(rng: random.Random, avoid_codes: Sequence[str], k: int, young_
 # ---------------------------------------------------------------- vitals and exam
 
 
-def vitals(rng: random.Random, age: int, bp: tuple[int, int] | None, temp_c: float, bmi: Piece | None,
-           spo2: int | None = None) -> list:
+def vitals(
+    rng: random.Random, age: int, bp: tuple[int, int] | None, temp_c: float, bmi: Piece | None, spo2: int | None = None
+) -> list:
     parts: list = []
     if bp:
         parts.append(f"BP {bp[0]}/{bp[1]}")
@@ -213,7 +275,11 @@ def vitals(rng: random.Random, age: int, bp: tuple[int, int] | None, temp_c: flo
 
 NORMAL_EXAM: dict[str, tuple[str, ...]] = {
     "General": ("alert, in no acute distress", "well-appearing, NAD", "pleasant, no distress"),
-    "HEENT": ("normocephalic, oropharynx clear", "PERRL, TMs clear, oropharynx without erythema", "atraumatic, mucous membranes moist"),
+    "HEENT": (
+        "normocephalic, oropharynx clear",
+        "PERRL, TMs clear, oropharynx without erythema",
+        "atraumatic, mucous membranes moist",
+    ),
     "Neck": ("supple", "supple, no JVD"),
     "CV": ("regular rate and rhythm", "RRR, S1 S2 normal", "regular rhythm"),
     "Lungs": ("clear to auscultation bilaterally", "CTAB, good air movement", "clear bilaterally"),
@@ -223,8 +289,13 @@ NORMAL_EXAM: dict[str, tuple[str, ...]] = {
     "Neuro": ("alert and oriented, nonfocal", "grossly intact, normal gait"),
 }
 # Normal findings that negate a catalogued sign (recorded as negated mentions).
-EXAM_NEGATIONS: dict[str, str] = {"CV": "murmur", "Lungs": "wheezing", "Extremities": "edema", "Skin": "rash",
-                                  "Neck": "lymphadenopathy"}
+EXAM_NEGATIONS: dict[str, str] = {
+    "CV": "murmur",
+    "Lungs": "wheezing",
+    "Extremities": "edema",
+    "Skin": "rash",
+    "Neck": "lymphadenopathy",
+}
 
 
 def exam(rng: random.Random, findings: dict[str, Piece], avoid_codes: Sequence[str], brief: bool) -> list:
@@ -241,8 +312,13 @@ def exam(rng: random.Random, findings: dict[str, Piece], avoid_codes: Sequence[s
         text: list = [pick(rng, NORMAL_EXAM[system])]
         neg = EXAM_NEGATIONS.get(system)
         if neg and SYMPTOMS[neg].code not in avoid_codes and chance(rng, 0.6):
-            name = {"murmur": "murmurs", "wheezing": "wheezes", "edema": "edema", "rash": "rash",
-                    "lymphadenopathy": "lymphadenopathy"}[neg]
+            name = {
+                "murmur": "murmurs",
+                "wheezing": "wheezes",
+                "edema": "edema",
+                "rash": "rash",
+                "lymphadenopathy": "lymphadenopathy",
+            }[neg]
             text += [", no ", men(name, SYMPTOMS[neg].code, "negated")]
         lines.append([f"{system}: ", *text])
     return join(lines, ". " if chance(rng, 0.5) else "\n")

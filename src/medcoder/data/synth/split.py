@@ -8,7 +8,7 @@ into train, then val, then test until each split reaches its share of *notes*.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from medcoder.data.schema import NoteRecord
 from medcoder.defaults import SPLITS
@@ -16,8 +16,9 @@ from medcoder.defaults import SPLITS
 FRACTIONS: tuple[float, float, float] = (0.70, 0.15, 0.15)
 
 
-def split_by_patient(records: Sequence[NoteRecord], seed: int,
-                     fractions: tuple[float, float, float] = FRACTIONS) -> dict[str, list[NoteRecord]]:
+def split_by_patient(
+    records: Sequence[NoteRecord], seed: int, fractions: tuple[float, float, float] = FRACTIONS
+) -> dict[str, list[NoteRecord]]:
     """Assign whole patients to splits so each split holds about its fraction of the notes."""
     if abs(sum(fractions) - 1.0) > 1e-9 or any(f < 0 for f in fractions):
         raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")

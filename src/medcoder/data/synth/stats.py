@@ -11,15 +11,18 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from medcoder.data.schema import NoteRecord
 from medcoder.codes.em import VISIT_EM_CODES
+from medcoder.data.schema import NoteRecord
 from medcoder.data.synth.catalog import CORE_ICD_CODES, MISSPELLINGS, PHENOMENON_TARGETS, target_tolerance
 
 LONG_NOTE_TOKENS = 512
 # A code's evidence that is a measured value: "A1c 9.8%", "BMI 41.2", "FEV1/FVC 0.62".
-VALUE_EVIDENCE = re.compile(r"^(hemoglobin a1c|hba1c|a1c)( of)? \d+(\.\d)?%$|^bmi:? \d+(\.\d)?( kg/m2)?$|^fev1/fvc( ratio| of)? 0\.\d\d$", re.I)
+VALUE_EVIDENCE = re.compile(
+    r"^(hemoglobin a1c|hba1c|a1c)( of)? \d+(\.\d)?%$|^bmi:? \d+(\.\d)?( kg/m2)?$|^fev1/fvc( ratio| of)? 0\.\d\d$", re.I
+)
 # An inpatient diagnosis still qualified as uncertain, right before its evidence span.
 UNCERTAIN_BEFORE = re.compile(r"\b(probable|suspected|likely|possible|presumed)\s+(a\s+)?$", re.I)
 _MISSPELLED = {m.lower() for m in MISSPELLINGS}
@@ -30,7 +33,9 @@ CORE_DIAGNOSES = frozenset(c for c in CORE_ICD_CODES if not c.startswith(("R", "
 
 def token_counts(records: Sequence[NoteRecord], tokenizer: Any) -> list[int]:
     """Word pieces per note as the encoder sees them (special tokens included, no truncation)."""
-    encoded = tokenizer([r.text for r in records], add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    encoded = tokenizer([r.text for r in records], add_special_tokens=True, truncation=False, verbose=False)[
+        "input_ids"
+    ]
     return [len(ids) for ids in encoded]
 
 
@@ -46,7 +51,7 @@ def _phenomena(record: NoteRecord) -> set[str]:
             span = text[start:end]
             if VALUE_EVIDENCE.match(span):
                 found.add("value")
-            if UNCERTAIN_BEFORE.search(text[max(0, start - 30):start]):
+            if UNCERTAIN_BEFORE.search(text[max(0, start - 30) : start]):
                 found.add("uncertain_coded")
     for c in record.codes:
         for start, end in c.evidence:
@@ -55,14 +60,17 @@ def _phenomena(record: NoteRecord) -> set[str]:
         if c.system == "ICD-10-CM" and c.code in CORE_DIAGNOSES and len(c.evidence) == 1:
             found.add("single_mention")
     gold = {c.code for c in record.codes}
-    distractor = ("negated", "family", "historical", "hypothetical") + (("uncertain",) if record.setting == "outpatient" else ())
+    distractor = ("negated", "family", "historical", "hypothetical") + (
+        ("uncertain",) if record.setting == "outpatient" else ()
+    )
     if any(m.status in distractor and m.code in CORE_DIAGNOSES and m.code not in gold for m in record.mentions):
         found.add("core_distractor")
     return found
 
 
-def phenomenon_rates(records: Sequence[NoteRecord], tokenizer: Any = None,
-                     lengths: Sequence[int] | None = None) -> dict[str, float]:
+def phenomenon_rates(
+    records: Sequence[NoteRecord], tokenizer: Any = None, lengths: Sequence[int] | None = None
+) -> dict[str, float]:
     """Share of notes showing each phenomenon; keys match catalog.PHENOMENON_TARGETS.
 
     Denominators: all notes, except uncertain_outpatient and procedures_outpatient (outpatient
@@ -104,15 +112,22 @@ def phenomenon_rates(records: Sequence[NoteRecord], tokenizer: Any = None,
 
 
 # Phenomena measured over one setting only; the rest are shares of all notes.
-PHENOMENON_SETTING: dict[str, str] = {"uncertain_outpatient": "outpatient", "procedures_outpatient": "outpatient",
-                                      "uncertain_inpatient_coded": "inpatient"}
+PHENOMENON_SETTING: dict[str, str] = {
+    "uncertain_outpatient": "outpatient",
+    "procedures_outpatient": "outpatient",
+    "uncertain_inpatient_coded": "inpatient",
+}
 
 
 def phenomenon_tolerances(records: Sequence[NoteRecord]) -> dict[str, float]:
     """Allowed |rate - target| per phenomenon for these records (catalog.target_tolerance of its denominator)."""
     n_setting = Counter(r.setting for r in records)
-    return {name: target_tolerance(target, n_setting[PHENOMENON_SETTING[name]] if name in PHENOMENON_SETTING else len(records))
-            for name, target in PHENOMENON_TARGETS.items()}
+    return {
+        name: target_tolerance(
+            target, n_setting[PHENOMENON_SETTING[name]] if name in PHENOMENON_SETTING else len(records)
+        )
+        for name, target in PHENOMENON_TARGETS.items()
+    }
 
 
 def code_frequencies(records: Sequence[NoteRecord]) -> list[tuple[str, str, int]]:
@@ -132,8 +147,14 @@ def length_summary(lengths: Sequence[int]) -> dict[str, float]:
         raise ValueError("length_summary needs at least one length")
     ordered = sorted(lengths)
     deciles = statistics.quantiles(ordered, n=10, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 9
-    return {"min": ordered[0], "p10": deciles[0], "median": statistics.median(ordered), "p90": deciles[-1],
-            "max": ordered[-1], "share_over_512": sum(n > LONG_NOTE_TOKENS for n in ordered) / len(ordered)}
+    return {
+        "min": ordered[0],
+        "p10": deciles[0],
+        "median": statistics.median(ordered),
+        "p90": deciles[-1],
+        "max": ordered[-1],
+        "share_over_512": sum(n > LONG_NOTE_TOKENS for n in ordered) / len(ordered),
+    }
 
 
 def corpus_summary(splits: dict[str, Sequence[NoteRecord]], tokenizer: Any = None) -> dict[str, Any]:
@@ -162,12 +183,17 @@ def summary_markdown(summary: dict[str, Any], top_codes: int = 15) -> str:
     lines += [f"| {name} | {n} | {summary['patients'][name]} |" for name, n in summary["notes"].items()]
     lines += ["", "| setting | notes |", "| --- | ---: |"] + [f"| {k} | {v} |" for k, v in summary["settings"].items()]
     lines += ["", "| phenomenon | share of notes | target |", "| --- | ---: | ---: |"]
-    lines += [f"| {k} | {v:.3f} | {PHENOMENON_TARGETS.get(k, float('nan')):.2f} |" for k, v in summary["phenomena"].items()]
+    lines += [
+        f"| {k} | {v:.3f} | {PHENOMENON_TARGETS.get(k, float('nan')):.2f} |" for k, v in summary["phenomena"].items()
+    ]
     if "tokens" in summary:
         t = summary["tokens"]
-        lines += ["", "| MiniLM tokens per note | min | p10 | median | p90 | max | share > 512 |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-                  f"| all notes | {t['min']} | {t['p10']:.0f} | {t['median']:.0f} | {t['p90']:.0f} | {t['max']} | {t['share_over_512']:.3f} |"]
+        lines += [
+            "",
+            "| MiniLM tokens per note | min | p10 | median | p90 | max | share > 512 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| all notes | {t['min']} | {t['p10']:.0f} | {t['median']:.0f} | {t['p90']:.0f} | {t['max']} | {t['share_over_512']:.3f} |",
+        ]
     lines += ["", "| E/M code | notes |", "| --- | ---: |"] + [f"| {k} | {v} |" for k, v in summary["em_codes"].items()]
     lines += ["", f"| most frequent codes (of {len(summary['codes'])}) | system | notes |", "| --- | --- | ---: |"]
     lines += [f"| {code} | {system} | {n} |" for system, code, n in summary["codes"][:top_codes]]

@@ -38,8 +38,9 @@ Tuned on hand-written phrasings and checked against the embedded corpus's mentio
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Collection, Literal
+from typing import Literal
 
 from medcoder.codes.formats import ICD9CM, ICD10CM
 
@@ -63,97 +64,244 @@ _YEARS_AGO = r"(?:\d+|a few|few|several|many|one|two|three|four|five|ten)\s+year
 # "any" rows about both. Case-insensitive.
 # An optional fifth element limits the trigger to a short phrase (see _PHRASE).
 _TABLE: list[tuple] = [
-    (None, "both", "any", [
-        r"\bno\s+(?:change|increase|interval change|significant change|further\s+(?:workup|testing|follow[- ]up))\b",
-        r"\bnot\s+only\b", r"\bnot\s+necessarily\b", r"\bgram[- ]negative\b", r"\bwithout\s+difficulty\b",
-        r"\b(?:history\s+of\s+present\s+illness|past\s+(?:medical|surgical)\s+history|medical\s+history)\b",
-        r"\bhistory\s+and\s+physical\b", r"\bprior\s+to\b", r"\bif\s+(?:needed|necessary|tolerated|possible)\b",
-        r"\b" + _RELATIVE + r"(?:'s)?\s+(?:reports?|states?|says|notes|brought|is\s+present|at\s+(?:the\s+)?bedside|accompan\w+)\b",
-        r"\baccompanied\s+by\s+(?:his|her|their)\s+" + _RELATIVE + r"\b",
-        r"\b(?:onset|started|starting|began|beginning)\s+(?:\w+\s+){0,3}?ago\b",
-    ]),
-    (NEGATED, "pre", "any", [
-        r"\bno\b", r"\bnot\b", r"\bnever\b", r"\bwithout\b", r"\bno\s+(?:evidence|signs?|symptoms?|history|complaints?|findings?)\s+of\b",
-    ]),
-    (NEGATED, "pre", "condition", [
-        r"\bden(?:y|ies|ied|ying)\b", r"\bnegative\s+for\b", r"\bfree\s+of\b", r"\babsence\s+of\b",
-        r"\b(?:ruled|rules)\s+out\b", r"\bfails?\s+to\s+(?:reveal|show)\b", r"\bnegative\s+(?:family\s+)?history\s+(?:of|for)\b",
-    ]),
-    (NEGATED, "post", "condition", [
-        r"\b(?:(?:was|is|has\s+been|have\s+been|were|been)\s+)?(?:ruled\s+out|excluded)\b",
-        r"\b(?:(?:is|was|were|are)\s+)?(?:negative|absent)\b",
-        r"\bnot\s+(?:seen|present|found|detected|identified|demonstrated|appreciated)\b",
-        r"\bden(?:ies|ied)(?=\s*(?:[.;,)]|$))", r"\bunlikely\b",  # "chest pain: denies." not "CAD: denies angina"
-    ]),
-    (NEGATED, "both", "procedure", [
-        r"\b(?:was\s+|were\s+|is\s+)?(?:declined|refused|deferred|cancell?ed|postponed)\b",
-        r"\bnot\s+(?:done|performed|given|administered|obtained|completed)\b",
-    ]),
-    (UNCERTAIN, "pre", "condition", [
-        r"\b(?:probable|probably|possible|possibly|suspected|suspect|presumed|presumptive|questionable|likely)\b",
-        r"\bsuspicio(?:n|us)\s+(?:of|for)\b", r"\bconcern(?:ing)?\s+for\b", r"\bworrisome\s+for\b",
-        r"\br/o\b", r"\brule\s+out\b", r"\bquestion\s+of\b", r"\bconsistent\s+with\b", r"\bcompatible\s+with\b",
-        r"\bsuggestive\s+of\b", r"\bmay\s+(?:have|be)\b", r"\bmight\s+(?:have|be)\b",
-        r"\b(?:cannot|can\s*not|can't)\s+(?:be\s+)?(?:rule[d]?\s+out|exclude[d]?)\b",
-        r"\bdifferential(?:\s+diagnosis)?\s+(?:includes?|of)\b", r"\bddx\b", r"\b(?:evaluate|work[- ]?up)\s+for\b",
-        r"\b(?:unclear|unknown|uncertain|not\s+sure|not\s+certain)\s+(?:if|whether)\b", r"\?",
-    ]),
-    (UNCERTAIN, "post", "condition", [
-        # "pneumonia is suspected", "pneumonia, probable." -- but not "cough, suspected pneumonia"
-        r"\b(?:is|was|are|were|remains?)\s+(?:suspected|likely|possible|probable|presumed|questionable)\b",
-        r"\b(?:suspected|likely|possible|probable|presumed|questionable)(?=\s*(?:[.;,)]|$))",
-        r"\bnot\s+(?:been\s+)?(?:ruled\s+out|excluded)\b", r"\b(?:cannot|can\s*not|can't)\s+be\s+(?:ruled\s+out|excluded)\b",
-        r"\?",
-    ]),
+    (
+        None,
+        "both",
+        "any",
+        [
+            r"\bno\s+(?:change|increase|interval change|significant change|further\s+(?:workup|testing|follow[- ]up))\b",
+            r"\bnot\s+only\b",
+            r"\bnot\s+necessarily\b",
+            r"\bgram[- ]negative\b",
+            r"\bwithout\s+difficulty\b",
+            r"\b(?:history\s+of\s+present\s+illness|past\s+(?:medical|surgical)\s+history|medical\s+history)\b",
+            r"\bhistory\s+and\s+physical\b",
+            r"\bprior\s+to\b",
+            r"\bif\s+(?:needed|necessary|tolerated|possible)\b",
+            r"\b"
+            + _RELATIVE
+            + r"(?:'s)?\s+(?:reports?|states?|says|notes|brought|is\s+present|at\s+(?:the\s+)?bedside|accompan\w+)\b",
+            r"\baccompanied\s+by\s+(?:his|her|their)\s+" + _RELATIVE + r"\b",
+            r"\b(?:onset|started|starting|began|beginning)\s+(?:\w+\s+){0,3}?ago\b",
+        ],
+    ),
+    (
+        NEGATED,
+        "pre",
+        "any",
+        [
+            r"\bno\b",
+            r"\bnot\b",
+            r"\bnever\b",
+            r"\bwithout\b",
+            r"\bno\s+(?:evidence|signs?|symptoms?|history|complaints?|findings?)\s+of\b",
+        ],
+    ),
+    (
+        NEGATED,
+        "pre",
+        "condition",
+        [
+            r"\bden(?:y|ies|ied|ying)\b",
+            r"\bnegative\s+for\b",
+            r"\bfree\s+of\b",
+            r"\babsence\s+of\b",
+            r"\b(?:ruled|rules)\s+out\b",
+            r"\bfails?\s+to\s+(?:reveal|show)\b",
+            r"\bnegative\s+(?:family\s+)?history\s+(?:of|for)\b",
+        ],
+    ),
+    (
+        NEGATED,
+        "post",
+        "condition",
+        [
+            r"\b(?:(?:was|is|has\s+been|have\s+been|were|been)\s+)?(?:ruled\s+out|excluded)\b",
+            r"\b(?:(?:is|was|were|are)\s+)?(?:negative|absent)\b",
+            r"\bnot\s+(?:seen|present|found|detected|identified|demonstrated|appreciated)\b",
+            r"\bden(?:ies|ied)(?=\s*(?:[.;,)]|$))",
+            r"\bunlikely\b",  # "chest pain: denies." not "CAD: denies angina"
+        ],
+    ),
+    (
+        NEGATED,
+        "both",
+        "procedure",
+        [
+            r"\b(?:was\s+|were\s+|is\s+)?(?:declined|refused|deferred|cancell?ed|postponed)\b",
+            r"\bnot\s+(?:done|performed|given|administered|obtained|completed)\b",
+        ],
+    ),
+    (
+        UNCERTAIN,
+        "pre",
+        "condition",
+        [
+            r"\b(?:probable|probably|possible|possibly|suspected|suspect|presumed|presumptive|questionable|likely)\b",
+            r"\bsuspicio(?:n|us)\s+(?:of|for)\b",
+            r"\bconcern(?:ing)?\s+for\b",
+            r"\bworrisome\s+for\b",
+            r"\br/o\b",
+            r"\brule\s+out\b",
+            r"\bquestion\s+of\b",
+            r"\bconsistent\s+with\b",
+            r"\bcompatible\s+with\b",
+            r"\bsuggestive\s+of\b",
+            r"\bmay\s+(?:have|be)\b",
+            r"\bmight\s+(?:have|be)\b",
+            r"\b(?:cannot|can\s*not|can't)\s+(?:be\s+)?(?:rule[d]?\s+out|exclude[d]?)\b",
+            r"\bdifferential(?:\s+diagnosis)?\s+(?:includes?|of)\b",
+            r"\bddx\b",
+            r"\b(?:evaluate|work[- ]?up)\s+for\b",
+            r"\b(?:unclear|unknown|uncertain|not\s+sure|not\s+certain)\s+(?:if|whether)\b",
+            r"\?",
+        ],
+    ),
+    (
+        UNCERTAIN,
+        "post",
+        "condition",
+        [
+            # "pneumonia is suspected", "pneumonia, probable." -- but not "cough, suspected pneumonia"
+            r"\b(?:is|was|are|were|remains?)\s+(?:suspected|likely|possible|probable|presumed|questionable)\b",
+            r"\b(?:suspected|likely|possible|probable|presumed|questionable)(?=\s*(?:[.;,)]|$))",
+            r"\bnot\s+(?:been\s+)?(?:ruled\s+out|excluded)\b",
+            r"\b(?:cannot|can\s*not|can't)\s+be\s+(?:ruled\s+out|excluded)\b",
+            r"\?",
+        ],
+    ),
     (UNCERTAIN, "both", "condition", [r"\bversus\b", r"\bvs\b\.?(?!\s*:)", r"\bor\s+possibly\b"]),  # not "VS:" (vitals)
-    (FAMILY, "pre", "condition", [
-        r"\bfamily\s+(?:history|hx)(?:\s+(?:of|for|is\s+(?:significant|positive|notable)\s+for|includes?))?\b:?",
-        r"\bf(?:h|hx)\b\s*(?:of\b|:)?",
-        r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?" + _RELATIVE
-        + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bhad\b|\bhas\b|\bhave\b|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b"
-        r"|\bhistory\s+of\b|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|:|\s-\s)",
-    ]),
-    (FAMILY, "post", "condition", [
-        r"\bin\s+(?:(?:his|her|their|the|a|patient's)\s+)?" + _RELATIVE + r"s?\b",
-        r"\b(?:runs|running)\s+in\s+the\s+family\b", r"\bon\s+(?:his|her|the)\s+(?:mother's|father's)\s+side\b",
-        r"\bfamilial\b",
-    ]),
-    (HISTORICAL, "pre", "any", [
-        r"\b(?:past\s+)?history\s+of\b", r"\bhx\s+of\b", r"\bh/o\b", r"\bs/p\b", r"\bstatus\s+post\b",
-        r"\b(?:was|were)\s+treated\s+for\b", r"\brecovered\s+from\b",
-    ]),
+    (
+        FAMILY,
+        "pre",
+        "condition",
+        [
+            r"\bfamily\s+(?:history|hx)(?:\s+(?:of|for|is\s+(?:significant|positive|notable)\s+for|includes?))?\b:?",
+            r"\bf(?:h|hx)\b\s*(?:of\b|:)?",
+            r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?"
+            + _RELATIVE
+            + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bhad\b|\bhas\b|\bhave\b|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b"
+            r"|\bhistory\s+of\b|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|:|\s-\s)",
+        ],
+    ),
+    (
+        FAMILY,
+        "post",
+        "condition",
+        [
+            r"\bin\s+(?:(?:his|her|their|the|a|patient's)\s+)?" + _RELATIVE + r"s?\b",
+            r"\b(?:runs|running)\s+in\s+the\s+family\b",
+            r"\bon\s+(?:his|her|the)\s+(?:mother's|father's)\s+side\b",
+            r"\bfamilial\b",
+        ],
+    ),
+    (
+        HISTORICAL,
+        "pre",
+        "any",
+        [
+            r"\b(?:past\s+)?history\s+of\b",
+            r"\bhx\s+of\b",
+            r"\bh/o\b",
+            r"\bs/p\b",
+            r"\bstatus\s+post\b",
+            r"\b(?:was|were)\s+treated\s+for\b",
+            r"\brecovered\s+from\b",
+        ],
+    ),
     # adjectives reach only the noun phrase they modify: "former smoker, COPD" says nothing about COPD
-    (HISTORICAL, "pre", "any", [r"\b(?:previous|previously|prior|remote|former|formerly|resolved|childhood)\b"], _PHRASE),
-    (HISTORICAL, "pre", "condition", [  # "old MI", not "3 year old female"
-        r"(?<!year )(?<!years )(?<!month )(?<!months )(?<!week )(?<!day )(?<![-\w])old\b(?!\s+(?:age|man|woman|male|female|lady|gentleman|patient|boy|girl|child|infant))",
-    ], _PHRASE),
-    (HISTORICAL, "post", "any", [
-        r"\bin\s+the\s+past\b", r"\b" + _YEARS_AGO + r"\b", r"\blast\s+(?:year|winter|summer|spring|fall)\b",
-        r"\bin\s+(?:19|20)\d\d\b", r"\b(?:(?:has|had|which|that)\s+)?resolved\b", r"\bas\s+a\s+(?:child|teenager)\b",
-        r"\bin\s+childhood\b", r"\bpreviously\b", r"\bno\s+longer\b", r"\bs/p\b", r"\bstatus\s+post\b",
-    ]),
-    (HYPOTHETICAL, "pre", "any", [
-        r"\bif\b", r"\bunless\b", r"\bshould\b", r"\bin\s+(?:case|the\s+event)\s+of\b",
-        r"\b(?:watch|monitor|look\s+out)\s+for\b", r"\b(?:warning\s+)?signs?\s+(?:and\s+symptoms\s+)?of\b",
-        r"\b(?:at\s+)?risk\s+(?:of|for)\b", r"\bto\s+(?:prevent|avoid)\b", r"\bprevention\s+of\b",
-        r"\bprophylaxis\s+(?:for|against)\b", r"\bscreening\s+for\b", r"\breturn\s+(?:precautions\s+)?for\b",
-        r"\bcall\s+(?:\w+\s+){0,2}?(?:for|if)\b", r"\bprecautions\b",
-        r"\b(?:go|return|come\s+back|present|report)\s+(?:to\s+(?:the\s+)?(?:ed|er|emergency\s+(?:room|department)|clinic|urgent\s+care)\s+)?(?:for|if)\b", r"\bseek\s+(?:\w+\s+)?(?:care|attention|help)\s+(?:for|if)\b",
-    ]),
-    (HYPOTHETICAL, "post", "any", [
-        r"\bshould\s+(?:it|this|they|these|symptoms?)\s+(?:develop|occur|recur|worsen|return)\b",
-        r"\bprecautions\b", r"\bprophylaxis\b",
-    ]),
-    (HYPOTHETICAL, "pre", "procedure", [  # planned, offered or discussed is not done
-        r"\b(?:will|would|to|plan\s+to|plans\s+to|planning\s+to)\s+(?:consider|schedule|order|obtain|discuss|arrange)\b",
-        r"\bconsider(?:ing|ed)?\b", r"\bdiscussed(?:\s+(?:possible|getting|the))?\b", r"\b(?:offered|recommended|due\s+for)\b",
-        r"\b(?:may|might|will|would)\s+(?:need|require|benefit\s+from)\b",
-    ]),
-    (HYPOTHETICAL, "post", "procedure", [
-        r"\b(?:to\s+be|will\s+be)\s+(?:scheduled|done|given|considered|ordered|arranged|discussed)\b",
-        r"\b(?:at|during)\s+(?:the\s+)?next\s+(?:visit|appointment)\b", r"\bnext\s+time\b", r"\bin\s+the\s+future\b",
-        r"\b(?:was|were)\s+(?:offered|recommended|discussed)\b", r"\bif\b",
-    ]),
+    (
+        HISTORICAL,
+        "pre",
+        "any",
+        [r"\b(?:previous|previously|prior|remote|former|formerly|resolved|childhood)\b"],
+        _PHRASE,
+    ),
+    (
+        HISTORICAL,
+        "pre",
+        "condition",
+        [  # "old MI", not "3 year old female"
+            r"(?<!year )(?<!years )(?<!month )(?<!months )(?<!week )(?<!day )(?<![-\w])old\b(?!\s+(?:age|man|woman|male|female|lady|gentleman|patient|boy|girl|child|infant))",
+        ],
+        _PHRASE,
+    ),
+    (
+        HISTORICAL,
+        "post",
+        "any",
+        [
+            r"\bin\s+the\s+past\b",
+            r"\b" + _YEARS_AGO + r"\b",
+            r"\blast\s+(?:year|winter|summer|spring|fall)\b",
+            r"\bin\s+(?:19|20)\d\d\b",
+            r"\b(?:(?:has|had|which|that)\s+)?resolved\b",
+            r"\bas\s+a\s+(?:child|teenager)\b",
+            r"\bin\s+childhood\b",
+            r"\bpreviously\b",
+            r"\bno\s+longer\b",
+            r"\bs/p\b",
+            r"\bstatus\s+post\b",
+        ],
+    ),
+    (
+        HYPOTHETICAL,
+        "pre",
+        "any",
+        [
+            r"\bif\b",
+            r"\bunless\b",
+            r"\bshould\b",
+            r"\bin\s+(?:case|the\s+event)\s+of\b",
+            r"\b(?:watch|monitor|look\s+out)\s+for\b",
+            r"\b(?:warning\s+)?signs?\s+(?:and\s+symptoms\s+)?of\b",
+            r"\b(?:at\s+)?risk\s+(?:of|for)\b",
+            r"\bto\s+(?:prevent|avoid)\b",
+            r"\bprevention\s+of\b",
+            r"\bprophylaxis\s+(?:for|against)\b",
+            r"\bscreening\s+for\b",
+            r"\breturn\s+(?:precautions\s+)?for\b",
+            r"\bcall\s+(?:\w+\s+){0,2}?(?:for|if)\b",
+            r"\bprecautions\b",
+            r"\b(?:go|return|come\s+back|present|report)\s+(?:to\s+(?:the\s+)?(?:ed|er|emergency\s+(?:room|department)|clinic|urgent\s+care)\s+)?(?:for|if)\b",
+            r"\bseek\s+(?:\w+\s+)?(?:care|attention|help)\s+(?:for|if)\b",
+        ],
+    ),
+    (
+        HYPOTHETICAL,
+        "post",
+        "any",
+        [
+            r"\bshould\s+(?:it|this|they|these|symptoms?)\s+(?:develop|occur|recur|worsen|return)\b",
+            r"\bprecautions\b",
+            r"\bprophylaxis\b",
+        ],
+    ),
+    (
+        HYPOTHETICAL,
+        "pre",
+        "procedure",
+        [  # planned, offered or discussed is not done
+            r"\b(?:will|would|to|plan\s+to|plans\s+to|planning\s+to)\s+(?:consider|schedule|order|obtain|discuss|arrange)\b",
+            r"\bconsider(?:ing|ed)?\b",
+            r"\bdiscussed(?:\s+(?:possible|getting|the))?\b",
+            r"\b(?:offered|recommended|due\s+for)\b",
+            r"\b(?:may|might|will|would)\s+(?:need|require|benefit\s+from)\b",
+        ],
+    ),
+    (
+        HYPOTHETICAL,
+        "post",
+        "procedure",
+        [
+            r"\b(?:to\s+be|will\s+be)\s+(?:scheduled|done|given|considered|ordered|arranged|discussed)\b",
+            r"\b(?:at|during)\s+(?:the\s+)?next\s+(?:visit|appointment)\b",
+            r"\bnext\s+time\b",
+            r"\bin\s+the\s+future\b",
+            r"\b(?:was|were)\s+(?:offered|recommended|discussed)\b",
+            r"\bif\b",
+        ],
+    ),
 ]
 
 # Words that end a trigger's scope: what follows is a new assertion.
@@ -300,7 +448,9 @@ def detect_context(
     """
     lo, hi = _sentence_bounds(text, start, end)
     triggers = [t for t in TRIGGERS if t.subject in ("any", subject)]
-    matches = [(m.start(), m.end(), t) for t in triggers for m in t.pattern.finditer(text, lo, hi) if m.end() > m.start()]
+    matches = [
+        (m.start(), m.end(), t) for t in triggers for m in t.pattern.finditer(text, lo, hi) if m.end() > m.start()
+    ]
     pseudo = [(s, e) for s, e, t in matches if t.status is None]
     real = sorted(
         ((s, e, t) for s, e, t in matches if t.status is not None and not any(s < pe and ps < e for ps, pe in pseudo)),
@@ -321,8 +471,13 @@ def detect_context(
             found.append(ContextMatch(trigger.status, (s, e)))
         elif post and start < s < end <= e:  # "[hypertension ruled] out", "depression was excluded" tagged whole
             found.append(ContextMatch(trigger.status, (s, e)))
-        elif (pre and e <= start and not opens_span and _open_scope(text[e:start], PRE_WINDOW, trigger.phrase_window)
-              and (trigger.status == HYPOTHETICAL or not _trigger_between(kept, e, start, other_than=trigger.status))):
+        elif (
+            pre
+            and e <= start
+            and not opens_span
+            and _open_scope(text[e:start], PRE_WINDOW, trigger.phrase_window)
+            and (trigger.status == HYPOTHETICAL or not _trigger_between(kept, e, start, other_than=trigger.status))
+        ):
             # a condition ("if cough persists, x-ray to evaluate for pneumonia") governs its whole clause
             found.append(ContextMatch(trigger.status, (s, e)))
         elif post and s >= end and _open_scope(text[end:s], POST_WINDOW) and not _trigger_between(kept, end, s):

@@ -31,20 +31,26 @@ for the visit level). No ConText check: a visit level is not a condition that ca
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 
+from medcoder.codes.em import EM_CLASSES, EM_NONE
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
-from medcoder.inference.grounding.context import HISTORICAL, blocks_grounding, detect_context, exempt_statuses, subject_of
+from medcoder.data.spans import spans_from_bio, word_span
+from medcoder.inference.grounding.context import (
+    HISTORICAL,
+    blocks_grounding,
+    detect_context,
+    exempt_statuses,
+    subject_of,
+)
 from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
-from medcoder.codes.em import EM_CLASSES, EM_NONE
-from medcoder.data.spans import spans_from_bio, word_span
 
 
 def _token_membership(spans: Sequence[Span], token_offsets: np.ndarray) -> np.ndarray:
@@ -92,7 +98,11 @@ def _peak_window(attention: np.ndarray, token_offsets: np.ndarray, window_tokens
 
 
 def _em_windows(
-    attention: np.ndarray, token_offsets: np.ndarray, window_tokens: int, text: str, max_spans: int,
+    attention: np.ndarray,
+    token_offsets: np.ndarray,
+    window_tokens: int,
+    text: str,
+    max_spans: int,
     relative_peak: float = 0.25,
 ) -> tuple[Span, ...]:
     """Up to `max_spans` windows around the highest E/M-attention tokens, best first, one per sentence.
@@ -165,7 +175,9 @@ def ground_note(
         if candidates:
             statuses = {i: _status(text, tagged[i], *label) for i in candidates}
             clean = [i for i in candidates if not blocks_grounding(statuses[i], setting)]
-            evidence = [tagged[i] for i in clean[:max_spans] if mass[i] >= relative_mass * mass[clean[0]]] if clean else []
+            evidence = (
+                [tagged[i] for i in clean[:max_spans] if mass[i] >= relative_mass * mass[clean[0]]] if clean else []
+            )
             only_blocked = not clean
             grounded = bool(evidence)
             historical = [tagged[i] for i in candidates if statuses[i] == HISTORICAL]
@@ -186,12 +198,16 @@ def ground_note(
         codes = _verified(codes, text, verifier, max_spans, unsupported, _plain_sentences(text))
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence
-        codes = [c for c in codes if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)]
+        codes = [
+            c
+            for c in codes
+            if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)
+        ]
     blocked = [b for b in blocked if b not in rescued]
     history = [h for h in history if (h[0], h[1]) not in rescued]
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
         index = {label: i for i, label in enumerate(verifier.labels)}
-        support = verifier.support([text[h[3][0]:h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
+        support = verifier.support([text[h[3][0] : h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
         history = [h for h, p in zip(history, support) if verifier.accepts(float(p))]
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
@@ -214,10 +230,10 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     rests on two mentions, "hypertension" and "CKD stage 3", neither of which says it alone)."""
     out = []
     for span in evidence:
-        out.append((text[span[0]:span[1]], (span,)))
+        out.append((text[span[0] : span[1]], (span,)))
         sentence = _sentence_at(text, span[0])
         if sentence != span:
-            out.append((text[sentence[0]:sentence[1]], (span,)))
+            out.append((text[sentence[0] : sentence[1]], (span,)))
     if len(evidence) > 1:
         out.append(("; ".join(text[s:e] for s, e in evidence), tuple(evidence)))
     return out
@@ -243,15 +259,23 @@ def _plain_sentences(text: str) -> list[Span]:
         end = m.end() if m is not None else len(text)
         span = word_span(text, start, end) if text[start:end].strip() else None
         if span is not None:
-            sentence = text[span[0]:span[1]]
-            if len(sentence.split()) >= 2 and not _QUALIFIED.search(sentence) and not is_identification_line(text, span[0]):
+            sentence = text[span[0] : span[1]]
+            if (
+                len(sentence.split()) >= 2
+                and not _QUALIFIED.search(sentence)
+                and not is_identification_line(text, span[0])
+            ):
                 out.append(span)
         start = end
     return out
 
 
 def _verified(
-    codes: list[PredictedCode], text: str, verifier: SupportVerifier, max_spans: int, rejected: list[Label],
+    codes: list[PredictedCode],
+    text: str,
+    verifier: SupportVerifier,
+    max_spans: int,
+    rejected: list[Label],
     sentences: Sequence[Span] = (),
 ) -> list[PredictedCode]:
     """`codes` with `support` set and `grounded` only where the verifier accepts a reading of the evidence.

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -69,13 +70,15 @@ class VerifierWeights:
         return {k: float(v) for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: Any) -> "VerifierWeights":
+    def from_dict(cls, data: Any) -> VerifierWeights:
         if not isinstance(data, dict):
             raise VerifierError("verifier weights must be an object")
         try:
             weights = cls(**{k: float(data[k]) for k in _WEIGHT_FIELDS})
         except (KeyError, TypeError, ValueError) as exc:
-            raise VerifierError(f"verifier weights need numbers {', '.join(_WEIGHT_FIELDS)} ({type(exc).__name__})") from None
+            raise VerifierError(
+                f"verifier weights need numbers {', '.join(_WEIGHT_FIELDS)} ({type(exc).__name__})"
+            ) from None
         if not all(np.isfinite(list(asdict(weights).values()))) or not 0.0 < weights.threshold < 1.0:
             raise VerifierError("verifier weights must be finite and the threshold in (0, 1)")
         return weights
@@ -141,8 +144,13 @@ class SupportVerifier:
     """Support probabilities for (evidence text, label) pairs over one label space."""
 
     def __init__(
-        self, labels: Sequence[Label], encoder: SentenceEncoder, weights: VerifierWeights | None = None,
-        rescue_floor: float | None = None, rescue_support: float = 0.9, rejected_action: str = "drop",
+        self,
+        labels: Sequence[Label],
+        encoder: SentenceEncoder,
+        weights: VerifierWeights | None = None,
+        rescue_floor: float | None = None,
+        rescue_support: float = 0.9,
+        rejected_action: str = "drop",
         sibling_margin: bool = True,
     ):
         self.labels = tuple(labels)
@@ -155,7 +163,9 @@ class SupportVerifier:
         # a code above the threshold whose text the verifier rejects: "drop" it (counted in the
         # prediction's verifier_rejected) or keep it ungrounded for "review"
         if rejected_action not in REJECTED_ACTIONS:
-            raise VerifierError(f"rejected_action must be one of {', '.join(REJECTED_ACTIONS)}, got {rejected_action!r}")
+            raise VerifierError(
+                f"rejected_action must be one of {', '.join(REJECTED_ACTIONS)}, got {rejected_action!r}"
+            )
         self.rejected_action = rejected_action
         owners, texts = [], []
         for i, (system, code) in enumerate(self.labels):
@@ -221,7 +231,9 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def hard_negatives(verifier: SupportVerifier, span_texts: Sequence[str], gold: Sequence[set[int]], per_span: int) -> list[tuple[int, int]]:
+def hard_negatives(
+    verifier: SupportVerifier, span_texts: Sequence[str], gold: Sequence[set[int]], per_span: int
+) -> list[tuple[int, int]]:
     """(span index, label id) pairs: for each span, the `per_span` labels most similar to it that are
     not among its note's gold codes (the mistakes a verifier must catch: siblings, look-alikes)."""
     sims = verifier.label_similarities(span_texts)
@@ -233,7 +245,10 @@ def hard_negatives(verifier: SupportVerifier, span_texts: Sequence[str], gold: S
 
 
 def fit_weights(
-    verifier: SupportVerifier, positives: Sequence[tuple[str, int]], negatives: Sequence[tuple[str, int]], target_recall: float,
+    verifier: SupportVerifier,
+    positives: Sequence[tuple[str, int]],
+    negatives: Sequence[tuple[str, int]],
+    target_recall: float,
     min_similarity_quantile: float = 0.01,
 ) -> tuple[VerifierWeights, dict[str, float]]:
     """Logistic regression on [similarity, margin]; threshold = the largest keeping `target_recall` of positives.
@@ -242,7 +257,9 @@ def fit_weights(
     from sklearn.linear_model import LogisticRegression
 
     if not positives or not negatives:
-        raise VerifierError(f"fitting the verifier needs positive and negative pairs, got {len(positives)} and {len(negatives)}")
+        raise VerifierError(
+            f"fitting the verifier needs positive and negative pairs, got {len(positives)} and {len(negatives)}"
+        )
     # value codes (BMI, HbA1c) are decided by their value, not by similarity: keep them out of the fit
     positives = [(t, j) for t, j in positives if not _value_decided(verifier.labels[j], t)]
     negatives = [(t, j) for t, j in negatives if not _value_decided(verifier.labels[j], t)]
@@ -285,7 +302,12 @@ def iter_gold_pairs(records: Iterable, labels: Sequence[Label]) -> Iterable[tupl
 
 
 def fit_verifier(
-    records: Sequence, labels: Sequence[Label], encoder: SentenceEncoder, *, target_recall: float = 0.97, negatives_per_span: int = 5
+    records: Sequence,
+    labels: Sequence[Label],
+    encoder: SentenceEncoder,
+    *,
+    target_recall: float = 0.97,
+    negatives_per_span: int = 5,
 ) -> tuple[SupportVerifier, dict[str, float]]:
     """A verifier for `labels`, fitted on the gold evidence of `records` (the validation split).
 
@@ -294,7 +316,9 @@ def fit_verifier(
     verifier = SupportVerifier(labels, encoder)
     gold = list(iter_gold_pairs(records, labels))
     if not gold:
-        raise VerifierError("the validation split has no gold evidence spans for the label space: the verifier cannot be fitted")
+        raise VerifierError(
+            "the validation split has no gold evidence spans for the label space: the verifier cannot be fitted"
+        )
     texts = [t for t, _, _ in gold]
     negatives = [(texts[i], j) for i, j in hard_negatives(verifier, texts, [g for _, _, g in gold], negatives_per_span)]
     weights, report = fit_weights(verifier, [(t, j) for t, j, _ in gold], negatives, target_recall)
@@ -303,7 +327,11 @@ def fit_verifier(
 
 
 def verifier_for_split(
-    records: Sequence, labels: Sequence[Label], target_recall: float, rescue_floor: float | None = None, rescue_support: float = 0.9,
+    records: Sequence,
+    labels: Sequence[Label],
+    target_recall: float,
+    rescue_floor: float | None = None,
+    rescue_support: float = 0.9,
     rejected_action: str = "drop",
 ) -> tuple[SupportVerifier | None, dict[str, float]]:
     """The packaged sentence encoder's verifier fitted on `records` (validation), or None with a log
@@ -312,10 +340,14 @@ def verifier_for_split(
     if not any(c.evidence for r in records for c in r.codes):
         log.warning("no gold evidence spans in the validation split: codes are grounded without the evidence verifier")
         return None, {}
-    verifier, report = fit_verifier(records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall)
+    verifier, report = fit_verifier(
+        records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall
+    )
     verifier.rescue_floor, verifier.rescue_support = rescue_floor, rescue_support
     if rejected_action not in REJECTED_ACTIONS:
-        raise VerifierError(f"verifier.rejected_action must be one of {', '.join(REJECTED_ACTIONS)}, got {rejected_action!r}")
+        raise VerifierError(
+            f"verifier.rejected_action must be one of {', '.join(REJECTED_ACTIONS)}, got {rejected_action!r}"
+        )
     verifier.rejected_action = rejected_action
     return verifier, report
 
@@ -345,7 +377,15 @@ def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> S
     if not (rescue_floor is None or (isinstance(rescue_floor, (int, float)) and 0 < rescue_floor < 1)) or not (
         isinstance(rescue_support, (int, float)) and 0 < rescue_support <= 1
     ):
-        raise VerifierError(f"{where}: fields verifier.rescue_floor / rescue_support must be numbers in (0, 1) (floor may be null)")
-    return SupportVerifier(labels, SentenceEncoder(path), VerifierWeights.from_dict(config.get("weights")), rescue_floor, rescue_support,
-                           config.get("rejected_action", "review"),  # models exported before the setting kept rejected codes
-                           sibling_margin=config.get("margin") == MARGIN_WITH_SIBLINGS)  # the margin its weights were fitted on
+        raise VerifierError(
+            f"{where}: fields verifier.rescue_floor / rescue_support must be numbers in (0, 1) (floor may be null)"
+        )
+    return SupportVerifier(
+        labels,
+        SentenceEncoder(path),
+        VerifierWeights.from_dict(config.get("weights")),
+        rescue_floor,
+        rescue_support,
+        config.get("rejected_action", "review"),  # models exported before the setting kept rejected codes
+        sibling_margin=config.get("margin") == MARGIN_WITH_SIBLINGS,
+    )  # the margin its weights were fitted on
