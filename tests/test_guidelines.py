@@ -21,7 +21,10 @@ def code(
     return PredictedCode(system, c, score, (span,), grounded, support)
 
 
-def run(*codes: PredictedCode, patient: Patient = Patient(50, "F", "outpatient"), rule: str, **extra) -> NotePrediction:
+DEFAULT_PATIENT = Patient(50, "F", "outpatient")
+
+
+def run(*codes: PredictedCode, patient: Patient = DEFAULT_PATIENT, rule: str, **extra) -> NotePrediction:
     return apply_guidelines(NotePrediction("n1", tuple(codes), **extra), patient, rules=[rule])
 
 

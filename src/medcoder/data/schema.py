@@ -180,7 +180,7 @@ def parse_record(obj: Any, *, source: str = "<memory>", line: int | None = None)
         if not isinstance(ev_raw, list):
             fail(f"{at}.evidence", "must be a list of [start, end) pairs")
         evidence = tuple(
-            _span(s, len(text), lambda m, j=j: fail(f"{at}.evidence[{j}]", m)) for j, s in enumerate(ev_raw)
+            _span(s, len(text), lambda m, j=j, at=at: fail(f"{at}.evidence[{j}]", m)) for j, s in enumerate(ev_raw)
         )
         codes.append(CodeAssignment(system=system, code=code, evidence=evidence))
 
@@ -192,7 +192,7 @@ def parse_record(obj: Any, *, source: str = "<memory>", line: int | None = None)
         at = f"mentions[{i}]"
         if not isinstance(m, dict):
             fail(at, "must be an object")
-        start, end = _span([m.get("start"), m.get("end")], len(text), lambda msg: fail(f"{at}.start", msg))
+        start, end = _span([m.get("start"), m.get("end")], len(text), lambda msg, at=at: fail(f"{at}.start", msg))
         status = m.get("status")
         if status not in MENTION_STATUSES:
             fail(f"{at}.status", f"must be one of {', '.join(MENTION_STATUSES)}")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from medcoder.data.schema import Span
 
-O, B, I = 0, 1, 2
+O, B, I = 0, 1, 2  # noqa: E741 (the standard BIO tag names; tests and callers import them)
 BIO_NAMES: tuple[str, ...] = ("O", "B-EVIDENCE", "I-EVIDENCE")
 IGNORE = -100  # what torch's cross-entropy skips: special and pad tokens
 

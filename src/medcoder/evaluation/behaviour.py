@@ -283,7 +283,7 @@ def load_cases(path: str | Path = DEFAULT_CASES, *, known_codes: Collection[str]
     for key, members in groups.items():
         head = members[0]
 
-        def fail(case: Case, field: str, message: str):
+        def fail(case: Case, field: str, message: str, key: str = key):
             raise RecordError(source, case.line, field, f"pair {key!r}: {message}", case.id)
 
         if len(members) < 2:

@@ -12,6 +12,8 @@ Validation errors never carry input values (`hide_input_in_errors`): a value may
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -133,7 +135,7 @@ class ErrorEntry(BaseModel):
     error: ErrorDetail
 
 
-OutputLine = Union[Prediction, ErrorEntry]
+OutputLine = Prediction | ErrorEntry
 SCHEMAS: dict[str, type[BaseModel]] = {
     "prediction_input": PredictionInput,
     "prediction": Prediction,
@@ -151,7 +153,7 @@ def _without_literals(annotation: Any) -> Any:
     if get_origin(annotation) is Literal:
         return type(get_args(annotation)[0])
     if get_origin(annotation) in (Union, UnionType):
-        return Union[tuple(_without_literals(a) for a in get_args(annotation))]
+        return reduce(operator.or_, (_without_literals(a) for a in get_args(annotation)))
     return annotation
 
 

@@ -68,10 +68,12 @@ def attention_supervision_loss(attention: torch.Tensor, evidence_index: torch.Te
     """
     if evidence_index.numel() == 0:
         return attention.new_zeros(())
-    b, l, t = evidence_index.unbind(1)
-    mass = attention.new_zeros(attention.shape[:2]).index_put((b, l), attention[b, l, t], accumulate=True)
+    note, label, token = evidence_index.unbind(1)
+    mass = attention.new_zeros(attention.shape[:2]).index_put(
+        (note, label), attention[note, label, token], accumulate=True
+    )
     has = torch.zeros(attention.shape[:2], dtype=torch.bool, device=attention.device)
-    has[b, l] = True
+    has[note, label] = True
     return -torch.log(mass[has].clamp_min(1e-6)).mean()
 
 

@@ -92,7 +92,6 @@ def uri(rng, style, pt, age) -> Problem:
 
 def pharyngitis(rng, style, pt, age) -> Problem:
     positive = chance(rng, 0.4)
-    keys = ["sore_throat", "fever"]
     test = ev(
         pick(
             rng,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
-from typing import Union
 
 from medcoder.data.schema import CodeAssignment, Mention
 
@@ -27,7 +26,7 @@ class Ann:
     mention: tuple[str, str] | None = None  # (code, status)
 
 
-Piece = Union[str, Ann, list]  # a list is a sequence of pieces
+Piece = str | Ann | list  # a list is a sequence of pieces
 
 
 def ev(body: Piece, *codes: Code) -> Ann:

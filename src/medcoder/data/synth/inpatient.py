@@ -406,10 +406,12 @@ def hyponatremia(rng, style, pt, age) -> Stay:
 
 
 def cellulitis(rng, style, pt, age) -> Stay:
-    name = lambda: ev(
-        pick(rng, ("cellulitis of the right lower leg", "right lower extremity cellulitis", "RLE cellulitis")),
-        icd("L03.115"),
-    )  # noqa: E731
+    def name() -> Piece:
+        return ev(
+            pick(rng, ("cellulitis of the right lower leg", "right lower extremity cellulitis", "RLE cellulitis")),
+            icd("L03.115"),
+        )
+
     principal, unsure = _maybe_uncertain(rng, 0.4, name())
     course = [
         "Erythema and warmth of the right leg failing oral antibiotics. Venous duplex: ",

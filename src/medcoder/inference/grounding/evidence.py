@@ -167,10 +167,10 @@ def ground_note(
     # below the threshold but above `rescue_floor`: a suggestion only if the verifier finds its words
     rescue_floor = None if verifier is None else verifier.rescue_floor
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
-    rescued: set[Label] = {labels[l] for l in np.flatnonzero(rescue)}
-    for l in np.flatnonzero(above | rescue):
-        label = labels[l]
-        mass = membership @ attention[l] if tagged else np.zeros(0)
+    rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
+    for col in np.flatnonzero(above | rescue):
+        label = labels[col]
+        mass = membership @ attention[col] if tagged else np.zeros(0)
         candidates = [i for i in np.argsort(-mass, kind="stable") if mass[i] >= min_span_mass]
         if candidates:
             statuses = {i: _status(text, tagged[i], *label) for i in candidates}
@@ -182,7 +182,7 @@ def ground_note(
             grounded = bool(evidence)
             historical = [tagged[i] for i in candidates if statuses[i] == HISTORICAL]
         else:
-            window = _peak_window(attention[l], token_offsets, window_tokens, text)
+            window = _peak_window(attention[col], token_offsets, window_tokens, text)
             status = _status(text, window, *label) if window is not None else None
             only_blocked = window is not None and blocks_grounding(status, setting)
             evidence = [window] if window is not None and not only_blocked else []
@@ -191,9 +191,9 @@ def ground_note(
         if only_blocked:
             blocked.append(label)
             if historical:
-                history.append((*label, float(code_scores[l]), historical[0]))
+                history.append((*label, float(code_scores[col]), historical[0]))
             continue
-        codes.append(PredictedCode(label[0], label[1], float(code_scores[l]), tuple(sorted(evidence)), grounded))
+        codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), tuple(sorted(evidence)), grounded))
     if verifier is not None:
         codes = _verified(codes, text, verifier, max_spans, unsupported, _plain_sentences(text))
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
