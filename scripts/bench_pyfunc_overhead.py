@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     tokens = sum(c.n_tokens for c in chunks) / len(chunks)
     pyfunc_ms, forward_ms = 1000 * statistics.median(pyfunc_times), 1000 * statistics.median(forward_times)
     print(
-        f"model: {described}; {net.config['num_labels']} labels, threshold {coder.threshold:.3f}, batch size {coder.batch_size}"
+        f"model: {described}; {net.config['num_labels']} labels, threshold {coder.threshold:.3f}, "
+        f"batch size {coder.batch_size}"
     )
     print(f"notes: {len(notes)} (mean {tokens:.0f} tokens, {codes:.1f} codes predicted per note); "
           f"reps: {args.reps} interleaved; torch threads: {args.threads}")  # fmt: skip

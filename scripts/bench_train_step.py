@@ -1,7 +1,8 @@
 """Time one training step (forward + backward + AdamW) of the coder under several fine-tuning setups.
 
 Same batches of embedded-corpus notes for every setup (the default one also under bf16 autocast),
-repetitions interleaved so machine noise hits all setups alike; prints seconds per step, tokens per second and the ratio to the first setup.
+repetitions interleaved so machine noise hits all setups alike; prints seconds per step, tokens per
+second and the ratio to the first setup.
 Run: .venv/bin/python scripts/bench_train_step.py [--notes 8] [--reps 4] [--threads 2]
 """
 
@@ -80,7 +81,8 @@ def main() -> None:
         for name in nets:
             times[name].append(step(name))
     print(
-        f"batch: {args.notes} notes, {n_tokens} real tokens, chunk_size {args.chunk_size}, {args.threads} threads, {args.reps} reps"
+        f"batch: {args.notes} notes, {n_tokens} real tokens, chunk_size {args.chunk_size}, "
+        f"{args.threads} threads, {args.reps} reps"
     )
     base = None
     for name, ts in times.items():

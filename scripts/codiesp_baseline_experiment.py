@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         f"The {winner} variant has the higher dev micro-F1 ({max(plain_dev, balanced_dev):.3f} vs "
         f"{min(plain_dev, balanced_dev):.3f}), so it is the CodiEsp TF-IDF baseline of record "
         f"(run `{results[winner]['run_id']}`). On test, balanced class weights change micro-F1 by "
-        f"{balanced['micro_f1'] - plain['micro_f1']:+.3f} and macro-F1 by {balanced['macro_f1'] - plain['macro_f1']:+.3f}. A neural coder on this benchmark must beat "
+        f"{balanced['micro_f1'] - plain['micro_f1']:+.3f} and macro-F1 by "
+        f"{balanced['macro_f1'] - plain['macro_f1']:+.3f}. A neural coder on this benchmark must beat "
         f"test micro-F1 {results[winner]['test'].metrics['micro_f1']:.3f} / macro-F1 "
         f"{results[winner]['test'].metrics['macro_f1']:.3f} / mAP {results[winner]['test'].metrics['map']:.3f} "
         "under the same protocol, or it is broken."
@@ -121,18 +122,21 @@ def main(argv: list[str] | None = None) -> int:
             previous = by_c.index[-2]
             edge_notes.append(
                 f"The {label} variant selected the largest C of the grid ({r['C']:g}): dev micro-F1 "
-                f"{by_c.loc[previous, 'val_micro_f1']:.3f} at C={previous:g} -> {by_c.loc[r['C'], 'val_micro_f1']:.3f}, "
-                f"with the tuned threshold down to {r['threshold']:.2f}, near the grid's lower end ({DEFAULT_THRESHOLD_GRID.min():.2f})."
+                f"{by_c.loc[previous, 'val_micro_f1']:.3f} at C={previous:g} -> "
+                f"{by_c.loc[r['C'], 'val_micro_f1']:.3f}, with the tuned threshold down to {r['threshold']:.2f}, "
+                f"near the grid's lower end ({DEFAULT_THRESHOLD_GRID.min():.2f})."
             )
     not_billable = [code for system, code in results[winner]["label_space"].labels if not is_valid_code(system, code)]
     invalid_note = (
-        f"invalid_code_rate is the share of predicted codes that are not billable in ICD-10-CM {icd10cm.CODE_SET_VERSION}. "
-        f"CodiEsp was coded with CIE-10-ES 2018; {len(not_billable)} of the {n_labels} label codes are not billable "
-        f"in {icd10cm.CODE_SET_VERSION} ({', '.join(not_billable) or 'none'}); any model trained on these labels can emit them."
+        "invalid_code_rate is the share of predicted codes that are not billable in ICD-10-CM "
+        f"{icd10cm.CODE_SET_VERSION}. CodiEsp was coded with CIE-10-ES 2018; {len(not_billable)} of the "
+        f"{n_labels} label codes are not billable in {icd10cm.CODE_SET_VERSION} "
+        f"({', '.join(not_billable) or 'none'}); any model trained on these labels can emit them."
     )
     unweighted_sel = results["unweighted"]["selection"].set_index("C")["val_micro_f1"]
     c_note = (
-        f"Why C is chosen on dev: unweighted, dev micro-F1 is {unweighted_sel.iloc[0]:.3f} at C={unweighted_sel.index[0]:g} "
+        f"Why C is chosen on dev: unweighted, dev micro-F1 is {unweighted_sel.iloc[0]:.3f} at "
+        f"C={unweighted_sel.index[0]:g} "
         f"and {unweighted_sel.max():.3f} at C={unweighted_sel.idxmax():g}; strong regularisation shrinks rare-code "
         "probabilities towards their prior, and one global threshold cannot serve frequent and rare codes at once."
     )
@@ -149,12 +153,16 @@ def main(argv: list[str] | None = None) -> int:
         decision=decision,
         setup=[
             f"Data: CodiEsp English translations, {len(splits['train'])} train / {len(splits['val'])} dev / "
-            f"{len(splits['test'])} test notes (`{portable(data_dir)}`); diagnoses only (ICD-10-CM), procedures not loaded.",
-            f"Labels: the {n_labels} most frequent ICD-10-CM codes in train; other gold codes are out of scope for every model.",
-            "Model: TF-IDF word 1-2 grams (sublinear tf) + one-vs-rest logistic regression (L2, liblinear dual solver).",
+            f"{len(splits['test'])} test notes (`{portable(data_dir)}`); diagnoses only (ICD-10-CM), "
+            "procedures not loaded.",
+            f"Labels: the {n_labels} most frequent ICD-10-CM codes in train; other gold codes are out of scope "
+            "for every model.",
+            "Model: TF-IDF word 1-2 grams (sublinear tf) + one-vs-rest logistic regression "
+            "(L2, liblinear dual solver).",
             f"Protocol: C from {{{', '.join(f'{c:g}' for c in DEFAULT_C_GRID)}}} and one global threshold "
             f"({DEFAULT_THRESHOLD_GRID.min():.2f}..{DEFAULT_THRESHOLD_GRID.max():.2f}) chosen by dev micro-F1; "
-            "test scored once with the selected model, by the code every model is scored by (`medcoder.evaluation.split`).",
+            "test scored once with the selected model, by the code every model is scored by "
+            "(`medcoder.evaluation.split`).",
             "Dataset sha256 digests of each split are on the runs (tags `dataset.<split>.sha256`).",
         ],
         extra_tables=[
@@ -163,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
         notes=[
             "mAP is example-based (mean over notes of the average precision of the note's code ranking), "
-            "as in Edin et al. 2023; micro scores count every label on every note (see `medcoder.metrics.classification`).",
+            "as in Edin et al. 2023; micro scores count every label on every note "
+            "(see `medcoder.metrics.classification`).",
             invalid_note,
             c_note,
             *edge_notes,

@@ -1,7 +1,7 @@
 """What the evidence verifier, the rescue of sub-threshold codes and the guideline rules each change.
 
-    .venv/bin/python scripts/grounding_ablation.py --model models:/medcoder@champion --data-dir outputs/data/embedded-n2000-s1 \
-        [--rescue-floor 0.05] [--out experiments/]
+    .venv/bin/python scripts/grounding_ablation.py --model models:/medcoder@champion \
+        --data-dir outputs/data/embedded-n2000-s1 [--rescue-floor 0.05] [--out experiments/]
 
 One packaged model, loaded once, is run in four settings on the embedded test split and on the
 hand-written stress notes (`medcoder.evaluation.stress`): attention grounding only (no verifier), + verifier,
@@ -100,17 +100,20 @@ def main() -> int:
     if args.out:
         record = ExperimentRecord(
             slug="grounding-ablation", title="Grounding ablation: verifier, rescue and guideline rules",
-            question="What do the evidence verifier, the rescue of sub-threshold codes and the guideline rules each change, "
-                     "on the embedded test split and on the hand-written stress notes?",
-            command=" ".join(shlex.quote(a) for a in [".venv/bin/python", "scripts/grounding_ablation.py", *sys.argv[1:]]),
+            question="What do the evidence verifier, the rescue of sub-threshold codes and the guideline rules "
+                     "each change, on the embedded test split and on the hand-written stress notes?",
+            command=" ".join(shlex.quote(a)
+                             for a in [".venv/bin/python", "scripts/grounding_ablation.py", *sys.argv[1:]]),
             runs=[RunRef(f"model {args.model}", coder.model_info.get("run_id"), "medcoder", default_tracking_uri())],
             table=table,
-            decision="The shipped setting is '+ verifier + rules (shipped)'; rescue is off by default (configs/train.yaml "
-                     "verifier.rescue_floor) unless this table shows it raises stress must-code recall without accepted "
-                     "unsupported codes.",
-            extra_tables=[("Unsupported codes emitted on the stress notes, shipped setting (codes and counts only)", examples)]
+            decision="The shipped setting is '+ verifier + rules (shipped)'; rescue is off by default "
+                     "(configs/train.yaml verifier.rescue_floor) unless this table shows it raises stress "
+                     "must-code recall without accepted unsupported codes.",
+            extra_tables=[("Unsupported codes emitted on the stress notes, shipped setting (codes and counts only)",
+                           examples)]
             if examples is not None and len(examples) else [],
-            setup=[f"embedded test split: {len(test)} notes from {args.data_dir}", f"stress notes: {len(stress)} hand-written notes",
+            setup=[f"embedded test split: {len(test)} notes from {args.data_dir}",
+                   f"stress notes: {len(stress)} hand-written notes",
                    "set metrics score every emitted code (accepted or routed to review)"],
         )  # fmt: skip
         write_record_to(record, args.out)

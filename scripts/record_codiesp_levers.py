@@ -47,7 +47,8 @@ def main() -> None:
     experiment = client.get_experiment_by_name(args.experiment)
     if experiment is None:
         raise SystemExit(f"no MLflow experiment {args.experiment!r} in {uri}")
-    runs = client.search_runs([experiment.experiment_id], "tags.dataset = 'codiesp' and tags.`mlflow.runName` LIKE 'lever-%'",
+    runs = client.search_runs([experiment.experiment_id],
+                              "tags.dataset = 'codiesp' and tags.`mlflow.runName` LIKE 'lever-%'",
                               order_by=["attributes.start_time ASC"])  # fmt: skip
     if not runs:
         raise SystemExit("no CodiEsp lever runs (run names lever-...) in the store")
@@ -64,10 +65,12 @@ def main() -> None:
         rows.append({
             "lever": name,
             "what it tests": WHAT.get(name, run.data.tags.get("lever.what", "")),
-            "status": "probe" if probe else ("complete" if finished else f"{len(maps)} epoch(s) logged, no final evaluation"),
+            "status": "probe" if probe
+                      else ("complete" if finished else f"{len(maps)} epoch(s) logged, no final evaluation"),
             "epochs (done / max)": f"{len(maps)} / {run.data.params.get('trainer.max_epochs', '-')}" if maps else "-",
             "s per epoch (median)": float(np.median(seconds)) if seconds else float("nan"),
-            "TF-IDF weight": float(run.data.params["blend.weight"]) if "blend.weight" in run.data.params and not name.endswith("-alone") else float("nan"),
+            "TF-IDF weight": float(run.data.params["blend.weight"])
+                             if "blend.weight" in run.data.params and not name.endswith("-alone") else float("nan"),
             "best dev mAP": max(maps) if maps else metrics.get("val/map", float("nan")),
             "dev micro-F1 (tuned)": metrics.get("val/micro_f1", float("nan")) if finished or probe else float("nan"),
             "dev macro-F1 (tuned)": metrics.get("val/macro_f1", float("nan")) if finished or probe else float("nan"),
@@ -75,23 +78,29 @@ def main() -> None:
             "test macro-F1": metrics.get("test/macro_f1", float("nan")) if finished else float("nan"),
             "test mAP": metrics.get("test/map", float("nan")) if finished else float("nan"),
         })  # fmt: skip
-    baselines = client.search_runs([experiment.experiment_id], "tags.dataset = 'codiesp' and tags.model_family = 'tfidf_baseline' "
-                                   "and tags.`mlflow.runName` LIKE '%balanced%'", order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+    baselines = client.search_runs([experiment.experiment_id],
+                                   "tags.dataset = 'codiesp' and tags.model_family = 'tfidf_baseline' "
+                                   "and tags.`mlflow.runName` LIKE '%balanced%'",
+                                   order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
     if baselines:  # the reference every lever must beat, on the same dev split
         m = baselines[0].data.metrics
-        rows.insert(0, {"lever": "TF-IDF baseline (balanced)", "what it tests": "reference: `medcoder baseline --dataset codiesp "
-                        "--class-weight balanced`", "status": "complete", "best dev mAP": m.get("val/map"),
-                        "dev micro-F1 (tuned)": m.get("val/micro_f1"), "dev macro-F1 (tuned)": m.get("val/macro_f1")})  # fmt: skip
+        rows.insert(0, {"lever": "TF-IDF baseline (balanced)",
+                        "what it tests": "reference: `medcoder baseline --dataset codiesp --class-weight balanced`",
+                        "status": "complete", "best dev mAP": m.get("val/map"),
+                        "dev micro-F1 (tuned)": m.get("val/micro_f1"),
+                        "dev macro-F1 (tuned)": m.get("val/macro_f1")})  # fmt: skip
     table = pd.DataFrame(rows, columns=list(rows[-1]))  # the lever rows' column order
     width = max((len(c) for c in curves.values()), default=0)
     curve_table = pd.DataFrame({"epoch": list(range(1, width + 1)),
-                                **{k: v + [float("nan")] * (width - len(v)) for k, v in curves.items() if v}})  # fmt: skip
+                                **{k: v + [float("nan")] * (width - len(v))
+                                   for k, v in curves.items() if v}})  # fmt: skip
     commands = pd.DataFrame([{"lever": r.data.tags["mlflow.runName"].removeprefix("lever-"),
                               "command": r.data.tags.get("command", "(not recorded)")} for r in runs])  # fmt: skip
     record = ExperimentRecord(
         slug="codiesp-levers",
         title="CodiEsp (English, top-50 diagnoses): recipe levers, selected on dev",
-        question="Which recipe lever makes the neural coder learn CodiEsp within the CPU budget, and what does each cost?",
+        question="Which recipe lever makes the neural coder learn CodiEsp within the CPU budget, "
+        "and what does each cost?",
         command=".venv/bin/python scripts/record_codiesp_levers.py",
         runs=[RunRef(r.data.tags["mlflow.runName"], r.info.run_id, args.experiment, uri) for r in runs],
         table=table,
@@ -99,10 +108,12 @@ def main() -> None:
         setup=[
             "Data: CodiEsp English, diagnoses, top-50 train codes, non-billable codes mapped to their billable "
             "successor on load (medcoder.data.codiesp.ICD10CM_SUCCESSORS); dev is the val split.",
-            "Selection on dev only; test metrics are shown only for runs that finished (make codiesp scores the recipe's test once).",
-            "Tuned dev F1 comes from the end-of-run evaluation (threshold tuned on dev, so it is optimistic); the per-epoch "
-            "curve is dev mAP, which needs no threshold.",
-            "Seconds per epoch include the dev pass and are wall-clock on the machine and load the run had (see notes).",
+            "Selection on dev only; test metrics are shown only for runs that finished "
+            "(make codiesp scores the recipe's test once).",
+            "Tuned dev F1 comes from the end-of-run evaluation (threshold tuned on dev, so it is optimistic); "
+            "the per-epoch curve is dev mAP, which needs no threshold.",
+            "Seconds per epoch include the dev pass and are wall-clock on the machine and load the run had "
+            "(see notes).",
         ],
         notes=[r.data.tags["lever.note"] for r in runs if r.data.tags.get("lever.note")],
         decision=(

@@ -95,11 +95,14 @@ def build_record(
         table=report.by("style"),
         decision=decision,
         setup=[
-            f"Notes: `{path.name}`, {len(notes)} notes (sha256 `{digest[:16]}`), {sum(not n.supported for n in notes)} of "
-            "them supporting no code, written by hand before any tuning, not from the training-corpus generator.",
-            f"Model: {name} version {version}, run through `medcoder predict`, routing as configured in the packaged model.",
+            f"Notes: `{path.name}`, {len(notes)} notes (sha256 `{digest[:16]}`), "
+            f"{sum(not n.supported for n in notes)} of them supporting no code, written by hand before any tuning, "
+            "not from the training-corpus generator.",
+            f"Model: {name} version {version}, run through `medcoder predict`, routing as configured in the "
+            "packaged model.",
             f"Label space for must-code recall: {report.label_space_source}.",
-            "Only ICD-10-CM codes are scored. Unsupported: neither supported by the note nor among its acceptable codes.",
+            "Only ICD-10-CM codes are scored. Unsupported: neither supported by the note nor among its "
+            "acceptable codes.",
         ],
         extra_tables=[
             ("By setting", report.by("setting")),

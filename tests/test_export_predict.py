@@ -89,7 +89,8 @@ def test_predict_from_the_registry_alias_writes_one_line_per_input_line(
 def test_run_uri_and_folders_give_the_same_codes(store: LoggedCoder, tiny: TinyCoder, tmp_path) -> None:
     source, _, _ = _input_file(tiny, tmp_path / "in.jsonl")
     outputs = {}
-    for name, model in {"alias": f"models:/{REGISTERED_NAME}@champion", "version": f"models:/{REGISTERED_NAME}/{store.version}",
+    for name, model in {"alias": f"models:/{REGISTERED_NAME}@champion",
+                        "version": f"models:/{REGISTERED_NAME}/{store.version}",
                         "run": f"runs:/{store.run_id}/model", "folder": str(tiny.export_dir)}.items():  # fmt: skip
         out = tmp_path / f"{name}.jsonl"
         cmd_predict(_args("--input", str(source), "--output", str(out), "--model", model))
@@ -112,7 +113,8 @@ def test_unknown_alias_version_or_store_is_one_clear_error(
 ) -> None:
     source, _, _ = _input_file(tiny, tmp_path / "in.jsonl")
     out = tmp_path / "out.jsonl"
-    for model, expected in [(f"models:/{REGISTERED_NAME}@nope", "no alias 'nope'"), (f"models:/{REGISTERED_NAME}/99", "no version 99"),
+    for model, expected in [(f"models:/{REGISTERED_NAME}@nope", "no alias 'nope'"),
+                            (f"models:/{REGISTERED_NAME}/99", "no version 99"),
                             ("models:/no-such-model@champion", "'no-such-model' has no alias"),
                             (str(tmp_path / "missing-folder"), "no such folder")]:  # fmt: skip
         with pytest.raises(ModelNotFoundError, match=expected) as err:

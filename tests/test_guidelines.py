@@ -118,7 +118,8 @@ def test_age_and_sex_edits_fix_the_preventive_band_and_drop_codes_that_cannot_ap
 
 
 def test_all_rules_run_in_order_and_unknown_rules_are_refused():
-    pred = apply_guidelines(NotePrediction("n1", (code("I10"), code("E11.9", span=(6, 9)), code("N18.30", span=(20, 30)), code("Z68.31", span=(40, 48)))),
+    pred = apply_guidelines(NotePrediction("n1", (code("I10"), code("E11.9", span=(6, 9)),
+                                                  code("N18.30", span=(20, 30)), code("Z68.31", span=(40, 48)))),
                             Patient(60, "F", "outpatient"))  # fmt: skip
     assert codes_of(pred) == {"I12.9", "E11.22", "N18.30"}
     assert [e.rule for e in pred.rules] == ["hypertension_combinations", "diabetes_ckd", "bmi_needs_weight_diagnosis"]

@@ -83,7 +83,8 @@ def test_the_doc_names_every_top_level_module_and_package_once() -> None:
     present = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     present |= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     assert present == set(units), (
-        f"in the code, not the doc: {sorted(present - set(units))}; in the doc, not the code: {sorted(set(units) - present)}"
+        f"in the code, not the doc: {sorted(present - set(units))}; "
+        f"in the doc, not the code: {sorted(set(units) - present)}"
     )
 
 

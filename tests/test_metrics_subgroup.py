@@ -10,7 +10,8 @@ from medcoder.metrics.breakdowns import f1_by_subgroup
 
 
 def test_each_group_is_scored_on_its_own_notes_and_missing_fields_give_no_rows():
-    records = [NoteRecord("a", "x", sex="F", age=10, setting="outpatient"), NoteRecord("b", "x", sex="F", age=70, setting="outpatient"),
+    records = [NoteRecord("a", "x", sex="F", age=10, setting="outpatient"),
+               NoteRecord("b", "x", sex="F", age=70, setting="outpatient"),
                NoteRecord("c", "x", sex="M", age=45, setting="inpatient")]  # fmt: skip
     y_true = np.array([[1, 0], [1, 1], [0, 1]])
     y_pred = np.array([[1, 0], [0, 1], [1, 1]])

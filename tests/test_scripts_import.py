@@ -1,5 +1,6 @@
-"""Every script in scripts/ imports: a refactor that renames what a benchmark, probe, table builder or experiment script uses
-fails here, not in front of the person who runs it (bench_pyfunc_overhead.py once broke that way)."""
+"""Every script in scripts/ imports: a refactor that renames what a benchmark, probe, table builder or
+experiment script uses fails here, not in front of the person who runs it (bench_pyfunc_overhead.py once
+broke that way)."""
 
 from __future__ import annotations
 

@@ -466,7 +466,10 @@ def test_write_corpus_is_byte_identical_across_processes(tmp_path):
         assert len(load_notes(tmp_path / "a" / f"{name}.jsonl")) == n
     write_corpus(tmp_path / "b", n_notes=300, seed=5)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
-    code = f"from pathlib import Path; from medcoder.data.synth import write_corpus; write_corpus(Path({str(tmp_path / 'c')!r}), 300, 5)"
+    code = (
+        "from pathlib import Path; from medcoder.data.synth import write_corpus; "
+        f"write_corpus(Path({str(tmp_path / 'c')!r}), 300, 5)"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "c")

@@ -9,8 +9,9 @@ typed"). Each card file has one marked block,
     <!-- /generated:stats -->
 
 and a generator below, keyed by file name, returns its markdown. Every block ends with the command
-and date that produced it (`medcoder cards`, what `make cards` runs; `cmd_cards` below). A dataset that is not present (MIMIC is credentialed) gets a sentence
-saying so and where it was looked for, never invented numbers. Nothing here prints note text:
+and date that produced it (`medcoder cards`, what `make cards` runs; `cmd_cards` below). A dataset
+that is not present (MIMIC is credentialed) gets a sentence saying so and where it was looked for,
+never invented numbers. Nothing here prints note text:
 statistics are counts, codes, lengths and digests.
 """
 

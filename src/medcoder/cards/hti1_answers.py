@@ -40,14 +40,15 @@ def hti1_values(f: ModelFacts) -> dict[str, str | None]:
             "and why.",
             "output_type": "Classification (multi-label: which codes apply to the note), delivered as a recommendation "
             "to a human coder, with supporting evidence.",
-            "intended_use": "Computer-assisted coding: proposing billing codes, with supporting evidence, for certified "
-            'coders to validate before claim submission. See "Intended use and decision role".',
+            "intended_use": "Computer-assisted coding: proposing billing codes, with supporting evidence, "
+            'for certified coders to validate before claim submission. See "Intended use and decision role".',
             "patient_population": f"Patients whose encounters are documented in English notes like the training data "
             f"({esc(dataset)}); the model reads no demographic field, so it is not limited to an age "
             "or sex group, but its quality is measured only on the populations in Training data.",
-            "intended_users": "Certified medical coders, coding auditors and clinical documentation integrity specialists.",
-            "decision_role": "Informs and augments the coder's code assignment; does not replace it. No role in clinical "
-            "management.",
+            "intended_users": "Certified medical coders, coding auditors and clinical documentation integrity "
+            "specialists.",
+            "decision_role": "Informs and augments the coder's code assignment; does not replace it. "
+            "No role in clinical management.",
             "cautioned_use": "\n".join(
                 f"- {item}" for item in out_of_scope_uses(f, run.params.get("labels.n_labels", NOT_AVAILABLE), dataset)
             ),
@@ -57,7 +58,8 @@ def hti1_values(f: ModelFacts) -> dict[str, str | None]:
                     f"Missed and wrong codes: test {inline_metrics(run, 'test', ('micro_recall', 'micro_precision'))}.",
                     "Coding negated, family-history, historical or hypothetical mentions: test "
                     f"{inline_metrics(run, 'test', ('distractor_false_positive_rate',))}.",
-                    f"Codes without supporting evidence: test {inline_metrics(run, 'test', ('ungrounded_code_rate',))}.",
+                    "Codes without supporting evidence: test "
+                    f"{inline_metrics(run, 'test', ('ungrounded_code_rate',))}.",
                     "Scores that over- or under-state certainty: test "
                     f"{inline_metrics(run, 'test', ('expected_calibration_error',))}.",
                     *known_failure_modes(run),
@@ -88,11 +90,12 @@ def hti1_values(f: ModelFacts) -> dict[str, str | None]:
             "hypothetical; uncertain diagnoses in outpatient notes) cannot ground a code, and coding them "
             "is measured (distractor false-positive rate). Ungrounded codes are routed to coder review, "
             "and a certified coder validates every code.",
-            "validity_test": f"Held-out test split of {esc(dataset)} ({fmt_count(run.params.get('dataset.test.notes'))} "
-            f"notes): {inline_metrics(run, 'test', core)}. Full tables under Performance.",
+            "validity_test": f"Held-out test split of {esc(dataset)} "
+            f"({fmt_count(run.params.get('dataset.test.notes'))} notes): {inline_metrics(run, 'test', core)}. "
+            "Full tables under Performance.",
             "fairness_test": "\n\n".join(f"By {esc(g)}:\n\n{frame_table(t)}" for g, t in subgroups.items()) or None,
-            "validity_monitoring": "Process: each candidate version is scored with the same metrics code on the held-out "
-            "and external test sets and replaces the champion only through a recorded promotion "
+            "validity_monitoring": "Process: each candidate version is scored with the same metrics code on the "
+            "held-out and external test sets and replaces the champion only through a recorded promotion "
             "decision (this version: "
             f"{esc(f.version_tags.get('promotion.decision', 'no decision recorded'))}). No monitoring "
             "frequency is set for this model.",
@@ -108,8 +111,8 @@ def hti1_values(f: ModelFacts) -> dict[str, str | None]:
                 f"{DATASET_DESCRIPTIONS.get(ext.tags.get('dataset', ''), '')}".strip(),
                 "external_party": f"The model developer, with the medcoder platform (run by "
                 f"{esc(ext.tags.get('mlflow.user', NOT_AVAILABLE))}); not an independent party.",
-                "external_process": f"Run {code(ext.run_id)} ({esc(f.external_selection)}) logged test metrics computed "
-                "with the platform's metrics code on the external test split "
+                "external_process": f"Run {code(ext.run_id)} ({esc(f.external_selection)}) logged test metrics "
+                "computed with the platform's metrics code on the external test split "
                 f"({fmt_count(ext.params.get('dataset.test.notes'))} notes) at threshold "
                 f"{esc(ext.params.get('threshold', NOT_AVAILABLE))}.",
                 "validity_external": f"Run {code(ext.run_id)}: {inline_metrics(ext, 'test', core)}.",

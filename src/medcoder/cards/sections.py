@@ -159,14 +159,16 @@ def known_failure_modes(run: RunFacts) -> list[str]:
         )
         for row in present.head(TOP_FAILURES).itertuples(index=False):
             out.append(
-                f"Weak code {code(row.code)} ({esc(row.system)}): test F1 {fmt(row.f1)}, precision {fmt(row.precision)}, "
-                f"recall {fmt(row.recall)}; test support {fmt_count(row.support)}, training count {fmt_count(row.train_count)}."
+                f"Weak code {code(row.code)} ({esc(row.system)}): test F1 {fmt(row.f1)}, "
+                f"precision {fmt(row.precision)}, recall {fmt(row.recall)}; test support {fmt_count(row.support)}, "
+                f"training count {fmt_count(row.train_count)}."
             )
         never = present[(present["tp"] + present["fp"]) == 0]
         if len(never):
             listed = ", ".join(code(c) for c in never["code"].head(10))
             out.append(
-                f"{len(never)} code(s) with test notes were never proposed on test: {listed}{' ...' if len(never) > 10 else ''}."
+                f"{len(never)} code(s) with test notes were never proposed on test: "
+                f"{listed}{' ...' if len(never) > 10 else ''}."
             )
     statuses = []
     for status in DISTRACTOR_STATUSES:
@@ -233,9 +235,9 @@ def intended_use(f: ModelFacts) -> str:
         [
             "## Intended use and decision role",
             "**Use.** Computer-assisted coding. For one clinical note the model proposes billing codes of the "
-            f"systems it was trained on ({code_systems(f.run)}), each with a score, the text spans that support it and a "
-            "flag saying whether it is grounded in evidence. It is an assistive tool: **a certified coder validates "
-            "every proposed code before a claim is submitted**, and codes the platform routes to review (low "
+            f"systems it was trained on ({code_systems(f.run)}), each with a score, the text spans that support it "
+            "and a flag saying whether it is grounded in evidence. It is an assistive tool: **a certified coder "
+            "validates every proposed code before a claim is submitted**, and codes the platform routes to review (low "
             "confidence, no supporting evidence) must not be accepted without reading the note.",
             "**Decision role.** Informs and augments the coder's decision; it never replaces it, and it has no role "
             "in clinical management.",
@@ -418,11 +420,12 @@ def monitoring(f: ModelFacts) -> str:
             "## Monitoring and update process",
             "\n".join(
                 [
-                    "- New versions are registered as `challenger`, scored with the same metrics code on the same held-out "
-                    "splits and on the external benchmark, and compared with the `champion` before promotion.",
+                    "- New versions are registered as `challenger`, scored with the same metrics code on the same "
+                    "held-out splits and on the external benchmark, and compared with the `champion` before promotion.",
                     "- A promotion decision is recorded on the version (tags `promotion.decision`, `promotion.reason`, "
                     "`promotion.at`); every alias move is appended to the registry's alias history (below).",
-                    "- Serving resolves `models:/medcoder@champion`, so a rollback is one alias move, recorded like any other.",
+                    "- Serving resolves `models:/medcoder@champion`, so a rollback is one alias move, recorded like "
+                    "any other.",
                     "- In production, codes with a low score or without grounded evidence are routed to coder review.",
                     "- `medcoder card` is rerun for every registered version and after every re-evaluation; it rereads "
                     "every number.",

@@ -288,7 +288,8 @@ def icd10cm_validity(splits: dict[str, list[NoteRecord]]) -> dict[str, Any]:
     CodiEsp was coded with the Spanish CIE-10-ES 2018 edition; the platform only ever emits codes of
     its configured US release (`medcoder.codes.icd10cm.CODE_SET_VERSION`). Gold codes outside it
     can never be predicted, which caps recall: this helper measures that cap so model cards can
-    state it; load with `billable_icd10cm=False` to audit the codes as distributed. Per split: assignments, invalid_assignments (code not in the release),
+    state it; load with `billable_icd10cm=False` to audit the codes as distributed. Per split:
+    assignments, invalid_assignments (code not in the release),
     non_billable_assignments (in the release but not a billable leaf), distinct_codes, and
     invalid_codes (the sorted distinct codes that are not in the release).
     """

@@ -114,7 +114,8 @@ REFERENCE_DATASETS: tuple[ReferenceDataset, ...] = (
         folder="mdace",
         license="MIT",
         source="https://github.com/3mcloud/MDACE",
-        get_it="https://github.com/3mcloud/MDACE/archive/refs/heads/main.zip (note text is MIMIC-III: bring it yourself)",
+        get_it="https://github.com/3mcloud/MDACE/archive/refs/heads/main.zip "
+        "(note text is MIMIC-III: bring it yourself)",
         used_for="evidence-grounding evaluation on real notes (`load_dataset('mdace', noteevents=...)`)",
     ),
     ReferenceDataset(
@@ -123,7 +124,8 @@ REFERENCE_DATASETS: tuple[ReferenceDataset, ...] = (
         folder="mtsamples",
         license="CC0 1.0 (as published on Kaggle)",
         source="https://mtsamples.com (Kaggle: tboyle10/medicaltranscriptions)",
-        get_it="mtsamples.jsonl: the Kaggle CSV, one JSON object per row (pandas to_json(orient='records', lines=True))",
+        get_it="mtsamples.jsonl: the Kaggle CSV, one JSON object per row "
+        "(pandas to_json(orient='records', lines=True))",
         used_for="unlabelled real notes for throughput and robustness checks",
     ),
     ReferenceDataset(

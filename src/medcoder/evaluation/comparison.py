@@ -93,7 +93,8 @@ MAKE_TARGETS = {"embedded": "make train", "codiesp": "make codiesp"}
 """What to run when a dataset's runs are missing (named in the error)."""
 
 LABELS = {
-    "embedded": "Labels: ICD-10-CM, CPT and HCPCS codes of the train split, office E/M levels excluded (scored by em_accuracy).",
+    "embedded": "Labels: ICD-10-CM, CPT and HCPCS codes of the train split, office E/M levels excluded "
+    "(scored by em_accuracy).",
     "codiesp": "Labels: the 50 most frequent ICD-10-CM codes of CodiEsp train; dev is the val split; test scored once.",
 }
 """The label space each dataset's runs are trained on (configs/data/<name>.yaml), said in the record."""
@@ -248,8 +249,10 @@ def comparison_record(
             "Protocol: one global threshold tuned on val (micro-F1), test scored once; same metric code for both.",
             f"Neural: encoder {encoder}, finetune {params.get('model.net.finetune')}, "
             f"LoRA r={params.get('model.net.lora_r')} on {params.get('model.net.lora_target_modules')} "
-            f"of layers {params.get('model.net.lora_layers')}, head warm-up {params.get('callbacks.head_warmup.epochs', 0)} "
-            f"epochs (lr {params.get('callbacks.head_warmup.lr', '-')}) then max epochs {params.get('trainer.max_epochs')} "
+            f"of layers {params.get('model.net.lora_layers')}, "
+            f"head warm-up {params.get('callbacks.head_warmup.epochs', 0)} "
+            f"epochs (lr {params.get('callbacks.head_warmup.lr', '-')}) "
+            f"then max epochs {params.get('trainer.max_epochs')} "
             f"(lr {params.get('model.optimizer.lr', '-')}), "
             f"encoder lr {params.get('model.encoder_lr', '-')}, "
             f"n-gram layer kernel {params.get('model.net.ngram_kernel', 'None')}, "
@@ -264,8 +267,9 @@ def comparison_record(
         ]
         + (
             [
-                f"Blend: the neural probabilities averaged with a hashed-n-gram TF-IDF model's (balanced class weights, C "
-                f"chosen on val), TF-IDF weight {float(blend_weight):.1f} chosen on val with the threshold "
+                "Blend: the neural probabilities averaged with a hashed-n-gram TF-IDF model's "
+                f"(balanced class weights, C chosen on val), TF-IDF weight {float(blend_weight):.1f} chosen on val "
+                "with the threshold "
                 "(medcoder.models.blend); evidence still comes from the neural attention."
             ]
             if blend_weight is not None
@@ -274,8 +278,8 @@ def comparison_record(
         notes=[
             "The baseline emits no evidence, so its ungrounded-code rate is 1 by construction.",
             "The neural coder leaves out a code whose evidence is all negated, family, historical, hypothetical "
-            "(or outpatient-uncertain) mentions (medcoder.inference.grounding.evidence); set metrics (P/R/F1) score the codes "
-            "each model emitted, ranking metrics (mAP, P@k) its scores.",
+            "(or outpatient-uncertain) mentions (medcoder.inference.grounding.evidence); set metrics (P/R/F1) "
+            "score the codes each model emitted, ranking metrics (mAP, P@k) its scores.",
         ]
         + (
             [

@@ -244,10 +244,10 @@ class StressReport:
             "",
             markdown_table(self.by("setting")).rstrip("\n"),
             "",
-            "Rates are shares of the ICD-10-CM codes emitted. Unsupported: emitted, but neither supported by the note nor "
-            "among its acceptable codes. Accepted: grounded and named by no review reason (it would reach a claim "
-            "unreviewed); routed: sent to review. Must-code recall counts a supported code found when emitted at all; the "
-            f"accepted variant only when accepted. Label space: {self.label_space_source}.",
+            "Rates are shares of the ICD-10-CM codes emitted. Unsupported: emitted, but neither supported by the "
+            "note nor among its acceptable codes. Accepted: grounded and named by no review reason (it would reach a "
+            "claim unreviewed); routed: sent to review. Must-code recall counts a supported code found when emitted "
+            f"at all; the accepted variant only when accepted. Label space: {self.label_space_source}.",
             "",
             f"### Unsupported codes emitted: {len(codes)} distinct",
             "",

@@ -11,8 +11,9 @@ over-long, non-string or unencodable text gives that record's error entry, never
 
 Why `_skip_type_hint_validation`: the `list[PredictionRecord]` type hint gives the model its
 signature, with the field names of `medcoder.inference.schema.PredictionInput` (and makes the server
-expect `{"inputs": [...]}`), but MLflow 3.17's own validation of that hint would (a) reject a whole batch for one record that is not an object, and (b) turn a
-multi-column DataFrame into a list of its FIRST COLUMN (its DataFrame conversion only recognises
+expect `{"inputs": [...]}`), but MLflow 3.17's own validation of that hint would (a) reject a whole
+batch for one record that is not an object, and (b) turn a multi-column DataFrame into a list of its
+FIRST COLUMN (its DataFrame conversion only recognises
 a bare `dict` element type). `ExportedCoder.predict_records` validates every record itself, so
 MLflow's check is switched off the way MLflow switches it off for its own model classes.
 

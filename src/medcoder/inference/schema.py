@@ -4,8 +4,9 @@ These pydantic models are the single definition of the shapes serving teams prog
 `docs/schemas/*.schema.json` are generated from them (`scripts/write_schemas.py`; a test fails when
 the files are stale), `medcoder.inference.inputs.validate_input` checks a record's optional fields
 with `PredictionInput`, and the packaged model's MLflow signature is derived from the same fields
-(`PredictionRecord`, the type hint of the pyfunc's predict). What a type cannot say (evidence text equals the note's characters, codes are
-valid billable codes, review reasons match the codes) stays in `contract.validate_contract_line`.
+(`PredictionRecord`, the type hint of the pyfunc's predict). What a type cannot say (evidence text
+equals the note's characters, codes are valid billable codes, review reasons match the codes) stays
+in `contract.validate_contract_line`.
 
 Validation errors never carry input values (`hide_input_in_errors`): a value may be note text.
 """

@@ -201,8 +201,10 @@ def f1_by_subgroup(records: Sequence[NoteRecord], y_true: np.ndarray, y_pred: np
             members = column == group
             tp, fp, fn = (int(v.sum()) for v in label_counts(y_true[members], y_pred[members]))
             p, r, f = prf(tp, fp, fn)
-            rows.append({"field": field_name, "group": group, "n_notes": int(members.sum()), "support": int(y_true[members].sum()),
-                         "tp": tp, "fp": fp, "fn": fn, "micro_precision": p, "micro_recall": r, "micro_f1": f})  # fmt: skip
+            rows.append({"field": field_name, "group": group,
+                         "n_notes": int(members.sum()), "support": int(y_true[members].sum()),
+                         "tp": tp, "fp": fp, "fn": fn,
+                         "micro_precision": p, "micro_recall": r, "micro_f1": f})  # fmt: skip
     return pd.DataFrame(
         rows,
         columns=[

@@ -1,7 +1,8 @@
 """Evaluation and Management (E/M) level metrics: one E/M class per note, or "none".
 
-An E/M class is a visit-level E/M code (`medcoder.codes.em.is_visit_em`: office or preventive). A note's gold class is its one
-gold E/M code, or "none" when it has none; two gold E/M codes on one note is an error (a single
+An E/M class is a visit-level E/M code (`medcoder.codes.em.is_visit_em`: office or preventive).
+A note's gold class is its one gold E/M code, or "none" when it has none; two gold E/M codes on one
+note is an error (a single
 class cannot be scored, and picking one would hide a data problem). The predicted class is
 `NotePrediction.em_code` when set, else the highest-scoring E/M code among the predicted codes
 (for coders that predict E/M codes as ordinary labels), else "none".

@@ -90,7 +90,8 @@ class MedicalCoder(nn.Module):
         if finetune != "lora" and any(v is not None for v in lora.values()):
             given = ", ".join(k for k, v in lora.items() if v is not None)
             raise ValueError(
-                f"{given} only apply to finetune='lora', but finetune={finetune!r}: set them to null or use finetune='lora'"
+                f"{given} only apply to finetune='lora', but finetune={finetune!r}: "
+                "set them to null or use finetune='lora'"
             )
         if finetune == "lora":
             lora = {k: LORA_DEFAULTS[k] if v is None else v for k, v in lora.items()}

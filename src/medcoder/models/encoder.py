@@ -1,6 +1,7 @@
 """The transformer encoder under the coder: loading it offline, a tiny random one, and LoRA/full/frozen.
 
-Why this is one file: every trap of the stack around the encoder lives here (docs/STACK.md: eval-mode, attention-dropout, offline).
+Why this is one file: every trap of the stack around the encoder lives here
+(docs/STACK.md: eval-mode, attention-dropout, offline).
 - `from_pretrained` returns a model in eval mode and Lightning 2.6 keeps each submodule's mode, so
   without an explicit `.train()` the encoder (and LoRA dropout) would train with dropout silently off.
 - BERT attention dropout makes 512-token CPU runs ~2x slower, so it is a knob defaulting to 0.0.

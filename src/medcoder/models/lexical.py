@@ -106,8 +106,9 @@ class LinearTfidfScorer:
 
     def save(self, path: Path) -> dict[str, Any]:
         """Write the arrays to `path` (safetensors); returns the JSON-able header `load` needs."""
-        save_file({"buckets": self.features.buckets, "idf": self.features.idf, "coef": np.ascontiguousarray(self.coef),
-                   "intercept": self.intercept}, str(path), metadata={"features": json.dumps(self.features.config())})  # fmt: skip
+        save_file({"buckets": self.features.buckets, "idf": self.features.idf,
+                   "coef": np.ascontiguousarray(self.coef), "intercept": self.intercept},
+                  str(path), metadata={"features": json.dumps(self.features.config())})  # fmt: skip
         return {"file": path.name, **self.features.config(), "num_labels": self.num_labels}
 
     @classmethod

@@ -163,8 +163,8 @@ class CoderLitModule(L.LightningModule):
         self.chunking = Chunking(chunk_size, chunk_overlap, max_chunks)
         if self.net.config["num_labels"] != len(self.label_space):
             raise ValueError(
-                f"the net predicts {self.net.config['num_labels']} labels but {len(self.label_space)} labels were given: "
-                "build the net with num_labels=len(labels) (or pass it as a partial)"
+                f"the net predicts {self.net.config['num_labels']} labels but {len(self.label_space)} labels "
+                "were given: build the net with num_labels=len(labels) (or pass it as a partial)"
             )
         if label_init is not None and label_init not in LABEL_INIT_MODES:
             raise ValueError(f"label_init must be null or one of {', '.join(LABEL_INIT_MODES)}, got {label_init!r}")
@@ -216,14 +216,15 @@ class CoderLitModule(L.LightningModule):
             )
         if resolve_encoder_path(dm.encoder_name) != resolve_encoder_path(self.net.config["encoder"]):
             raise ValueError(
-                f"the datamodule tokenises for encoder {dm.encoder_name!r} but the net uses {self.net.config['encoder']!r}: "
-                "set both to the same encoder"
+                f"the datamodule tokenises for encoder {dm.encoder_name!r} "
+                f"but the net uses {self.net.config['encoder']!r}: set both to the same encoder"
             )
         if stage == "fit" and dm.evidence_coverage("train") == 0.0:
             if self.hparams.attention_loss_weight > 0:
                 raise ValueError(
-                    f"attention_loss_weight={self.hparams.attention_loss_weight} but dataset {dm.dataset_name!r} has no "
-                    "evidence spans to supervise attention with: set attention_loss_weight to 0"
+                    f"attention_loss_weight={self.hparams.attention_loss_weight} but dataset "
+                    f"{dm.dataset_name!r} has no evidence spans to supervise attention with: "
+                    "set attention_loss_weight to 0"
                 )
             if self.hparams.evidence_loss_weight > 0:
                 log.warning(

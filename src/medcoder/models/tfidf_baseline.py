@@ -77,7 +77,8 @@ class TfidfBaseline:
             raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {features!r}")
         if features == "hashed" and max_features is not None:
             raise ValueError(
-                "max_features applies to features='vocabulary' only; hashed features keep every bucket with min_df notes"
+                "max_features applies to features='vocabulary' only; "
+                "hashed features keep every bucket with min_df notes"
             )
         self.features = features
         self.C, self.class_weight = C, class_weight

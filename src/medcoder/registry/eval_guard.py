@@ -75,9 +75,9 @@ def check_gold(path: Path, records: tuple[NoteRecord, ...], gates: Gates, has_ch
         )
     if counts.labelled_notes < gates.min_labelled_notes or counts.gold_codes < gates.min_gold_codes:
         raise EvalSetRefused(
-            f"{path}: the evaluation set has {counts.labelled_notes} labelled notes and {counts.gold_codes} gold codes; "
-            f"the gates need at least {gates.min_labelled_notes} and {gates.min_gold_codes} to decide (min_labelled_notes, "
-            "min_gold_codes)"
+            f"{path}: the evaluation set has {counts.labelled_notes} labelled notes and "
+            f"{counts.gold_codes} gold codes; the gates need at least {gates.min_labelled_notes} and "
+            f"{gates.min_gold_codes} to decide (min_labelled_notes, min_gold_codes)"
         )
     if has_champion and gates.max_distractor_fp_rate_increase is not None and counts.distractor_mentions == 0:
         raise EvalSetRefused(
@@ -139,8 +139,9 @@ def check_overlap(
     if same_id or same_text:
         shown = ", ".join(sorted(set(same_id) | set(same_text))[:5])
         raise EvalSetRefused(
-            f"{path}: {len(set(same_id) | set(same_text))} of the evaluation set's {len(records)} notes are training notes "
-            f"of {who} ({len(same_id)} by note id, {len(same_text)} by text; e.g. {shown}); a model scored on notes it "
+            f"{path}: {len(set(same_id) | set(same_text))} of the evaluation set's {len(records)} notes are "
+            f"training notes of {who} ({len(same_id)} by note id, {len(same_text)} by text; e.g. {shown}); "
+            "a model scored on notes it "
             "learned from looks better than it is: use held-out notes"
         )
     return {

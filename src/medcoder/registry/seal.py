@@ -62,7 +62,8 @@ def verify_registered_seal(model_dir: str | Path, version: ModelVersion) -> str:
     expected, files = version.tags.get(SEAL_SHA256_TAG), version.tags.get(SEAL_FILES_TAG)
     if not expected or not files:
         raise RegistryError(
-            f"{version.name} v{version.version} has no model seal (registered before medcoder sealed whole model folders): "
+            f"{version.name} v{version.version} has no model seal "
+            "(registered before medcoder sealed whole model folders): "
             f"register its run again (medcoder register --run-id {version.run_id}) and promote the new version"
         )
     try:

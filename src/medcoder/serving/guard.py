@@ -42,7 +42,8 @@ _ERROR_CODES = {
     504: "DEADLINE_EXCEEDED",
 }
 _REPLACED_MESSAGES = {
-    504: "the request took longer than the server's timeout (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT); send fewer or shorter notes",
+    504: "the request took longer than the server's timeout (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT); "
+    "send fewer or shorter notes",
 }
 _DEFAULT_REPLACED = "the model could not answer this request; the server log has the details"
 

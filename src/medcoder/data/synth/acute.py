@@ -351,7 +351,8 @@ def knee_injection(rng, style, pt, age) -> Problem:
     ]
     entry = [
         name,
-        ", worsening pain despite topical diclofenac. Steroid injection today; continue diclofenac gel and home exercises.",
+        ", worsening pain despite topical diclofenac. Steroid injection today; "
+        "continue diclofenac gel and home exercises.",
     ]
     return Problem(
         key,

@@ -558,7 +558,8 @@ PHENOMENON_TARGETS: dict[str, float] = {
     "inpatient": 0.18,  # of all notes
     "negated": 0.97,  # of all notes: at least one negated mention (ROS and exam negatives are near universal)
     "family": 0.23,  # a family-history mention (its Z80-Z84 code is coded)
-    "historical": 0.20,  # a resolved condition mentioned as history (coded with its Z85/Z86/Z87/I25.2 code when one applies)
+    # a resolved condition mentioned as history (coded with its Z85/Z86/Z87/I25.2 code when one applies)
+    "historical": 0.20,
     "hypothetical": 0.45,  # return precautions, procedures only considered
     "uncertain_outpatient": 0.10,  # of outpatient notes: an uncertain mention (symptoms coded instead)
     "uncertain_inpatient_coded": 0.27,  # of inpatient notes: an uncertain discharge diagnosis that is coded

@@ -89,7 +89,8 @@ def _holter(rng, style, pt, age) -> list:
 
 def _echo(rng, style, pt, age) -> list:
     return [
-        f"Echo {pick(rng, ('last year', 'in the spring', 'recently'))}: EF {rng.randint(55, 65)}%, normal diastolic function; ",
+        f"Echo {pick(rng, ('last year', 'in the spring', 'recently'))}: EF {rng.randint(55, 65)}%, "
+        "normal diastolic function; ",
         _negated(rng, style, "chf"),
         ".",
     ]

@@ -188,7 +188,8 @@ def nstemi(rng, style, pt, age) -> Stay:
     principal = ev(name_of(rng, style, names), icd("I21.4"))
     course = [
         "Presented with substernal chest pain. ECG with ST depressions, troponin peaked at ",
-        f"{rng.uniform(1.2, 9.8):.1f} ng/mL. Started on heparin drip. Left heart catheterization showed a 90% LAD stenosis, "
+        f"{rng.uniform(1.2, 9.8):.1f} ng/mL. Started on heparin drip. "
+        "Left heart catheterization showed a 90% LAD stenosis, "
         "treated with a drug-eluting stent. Pain free after the procedure.",
     ]
     meds = [
@@ -218,7 +219,8 @@ def sepsis_uti(rng, style, pt, age) -> Stay:
     source, unsure = _maybe_uncertain(rng, 0.5, uti())
     principal = [ev("Sepsis", icd("A41.9")), pick(rng, (" due to ", " secondary to ", ", source: ")), source]
     course = [
-        "Presented with fever, tachycardia and dysuria; lactate 2.4, WBC 16. Met sepsis criteria without organ dysfunction; ",
+        "Presented with fever, tachycardia and dysuria; lactate 2.4, WBC 16. "
+        "Met sepsis criteria without organ dysfunction; ",
         negated(rng, "septic shock", "R65.21"),
         ". Treated with IV fluids and ceftriaxone for ",
         uti() if not unsure else fill("a presumed {x}", x=uti()),
@@ -268,8 +270,8 @@ def appendicitis(rng, style, pt, age) -> Stay:
 def stroke(rng, style, pt, age) -> Stay:
     principal = ev(pick(rng, ("acute ischemic stroke", "acute CVA", "ischemic stroke")), icd("I63.9"))
     course = [
-        "Presented with transient neurologic symptoms that resolved before arrival (NIHSS 0). MRI brain showed a small acute "
-        "infarct. CT head: ",
+        "Presented with transient neurologic symptoms that resolved before arrival (NIHSS 0). "
+        "MRI brain showed a small acute infarct. CT head: ",
         negated(rng, "intracranial hemorrhage", "I62.9"),
         ". Telemetry without arrhythmia. Echo unremarkable. No residual deficits at discharge.",
     ]
@@ -292,8 +294,8 @@ def covid_pneumonia(rng, style, pt, age) -> Stay:
     covid = ev("COVID-19", icd("U07.1"))
     principal = ev(fill(pick(rng, ("{c} pneumonia", "pneumonia due to {c}")), c=covid), icd("J12.82"))
     course = [
-        "Positive SARS-CoV-2 PCR. Bilateral infiltrates on chest x-ray. Required 2-3 L oxygen, treated with dexamethasone "
-        "and remdesivir. CTA chest: ",
+        "Positive SARS-CoV-2 PCR. Bilateral infiltrates on chest x-ray. "
+        "Required 2-3 L oxygen, treated with dexamethasone and remdesivir. CTA chest: ",
         negated(rng, "pulmonary embolism", "I26.99"),
         ". Weaned to room air by discharge.",
     ]
@@ -322,7 +324,8 @@ def afib_rvr(rng, style, pt, age) -> Stay:
     )
     anticoagulated = any(m.z_code == "Z79.01" for m in pt.meds.get("afib", []))
     course = [
-        "Heart rate 150s on arrival. Rate controlled with IV diltiazem, then oral rate control. TSH normal. Troponin negative; ",
+        "Heart rate 150s on arrival. Rate controlled with IV diltiazem, then oral rate control. "
+        "TSH normal. Troponin negative; ",
         negated(rng, "acute MI", "I21.9"),
         ". ",
         "Home anticoagulation continued." if anticoagulated else "Anticoagulation discussed; patient declined.",
@@ -387,8 +390,8 @@ def hyponatremia(rng, style, pt, age) -> Stay:
     principal = ev(pick(rng, ("hyponatremia", "hypovolemic hyponatremia", "symptomatic hyponatremia")), icd("E87.1"))
     na = rng.randint(119, 127)
     course = [
-        f"Sodium {na} on admission with poor oral intake. Treated with isotonic saline with slow correction; sodium {na + 9} "
-        "at discharge. ",
+        f"Sodium {na} on admission with poor oral intake. "
+        f"Treated with isotonic saline with slow correction; sodium {na + 9} at discharge. ",
         ev("Hyponatremia", icd("E87.1")),
         " felt to be hypovolemic from poor oral intake.",
     ]
@@ -562,7 +565,8 @@ def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter) -
     temp = rng.uniform(38.3, 39.4) if stay.febrile else rng.uniform(36.4, 37.3)
     hpi += [
         f" In the ED: T {temp:.1f} C, HR {rng.randint(96, 124) if stay.febrile else rng.randint(64, 98)}, "
-        f"BP {rng.randint(104, 150) if age >= 18 else rng.randint(96, 118)}/{rng.randint(60, 88) if age >= 18 else rng.randint(54, 72)}, "
+        f"BP {rng.randint(104, 150) if age >= 18 else rng.randint(96, 118)}/"
+        f"{rng.randint(60, 88) if age >= 18 else rng.randint(54, 72)}, "
         f"SpO2 {rng.randint(90, 98)}%. ",
         stay.service
         or pick(

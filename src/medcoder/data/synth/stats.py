@@ -192,7 +192,8 @@ def summary_markdown(summary: dict[str, Any], top_codes: int = 15) -> str:
             "",
             "| MiniLM tokens per note | min | p10 | median | p90 | max | share > 512 |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            f"| all notes | {t['min']} | {t['p10']:.0f} | {t['median']:.0f} | {t['p90']:.0f} | {t['max']} | {t['share_over_512']:.3f} |",
+            f"| all notes | {t['min']} | {t['p10']:.0f} | {t['median']:.0f} | {t['p90']:.0f} | {t['max']} "
+            f"| {t['share_over_512']:.3f} |",
         ]
     lines += ["", "| E/M code | notes |", "| --- | ---: |"] + [f"| {k} | {v} |" for k, v in summary["em_codes"].items()]
     lines += ["", f"| most frequent codes (of {len(summary['codes'])}) | system | notes |", "| --- | --- | ---: |"]

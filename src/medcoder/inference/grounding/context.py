@@ -69,7 +69,8 @@ _TABLE: list[tuple] = [
         "both",
         "any",
         [
-            r"\bno\s+(?:change|increase|interval change|significant change|further\s+(?:workup|testing|follow[- ]up))\b",
+            r"\bno\s+(?:change|increase|interval change|significant change|"
+            r"further\s+(?:workup|testing|follow[- ]up))\b",
             r"\bnot\s+only\b",
             r"\bnot\s+necessarily\b",
             r"\bgram[- ]negative\b",
@@ -180,7 +181,8 @@ _TABLE: list[tuple] = [
             r"\bf(?:h|hx)\b\s*(?:of\b|:)?",
             r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?"
             + _RELATIVE
-            + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bhad\b|\bhas\b|\bhave\b|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b"
+            + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bhad\b|\bhas\b|\bhave\b"
+            r"|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b"
             r"|\bhistory\s+of\b|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|:|\s-\s)",
         ],
     ),
@@ -222,7 +224,8 @@ _TABLE: list[tuple] = [
         "pre",
         "condition",
         [  # "old MI", not "3 year old female"
-            r"(?<!year )(?<!years )(?<!month )(?<!months )(?<!week )(?<!day )(?<![-\w])old\b(?!\s+(?:age|man|woman|male|female|lady|gentleman|patient|boy|girl|child|infant))",
+            r"(?<!year )(?<!years )(?<!month )(?<!months )(?<!week )(?<!day )(?<![-\w])old\b"
+            r"(?!\s+(?:age|man|woman|male|female|lady|gentleman|patient|boy|girl|child|infant))",
         ],
         _PHRASE,
     ),

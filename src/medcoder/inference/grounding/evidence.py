@@ -289,7 +289,8 @@ def _verified(
     index = {label: i for i, label in enumerate(verifier.labels)}
     # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
     readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
-                + [(text[a:b], ((a, b),), True) for a, b in sentences if (a, b) not in c.evidence] for c in codes]  # fmt: skip
+                + [(text[a:b], ((a, b),), True) for a, b in sentences if (a, b) not in c.evidence]
+                for c in codes]  # fmt: skip
     pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _, _ in rs]
     probs = iter(verifier.support([t for t, _ in pairs], [j for _, j in pairs]) if pairs else [])
     out = []

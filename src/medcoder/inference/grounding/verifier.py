@@ -360,7 +360,8 @@ def verifier_config(verifier: SupportVerifier) -> dict:
     return {"weights": verifier.weights.to_dict(), "encoder": PACKAGED_ENCODER,
             "encoder_sha256": encoder_fingerprint(packaged_sentence_encoder_path()),
             "rescue_floor": verifier.rescue_floor, "rescue_support": verifier.rescue_support,
-            "rejected_action": verifier.rejected_action, "margin": MARGIN_WITH_SIBLINGS if verifier.sibling_margin else "labels"}  # fmt: skip
+            "rejected_action": verifier.rejected_action,
+            "margin": MARGIN_WITH_SIBLINGS if verifier.sibling_margin else "labels"}  # fmt: skip
 
 
 def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> SupportVerifier:
