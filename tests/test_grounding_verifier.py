@@ -199,3 +199,33 @@ def test_a_code_whose_attention_missed_its_words_is_grounded_on_the_plain_senten
     assert by_code["N39.0"].grounded
     assert "Impression: uncomplicated bladder infection" in [text[s:e] for s, e in by_code["N39.0"].evidence]
     assert "R50.9" not in by_code and ("ICD-10-CM", "R50.9") in pred.verifier_rejected
+
+
+def test_an_outpatient_doubted_diagnosis_leaves_its_plainly_stated_signs_for_the_guideline_layer():
+    """ "Probable pneumonia" at 0.97 is blocked outside the hospital; the fever and cough stated plainly
+    elsewhere are found in the codes' own words (whatever the model scored them), negated and doubted
+    sentences are not searched ("No chest pain"; the x-ray line names no symptom), and an inpatient note
+    records nothing (there the diagnosis is coded)."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    if not {("ICD-10-CM", "R50.9"), ("ICD-10-CM", "R05.9")} <= set(verifier.labels):
+        pytest.skip("the fitted label space lacks the fever/cough codes")
+    text = (
+        "46M with 3 days of productive cough and fever to 102 at home. No chest pain. "
+        "Impression: probable community-acquired pneumonia. Plan: amoxicillin, chest x-ray tomorrow."
+    )
+    span = (text.index("probable"), text.index(". Plan"))
+    scores, rows, tags, offsets = one_span_note(text, span, {"J18.9": 0.97})
+
+    def ground(setting):
+        return ground_note("n1", text, setting, verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+
+    outpatient = ground("outpatient")
+    assert outpatient.codes == () and ("ICD-10-CM", "J18.9") in outpatient.context_blocked
+    signs = {code: (p, span) for _, code, p, span in outpatient.documented_signs}
+    assert {"R50.9", "R05.9"} <= set(signs), signs
+    assert all(verifier.accepts(p) for p, _ in signs.values())
+    assert {code: text[s:e] for code, (_, (s, e)) in signs.items()} == {"R50.9": "fever", "R05.9": "cough"}
+    assert "R07.9" not in signs  # "No chest pain" is never searched
+    assert ground("inpatient").documented_signs == ()

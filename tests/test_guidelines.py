@@ -134,3 +134,19 @@ def test_two_codes_corrected_to_the_same_code_give_it_once_with_the_higher_score
         code("99395", 0.4, system=CPT), code("99396", 0.7, system=CPT, span=(9, 12)), patient=adult, rule="age_and_sex"
     )
     assert [(c.code, c.score) for c in pred.codes] == [("99397", 0.7)]
+
+
+def test_outpatient_uncertainty_codes_the_documented_signs_and_says_so():
+    signs = (("ICD-10-CM", "R50.9", 0.95, (10, 40)), ("ICD-10-CM", "R05.9", 0.92, (10, 40)))
+    pred = run(code("I10"), rule="outpatient_uncertainty", documented_signs=signs)
+    assert codes_of(pred) == {"I10", "R50.9", "R05.9"}
+    fever = next(c for c in pred.codes if c.code == "R50.9")
+    assert fever.grounded and fever.score == fever.support == 0.95 and fever.evidence == ((10, 40),)
+    assert fever.rules_applied == ("outpatient_uncertainty",)
+    assert [e.to_dict() for e in pred.rules] == [
+        {"rule": "outpatient_uncertainty", "section": "IV.H, I.B.4-5", "removed": [], "added": ["R50.9", "R05.9"]}
+    ]
+    inpatient = Patient(50, "F", "inpatient")  # there the uncertain diagnosis itself is coded (II.H)
+    assert codes_of(run(code("I10"), patient=inpatient, rule="outpatient_uncertainty", documented_signs=signs)) == {
+        "I10"
+    }

@@ -120,6 +120,12 @@ def is_valid(code: str) -> bool:
     return bool(sicd.is_valid_item(code) and sicd.is_category_or_subcategory(code))
 
 
+def is_sign_or_symptom(code: str) -> bool:
+    """True for chapter 18, "Symptoms, signs and abnormal clinical and laboratory findings" (R00-R99):
+    the codes reported when a related definitive diagnosis has not been established (Section I.B.4-5)."""
+    return code[:1] == "R" and is_valid(code)
+
+
 def is_billable(code: str) -> bool:
     """True when `code` is valid and a leaf (no more specific code exists), i.e. reportable on a claim."""
     return is_valid(code) and bool(_sicd().is_leaf(code))

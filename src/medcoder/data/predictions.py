@@ -61,6 +61,10 @@ class NotePrediction:
     # of those, the ones blocked as HISTORICAL mentions: (system, code, score, span). "Old MI" is not
     # a current I21.4, but it is I25.2; the guideline layer turns these into history codes
     historical_mentions: tuple[tuple[str, str, float, Span], ...] = ()
+    # in a note that is not inpatient and whose diagnosis was blocked as uncertain ("probable
+    # pneumonia"): sign and symptom codes of the label space whose words the verifier finds in a plainly
+    # asserting sentence, (system, code, support, span); the guideline layer codes them (Section IV.H)
+    documented_signs: tuple[tuple[str, str, float, Span], ...] = ()
     # codes scored above the threshold that the evidence verifier found no support for in the text and
     # that were therefore left out (medcoder.inference.grounding.verifier, rejected_action "drop")
     verifier_rejected: tuple[tuple[str, str], ...] = ()

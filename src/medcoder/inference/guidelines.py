@@ -109,6 +109,21 @@ def history_codes(codes: list[PredictedCode], pred: NotePrediction, patient: Pat
     return _replace_codes(codes, [], added, "history_codes", "I.C.9.e.4, I.C.2.d, I.C.21.c.4")
 
 
+def outpatient_uncertainty(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Outside the hospital a diagnosis documented as probable, suspected or "rule out" is not coded
+    (the context check blocked it); the condition is coded to the highest degree of certainty for the
+    visit, its documented signs and symptoms (Section IV.H; I.B.4-5). The signs are those grounding
+    found stated plainly in the note (`documented_signs`, verifier support >= rescue_support); their
+    score is that support, because the model's own score for them is what the doubted diagnosis
+    suppressed. Inpatient notes never get here: there the uncertain diagnosis is coded (Section II.H)."""
+    if patient.setting == "inpatient":
+        return codes, []
+    present = {(c.system, c.code) for c in codes}
+    added = [PredictedCode(system, code, support, (span,), True, support, ("outpatient_uncertainty",))
+             for system, code, support, span in pred.documented_signs if (system, code) not in present]  # fmt: skip
+    return _replace_codes(codes, [], added, "outpatient_uncertainty", "IV.H, I.B.4-5")
+
+
 _CKD_STAGE = re.compile(r"^N18\.(\d)")
 
 
@@ -266,6 +281,7 @@ def _wrong_sex(code: str, sex: str) -> bool:
 
 RULES: tuple[tuple[str, RuleFn], ...] = (
     ("history_codes", history_codes),
+    ("outpatient_uncertainty", outpatient_uncertainty),
     ("hypertension_combinations", hypertension_combinations),
     ("diabetes_ckd", diabetes_ckd),
     ("unspecified_beside_specific", unspecified_beside_specific),

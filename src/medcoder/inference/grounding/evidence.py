@@ -30,6 +30,7 @@ for the visit level). No ConText check: a visit level is not a condition that ca
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -37,12 +38,16 @@ from dataclasses import replace
 import numpy as np
 
 from medcoder.codes.em import EM_CLASSES, EM_NONE
+from medcoder.codes.formats import ICD10CM
+from medcoder.codes.icd10cm import is_sign_or_symptom
+from medcoder.codes.terms import abbreviations, code_texts
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.data.spans import spans_from_bio, word_span
 from medcoder.inference.grounding.context import (
     HISTORICAL,
+    UNCERTAIN,
     blocks_grounding,
     detect_context,
     exempt_statuses,
@@ -168,6 +173,7 @@ def ground_note(
     rescue_floor = None if verifier is None else verifier.rescue_floor
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
     rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
+    doubted = False  # a diagnosis blocked as uncertain (outpatient): its signs and symptoms are looked for
     for col in np.flatnonzero(above | rescue):
         label = labels[col]
         mass = membership @ attention[col] if tagged else np.zeros(0)
@@ -190,6 +196,7 @@ def ground_note(
             historical = [window] if status == HISTORICAL else []
         if only_blocked:
             blocked.append(label)
+            doubted = doubted or any(s == UNCERTAIN for s in (statuses.values() if candidates else [status]))
             if historical:
                 history.append((*label, float(code_scores[col]), historical[0]))
             continue
@@ -211,6 +218,10 @@ def ground_note(
         history = [h for h, p in zip(history, support) if verifier.accepts(float(p))]
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
+    signs: list[tuple[str, str, float, Span]] = []
+    if verifier is not None and doubted and setting != "inpatient":
+        present = {(c.system, c.code) for c in codes}
+        signs = _documented_signs(text, [lb for lb in verifier.labels if lb not in present], verifier)
 
     em_code, em_score, em_evidence = None, None, ()
     if em_probs is not None:
@@ -221,7 +232,7 @@ def ground_note(
                 em_evidence = _em_windows(em_attention, token_offsets, window_tokens, text, max_spans)
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
                           context_blocked=tuple(blocked), historical_mentions=tuple(history),
-                          verifier_rejected=tuple(unsupported))  # fmt: skip
+                          documented_signs=tuple(signs), verifier_rejected=tuple(unsupported))  # fmt: skip
 
 
 def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple[Span, ...]]]:
@@ -310,6 +321,48 @@ def _verified(
         else:
             rejected.append((c.system, c.code))
     return out
+
+
+# words a code text uses for "which one" rather than "what": not a finding by themselves
+_GENERIC = {"unspecified", "other", "specified", "nos", "not elsewhere classified", "nec"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _finding_terms(system: str, code: str) -> re.Pattern[str] | None:
+    """The plain words a sign or symptom code is written with (its description and inclusion terms
+    without "unspecified"/"NOS", its clinical synonyms, and their abbreviations), as one whole-word,
+    case-insensitive pattern; None when it has none of 3+ letters."""
+    pieces = {piece.strip(" .").lower() for t in code_texts(system, code) for piece in re.split(r"[,;(\[\]]", t)}
+    terms = {re.sub(r"\bnos\b", "", p).strip() for p in pieces if p.strip() and p.strip() not in _GENERIC}
+    terms |= {abbr for abbr, expansion in abbreviations().items() if expansion.lower() in terms}
+    terms = {t for t in terms if len(t) >= 3 and t not in _GENERIC}
+    if not terms:
+        return None
+    alternatives = "|".join(r"\s+".join(map(re.escape, t.split())) for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?<![\w/])(?:{alternatives})(?![\w/])", re.IGNORECASE)
+
+
+def _documented_signs(
+    text: str, candidates: Sequence[Label], verifier: SupportVerifier
+) -> list[tuple[str, str, float, Span]]:
+    """Sign and symptom codes among `candidates` that a plainly asserting sentence of the note names in
+    the code's own words (`_finding_terms`), where the verifier also accepts the named words:
+    (system, code, support, span of the words), first mention each. Whatever the model scored them:
+    a model taught that fever is integral to pneumonia scores fever low beside "probable pneumonia",
+    where the guidelines want the fever coded. Whole sentences are not judged by the verifier: one
+    that names two symptoms supports neither enough on its own."""
+    signs = [lb for lb in candidates if lb[0] == ICD10CM and is_sign_or_symptom(lb[1])]
+    found: list[tuple[Label, Span]] = []
+    for label in signs:
+        pattern = _finding_terms(*label)
+        match = next((m for a, b in _plain_sentences(text) if pattern and (m := pattern.search(text, a, b))), None)
+        if match is not None:
+            found.append((label, (match.start(), match.end())))
+    if not found:
+        return []
+    index = {label: i for i, label in enumerate(verifier.labels)}
+    support = verifier.support([text[a:b] for _, (a, b) in found], [index[label] for label, _ in found])
+    return [(*label, float(p), span) for (label, span), p in zip(found, support) if verifier.accepts(float(p))]
 
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:
