@@ -229,3 +229,12 @@ def test_an_outpatient_doubted_diagnosis_leaves_its_plainly_stated_signs_for_the
     assert {code: text[s:e] for code, (_, (s, e)) in signs.items()} == {"R50.9": "fever", "R05.9": "cough"}
     assert "R07.9" not in signs  # "No chest pain" is never searched
     assert ground("inpatient").documented_signs == ()
+
+
+def test_a_sign_named_only_as_a_return_precaution_is_not_a_documented_sign():
+    from medcoder.inference.grounding.evidence import _documented_signs
+
+    verifier, _ = fitted()
+    text = "Cough for a week. Impression: possible bronchitis. Return precautions reviewed, including chest pain."
+    codes = {code for _, code, _, _ in _documented_signs(text, verifier.labels, verifier)}
+    assert "R07.9" not in codes and ("R05.9" in codes or ("ICD-10-CM", "R05.9") not in verifier.labels)

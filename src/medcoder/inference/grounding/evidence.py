@@ -346,7 +346,8 @@ def _documented_signs(
     text: str, candidates: Sequence[Label], verifier: SupportVerifier
 ) -> list[tuple[str, str, float, Span]]:
     """Sign and symptom codes among `candidates` that a plainly asserting sentence of the note names in
-    the code's own words (`_finding_terms`), where the verifier also accepts the named words:
+    the code's own words (`_finding_terms`) in a mention the context check leaves as current, where
+    the verifier also accepts the named words:
     (system, code, support, span of the words), first mention each. Whatever the model scored them:
     a model taught that fever is integral to pneumonia scores fever low beside "probable pneumonia",
     where the guidelines want the fever coded. Whole sentences are not judged by the verifier: one
@@ -355,9 +356,12 @@ def _documented_signs(
     found: list[tuple[Label, Span]] = []
     for label in signs:
         pattern = _finding_terms(*label)
-        match = next((m for a, b in _plain_sentences(text) if pattern and (m := pattern.search(text, a, b))), None)
-        if match is not None:
-            found.append((label, (match.start(), match.end())))
+        for a, b in _plain_sentences(text) if pattern else ():
+            match = pattern.search(text, a, b)
+            # the context check as for any evidence ("return precautions reviewed, including chest pain")
+            if match is not None and _status(text, (match.start(), match.end()), *label) is None:
+                found.append((label, (match.start(), match.end())))
+                break
     if not found:
         return []
     index = {label: i for i, label in enumerate(verifier.labels)}
