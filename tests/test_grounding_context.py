@@ -206,3 +206,13 @@ def test_context_depends_on_what_the_code_is_about(marked: str, system: str, cod
     text = marked.replace("[", "").replace("]", "")
     match = detect_context(text, start, end, subject_of(system, code), exempt_statuses(system, code))
     assert (match.status if match else None) == expected
+
+
+def test_a_note_states_a_doubted_diagnosis_by_its_uncertainty_words_not_by_a_question_mark():
+    from medcoder.inference.grounding.context import states_a_doubted_diagnosis
+
+    assert states_a_doubted_diagnosis("A: probable community-acquired pneumonia")
+    assert states_a_doubted_diagnosis("Abdominal pain - rule out appendicitis.")
+    assert states_a_doubted_diagnosis("Shortness of breath, asthma vs COPD.")
+    assert not states_a_doubted_diagnosis("Any questions? Pneumonia confirmed on chest x-ray.")
+    assert not states_a_doubted_diagnosis("Essential hypertension, stable.")

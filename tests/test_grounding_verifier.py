@@ -229,6 +229,12 @@ def test_an_outpatient_doubted_diagnosis_leaves_its_plainly_stated_signs_for_the
     assert {code: text[s:e] for code, (_, (s, e)) in signs.items()} == {"R50.9": "fever", "R05.9": "cough"}
     assert "R07.9" not in signs  # "No chest pain" is never searched
     assert ground("inpatient").documented_signs == ()
+    # the note's own words say the diagnosis is doubted, so its signs are found even when the coder
+    # did not score the diagnosis at all
+    unscored = ground_note(
+        "n1", text, "outpatient", verifier.labels, np.zeros_like(scores), rows, tags, offsets, 0.5, verifier=verifier
+    )
+    assert {code for _, code, _, _ in unscored.documented_signs} == set(signs)
 
 
 def test_a_sign_named_only_as_a_return_precaution_is_not_a_documented_sign():

@@ -347,6 +347,17 @@ TRIGGERS: tuple[Trigger, ...] = tuple(
 )
 
 
+def states_a_doubted_diagnosis(text: str) -> bool:
+    """Whether the note documents some condition as uncertain ("probable pneumonia", "rule out
+    appendicitis", "asthma vs COPD"): any UNCERTAIN trigger for conditions except a bare "?" (which
+    also ends questions). Outside the hospital such a note codes the documented signs and symptoms
+    instead (ICD-10-CM Section IV.H), whether or not a coder scored the doubted diagnosis itself."""
+    return any(
+        t.status == UNCERTAIN and t.subject == "condition" and t.pattern.pattern != r"\?" and t.pattern.search(text)
+        for t in TRIGGERS
+    )
+
+
 def blocks_grounding(status: str | None, setting: str | None) -> bool:
     """Whether a mention with this status must not justify a code in a note of this setting.
 

@@ -51,6 +51,7 @@ from medcoder.inference.grounding.context import (
     blocks_grounding,
     detect_context,
     exempt_statuses,
+    states_a_doubted_diagnosis,
     subject_of,
 )
 from medcoder.inference.grounding.identification import is_identification_line
@@ -219,7 +220,7 @@ def ground_note(
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
     signs: list[tuple[str, str, float, Span]] = []
-    if verifier is not None and doubted and setting != "inpatient":
+    if verifier is not None and setting != "inpatient" and (doubted or states_a_doubted_diagnosis(text)):
         present = {(c.system, c.code) for c in codes}
         signs = _documented_signs(text, [lb for lb in verifier.labels if lb not in present], verifier)
 
@@ -331,7 +332,7 @@ _GENERIC = {"unspecified", "other", "specified", "nos", "not elsewhere classifie
 def _finding_terms(system: str, code: str) -> re.Pattern[str] | None:
     """The plain words a sign or symptom code is written with (its description and inclusion terms
     without "unspecified"/"NOS", its clinical synonyms, and their abbreviations), as one whole-word,
-    case-insensitive pattern; None when it has none of 3+ letters."""
+    case-insensitive pattern that also takes the plural ("fevers"); None when it has none of 3+ letters."""
     pieces = {piece.strip(" .").lower() for t in code_texts(system, code) for piece in re.split(r"[,;(\[\]]", t)}
     terms = {re.sub(r"\bnos\b", "", p).strip() for p in pieces if p.strip() and p.strip() not in _GENERIC}
     terms |= {abbr for abbr, expansion in abbreviations().items() if expansion.lower() in terms}
@@ -339,7 +340,7 @@ def _finding_terms(system: str, code: str) -> re.Pattern[str] | None:
     if not terms:
         return None
     alternatives = "|".join(r"\s+".join(map(re.escape, t.split())) for t in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<![\w/])(?:{alternatives})(?![\w/])", re.IGNORECASE)
+    return re.compile(rf"(?<![\w/])(?:{alternatives})(?:e?s)?(?![\w/])", re.IGNORECASE)
 
 
 def _documented_signs(
