@@ -203,9 +203,8 @@ def test_a_code_whose_attention_missed_its_words_is_grounded_on_the_plain_senten
 
 def test_an_outpatient_doubted_diagnosis_leaves_its_plainly_stated_signs_for_the_guideline_layer():
     """ "Probable pneumonia" at 0.97 is blocked outside the hospital; the fever and cough stated plainly
-    elsewhere are found in the codes' own words (whatever the model scored them), negated and doubted
-    sentences are not searched ("No chest pain"; the x-ray line names no symptom), and an inpatient note
-    records nothing (there the diagnosis is coded)."""
+    elsewhere are found in the codes' own words (whatever the model scored them), a negated mention is
+    not taken ("No chest pain"), and an inpatient note records nothing (there the diagnosis is coded)."""
     from medcoder.inference.grounding.evidence import ground_note
 
     verifier, _ = fitted()
@@ -227,7 +226,7 @@ def test_an_outpatient_doubted_diagnosis_leaves_its_plainly_stated_signs_for_the
     assert {"R50.9", "R05.9"} <= set(signs), signs
     assert all(verifier.accepts(p) for p, _ in signs.values())
     assert {code: text[s:e] for code, (_, (s, e)) in signs.items()} == {"R50.9": "fever", "R05.9": "cough"}
-    assert "R07.9" not in signs  # "No chest pain" is never searched
+    assert "R07.9" not in signs  # "No chest pain" is negated
     assert ground("inpatient").documented_signs == ()
     # the note's own words say the diagnosis is doubted, so its signs are found even when the coder
     # did not score the diagnosis at all
@@ -244,3 +243,15 @@ def test_a_sign_named_only_as_a_return_precaution_is_not_a_documented_sign():
     text = "Cough for a week. Impression: possible bronchitis. Return precautions reviewed, including chest pain."
     codes = {code for _, code, _, _ in _documented_signs(text, verifier.labels, verifier)}
     assert "R07.9" not in codes and ("R05.9" in codes or ("ICD-10-CM", "R05.9") not in verifier.labels)
+
+
+def test_a_sign_in_the_sentence_that_doubts_the_diagnosis_is_preferred_as_evidence():
+    """ "Headache - questionable migraine": the assessment's own words, not the earlier history line."""
+    from medcoder.inference.grounding.evidence import _documented_signs
+
+    verifier, _ = fitted()
+    if ("ICD-10-CM", "R51.9") not in verifier.labels:
+        pytest.skip("the fitted label space lacks R51.9")
+    text = "Recurrent headaches for 2 months. No aura.\nAssessment: Headache - questionable migraine. Diary."
+    [(_, code, _, (start, end))] = _documented_signs(text, [("ICD-10-CM", "R51.9")], verifier)
+    assert code == "R51.9" and start == text.index("Headache -") and text[start:end] == "Headache"

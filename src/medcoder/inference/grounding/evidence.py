@@ -261,25 +261,24 @@ _QUALIFIED = re.compile(
 )
 
 
-def _plain_sentences(text: str) -> list[Span]:
-    """Sentences (or lines) of the note that plainly assert something: no qualifying word
-    (`_QUALIFIED`), not an identification line, at least two words. Where the model's own spans do not
-    support a code it scored above the threshold, these are searched for words that do ("Impression:
-    uncomplicated bladder infection" for N39.0 whose attention sat on "going to the bathroom a lot")."""
+def _sentences(text: str) -> list[Span]:
+    """Sentences (or lines) of the note of at least two words, identification lines left out."""
     out, start = [], 0
     for m in list(_SENTENCE_END.finditer(text)) + [None]:
         end = m.end() if m is not None else len(text)
         span = word_span(text, start, end) if text[start:end].strip() else None
-        if span is not None:
-            sentence = text[span[0] : span[1]]
-            if (
-                len(sentence.split()) >= 2
-                and not _QUALIFIED.search(sentence)
-                and not is_identification_line(text, span[0])
-            ):
-                out.append(span)
+        if span is not None and len(text[span[0] : span[1]].split()) >= 2 and not is_identification_line(text, span[0]):
+            out.append(span)
         start = end
     return out
+
+
+def _plain_sentences(text: str) -> list[Span]:
+    """Sentences that plainly assert something: no qualifying word (`_QUALIFIED`). Where the model's
+    own spans do not support a code it scored above the threshold, these are searched for words that
+    do ("Impression: uncomplicated bladder infection" for N39.0 whose attention sat on "going to the
+    bathroom a lot")."""
+    return [(a, b) for a, b in _sentences(text) if not _QUALIFIED.search(text[a:b])]
 
 
 def _verified(
@@ -346,23 +345,30 @@ def _finding_terms(system: str, code: str) -> re.Pattern[str] | None:
 def _documented_signs(
     text: str, candidates: Sequence[Label], verifier: SupportVerifier
 ) -> list[tuple[str, str, float, Span]]:
-    """Sign and symptom codes among `candidates` that a plainly asserting sentence of the note names in
-    the code's own words (`_finding_terms`) in a mention the context check leaves as current, where
-    the verifier also accepts the named words:
+    """Sign and symptom codes among `candidates` that the note names in the code's own words
+    (`_finding_terms`) in a mention the context check leaves as current, where the verifier also
+    accepts the named words:
     (system, code, support, span of the words), first mention each. Whatever the model scored them:
     a model taught that fever is integral to pneumonia scores fever low beside "probable pneumonia",
     where the guidelines want the fever coded. Whole sentences are not judged by the verifier: one
     that names two symptoms supports neither enough on its own."""
     signs = [lb for lb in candidates if lb[0] == ICD10CM and is_sign_or_symptom(lb[1])]
+    sentences = _sentences(text)
+    # the sentence that doubts a diagnosis is where a coder reads its symptoms ("Headache - questionable
+    # migraine"), so its mentions come first; then the others, in note order
+    doubting = [s for s in sentences if states_a_doubted_diagnosis(text[s[0] : s[1]])]
+    ordered = doubting + [s for s in sentences if s not in doubting]
     found: list[tuple[Label, Span]] = []
     for label in signs:
         pattern = _finding_terms(*label)
-        for a, b in _plain_sentences(text) if pattern else ():
-            match = pattern.search(text, a, b)
-            # the context check as for any evidence ("return precautions reviewed, including chest pain")
-            if match is not None and _status(text, (match.start(), match.end()), *label) is None:
-                found.append((label, (match.start(), match.end())))
-                break
+        mentions = (m for a, b in (ordered if pattern else ()) for m in pattern.finditer(text, a, b))
+        # a current mention by the context check, as for any evidence: not "no fever", not "return
+        # precautions reviewed, including chest pain", not the doubted diagnosis itself
+        span = next(
+            ((m.start(), m.end()) for m in mentions if _status(text, (m.start(), m.end()), *label) is None), None
+        )
+        if span is not None:
+            found.append((label, span))
     if not found:
         return []
     index = {label: i for i, label in enumerate(verifier.labels)}
