@@ -49,3 +49,17 @@ def test_every_declared_dependency_is_imported_or_has_a_reason():
     ]
     assert unused == [], f"declared in pyproject.toml but never imported: {unused}"
     assert set(NOT_IMPORTED) <= set(declared), "NOT_IMPORTED lists a dependency that is no longer declared"
+
+
+def test_the_serving_path_does_not_import_the_training_stack() -> None:
+    """A packaged model predicts with torch and transformers only: its requirements carry no Lightning,
+    so nothing the pyfunc imports may pull it in (a type-only import must stay under TYPE_CHECKING)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, medcoder.export.mlflow_model, medcoder.export.artifact, medcoder.inference.predict; "
+        "print(sorted(m for m in ('lightning', 'medcoder.models.lit_module', 'hydra') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,7 +24,9 @@ from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.inference.guidelines import Patient, apply_guidelines
 from medcoder.models.blend import ScoreBlend
 from medcoder.models.coder import MedicalCoder
-from medcoder.models.lit_module import CoderLitModule
+
+if TYPE_CHECKING:  # the packaged model predicts without Lightning: the training module is only a type here
+    from medcoder.models.lit_module import CoderLitModule
 
 
 @torch.no_grad()
