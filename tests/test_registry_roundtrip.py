@@ -238,7 +238,7 @@ def test_cli_register_and_promote_use_the_default_store(env, monkeypatch, capsys
     captured = capsys.readouterr()
     assert "PROMOTED: first promotion" in captured.out and "max_invalid_code_rate" in captured.out
     # its progress shows while it runs (the CLI configures logging): each scoring, then the move
-    assert "medcoder.evaluation.contract: scored cli v1 on" in captured.err
+    assert "medcoder.registry.scoring: scored cli v1 on" in captured.err
     assert "medcoder.registry.promote: cli v1 is now @champion" in captured.err
     assert {k: str(v) for k, v in env.client.get_registered_model("cli").aliases.items()} == {
         "challenger": "1",
