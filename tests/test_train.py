@@ -169,6 +169,7 @@ def test_blended_train_job_packages_the_blend_and_logs_the_neural_coder_alone(tm
         tmp_path,
         TINY
         + [
+            "data.max_chunks=16",  # the packaged model reads whole notes: so does the evaluation here
             "blend.enabled=true",
             "blend.C=[10.0]",
             "blend.min_df=1",
