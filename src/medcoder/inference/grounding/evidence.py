@@ -214,7 +214,7 @@ def ground_note(
     blocked = [b for b in blocked if b not in rescued]
     history = [h for h in history if (h[0], h[1]) not in rescued]
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
-        index = {label: i for i, label in enumerate(verifier.labels)}
+        index = verifier.label_index
         support = verifier.support([text[h[3][0] : h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
         history = [h for h, p in zip(history, support) if verifier.accepts(float(p))]
     unsupported = [u for u in unsupported if u not in rescued]
@@ -297,7 +297,7 @@ def _verified(
     otherwise, a hallucination a reviewer should not have to wade through), or kept ungrounded for
     review ("review") with its score capped at its support (the score says how sure the coder is
     that the code applies to THIS text, which cannot exceed how well the text supports it)."""
-    index = {label: i for i, label in enumerate(verifier.labels)}
+    index = verifier.label_index
     # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
     readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
                 + [(text[a:b], ((a, b),), True) for a, b in sentences if (a, b) not in c.evidence]
@@ -371,7 +371,7 @@ def _documented_signs(
             found.append((label, span))
     if not found:
         return []
-    index = {label: i for i, label in enumerate(verifier.labels)}
+    index = verifier.label_index
     support = verifier.support([text[a:b] for _, (a, b) in found], [index[label] for label, _ in found])
     return [(*label, float(p), span) for (label, span), p in zip(found, support) if verifier.accepts(float(p))]
 

@@ -154,6 +154,8 @@ class SupportVerifier:
         sibling_margin: bool = True,
     ):
         self.labels = tuple(labels)
+        # label -> its row in `support`'s label_ids, built once (grounding looks labels up for every note)
+        self.label_index: dict[Label, int] = {label: i for i, label in enumerate(self.labels)}
         self.encoder = encoder
         self.weights = weights
         # grounding policy: codes scored above rescue_floor (None: off) but under the threshold are
