@@ -42,6 +42,12 @@ EXTRA = [
     "I25.2",
     "I21.4",
     "R73.03",
+    "E11.65",
+    "E11.9",
+    "I48.91",
+    "Z68.34",
+    "Z68.36",
+    "Z88.0",
 ]
 
 
@@ -255,3 +261,84 @@ def test_a_sign_in_the_sentence_that_doubts_the_diagnosis_is_preferred_as_eviden
     text = "Recurrent headaches for 2 months. No aura.\nAssessment: Headache - questionable migraine. Diary."
     [(_, code, _, (start, end))] = _documented_signs(text, [("ICD-10-CM", "R51.9")], verifier)
     assert code == "R51.9" and start == text.index("Headache -") and text[start:end] == "Headache"
+
+
+def test_the_grounding_bar_passes_at_most_the_allowed_share_of_hard_negatives():
+    """Two bars: the threshold keeps 97% of val's gold pairs; `grounded_support` lets at most
+    `max_false_accept` of the hard negatives through. A verifier saved before the second bar grounds
+    at its threshold, as it did."""
+    from medcoder.inference.grounding.verifier import fit_weights, hard_negatives, iter_gold_pairs
+
+    verifier, _ = fitted()
+    corpus = generate_corpus(150, seed=5)
+    gold = list(iter_gold_pairs(corpus["val"], verifier.labels))
+    texts = [t for t, _, _ in gold]
+    negatives = [(texts[i], j) for i, j in hard_negatives(verifier, texts, [g for *_, g in gold], 5)]
+    weights, report = fit_weights(verifier, [(t, j) for t, j, _ in gold], negatives, 0.97, max_false_accept=0.05)
+    assert weights.grounding_bar >= weights.threshold
+    assert report["verifier/grounded_false_accept_rate"] <= 0.05 <= report["verifier/false_accept_rate"]
+    assert report["verifier/grounded_recall"] <= report["verifier/recall"]
+    old = {k: v for k, v in weights.to_dict().items() if k != "grounded_support"}
+    assert VerifierWeights.from_dict(old).grounding_bar == weights.threshold
+    assert VerifierWeights.from_dict(weights.to_dict()) == weights
+
+
+def ground_one_span(text: str, span_text: str, scored: dict[str, float], setting: str = "outpatient"):
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    start = text.index(span_text)
+    scores, rows, tags, offsets = one_span_note(text, (start, start + len(span_text)), scored)
+    return ground_note("n1", text, setting, verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+
+
+def test_a_code_more_specific_than_its_documentation_is_not_grounded_and_the_guidelines_code_what_is_documented():
+    """ "Type 2 diabetes, controlled" says E11, not E11.65 "with hyperglycemia" (I.B.2): E11.65 is not
+    grounded, grounding offers the category's unspecified code, and the guideline layer swaps it in."""
+    from medcoder.inference.guidelines import Patient, apply_guidelines
+
+    text = "A: type 2 diabetes, controlled, no complications. P: continue metformin."
+    pred = ground_one_span(text, "type 2 diabetes", {"E11.65": 0.99})
+    coded = {c.code: c for c in pred.codes}
+    assert not coded["E11.65"].grounded
+    assert [(code, fallback) for _, code, fallback, _, _ in pred.specificity_fallbacks] == [("E11.65", "E11.9")]
+    after = apply_guidelines(pred, Patient(setting="outpatient"))
+    (swapped,) = after.codes
+    assert swapped.code == "E11.9" and swapped.rules_applied == ("documented_specificity",)
+    assert swapped.score == pytest.approx(0.99) and swapped.evidence == coded["E11.65"].evidence
+    assert [(e.rule, e.removed, e.added) for e in after.rules] == [
+        ("documented_specificity", (("ICD-10-CM", "E11.65"),), (("ICD-10-CM", "E11.9"),))
+    ]
+
+
+def test_a_complication_documented_in_another_sentence_joins_the_evidence_but_a_negated_one_does_not():
+    text = "Type 2 diabetes on metformin. Glucose log reviewed: persistent hyperglycemia, fasting 210s."
+    (code,) = ground_one_span(text, "Type 2 diabetes", {"E11.65": 0.99}).codes
+    assert code.grounded and "hyperglycemia" in [text[s:e] for s, e in code.evidence]
+    negated = "Type 2 diabetes on metformin. Glucose log reviewed: no hyperglycemia, fasting 110s."
+    pred = ground_one_span(negated, "Type 2 diabetes", {"E11.65": 0.99})
+    assert not pred.codes[0].grounded and pred.specificity_fallbacks
+
+
+def test_an_unspecified_code_beside_the_detail_that_picks_a_sibling_is_not_grounded():
+    """ "Atrial fibrillation, permanent" is I48.21; I48.91 (unspecified) stays only for review, with no
+    fallback (the documented code is what a coder picks)."""
+    text = "Problem list:\n- Atrial fibrillation, permanent - on warfarin\n- Hx of TIA 2018"
+    pred = ground_one_span(text, "Atrial fibrillation", {"I48.91": 0.99})
+    assert [(c.code, c.grounded) for c in pred.codes] == [("I48.91", False)] and pred.specificity_fallbacks == ()
+    plain = ground_one_span("A: atrial fibrillation, rate controlled on metoprolol.", "atrial fibrillation",
+                            {"I48.91": 0.99})  # fmt: skip
+    assert plain.codes[0].grounded
+
+
+def test_a_bmi_code_is_judged_by_the_value_in_its_sentence():
+    pred = ground_one_span("O: BMI 36.1, BP 128/80.", "BMI", {"Z68.34": 0.99, "Z68.36": 0.99})
+    assert [c.code for c in pred.codes] == ["Z68.36"] and pred.codes[0].support == 1.0
+    assert ("ICD-10-CM", "Z68.34") in pred.verifier_rejected
+
+
+def test_an_allergy_status_code_needs_the_allergy_said_on_its_line_or_under_its_header():
+    prescribed = ground_one_span("A: strep throat. P: penicillin VK x10d.", "penicillin", {"Z88.0": 0.99})
+    assert not prescribed.codes or not prescribed.codes[0].grounded
+    listed = ground_one_span("Allergies:\n- penicillin (hives)\nMeds: none", "penicillin", {"Z88.0": 0.99})
+    assert listed.codes[0].code == "Z88.0" and listed.codes[0].grounded

@@ -65,6 +65,9 @@ class NotePrediction:
     # pneumonia"): sign and symptom codes of the label space whose words the verifier finds in a plainly
     # asserting sentence, (system, code, support, span); the guideline layer codes them (Section IV.H)
     documented_signs: tuple[tuple[str, str, float, Span], ...] = ()
+    # codes whose documentation is less specific than the code (grounding.specificity), with the code it
+    # does support: (system, code, fallback, support, grounded); the guideline layer swaps them (I.B.2)
+    specificity_fallbacks: tuple[tuple[str, str, str, float, bool], ...] = ()
     # codes scored above the threshold that the evidence verifier found no support for in the text and
     # that were therefore left out (medcoder.inference.grounding.verifier, rejected_action "drop")
     verifier_rejected: tuple[tuple[str, str], ...] = ()

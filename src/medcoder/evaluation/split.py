@@ -135,7 +135,7 @@ def evaluate_trained_coder(
         fitted, report = verifier_for_split(
             splits["val"], label_space.labels, float(verifier["target_recall"]),
             verifier.get("rescue_floor"), float(verifier.get("rescue_support", 0.9)),
-            str(verifier.get("rejected_action", "drop")),
+            str(verifier.get("rejected_action", "drop")), verifier.get("grounded_false_accept"),
         )  # fmt: skip
     evaluation = evaluate_coder(
         lambda records, threshold: predict_with_scores(

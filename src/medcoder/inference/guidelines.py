@@ -97,6 +97,24 @@ _HISTORY_CODES: tuple[tuple[str, str], ...] = (
 )
 
 
+def documented_specificity(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """A code is reported at the level of detail the record documents, no further (I.B.2, I.B.18):
+    "type 2 diabetes, controlled" is E11.9, not the E11.65 a model learnt to expect beside it. The
+    codes grounding found documented less specifically (`specificity_fallbacks`, from
+    resources/code_specificity.tsv) become the code the documentation supports, on the same evidence
+    and score, grounded when the verifier grounds the fallback there."""
+    by_code = {(system, code): (fallback, support, grounded)
+               for system, code, fallback, support, grounded in pred.specificity_fallbacks}  # fmt: skip
+    remove, add = [], []
+    for c in codes:
+        if (c.system, c.code) in by_code:
+            fallback, support, grounded = by_code[(c.system, c.code)]
+            remove.append(c)
+            add.append(replace(c, code=fallback, grounded=grounded, support=support,
+                               rules_applied=(*c.rules_applied, "documented_specificity")))  # fmt: skip
+    return _replace_codes(codes, remove, add, "documented_specificity", "I.B.2, I.B.18")
+
+
 def history_codes(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """A condition documented as past ("old MI", "h/o colon cancer", resected) is not coded as current
     (the context check blocked it) but as its history code: old MI -> I25.2 (I.C.9.e.4), personal
@@ -280,6 +298,7 @@ def _wrong_sex(code: str, sex: str) -> bool:
 
 
 RULES: tuple[tuple[str, RuleFn], ...] = (
+    ("documented_specificity", documented_specificity),
     ("history_codes", history_codes),
     ("outpatient_uncertainty", outpatient_uncertainty),
     ("hypertension_combinations", hypertension_combinations),

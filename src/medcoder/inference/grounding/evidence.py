@@ -41,6 +41,7 @@ from medcoder.codes.em import EM_CLASSES, EM_NONE
 from medcoder.codes.formats import ICD10CM
 from medcoder.codes.icd10cm import is_sign_or_symptom
 from medcoder.codes.terms import abbreviations, code_texts
+from medcoder.codes.values import value_supports
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
@@ -55,6 +56,7 @@ from medcoder.inference.grounding.context import (
     subject_of,
 )
 from medcoder.inference.grounding.identification import is_identification_line
+from medcoder.inference.grounding.specificity import Unmet, check_documentation, fallback_for
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
 
@@ -202,8 +204,9 @@ def ground_note(
                 history.append((*label, float(code_scores[col]), historical[0]))
             continue
         codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), tuple(sorted(evidence)), grounded))
+    fallbacks: list[tuple[str, str, str, float, bool]] = []
     if verifier is not None:
-        codes = _verified(codes, text, verifier, max_spans, unsupported, _plain_sentences(text))
+        codes = _verified(codes, text, verifier, max_spans, unsupported, _plain_sentences(text), fallbacks)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence
         codes = [
@@ -233,7 +236,8 @@ def ground_note(
                 em_evidence = _em_windows(em_attention, token_offsets, window_tokens, text, max_spans)
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
                           context_blocked=tuple(blocked), historical_mentions=tuple(history),
-                          documented_signs=tuple(signs), verifier_rejected=tuple(unsupported))  # fmt: skip
+                          documented_signs=tuple(signs), verifier_rejected=tuple(unsupported),
+                          specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
 
 
 def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple[Span, ...]]]:
@@ -288,15 +292,23 @@ def _verified(
     max_spans: int,
     rejected: list[Label],
     sentences: Sequence[Span] = (),
+    fallbacks: list[tuple[str, str, str, float, bool]] | None = None,
 ) -> list[PredictedCode]:
-    """`codes` with `support` set and `grounded` only where the verifier accepts a reading of the evidence.
+    """`codes` with `support` set and `grounded` only where the quoted text supports the code.
 
-    One encoder call for the whole note. The evidence becomes the accepted spans (best supported
-    first, up to `max_spans`). A code without an accepted reading is left out and appended to
-    `rejected` (verifier.rejected_action "drop", the default: the model was sure, the text says
-    otherwise, a hallucination a reviewer should not have to wade through), or kept ungrounded for
-    review ("review") with its score capped at its support (the score says how sure the coder is
-    that the code applies to THIS text, which cannot exceed how well the text supports it)."""
+    One encoder call for the whole note. A reading of the evidence the verifier accepts makes the
+    accepted spans the evidence (best supported first, up to `max_spans`); the code is then grounded
+    when (1) the best support reaches the verifier's grounding bar, and (2) the documentation is as
+    specific as the code (`specificity.check_documentation`: "type 2 diabetes" does not say E11.65).
+    A code the text is about but does not ground stays, ungrounded, for review; one that fails (2)
+    and whose category's unspecified code is a label is also listed in `fallbacks` (the guideline
+    layer codes what is documented instead). A value code (BMI -> Z68) is judged only by readings
+    that document its value, when one does.
+    A code without an accepted reading is left out and appended to `rejected` (verifier.rejected_action
+    "drop", the default: the model was sure, the text says otherwise, a hallucination a reviewer should
+    not have to wade through), or kept ungrounded for review ("review") with its score capped at its
+    support (the score says how sure the coder is that the code applies to THIS text, which cannot
+    exceed how well the text supports it)."""
     index = verifier.label_index
     # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
     readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
@@ -304,23 +316,93 @@ def _verified(
                 for c in codes]  # fmt: skip
     pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _, _ in rs]
     probs = iter(verifier.support([t for t, _ in pairs], [j for _, j in pairs]) if pairs else [])
-    out = []
+    out, unspecific = [], []
     for c, rs in zip(codes, readings):
-        scored = sorted(((float(next(probs)), spans, searched) for _, spans, searched in rs), key=lambda x: -x[0])
+        scored = [(float(next(probs)), spans, searched, t) for t, spans, searched in rs]
+        decided = [r for r in scored if c.system == ICD10CM and value_supports(c.code, r[3]) is not None]
+        scored = sorted(decided or scored, key=lambda x: -x[0])  # a documented value outranks similarity
         # the model's own evidence needs the verifier's threshold; a sentence found by searching the note
         # needs the stricter rescue_support (it is text the model did not point at)
-        own = [spans for p, spans, searched in scored if not searched and verifier.accepts(p)]
-        found = [spans for p, spans, searched in scored if searched and p >= verifier.rescue_support]
+        own = [spans for p, spans, searched, _ in scored if not searched and verifier.accepts(p)]
+        found = [spans for p, spans, searched, _ in scored if searched and p >= verifier.rescue_support]
         accepted = own or found
-        best = max((p for p, _, searched in scored if not searched or p >= verifier.rescue_support), default=0.0)
+        best = max((p for p, _, searched, _ in scored if not searched or p >= verifier.rescue_support), default=0.0)
         if accepted:
             evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
-            out.append(replace(c, evidence=tuple(sorted(evidence)), grounded=True, support=best))
+            unmet, joined = _documentation(text, c.system, c.code, evidence)
+            evidence = tuple(sorted(dict.fromkeys(evidence + joined)))
+            out.append(replace(c, evidence=evidence, grounded=unmet is None and verifier.grounds(best), support=best))
+            fallback = fallback_for(c.code) if unmet is not None and unmet.rule.kind == "requires" else None
+            if fallback is not None and (c.system, fallback) in index:
+                unspecific.append((out[-1], fallback))
         elif verifier.rejected_action == "review":  # no confidence beyond what the text supports
             out.append(replace(c, grounded=False, support=best, score=min(c.score, best)))
         else:
             rejected.append((c.system, c.code))
+    if fallbacks is not None and unspecific:
+        fallbacks += _fallbacks(text, verifier, unspecific, {(c.system, c.code) for c in out})
     return out
+
+
+def _fallbacks(
+    text: str, verifier: SupportVerifier, unspecific: Sequence[tuple[PredictedCode, str]], present: set[Label]
+) -> list[tuple[str, str, str, float, bool]]:
+    """(system, code, fallback, support, grounded) for codes documented less specifically than coded:
+    the fallback is judged on the code's own evidence, and offered only when the verifier accepts it
+    there and its own documentation check passes (E11.9 is not offered beside "uncontrolled")."""
+    candidates = [(c, f) for c, f in unspecific if (c.system, f) not in present]
+    readings = [(c, f, t) for c, f in candidates for t, _ in _support_texts(text, c.evidence)]
+    if not readings:
+        return []
+    index = verifier.label_index
+    probs = verifier.support([t for _, _, t in readings], [index[(c.system, f)] for c, f, _ in readings])
+    best: dict[tuple[str, str], float] = {}
+    for (c, f, _), p in zip(readings, probs):
+        best[(c.code, f)] = max(best.get((c.code, f), 0.0), float(p))
+    out = []
+    for c, f in candidates:
+        support = best.get((c.code, f), 0.0)
+        if verifier.accepts(support) and _documentation(text, c.system, f, c.evidence)[0] is None:
+            out.append((c.system, c.code, f, support, verifier.grounds(support)))
+    return out
+
+
+def _documentation(
+    text: str, system: str, code: str, evidence: Sequence[Span]
+) -> tuple[Unmet | None, tuple[Span, ...]]:
+    """`specificity.check_documentation` on the sentences (and section headers) the evidence quotes;
+    a `note`-scope requirement may be met by a current mention anywhere in the note."""
+    if system != ICD10CM:
+        return None, ()
+    quoted = [text[a:b] for span in evidence for a, b in _quoted_context(text, span)]
+    return check_documentation(code, quoted, lambda pattern: _current_mention(text, pattern))
+
+
+def _quoted_context(text: str, span: Span) -> list[Span]:
+    """The sentence holding `span`, and the header of its section when one stands alone on a line
+    above it ("Allergies:" over "- penicillin (hives)"), up to a blank line."""
+    out = [_sentence_at(text, span[0])]
+    line_start = text.rfind("\n", 0, span[0]) + 1
+    while line_start > 0:
+        previous = text.rfind("\n", 0, line_start - 1) + 1
+        line = text[previous : line_start - 1].strip()
+        if not line:
+            break
+        if line.endswith(":"):
+            out.append((previous, line_start - 1))
+            break
+        line_start = previous
+    return out
+
+
+def _current_mention(text: str, pattern: re.Pattern[str]) -> Span | None:
+    """The first mention matching `pattern` in a sentence of the note that the context check leaves
+    current (not negated, family, historical or hypothetical), off identification lines."""
+    for a, b in _sentences(text):
+        for m in pattern.finditer(text, a, b):
+            if m.end() > m.start() and detect_context(text, m.start(), m.end()) is None:
+                return m.start(), m.end()
+    return None
 
 
 # words a code text uses for "which one" rather than "what": not a finding by themselves

@@ -18,6 +18,11 @@ A two-feature logistic regression, fitted on validation gold evidence against ha
 same spans paired with the labels most similar to them), turns them into a support probability, and
 a threshold chosen on validation (keeping `target_recall` of the gold pairs) accepts or rejects.
 Only three numbers are learnt, so the verifier cannot memorise a corpus's templates either.
+
+Two bars, because they answer two questions. The threshold (high recall) decides whether the text
+is about the code at all; below it the code is rejected. `grounded_support` decides whether the
+quoted words are support a coder could bill on without looking: the lowest support at which at most
+`max_false_accept` of the hard negatives pass. A code between the two stays, ungrounded, for review.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +65,13 @@ class VerifierWeights:
     # below this similarity nothing is support, whatever the margin: the best match of a name or a
     # header line is still not about the code (the 1st percentile of the gold evidence's similarity)
     min_similarity: float
+    # support from which the quoted text grounds the code (None: the threshold, as verifiers fitted
+    # before the second bar existed did)
+    grounded_support: float | None = None
+
+    @property
+    def grounding_bar(self) -> float:
+        return self.threshold if self.grounded_support is None else max(self.grounded_support, self.threshold)
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         z = features[:, 0] * self.similarity + features[:, 1] * self.margin + self.bias
@@ -67,24 +79,28 @@ class VerifierWeights:
         return np.where(features[:, 0] >= self.min_similarity, p, np.minimum(p, self.threshold * 0.5))
 
     def to_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+        return {k: float(v) for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: Any) -> VerifierWeights:
         if not isinstance(data, dict):
             raise VerifierError("verifier weights must be an object")
         try:
-            weights = cls(**{k: float(data[k]) for k in _WEIGHT_FIELDS})
+            weights = cls(**{k: float(data[k]) for k in _WEIGHT_FIELDS if k in data or k not in _OPTIONAL_FIELDS})
         except (KeyError, TypeError, ValueError) as exc:
             raise VerifierError(
                 f"verifier weights need numbers {', '.join(_WEIGHT_FIELDS)} ({type(exc).__name__})"
             ) from None
-        if not all(np.isfinite(list(asdict(weights).values()))) or not 0.0 < weights.threshold < 1.0:
+        values = [v for v in asdict(weights).values() if v is not None]
+        if not all(np.isfinite(values)) or not 0.0 < weights.threshold < 1.0:
             raise VerifierError("verifier weights must be finite and the threshold in (0, 1)")
+        if weights.grounded_support is not None and not 0.0 < weights.grounded_support <= 1.0:
+            raise VerifierError("verifier weights: grounded_support must be in (0, 1]")
         return weights
 
 
-_WEIGHT_FIELDS = ("similarity", "margin", "bias", "threshold", "min_similarity")
+_WEIGHT_FIELDS = ("similarity", "margin", "bias", "threshold", "min_similarity", "grounded_support")
+_OPTIONAL_FIELDS = ("grounded_support",)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -226,7 +242,12 @@ class SupportVerifier:
         return p
 
     def accepts(self, probability: float) -> bool:
+        """The text is about the code (the high-recall threshold)."""
         return self.weights is not None and probability >= self.weights.threshold
+
+    def grounds(self, probability: float) -> bool:
+        """The text is support a coder could bill on unreviewed (`VerifierWeights.grounding_bar`)."""
+        return self.weights is not None and probability >= self.weights.grounding_bar
 
 
 def _clean(text: str) -> str:
@@ -252,8 +273,11 @@ def fit_weights(
     negatives: Sequence[tuple[str, int]],
     target_recall: float,
     min_similarity_quantile: float = 0.01,
+    max_false_accept: float | None = None,
 ) -> tuple[VerifierWeights, dict[str, float]]:
-    """Logistic regression on [similarity, margin]; threshold = the largest keeping `target_recall` of positives.
+    """Logistic regression on [similarity, margin]; threshold = the largest keeping `target_recall` of
+    positives; grounded_support = the lowest support passing at most `max_false_accept` of the
+    negatives (None: no second bar).
 
     Returns the weights and what they do on the fitting pairs (recall, false-accept rate, counts)."""
     from sklearn.linear_model import LogisticRegression
@@ -276,12 +300,25 @@ def fit_weights(
     min_similarity = float(np.quantile(x[: len(positives), 0], min_similarity_quantile))
     weights = VerifierWeights(float(a), float(b), float(bias), threshold, min_similarity)
     p = weights.probability(x)
-    accepted = p >= threshold
+    if max_false_accept is not None:
+        if not 0.0 < max_false_accept < 1.0:
+            raise VerifierError(f"max_false_accept must be in (0, 1), got {max_false_accept}")
+        negative = np.sort(p[len(positives) :])
+        # the smallest bar that at most max_false_accept of the negatives reach
+        allowed = int(np.floor(max_false_accept * len(negative)))
+        bar = (
+            float(np.nextafter(negative[len(negative) - allowed - 1], np.inf)) if allowed < len(negative) else threshold
+        )
+        weights = replace(weights, grounded_support=min(max(bar, threshold), 1.0))
+    accepted, grounded = p >= threshold, p >= weights.grounding_bar
     report = {
         "verifier/positives": float(len(positives)), "verifier/negatives": float(len(negatives)),
         "verifier/recall": float(accepted[: len(positives)].mean()),
         "verifier/false_accept_rate": float(accepted[len(positives) :].mean()),
         "verifier/threshold": threshold, "verifier/min_similarity": min_similarity,
+        "verifier/grounded_support": weights.grounding_bar,
+        "verifier/grounded_recall": float(grounded[: len(positives)].mean()),
+        "verifier/grounded_false_accept_rate": float(grounded[len(positives) :].mean()),
     }  # fmt: skip
     return weights, report
 
@@ -310,6 +347,7 @@ def fit_verifier(
     *,
     target_recall: float = 0.97,
     negatives_per_span: int = 5,
+    max_false_accept: float | None = None,
 ) -> tuple[SupportVerifier, dict[str, float]]:
     """A verifier for `labels`, fitted on the gold evidence of `records` (the validation split).
 
@@ -323,7 +361,9 @@ def fit_verifier(
         )
     texts = [t for t, _, _ in gold]
     negatives = [(texts[i], j) for i, j in hard_negatives(verifier, texts, [g for _, _, g in gold], negatives_per_span)]
-    weights, report = fit_weights(verifier, [(t, j) for t, j, _ in gold], negatives, target_recall)
+    weights, report = fit_weights(
+        verifier, [(t, j) for t, j, _ in gold], negatives, target_recall, max_false_accept=max_false_accept
+    )
     verifier.weights = weights
     return verifier, report
 
@@ -335,6 +375,7 @@ def verifier_for_split(
     rescue_floor: float | None = None,
     rescue_support: float = 0.9,
     rejected_action: str = "drop",
+    max_false_accept: float | None = None,
 ) -> tuple[SupportVerifier | None, dict[str, float]]:
     """The packaged sentence encoder's verifier fitted on `records` (validation), or None with a log
     line when they hold no gold evidence (CodiEsp's English text has none): then grounding stays
@@ -343,8 +384,9 @@ def verifier_for_split(
         log.warning("no gold evidence spans in the validation split: codes are grounded without the evidence verifier")
         return None, {}
     verifier, report = fit_verifier(
-        records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall
-    )
+        records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall,
+        max_false_accept=max_false_accept,
+    )  # fmt: skip
     verifier.rescue_floor, verifier.rescue_support = rescue_floor, rescue_support
     if rejected_action not in REJECTED_ACTIONS:
         raise VerifierError(

@@ -1,0 +1,120 @@
+"""Does the documentation say what makes this code THIS code, and not a sibling?
+
+The evidence verifier compares meanings, and a sentence encoder hears "type 2 diabetes" as close to
+E11.65 ("... with hyperglycemia") as to E11.9: siblings of one category share most of their words.
+A certified coder reads the axis the code adds (a complication, the acuity, the type, the side) and
+codes to the level of detail documented, no further (ICD-10-CM Official Guidelines I.B.2), and
+never an "unspecified" code when the record holds the detail (I.B.18).
+
+`resources/code_specificity.tsv` says, per code, what must be documented (`requires`) or must not
+be documented in the quoted sentence (`excluded_by`), and which code the documentation supports
+instead when a requirement fails (`fallback`, the category's unspecified code). Written from the
+ICD-10-CM descriptions and Alphabetic Index, not from the corpus generator.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from medcoder.paths import resources_dir
+
+SPECIFICITY_FILE = "code_specificity.tsv"
+KINDS: tuple[str, ...] = ("requires", "excluded_by")
+SCOPES: tuple[str, ...] = ("sentence", "note")
+
+
+@dataclass(frozen=True)
+class SpecificityRule:
+    """One row of the table: `code` is a code or a prefix ending in "*"."""
+
+    code: str
+    kind: Literal["requires", "excluded_by"]
+    scope: Literal["sentence", "note"]
+    pattern: re.Pattern[str]
+    fallback: str | None
+
+    def applies_to(self, code: str) -> bool:
+        return code.startswith(self.code[:-1]) if self.code.endswith("*") else code == self.code
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """Why the documentation does not support a code as specific as it is."""
+
+    rule: SpecificityRule
+
+    @property
+    def reason(self) -> str:
+        """`requires:<code>` or `excluded_by:<code>`: names the table row, never the note's words."""
+        return f"{self.rule.kind}:{self.rule.code}"
+
+
+@functools.lru_cache(maxsize=1)
+def specificity_rules() -> tuple[SpecificityRule, ...]:
+    """The rows of the packaged resources/code_specificity.tsv."""
+    return load_specificity_rules(resources_dir() / SPECIFICITY_FILE)
+
+
+def load_specificity_rules(path: Path) -> tuple[SpecificityRule, ...]:
+    """The rows of a specificity table; a malformed row is an error naming its line and field."""
+    rules = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for line, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if not row or row[0].startswith("#"):
+                continue
+            if len(row) != 5:
+                raise ValueError(f"{path}:{line}: expected 5 tab-separated fields, got {len(row)}")
+            code, kind, scope, pattern, fallback = (field.strip() for field in row)
+            if kind not in KINDS:
+                raise ValueError(f"{path}:{line}: field kind must be one of {', '.join(KINDS)}, got {kind!r}")
+            if scope not in SCOPES:
+                raise ValueError(f"{path}:{line}: field scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+            if kind == "excluded_by" and (scope != "sentence" or fallback != "-"):
+                raise ValueError(f"{path}:{line}: excluded_by rows are read in the sentence and have no fallback")
+            try:
+                compiled = re.compile(rf"(?<![\w/])(?:{pattern})", re.IGNORECASE)
+            except re.error as err:
+                raise ValueError(f"{path}:{line}: field pattern is not a regular expression ({err})") from None
+            rules.append(SpecificityRule(code, kind, scope, compiled, None if fallback == "-" else fallback))  # type: ignore[arg-type]
+    return tuple(rules)
+
+
+def rules_for(code: str) -> tuple[SpecificityRule, ...]:
+    return tuple(r for r in specificity_rules() if r.applies_to(code))
+
+
+def fallback_for(code: str) -> str | None:
+    """The code a failed requirement falls back to (the first row's that names one)."""
+    return next((r.fallback for r in rules_for(code) if r.fallback), None)
+
+
+def check_documentation(
+    code: str,
+    quoted: Sequence[str],
+    find_in_note: Callable[[re.Pattern[str]], tuple[int, int] | None],
+) -> tuple[Unmet | None, tuple[tuple[int, int], ...]]:
+    """(the first rule the documentation breaks or None, spans found elsewhere in the note that
+    satisfy `note`-scope requirements and join the code's evidence).
+
+    `quoted`: the code's quoted sentences with their section headers; `find_in_note(pattern)`: the
+    span of a current mention matching `pattern` anywhere in the note, or None."""
+    found: list[tuple[int, int]] = []
+    for rule in rules_for(code):
+        in_quote = any(rule.pattern.search(text) for text in quoted)
+        if rule.kind == "excluded_by":
+            if in_quote:
+                return Unmet(rule), ()
+            continue
+        if in_quote:
+            continue
+        span = find_in_note(rule.pattern) if rule.scope == "note" else None
+        if span is None:
+            return Unmet(rule), ()
+        found.append(span)
+    return None, tuple(found)

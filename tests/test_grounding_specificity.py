@@ -1,0 +1,78 @@
+"""The documentation-specificity table (resources/code_specificity.tsv) and its reader: every row
+loads, a malformed table is an error naming its line and field, and the rows say what the ICD-10-CM
+descriptions say (E11.65 needs hyperglycemia; an unspecified code gives way to documented detail)."""
+
+from __future__ import annotations
+
+import pytest
+import simple_icd_10_cm as cm
+
+from medcoder.inference.grounding import specificity
+from medcoder.inference.grounding.specificity import check_documentation, fallback_for, load_specificity_rules
+
+NOWHERE = lambda pattern: None  # noqa: E731  (no other sentence of the note says anything)
+
+
+def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback():
+    rules = specificity.specificity_rules()
+    assert len(rules) >= 30
+    for rule in rules:
+        code = rule.code.rstrip("*")
+        assert cm.is_valid_item(code), rule.code
+        assert rule.code.endswith("*") or cm.is_leaf(code), rule.code
+        if rule.fallback:
+            assert cm.is_leaf(rule.fallback) and rule.fallback[:3] in (code[:3], "I10"), (rule.code, rule.fallback)
+
+
+@pytest.mark.parametrize(
+    ("code", "quoted", "unmet"),
+    [
+        ("E11.65", "A: type 2 diabetes, controlled", "requires:E11.65"),
+        ("E11.65", "Type 2 diabetes, poorly controlled, A1c 9.8%", None),
+        ("J44.1", "COPD exacerbation after a cold", None),
+        ("J44.1", "# COPD - stable on tiotropium", "requires:J44.1"),
+        ("I48.91", "Atrial fibrillation, permanent - on warfarin", "excluded_by:I48.91"),
+        ("I48.91", "afib on eliquis, rate ok", None),
+        ("N18.30", "CKD stage 3b - eGFR 36", "excluded_by:N18.30"),
+        ("C50.919", "Breast cancer, left, dx 2022", "excluded_by:C50.919"),
+        ("M17.11", "primary osteoarthritis of the right knee", None),
+        ("M17.11", "primary osteoarthritis of both knees", "requires:M17.11"),
+        ("Z88.5", "levothyroxine 88 mcg daily", "requires:Z88*"),
+        ("Z88.5", "Allergies: codeine - nausea", None),
+        ("I10", "essential hypertension", None),  # no row: nothing to check
+    ],
+)
+def test_what_the_documentation_must_and_must_not_say(code, quoted, unmet):
+    found, _ = check_documentation(code, [quoted], NOWHERE)
+    assert (found.reason if found else None) == unmet
+
+
+def test_a_note_scope_requirement_is_met_by_a_mention_elsewhere_and_joins_the_evidence():
+    unmet, joined = check_documentation("E11.65", ["Type 2 diabetes on metformin."], lambda pattern: (40, 53))
+    assert unmet is None and joined == ((40, 53),)
+    # a side must be said of the same mention: another sentence's "right" does not count
+    unmet, _ = check_documentation("M17.11", ["osteoarthritis of the knee"], lambda pattern: (0, 5))
+    assert unmet is not None and unmet.reason == "requires:M17.11"
+
+
+def test_fallbacks_are_the_category_codes_the_documentation_supports():
+    assert fallback_for("E11.65") == "E11.9" and fallback_for("J44.1") == "J44.9"
+    assert fallback_for("I48.91") is None and fallback_for("I10") is None
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("E11.65\trequires\tnote\thyperglyc\\w*", "expected 5 tab-separated fields"),
+        ("E11.65\tneeds\tnote\thyperglyc\\w*\tE11.9", "field kind"),
+        ("E11.65\trequires\tchart\thyperglyc\\w*\tE11.9", "field scope"),
+        ("E11.65\trequires\tnote\thyperglyc(\tE11.9", "field pattern"),
+        ("I48.91\texcluded_by\tsentence\tpermanent\tI48.21", "excluded_by rows"),
+    ],
+)
+def test_a_malformed_table_names_its_line_and_field(tmp_path, row, message):
+    path = tmp_path / "spec.tsv"
+    path.write_text("# comment\n" + row + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=message) as err:
+        load_specificity_rules(path)
+    assert f"{path}:2:" in str(err.value)
