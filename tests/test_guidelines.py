@@ -76,6 +76,26 @@ def test_an_unspecified_code_does_not_stand_beside_a_specific_one_of_its_categor
     assert codes_of(run(*[code(c) for c in given], rule="unspecified_beside_specific")) == expected
 
 
+def test_an_ungrounded_specific_code_does_not_displace_the_unspecified_one():
+    """ "COPD - stable" with J44.1 ungrounded (no exacerbation documented): J44.9 stays."""
+    pred = run(code("J44.9"), code("J44.1", grounded=False), rule="unspecified_beside_specific")
+    assert codes_of(pred) == {"J44.9", "J44.1"} and pred.rules == ()
+
+
+def test_documented_specificity_codes_the_fallback_or_merges_into_the_coded_one():
+    fallback = (("ICD-10-CM", "E11.65", "E11.9", 0.95, True),)
+    pred = run(code("E11.65", grounded=False), rule="documented_specificity", specificity_fallbacks=fallback)
+    (swapped,) = pred.codes
+    assert (swapped.code, swapped.grounded, swapped.support) == ("E11.9", True, 0.95)
+    assert swapped.rules_applied == ("documented_specificity",) and pred.rules[0].section == "I.B.2, I.B.18"
+    merged = run(code("E11.65", grounded=False), code("E11.9", score=0.7), rule="documented_specificity",
+                 specificity_fallbacks=fallback)  # fmt: skip
+    assert [(c.code, c.score) for c in merged.codes] == [("E11.9", 0.7)]
+    assert [(e.removed, e.added) for e in merged.rules] == [((("ICD-10-CM", "E11.65"),), ())]
+    untouched = run(code("E11.65"), rule="documented_specificity")
+    assert codes_of(untouched) == {"E11.65"} and untouched.rules == ()
+
+
 def test_symptoms_integral_to_an_established_diagnosis_are_removed_but_not_alone():
     assert codes_of(run(code("J18.9"), code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"J18.9"}
     assert codes_of(run(code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"R05.9", "R50.9"}

@@ -102,7 +102,8 @@ def documented_specificity(codes: list[PredictedCode], pred: NotePrediction, pat
     "type 2 diabetes, controlled" is E11.9, not the E11.65 a model learnt to expect beside it. The
     codes grounding found documented less specifically (`specificity_fallbacks`, from
     resources/code_specificity.tsv) become the code the documentation supports, on the same evidence
-    and score, grounded when the verifier grounds the fallback there."""
+    and score, grounded when the verifier grounds the fallback there (or merge into it, when the
+    model already coded it)."""
     by_code = {(system, code): (fallback, support, grounded)
                for system, code, fallback, support, grounded in pred.specificity_fallbacks}  # fmt: skip
     remove, add = [], []
@@ -188,11 +189,12 @@ def _is_unspecified(code: str) -> bool:
 def unspecified_beside_specific(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """An "unspecified" or "without complications" code is for when the record holds nothing more
     specific (I.A.9, I.B.18): beside a more specific code of the same category (E11.9 with E11.65,
-    I50.9 with I50.22, J44.9 with J44.1) it is removed."""
+    I50.9 with I50.22, J44.9 with J44.1) it is removed. Only a grounded specific code displaces it: one
+    whose documentation grounding could not find ("COPD - stable" for J44.1) establishes nothing."""
     remove = []
+    specific = [o for o in _icd(codes) if o.grounded and not _is_unspecified(o.code)]
     for c in _icd(codes):
-        if _is_unspecified(c.code) and any(o.code[:3] == c.code[:3] and o.code != c.code and not _is_unspecified(o.code)
-                                           for o in _icd(codes)):  # fmt: skip
+        if _is_unspecified(c.code) and any(o.code[:3] == c.code[:3] and o.code != c.code for o in specific):
             remove.append(c)
     return _replace_codes(codes, remove, [], "unspecified_beside_specific", "I.A.9, I.B.18")
 

@@ -340,17 +340,16 @@ def _verified(
         else:
             rejected.append((c.system, c.code))
     if fallbacks is not None and unspecific:
-        fallbacks += _fallbacks(text, verifier, unspecific, {(c.system, c.code) for c in out})
+        fallbacks += _fallbacks(text, verifier, unspecific)
     return out
 
 
 def _fallbacks(
-    text: str, verifier: SupportVerifier, unspecific: Sequence[tuple[PredictedCode, str]], present: set[Label]
+    text: str, verifier: SupportVerifier, candidates: Sequence[tuple[PredictedCode, str]]
 ) -> list[tuple[str, str, str, float, bool]]:
     """(system, code, fallback, support, grounded) for codes documented less specifically than coded:
     the fallback is judged on the code's own evidence, and offered only when the verifier accepts it
     there and its own documentation check passes (E11.9 is not offered beside "uncontrolled")."""
-    candidates = [(c, f) for c, f in unspecific if (c.system, f) not in present]
     readings = [(c, f, t) for c, f in candidates for t, _ in _support_texts(text, c.evidence)]
     if not readings:
         return []
