@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from medcoder.evaluation.records import ExperimentRecord, RunRef, write_experiment_record
+from medcoder.evaluation.records import ExperimentRecord, RunRef, write_experiment_record, write_record_to
 from medcoder.paths import default_tracking_uri
 
 # what each lever tests (documentation; every number below comes from the runs)
@@ -26,6 +26,9 @@ WHAT = {
     "full-ft-10": "full fine-tuning (encoder lr 5e-5, heads 1e-3), 10 epochs, no head warm-up, no pos_weight",
     "blend-full-ft-10-epoch2-alone": "the full-FT run's checkpoint after epoch 2 of 10, alone (threshold on dev)",
     "blend-full-ft-10-epoch2": "the same checkpoint averaged with hashed TF-IDF (C, weight and threshold on dev)",
+    "lora-all-warmup20": "LoRA r16 on all 6 layers after the 20-epoch head warm-up (lr 1e-2), lr 5e-4, pos_weight 3, "
+    "up to 7 epochs, blend on",
+    "lora-all-plain": "LoRA r16 on all 6 layers, no head warm-up, lr 1e-3, no pos_weight, up to 7 epochs, blend on",
 }
 
 
@@ -41,6 +44,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="medcoder")
     parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument(
+        "--out", default=None, help="a .md path or a folder (default experiments/<date>-codiesp-levers.md)"
+    )
     args = parser.parse_args()
     uri = args.tracking_uri or default_tracking_uri()
     client = MlflowClient(uri)
@@ -128,7 +134,7 @@ def main() -> None:
             )
         ),
     )
-    print(write_experiment_record(record))
+    print(write_record_to(record, args.out) if args.out else write_experiment_record(record))
 
 
 if __name__ == "__main__":
