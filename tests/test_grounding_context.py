@@ -85,6 +85,8 @@ HISTORICAL = [
     "Hx of [kidney stones].",
     "Prior [DVT], completed anticoagulation.",
     "[Asthma] as a child.",
+    "Previous visit A/P copied: [strep pharyngitis], amoxicillin.",
+    "Last admission diagnosis: [pneumonia]; today here for a refill.",
 ]
 HYPOTHETICAL = [
     "Return if [fever] develops.",
@@ -98,6 +100,7 @@ HYPOTHETICAL = [
 ]
 AFFIRMED = [
     "Patient has [pneumonia].",
+    "Seen at the last visit for [cough], which persists.",
     "A1c 9.8%, uncontrolled [hyperglycemia].",
     "No fever but has [cough].",
     "Denies chest pain. Has [hypertension].",

@@ -55,7 +55,22 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     cfg = compose_train(tmp_path, TINY + [f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"])
 
+    # while the job still evaluates and packages, the run must not read FINISHED (a comparison or a
+    # promotion picking finished runs would take a half-logged one)
+    from medcoder.evaluation import split as split_module
+
+    statuses_during_evaluation = []
+    evaluate = split_module.evaluate_trained_coder
+
+    def recording_evaluate(*args, **kwargs):
+        client = mlflow.MlflowClient(uri)
+        (live,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
+        statuses_during_evaluation.append(live.info.status)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(split_module, "evaluate_trained_coder", recording_evaluate)
     metrics = train_job.train(cfg)
+    assert statuses_during_evaluation == ["RUNNING"]
 
     # the corpus was generated because it was missing
     assert (tmp_path / "data" / "embedded-n160-s1" / "train.jsonl").is_file()

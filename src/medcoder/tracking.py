@@ -118,6 +118,15 @@ def configure_mlflow(experiment_name: str, tracking_uri: str | None = None) -> s
 
 
 # ---------------------------------------------------------------- params and metrics
+def mark_running(tracking_uri: str, run_id: str) -> None:
+    """Put a run back to RUNNING. A `with mlflow.start_run(...)` block and Lightning's logger (at the
+    end of fit and of test) both mark the run FINISHED while the job still has its evaluation and
+    packaging ahead; a comparison or a promotion reading "finished runs" must not take it yet."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=tracking_uri).update_run(run_id, status="RUNNING")
+
+
 def flatten_params(nested: Mapping[str, Any], *, sep: str = ".") -> dict[str, str]:
     """Flatten a nested config into MLflow params: `{"model": {"lr": 1e-3}}` -> `{"model.lr": "0.001"}`.
 

@@ -160,6 +160,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             tracking.log_params({k: v for k, v in resolved.items() if k != "paths"})
             mlflow.log_text(OmegaConf.to_yaml(job_cfg, resolve=True), "config/config.yaml")
             tracking.log_dataset_digests(datamodule.records, cfg.data.dataset, source=cfg.data.get("data_dir"))
+        tracking.mark_running(mlflow_logger._tracking_uri, mlflow_logger.run_id)
 
     # ---- fit: phase 1, head warm-up (HeadWarmup.on_fit_start), then phase 2, fine-tuning
     if cfg.get("train"):
@@ -167,17 +168,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
         for line in fit_phases(cfg, ckpt_path):
             log.info(line)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        if mlflow_logger is not None:
+            tracking.mark_running(mlflow_logger._tracking_uri, mlflow_logger.run_id)
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     coder = CoderLitModule.load_trained(best_path) if best_path else model
     log.info("best checkpoint: %s", best_path or "none (using the model as trained)")
 
     metrics: dict[str, float] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if not cfg.get("test"):
+        if mlflow_logger is not None:  # nothing more to log: the run is done
+            mlflow.MlflowClient(mlflow_logger._tracking_uri).set_terminated(mlflow_logger.run_id, "FINISHED")
         return metrics
 
     # ---- test with the best checkpoint (loss, seqeval evidence F1), then the full evaluation: the
     # evidence verifier is fitted on val's gold evidence, and what ships (model + guideline rules) is scored
     trainer.test(coder, datamodule=datamodule)
+    if mlflow_logger is not None:
+        tracking.mark_running(mlflow_logger._tracking_uri, mlflow_logger.run_id)
     metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     evaluation, verifier, verifier_metrics = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,

@@ -209,6 +209,8 @@ _TABLE: list[tuple] = [
             r"\bstatus\s+post\b",
             r"\b(?:was|were)\s+treated\s+for\b",
             r"\brecovered\s+from\b",
+            # an earlier encounter's assessment carried into today's note ("Previous visit A/P copied: ...")
+            r"\b(?:previous|prior|last)\s+(?:visit|encounter|admission)(?:'s)?\s+(?:a/p|assessment|plan|impression|dx|diagnos[ie]s)\b",
         ],
     ),
     # adjectives reach only the noun phrase they modify: "former smoker, COPD" says nothing about COPD

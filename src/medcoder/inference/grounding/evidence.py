@@ -219,7 +219,8 @@ def ground_note(
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
         index = verifier.label_index
         support = verifier.support([text[h[3][0] : h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
-        history = [h for h, p in zip(history, support) if verifier.accepts(float(p))]
+        # the guideline layer codes these grounded, so they need the grounding bar, not just the threshold
+        history = [h for h, p in zip(history, support) if verifier.grounds(float(p))]
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
     signs: list[tuple[str, str, float, Span]] = []
@@ -454,7 +455,7 @@ def _documented_signs(
         return []
     index = verifier.label_index
     support = verifier.support([text[a:b] for _, (a, b) in found], [index[label] for label, _ in found])
-    return [(*label, float(p), span) for (label, span), p in zip(found, support) if verifier.accepts(float(p))]
+    return [(*label, float(p), span) for (label, span), p in zip(found, support) if verifier.grounds(float(p))]
 
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:
