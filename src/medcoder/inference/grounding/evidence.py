@@ -206,7 +206,7 @@ def ground_note(
         codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), tuple(sorted(evidence)), grounded))
     fallbacks: list[tuple[str, str, str, float, bool]] = []
     if verifier is not None:
-        codes = _verified(codes, text, verifier, max_spans, unsupported, _plain_sentences(text), fallbacks)
+        codes = _verified(codes, text, setting, verifier, max_spans, unsupported, _plain_sentences(text), fallbacks)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence
         codes = [
@@ -289,6 +289,7 @@ def _plain_sentences(text: str) -> list[Span]:
 def _verified(
     codes: list[PredictedCode],
     text: str,
+    setting: str | None,
     verifier: SupportVerifier,
     max_spans: int,
     rejected: list[Label],
@@ -330,7 +331,7 @@ def _verified(
         best = max((p for p, _, searched, _ in scored if not searched or p >= verifier.rescue_support), default=0.0)
         if accepted:
             evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
-            unmet, joined = _documentation(text, c.system, c.code, evidence)
+            unmet, joined = _documentation(text, c.system, c.code, evidence, setting)
             evidence = tuple(sorted(dict.fromkeys(evidence + joined)))
             out.append(replace(c, evidence=evidence, grounded=unmet is None and verifier.grounds(best), support=best))
             fallback = fallback_for(c.code) if unmet is not None and unmet.rule.kind == "requires" else None
@@ -341,12 +342,12 @@ def _verified(
         else:
             rejected.append((c.system, c.code))
     if fallbacks is not None and unspecific:
-        fallbacks += _fallbacks(text, verifier, unspecific)
+        fallbacks += _fallbacks(text, setting, verifier, unspecific)
     return out
 
 
 def _fallbacks(
-    text: str, verifier: SupportVerifier, candidates: Sequence[tuple[PredictedCode, str]]
+    text: str, setting: str | None, verifier: SupportVerifier, candidates: Sequence[tuple[PredictedCode, str]]
 ) -> list[tuple[str, str, str, float, bool]]:
     """(system, code, fallback, support, grounded) for codes documented less specifically than coded:
     the fallback is judged on the code's own evidence, and offered only when the verifier accepts it
@@ -362,20 +363,30 @@ def _fallbacks(
     out = []
     for c, f in candidates:
         support = best.get((c.code, f), 0.0)
-        if verifier.accepts(support) and _documentation(text, c.system, f, c.evidence)[0] is None:
+        if verifier.accepts(support) and _documentation(text, c.system, f, c.evidence, setting)[0] is None:
             out.append((c.system, c.code, f, support, verifier.grounds(support)))
     return out
 
 
 def _documentation(
-    text: str, system: str, code: str, evidence: Sequence[Span]
+    text: str, system: str, code: str, evidence: Sequence[Span], setting: str | None
 ) -> tuple[Unmet | None, tuple[Span, ...]]:
     """`specificity.check_documentation` on the sentences (and section headers) the evidence quotes;
     a `note`-scope requirement may be met by a current mention anywhere in the note."""
     if system != ICD10CM:
         return None, ()
-    quoted = [text[a:b] for span in evidence for a, b in _quoted_context(text, span)]
-    return check_documentation(code, quoted, lambda pattern: _current_mention(text, pattern))
+    quoted = [bounds for span in evidence for bounds in _quoted_context(text, span)]
+    return check_documentation(
+        code, text, quoted, lambda start, end: not _blocked(text, start, end, setting),
+        lambda pattern: _current_mention(text, pattern, setting),
+    )  # fmt: skip
+
+
+def _blocked(text: str, start: int, end: int, setting: str | None) -> bool:
+    """The context check's verdict on a mention, as for any evidence (an uncertain diagnosis at
+    inpatient discharge is coded as if established, Section II.H)."""
+    match = detect_context(text, start, end)
+    return match is not None and blocks_grounding(match.status, setting)
 
 
 def _quoted_context(text: str, span: Span) -> list[Span]:
@@ -395,12 +406,12 @@ def _quoted_context(text: str, span: Span) -> list[Span]:
     return out
 
 
-def _current_mention(text: str, pattern: re.Pattern[str]) -> Span | None:
-    """The first mention matching `pattern` in a sentence of the note that the context check leaves
-    current (not negated, family, historical or hypothetical), off identification lines."""
+def _current_mention(text: str, pattern: re.Pattern[str], setting: str | None) -> Span | None:
+    """The first mention matching `pattern` in a sentence of the note that the context check does
+    not block (`_blocked`), off identification lines."""
     for a, b in _sentences(text):
         for m in pattern.finditer(text, a, b):
-            if m.end() > m.start() and detect_context(text, m.start(), m.end()) is None:
+            if m.end() > m.start() and not _blocked(text, m.start(), m.end(), setting):
                 return m.start(), m.end()
     return None
 

@@ -7,7 +7,7 @@ codes to the level of detail documented, no further (ICD-10-CM Official Guidelin
 never an "unspecified" code when the record holds the detail (I.B.18).
 
 `resources/code_specificity.tsv` says, per code, what must be documented (`requires`) or must not
-be documented in the quoted sentence (`excluded_by`), and which code the documentation supports
+be documented, in the quoted sentence or anywhere in the note (`excluded_by`), and which code the documentation supports
 instead when a requirement fails (`fallback`, the category's unspecified code). Written from the
 ICD-10-CM descriptions and Alphabetic Index, not from the corpus generator.
 """
@@ -75,8 +75,8 @@ def load_specificity_rules(path: Path) -> tuple[SpecificityRule, ...]:
                 raise ValueError(f"{path}:{line}: field kind must be one of {', '.join(KINDS)}, got {kind!r}")
             if scope not in SCOPES:
                 raise ValueError(f"{path}:{line}: field scope must be one of {', '.join(SCOPES)}, got {scope!r}")
-            if kind == "excluded_by" and (scope != "sentence" or fallback != "-"):
-                raise ValueError(f"{path}:{line}: excluded_by rows are read in the sentence and have no fallback")
+            if kind == "excluded_by" and fallback != "-":
+                raise ValueError(f"{path}:{line}: excluded_by rows have no fallback")
             try:
                 compiled = re.compile(rf"(?<![\w/])(?:{pattern})", re.IGNORECASE)
             except re.error as err:
@@ -96,19 +96,27 @@ def fallback_for(code: str) -> str | None:
 
 def check_documentation(
     code: str,
-    quoted: Sequence[str],
+    text: str,
+    quoted: Sequence[tuple[int, int]],
+    is_current: Callable[[int, int], bool],
     find_in_note: Callable[[re.Pattern[str]], tuple[int, int] | None],
 ) -> tuple[Unmet | None, tuple[tuple[int, int], ...]]:
     """(the first rule the documentation breaks or None, spans found elsewhere in the note that
     satisfy `note`-scope requirements and join the code's evidence).
 
-    `quoted`: the code's quoted sentences with their section headers; `find_in_note(pattern)`: the
-    span of a current mention matching `pattern` anywhere in the note, or None."""
+    `quoted`: the spans of `text` the code quotes (its sentences and their section headers); an
+    `excluded_by` or `note`-scope match there counts only when `is_current(start, end)` ("no recent
+    exacerbations" does not exclude J44.9, "no hyperglycemia" does not document E11.65);
+    `find_in_note(pattern)`: the span of a current mention matching `pattern` anywhere in the note, or None."""
     found: list[tuple[int, int]] = []
     for rule in rules_for(code):
-        in_quote = any(rule.pattern.search(text) for text in quoted)
+        # a detail that excludes, or a complication that specifies, must be affirmed; a side, an
+        # "Allergies:" header or the condition's name is a word of the mention itself
+        counts = is_current if rule.kind == "excluded_by" or rule.scope == "note" else _always
+        matches = (m for a, b in quoted for m in rule.pattern.finditer(text, a, b) if m.end() > m.start())
+        in_quote = any(counts(m.start(), m.end()) for m in matches)
         if rule.kind == "excluded_by":
-            if in_quote:
+            if in_quote or (rule.scope == "note" and find_in_note(rule.pattern) is not None):
                 return Unmet(rule), ()
             continue
         if in_quote:
@@ -118,3 +126,7 @@ def check_documentation(
             return Unmet(rule), ()
         found.append(span)
     return None, tuple(found)
+
+
+def _always(start: int, end: int) -> bool:
+    return True
