@@ -170,3 +170,13 @@ def test_outpatient_uncertainty_codes_the_documented_signs_and_says_so():
     assert codes_of(run(code("I10"), patient=inpatient, rule="outpatient_uncertainty", documented_signs=signs)) == {
         "I10"
     }
+
+
+def test_one_visit_is_one_preventive_service_new_or_established():
+    """The model's in-band 99396 and its out-of-band 99387 (corrected to 99386) would bill a new AND an
+    established preventive visit: the model's own in-band code stays, the correction goes."""
+    pred = run(code("99396", system=CPT), code("99387", system=CPT, span=(10, 15)),
+               patient=Patient(55, "M", "outpatient"), rule="age_and_sex")  # fmt: skip
+    assert codes_of(pred) == {"99396"}
+    alone = run(code("99387", system=CPT), patient=Patient(55, "M", "outpatient"), rule="age_and_sex")
+    assert codes_of(alone) == {"99386"} and alone.codes[0].rules_applied == ("age_and_sex",)

@@ -264,7 +264,9 @@ def age_and_sex(codes: list[PredictedCode], pred: NotePrediction, patient: Patie
     """Codes that the code set restricts by age or sex must fit the patient (I.B.12 and the code set's
     own titles): a routine child exam (Z00.12x) is under 18, an adult one (Z00.0x) 18 and over; a
     preventive visit (99381-99397) is billed in the patient's age band; codes titled "female" or
-    "male" fit only that sex. A code that fits no band is removed; a preventive band is corrected."""
+    "male" fit only that sex. A code that fits no band is removed; a preventive band is corrected.
+    One visit is one preventive service, new (9938x) or established (9939x), never both: when a
+    correction lands beside the model's own in-band code, the model's surest in-band code stays."""
     if patient.age is None and patient.sex is None:
         return codes, []
     remove, add = [], []
@@ -282,7 +284,16 @@ def age_and_sex(codes: list[PredictedCode], pred: NotePrediction, patient: Patie
             remove.append(c)
         elif patient.sex in ("F", "M") and _wrong_sex(c.code, patient.sex):
             remove.append(c)
+    preventive = [c for c in codes if c not in remove and _is_preventive(c)] + [c for c in add if _is_preventive(c)]
+    if len(preventive) > 1:  # own codes before corrections, then the surest
+        keep = max(preventive, key=lambda c: ("age_and_sex" not in c.rules_applied, c.score))
+        remove += [c for c in preventive if c is not keep and c not in add]
+        add = [c for c in add if c is keep or not _is_preventive(c)]
     return _replace_codes(codes, remove, add, "age_and_sex", "I.B.12")
+
+
+def _is_preventive(code: PredictedCode) -> bool:
+    return code.system == CPT and code.code[:4] in ("9938", "9939") and len(code.code) == 5
 
 
 @functools.lru_cache(maxsize=4096)
