@@ -8,7 +8,12 @@ import pytest
 import simple_icd_10_cm as cm
 
 from medcoder.inference.grounding import specificity
-from medcoder.inference.grounding.specificity import check_documentation, fallback_for, load_specificity_rules
+from medcoder.inference.grounding.specificity import (
+    check_documentation,
+    fallback_for,
+    load_specificity_rules,
+    specific_siblings,
+)
 
 NOWHERE = lambda pattern: None  # noqa: E731  (no other sentence of the note says anything)
 CURRENT = lambda start, end: True  # noqa: E731  (every mention affirmed)
@@ -75,6 +80,12 @@ def test_only_a_current_mention_counts_in_the_quoted_sentence():
     not_negated = lambda start, end: start != negated  # noqa: E731  (what the context check says here)
     assert check("J44.9", text, is_current=not_negated)[0] is None
     assert check("J44.1", text, is_current=not_negated)[0].reason == "requires:J44.1"
+
+
+def test_an_excluded_unspecified_code_names_the_siblings_a_detail_can_specify():
+    labels = ["J44.0", "J44.1", "J44.9", "J45.909", "E11.9"]
+    assert specific_siblings("J44.9", labels) == ["J44.0", "J44.1"]  # rows decide which one the note meets
+    assert specific_siblings("I48.91", labels) == []
 
 
 def test_fallbacks_are_the_category_codes_the_documentation_supports():

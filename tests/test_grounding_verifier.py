@@ -48,6 +48,8 @@ EXTRA = [
     "Z68.34",
     "Z68.36",
     "Z88.0",
+    "J44.1",
+    "J44.9",
 ]
 
 
@@ -342,3 +344,16 @@ def test_an_allergy_status_code_needs_the_allergy_said_on_its_line_or_under_its_
     assert not prescribed.codes or not prescribed.codes[0].grounded
     listed = ground_one_span("Allergies:\n- penicillin (hives)\nMeds: none", "penicillin", {"Z88.0": 0.99})
     assert listed.codes[0].code == "Z88.0" and listed.codes[0].grounded
+
+
+def test_an_unspecified_code_excluded_by_a_detail_becomes_the_label_sibling_the_detail_specifies():
+    """ "Admitted for COPD exacerbation" with only J44.9 scored: J44.9 is not grounded (excluded by the
+    exacerbation), and the guideline layer codes J44.1, whose requirement that sentence meets."""
+    from medcoder.inference.guidelines import Patient, apply_guidelines
+
+    text = "Progress note: admitted for COPD exacerbation. Day 3: wheeze resolved, weaning O2."
+    pred = ground_one_span(text, "COPD", {"J44.9": 0.99}, setting="inpatient")
+    assert [(c.code, c.grounded) for c in pred.codes] == [("J44.9", False)]
+    assert [(code, sibling) for _, code, sibling, _, _ in pred.specificity_fallbacks] == [("J44.9", "J44.1")]
+    after = apply_guidelines(pred, Patient(setting="inpatient"))
+    assert [(c.code, c.rules_applied) for c in after.codes] == [("J44.1", ("documented_specificity",))]

@@ -56,7 +56,7 @@ from medcoder.inference.grounding.context import (
     subject_of,
 )
 from medcoder.inference.grounding.identification import is_identification_line
-from medcoder.inference.grounding.specificity import Unmet, check_documentation, fallback_for
+from medcoder.inference.grounding.specificity import Unmet, check_documentation, fallback_for, specific_siblings
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
 
@@ -334,9 +334,11 @@ def _verified(
             unmet, joined = _documentation(text, c.system, c.code, evidence, setting)
             evidence = tuple(sorted(dict.fromkeys(evidence + joined)))
             out.append(replace(c, evidence=evidence, grounded=unmet is None and verifier.grounds(best), support=best))
-            fallback = fallback_for(c.code) if unmet is not None and unmet.rule.kind == "requires" else None
-            if fallback is not None and (c.system, fallback) in index:
-                unspecific.append((out[-1], fallback))
+            if unmet is not None and unmet.rule.kind == "requires":  # documented less specifically
+                unspecific += [(out[-1], f) for f in [fallback_for(c.code)] if f and (c.system, f) in index]
+            elif unmet is not None:  # documented more specifically: a label sibling the detail specifies
+                labels = [code for system, code in index if system == c.system]
+                unspecific += [(out[-1], f) for f in specific_siblings(c.code, labels)]
         elif verifier.rejected_action == "review":  # no confidence beyond what the text supports
             out.append(replace(c, grounded=False, support=best, score=min(c.score, best)))
         else:
@@ -349,9 +351,10 @@ def _verified(
 def _fallbacks(
     text: str, setting: str | None, verifier: SupportVerifier, candidates: Sequence[tuple[PredictedCode, str]]
 ) -> list[tuple[str, str, str, float, bool]]:
-    """(system, code, fallback, support, grounded) for codes documented less specifically than coded:
-    the fallback is judged on the code's own evidence, and offered only when the verifier accepts it
-    there and its own documentation check passes (E11.9 is not offered beside "uncontrolled")."""
+    """(system, code, fallback, support, grounded) for codes documented less (or more) specifically than
+    coded: each candidate is judged on the code's own evidence, and offered only when the verifier
+    accepts it there and its own documentation check passes (E11.9 is not offered beside
+    "uncontrolled"); of several, the best supported."""
     readings = [(c, f, t) for c, f in candidates for t, _ in _support_texts(text, c.evidence)]
     if not readings:
         return []
@@ -360,12 +363,14 @@ def _fallbacks(
     best: dict[tuple[str, str], float] = {}
     for (c, f, _), p in zip(readings, probs):
         best[(c.code, f)] = max(best.get((c.code, f), 0.0), float(p))
-    out = []
+    chosen: dict[str, tuple[str, str, str, float, bool]] = {}
     for c, f in candidates:
         support = best.get((c.code, f), 0.0)
+        if support <= chosen.get(c.code, (None, None, None, -1.0))[3]:
+            continue
         if verifier.accepts(support) and _documentation(text, c.system, f, c.evidence, setting)[0] is None:
-            out.append((c.system, c.code, f, support, verifier.grounds(support)))
-    return out
+            chosen[c.code] = (c.system, c.code, f, support, verifier.grounds(support))
+    return list(chosen.values())
 
 
 def _documentation(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -92,6 +92,14 @@ def rules_for(code: str) -> tuple[SpecificityRule, ...]:
 def fallback_for(code: str) -> str | None:
     """The code a failed requirement falls back to (the first row's that names one)."""
     return next((r.fallback for r in rules_for(code) if r.fallback), None)
+
+
+def specific_siblings(code: str, candidates: Iterable[str]) -> list[str]:
+    """The codes among `candidates` of `code`'s category that a `requires` row makes specific: where the
+    note holds the detail that excludes an unspecified code ("COPD exacerbation" beside J44.9), the
+    sibling whose requirement that detail meets (J44.1) is what the documentation supports."""
+    same_category = (c for c in candidates if c != code and c[:3] == code[:3])
+    return [c for c in same_category if any(r.kind == "requires" for r in rules_for(c))]
 
 
 def check_documentation(
