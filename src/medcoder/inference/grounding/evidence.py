@@ -321,8 +321,12 @@ def _verified(
     out, unspecific = [], []
     for c, rs in zip(codes, readings):
         scored = [(float(next(probs)), spans, searched, t) for t, spans, searched in rs]
-        decided = [r for r in scored if c.system == ICD10CM and value_supports(c.code, r[3]) is not None]
-        scored = sorted(decided or scored, key=lambda x: -x[0])  # a documented value outranks similarity
+        # a documented value outranks similarity: when every reading that documents a value contradicts
+        # the code ("O: BMI 36.1" for Z68.34), its name-only readings ("BMI") cannot support it
+        verdicts = [value_supports(c.code, r[3]) if c.system == ICD10CM else None for r in scored]
+        if any(v is not None for v in verdicts) and not any(verdicts):
+            scored = [r for r, v in zip(scored, verdicts) if v is not None]
+        scored.sort(key=lambda x: -x[0])
         # the model's own evidence needs the verifier's threshold; a sentence found by searching the note
         # needs the stricter rescue_support (it is text the model did not point at)
         own = [spans for p, spans, searched, _ in scored if not searched and verifier.accepts(p)]
