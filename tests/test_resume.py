@@ -44,6 +44,8 @@ class CtrlCAt(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # a suite launched in the background
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # inherits "ignore Ctrl-C"
             os.kill(os.getpid(), signal.SIGINT)
 
 
