@@ -303,15 +303,17 @@ def _verified(
     when (1) the best support reaches the verifier's grounding bar, and (2) the documentation is as
     specific as the code (`specificity.check_documentation`: "type 2 diabetes" does not say E11.65).
     A code the text is about but does not ground stays, ungrounded, for review; one that fails (2)
-    and whose category's unspecified code is a label is also listed in `fallbacks` (the guideline
-    layer codes what is documented instead). A value code (BMI -> Z68) is judged only by readings
-    that document its value, when one does.
+    also lists in `fallbacks` the label the documentation does support, if any (its category's
+    unspecified code, or the sibling a documented detail specifies): the guideline layer codes that
+    instead. A value code (BMI -> Z68) is rejected when every reading that documents a value
+    contradicts it.
     A code without an accepted reading is left out and appended to `rejected` (verifier.rejected_action
     "drop", the default: the model was sure, the text says otherwise, a hallucination a reviewer should
     not have to wade through), or kept ungrounded for review ("review") with its score capped at its
     support (the score says how sure the coder is that the code applies to THIS text, which cannot
     exceed how well the text supports it)."""
     index = verifier.label_index
+    label_codes = [code for _, code in verifier.labels]  # candidates for a more specific sibling
     # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
     readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
                 + [(text[a:b], ((a, b),), True) for a, b in sentences if (a, b) not in c.evidence]
@@ -341,8 +343,7 @@ def _verified(
             if unmet is not None and unmet.rule.kind == "requires":  # documented less specifically
                 unspecific += [(out[-1], f) for f in [fallback_for(c.code)] if f and (c.system, f) in index]
             elif unmet is not None:  # documented more specifically: a label sibling the detail specifies
-                labels = [code for system, code in index if system == c.system]
-                unspecific += [(out[-1], f) for f in specific_siblings(c.code, labels)]
+                unspecific += [(out[-1], f) for f in specific_siblings(c.code, label_codes) if (c.system, f) in index]
         elif verifier.rejected_action == "review":  # no confidence beyond what the text supports
             out.append(replace(c, grounded=False, support=best, score=min(c.score, best)))
         else:
@@ -368,11 +369,11 @@ def _fallbacks(
     for (c, f, _), p in zip(readings, probs):
         best[(c.code, f)] = max(best.get((c.code, f), 0.0), float(p))
     chosen: dict[str, tuple[str, str, str, float, bool]] = {}
-    for c, f in candidates:
+    for c, f in sorted(candidates, key=lambda cf: -best.get((cf[0].code, cf[1]), 0.0)):  # best supported first
         support = best.get((c.code, f), 0.0)
-        if support <= chosen.get(c.code, (None, None, None, -1.0))[3]:
+        if c.code in chosen or not verifier.accepts(support):
             continue
-        if verifier.accepts(support) and _documentation(text, c.system, f, c.evidence, setting)[0] is None:
+        if _documentation(text, c.system, f, c.evidence, setting)[0] is None:
             chosen[c.code] = (c.system, c.code, f, support, verifier.grounds(support))
     return list(chosen.values())
 
