@@ -271,7 +271,7 @@ def age_and_sex(codes: list[PredictedCode], pred: NotePrediction, patient: Patie
         return codes, []
     remove, add = [], []
     for c in codes:
-        if patient.age is not None and c.system == CPT and c.code[:4] in ("9938", "9939") and len(c.code) == 5:
+        if patient.age is not None and _is_preventive(c):
             right = _preventive_code(c.code, patient.age)
             if right != c.code:
                 remove.append(c)
