@@ -22,6 +22,7 @@ from medcoder.inference.grounding.verifier import (
     SupportVerifier,
     VerifierError,
     VerifierWeights,
+    _length_batches,
     fit_verifier,
     packaged_sentence_encoder_path,
     verifier_config,
@@ -100,6 +101,24 @@ def test_fit_keeps_the_target_recall_and_reports_what_it_rejects():
     assert report["verifier/recall"] >= 0.95
     assert report["verifier/false_accept_rate"] < 0.5  # hard negatives: siblings and look-alikes
     assert 0 < report["verifier/threshold"] < 1
+
+
+def test_length_batches_cover_every_text_once_within_the_padded_budget():
+    lengths = [3, 64, 12, 7, 40, 64, 5, 22, 9, 64, 2]
+    batches = _length_batches(lengths, max_texts=4, max_tokens=100)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 4
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 100
+    assert _length_batches([500], max_texts=4, max_tokens=100) == [[0]]  # longer than the budget: alone
+
+
+def test_encoding_in_length_batches_gives_each_text_the_embedding_it_has_alone():
+    encoder = SentenceEncoder(packaged_sentence_encoder_path(), batch_tokens=64)
+    texts = ["HTN", "type 2 diabetes mellitus with diabetic chronic kidney disease, stage 3a", "GERD, stable", "x"]
+    together = encoder(texts)
+    alone = np.concatenate([encoder([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
 def test_abbreviations_expand_as_whole_words_only():

