@@ -217,7 +217,9 @@ def test_corpus_summary_and_markdown():
     summary = corpus_summary(corpus)
     assert sum(summary["notes"].values()) == 60
     assert sum(summary["settings"].values()) == 60
-    assert sum(summary["em_codes"].values()) == summary["settings"].get("outpatient", 0)
+    # every full office note has one E/M code; brief notes (synth/brief.py) have none
+    outpatient, with_em = summary["settings"]["outpatient"], sum(summary["em_codes"].values())
+    assert 0.7 * outpatient <= with_em < outpatient
     text = summary_markdown(summary)
     assert "| train |" in text and "| negated |" in text and "tokens" not in text  # no tokenizer given
 

@@ -1,11 +1,12 @@
 """Office visit notes: plan the visit (what is addressed, done, coded), then write it.
 
 Four kinds of visit: chronic-care follow-up, acute (sick) visit, preventive (well-child Z00.129,
-adult physical Z00.00) and nurse blood-pressure check (99211). Every visit gets exactly one E/M
+adult physical Z00.00) and nurse blood-pressure check (99211). Every full note gets exactly one E/M
 code: office 99202-99215 from the documented MDM (em.py), 99211 for the nurse visit, or the
 preventive-medicine code 99381-99397 for a preventive visit (preventive visits are not billed
 with office E/M codes). Procedures done in the visit carry their CPT/HCPCS codes; procedures only
-considered are written as hypothetical mentions.
+considered are written as hypothetical mentions. A share of chronic and acute visits is written as
+a brief note (brief.py): the assessment alone, which documents no E/M level and so has no E/M code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 
 from medcoder.data.synth import em
 from medcoder.data.synth.acute import plan_acute
+from medcoder.data.synth.brief import BRIEF_NOTE_RATE, render_brief
 from medcoder.data.synth.builder import Ann, NoteBuilder, Piece, ev, fill, join, men
 from medcoder.data.synth.catalog import HISTORY, SYMPTOMS, cpt, hcpcs, icd
 from medcoder.data.synth.chronic import a1c, a1c_value, bmi_piece, obesity_problem, plan_chronic_problems
@@ -457,6 +459,8 @@ def _mdm_statement(rng: random.Random, visit: Visit, code: tuple[str, str], name
 
 
 def render(rng: random.Random, style: Style, patient: Patient, enc: Encounter, visit: Visit) -> NoteBuilder:
+    if visit.kind in ("chronic", "acute") and chance(rng, BRIEF_NOTE_RATE):
+        return render_brief(rng, style, patient, enc, visit)  # the assessment alone, no E/M (brief.py)
     b = NoteBuilder()
     age = enc.age
     code = cpt(em_code(visit, age))
