@@ -36,6 +36,7 @@ NEGATED = [
     "No history of [diabetes].",
     "Negative family history of [colon cancer].",
     "[Denies chest pain].",  # a tagged span that opens with its own trigger
+    "denys [chest pain], denys sob",  # a misspelt trigger still negates
     "ROS: no [headache], no vision changes.",
     # a model's span may cut a trigger or end with one (seen on the embedded test split)
     "Home BP log averages 126/72; [HTN ruled] out.",
@@ -107,6 +108,7 @@ AFFIRMED = [
     "Denies fever, reports [cough].",
     "[Pneumonia], no fever.",
     "No change in [hypertension] control.",
+    "Discharge dx: [NSTEMI], s/p DES to RCA.",  # in a list the procedure is an item of its own
     "[Type 2 diabetes mellitus without complications].",
     "[Type 2 diabetes mellitus] without complications.",
     "The patient's mother reports that he has [asthma].",

@@ -49,6 +49,9 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         ("M17.11", "primary osteoarthritis of both knees", "requires:M17.11"),
         ("Z88.5", "levothyroxine 88 mcg daily", "requires:Z88*"),
         ("Z88.5", "Allergies: codeine - nausea", None),
+        # I.C.9.e: an MI within four weeks of onset is still I21; only an older one is I25.2
+        ("I25.2", "NSTEMI 3 weeks ago, s/p PCI to LAD", "excluded_by:I25.2"),
+        ("I25.2", "Old MI (2017), stable, no angina", None),
         ("I10", "essential hypertension", None),  # no row: nothing to check
     ],
 )

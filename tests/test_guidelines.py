@@ -137,6 +137,28 @@ def test_age_and_sex_edits_fix_the_preventive_band_and_drop_codes_that_cannot_ap
     assert codes_of(run(code("N40.0"), code("Z00.129"), patient=unknown, rule="age_and_sex")) == {"N40.0", "Z00.129"}
 
 
+def test_codes_an_excludes1_note_keeps_apart_are_never_reported_together():
+    # "He still smokes a pack a day": current dependence, not its history
+    pred = run(code("F17.210", score=1.0), code("Z87.891", score=0.97, support=0.85), rule="excludes1_pairs")
+    assert codes_of(pred) == {"F17.210"} and pred.rules[0].removed == ((ICD, "Z87.891"),)
+    # a grounded prediabetes outranks an ungrounded diabetes code of higher score
+    pred = run(code("R73.03", score=0.9), code("E11.9", score=0.99, grounded=False), rule="excludes1_pairs")
+    assert codes_of(pred) == {"R73.03"}
+    # codes without an Excludes1 between them stay (an unspecified code beside a specific one is another rule's)
+    unrelated = run(code("E11.65"), code("E11.9"), code("I10"), rule="excludes1_pairs")
+    assert codes_of(unrelated) == {"E11.65", "E11.9", "I10"}
+
+
+def test_the_embedded_corpus_gold_never_holds_an_excludes1_pair():
+    from medcoder.codes.excludes import excludes1
+    from medcoder.data.synth import generate_notes
+
+    pairs = [(n.id, a, b) for n in generate_notes(400, seed=3)
+             for a in {c.code for c in n.codes if c.system == ICD} for b in {c.code for c in n.codes if c.system == ICD}
+             if a < b and excludes1(a, b)]  # fmt: skip
+    assert pairs == []
+
+
 def test_all_rules_run_in_order_and_unknown_rules_are_refused():
     pred = apply_guidelines(NotePrediction("n1", (code("I10"), code("E11.9", span=(6, 9)),
                                                   code("N18.30", span=(20, 30)), code("Z68.31", span=(40, 48)))),

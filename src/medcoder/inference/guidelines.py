@@ -223,6 +223,24 @@ def integral_symptoms(codes: list[PredictedCode], pred: NotePrediction, patient:
     return _replace_codes(codes, remove, [], "integral_symptoms", "I.B.4-5")
 
 
+def excludes1_pairs(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Two codes an Excludes1 note keeps apart are never reported together (I.A.12.a): the
+    conditions cannot coexist (F17.210 current nicotine dependence and Z87.891 its history; R73.03
+    prediabetes and E11.9 diabetes). Of each such pair the less certain code goes: an ungrounded one
+    before a grounded one, then the lower score, then the lower support."""
+    from medcoder.codes.excludes import excludes1
+
+    def certainty(c: PredictedCode) -> tuple[bool, float, float]:
+        return (c.grounded, c.score, c.support or 0.0)
+
+    remove: list[PredictedCode] = []
+    for c in sorted(_icd(codes), key=certainty, reverse=True):
+        kept = [o for o in _icd(codes) if o is not c and o not in remove and certainty(o) >= certainty(c)]
+        if c not in remove and any(excludes1(c.code, o.code) for o in kept):
+            remove.append(c)
+    return _replace_codes(codes, remove, [], "excludes1_pairs", "I.A.12.a")
+
+
 _WEIGHT_DIAGNOSES = ("E66", "E43", "E44", "E45", "E46", "R62.5", "R63.4", "R63.5", "R63.6")
 
 
@@ -318,6 +336,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("diabetes_ckd", diabetes_ckd),
     ("unspecified_beside_specific", unspecified_beside_specific),
     ("integral_symptoms", integral_symptoms),
+    ("excludes1_pairs", excludes1_pairs),
     ("bmi_needs_weight_diagnosis", bmi_needs_weight_diagnosis),
     ("age_and_sex", age_and_sex),
 )

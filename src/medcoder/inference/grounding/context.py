@@ -103,7 +103,7 @@ _TABLE: list[tuple] = [
         "pre",
         "condition",
         [
-            r"\bden(?:y|ies|ied|ying)\b",
+            r"\bden(?:y|ies|ied|ying|ys|yed|ie)\b",  # and the misspellings notes carry ("denys")
             r"\bnegative\s+for\b",
             r"\bfree\s+of\b",
             r"\babsence\s+of\b",
@@ -245,10 +245,11 @@ _TABLE: list[tuple] = [
             r"\bin\s+childhood\b",
             r"\bpreviously\b",
             r"\bno\s+longer\b",
-            r"\bs/p\b",
-            r"\bstatus\s+post\b",
         ],
     ),
+    # "appendicitis s/p appendectomy" is over, but in a list the procedure is an item of its own:
+    # "NSTEMI, s/p DES to RCA" and "CAD, s/p CABG" keep the condition current
+    (HISTORICAL, "post", "any", [r"\bs/p\b", r"\bstatus\s+post\b"], _PHRASE),
     (
         HYPOTHETICAL,
         "pre",
@@ -496,7 +497,12 @@ def detect_context(
         ):
             # a condition ("if cough persists, x-ray to evaluate for pneumonia") governs its whole clause
             found.append(ContextMatch(trigger.status, (s, e)))
-        elif post and s >= end and _open_scope(text[end:s], POST_WINDOW) and not _trigger_between(kept, end, s):
+        elif (
+            post
+            and s >= end
+            and _open_scope(text[end:s], POST_WINDOW, trigger.phrase_window)
+            and not _trigger_between(kept, end, s)
+        ):
             found.append(ContextMatch(trigger.status, (s, e)))
     section = _family_section(text, start) if subject == "condition" else None
     if section is not None:
