@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from medcoder.inference.grounding.context import blocks_grounding, detect_context, exempt_statuses, subject_of
+from medcoder.inference.grounding.context import (
+    blocks_grounding,
+    detect_context,
+    exempt_statuses,
+    subject_of,
+)
 
 
 def status_of(marked: str) -> str | None:
@@ -48,6 +53,7 @@ NEGATED = [
     "Lipid panel: LDL 100, HDL 48; negative [for HLD].",
 ]
 UNCERTAIN = [
+    "A/P: Abdominal pain with vomiting [- rule out appendicitis]. Sent to ED.",  # a list mark opens the span
     "Probable [pneumonia].",
     "Possible [early appendicitis].",
     "Suspected [pulmonary embolism].",
@@ -65,6 +71,7 @@ UNCERTAIN = [
     "Unclear whether [syncope] was cardiac.",
 ]
 FAMILY = [
+    "FHx: father with colon cancer (s/p colectomy). Mother [HTN].\nA/P: GERD",  # an inline header, its line
     "Mother with [breast cancer].",
     "His father had a [myocardial infarction] at 50.",
     "Family history of [colon cancer].",
@@ -90,6 +97,7 @@ HISTORICAL = [
     "Last admission diagnosis: [pneumonia]; today here for a refill.",
 ]
 HYPOTHETICAL = [
+    "Return to the ED for fever or confusion, which could indicate [sepsis].",
     "Return if [fever] develops.",
     "If she develops [chest pain], call 911.",
     "Call if [shortness of breath] worsens.",
@@ -119,6 +127,7 @@ AFFIRMED = [
     "Gram negative [sepsis].",
     "Family history:\nMother: breast cancer\n\nAssessment:\n[Hypertension].",
     "Family history: noncontributory.\nSocial history: smoker.\n[Hypertension].",
+    "FHx: mother HTN.\nA/P: [HTN], stable.",  # an inline family header governs only its own line
     "Dr. Smith saw the patient for [gout].",
     "BP 150/95. [Essential hypertension].",
     "[Chest pain without] radiation to the arm.",  # a trigger inside the span governs what follows it
@@ -163,6 +172,12 @@ def test_negation_outranks_uncertainty() -> None:
 )
 def test_blocks_grounding_follows_the_guidelines(status: str | None, setting: str | None, blocks: bool) -> None:
     assert blocks_grounding(status, setting) is blocks
+
+
+def test_a_code_for_confirmed_cases_only_is_never_grounded_on_an_uncertain_mention() -> None:
+    assert not blocks_grounding("uncertain", "inpatient", "J18.9")  # II.H: coded as if established
+    assert blocks_grounding("uncertain", "inpatient", "U07.1")  # I.C.1.g.1.a: "possible COVID-19" is not
+    assert blocks_grounding("uncertain", "inpatient", "B20")
 
 
 def test_agrees_with_the_embedded_corpus_annotations() -> None:

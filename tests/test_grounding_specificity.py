@@ -52,6 +52,9 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         # I.C.9.e: an MI within four weeks of onset is still I21; only an older one is I25.2
         ("I25.2", "NSTEMI 3 weeks ago, s/p PCI to LAD", "excluded_by:I25.2"),
         ("I25.2", "Old MI (2017), stable, no angina", None),
+        ("N18.30", "Kidney function normal (eGFR 95, UACR 12)", "requires:N18*"),
+        ("E66.9", "pre-diabetic, a1c 6.1, diet/exercise", "requires:E66*"),
+        ("E66.9", "Obesity, BMI 33 - diet and exercise", None),
         ("I10", "essential hypertension", None),  # no row: nothing to check
     ],
 )

@@ -53,6 +53,13 @@ def test_hypertension_with_heart_failure_or_ckd_is_one_combination_code(given, e
         assert pred.rules == ()
 
 
+def test_a_combination_the_model_coded_itself_takes_the_place_of_i10_and_gets_its_additional_code():
+    pred = run(code("I11.0"), code("I10", span=(10, 15)), rule="hypertension_combinations")
+    assert codes_of(pred) == {"I11.0", "I50.9"}
+    assert codes_of(run(code("I12.9"), rule="hypertension_combinations")) == {"I12.9", "N18.9"}
+    assert codes_of(run(code("I11.0"), code("I50.22"), rule="hypertension_combinations")) == {"I11.0", "I50.22"}
+
+
 def test_a_combination_is_grounded_only_when_every_part_is():
     pred = run(code("I10"), code("N18.30", grounded=False, span=(10, 15)), rule="hypertension_combinations")
     assert not next(c for c in pred.codes if c.code == "I12.9").grounded
@@ -100,6 +107,9 @@ def test_symptoms_integral_to_an_established_diagnosis_are_removed_but_not_alone
     assert codes_of(run(code("J18.9"), code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"J18.9"}
     assert codes_of(run(code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"R05.9", "R50.9"}
     assert codes_of(run(code("I10"), code("R07.9"), rule="integral_symptoms")) == {"I10", "R07.9"}
+    # dyspnea and cough are routinely part of COPD and heart failure, whatever their type
+    assert codes_of(run(code("J44.9"), code("R06.02"), code("R05.9"), rule="integral_symptoms")) == {"J44.9"}
+    assert codes_of(run(code("I50.9"), code("R06.02"), rule="integral_symptoms")) == {"I50.9"}
 
 
 def test_bmi_only_with_a_weight_diagnosis_in_the_right_age_band():
@@ -192,6 +202,10 @@ def test_outpatient_uncertainty_codes_the_documented_signs_and_says_so():
     assert codes_of(run(code("I10"), patient=inpatient, rule="outpatient_uncertainty", documented_signs=signs)) == {
         "I10"
     }
+    # ... except a code for confirmed cases only: "possible COVID-19" at discharge is its signs (I.C.1.g.1.a)
+    doubted_covid = run(code("I10"), patient=inpatient, rule="outpatient_uncertainty", documented_signs=signs,
+                        context_blocked=(("ICD-10-CM", "U07.1"),))  # fmt: skip
+    assert codes_of(doubted_covid) == {"I10", "R50.9", "R05.9"}
 
 
 def test_one_visit_is_one_preventive_service_new_or_established():

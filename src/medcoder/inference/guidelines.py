@@ -134,8 +134,12 @@ def outpatient_uncertainty(codes: list[PredictedCode], pred: NotePrediction, pat
     visit, its documented signs and symptoms (Section IV.H; I.B.4-5). The signs are those grounding
     found stated plainly in the note (`documented_signs`, verifier support >= rescue_support); their
     score is that support, because the model's own score for them is what the doubted diagnosis
-    suppressed. Inpatient notes never get here: there the uncertain diagnosis is coded (Section II.H)."""
-    if patient.setting == "inpatient":
+    suppressed. In inpatient notes the uncertain diagnosis itself is coded (Section II.H), except the
+    codes of confirmed cases only (`CONFIRMED_ONLY`): "possible COVID-19" at discharge is its fever
+    and cough (I.C.1.g.1.a)."""
+    from medcoder.inference.grounding.context import CONFIRMED_ONLY
+
+    if patient.setting == "inpatient" and not any(code.startswith(CONFIRMED_ONLY) for _, code in pred.context_blocked):
         return codes, []
     present = {(c.system, c.code) for c in codes}
     added = [PredictedCode(system, code, support, (span,), True, support, ("outpatient_uncertainty",))
@@ -149,11 +153,19 @@ _CKD_STAGE = re.compile(r"^N18\.(\d)")
 def hypertension_combinations(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """Hypertension with heart failure and/or chronic kidney disease is one combination code, the link
     presumed unless the note says otherwise: I11.0, I12.9/I12.0, I13.0/I13.2 (I.C.9.a.1-3), with the
-    heart failure and CKD stage coded as well ("use additional code")."""
+    heart failure and CKD stage coded as well ("use additional code"). When the model coded the
+    combination itself, I10 beside it goes (the combination is the hypertension) and the heart failure
+    or CKD it names without a code of its own gets the unspecified one (I50.9, N18.9)."""
     htn = _icd(codes, "I10", "I11", "I12", "I13")
     hf, ckd = _icd(codes, "I50"), _icd(codes, "N18")
     if not htn or not (hf or ckd):
-        return codes, []
+        combined = _icd(codes, "I11.0", "I12", "I13")
+        additional = [_derived(extra, [c], "hypertension_combinations") for c in combined
+                      for extra, prefixes in (("I50.9", ("I11.0", "I13")), ("N18.9", ("I12", "I13")))
+                      if c.code.startswith(prefixes)]  # fmt: skip
+        if not combined:
+            return codes, []
+        return _replace_codes(codes, _icd(codes, "I10"), additional, "hypertension_combinations", "I.C.9.a.1-3")
     late_ckd = any((m := _CKD_STAGE.match(c.code)) and m.group(1) in "56" for c in ckd)
     if hf and ckd:
         target = "I13.2" if late_ckd else "I13.0"
@@ -201,10 +213,10 @@ def unspecified_beside_specific(codes: list[PredictedCode], pred: NotePrediction
 
 # symptom code -> diagnoses (code prefixes) it is routinely part of
 _INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
-    "R05.9": ("J18", "J12", "J44.0", "J44.1", "J06", "J20", "J40", "U07.1", "J45"),
+    "R05.9": ("J18", "J12", "J44", "J06", "J20", "J40", "U07.1", "J45"),
     "R50.9": ("J18", "J12", "U07.1", "A41", "J02", "H66", "A08", "N10", "J06"),
     "R07.9": ("I21", "I22", "I20"),
-    "R06.02": ("J44.1", "J18", "J12", "I50.23", "I50.21", "J45.901", "J81"),
+    "R06.02": ("J44", "J18", "J12", "I50", "I11.0", "I13.0", "I13.2", "J45", "J81"),
     "R11.2": ("A08", "K35"),
     "R10.9": ("K35", "A08"),
     "R30.0": ("N39.0", "N30"),

@@ -266,7 +266,9 @@ _TABLE: list[tuple] = [
             r"\bprevention\s+of\b",
             r"\bprophylaxis\s+(?:for|against)\b",
             r"\bscreening\s+for\b",
-            r"\breturn\s+(?:precautions\s+)?for\b",
+            r"\breturn\s+(?:to\s+(?:the\s+)?(?:ed|er|clinic|office|emergency\s+(?:room|department))\s+)?"
+            r"(?:precautions\s+)?for\b",
+            r"\b(?:could|may|might|can)\s+(?:indicate|mean|signal|suggest|represent|be\s+(?:a\s+)?signs?\s+of)\b",
             r"\bcall\s+(?:\w+\s+){0,2}?(?:for|if)\b",
             r"\bprecautions\b",
             r"\b(?:go|return|come\s+back|present|report)\s+(?:to\s+(?:the\s+)?(?:ed|er|emergency\s+(?:room|department)|clinic|urgent\s+care)\s+)?(?:for|if)\b",
@@ -361,16 +363,23 @@ def states_a_doubted_diagnosis(text: str) -> bool:
     )
 
 
-def blocks_grounding(status: str | None, setting: str | None) -> bool:
-    """Whether a mention with this status must not justify a code in a note of this setting.
+# Codes for confirmed cases only, in every setting: "suspected", "possible" or "inconclusive" COVID-19,
+# HIV or identified-virus influenza is not coded, not even at inpatient discharge (I.C.1.g.1.a,
+# I.C.1.a.1.a, I.C.10.c.1: exceptions to Section II.H); their signs and symptoms are.
+CONFIRMED_ONLY: tuple[str, ...] = ("U07.1", "B20", "J09", "J10")
 
-    Uncertain diagnoses ground only in inpatient notes; an unknown setting is treated as outpatient,
-    the safer side (the code goes to review instead of being accepted).
+
+def blocks_grounding(status: str | None, setting: str | None, code: str | None = None) -> bool:
+    """Whether a mention with this status must not justify `code` (None: any code) in a note of this setting.
+
+    Uncertain diagnoses ground only in inpatient notes, and there not for CONFIRMED_ONLY codes; an
+    unknown setting is treated as outpatient, the safer side (the code goes to review instead of
+    being accepted).
     """
     if status is None:
         return False
     if status == UNCERTAIN:
-        return setting != "inpatient"
+        return setting != "inpatient" or (code is not None and code.startswith(CONFIRMED_ONLY))
     return status in ALWAYS_BLOCKING
 
 
@@ -410,20 +419,25 @@ def _trigger_between(triggers: list[tuple[int, int, Trigger]], lo: int, hi: int,
 
 def _family_section(text: str, start: int) -> ContextMatch | None:
     """A "Family history:" header alone on a line governs the lines below it, up to a blank line or
-    another header ("Mother: ..." lines inside the section do not end it)."""
+    another header ("Mother: ..." lines inside the section do not end it); an inline one ("FHx: father
+    with colon cancer. Mother HTN.") governs the rest of its own line."""
     pos = text.rfind("\n", 0, start) + 1  # start of the span's line
     line = text[pos : text.find("\n", pos) if "\n" in text[pos:] else len(text)]
+    own_line = True
     while True:
         header = _HEADER.match(line)
         if header and not _RELATIVE_LABEL.match(header.group(1).strip()):
-            if header.group(2) is None and _FAMILY_HEADER.match(header.group(1).strip()) and pos < start:
+            family = _FAMILY_HEADER.match(header.group(1).strip())
+            if family and header.group(2) is None and pos < start:
                 return ContextMatch(FAMILY, (pos, pos + len(line)))
+            if family and own_line and header.group(2) is not None and start >= pos + header.start(2):
+                return ContextMatch(FAMILY, (pos, pos + header.end(1)))
             if header.group(2) is not None or pos < start:
                 return None  # a section header, or a labelled line of another section
         if pos == 0:
             return None
         prev = text.rfind("\n", 0, pos - 1) + 1
-        line, pos = text[prev : pos - 1], prev
+        line, pos, own_line = text[prev : pos - 1], prev, False
         if not line.strip():
             return None
 
@@ -463,6 +477,12 @@ def detect_context(
     `subject` picks the triggers that apply (see `subject_of`); statuses in `ignore` are not
     reported (see `exempt_statuses`).
     """
+    # a span's leading or trailing list marks and punctuation ("- rule out appendicitis") are not words:
+    # a trigger right after them opens the span
+    while start < end - 1 and not text[start].isalnum():
+        start += 1
+    while end > start + 1 and not text[end - 1].isalnum():
+        end -= 1
     lo, hi = _sentence_bounds(text, start, end)
     triggers = [t for t in TRIGGERS if t.subject in ("any", subject)]
     matches = [

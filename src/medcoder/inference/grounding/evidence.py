@@ -47,6 +47,7 @@ from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.data.spans import spans_from_bio, word_span
 from medcoder.inference.grounding.context import (
+    CONFIRMED_ONLY,
     HISTORICAL,
     UNCERTAIN,
     blocks_grounding,
@@ -56,6 +57,7 @@ from medcoder.inference.grounding.context import (
     subject_of,
 )
 from medcoder.inference.grounding.identification import is_identification_line
+from medcoder.inference.grounding.instructions import is_coding_instruction
 from medcoder.inference.grounding.specificity import Unmet, check_documentation, fallback_for, specific_siblings
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
@@ -183,7 +185,7 @@ def ground_note(
         candidates = [i for i in np.argsort(-mass, kind="stable") if mass[i] >= min_span_mass]
         if candidates:
             statuses = {i: _status(text, tagged[i], *label) for i in candidates}
-            clean = [i for i in candidates if not blocks_grounding(statuses[i], setting)]
+            clean = [i for i in candidates if not blocks_grounding(statuses[i], setting, label[1])]
             evidence = (
                 [tagged[i] for i in clean[:max_spans] if mass[i] >= relative_mass * mass[clean[0]]] if clean else []
             )
@@ -193,7 +195,7 @@ def ground_note(
         else:
             window = _peak_window(attention[col], token_offsets, window_tokens, text)
             status = _status(text, window, *label) if window is not None else None
-            only_blocked = window is not None and blocks_grounding(status, setting)
+            only_blocked = window is not None and blocks_grounding(status, setting, label[1])
             evidence = [window] if window is not None and not only_blocked else []
             grounded = bool(evidence) and any(s < window[1] and window[0] < e for s, e in tagged)
             historical = [window] if status == HISTORICAL else []
@@ -224,7 +226,11 @@ def ground_note(
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
     signs: list[tuple[str, str, float, Span]] = []
-    if verifier is not None and setting != "inpatient" and (doubted or states_a_doubted_diagnosis(text)):
+    # a doubted diagnosis is coded by its signs outside the hospital, and everywhere for the codes of
+    # confirmed cases only ("possible COVID-19" at discharge: fever and cough, I.C.1.g.1.a)
+    doubted_confirmed_only = doubted and any(code.startswith(CONFIRMED_ONLY) for _, code in blocked)
+    outpatient_doubt = setting != "inpatient" and (doubted or states_a_doubted_diagnosis(text))
+    if verifier is not None and (outpatient_doubt or doubted_confirmed_only):
         present = {(c.system, c.code) for c in codes}
         signs = _documented_signs(text, [lb for lb in verifier.labels if lb not in present], verifier)
 
@@ -244,8 +250,10 @@ def ground_note(
 def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple[Span, ...]]]:
     """The readings of a code's evidence the verifier judges, each with the spans it quotes: every
     span alone, every span in its sentence, and all spans joined (a combination code such as I12.9
-    rests on two mentions, "hypertension" and "CKD stage 3", neither of which says it alone)."""
+    rests on two mentions, "hypertension" and "CKD stage 3", neither of which says it alone). Spans
+    in a coding instruction ("assign E66.01") are not documentation and give no reading."""
     out = []
+    evidence = [span for span in evidence if not is_coding_instruction(text[slice(*_sentence_at(text, span[0]))])]
     for span in evidence:
         out.append((text[span[0] : span[1]], (span,)))
         sentence = _sentence_at(text, span[0])
@@ -283,7 +291,9 @@ def _plain_sentences(text: str) -> list[Span]:
     own spans do not support a code it scored above the threshold, these are searched for words that
     do ("Impression: uncomplicated bladder infection" for N39.0 whose attention sat on "going to the
     bathroom a lot")."""
-    return [(a, b) for a, b in _sentences(text) if not _QUALIFIED.search(text[a:b])]
+    return [
+        (a, b) for a, b in _sentences(text) if not _QUALIFIED.search(text[a:b]) and not is_coding_instruction(text[a:b])
+    ]
 
 
 def _verified(
