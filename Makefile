@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 export MLFLOW_DISABLE_TELEMETRY := true
 
-# The main job's corpus: the embedded synthetic corpus, generated (deterministically) if missing. NOTES and SEED
+# The main job's corpus: the embedded synthetic corpus, generated (deterministically) if missing or stale. NOTES and SEED
 # mirror medcoder.defaults (EMBEDDED_NOTES, EMBEDDED_SEED), which the configs and `medcoder synth` read;
 # tests/test_defaults.py fails when they drift.
 NOTES ?= 2000
@@ -25,7 +25,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train codiesp baseline test lint format test-no-data test-slow cards clean
+.PHONY: FORCE help install train codiesp baseline test lint format test-no-data test-slow cards clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -40,8 +40,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed ## create .venv (if missing) and install medcoder with the pinned stack
 
-$(CORPUS)/train.jsonl: | $(VENV)/.installed
-	$(BIN)/medcoder synth --out $(CORPUS) --notes $(NOTES) --seed $(SEED)
+# always asked, cheap when current: a corpus written by an older generator is rewritten (synth.GENERATOR_VERSION)
+$(CORPUS)/train.jsonl: FORCE | $(VENV)/.installed
+	$(BIN)/medcoder synth --out $(CORPUS) --notes $(NOTES) --seed $(SEED) --if-stale
+
+FORCE:
 
 train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train + evaluate, register, promote, card
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)

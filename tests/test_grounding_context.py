@@ -97,6 +97,8 @@ HISTORICAL = [
     "Last admission diagnosis: [pneumonia]; today here for a refill.",
 ]
 HYPOTHETICAL = [
+    "Referred to discuss [bowel cancer] risk.",
+    "Due for [colon cancer] screening.",
     "Return to the ED for fever or confusion, which could indicate [sepsis].",
     "Return if [fever] develops.",
     "If she develops [chest pain], call 911.",

@@ -239,3 +239,24 @@ def test_every_code_the_corpus_emits_is_valid_output():
         if not is_valid_code(c.system, c.code)
     }
     assert invalid == set()
+
+
+def test_a_corpus_written_by_another_generator_version_is_stale_and_rewritten(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from medcoder.data.synth import STAMP, corpus_is_current, write_corpus
+    from medcoder.jobs.config import ensure_embedded_corpus
+
+    out = tmp_path / "corpus"
+    assert not corpus_is_current(out, 30, 2)
+    write_corpus(out, n_notes=30, seed=2)
+    assert corpus_is_current(out, 30, 2) and not corpus_is_current(out, 31, 2)
+    (out / STAMP).write_text('{"generator_version": 1, "notes": 30, "seed": 2}\n', encoding="utf-8")
+    assert not corpus_is_current(out, 30, 2)  # an older generator wrote it
+    (out / "train.jsonl").write_text("", encoding="utf-8")
+    data, corpus = (
+        OmegaConf.create({"dataset": "embedded", "data_dir": str(out)}),
+        OmegaConf.create({"notes": 30, "seed": 2}),
+    )
+    ensure_embedded_corpus(data, corpus)
+    assert corpus_is_current(out, 30, 2) and (out / "train.jsonl").stat().st_size > 0

@@ -20,10 +20,13 @@ from medcoder.defaults import CHAMPION_URI, EMBEDDED_NOTES, EMBEDDED_SEED
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from medcoder.data.synth import write_corpus
+    from medcoder.data.synth import corpus_is_current, write_corpus
 
     if args.notes < 1:
         raise ValueError(f"--notes must be at least 1, got {args.notes}")
+    if args.if_stale and corpus_is_current(Path(args.out), args.notes, args.seed):
+        print(f"{args.out}: already this generator's corpus ({args.notes} notes, seed {args.seed})")
+        return 0
     counts = write_corpus(Path(args.out), n_notes=args.notes, seed=args.seed)
     for split, n in counts.items():
         print(f"{split}: {n} notes -> {Path(args.out) / (split + '.jsonl')}")
@@ -62,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument(
         "--seed", type=int, default=EMBEDDED_SEED, help="random seed; the same seed gives identical files"
+    )
+    synth.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="write only when OUT does not already hold this generator's corpus for --notes and --seed",
     )
     synth.set_defaults(func=_cmd_synth)
 

@@ -41,10 +41,14 @@ OmegaConf.register_new_resolver("medcoder_cpu_precision", cpu_precision, replace
 
 
 def ensure_embedded_corpus(data_cfg: DictConfig, corpus_cfg: DictConfig) -> None:
-    """Write the embedded corpus to `data.data_dir` when the run uses it and it is not there yet."""
-    if data_cfg.dataset != "embedded" or (Path(data_cfg.data_dir) / "train.jsonl").is_file():
+    """Write the embedded corpus to `data.data_dir` when the run uses it and it is not there yet, or
+    was written by an older generator (`synth.corpus_is_current`)."""
+    if data_cfg.dataset != "embedded":
         return
-    from medcoder.data.synth import write_corpus
+    from medcoder.data.synth import corpus_is_current, write_corpus
+
+    if corpus_is_current(Path(data_cfg.data_dir), int(corpus_cfg.notes), int(corpus_cfg.seed)):
+        return
 
     log.info(
         "generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_cfg.data_dir

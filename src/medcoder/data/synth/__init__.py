@@ -9,6 +9,7 @@ depends on hash order, so the same seed gives byte-identical files in any proces
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from medcoder.data.synth.phrasing import make_style
 from medcoder.data.synth.split import split_by_patient
 from medcoder.defaults import SPLITS
 
-__all__ = ["generate_corpus", "generate_notes", "write_corpus", "SPLITS"]
+__all__ = ["generate_corpus", "generate_notes", "write_corpus", "corpus_is_current", "GENERATOR_VERSION", "SPLITS"]
+
+# Bumped whenever the same (n_notes, seed) writes different notes. `write_corpus` stamps it into
+# corpus.json, so a corpus folder written by an older generator is regenerated, never trained on as
+# if it were today's corpus (the folder name holds only notes and seed). 2: brief office notes.
+GENERATOR_VERSION = 2
+STAMP = "corpus.json"
 
 # Statuses whose code must never also be a gold code of the same note.
 _EXCLUSIVE_STATUSES = ("negated", "hypothetical", "uncertain")
@@ -78,8 +85,27 @@ def generate_corpus(n_notes: int, seed: int) -> dict[str, list[NoteRecord]]:
     return split_by_patient(generate_notes(n_notes, seed), seed)
 
 
+def _stamp(n_notes: int, seed: int) -> dict[str, int]:
+    return {"generator_version": GENERATOR_VERSION, "notes": n_notes, "seed": seed}
+
+
 def write_corpus(out_dir: Path, n_notes: int, seed: int) -> dict[str, int]:
-    """Write train.jsonl, val.jsonl and test.jsonl under `out_dir`; returns the note count per split."""
+    """Write train.jsonl, val.jsonl and test.jsonl under `out_dir`, then the corpus.json stamp that says
+    which generator wrote them; returns the note count per split."""
     corpus = generate_corpus(n_notes, seed)
     out_dir = Path(out_dir)
-    return {name: write_notes(corpus[name], out_dir / f"{name}.jsonl") for name in SPLITS}
+    counts = {name: write_notes(corpus[name], out_dir / f"{name}.jsonl") for name in SPLITS}
+    (out_dir / STAMP).write_text(json.dumps(_stamp(n_notes, seed)) + "\n", encoding="utf-8")
+    return counts
+
+
+def corpus_is_current(out_dir: Path, n_notes: int, seed: int) -> bool:
+    """Whether `out_dir` holds the corpus this generator writes for (n_notes, seed): every split and a
+    stamp of this GENERATOR_VERSION (a folder without a stamp was written before stamps existed)."""
+    out_dir = Path(out_dir)
+    if not all((out_dir / f"{name}.jsonl").is_file() for name in SPLITS):
+        return False
+    try:
+        return json.loads((out_dir / STAMP).read_text(encoding="utf-8")) == _stamp(n_notes, seed)
+    except (OSError, ValueError):
+        return False

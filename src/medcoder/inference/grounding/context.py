@@ -247,6 +247,9 @@ _TABLE: list[tuple] = [
             r"\bno\s+longer\b",
         ],
     ),
+    # a condition named as what is weighed or looked for is not a diagnosis: "bowel cancer risk",
+    # "colon cancer screening", "stroke prevention"
+    (HYPOTHETICAL, "post", "condition", [r"\brisks?\b", r"\bscreening\b", r"\bprevention\b"], _PHRASE),
     # "appendicitis s/p appendectomy" is over, but in a list the procedure is an item of its own:
     # "NSTEMI, s/p DES to RCA" and "CAD, s/p CABG" keep the condition current
     (HISTORICAL, "post", "any", [r"\bs/p\b", r"\bstatus\s+post\b"], _PHRASE),
