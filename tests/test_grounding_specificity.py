@@ -55,6 +55,8 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         ("N18.30", "Kidney function normal (eGFR 95, UACR 12)", "requires:N18*"),
         ("E66.9", "pre-diabetic, a1c 6.1, diet/exercise", "requires:E66*"),
         ("E66.9", "Obesity, BMI 33 - diet and exercise", None),
+        # hypertensive heart disease needs the hypertension documented, not only the heart failure
+        ("I11.0", "acute on chronic systolic heart failure, EF 30%", "requires:I11*"),
         ("I10", "essential hypertension", None),  # no row: nothing to check
     ],
 )
