@@ -137,9 +137,9 @@ def outpatient_uncertainty(codes: list[PredictedCode], pred: NotePrediction, pat
     suppressed. In inpatient notes the uncertain diagnosis itself is coded (Section II.H), except the
     codes of confirmed cases only (`CONFIRMED_ONLY`): "possible COVID-19" at discharge is its fever
     and cough (I.C.1.g.1.a)."""
-    from medcoder.inference.grounding.context import CONFIRMED_ONLY
+    from medcoder.inference.grounding.context import is_confirmed_only
 
-    if patient.setting == "inpatient" and not any(code.startswith(CONFIRMED_ONLY) for _, code in pred.context_blocked):
+    if patient.setting == "inpatient" and not any(is_confirmed_only(code) for _, code in pred.context_blocked):
         return codes, []
     present = {(c.system, c.code) for c in codes}
     added = [PredictedCode(system, code, support, (span,), True, support, ("outpatient_uncertainty",))
@@ -245,9 +245,10 @@ def excludes1_pairs(codes: list[PredictedCode], pred: NotePrediction, patient: P
     def certainty(c: PredictedCode) -> tuple[bool, float, float]:
         return (c.grounded, c.score, c.support or 0.0)
 
+    icd = _icd(codes)
     remove: list[PredictedCode] = []
-    for c in sorted(_icd(codes), key=certainty, reverse=True):
-        kept = [o for o in _icd(codes) if o is not c and o not in remove and certainty(o) >= certainty(c)]
+    for c in sorted(icd, key=certainty, reverse=True):
+        kept = [o for o in icd if o is not c and o not in remove and certainty(o) >= certainty(c)]
         if c not in remove and any(excludes1(c.code, o.code) for o in kept):
             remove.append(c)
     return _replace_codes(codes, remove, [], "excludes1_pairs", "I.A.12.a")

@@ -372,6 +372,11 @@ def states_a_doubted_diagnosis(text: str) -> bool:
 CONFIRMED_ONLY: tuple[str, ...] = ("U07.1", "B20", "J09", "J10")
 
 
+def is_confirmed_only(code: str) -> bool:
+    """Whether `code` is coded for confirmed cases only (CONFIRMED_ONLY), never on a doubted mention."""
+    return code.startswith(CONFIRMED_ONLY)
+
+
 def blocks_grounding(status: str | None, setting: str | None, code: str | None = None) -> bool:
     """Whether a mention with this status must not justify `code` (None: any code) in a note of this setting.
 
@@ -382,7 +387,7 @@ def blocks_grounding(status: str | None, setting: str | None, code: str | None =
     if status is None:
         return False
     if status == UNCERTAIN:
-        return setting != "inpatient" or (code is not None and code.startswith(CONFIRMED_ONLY))
+        return setting != "inpatient" or (code is not None and is_confirmed_only(code))
     return status in ALWAYS_BLOCKING
 
 

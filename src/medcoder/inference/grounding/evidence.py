@@ -47,12 +47,12 @@ from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.data.spans import spans_from_bio, word_span
 from medcoder.inference.grounding.context import (
-    CONFIRMED_ONLY,
     HISTORICAL,
     UNCERTAIN,
     blocks_grounding,
     detect_context,
     exempt_statuses,
+    is_confirmed_only,
     states_a_doubted_diagnosis,
     subject_of,
 )
@@ -228,7 +228,7 @@ def ground_note(
     signs: list[tuple[str, str, float, Span]] = []
     # a doubted diagnosis is coded by its signs outside the hospital, and everywhere for the codes of
     # confirmed cases only ("possible COVID-19" at discharge: fever and cough, I.C.1.g.1.a)
-    doubted_confirmed_only = doubted and any(code.startswith(CONFIRMED_ONLY) for _, code in blocked)
+    doubted_confirmed_only = doubted and any(is_confirmed_only(code) for _, code in blocked)
     outpatient_doubt = setting != "inpatient" and (doubted or states_a_doubted_diagnosis(text))
     if verifier is not None and (outpatient_doubt or doubted_confirmed_only):
         present = {(c.system, c.code) for c in codes}
@@ -252,15 +252,17 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     span alone, every span in its sentence, and all spans joined (a combination code such as I12.9
     rests on two mentions, "hypertension" and "CKD stage 3", neither of which says it alone). Spans
     in a coding instruction ("assign E66.01") are not documentation and give no reading."""
-    out = []
-    evidence = [span for span in evidence if not is_coding_instruction(text[slice(*_sentence_at(text, span[0]))])]
+    out, documented = [], []
     for span in evidence:
-        out.append((text[span[0] : span[1]], (span,)))
         sentence = _sentence_at(text, span[0])
+        if is_coding_instruction(text[sentence[0] : sentence[1]]):
+            continue
+        documented.append(span)
+        out.append((text[span[0] : span[1]], (span,)))
         if sentence != span:
             out.append((text[sentence[0] : sentence[1]], (span,)))
-    if len(evidence) > 1:
-        out.append(("; ".join(text[s:e] for s, e in evidence), tuple(evidence)))
+    if len(documented) > 1:
+        out.append(("; ".join(text[s:e] for s, e in documented), tuple(documented)))
     return out
 
 
