@@ -45,7 +45,7 @@ def note_sentences(n_notes: int, seed: int) -> list[list[str]]:
 
 def timed(encoder: SentenceEncoder, notes: list[list[str]]) -> tuple[float, np.ndarray]:
     start = time.perf_counter()
-    out = [encoder(sentences) for sentences in notes]
+    out = [encoder.encode(sentences) for sentences in notes]
     return (time.perf_counter() - start) / len(notes), np.concatenate(out)
 
 

@@ -89,6 +89,8 @@ HISTORICAL = [
     "[Appendicitis] s/p appendectomy.",
     "Status post [MI] in 2019.",
     "[Pneumonia] last year, resolved.",
+    "[Ischemic stroke] 2019 with full recovery, no residual deficits.",
+    "[Bell palsy], fully recovered.",
     "[Pneumonia] 3 years ago.",
     "Hx of [kidney stones].",
     "Prior [DVT], completed anticoagulation.",
@@ -111,6 +113,7 @@ HYPOTHETICAL = [
 ]
 AFFIRMED = [
     "Patient has [pneumonia].",
+    "[Community-acquired pneumonia], full recovery expected.",
     "Seen at the last visit for [cough], which persists.",
     "A1c 9.8%, uncontrolled [hyperglycemia].",
     "No fever but has [cough].",

@@ -73,6 +73,23 @@ def test_diabetes_with_ckd_is_e11_22_and_e11_9_goes():
 
 
 @pytest.mark.parametrize("given, expected", [
+    (["J44.9", "J18.9"], {"J44.0", "J18.9"}),
+    (["J44.1", "J20.9"], {"J44.0", "J44.1", "J20.9"}),  # exacerbation and infection: both documented
+    (["J44.9", "J45.909"], {"J44.9", "J45.909"}),  # asthma is no infection
+    (["J18.9"], {"J18.9"}),
+])  # fmt: skip
+def test_copd_with_a_lower_respiratory_infection_is_j44_0_with_the_infection_coded_too(given, expected):
+    pred = run(*[code(c, span=(i * 10, i * 10 + 5)) for i, c in enumerate(given)], rule="copd_with_infection")
+    assert codes_of(pred) == expected
+    if "J44.0" in expected:
+        combined = next(c for c in pred.codes if c.code == "J44.0")
+        assert combined.rules_applied == ("copd_with_infection",) and len(combined.evidence) == 2
+        assert [e.rule for e in pred.rules] == ["copd_with_infection"]
+    else:
+        assert pred.rules == ()
+
+
+@pytest.mark.parametrize("given, expected", [
     (["E11.9", "E11.65"], {"E11.65"}),
     (["I50.9", "I50.22"], {"I50.22"}),
     (["J44.9", "J44.1"], {"J44.1"}),

@@ -4,6 +4,7 @@ silently accepted; reasons are deterministic; the Hydra config builds the policy
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,15 @@ def test_a_confident_grounded_routine_code_needs_no_review():
 def test_low_confidence_uses_the_threshold_strictly():
     kept, review = route(code("E11.65", score=0.69), code("I10", score=0.7))
     assert len(kept) == 2 and review["reasons"] == ["low_confidence:E11.65"]
+
+
+def test_a_low_score_code_the_note_states_in_its_own_words_is_not_routed_for_low_confidence():
+    stated = replace(code("J18.9", score=0.2), stated=True)
+    _, review = route(stated, code("K21.9", score=0.2))
+    assert review["reasons"] == ["low_confidence:K21.9"]
+    # stated is about the quoted words: without grounded evidence it accepts nothing
+    _, review = route(replace(stated, grounded=False))
+    assert review["reasons"] == ["low_confidence:J18.9", "ungrounded:J18.9"]
 
 
 @pytest.mark.parametrize(

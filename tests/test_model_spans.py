@@ -86,6 +86,14 @@ def test_touching_spans_stay_apart_within_a_chunk() -> None:
     assert spans_from_bio(tags, offsets, text) == [(0, 10), (11, 18)]
 
 
+def test_a_run_carried_over_a_line_break_is_two_spans() -> None:
+    """ "Diabetes follow-up\nType 2 diabetes": the header's tail and the next line are two statements."""
+    text = "follow-up\nType 2 diabetes"
+    offsets = [(-1, -1), (0, 6), (6, 7), (7, 9), (10, 14), (15, 16), (17, 25), (-1, -1)]
+    tags = [IGNORE, O, O, B, I, I, I, IGNORE]
+    assert [text[s:e] for s, e in spans_from_bio(tags, offsets, text)] == ["up", "Type 2 diabetes"]
+
+
 def test_decoder_tolerates_i_without_b_and_trims_edges() -> None:
     text = "Assessment: pneumonia. Plan: rest."
     offsets = [(-1, -1), (0, 10), (10, 11), (12, 21), (21, 22), (23, 27), (27, 28), (29, 33), (33, 34), (-1, -1)]

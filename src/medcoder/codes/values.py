@@ -15,6 +15,12 @@ _A1C = re.compile(
     r"\b(?:Hb\s?A1c|HgbA1c|A1c|hemoglobin A1c|glycated hemoglobin)\b[^0-9\n]{0,20}?(\d{1,2}(?:\.\d+)?)\s*%?",
     re.IGNORECASE,
 )
+# a goal or a bound is not a measurement: "goal is a BMI under 35", "target A1c < 7%", "BMI over 30"
+_NOT_MEASURED = re.compile(
+    r"\b(?:under|below|over|above|less\s+than|greater\s+than|more\s+than|at\s+least|goal|target|aim)\b|[<>\u2264\u2265]",
+    re.IGNORECASE,
+)
+_GOAL_BEFORE = re.compile(r"\b(?:goal|target|aim(?:ing)?|ideal)\b[^.,;\n]{0,8}$", re.IGNORECASE)
 PREDIABETES_A1C = (5.7, 6.4)
 PREDIABETES_CODE = "R73.03"
 
@@ -31,25 +37,37 @@ def adult_bmi_code(bmi: float) -> str:
     return "Z68.45"
 
 
+def _measured(pattern: re.Pattern[str], text: str) -> float | None:
+    """The first value of `pattern` in `text` that is a measurement, not a goal or a bound (`_NOT_MEASURED`
+    between the name and the number, or a goal word just before the name)."""
+    for m in pattern.finditer(text):
+        if not _NOT_MEASURED.search(text, m.start(), m.start(1)) and not _GOAL_BEFORE.search(text, 0, m.start()):
+            return float(m.group(1))
+    return None
+
+
 def documented_bmi(text: str) -> float | None:
-    """The first BMI value written in `text` ("BMI 33.4", "BMI: 41", "body mass index of 30.2")."""
-    m = _BMI.search(text)
-    return float(m.group(1)) if m else None
+    """The first measured BMI value written in `text` ("BMI 33.4", "BMI: 41", "body mass index of 30.2")."""
+    return _measured(_BMI, text)
 
 
 def documented_a1c(text: str) -> float | None:
-    """The first HbA1c percentage written in `text` ("A1c 9.8%", "HbA1c of 5.9")."""
-    m = _A1C.search(text)
-    return float(m.group(1)) if m else None
+    """The first measured HbA1c percentage written in `text` ("A1c 9.8%", "HbA1c of 5.9")."""
+    return _measured(_A1C, text)
 
 
 def value_supports(code: str, text: str) -> bool | None:
     """Whether a value in `text` supports `code`: True/False when the code is value-decided and
-    `text` documents its value, None when the value rules have nothing to say."""
+    `text` documents its value, None when the value rules have nothing to say.
+    Only a goal or a bound ("target BMI under 30") is no measurement: it supports no value code (False)."""
     if code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4")):  # the adult bands
         bmi = documented_bmi(text)
-        return None if bmi is None else adult_bmi_code(bmi) == code
+        if bmi is None:
+            return False if _BMI.search(text) else None
+        return adult_bmi_code(bmi) == code
     if code == PREDIABETES_CODE:
         a1c = documented_a1c(text)
-        return None if a1c is None else PREDIABETES_A1C[0] <= a1c <= PREDIABETES_A1C[1]
+        if a1c is None:
+            return False if _A1C.search(text) else None
+        return PREDIABETES_A1C[0] <= a1c <= PREDIABETES_A1C[1]
     return None

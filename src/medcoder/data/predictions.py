@@ -28,6 +28,9 @@ class PredictedCode:
     support: float | None = None
     # guideline rules that added or changed this code (medcoder.inference.guidelines), by rule id
     rules_applied: tuple[str, ...] = ()
+    # the note states the code in the code's own words (verifier support at its stated bar): a code the
+    # model scored low but the text states plainly is not routed to review for low confidence
+    stated: bool = False
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,19 @@ def spans_from_bio(tag_ids: Sequence[int], token_offsets: Sequence[Sequence[int]
         starts_chunk = first == 0 or _is_special(token_offsets[first - 1])
         ends_chunk = last == n - 1 or _is_special(token_offsets[last + 1])
         joinable.append((starts_chunk, ends_chunk))
-    trimmed = (word_span(text, start, end) for start, end in merge_spans(pieces, text, joinable))
+    lines = (line for start, end in merge_spans(pieces, text, joinable) for line in _line_parts(text, start, end))
+    trimmed = (word_span(text, start, end) for start, end in lines)
     return [span for span in trimmed if span is not None]
+
+
+def _line_parts(text: str, start: int, end: int) -> list[Span]:
+    """[start, end) cut at its line breaks: a run the tagger carried over a line end ("follow-up\nType 2
+    diabetes") is two statements, a header's tail and the next line, and evidence never joins them."""
+    parts, cursor = [], start
+    while (newline := text.find("\n", cursor, end)) >= 0:
+        parts.append((cursor, newline))
+        cursor = newline + 1
+    return [*parts, (cursor, end)]
 
 
 def word_span(text: str, start: int, end: int) -> Span | None:

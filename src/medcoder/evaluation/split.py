@@ -124,7 +124,8 @@ def evaluate_trained_coder(
     blend: ScoreBlend | None = None,
 ) -> tuple[CoderEvaluation, SupportVerifier | None, dict[str, float]]:
     """The evaluation medcoder-train and medcoder-eval share: fit the evidence verifier on val's gold
-    evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support; None = off;
+    evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support, grounded_false_accept,
+    stated_false_accept; None = off;
     or an already fitted SupportVerifier, reused as is), then `evaluate_coder` with the guideline
     layer as postprocess. Returns it, the verifier it grounded with (packaged with the model) and the
     verifier's fit report."""
@@ -141,6 +142,7 @@ def evaluate_trained_coder(
             splits["val"], label_space.labels, float(verifier["target_recall"]),
             verifier.get("rescue_floor"), float(verifier.get("rescue_support", 0.9)),
             str(verifier.get("rejected_action", "drop")), verifier.get("grounded_false_accept"),
+            verifier.get("stated_false_accept"),
         )  # fmt: skip
     evaluation = evaluate_coder(
         lambda records, threshold: predict_with_scores(

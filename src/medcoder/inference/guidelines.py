@@ -52,6 +52,7 @@ def _derived(code: str, sources: Sequence[PredictedCode], rule: str) -> Predicte
         all(c.grounded for c in sources),
         min(supports) if supports else None,
         tuple(dict.fromkeys(r for c in sources for r in c.rules_applied)) + (rule,),
+        all(c.stated for c in sources),
     )  # fmt: skip
 
 
@@ -188,6 +189,22 @@ def diabetes_ckd(codes: list[PredictedCode], pred: NotePrediction, patient: Pati
     return _replace_codes(
         codes, plain, [_derived("E11.22", dm[:1] + ckd[:1], "diabetes_ckd")], "diabetes_ckd", "I.A.15, I.C.4.a"
     )
+
+
+# acute lower respiratory infections: influenza and pneumonia (J09-J18), acute bronchitis,
+# bronchiolitis and unspecified acute lower respiratory infection (J20-J22)
+_LOWER_RESPIRATORY_INFECTIONS = tuple(f"J{n:02d}" for n in (*range(9, 19), 20, 21, 22))
+
+
+def copd_with_infection(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """COPD with an acute lower respiratory infection is the combination J44.0, the infection coded as
+    well (I.B.9 combination codes; tabular J44.0 "code also to identify the infection"). J44.9 goes;
+    an exacerbation (J44.1) stays beside J44.0, as both are documented."""
+    copd, infection = _icd(codes, "J44.1", "J44.9"), _icd(codes, *_LOWER_RESPIRATORY_INFECTIONS)
+    if not copd or not infection or _icd(codes, "J44.0"):
+        return codes, []
+    combined = _derived("J44.0", copd[:1] + infection[:1], "copd_with_infection")
+    return _replace_codes(codes, _icd(codes, "J44.9"), [combined], "copd_with_infection", "I.B.9")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -347,6 +364,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("outpatient_uncertainty", outpatient_uncertainty),
     ("hypertension_combinations", hypertension_combinations),
     ("diabetes_ckd", diabetes_ckd),
+    ("copd_with_infection", copd_with_infection),
     ("unspecified_beside_specific", unspecified_beside_specific),
     ("integral_symptoms", integral_symptoms),
     ("excludes1_pairs", excludes1_pairs),

@@ -1,6 +1,7 @@
 """Which predictions a human coder must look at before they are billed, and why.
 
-A prediction is never auto-accepted when it is unsure (score under `min_confidence`), unsupported
+A prediction is never auto-accepted when it is unsure (score under `min_confidence`, unless the note
+states the code in its own words: `PredictedCode.stated`, the verifier's strictest bar), unsupported
 by the text (ungrounded: no evidence span, or evidence only on a negated/family/historical/
 hypothetical mention), or costly when wrong: conditions payers audit most (acute MI, acute stroke,
 sepsis, active cancer) and the top office E/M levels (99205, 99215), which are the usual targets of
@@ -123,7 +124,7 @@ def apply_routing(pred: NotePrediction, policy: RoutingPolicy) -> tuple[tuple[Pr
         if not grounded and policy.ungrounded == "drop":
             continue
         kept.append(c)
-        if c.score < policy.min_confidence:
+        if c.score < policy.min_confidence and not (grounded and c.stated):
             reasons.append(("low_confidence", c.system, c.code))
         if not grounded:
             reasons.append(("ungrounded", c.system, c.code))

@@ -241,6 +241,9 @@ _TABLE: list[tuple] = [
             r"\blast\s+(?:year|winter|summer|spring|fall)\b",
             r"\bin\s+(?:19|20)\d\d\b",
             r"\b(?:(?:has|had|which|that)\s+)?resolved\b",
+            # "stroke 2019 with full recovery", not "pneumonia, full recovery expected"
+            r"\b(?:with|made\s+an?)\s+(?:full|complete)\s+recovery\b(?!\s+(?:is\s+)?(?:expected|anticipated))",
+            r"\bfully\s+recovered\b",
             r"\bas\s+a\s+(?:child|teenager)\b",
             r"\bin\s+childhood\b",
             r"\bpreviously\b",
@@ -363,6 +366,15 @@ def states_a_doubted_diagnosis(text: str) -> bool:
     return any(
         t.status == UNCERTAIN and t.subject == "condition" and t.pattern.pattern != r"\?" and t.pattern.search(text)
         for t in TRIGGERS
+    )
+
+
+def states_status(sentence: str, status: str) -> bool:
+    """Whether a sentence carries a trigger of `status` ("Mother with colon cancer" for family, "Hx colon
+    adenocarcinoma s/p hemicolectomy" for historical) and none that negates or defers what it says: a
+    sentence a family- or personal-history code (Z80-Z87) may be looked for in."""
+    return any(t.status == status and t.pattern.search(sentence) for t in TRIGGERS) and not any(
+        t.status in (NEGATED, HYPOTHETICAL, UNCERTAIN) and t.pattern.search(sentence) for t in TRIGGERS
     )
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -47,6 +47,7 @@ from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.data.spans import spans_from_bio, word_span
 from medcoder.inference.grounding.context import (
+    FAMILY,
     HISTORICAL,
     UNCERTAIN,
     blocks_grounding,
@@ -54,6 +55,7 @@ from medcoder.inference.grounding.context import (
     exempt_statuses,
     is_confirmed_only,
     states_a_doubted_diagnosis,
+    states_status,
     subject_of,
 )
 from medcoder.inference.grounding.identification import is_identification_line
@@ -177,6 +179,9 @@ def ground_note(
     # below the threshold but above `rescue_floor`: a suggestion only if the verifier finds its words
     rescue_floor = None if verifier is None else verifier.rescue_floor
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
+    plain, by_status = _plain_sentences(text), _status_sentences(text)
+    if rescue_floor is not None:  # and whatever the model scored, a code the note writes out in its own words
+        rescue |= _written_out(text, labels, verifier, plain, by_status) & ~above
     rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
     doubted = False  # a diagnosis blocked as uncertain (outpatient): its signs and symptoms are looked for
     for col in np.flatnonzero(above | rescue):
@@ -208,7 +213,7 @@ def ground_note(
         codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), tuple(sorted(evidence)), grounded))
     fallbacks: list[tuple[str, str, str, float, bool]] = []
     if verifier is not None:
-        codes = _verified(codes, text, setting, verifier, max_spans, unsupported, _plain_sentences(text), fallbacks)
+        codes = _verified(codes, text, setting, verifier, max_spans, unsupported, plain, fallbacks, by_status)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence
         codes = [
@@ -247,10 +252,25 @@ def ground_note(
                           specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
 
 
+# where a clause ends inside a sentence: a comma, a colon, brackets, or a spaced dash
+_CLAUSE_END = re.compile(r"[,:()\[\]]|\s[-\u2013\u2014]+\s")
+
+
+def _clause_at(text: str, span: Span, sentence: Span) -> Span:
+    """`span` widened to its clause within `sentence` ("exertion" -> "Shortness of breath on exertion
+    for 6 months"), whole words, edges trimmed: what a coder quotes when the tagger marked a fragment."""
+    before = [m.end() for m in _CLAUSE_END.finditer(text, sentence[0], span[0])]
+    after = _CLAUSE_END.search(text, span[1], sentence[1])
+    clause = word_span(text, before[-1] if before else sentence[0], after.start() if after else sentence[1])
+    return span if clause is None else (min(clause[0], span[0]), max(clause[1], span[1]))
+
+
 def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple[Span, ...]]]:
     """The readings of a code's evidence the verifier judges, each with the spans it quotes: every
-    span alone, every span in its sentence, and all spans joined (a combination code such as I12.9
-    rests on two mentions, "hypertension" and "CKD stage 3", neither of which says it alone). Spans
+    span alone, in its clause and in its sentence, and all spans joined (a combination code such as
+    I12.9 rests on two mentions, "hypertension" and "CKD stage 3", neither of which says it alone). A
+    span that does not say the code alone is quoted as its clause: the verifier accepted words beyond
+    the tagger's fragment ("exertion" for shortness of breath), and the quote must show them. Spans
     in a coding instruction ("assign E66.01") are not documentation and give no reading."""
     out, documented = [], []
     for span in evidence:
@@ -259,8 +279,10 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
             continue
         documented.append(span)
         out.append((text[span[0] : span[1]], (span,)))
-        if sentence != span:
-            out.append((text[sentence[0] : sentence[1]], (span,)))
+        clause = _clause_at(text, span, sentence)
+        for reading in dict.fromkeys((clause, sentence)):
+            if reading != span:
+                out.append((text[reading[0] : reading[1]], (clause,)))
     if len(documented) > 1:
         out.append(("; ".join(text[s:e] for s, e in documented), tuple(documented)))
     return out
@@ -298,6 +320,41 @@ def _plain_sentences(text: str) -> list[Span]:
     ]
 
 
+def _written_out(
+    text: str,
+    labels: Sequence[Label],
+    verifier: SupportVerifier,
+    plain: Sequence[Span],
+    by_status: dict[str, list[Span]],
+) -> np.ndarray:
+    """(L,) bool: labels that a sentence searched for them (`_verified`'s plain and status sentences)
+    supports at the verifier's `rescue_support`, whatever the model scored. A model that learnt a
+    generator's phrasings scores "Father with colon cancer" near 0 for Z80.0; the frozen verifier reads
+    the words. One encoder call: each sentence is embedded once against every label's texts."""
+    searched = list(dict.fromkeys([*plain, *by_status.get(FAMILY, ()), *by_status.get(HISTORICAL, ())]))
+    if not searched:
+        return np.zeros(len(labels), dtype=bool)
+    support = verifier.support_matrix([text[a:b] for a, b in searched])  # (sentences, verifier labels)
+    allowed = np.zeros_like(support, dtype=bool)
+    for i, sentence in enumerate(searched):
+        statuses = {status for status in (FAMILY, HISTORICAL) if sentence in by_status.get(status, ())}
+        for j, label in enumerate(verifier.labels):  # a status sentence is searched only for its status codes
+            allowed[i, j] = sentence in plain or bool(statuses & exempt_statuses(*label))
+    found = ((support >= verifier.rescue_support) & allowed).any(axis=0)
+    index = verifier.label_index
+    return np.array([label in index and bool(found[index[label]]) for label in labels])
+
+
+def _status_sentences(text: str) -> dict[str, list[Span]]:
+    """status -> the sentences that state it plainly (`context.states_status`), for the codes whose
+    meaning that status is (family history Z80-Z84, personal history Z85-Z87): "Father with colon
+    cancer" is no plain sentence, yet it is where Z80.0 is written."""
+    sentences = [s for s in _sentences(text) if not is_coding_instruction(text[s[0] : s[1]])]
+    return {
+        status: [s for s in sentences if states_status(text[s[0] : s[1]], status)] for status in (FAMILY, HISTORICAL)
+    }
+
+
 def _verified(
     codes: list[PredictedCode],
     text: str,
@@ -307,6 +364,7 @@ def _verified(
     rejected: list[Label],
     sentences: Sequence[Span] = (),
     fallbacks: list[tuple[str, str, str, float, bool]] | None = None,
+    status_sentences: dict[str, list[Span]] | None = None,
 ) -> list[PredictedCode]:
     """`codes` with `support` set and `grounded` only where the quoted text supports the code.
 
@@ -326,9 +384,15 @@ def _verified(
     exceed how well the text supports it)."""
     index = verifier.label_index
     label_codes = [code for _, code in verifier.labels]  # candidates for a more specific sibling
+
     # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
+    def searched(c: PredictedCode) -> list[Span]:  # plain sentences, and those stating the code's own status
+        statuses = exempt_statuses(c.system, c.code)
+        extra = [s for status in statuses for s in (status_sentences or {}).get(status, ())]
+        return [s for s in dict.fromkeys([*sentences, *extra]) if s not in c.evidence]
+
     readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
-                + [(text[a:b], ((a, b),), True) for a, b in sentences if (a, b) not in c.evidence]
+                + [(text[a:b], ((a, b),), True) for a, b in searched(c)]
                 for c in codes]  # fmt: skip
     pairs = [(t, index[(c.system, c.code)]) for c, rs in zip(codes, readings) for t, _, _ in rs]
     probs = iter(verifier.support([t for t, _ in pairs], [j for _, j in pairs]) if pairs else [])
@@ -348,10 +412,15 @@ def _verified(
         accepted = own or found
         best = max((p for p, _, searched, _ in scored if not searched or p >= verifier.rescue_support), default=0.0)
         if accepted:
-            evidence = tuple(dict.fromkeys(span for spans in accepted for span in spans))[:max_spans]
+            evidence = _disjoint(span for spans in accepted for span in spans)[:max_spans]
             unmet, joined = _documentation(text, c.system, c.code, evidence, setting)
             evidence = tuple(sorted(dict.fromkeys(evidence + joined)))
-            out.append(replace(c, evidence=evidence, grounded=unmet is None and verifier.grounds(best), support=best))
+            grounded = unmet is None and verifier.grounds(best)
+            out.append(
+                replace(
+                    c, evidence=evidence, grounded=grounded, support=best, stated=grounded and verifier.states(best)
+                )
+            )
             if unmet is not None and unmet.rule.kind == "requires":  # documented less specifically
                 unspecific += [(out[-1], f) for f in [fallback_for(c.code)] if f and (c.system, f) in index]
             elif unmet is not None:  # documented more specifically: a label sibling the detail specifies
@@ -363,6 +432,16 @@ def _verified(
     if fallbacks is not None and unspecific:
         fallbacks += _fallbacks(text, setting, verifier, unspecific)
     return out
+
+
+def _disjoint(spans: Iterable[Span]) -> tuple[Span, ...]:
+    """`spans` in order, each left out when it overlaps one already kept (a fragment and its clause
+    quote the same words once: the better supported reading, which comes first)."""
+    kept: list[Span] = []
+    for a, b in spans:
+        if not any(a < e and s < b for s, e in kept):
+            kept.append((a, b))
+    return tuple(kept)
 
 
 def _fallbacks(

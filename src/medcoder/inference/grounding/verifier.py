@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -49,6 +50,7 @@ REJECTED_ACTIONS: tuple[str, ...] = ("drop", "review")
 MARGIN_WITH_SIBLINGS = "labels+category-siblings"
 MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
 BATCH_TOKENS = 512  # padded tokens per encoder batch (benchmark: scripts/bench_verifier_batching.py)
+RECENT_TEXTS = 4096  # embeddings kept for texts asked again (a few notes' sentences and spans)
 
 
 class VerifierError(ValueError):
@@ -69,10 +71,18 @@ class VerifierWeights:
     # support from which the quoted text grounds the code (None: the threshold, as verifiers fitted
     # before the second bar existed did)
     grounded_support: float | None = None
+    # support from which the note states the code in the code's own words: a code the model scored
+    # under its threshold (rescued) but the text states this plainly is not routed for low confidence
+    # (None: never, as verifiers fitted before this bar existed)
+    stated_support: float | None = None
 
     @property
     def grounding_bar(self) -> float:
         return self.threshold if self.grounded_support is None else max(self.grounded_support, self.threshold)
+
+    @property
+    def stated_bar(self) -> float | None:
+        return None if self.stated_support is None else max(self.stated_support, self.grounding_bar)
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         z = features[:, 0] * self.similarity + features[:, 1] * self.margin + self.bias
@@ -95,13 +105,15 @@ class VerifierWeights:
         values = [v for v in asdict(weights).values() if v is not None]
         if not all(np.isfinite(values)) or not 0.0 < weights.threshold < 1.0:
             raise VerifierError("verifier weights must be finite and the threshold in (0, 1)")
-        if weights.grounded_support is not None and not 0.0 < weights.grounded_support <= 1.0:
-            raise VerifierError("verifier weights: grounded_support must be in (0, 1]")
+        for name in _OPTIONAL_FIELDS:
+            value = getattr(weights, name)
+            if value is not None and not 0.0 < value <= 1.0:
+                raise VerifierError(f"verifier weights: {name} must be in (0, 1]")
         return weights
 
 
-_WEIGHT_FIELDS = ("similarity", "margin", "bias", "threshold", "min_similarity", "grounded_support")
-_OPTIONAL_FIELDS = ("grounded_support",)
+_WEIGHT_FIELDS = ("similarity", "margin", "bias", "threshold", "min_similarity", "grounded_support", "stated_support")
+_OPTIONAL_FIELDS = ("grounded_support", "stated_support")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -128,8 +140,28 @@ class SentenceEncoder:
         self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
+        # text -> embedding of the most recent texts: grounding asks for a note's sentences several
+        # times (search for unscored codes, each code's readings, documented signs)
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, hidden) embeddings in the order of `texts`; texts embedded lately come from `_recent`."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
+        if missing:
+            for text, row in zip(missing, self.encode(missing)):
+                self._recent[text] = row
+        for text in texts:
+            self._recent.move_to_end(text)
+        out = (
+            np.stack([self._recent[t] for t in texts])
+            if texts
+            else np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
+        )
+        while len(self._recent) > RECENT_TEXTS:
+            self._recent.popitem(last=False)
+        return out
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """(n, hidden) embeddings in the order of `texts`.
 
         Texts are encoded shortest first in batches of similar length (`_length_batches`): a note's
@@ -263,6 +295,23 @@ class SupportVerifier:
                 p[i] = 1.0 if value_supports(self.labels[j][1], text) else 0.0
         return p
 
+    def support_matrix(self, span_texts: Sequence[str]) -> np.ndarray:
+        """(n, L) support of every span for every label: `support` for all pairs at once, each span
+        embedded once (searching a note's sentences for any label's words)."""
+        if self.weights is None:
+            raise VerifierError("the verifier has no weights yet: fit it on validation evidence first")
+        sims = self._similarities(span_texts)
+        similarity = sims[:, :-1]
+        margin = similarity - sims.max(axis=1, keepdims=True)
+        z = similarity * self.weights.similarity + margin * self.weights.margin + self.weights.bias
+        p = 1.0 / (1.0 + np.exp(-z))
+        p = np.where(similarity >= self.weights.min_similarity, p, np.minimum(p, self.weights.threshold * 0.5))
+        for j, label in enumerate(self.labels):  # a documented value decides value codes, as in `support`
+            for i, text in enumerate(span_texts):
+                if label[0] == ICD10CM and (verdict := value_supports(label[1], text)) is not None:
+                    p[i, j] = 1.0 if verdict else 0.0
+        return p
+
     def accepts(self, probability: float) -> bool:
         """The text is about the code (the high-recall threshold)."""
         return self.weights is not None and probability >= self.weights.threshold
@@ -270,6 +319,11 @@ class SupportVerifier:
     def grounds(self, probability: float) -> bool:
         """The text is support a coder could bill on unreviewed (`VerifierWeights.grounding_bar`)."""
         return self.weights is not None and probability >= self.weights.grounding_bar
+
+    def states(self, probability: float) -> bool:
+        """The text states the code in its own words (`VerifierWeights.stated_bar`; False without one)."""
+        bar = None if self.weights is None else self.weights.stated_bar
+        return bar is not None and probability >= bar
 
 
 def _clean(text: str) -> str:
@@ -296,10 +350,11 @@ def fit_weights(
     target_recall: float,
     min_similarity_quantile: float = 0.01,
     max_false_accept: float | None = None,
+    stated_false_accept: float | None = None,
 ) -> tuple[VerifierWeights, dict[str, float]]:
     """Logistic regression on [similarity, margin]; threshold = the largest keeping `target_recall` of
     positives; grounded_support = the lowest support passing at most `max_false_accept` of the
-    negatives (None: no second bar).
+    negatives (None: no second bar); stated_support the same at `stated_false_accept` (None: none).
 
     Returns the weights and what they do on the fitting pairs (recall, false-accept rate, counts)."""
     from sklearn.linear_model import LogisticRegression
@@ -322,16 +377,11 @@ def fit_weights(
     min_similarity = float(np.quantile(x[: len(positives), 0], min_similarity_quantile))
     weights = VerifierWeights(float(a), float(b), float(bias), threshold, min_similarity)
     p = weights.probability(x)
+    negative = np.sort(p[len(positives) :])
     if max_false_accept is not None:
-        if not 0.0 < max_false_accept < 1.0:
-            raise VerifierError(f"max_false_accept must be in (0, 1), got {max_false_accept}")
-        negative = np.sort(p[len(positives) :])
-        # the smallest bar that at most max_false_accept of the negatives reach
-        allowed = int(np.floor(max_false_accept * len(negative)))
-        bar = (
-            float(np.nextafter(negative[len(negative) - allowed - 1], np.inf)) if allowed < len(negative) else threshold
-        )
-        weights = replace(weights, grounded_support=min(max(bar, threshold), 1.0))
+        weights = replace(weights, grounded_support=_false_accept_bar(negative, max_false_accept, threshold))
+    if stated_false_accept is not None:
+        weights = replace(weights, stated_support=_false_accept_bar(negative, stated_false_accept, threshold))
     accepted, grounded = p >= threshold, p >= weights.grounding_bar
     report = {
         "verifier/positives": float(len(positives)), "verifier/negatives": float(len(negatives)),
@@ -342,7 +392,22 @@ def fit_weights(
         "verifier/grounded_recall": float(grounded[: len(positives)].mean()),
         "verifier/grounded_false_accept_rate": float(grounded[len(positives) :].mean()),
     }  # fmt: skip
+    if weights.stated_bar is not None:
+        stated = p >= weights.stated_bar
+        report |= {"verifier/stated_support": weights.stated_bar,
+                   "verifier/stated_recall": float(stated[: len(positives)].mean()),
+                   "verifier/stated_false_accept_rate": float(stated[len(positives) :].mean())}  # fmt: skip
     return weights, report
+
+
+def _false_accept_bar(negative: np.ndarray, rate: float, threshold: float) -> float:
+    """The smallest support (not under `threshold`) that at most `rate` of the sorted `negative`
+    supports reach."""
+    if not 0.0 < rate < 1.0:
+        raise VerifierError(f"a false-accept rate must be in (0, 1), got {rate}")
+    allowed = int(np.floor(rate * len(negative)))
+    bar = float(np.nextafter(negative[len(negative) - allowed - 1], np.inf)) if allowed < len(negative) else threshold
+    return min(max(bar, threshold), 1.0)
 
 
 def _value_decided(label: Label, text: str) -> bool:
@@ -370,6 +435,7 @@ def fit_verifier(
     target_recall: float = 0.97,
     negatives_per_span: int = 5,
     max_false_accept: float | None = None,
+    stated_false_accept: float | None = None,
 ) -> tuple[SupportVerifier, dict[str, float]]:
     """A verifier for `labels`, fitted on the gold evidence of `records` (the validation split).
 
@@ -384,8 +450,9 @@ def fit_verifier(
     texts = [t for t, _, _ in gold]
     negatives = [(texts[i], j) for i, j in hard_negatives(verifier, texts, [g for _, _, g in gold], negatives_per_span)]
     weights, report = fit_weights(
-        verifier, [(t, j) for t, j, _ in gold], negatives, target_recall, max_false_accept=max_false_accept
-    )
+        verifier, [(t, j) for t, j, _ in gold], negatives, target_recall, max_false_accept=max_false_accept,
+        stated_false_accept=stated_false_accept,
+    )  # fmt: skip
     verifier.weights = weights
     return verifier, report
 
@@ -398,6 +465,7 @@ def verifier_for_split(
     rescue_support: float = 0.9,
     rejected_action: str = "drop",
     max_false_accept: float | None = None,
+    stated_false_accept: float | None = None,
 ) -> tuple[SupportVerifier | None, dict[str, float]]:
     """The packaged sentence encoder's verifier fitted on `records` (validation), or None with a log
     line when they hold no gold evidence (CodiEsp's English text has none): then grounding stays
@@ -407,7 +475,7 @@ def verifier_for_split(
         return None, {}
     verifier, report = fit_verifier(
         records, labels, SentenceEncoder(packaged_sentence_encoder_path()), target_recall=target_recall,
-        max_false_accept=max_false_accept,
+        max_false_accept=max_false_accept, stated_false_accept=stated_false_accept,
     )  # fmt: skip
     verifier.rescue_floor, verifier.rescue_support = rescue_floor, rescue_support
     if rejected_action not in REJECTED_ACTIONS:
