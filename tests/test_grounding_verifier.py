@@ -259,6 +259,16 @@ def test_a_code_the_model_did_not_score_is_suggested_where_the_note_writes_it_ou
     assert ground_unscored("Assessment: community-acquired pneumonia.", rescue_floor=None).codes == ()
 
 
+@pytest.mark.parametrize("text", [
+    "Follow-up. Call or return for any chest pain or shortness of breath.",  # a precaution, not a finding
+    "Consider spirometry in the future. Heart failure was excluded.",  # deferred; negated
+    "Drug Allergies:\nNKDA\nPAST MEDICAL HISTORY\nnone",  # a header names a topic
+    "Recent labs: hemoglobin A1c 5.9%. BMI 31.",  # a value alone is coded only with the provider's diagnosis
+])  # fmt: skip
+def test_what_the_note_does_not_assert_brings_no_code_the_model_did_not_score(text):
+    assert ground_unscored(text).codes == ()
+
+
 def test_a_family_history_code_is_looked_for_in_the_sentences_that_state_a_family_history():
     """ "FHx: father with colon cancer" is no plain sentence (it names a relative), yet it is where
     Z80.0 is written; "no family history of colon cancer" is negated and brings nothing."""

@@ -56,11 +56,16 @@ def documented_a1c(text: str) -> float | None:
     return _measured(_A1C, text)
 
 
+def is_value_code(code: str) -> bool:
+    """Whether a documented value decides `code` (the adult BMI bands, prediabetes)."""
+    return code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4")) or code == PREDIABETES_CODE
+
+
 def value_supports(code: str, text: str) -> bool | None:
     """Whether a value in `text` supports `code`: True/False when the code is value-decided and
     `text` documents its value, None when the value rules have nothing to say.
     Only a goal or a bound ("target BMI under 30") is no measurement: it supports no value code (False)."""
-    if code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4")):  # the adult bands
+    if code != PREDIABETES_CODE and is_value_code(code):  # the adult bands
         bmi = documented_bmi(text)
         if bmi is None:
             return False if _BMI.search(text) else None

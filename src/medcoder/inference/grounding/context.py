@@ -369,6 +369,12 @@ def states_a_doubted_diagnosis(text: str) -> bool:
     )
 
 
+def qualifies(sentence: str) -> bool:
+    """Whether any context trigger (negation, family, history, hypothesis, doubt) occurs in the
+    sentence: one that does is no plain statement of what it names."""
+    return any(t.status is not None and t.pattern.search(sentence) for t in TRIGGERS)
+
+
 def states_status(sentence: str, status: str) -> bool:
     """Whether a sentence carries a trigger of `status` ("Mother with colon cancer" for family, "Hx colon
     adenocarcinoma s/p hemicolectomy" for historical) and none that negates or defers what it says: a
@@ -473,16 +479,24 @@ def subject_of(system: str, code: str = "") -> Literal["condition", "procedure"]
 
 def exempt_statuses(system: str, code: str) -> frozenset[str]:
     """Statuses that ARE the meaning of a code, so they support it instead of blocking it:
-    Z80-Z84 family history (family), Z85-Z87, Z92, Z98 and I25.2 old MI personal history or
-    post-procedural states (historical)."""
+    Z80-Z84 family history (family, and historical: "father had colon cancer, s/p colectomy" is a
+    family history whether or not the relative's disease is over), Z85-Z87, Z92, Z98 and I25.2 old MI
+    personal history or post-procedural states (historical)."""
     if system != ICD10CM:
         return frozenset()
     category = code[:3]
     if "Z80" <= category <= "Z84":
-        return frozenset({FAMILY})
+        return frozenset({FAMILY, HISTORICAL})
     if category in ("Z85", "Z86", "Z87", "Z92", "Z98") or code == "I25.2":
         return frozenset({HISTORICAL})
     return frozenset()
+
+
+def stated_status(system: str, code: str) -> str | None:
+    """The status a code's meaning is (family for Z80-Z84, historical for Z85-Z87, Z92, Z98, I25.2),
+    i.e. which sentences state it; None for a code of a current condition."""
+    statuses = exempt_statuses(system, code)
+    return FAMILY if FAMILY in statuses else next(iter(statuses), None)
 
 
 def detect_context(

@@ -41,7 +41,7 @@ from medcoder.codes.em import EM_CLASSES, EM_NONE
 from medcoder.codes.formats import ICD10CM
 from medcoder.codes.icd10cm import is_sign_or_symptom
 from medcoder.codes.terms import abbreviations, code_texts
-from medcoder.codes.values import value_supports
+from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
@@ -54,7 +54,9 @@ from medcoder.inference.grounding.context import (
     detect_context,
     exempt_statuses,
     is_confirmed_only,
+    qualifies,
     states_a_doubted_diagnosis,
+    stated_status,
     states_status,
     subject_of,
 )
@@ -288,14 +290,23 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     return out
 
 
-# a sentence holding any of these words may negate, defer, attribute or doubt what it says: it is not
-# searched for support (the context check judges spans the model chose; this search stays conservative)
+# a sentence holding any of these words (or any context trigger, `context.qualifies`) may negate,
+# defer, attribute or doubt what it says: it is not searched for support (the context check judges
+# spans the model chose; this search stays conservative)
 _QUALIFIED = re.compile(
-    r"\b(?:no|not|non|never|denies|denied|without|negative|neg|ruled?|r/o|rule|history|hx|h/o|family|fhx|mother|father|"
-    r"sister|brother|son|daughter|if|possible|possibly|probable|probably|likely|suspect\w*|concern\w*|versus|vs|risk|"
-    r"screen\w*|prior|previous|old|resolved|past|former)\b",
+    r"\b(?:no|not|non|never|none|denies|denied|without|negative|neg|ruled?|r/o|rule|history|hx|h/o|family|fhx|mother|"
+    r"father|sister|brother|son|daughter|if|possible|possibly|probable|probably|likely|suspect\w*|concern\w*|versus|"
+    r"vs|risk|screen\w*|prior|previous|old|resolved|past|former|nkda|nka|call|return|consider\w*|recent)\b",
     re.IGNORECASE,
 )
+# a section header alone on its line ("Drug Allergies:", "PAST MEDICAL HISTORY") names a topic, not a finding
+_HEADER_LINE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z /&()-]{0,40}:|[A-Z][A-Z/&()-]*(?: [A-Z/&()-]+){1,5}:?)\s*$")
+
+
+def _is_header_line(text: str, start: int) -> bool:
+    """Whether the line holding `start` is a section header alone on its line."""
+    line_end = text.find("\n", start)
+    return bool(_HEADER_LINE.match(text[text.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else len(text)]))
 
 
 def _sentences(text: str) -> list[Span]:
@@ -316,7 +327,12 @@ def _plain_sentences(text: str) -> list[Span]:
     do ("Impression: uncomplicated bladder infection" for N39.0 whose attention sat on "going to the
     bathroom a lot")."""
     return [
-        (a, b) for a, b in _sentences(text) if not _QUALIFIED.search(text[a:b]) and not is_coding_instruction(text[a:b])
+        (a, b)
+        for a, b in _sentences(text)
+        if not _QUALIFIED.search(text[a:b])
+        and not qualifies(text[a:b])
+        and not _is_header_line(text, a)
+        and not is_coding_instruction(text[a:b])
     ]
 
 
@@ -327,19 +343,23 @@ def _written_out(
     plain: Sequence[Span],
     by_status: dict[str, list[Span]],
 ) -> np.ndarray:
-    """(L,) bool: labels that a sentence searched for them (`_verified`'s plain and status sentences)
-    supports at the verifier's `rescue_support`, whatever the model scored. A model that learnt a
-    generator's phrasings scores "Father with colon cancer" near 0 for Z80.0; the frozen verifier reads
-    the words. One encoder call: each sentence is embedded once against every label's texts."""
+    """(L,) bool: ICD-10-CM labels that a sentence searched for them (`_verified`'s plain and status
+    sentences) supports at the verifier's `rescue_support`, whatever the model scored. A model that
+    learnt a generator's phrasings scores "Father with colon cancer" near 0 for Z80.0; the frozen
+    verifier reads the words. One encoder call: each sentence is embedded once against every label's
+    texts. Not searched for: procedure and service codes (a named test is not a performed one) and
+    value codes (an A1c of 5.9% is coded as prediabetes only where the provider says so)."""
     searched = list(dict.fromkeys([*plain, *by_status.get(FAMILY, ()), *by_status.get(HISTORICAL, ())]))
     if not searched:
         return np.zeros(len(labels), dtype=bool)
     support = verifier.support_matrix([text[a:b] for a, b in searched])  # (sentences, verifier labels)
     allowed = np.zeros_like(support, dtype=bool)
+    label_status = [stated_status(*label) for label in verifier.labels]
+    searchable = [system == ICD10CM and not is_value_code(code) for system, code in verifier.labels]
     for i, sentence in enumerate(searched):
-        statuses = {status for status in (FAMILY, HISTORICAL) if sentence in by_status.get(status, ())}
-        for j, label in enumerate(verifier.labels):  # a status sentence is searched only for its status codes
-            allowed[i, j] = sentence in plain or bool(statuses & exempt_statuses(*label))
+        for j, status in enumerate(label_status):  # a status sentence is searched only for its status codes
+            in_reach = sentence in plain or (status is not None and sentence in by_status.get(status, ()))
+            allowed[i, j] = searchable[j] and in_reach
     found = ((support >= verifier.rescue_support) & allowed).any(axis=0)
     index = verifier.label_index
     return np.array([label in index and bool(found[index[label]]) for label in labels])
@@ -387,8 +407,7 @@ def _verified(
 
     # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
     def searched(c: PredictedCode) -> list[Span]:  # plain sentences, and those stating the code's own status
-        statuses = exempt_statuses(c.system, c.code)
-        extra = [s for status in statuses for s in (status_sentences or {}).get(status, ())]
+        extra = (status_sentences or {}).get(stated_status(c.system, c.code) or "", [])
         return [s for s in dict.fromkeys([*sentences, *extra]) if s not in c.evidence]
 
     readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
