@@ -55,8 +55,8 @@ from medcoder.inference.grounding.context import (
     exempt_statuses,
     is_confirmed_only,
     qualifies,
-    states_a_doubted_diagnosis,
     stated_status,
+    states_a_doubted_diagnosis,
     states_status,
     subject_of,
 )
