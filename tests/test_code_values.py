@@ -36,3 +36,17 @@ def test_a_goal_supports_no_value_code_while_a_measurement_decides_its_band():
     assert value_supports("R73.03", "target A1c under 6") is False
     assert value_supports("Z68.30", "obesity counselling") is None  # no BMI written: similarity decides
     assert value_supports("E66.9", "BMI 43.2") is None  # not a value-decided code
+
+
+@pytest.mark.parametrize("text, code", [
+    ("CKD stage 3b - eGFR 36", "N18.32"),
+    ("2) DM2 w/ CKD3 3) HLD", "N18.30"),
+    ("stage IV CKD, nephrology following", "N18.4"),
+    ("chronic kidney disease, stage 3a", "N18.31"),
+    ("ESRD on hemodialysis MWF", "N18.6"),
+])  # fmt: skip
+def test_a_documented_ckd_stage_decides_the_n18_code(text, code):
+    """A sentence encoder hears "stage 3b" and "stage 4" alike; the stage itself decides."""
+    assert value_supports(code, text) is True
+    assert all(value_supports(other, text) is False for other in ("N18.30", "N18.4", "N18.9") if other != code)
+    assert value_supports("N18.9", "CKD, followed by nephrology") is None  # no stage written: similarity decides

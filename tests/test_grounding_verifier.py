@@ -53,6 +53,8 @@ EXTRA = [
     "J44.9",
     "Z80.0",
     "R06.02",
+    "I12.9",
+    "N18.30",
 ]
 
 
@@ -147,12 +149,26 @@ def test_texts_embedded_lately_are_reused_and_the_reuse_is_bounded(monkeypatch):
     np.testing.assert_allclose(encoder(["COPD", "GERD"]), encode(["COPD", "GERD"]), atol=1e-5)
 
 
+def test_prefetched_sentences_are_not_encoded_again_when_grounding_reads_them(monkeypatch):
+    """A batch's sentences are embedded in one call; `support` then reads them (as written and with
+    abbreviations expanded) without encoding anything."""
+    verifier, _ = fitted()
+    sentences = ["Assessment: HTN, stable on lisinopril.", "Plan: recheck BMP in 3 months."]
+    verifier.prefetch(sentences)
+    encoded: list[str] = []
+    encode = verifier.encoder.encode
+    monkeypatch.setattr(verifier.encoder, "encode", lambda texts: encoded.extend(texts) or encode(texts))
+    verifier.support(sentences, [0, 0])
+    assert encoded == []
+
+
 def test_abbreviations_expand_as_whole_words_only():
     assert (
         expand_abbreviations("HTN, DM2 and CHF")
         == "hypertension, type 2 diabetes mellitus and congestive heart failure"
     )
     assert expand_abbreviations("chtn hld2") == "chtn hld2"
+    assert expand_abbreviations("HTN, CKD3b") == "hypertension, chronic kidney disease stage 3b"  # run into its stage
 
 
 def test_exported_config_rebuilds_the_same_verifier_and_refuses_other_encoder_weights():
@@ -277,6 +293,26 @@ def test_a_family_history_code_is_looked_for_in_the_sentences_that_state_a_famil
     assert "C18.9" not in found  # the relative's cancer is not the patient's
     negated = ground_unscored("Heartburn.\nNo family history of colon cancer.\nA: GERD.")
     assert "Z80.0" not in {c.code for c in negated.codes}
+
+
+def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():
+    """ "HTN; CKD stage 3" names hypertension and CKD in their own words and I12.9 in none; the
+    guidelines presume the link (I.C.9.a.2), so both parts documented ground it. Without the
+    hypertension it is not grounded."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+
+    def i12_9(text: str):
+        span = (text.index("CKD"), text.index("CKD") + len("CKD stage 3"))
+        scores, rows, tags, offsets = one_span_note(text, span, {"I12.9": 0.95})
+        pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5,
+                           verifier=verifier)  # fmt: skip
+        return {c.code: c for c in pred.codes}.get("I12.9")
+
+    assert i12_9("Problem list: hypertension on losartan; CKD stage 3, stable.").grounded
+    unlinked = i12_9("Problem list: CKD stage 3, stable. Blood pressure normal, no hypertension.")
+    assert unlinked is None or not unlinked.grounded
 
 
 def test_a_fragment_the_tagger_marked_is_quoted_as_its_clause_when_only_the_clause_says_the_code():

@@ -48,10 +48,23 @@ def code_synonyms() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+# an abbreviation written run into its stage ("CKD3b"); others with a number are in the table ("dm2")
+_NUMBERED = re.compile(r"^(ckd)([1-5][ab]?)$")
+
+
 def expand_abbreviations(text: str) -> str:
-    """`text` with every known abbreviation (whole word, any case) replaced by its expansion."""
+    """`text` with every known abbreviation (whole word, any case) replaced by its expansion; CKD run
+    into its stage is expanded with the stage kept ("CKD3b" -> "chronic kidney disease stage 3b")."""
     table = abbreviations()
-    return _WORD.sub(lambda m: table.get(m.group(0).lower(), m.group(0)), text)
+
+    def expand(m: re.Match[str]) -> str:
+        word = m.group(0).lower()
+        if word in table:
+            return table[word]
+        numbered = _NUMBERED.match(word)
+        return f"{table[numbered.group(1)]} stage {numbered.group(2)}" if numbered else m.group(0)
+
+    return _WORD.sub(expand, text)
 
 
 def code_texts(system: str, code: str) -> tuple[str, ...]:

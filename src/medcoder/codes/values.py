@@ -1,8 +1,9 @@
-"""Codes that a documented value decides: BMI -> Z68, HbA1c -> prediabetes range.
+"""Codes that a documented value decides: BMI -> Z68, HbA1c -> prediabetes range, CKD stage -> N18.
 
 A number is where a similarity model is weakest ("BMI 27.4" and "BMI 47.2" read alike) and where a
 rule is exact, so these codes are checked against the value itself. The ranges are the code set's
-own: Z68 titles give the adult BMI bands (ICD-10-CM, chapter 21, Z68); prediabetes R73.03 is an
+own: Z68 titles give the adult BMI bands (ICD-10-CM, chapter 21, Z68), N18 titles the CKD stages
+(a sentence encoder hears "stage 3b" and "stage 4" alike); prediabetes R73.03 is an
 HbA1c of 5.7-6.4% (American Diabetes Association, Standards of Care, "Classification and Diagnosis").
 """
 
@@ -21,6 +22,17 @@ _NOT_MEASURED = re.compile(
     re.IGNORECASE,
 )
 _GOAL_BEFORE = re.compile(r"\b(?:goal|target|aim(?:ing)?|ideal)\b[^.,;\n]{0,8}$", re.IGNORECASE)
+_STAGE = r"[1-5][ab]?|iv|v|i{1,3}[ab]?"
+_CKD = r"(?:ckd|chronic\s+kidney\s+disease)"
+_CKD_STAGE = re.compile(
+    rf"\b{_CKD}[\s,:-]*(?:stage\s*)?(?P<stage>{_STAGE})\b|\bstage\s*(?P<before>{_STAGE})\s+{_CKD}\b"
+    r"|\b(?P<esrd>esrd|end[\s-]stage\s+(?:renal|kidney)\s+disease)\b",
+    re.IGNORECASE,
+)
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
+# the N18 code of each documented stage (ICD-10-CM N18; end-stage renal disease is N18.6, I.C.14.a.2)
+CKD_STAGE_CODES = {"1": "N18.1", "2": "N18.2", "3": "N18.30", "3a": "N18.31", "3b": "N18.32", "4": "N18.4",
+                   "5": "N18.5", "esrd": "N18.6"}  # fmt: skip
 PREDIABETES_A1C = (5.7, 6.4)
 PREDIABETES_CODE = "R73.03"
 
@@ -56,15 +68,36 @@ def documented_a1c(text: str) -> float | None:
     return _measured(_A1C, text)
 
 
+def documented_ckd_stage(text: str) -> str | None:
+    """The first CKD stage written in `text` as a key of CKD_STAGE_CODES ("CKD stage 3b", "CKD3b",
+    "stage IV CKD", "ESRD")."""
+    m = _CKD_STAGE.search(text)
+    if m is None:
+        return None
+    if m.group("esrd"):
+        return "esrd"
+    stage = (m.group("stage") or m.group("before")).lower()
+    roman = stage.rstrip("ab")
+    return _ROMAN.get(roman, roman) + stage[len(roman) :] if roman in _ROMAN else stage
+
+
+def _is_ckd_code(code: str) -> bool:
+    return code in CKD_STAGE_CODES.values() or code == "N18.9"
+
+
 def is_value_code(code: str) -> bool:
-    """Whether a documented value decides `code` (the adult BMI bands, prediabetes)."""
-    return code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4")) or code == PREDIABETES_CODE
+    """Whether a documented value decides `code` (the adult BMI bands, prediabetes, the CKD stages)."""
+    adult_bmi = code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4"))
+    return adult_bmi or code == PREDIABETES_CODE or _is_ckd_code(code)
 
 
 def value_supports(code: str, text: str) -> bool | None:
     """Whether a value in `text` supports `code`: True/False when the code is value-decided and
     `text` documents its value, None when the value rules have nothing to say.
     Only a goal or a bound ("target BMI under 30") is no measurement: it supports no value code (False)."""
+    if _is_ckd_code(code):  # a documented stage is its code; N18.9 ("unspecified") only when none is
+        stage = documented_ckd_stage(text)
+        return None if stage is None else CKD_STAGE_CODES[stage] == code
     if code != PREDIABETES_CODE and is_value_code(code):  # the adult bands
         bmi = documented_bmi(text)
         if bmi is None:

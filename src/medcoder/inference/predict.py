@@ -19,7 +19,7 @@ from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
-from medcoder.inference.grounding.evidence import ground_note
+from medcoder.inference.grounding.evidence import ground_note, note_sentences
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.inference.guidelines import Patient, apply_guidelines
 from medcoder.models.blend import ScoreBlend
@@ -72,6 +72,8 @@ def predict_notes(
             em = torch.softmax(out.em_logits.float(), -1).cpu().numpy()
             em_attention = out.em_attention.float().cpu().numpy()
             offsets = batch["token_offsets"].reshape(len(idx), -1, 2).numpy()
+            if verifier is not None:
+                verifier.prefetch([text for i in idx for text in note_sentences(records[i].text)])
             for b, i in enumerate(idx):
                 record = records[i]
                 scores[i] = probs[b]

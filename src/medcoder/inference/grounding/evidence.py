@@ -182,7 +182,7 @@ def ground_note(
     rescue_floor = None if verifier is None else verifier.rescue_floor
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
     plain, by_status = _plain_sentences(text), _status_sentences(text)
-    if rescue_floor is not None:  # and whatever the model scored, a code the note writes out in its own words
+    if rescue_floor is not None and verifier.search_unscored:  # and a code the note writes out, however scored
         rescue |= _written_out(text, labels, verifier, plain, by_status) & ~above
     rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
     doubted = False  # a diagnosis blocked as uncertain (outpatient): its signs and symptoms are looked for
@@ -321,6 +321,11 @@ def _sentences(text: str) -> list[Span]:
     return out
 
 
+def note_sentences(text: str) -> list[str]:
+    """The texts of the note's sentences (`_sentences`), which grounding reads: for the verifier's prefetch."""
+    return [text[a:b] for a, b in _sentences(text)]
+
+
 def _plain_sentences(text: str) -> list[Span]:
     """Sentences that plainly assert something: no qualifying word (`_QUALIFIED`). Where the model's
     own spans do not support a code it scored above the threshold, these are searched for words that
@@ -434,6 +439,8 @@ def _verified(
             evidence = _disjoint(span for spans in accepted for span in spans)[:max_spans]
             unmet, joined = _documentation(text, c.system, c.code, evidence, setting)
             evidence = tuple(sorted(dict.fromkeys(evidence + joined)))
+            if unmet is None and not verifier.grounds(best) and c.code in COMBINATION_PARTS:
+                best = max(best, _parts_support(c.code, [r[3] for r in scored], verifier))
             grounded = unmet is None and verifier.grounds(best)
             out.append(
                 replace(
@@ -451,6 +458,30 @@ def _verified(
     if fallbacks is not None and unspecific:
         fallbacks += _fallbacks(text, setting, verifier, unspecific)
     return out
+
+
+# combination codes and the conditions they combine (code prefixes): "HTN; CKD3" names each part in
+# its own words but the combination in none, so a sentence encoder hears it only weakly
+COMBINATION_PARTS: dict[str, tuple[str, ...]] = {
+    "I11.0": ("I10", "I50"), "I12.0": ("I10", "N18"), "I12.9": ("I10", "N18"),
+    "I13.0": ("I10", "I50", "N18"), "I13.2": ("I10", "I50", "N18"), "E11.22": ("E11", "N18"),
+}  # fmt: skip
+
+
+def _parts_support(code: str, readings: Sequence[str], verifier: SupportVerifier) -> float:
+    """The support of a combination code through its parts: each part's best support (any label of its
+    category, on any of the code's readings), the weakest part counting. The guidelines presume the
+    link of hypertension with heart and kidney disease and of diabetes with CKD (I.C.9.a, I.A.15), so
+    documenting both parts documents the combination."""
+    weakest = 1.0
+    for prefix in COMBINATION_PARTS[code]:
+        parts = [j for j, (system, other) in enumerate(verifier.labels) if system == ICD10CM
+                 and other.startswith(prefix) and other not in COMBINATION_PARTS]  # fmt: skip
+        pairs = [(t, j) for t in readings for j in parts]
+        if not pairs:
+            return 0.0
+        weakest = min(weakest, float(verifier.support([t for t, _ in pairs], [j for _, j in pairs]).max()))
+    return weakest
 
 
 def _disjoint(spans: Iterable[Span]) -> tuple[Span, ...]:

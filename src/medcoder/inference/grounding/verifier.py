@@ -50,7 +50,7 @@ REJECTED_ACTIONS: tuple[str, ...] = ("drop", "review")
 MARGIN_WITH_SIBLINGS = "labels+category-siblings"
 MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
 BATCH_TOKENS = 512  # padded tokens per encoder batch (benchmark: scripts/bench_verifier_batching.py)
-RECENT_TEXTS = 4096  # embeddings kept for texts asked again (a few notes' sentences and spans)
+RECENT_TEXTS = 16384  # embeddings kept for texts asked again (a batch of notes' sentences and spans)
 
 
 class VerifierError(ValueError):
@@ -228,6 +228,9 @@ class SupportVerifier:
         # suggested for review when their text supports them with at least rescue_support
         self.rescue_floor = rescue_floor
         self.rescue_support = rescue_support
+        # with rescue on, also look for every label in the note's plain sentences, whatever the model
+        # scored it (`evidence._written_out`); off only to measure it (scripts/grounding_ablation.py)
+        self.search_unscored = True
         # a code above the threshold whose text the verifier rejects: "drop" it (counted in the
         # prediction's verifier_rejected) or keep it ungrounded for "review"
         if rejected_action not in REJECTED_ACTIONS:
@@ -269,13 +272,18 @@ class SupportVerifier:
         """(n, L): each span's best cosine to each label's texts (span read as written and expanded)."""
         return self._similarities(span_texts)[:, :-1]
 
+    def prefetch(self, span_texts: Sequence[str]) -> None:
+        """Embed `span_texts` (as `support` will read them) in one encoder call, so the notes of a batch
+        are read in a few large forward passes rather than many small ones (grounding asks per note)."""
+        self.encoder(_readings(span_texts))
+
     def _similarities(self, span_texts: Sequence[str]) -> np.ndarray:
         """(n, L + 1): `label_similarities` and, last, the best cosine to any competitor's texts."""
         unique = list(dict.fromkeys(span_texts))
         as_written = [_clean(s) for s in unique]
         expanded = [_clean(expand_abbreviations(s)) for s in unique]
         # each distinct text is encoded once: most spans have no abbreviation to expand
-        distinct = list(dict.fromkeys(as_written + expanded))
+        distinct = _readings(unique)
         row_of = {t: i for i, t in enumerate(distinct)}
         embedded = self.encoder(distinct) @ self._label_embeddings.T  # (distinct texts, n_texts)
         sims = np.maximum(embedded[[row_of[t] for t in as_written]], embedded[[row_of[t] for t in expanded]])
@@ -324,6 +332,11 @@ class SupportVerifier:
         """The text states the code in its own words (`VerifierWeights.stated_bar`; False without one)."""
         bar = None if self.weights is None else self.weights.stated_bar
         return bar is not None and probability >= bar
+
+
+def _readings(span_texts: Sequence[str]) -> list[str]:
+    """The distinct texts the encoder embeds for `span_texts`: each as written and abbreviations expanded."""
+    return list(dict.fromkeys([_clean(s) for s in span_texts] + [_clean(expand_abbreviations(s)) for s in span_texts]))
 
 
 def _clean(text: str) -> str:
