@@ -42,6 +42,13 @@ DISTRACTOR_OF = {"negated": "denies {}", "family": "mother had {}", "historical"
 
 
 # ---------------------------------------------------------------- a small, realistic run
+VERIFIER_METRICS = {
+    "verifier/threshold": 0.24, "verifier/recall": 0.97, "verifier/false_accept_rate": 0.30,
+    "verifier/grounded_support": 0.78, "verifier/grounded_recall": 0.90, "verifier/grounded_false_accept_rate": 0.05,
+    "verifier/stated_support": 0.93, "verifier/stated_recall": 0.74, "verifier/stated_false_accept_rate": 0.01,
+}  # fmt: skip
+
+
 def make_notes(n: int, seed: int, prefix: str) -> list[NoteRecord]:
     """Notes with evidence spans for their codes and distractor mentions that are not coded."""
     rng = np.random.default_rng(seed)
@@ -127,6 +134,7 @@ def registry(store) -> dict:
             }
         )
         digests = tracking.log_dataset_digests(splits, "embedded")
+        mlflow.log_metrics(VERIFIER_METRICS)
         for split, result in results.items():
             tracking.log_metrics(result.metrics, split)
             tracking.log_dataframe(result.per_code, f"tables/{split}_per_code.csv")
@@ -320,6 +328,12 @@ def test_external_validation_reads_the_codiesp_run(card, registry):
 
 
 # ---------------------------------------------------------------- missing items
+def test_the_grounding_bars_are_the_fitted_verifier_s(card):
+    bars = section(card["md"], "### Grounding bars")
+    assert "| grounded (billable without review) | 0.7800 | 0.9000 | 0.0500 |" in bars
+    assert "| stated (a low-scored code accepted without review) | 0.9300 | 0.7400 | 0.0100 |" in bars
+
+
 def test_a_bare_run_renders_every_section_with_not_available(bare_card):
     md = bare_card
     for heading in (
@@ -329,6 +343,7 @@ def test_a_bare_run_renders_every_section_with_not_available(bare_card):
         "### Per-code F1",
         "### Calibration",
         "### Decision threshold",
+        "### Grounding bars",
         "### F1 by training frequency",
         "### Evidence",
         "### Known failure modes",
@@ -343,6 +358,7 @@ def test_a_bare_run_renders_every_section_with_not_available(bare_card):
     assert "Not available: the run did not log `tables/test_f1_by_frequency.csv`." in md
     assert "Not available: no finished run tagged dataset=codiesp in experiment 'card-test-bare'" in md
     assert "Not available: no per-code table" in section(md, "### Known failure modes")
+    assert "Not available: the run fitted no evidence verifier" in section(md, "### Grounding bars")
     assert "Not available: no promotion decision is recorded" in md
     rows = metric_rows(section(md, "### Headline metrics"))
     assert rows["micro_f1"] == ["Not available", "0.5000"]

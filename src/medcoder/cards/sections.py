@@ -330,6 +330,8 @@ def performance(f: ModelFacts, image: ImageLink) -> str:
         f"Threshold used: {esc(run.params.get('threshold', NOT_AVAILABLE))} (a code is proposed when its score is "
         "above it).",
         plot(run, "plots/val_f1_vs_threshold.png", image),
+        "### Grounding bars",
+        _grounding_bars(run),
         "### F1 by training frequency",
         plot(run, "plots/test_f1_by_frequency.png", image),
         frame_table(by_frequency)
@@ -357,6 +359,30 @@ def performance(f: ModelFacts, image: ImageLink) -> str:
         "\n".join(f"- {line}" for line in known_failure_modes(run)),
     ]
     return "\n\n".join(parts)
+
+
+_GROUNDING_BARS = (
+    ("about the code (below: dropped)", "threshold", "recall", "false_accept_rate"),
+    ("grounded (billable without review)", "grounded_support", "grounded_recall", "grounded_false_accept_rate"),
+    ("stated (a low-scored code accepted without review)", "stated_support", "stated_recall",
+     "stated_false_accept_rate"),
+)  # fmt: skip
+
+
+def _grounding_bars(run: RunFacts) -> str:
+    """The evidence verifier's bars on support, with their recall of validation's gold evidence and the
+    share of its hard negatives they let through (docs/GROUNDING.md)."""
+    rows = [[esc(name), fmt(run.metric("verifier", bar)), fmt(run.metric("verifier", recall)),
+             fmt(run.metric("verifier", false_accept))]
+            for name, bar, recall, false_accept in _GROUNDING_BARS
+            if run.metric("verifier", bar) is not None]  # fmt: skip
+    if not rows:
+        return not_available("the run fitted no evidence verifier (no gold evidence in validation).")
+    return (
+        "Support bars of the evidence verifier, fitted on validation's gold evidence against hard negatives "
+        "(the same spans paired with the most similar wrong labels):\n\n"
+        + md_table(["Bar", "Support", "Gold recall", "Hard-negative pass rate"], rows, right=(1, 2, 3))
+    )
 
 
 def _distractor_table(run: RunFacts) -> str:
