@@ -125,9 +125,10 @@ def main() -> int:
     print(markdown_table(table))
     if args.out:
         record = ExperimentRecord(
-            slug="grounding-ablation", title="Grounding ablation: verifier, rescue and guideline rules",
-            question="What do the evidence verifier, the rescue of sub-threshold codes and the guideline rules "
-                     "each change, on the embedded test split and on the hand-written stress notes?",
+            slug="grounding-ablation", title="Grounding ablation: verifier, rules, rescue, search and stated codes",
+            question="What do the evidence verifier, the guideline rules, the rescue of sub-threshold codes, the "
+                     "search for codes the model did not score and the acceptance of stated codes each change, on "
+                     "the embedded test split, the hand-written stress notes and both behaviour case sets?",
             command=" ".join(shlex.quote(a)
                              for a in [".venv/bin/python", "scripts/grounding_ablation.py", *sys.argv[1:]]),
             runs=[RunRef(f"model {args.model}", coder.model_info.get("run_id"), "medcoder", default_tracking_uri())],
