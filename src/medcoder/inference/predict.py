@@ -19,7 +19,8 @@ from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
-from medcoder.inference.grounding.evidence import ground_note, note_sentences
+from medcoder.inference.grounding.evidence import ground_note
+from medcoder.inference.grounding.sentences import note_sentences
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.inference.guidelines import Patient, apply_guidelines
 from medcoder.models.blend import ScoreBlend

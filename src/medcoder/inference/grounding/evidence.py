@@ -41,27 +41,31 @@ from medcoder.codes.em import EM_CLASSES, EM_NONE
 from medcoder.codes.formats import ICD10CM
 from medcoder.codes.icd10cm import is_sign_or_symptom
 from medcoder.codes.terms import abbreviations, code_texts
-from medcoder.codes.values import is_value_code, value_supports
+from medcoder.codes.values import value_supports
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.data.spans import spans_from_bio, word_span
 from medcoder.inference.grounding.context import (
-    FAMILY,
     HISTORICAL,
     UNCERTAIN,
     blocks_grounding,
     detect_context,
     exempt_statuses,
     is_confirmed_only,
-    qualifies,
     stated_status,
     states_a_doubted_diagnosis,
-    states_status,
     subject_of,
 )
 from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
+from medcoder.inference.grounding.sentences import (
+    plain_sentences,
+    sentence_at,
+    sentences,
+    status_sentences,
+    written_out,
+)
 from medcoder.inference.grounding.specificity import Unmet, check_documentation, fallback_for, specific_siblings
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.metrics.classification import binarize
@@ -78,16 +82,6 @@ def _token_membership(spans: Sequence[Span], token_offsets: np.ndarray) -> np.nd
     return valid[None, :] & (starts[None, :] < e) & (s < ends[None, :])
 
 
-_SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
-
-
-def _sentence_at(text: str, position: int) -> Span:
-    """[start, end) of the sentence or line holding character `position` (end keeps its full stop)."""
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, position)), default=0)
-    following = _SENTENCE_END.search(text, position)
-    return sentence_start, following.start() + 1 if following else len(text)
-
-
 def _window_at(peak: int, token_offsets: np.ndarray, window_tokens: int, text: str) -> Span | None:
     """Whole words around token `peak`: up to `window_tokens` real tokens of its chunk centred on
     it, cut to its sentence or line and widened to word boundaries (a window must not show half a
@@ -102,7 +96,7 @@ def _window_at(peak: int, token_offsets: np.ndarray, window_tokens: int, text: s
     while last < len(token_offsets) - 1 and last - first + 1 < window_tokens and token_offsets[last + 1, 0] >= 0:
         last += 1
     start, end = int(token_offsets[first, 0]), int(token_offsets[last, 1])
-    sentence_start, sentence_end = _sentence_at(text, int(token_offsets[peak, 0]))
+    sentence_start, sentence_end = sentence_at(text, int(token_offsets[peak, 0]))
     return word_span(text, max(start, sentence_start), min(end, sentence_end))
 
 
@@ -136,7 +130,7 @@ def _em_windows(
         start = int(token_offsets[t, 0])
         if start < 0 or any(s <= start < e for s, e in sentences):
             continue
-        sentences.append(_sentence_at(text, start))
+        sentences.append(sentence_at(text, start))
         window = _window_at(int(t), token_offsets, window_tokens, text)
         if window is not None:
             windows.append(window)
@@ -181,9 +175,9 @@ def ground_note(
     # below the threshold but above `rescue_floor`: a suggestion only if the verifier finds its words
     rescue_floor = None if verifier is None else verifier.rescue_floor
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
-    plain, by_status = _plain_sentences(text), _status_sentences(text)
+    plain, by_status = plain_sentences(text), status_sentences(text)
     if rescue_floor is not None and verifier.search_unscored:  # and a code the note writes out, however scored
-        rescue |= _written_out(text, labels, verifier, plain, by_status) & ~above
+        rescue |= written_out(text, labels, verifier, plain, by_status) & ~above
     rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
     doubted = False  # a diagnosis blocked as uncertain (outpatient): its signs and symptoms are looked for
     for col in np.flatnonzero(above | rescue):
@@ -276,7 +270,7 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     in a coding instruction ("assign E66.01") are not documentation and give no reading."""
     out, documented = [], []
     for span in evidence:
-        sentence = _sentence_at(text, span[0])
+        sentence = sentence_at(text, span[0])
         if is_coding_instruction(text[sentence[0] : sentence[1]]):
             continue
         documented.append(span)
@@ -290,96 +284,6 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     return out
 
 
-# a sentence holding any of these words (or any context trigger, `context.qualifies`) may negate,
-# defer, attribute or doubt what it says: it is not searched for support (the context check judges
-# spans the model chose; this search stays conservative)
-_QUALIFIED = re.compile(
-    r"\b(?:no|not|non|never|none|denies|denied|without|negative|neg|ruled?|r/o|rule|history|hx|h/o|family|fhx|mother|"
-    r"father|sister|brother|son|daughter|if|possible|possibly|probable|probably|likely|suspect\w*|concern\w*|versus|"
-    r"vs|risk|screen\w*|prior|previous|old|resolved|past|former|nkda|nka|call|return|consider\w*|recent)\b",
-    re.IGNORECASE,
-)
-# a section header alone on its line ("Drug Allergies:", "PAST MEDICAL HISTORY") names a topic, not a finding
-_HEADER_LINE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z /&()-]{0,40}:|[A-Z][A-Z/&()-]*(?: [A-Z/&()-]+){1,5}:?)\s*$")
-
-
-def _is_header_line(text: str, start: int) -> bool:
-    """Whether the line holding `start` is a section header alone on its line."""
-    line_end = text.find("\n", start)
-    return bool(_HEADER_LINE.match(text[text.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else len(text)]))
-
-
-def _sentences(text: str) -> list[Span]:
-    """Sentences (or lines) of the note of at least two words, identification lines left out."""
-    out, start = [], 0
-    for m in list(_SENTENCE_END.finditer(text)) + [None]:
-        end = m.end() if m is not None else len(text)
-        span = word_span(text, start, end) if text[start:end].strip() else None
-        if span is not None and len(text[span[0] : span[1]].split()) >= 2 and not is_identification_line(text, span[0]):
-            out.append(span)
-        start = end
-    return out
-
-
-def note_sentences(text: str) -> list[str]:
-    """The texts of the note's sentences (`_sentences`), which grounding reads: for the verifier's prefetch."""
-    return [text[a:b] for a, b in _sentences(text)]
-
-
-def _plain_sentences(text: str) -> list[Span]:
-    """Sentences that plainly assert something: no qualifying word (`_QUALIFIED`). Where the model's
-    own spans do not support a code it scored above the threshold, these are searched for words that
-    do ("Impression: uncomplicated bladder infection" for N39.0 whose attention sat on "going to the
-    bathroom a lot")."""
-    return [
-        (a, b)
-        for a, b in _sentences(text)
-        if not _QUALIFIED.search(text[a:b])
-        and not qualifies(text[a:b])
-        and not _is_header_line(text, a)
-        and not is_coding_instruction(text[a:b])
-    ]
-
-
-def _written_out(
-    text: str,
-    labels: Sequence[Label],
-    verifier: SupportVerifier,
-    plain: Sequence[Span],
-    by_status: dict[str, list[Span]],
-) -> np.ndarray:
-    """(L,) bool: ICD-10-CM labels that a sentence searched for them (`_verified`'s plain and status
-    sentences) supports at the verifier's `rescue_support`, whatever the model scored. A model that
-    learnt a generator's phrasings scores "Father with colon cancer" near 0 for Z80.0; the frozen
-    verifier reads the words. One encoder call: each sentence is embedded once against every label's
-    texts. Not searched for: procedure and service codes (a named test is not a performed one) and
-    value codes (an A1c of 5.9% is coded as prediabetes only where the provider says so)."""
-    searched = list(dict.fromkeys([*plain, *by_status.get(FAMILY, ()), *by_status.get(HISTORICAL, ())]))
-    if not searched:
-        return np.zeros(len(labels), dtype=bool)
-    support = verifier.support_matrix([text[a:b] for a, b in searched])  # (sentences, verifier labels)
-    allowed = np.zeros_like(support, dtype=bool)
-    label_status = [stated_status(*label) for label in verifier.labels]
-    searchable = [system == ICD10CM and not is_value_code(code) for system, code in verifier.labels]
-    for i, sentence in enumerate(searched):
-        for j, status in enumerate(label_status):  # a status sentence is searched only for its status codes
-            in_reach = sentence in plain or (status is not None and sentence in by_status.get(status, ()))
-            allowed[i, j] = searchable[j] and in_reach
-    found = ((support >= verifier.rescue_support) & allowed).any(axis=0)
-    index = verifier.label_index
-    return np.array([label in index and bool(found[index[label]]) for label in labels])
-
-
-def _status_sentences(text: str) -> dict[str, list[Span]]:
-    """status -> the sentences that state it plainly (`context.states_status`), for the codes whose
-    meaning that status is (family history Z80-Z84, personal history Z85-Z87): "Father with colon
-    cancer" is no plain sentence, yet it is where Z80.0 is written."""
-    sentences = [s for s in _sentences(text) if not is_coding_instruction(text[s[0] : s[1]])]
-    return {
-        status: [s for s in sentences if states_status(text[s[0] : s[1]], status)] for status in (FAMILY, HISTORICAL)
-    }
-
-
 def _verified(
     codes: list[PredictedCode],
     text: str,
@@ -387,9 +291,9 @@ def _verified(
     verifier: SupportVerifier,
     max_spans: int,
     rejected: list[Label],
-    sentences: Sequence[Span] = (),
+    plain: Sequence[Span] = (),
     fallbacks: list[tuple[str, str, str, float, bool]] | None = None,
-    status_sentences: dict[str, list[Span]] | None = None,
+    by_status: dict[str, list[Span]] | None = None,
 ) -> list[PredictedCode]:
     """`codes` with `support` set and `grounded` only where the quoted text supports the code.
 
@@ -412,8 +316,8 @@ def _verified(
 
     # (reading, spans it quotes, found by searching the note rather than on the model's own evidence)
     def searched(c: PredictedCode) -> list[Span]:  # plain sentences, and those stating the code's own status
-        extra = (status_sentences or {}).get(stated_status(c.system, c.code) or "", [])
-        return [s for s in dict.fromkeys([*sentences, *extra]) if s not in c.evidence]
+        extra = (by_status or {}).get(stated_status(c.system, c.code) or "", [])
+        return [s for s in dict.fromkeys([*plain, *extra]) if s not in c.evidence]
 
     readings = [[(t, spans, False) for t, spans in _support_texts(text, c.evidence)]
                 + [(text[a:b], ((a, b),), True) for a, b in searched(c)]
@@ -543,7 +447,7 @@ def _blocked(text: str, start: int, end: int, setting: str | None) -> bool:
 def _quoted_context(text: str, span: Span) -> list[Span]:
     """The sentence holding `span`, and the header of its section when one stands alone on a line
     above it ("Allergies:" over "- penicillin (hives)"), up to a blank line."""
-    out = [_sentence_at(text, span[0])]
+    out = [sentence_at(text, span[0])]
     line_start = text.rfind("\n", 0, span[0]) + 1
     while line_start > 0:
         previous = text.rfind("\n", 0, line_start - 1) + 1
@@ -560,7 +464,7 @@ def _quoted_context(text: str, span: Span) -> list[Span]:
 def _current_mention(text: str, pattern: re.Pattern[str], setting: str | None) -> Span | None:
     """The first mention matching `pattern` in a sentence of the note that the context check does
     not block (`_blocked`), off identification lines."""
-    for a, b in _sentences(text):
+    for a, b in sentences(text):
         for m in pattern.finditer(text, a, b):
             if m.end() > m.start() and not _blocked(text, m.start(), m.end(), setting):
                 return m.start(), m.end()
@@ -597,11 +501,11 @@ def _documented_signs(
     where the guidelines want the fever coded. Whole sentences are not judged by the verifier: one
     that names two symptoms supports neither enough on its own."""
     signs = [lb for lb in candidates if lb[0] == ICD10CM and is_sign_or_symptom(lb[1])]
-    sentences = _sentences(text)
+    note_spans = sentences(text)
     # the sentence that doubts a diagnosis is where a coder reads its symptoms ("Headache - questionable
     # migraine"), so its mentions come first; then the others, in note order
-    doubting = [s for s in sentences if states_a_doubted_diagnosis(text[s[0] : s[1]])]
-    ordered = doubting + [s for s in sentences if s not in doubting]
+    doubting = [s for s in note_spans if states_a_doubted_diagnosis(text[s[0] : s[1]])]
+    ordered = doubting + [s for s in note_spans if s not in doubting]
     found: list[tuple[Label, Span]] = []
     for label in signs:
         pattern = _finding_terms(*label)

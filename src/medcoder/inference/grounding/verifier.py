@@ -229,7 +229,7 @@ class SupportVerifier:
         self.rescue_floor = rescue_floor
         self.rescue_support = rescue_support
         # with rescue on, also look for every label in the note's plain sentences, whatever the model
-        # scored it (`evidence._written_out`); off only to measure it (scripts/grounding_ablation.py)
+        # scored it (`sentences.written_out`); off only to measure it (scripts/grounding_ablation.py)
         self.search_unscored = True
         # a code above the threshold whose text the verifier rejects: "drop" it (counted in the
         # prediction's verifier_rejected) or keep it ungrounded for "review"

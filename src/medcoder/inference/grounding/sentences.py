@@ -1,0 +1,123 @@
+"""The note's sentences as grounding reads them: where a sentence starts and ends, which sentences
+plainly assert something, which state a family or past history, and which labels those sentences
+write out whatever the model scored (`written_out`).
+
+A searched sentence is text the model did not point at, so the search stays conservative: a sentence
+with any context trigger, a qualifying word, a section header or a coding instruction is not searched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from medcoder.codes.formats import ICD10CM
+from medcoder.codes.values import is_value_code
+from medcoder.data.labels import Label
+from medcoder.data.schema import Span
+from medcoder.data.spans import word_span
+from medcoder.inference.grounding.context import FAMILY, HISTORICAL, qualifies, stated_status, states_status
+from medcoder.inference.grounding.identification import is_identification_line
+from medcoder.inference.grounding.instructions import is_coding_instruction
+from medcoder.inference.grounding.verifier import SupportVerifier
+
+SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
+
+
+def sentence_at(text: str, position: int) -> Span:
+    """[start, end) of the sentence or line holding character `position` (end keeps its full stop)."""
+    sentence_start = max((m.end() for m in SENTENCE_END.finditer(text, 0, position)), default=0)
+    following = SENTENCE_END.search(text, position)
+    return sentence_start, following.start() + 1 if following else len(text)
+
+
+# a sentence holding any of these words (or any context trigger, `context.qualifies`) may negate,
+# defer, attribute or doubt what it says: it is not searched for support (the context check judges
+# spans the model chose; this search stays conservative)
+_QUALIFIED = re.compile(
+    r"\b(?:no|not|non|never|none|denies|denied|without|negative|neg|ruled?|r/o|rule|history|hx|h/o|family|fhx|mother|"
+    r"father|sister|brother|son|daughter|if|possible|possibly|probable|probably|likely|suspect\w*|concern\w*|versus|"
+    r"vs|risk|screen\w*|prior|previous|old|resolved|past|former|nkda|nka|call|return|consider\w*|recent)\b",
+    re.IGNORECASE,
+)
+# a section header alone on its line ("Drug Allergies:", "PAST MEDICAL HISTORY") names a topic, not a finding
+_HEADER_LINE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z /&()-]{0,40}:|[A-Z][A-Z/&()-]*(?: [A-Z/&()-]+){1,5}:?)\s*$")
+
+
+def _is_header_line(text: str, start: int) -> bool:
+    """Whether the line holding `start` is a section header alone on its line."""
+    line_end = text.find("\n", start)
+    return bool(_HEADER_LINE.match(text[text.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else len(text)]))
+
+
+def sentences(text: str) -> list[Span]:
+    """Sentences (or lines) of the note of at least two words, identification lines left out."""
+    out, start = [], 0
+    for m in list(SENTENCE_END.finditer(text)) + [None]:
+        end = m.end() if m is not None else len(text)
+        span = word_span(text, start, end) if text[start:end].strip() else None
+        if span is not None and len(text[span[0] : span[1]].split()) >= 2 and not is_identification_line(text, span[0]):
+            out.append(span)
+        start = end
+    return out
+
+
+def note_sentences(text: str) -> list[str]:
+    """The texts of the note's sentences (`sentences`), which grounding reads: for the verifier's prefetch."""
+    return [text[a:b] for a, b in sentences(text)]
+
+
+def plain_sentences(text: str) -> list[Span]:
+    """Sentences that plainly assert something: no qualifying word (`_QUALIFIED`). Where the model's
+    own spans do not support a code it scored above the threshold, these are searched for words that
+    do ("Impression: uncomplicated bladder infection" for N39.0 whose attention sat on "going to the
+    bathroom a lot")."""
+    return [
+        (a, b)
+        for a, b in sentences(text)
+        if not _QUALIFIED.search(text[a:b])
+        and not qualifies(text[a:b])
+        and not _is_header_line(text, a)
+        and not is_coding_instruction(text[a:b])
+    ]
+
+
+def written_out(
+    text: str,
+    labels: Sequence[Label],
+    verifier: SupportVerifier,
+    plain: Sequence[Span],
+    by_status: dict[str, list[Span]],
+) -> np.ndarray:
+    """(L,) bool: ICD-10-CM labels that a sentence searched for them (grounding's plain and status
+    sentences) supports at the verifier's `rescue_support`, whatever the model scored. A model that
+    learnt a generator's phrasings scores "Father with colon cancer" near 0 for Z80.0; the frozen
+    verifier reads the words. One encoder call: each sentence is embedded once against every label's
+    texts. Not searched for: procedure and service codes (a named test is not a performed one) and
+    value codes (an A1c of 5.9% is coded as prediabetes only where the provider says so)."""
+    searched = list(dict.fromkeys([*plain, *by_status.get(FAMILY, ()), *by_status.get(HISTORICAL, ())]))
+    if not searched:
+        return np.zeros(len(labels), dtype=bool)
+    support = verifier.support_matrix([text[a:b] for a, b in searched])  # (sentences, verifier labels)
+    allowed = np.zeros_like(support, dtype=bool)
+    label_status = [stated_status(*label) for label in verifier.labels]
+    searchable = [system == ICD10CM and not is_value_code(code) for system, code in verifier.labels]
+    for i, sentence in enumerate(searched):
+        for j, status in enumerate(label_status):  # a status sentence is searched only for its status codes
+            in_reach = sentence in plain or (status is not None and sentence in by_status.get(status, ()))
+            allowed[i, j] = searchable[j] and in_reach
+    found = ((support >= verifier.rescue_support) & allowed).any(axis=0)
+    index = verifier.label_index
+    return np.array([label in index and bool(found[index[label]]) for label in labels])
+
+
+def status_sentences(text: str) -> dict[str, list[Span]]:
+    """status -> the sentences that state it plainly (`context.states_status`), for the codes whose
+    meaning that status is (family history Z80-Z84, personal history Z85-Z87): "Father with colon
+    cancer" is no plain sentence, yet it is where Z80.0 is written."""
+    searched = [s for s in sentences(text) if not is_coding_instruction(text[s[0] : s[1]])]
+    return {
+        status: [s for s in searched if states_status(text[s[0] : s[1]], status)] for status in (FAMILY, HISTORICAL)
+    }
