@@ -77,18 +77,21 @@ def documented_ckd_stage(text: str) -> str | None:
     if m.group("esrd"):
         return "esrd"
     stage = (m.group("stage") or m.group("before")).lower()
-    roman = stage.rstrip("ab")
-    return _ROMAN.get(roman, roman) + stage[len(roman) :] if roman in _ROMAN else stage
+    number = stage.rstrip("ab")  # "iii" of "iiib", "3" of "3b"
+    return _ROMAN.get(number, number) + stage[len(number) :]
 
 
 def _is_ckd_code(code: str) -> bool:
     return code in CKD_STAGE_CODES.values() or code == "N18.9"
 
 
+def _is_adult_bmi_code(code: str) -> bool:
+    return code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4"))
+
+
 def is_value_code(code: str) -> bool:
     """Whether a documented value decides `code` (the adult BMI bands, prediabetes, the CKD stages)."""
-    adult_bmi = code == "Z68.1" or (code.startswith("Z68.") and code[4:5] in ("2", "3", "4"))
-    return adult_bmi or code == PREDIABETES_CODE or _is_ckd_code(code)
+    return _is_adult_bmi_code(code) or code == PREDIABETES_CODE or _is_ckd_code(code)
 
 
 def value_supports(code: str, text: str) -> bool | None:
@@ -98,7 +101,7 @@ def value_supports(code: str, text: str) -> bool | None:
     if _is_ckd_code(code):  # a documented stage is its code; N18.9 ("unspecified") only when none is
         stage = documented_ckd_stage(text)
         return None if stage is None else CKD_STAGE_CODES[stage] == code
-    if code != PREDIABETES_CODE and is_value_code(code):  # the adult bands
+    if _is_adult_bmi_code(code):
         bmi = documented_bmi(text)
         if bmi is None:
             return False if _BMI.search(text) else None

@@ -175,7 +175,7 @@ def ground_note(
     # below the threshold but above `rescue_floor`: a suggestion only if the verifier finds its words
     rescue_floor = None if verifier is None else verifier.rescue_floor
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
-    plain, by_status = plain_sentences(text), status_sentences(text)
+    plain, by_status = (plain_sentences(text), status_sentences(text)) if verifier is not None else ([], {})
     if rescue_floor is not None and verifier.search_unscored:  # and a code the note writes out, however scored
         rescue |= written_out(text, labels, verifier, plain, by_status) & ~above
     rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
@@ -211,7 +211,7 @@ def ground_note(
     if verifier is not None:
         codes = _verified(codes, text, setting, verifier, max_spans, unsupported, plain, fallbacks, by_status)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
-        # score, so routing sends it to review as low confidence
+        # score, so routing sends it to review as low confidence unless the text states it (`stated`)
         codes = [
             c
             for c in codes

@@ -8,6 +8,7 @@ with any context trigger, a qualifying word, a section header or a coding instru
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -101,16 +102,22 @@ def written_out(
     if not searched:
         return np.zeros(len(labels), dtype=bool)
     support = verifier.support_matrix([text[a:b] for a, b in searched])  # (sentences, verifier labels)
-    allowed = np.zeros_like(support, dtype=bool)
-    label_status = [stated_status(*label) for label in verifier.labels]
-    searchable = [system == ICD10CM and not is_value_code(code) for system, code in verifier.labels]
-    for i, sentence in enumerate(searched):
-        for j, status in enumerate(label_status):  # a status sentence is searched only for its status codes
-            in_reach = sentence in plain or (status is not None and sentence in by_status.get(status, ()))
-            allowed[i, j] = searchable[j] and in_reach
-    found = ((support >= verifier.rescue_support) & allowed).any(axis=0)
+    plain_set, status_sets = set(plain), {status: set(spans) for status, spans in by_status.items()}
+    label_status, searchable = _search_targets(verifier.labels)
+    # a plain sentence is searched for every searchable label, a status sentence only for its status codes
+    in_reach = np.array([[sentence in plain_set or sentence in status_sets.get(status, ()) for status in label_status]
+                         for sentence in searched])  # fmt: skip
+    found = ((support >= verifier.rescue_support) & in_reach & searchable).any(axis=0)
     index = verifier.label_index
     return np.array([label in index and bool(found[index[label]]) for label in labels])
+
+
+@functools.lru_cache(maxsize=8)
+def _search_targets(labels: tuple[Label, ...]) -> tuple[tuple[str | None, ...], np.ndarray]:
+    """Per label of a verifier: the status whose sentences state it (`context.stated_status`), and
+    whether it is searched at all (ICD-10-CM, not value-decided); the same for every note."""
+    statuses = tuple(stated_status(*label) for label in labels)
+    return statuses, np.array([system == ICD10CM and not is_value_code(code) for system, code in labels])
 
 
 def status_sentences(text: str) -> dict[str, list[Span]]:

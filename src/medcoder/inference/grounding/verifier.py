@@ -39,7 +39,7 @@ import numpy as np
 
 from medcoder.codes.formats import ICD10CM
 from medcoder.codes.terms import code_texts, expand_abbreviations
-from medcoder.codes.values import value_supports
+from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.labels import Label
 from medcoder.hashing import file_sha256
 
@@ -275,15 +275,15 @@ class SupportVerifier:
     def prefetch(self, span_texts: Sequence[str]) -> None:
         """Embed `span_texts` (as `support` will read them) in one encoder call, so the notes of a batch
         are read in a few large forward passes rather than many small ones (grounding asks per note)."""
-        self.encoder(_readings(span_texts))
+        as_written, expanded = _readings(span_texts)
+        self.encoder(list(dict.fromkeys(as_written + expanded)))
 
     def _similarities(self, span_texts: Sequence[str]) -> np.ndarray:
         """(n, L + 1): `label_similarities` and, last, the best cosine to any competitor's texts."""
         unique = list(dict.fromkeys(span_texts))
-        as_written = [_clean(s) for s in unique]
-        expanded = [_clean(expand_abbreviations(s)) for s in unique]
+        as_written, expanded = _readings(unique)
         # each distinct text is encoded once: most spans have no abbreviation to expand
-        distinct = _readings(unique)
+        distinct = list(dict.fromkeys(as_written + expanded))
         row_of = {t: i for i, t in enumerate(distinct)}
         embedded = self.encoder(distinct) @ self._label_embeddings.T  # (distinct texts, n_texts)
         sims = np.maximum(embedded[[row_of[t] for t in as_written]], embedded[[row_of[t] for t in expanded]])
@@ -311,12 +311,12 @@ class SupportVerifier:
         sims = self._similarities(span_texts)
         similarity = sims[:, :-1]
         margin = similarity - sims.max(axis=1, keepdims=True)
-        z = similarity * self.weights.similarity + margin * self.weights.margin + self.weights.bias
-        p = 1.0 / (1.0 + np.exp(-z))
-        p = np.where(similarity >= self.weights.min_similarity, p, np.minimum(p, self.weights.threshold * 0.5))
-        for j, label in enumerate(self.labels):  # a documented value decides value codes, as in `support`
+        p = self.weights.probability(np.stack([similarity.ravel(), margin.ravel()], axis=1)).reshape(similarity.shape)
+        for j, (system, code) in enumerate(self.labels):  # a documented value decides value codes, as in `support`
+            if system != ICD10CM or not is_value_code(code):
+                continue
             for i, text in enumerate(span_texts):
-                if label[0] == ICD10CM and (verdict := value_supports(label[1], text)) is not None:
+                if (verdict := value_supports(code, text)) is not None:
                     p[i, j] = 1.0 if verdict else 0.0
         return p
 
@@ -334,9 +334,9 @@ class SupportVerifier:
         return bar is not None and probability >= bar
 
 
-def _readings(span_texts: Sequence[str]) -> list[str]:
-    """The distinct texts the encoder embeds for `span_texts`: each as written and abbreviations expanded."""
-    return list(dict.fromkeys([_clean(s) for s in span_texts] + [_clean(expand_abbreviations(s)) for s in span_texts]))
+def _readings(span_texts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """How the encoder reads each of `span_texts`: as written, and with abbreviations expanded."""
+    return [_clean(s) for s in span_texts], [_clean(expand_abbreviations(s)) for s in span_texts]
 
 
 def _clean(text: str) -> str:
