@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcoder.codes.values import documented_a1c, documented_bmi, value_supports
+from medcoder.codes.values import documented_a1c, documented_bmi, documented_ckd_stage, value_supports
 
 
 @pytest.mark.parametrize("text, bmi", [
@@ -50,3 +50,8 @@ def test_a_documented_ckd_stage_decides_the_n18_code(text, code):
     assert value_supports(code, text) is True
     assert all(value_supports(other, text) is False for other in ("N18.30", "N18.4", "N18.9") if other != code)
     assert value_supports("N18.9", "CKD, followed by nephrology") is None  # no stage written: similarity decides
+
+
+@pytest.mark.parametrize("text", ["CKD, I will refer to nephrology", "CKD - V/Q scan pending"])
+def test_a_pronoun_or_an_abbreviation_after_ckd_is_no_roman_stage(text):
+    assert documented_ckd_stage(text) is None and value_supports("N18.1", text) is None

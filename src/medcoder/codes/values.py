@@ -22,10 +22,12 @@ _NOT_MEASURED = re.compile(
     re.IGNORECASE,
 )
 _GOAL_BEFORE = re.compile(r"\b(?:goal|target|aim(?:ing)?|ideal)\b[^.,;\n]{0,8}$", re.IGNORECASE)
+# a roman numeral is a stage only after the word "stage": "CKD, I will refer" names no stage I
 _STAGE = r"[1-5][ab]?|iv|v|i{1,3}[ab]?"
 _CKD = r"(?:ckd|chronic\s+kidney\s+disease)"
 _CKD_STAGE = re.compile(
-    rf"\b{_CKD}[\s,:-]*(?:stage\s*)?(?P<stage>{_STAGE})\b|\bstage\s*(?P<before>{_STAGE})\s+{_CKD}\b"
+    rf"\b{_CKD}[\s,:-]*(?:stage\s*(?P<stage>{_STAGE})|(?P<digits>[1-5][ab]?))\b"
+    rf"|\bstage\s*(?P<before>{_STAGE})\s+{_CKD}\b"
     r"|\b(?P<esrd>esrd|end[\s-]stage\s+(?:renal|kidney)\s+disease)\b",
     re.IGNORECASE,
 )
@@ -76,7 +78,7 @@ def documented_ckd_stage(text: str) -> str | None:
         return None
     if m.group("esrd"):
         return "esrd"
-    stage = (m.group("stage") or m.group("before")).lower()
+    stage = (m.group("stage") or m.group("digits") or m.group("before")).lower()
     number = stage.rstrip("ab")  # "iii" of "iiib", "3" of "3b"
     return _ROMAN.get(number, number) + stage[len(number) :]
 
