@@ -87,6 +87,23 @@ def test_high_risk_prefixes(c, high_risk):
     assert review["reasons"] == ([f"high_risk:{c}"] if high_risk else [])
 
 
+@pytest.mark.parametrize(
+    ("c", "setting", "high_risk"),
+    [
+        ("I21.4", "outpatient", True),  # an acute MI on an office claim: usually a history of MI (OIG)
+        ("I21.4", None, True),  # an unknown setting is routed as outpatient
+        ("I21.4", "inpatient", False),  # the discharge summary of the admission that treated it
+        ("I63.9", "inpatient", False),
+        ("C50.919", "inpatient", False),
+        ("A41.9", "inpatient", True),  # sepsis is re-audited for clinical validation in every setting
+        ("R65.20", "outpatient", True),
+    ],
+)
+def test_acute_events_and_cancer_are_high_risk_outside_a_hospital_stay_only(c, setting, high_risk):
+    _, review = apply_routing(NotePrediction(id="n1", codes=(code(c),)), POLICY, setting)
+    assert review["reasons"] == ([f"high_risk:{c}"] if high_risk else [])
+
+
 def test_high_risk_is_icd10cm_only():
     # A HCPCS code starting with C (hospital outpatient C-codes) is not a cancer diagnosis.
     assert not POLICY.is_high_risk("HCPCS", "C9399")
@@ -138,9 +155,11 @@ def test_the_hydra_config_builds_the_policy_and_overrides_apply():
     cfg = OmegaConf.load(CONFIG)
     policy = instantiate(cfg)
     assert isinstance(policy, RoutingPolicy)
-    assert policy.high_risk_prefixes == ("I21", "I22", "I60", "I61", "I62", "I63", "A40", "A41", "R65.2", "C")
+    assert policy.high_risk_prefixes == ("A40", "A41", "R65.2")
+    assert policy.outpatient_high_risk_prefixes == ("I21", "I22", "I60", "I61", "I62", "I63", "C")
     assert policy.review_em_codes == ("99205", "99215") and policy.ungrounded == "review"
-    dropped = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(["ungrounded=drop", "high_risk_prefixes=[I21]"])))
+    overrides = ["ungrounded=drop", "high_risk_prefixes=[I21]", "outpatient_high_risk_prefixes=[]"]
+    dropped = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)))
     kept, review = route(code("A41.9"), code("I21.4"), code("R07.9", grounded=False), policy=dropped)
     assert [c.code for c in kept] == ["A41.9", "I21.4"] and review["reasons"] == ["high_risk:I21.4"]
 
@@ -154,6 +173,7 @@ def test_the_hydra_config_builds_the_policy_and_overrides_apply():
         ({"min_confidence": 1.5}, "min_confidence"),
         ({"high_risk_prefixes": ["i21"]}, "high_risk_prefixes\\[0\\]"),
         ({"high_risk_prefixes": "I21"}, "must be a list"),
+        ({"outpatient_high_risk_prefixes": ["c50"]}, "outpatient_high_risk_prefixes\\[0\\]"),
     ],
 )
 def test_bad_policy_fails_early_with_a_sentence(overrides, message):

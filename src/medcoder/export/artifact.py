@@ -306,7 +306,7 @@ class ExportedCoder:
         try:
             return render_prediction(
                 note.id, note.text, prediction, model_info=self.model_info, policy=self.routing,
-                translator=self.translator, is_valid=is_valid_code, describe=describe,
+                translator=self.translator, is_valid=is_valid_code, describe=describe, setting=note.setting,
             )  # fmt: skip
         except ContractError as exc:  # a coder bug: never emit the line, never fail the batch
             return _model_error(note.id, exc)

@@ -123,8 +123,10 @@ def render_prediction(
     translator: Icd11Translator,
     is_valid: CodeValidator,
     describe: Describer,
+    setting: str | None = None,
 ) -> dict[str, Any]:
-    """One contract line (a dict ready for `json.dumps`) for one note; see the module docstring."""
+    """One contract line (a dict ready for `json.dumps`) for one note of `setting` (routing reads it;
+    None: unknown); see the module docstring."""
     if pred.id != note_id:
         raise ContractError(f"prediction for note {pred.id!r} was given for note {note_id!r}")
     model = _model_object(model_info)
@@ -156,7 +158,7 @@ def render_prediction(
         em_score = _checked_score(em_score, f"note {note_id}, E/M {em_code}")
 
     # 2. Route: review reasons, ungrounded codes dropped or flagged.
-    kept, review = apply_routing(replace(pred, codes=tuple(codes), em_code=em_code, em_score=em_score), policy)
+    kept, review = apply_routing(replace(pred, codes=tuple(codes), em_code=em_code, em_score=em_score), policy, setting)
     note_reasons = [f"invalid_code_removed:{n_invalid}"] if n_invalid else []
     if pred.read_chars is not None:
         note_reasons.append(f"truncated:{int(pred.read_chars)}")

@@ -3,9 +3,9 @@
 A prediction is never auto-accepted when it is unsure (score under `min_confidence`, unless the note
 states the code in its own words: `PredictedCode.stated`, the verifier's strictest bar), unsupported
 by the text (ungrounded: no evidence span, or evidence only on a negated/family/historical/
-hypothetical mention), or costly when wrong: conditions payers audit most (acute MI, acute stroke,
-sepsis, active cancer) and the top office E/M levels (99205, 99215), which are the usual targets of
-upcoding reviews. Ungrounded codes are either kept and routed to review or removed, by
+hypothetical mention), or costly when wrong: conditions payers audit most (sepsis; acute MI, acute
+stroke and active cancer outside a hospital stay) and the top office E/M levels (99205, 99215),
+which are the usual targets of upcoding reviews. Ungrounded codes are either kept and routed to review or removed, by
 configuration; they are never passed through as accepted.
 
 Every reason is `<rule>:<code>`; the list is sorted by rule (REASON_ORDER), then system, then
@@ -35,10 +35,16 @@ REASON_ORDER: tuple[str, ...] = (
     "em_level",
 )
 COUNT_REASONS: tuple[str, ...] = ("invalid_code_removed", "truncated")  # their detail is a positive number, not a code
-# ICD-10-CM prefixes: acute MI (I21, I22), acute stroke (I60-I63), sepsis (A40, A41, severe sepsis
-# R65.2), active malignant neoplasms (C00-C96). In situ (D00-D09), benign and uncertain-behaviour
-# neoplasms (D10-D49) are not "active cancer" and history of cancer is Z85, so neither matches.
-DEFAULT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("I21", "I22", "I60", "I61", "I62", "I63", "A40", "A41", "R65.2", "C")
+# ICD-10-CM prefixes routed in every setting: sepsis (A40, A41, severe sepsis R65.2), whose inpatient
+# claims payers re-audit for clinical validation.
+DEFAULT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("A40", "A41", "R65.2")
+# Routed outside a hospital stay only: acute MI (I21, I22), acute stroke (I60-I63) and active malignant
+# neoplasms (C00-C96). HHS-OIG's audits of these diagnoses found them unsupported where a physician's
+# office claim carried them with no hospital stay or treatment (the patient had a history of the
+# condition, Z86.73 / I25.2 / Z85); on a discharge summary of the admission that treated them they are
+# the expected codes. In situ (D00-D09), benign and uncertain-behaviour neoplasms (D10-D49) are not
+# "active cancer" and history of cancer is Z85, so neither matches.
+DEFAULT_OUTPATIENT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("I21", "I22", "I60", "I61", "I62", "I63", "C")
 DEFAULT_REVIEW_EM_CODES: tuple[str, ...] = ("99205", "99215")
 _ICD10CM_PREFIX = re.compile(r"^[A-Z]([0-9]([0-9A-Z](\.[0-9A-Z]{0,4})?)?)?$")
 
@@ -65,6 +71,7 @@ class RoutingPolicy:
     min_em_confidence: float = 0.5
     ungrounded: str = "review"
     high_risk_prefixes: tuple[str, ...] = DEFAULT_HIGH_RISK_PREFIXES
+    outpatient_high_risk_prefixes: tuple[str, ...] = DEFAULT_OUTPATIENT_HIGH_RISK_PREFIXES
     review_em_codes: tuple[str, ...] = DEFAULT_REVIEW_EM_CODES
 
     def __post_init__(self) -> None:
@@ -76,25 +83,28 @@ class RoutingPolicy:
             raise ValueError(
                 f"RoutingPolicy.ungrounded must be one of {', '.join(UNGROUNDED_ACTIONS)}, got {self.ungrounded!r}"
             )
-        prefixes = _as_str_tuple("high_risk_prefixes", self.high_risk_prefixes)
-        for i, p in enumerate(prefixes):
-            if not _ICD10CM_PREFIX.match(p):
-                raise ValueError(
-                    f"RoutingPolicy.high_risk_prefixes[{i}]: {p!r} is not the start of a canonical "
-                    "ICD-10-CM code (e.g. 'I21', 'R65.2', 'C')"
-                )
+        for name in ("high_risk_prefixes", "outpatient_high_risk_prefixes"):
+            prefixes = _as_str_tuple(name, getattr(self, name))
+            for i, p in enumerate(prefixes):
+                if not _ICD10CM_PREFIX.match(p):
+                    raise ValueError(
+                        f"RoutingPolicy.{name}[{i}]: {p!r} is not the start of a canonical "
+                        "ICD-10-CM code (e.g. 'I21', 'R65.2', 'C')"
+                    )
+            object.__setattr__(self, name, prefixes)
         em_codes = _as_str_tuple("review_em_codes", self.review_em_codes)
         for i, c in enumerate(em_codes):
             if not is_canonical(CPT, c):
                 raise ValueError(
                     f"RoutingPolicy.review_em_codes[{i}]: {c!r} is not a canonical CPT code (e.g. '99215')"
                 )
-        object.__setattr__(self, "high_risk_prefixes", prefixes)
         object.__setattr__(self, "review_em_codes", em_codes)
 
-    def is_high_risk(self, system: str, code: str) -> bool:
-        """ICD-10-CM only: HCPCS codes also start with letters (C9xxx are not cancers)."""
-        return system == ICD10CM and any(code.startswith(p) for p in self.high_risk_prefixes)
+    def is_high_risk(self, system: str, code: str, setting: str | None = None) -> bool:
+        """ICD-10-CM only: HCPCS codes also start with letters (C9xxx are not cancers). An unknown
+        setting counts as outpatient, the side that sends more to review."""
+        prefixes = self.high_risk_prefixes + (self.outpatient_high_risk_prefixes if setting != "inpatient" else ())
+        return system == ICD10CM and any(code.startswith(p) for p in prefixes)
 
 
 def is_grounded(code: PredictedCode) -> bool:
@@ -111,8 +121,11 @@ def sort_reasons(reasons: Iterable[tuple[str, str, str]]) -> list[str]:
     return list(dict.fromkeys(f"{rule}:{detail}" for rule, _, detail in keyed))
 
 
-def apply_routing(pred: NotePrediction, policy: RoutingPolicy) -> tuple[tuple[PredictedCode, ...], dict[str, Any]]:
-    """(codes that stay in the output, in input order; `{"required": bool, "reasons": [...]}`).
+def apply_routing(
+    pred: NotePrediction, policy: RoutingPolicy, setting: str | None = None
+) -> tuple[tuple[PredictedCode, ...], dict[str, Any]]:
+    """(codes that stay in the output, in input order; `{"required": bool, "reasons": [...]}`) for a
+    note of `setting` (inpatient, outpatient; None: unknown).
 
     Ungrounded codes are removed when `policy.ungrounded == "drop"` (and then give no reasons),
     else kept with an `ungrounded:` reason. An E/M level with no score counts as low confidence.
@@ -128,7 +141,7 @@ def apply_routing(pred: NotePrediction, policy: RoutingPolicy) -> tuple[tuple[Pr
             reasons.append(("low_confidence", c.system, c.code))
         if not grounded:
             reasons.append(("ungrounded", c.system, c.code))
-        if policy.is_high_risk(c.system, c.code):
+        if policy.is_high_risk(c.system, c.code, setting):
             reasons.append(("high_risk", c.system, c.code))
         if c.system == CPT and c.code in policy.review_em_codes:
             reasons.append(("em_level", c.system, c.code))
