@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medcoder.data.predictions import NotePrediction, PredictedCode
+from medcoder.data.schema import NoteRecord
 from medcoder.inference.guidelines import RULE_IDS, Patient, apply_guidelines
 
 ICD, CPT = "ICD-10-CM", "CPT"
@@ -58,6 +59,14 @@ def test_a_combination_the_model_coded_itself_takes_the_place_of_i10_and_gets_it
     assert codes_of(pred) == {"I11.0", "I50.9"}
     assert codes_of(run(code("I12.9"), rule="hypertension_combinations")) == {"I12.9", "N18.9"}
     assert codes_of(run(code("I11.0"), code("I50.22"), rule="hypertension_combinations")) == {"I11.0", "I50.22"}
+
+
+def test_the_ckd_a_combination_names_is_coded_at_the_stage_the_note_documents():
+    """ "1. CKD stage 3b - eGFR 36. 2. Hypertension": the additional code is N18.32, not N18.9."""
+    stage_3b = Patient(70, "M", "outpatient", ckd_stage="3b")
+    assert codes_of(run(code("I12.9"), patient=stage_3b, rule="hypertension_combinations")) == {"I12.9", "N18.32"}
+    note = NoteRecord(id="n1", text="1. CKD stage 3b - eGFR 36\n2. Hypertension", age=70, sex="M", setting="outpatient")
+    assert Patient.of(note).ckd_stage == "3b"
 
 
 def test_a_combination_is_grounded_only_when_every_part_is():

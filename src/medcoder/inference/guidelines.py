@@ -17,8 +17,10 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from medcoder.codes.formats import CPT, ICD10CM
+from medcoder.codes.values import CKD_STAGE_CODES, documented_ckd_stage
 from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
 
 Label = tuple[str, str]
@@ -31,6 +33,12 @@ class Patient:
     age: int | None = None
     sex: str | None = None
     setting: str | None = None
+    ckd_stage: str | None = None  # the CKD stage the note documents (values.documented_ckd_stage)
+
+    @classmethod
+    def of(cls, record: Any) -> Patient:
+        """What the rules may know of a note record (age, sex, setting, and the CKD stage its text writes)."""
+        return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text))
 
 
 RuleFn = Callable[[list[PredictedCode], NotePrediction, Patient], tuple[list[PredictedCode], list[RuleEvent]]]
@@ -156,13 +164,16 @@ def hypertension_combinations(codes: list[PredictedCode], pred: NotePrediction, 
     presumed unless the note says otherwise: I11.0, I12.9/I12.0, I13.0/I13.2 (I.C.9.a.1-3), with the
     heart failure and CKD stage coded as well ("use additional code"). When the model coded the
     combination itself, I10 beside it goes (the combination is the hypertension) and the heart failure
-    or CKD it names without a code of its own gets the unspecified one (I50.9, N18.9)."""
+    or CKD it names without a code of its own gets the unspecified one (I50.9), or for CKD the code of
+    the stage the note documents (N18.9 when none)."""
     htn = _icd(codes, "I10", "I11", "I12", "I13")
     hf, ckd = _icd(codes, "I50"), _icd(codes, "N18")
     if not htn or not (hf or ckd):
         combined = _icd(codes, "I11.0", "I12", "I13")
+        # the CKD a combination names is coded at the stage the note documents ("CKD stage 3b": N18.32)
+        ckd_code = CKD_STAGE_CODES.get(patient.ckd_stage or "", "N18.9")
         additional = [_derived(extra, [c], "hypertension_combinations") for c in combined
-                      for extra, prefixes in (("I50.9", ("I11.0", "I13")), ("N18.9", ("I12", "I13")))
+                      for extra, prefixes in (("I50.9", ("I11.0", "I13")), (ckd_code, ("I12", "I13")))
                       if c.code.startswith(prefixes)]  # fmt: skip
         if not combined:
             return codes, []
@@ -390,4 +401,4 @@ def apply_guidelines(pred: NotePrediction, patient: Patient, rules: Sequence[str
 
 def apply_guidelines_to(records: Sequence, predictions: Sequence[NotePrediction]) -> list[NotePrediction]:
     """`apply_guidelines` over a split, each prediction with its record's age, sex and setting."""
-    return [apply_guidelines(p, Patient(r.age, r.sex, r.setting)) for r, p in zip(records, predictions, strict=True)]
+    return [apply_guidelines(p, Patient.of(r)) for r, p in zip(records, predictions, strict=True)]

@@ -95,7 +95,7 @@ def predict_notes(
                 if chunks[i].truncated:  # never silent: the prediction says how much was read
                     prediction = replace(prediction, read_chars=chunks[i].chars_read)
                 if guidelines:
-                    prediction = apply_guidelines(prediction, Patient(record.age, record.sex, record.setting))
+                    prediction = apply_guidelines(prediction, Patient.of(record))
                 predictions[i] = prediction
     finally:
         net.train(was_training)

@@ -84,6 +84,10 @@ _TABLE: list[tuple] = [
             + r"(?:'s)?\s+(?:reports?|states?|says|notes|brought|is\s+present|at\s+(?:the\s+)?bedside|accompan\w+)\b",
             r"\baccompanied\s+by\s+(?:his|her|their)\s+" + _RELATIVE + r"\b",
             r"\b(?:onset|started|starting|began|beginning)\s+(?:\w+\s+){0,3}?ago\b",
+            # the organism is unknown, not the infection: "pneumonia, organism not identified" (J18.9)
+            r"\b(?:organism|pathogen|source|etiology|cause)\s+(?:(?:was|is)\s+)?(?:not\s+(?:identified|isolated|found|"
+            r"determined|known)|unknown|unidentified|undetermined)\b",
+            r"\bno\s+(?:organism|pathogen)\s+(?:was\s+)?(?:identified|isolated|found)\b",
         ],
     ),
     (
@@ -210,7 +214,7 @@ _TABLE: list[tuple] = [
             r"\b(?:was|were)\s+treated\s+for\b",
             r"\brecovered\s+from\b",
             # an earlier encounter's assessment carried into today's note ("Previous visit A/P copied: ...")
-            r"\b(?:previous|prior|last)\s+(?:visit|encounter|admission)(?:'s)?\s+(?:a/p|assessment|plan|impression|dx|diagnos[ie]s)\b",
+            r"\b(?:previous|prior|last)\s+(?:visit|encounter|admission|note)(?:'s)?\s+(?:a/p|assessment|plan|impression|dx|diagnos[ie]s)\b",
         ],
     ),
     # adjectives reach only the noun phrase they modify: "former smoker, COPD" says nothing about COPD

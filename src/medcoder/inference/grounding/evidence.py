@@ -60,6 +60,8 @@ from medcoder.inference.grounding.context import (
 from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
 from medcoder.inference.grounding.sentences import (
+    CLAUSE_END,
+    clauses,
     plain_sentences,
     sentence_at,
     sentences,
@@ -210,6 +212,7 @@ def ground_note(
     fallbacks: list[tuple[str, str, str, float, bool]] = []
     if verifier is not None:
         codes = _verified(codes, text, setting, verifier, max_spans, unsupported, plain, fallbacks, by_status)
+        codes = _quote_mentions(codes, text, setting, verifier, max_spans)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence unless the text states it (`stated`)
         codes = [
@@ -248,15 +251,11 @@ def ground_note(
                           specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
 
 
-# where a clause ends inside a sentence: a comma, a colon, brackets, or a spaced dash
-_CLAUSE_END = re.compile(r"[,:()\[\]]|\s[-\u2013\u2014]+\s")
-
-
 def _clause_at(text: str, span: Span, sentence: Span) -> Span:
     """`span` widened to its clause within `sentence` ("exertion" -> "Shortness of breath on exertion
     for 6 months"), whole words, edges trimmed: what a coder quotes when the tagger marked a fragment."""
-    before = [m.end() for m in _CLAUSE_END.finditer(text, sentence[0], span[0])]
-    after = _CLAUSE_END.search(text, span[1], sentence[1])
+    before = [m.end() for m in CLAUSE_END.finditer(text, sentence[0], span[0])]
+    after = CLAUSE_END.search(text, span[1], sentence[1])
     clause = word_span(text, before[-1] if before else sentence[0], after.start() if after else sentence[1])
     return span if clause is None else (min(clause[0], span[0]), max(clause[1], span[1]))
 
@@ -334,10 +333,13 @@ def _verified(
             scored = [r for r, v in zip(scored, verdicts) if v is not None]
         scored.sort(key=lambda x: -x[0])
         # the model's own evidence needs the verifier's threshold; a sentence found by searching the note
-        # needs the stricter rescue_support (it is text the model did not point at)
-        own = [spans for p, spans, searched, _ in scored if not searched and verifier.accepts(p)]
-        found = [spans for p, spans, searched, _ in scored if searched and p >= verifier.rescue_support]
-        accepted = own or found
+        # needs the stricter rescue_support (it is text the model did not point at). Every accepted
+        # reading is quoted, best first: the model's own and the searched sentences that say the code
+        accepted = [
+            spans
+            for p, spans, searched, _ in scored
+            if (p >= verifier.rescue_support if searched else verifier.accepts(p))
+        ]
         best = max((p for p, _, searched, _ in scored if not searched or p >= verifier.rescue_support), default=0.0)
         if accepted:
             evidence = _disjoint(span for spans in accepted for span in spans)[:max_spans]
@@ -361,6 +363,32 @@ def _verified(
             rejected.append((c.system, c.code))
     if fallbacks is not None and unspecific:
         fallbacks += _fallbacks(text, setting, verifier, unspecific)
+    return out
+
+
+def _quote_mentions(
+    codes: list[PredictedCode], text: str, setting: str | None, verifier: SupportVerifier, max_spans: int
+) -> list[PredictedCode]:
+    """`codes` with, for each grounded code, up to `max_spans` more clauses of the note that state it
+    (`SupportVerifier.quotes`, and a current mention by the context check) added to its evidence,
+    best first. The model points at one mention, often in the history; the coder checks the final
+    diagnostic statement too ("Impression: Chest pain, possibly due to GERD" beside "CC: chest pain").
+    Grounding itself is unchanged: these quotes only show the work."""
+    spans = clauses(text)
+    if not spans or not any(c.grounded for c in codes):
+        return codes
+    support = verifier.support_matrix([text[a:b] for a, b in spans])  # (clauses, verifier labels)
+    out = []
+    for c in codes:
+        column = support[:, verifier.label_index[(c.system, c.code)]] if c.grounded else np.zeros(0)
+        more = [
+            spans[i]
+            for i in np.argsort(-column, kind="stable")
+            if verifier.quotes(float(column[i]))
+            and not any(spans[i][0] < e and s < spans[i][1] for s, e in c.evidence)
+            and not blocks_grounding(_status(text, spans[i], c.system, c.code), setting, c.code)
+        ]
+        out.append(replace(c, evidence=tuple(sorted(c.evidence + tuple(more[:max_spans])))) if more else c)
     return out
 
 

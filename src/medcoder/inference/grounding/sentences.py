@@ -19,12 +19,20 @@ from medcoder.codes.values import is_value_code
 from medcoder.data.labels import Label
 from medcoder.data.schema import Span
 from medcoder.data.spans import word_span
-from medcoder.inference.grounding.context import FAMILY, HISTORICAL, qualifies, stated_status, states_status
+from medcoder.inference.grounding.context import (
+    FAMILY,
+    HISTORICAL,
+    detect_context,
+    qualifies,
+    stated_status,
+    states_status,
+)
 from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
 from medcoder.inference.grounding.verifier import SupportVerifier
 
-SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
+# a full stop after a list number ("Discharge diagnoses: 1. CHF. 2. HTN.") does not end a sentence
+SENTENCE_END = re.compile(r"(?<![\s(]\d)(?<!^\d)[.!?;](?=\s)|\n", re.MULTILINE)
 
 
 def sentence_at(text: str, position: int) -> Span:
@@ -65,24 +73,64 @@ def sentences(text: str) -> list[Span]:
     return out
 
 
+# where a clause ends inside a sentence: a comma, a colon, brackets, or a spaced dash
+CLAUSE_END = re.compile(r"[,:()\[\]]|\s[-\u2013\u2014]+\s")
+# a list bullet before a clause ("- Hyperlipidemia, continue statin") is layout, not the quote
+_BULLET = re.compile(r"\s*[-*\u2022]\s+")
+
+
+def clauses(text: str) -> list[Span]:
+    """The clauses of the note's documentation sentences (no header line, no coding instruction), whole
+    words: "Chest pain" and "possibly due to GERD" of "Impression: Chest pain, possibly due to GERD".
+    Where the note states a code it already grounds, a coder wants every such place quoted."""
+    out = []
+    for a, b in sentences(text):
+        if _is_header_line(text, a) or is_coding_instruction(text[a:b]):
+            continue
+        cuts = [a, *(pos for m in CLAUSE_END.finditer(text, a, b) for pos in (m.start(), m.end())), b]
+        for lo, hi in zip(cuts[::2], cuts[1::2]):
+            bullet = _BULLET.match(text, lo, hi)
+            if (span := word_span(text, bullet.end() if bullet else lo, hi)) is not None:
+                out.append(span)
+    return list(dict.fromkeys(out))
+
+
 def note_sentences(text: str) -> list[str]:
-    """The texts of the note's sentences (`sentences`), which grounding reads: for the verifier's prefetch."""
-    return [text[a:b] for a, b in sentences(text)]
+    """The texts grounding reads in a note (its `sentences` and their `clauses`): for the verifier's prefetch."""
+    return list(dict.fromkeys(text[a:b] for a, b in [*sentences(text), *clauses(text)]))
+
+
+# a clause of only these words names nothing a code could rest on ("unspecified" of "Dx: chest pain, unspecified")
+_NAMES_SOMETHING = re.compile(
+    r"\b(?!(?:unspecified|other|specified|not|elsewhere|classified|type|site|stable|controlled|uncontrolled|"
+    r"improved|improving|resolved|acute|chronic|mild|moderate|severe|left|right|bilateral|continue|new)\b)[a-z]{2,}",
+    re.IGNORECASE,
+)
+
+
+def _plain(text: str) -> bool:
+    """No qualifying word (`_QUALIFIED`) and no context trigger (`context.qualifies`) in `text`."""
+    return not _QUALIFIED.search(text) and not qualifies(text)
 
 
 def plain_sentences(text: str) -> list[Span]:
-    """Sentences that plainly assert something: no qualifying word (`_QUALIFIED`). Where the model's
-    own spans do not support a code it scored above the threshold, these are searched for words that
-    do ("Impression: uncomplicated bladder infection" for N39.0 whose attention sat on "going to the
-    bathroom a lot")."""
-    return [
+    """Sentences that plainly assert something (`_plain`), and the plain clauses of the others that
+    no trigger of their sentence governs (`context.detect_context`): "Cough" of "Impression: Cough",
+    "Community-acquired pneumonia" of "Discharge diagnosis: Community-acquired pneumonia, right lower
+    lobe, organism not identified". Where the model's own spans do not support a code it scored above
+    the threshold, these are searched for words that do ("Impression: uncomplicated bladder
+    infection" for N39.0 whose attention sat on "going to the bathroom a lot")."""
+    whole = [
         (a, b)
         for a, b in sentences(text)
-        if not _QUALIFIED.search(text[a:b])
-        and not qualifies(text[a:b])
-        and not _is_header_line(text, a)
-        and not is_coding_instruction(text[a:b])
+        if _plain(text[a:b]) and not _is_header_line(text, a) and not is_coding_instruction(text[a:b])
     ]
+    parts = [
+        (a, b)
+        for a, b in clauses(text)
+        if _plain(text[a:b]) and _NAMES_SOMETHING.search(text[a:b]) and detect_context(text, a, b) is None
+    ]
+    return list(dict.fromkeys(whole + parts))
 
 
 def written_out(
@@ -125,6 +173,11 @@ def status_sentences(text: str) -> dict[str, list[Span]]:
     meaning that status is (family history Z80-Z84, personal history Z85-Z87): "Father with colon
     cancer" is no plain sentence, yet it is where Z80.0 is written."""
     searched = [s for s in sentences(text) if not is_coding_instruction(text[s[0] : s[1]])]
-    return {
-        status: [s for s in searched if states_status(text[s[0] : s[1]], status)] for status in (FAMILY, HISTORICAL)
-    }
+    out = {}
+    for status in (FAMILY, HISTORICAL):
+        stating = [s for s in searched if states_status(text[s[0] : s[1]], status)]
+        # and their clauses that state it too: "History of breast cancer" of "A/P: 1) History of breast
+        # cancer, NED, continue annual surveillance", which says Z85.3 in fewer other words
+        parts = [c for c in clauses(text) if any(a <= c[0] and c[1] <= b for a, b in stating)]
+        out[status] = list(dict.fromkeys(stating + [c for c in parts if states_status(text[c[0] : c[1]], status)]))
+    return out

@@ -328,6 +328,12 @@ class SupportVerifier:
         """The text is support a coder could bill on unreviewed (`VerifierWeights.grounding_bar`)."""
         return self.weights is not None and probability >= self.weights.grounding_bar
 
+    def quotes(self, probability: float) -> bool:
+        """Text the model did not point at is quoted beside a grounded code's evidence: it states the
+        code (`states`), or, for weights without a stated bar, reaches `rescue_support`."""
+        bar = None if self.weights is None else self.weights.stated_bar
+        return probability >= (self.rescue_support if bar is None else max(bar, self.rescue_support))
+
     def states(self, probability: float) -> bool:
         """The text states the code in its own words (`VerifierWeights.stated_bar`; False without one)."""
         bar = None if self.weights is None else self.weights.stated_bar
