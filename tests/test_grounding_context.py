@@ -241,3 +241,19 @@ def test_a_note_states_a_doubted_diagnosis_by_its_uncertainty_words_not_by_a_que
     assert states_a_doubted_diagnosis("Shortness of breath, asthma vs COPD.")
     assert not states_a_doubted_diagnosis("Any questions? Pneumonia confirmed on chest x-ray.")
     assert not states_a_doubted_diagnosis("Essential hypertension, stable.")
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "code", "dated"),
+    [
+        ("PMH: NSTEMI 2020 (medically managed), type 2 diabetes.", "NSTEMI", "I21.4", True),
+        ("TIA 3/2018, no deficits.", "TIA", "G45.9", True),
+        ("NSTEMI 3 weeks ago, s/p PCI.", "NSTEMI", "I21.4", False),  # within the MI's 4 weeks
+        ("Hypertension 2010, on lisinopril.", "Hypertension", "I10", False),  # a chronic condition's onset
+    ],
+)
+def test_a_year_right_after_an_acute_event_dates_it_to_the_past(text, mention, code, dated):
+    from medcoder.inference.grounding.context import is_dated_acute_event
+
+    end = text.index(mention) + len(mention)
+    assert is_dated_acute_event(text, end, "ICD-10-CM", code) is dated

@@ -169,6 +169,38 @@ def test_abbreviations_expand_as_whole_words_only():
     )
     assert expand_abbreviations("chtn hld2") == "chtn hld2"
     assert expand_abbreviations("HTN, CKD3b") == "hypertension, chronic kidney disease stage 3b"  # run into its stage
+    assert expand_abbreviations("afib on Eliquis") == "atrial fibrillation on apixaban"  # a brand as its generic
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("pt w/ hypertention, bp good", "pt w/ hypertension, bp good"),
+        ("migrane 2x/mo", "migraine 2x/mo"),
+        ("pnemonia RLL, starting antibiotics", "pneumonia RLL, starting antibiotics"),  # "starting" is a word
+        ("quit smokng 2016", "quit smoking 2016"),
+        ("on eliquis", "on eliquis"),  # no slip of "liquids": the first letter differs
+        ("Diabetic nephropathy, Mr. Kowalczyk", "Diabetic nephropathy, Mr. Kowalczyk"),  # known words and names stay
+    ],
+)
+def test_a_misspelt_clinical_word_is_read_as_the_word_a_slip_away(written, read):
+    from medcoder.codes.terms import correct_spelling
+
+    assert correct_spelling(written) == read
+
+
+def test_a_misspelt_note_reads_as_well_as_the_spelt_one():
+    verifier, _ = fitted()
+
+    def support(span: str, code: str) -> float:
+        return float(verifier.support([span], [verifier.label_index[("ICD-10-CM", code)]])[0])
+
+    for misspelt, spelt, code in [
+        ("pt w/ hypertention", "pt w/ hypertension", "I10"),
+        ("afib on eliquis", "atrial fibrillation on apixaban", "Z79.01"),  # the brand read as its generic
+    ]:
+        assert support(misspelt, code) >= support(spelt, code) - 1e-4
+        assert verifier.accepts(support(misspelt, code))
 
 
 def test_exported_config_rebuilds_the_same_verifier_and_refuses_other_encoder_weights():
@@ -527,10 +559,25 @@ def test_every_clause_that_states_a_grounded_code_is_quoted_but_a_negated_one_is
     assert not any(s < negated[1] and negated[0] < e for s, e in code.evidence)
 
 
-def test_clauses_split_sentences_at_commas_colons_and_spaced_dashes_without_list_bullets():
+def test_clauses_split_sentences_at_commas_colons_and_spaced_dashes_without_list_bullets_or_field_labels():
     from medcoder.inference.grounding.sentences import clauses
 
     text = "Assessment:\n- T2DM without complications, continue metformin\nA/P: Abdominal pain - rule out appendicitis."
     assert [text[a:b] for a, b in clauses(text)] == [
-        "T2DM without complications", "continue metformin", "A/P", "Abdominal pain", "rule out appendicitis",
+        "T2DM without complications", "continue metformin", "Abdominal pain", "rule out appendicitis",
     ]  # fmt: skip
+
+
+def test_clauses_are_searched_only_in_plain_sentences_of_the_final_diagnostic_statements():
+    """ "Cough" of "Impression: Cough" says R05.9 in fewer other words than its sentence; a clause of
+    the history ("painful right leg") or of a sentence that says the condition is over is not searched."""
+    from medcoder.inference.grounding.sentences import plain_sentences
+
+    text = (
+        "HPI: painful right leg, worse at night.\nDrug Allergies: codeine\nImpression: Cough. Benzonatate.\n"
+        "Assessment/Plan:\n- Had CAP in September, now resolved\n- Hyperlipidemia, continue statin\n\n"
+        "Discharge diagnosis: Community-acquired pneumonia, right lower lobe, organism not identified."
+    )
+    searched = [text[a:b] for a, b in plain_sentences(text)]
+    assert {"Cough", "Hyperlipidemia", "Community-acquired pneumonia"} <= set(searched)
+    assert not {"painful right leg", "Drug Allergies", "Had CAP in September"} & set(searched)

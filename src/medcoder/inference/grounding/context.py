@@ -379,6 +379,15 @@ def qualifies(sentence: str) -> bool:
     return any(t.status is not None and t.pattern.search(sentence) for t in TRIGGERS)
 
 
+def without_pseudo_triggers(sentence: str) -> str:
+    """`sentence` with its pseudo-triggers blanked out: "organism not identified", "no change" look like
+    negations and are none, so they do not make a sentence qualified."""
+    for t in TRIGGERS:
+        if t.status is None:
+            sentence = t.pattern.sub(lambda m: " " * len(m.group(0)), sentence)
+    return sentence
+
+
 def states_status(sentence: str, status: str) -> bool:
     """Whether a sentence carries a trigger of `status` ("Mother with colon cancer" for family, "Hx colon
     adenocarcinoma s/p hemicolectomy" for historical) and none that negates or defers what it says: a
@@ -479,6 +488,19 @@ def subject_of(system: str, code: str = "") -> Literal["condition", "procedure"]
     if system == ICD10CM and ("Z11" <= code[:3] <= "Z13" or code[:3] == "Z23"):
         return "procedure"
     return "condition" if system in (ICD10CM, ICD9CM) else "procedure"
+
+
+# acute events coded as current only in their episode of care: an MI for 4 weeks (I.C.9.e.1, then I25.2),
+# a stroke or TIA for its admission (then Z86.73 or I69, I.C.9.d.3), a pulmonary embolism while treated
+_ACUTE_EVENTS = ("I21", "I22", "I26", "I60", "I61", "I62", "I63", "G45")
+# a year written right after the event's name dates it: "NSTEMI 2020 (medically managed)", "TIA 3/2018"
+_DATED = re.compile(r"\s*[,(]?\s*(?:\d{1,2}/)?(?:19|20)\d\d\b")
+
+
+def is_dated_acute_event(text: str, end: int, system: str, code: str) -> bool:
+    """Whether the mention of an acute-event code that ends at `end` is followed by the year it happened,
+    which makes it a past event in a problem list ("PMH: NSTEMI 2020"): a history, not the event."""
+    return system == ICD10CM and code.startswith(_ACUTE_EVENTS) and bool(_DATED.match(text, end))
 
 
 def exempt_statuses(system: str, code: str) -> frozenset[str]:

@@ -53,6 +53,7 @@ from medcoder.inference.grounding.context import (
     detect_context,
     exempt_statuses,
     is_confirmed_only,
+    is_dated_acute_event,
     stated_status,
     states_a_doubted_diagnosis,
     subject_of,
@@ -554,4 +555,6 @@ def _documented_signs(
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:
     match = detect_context(text, span[0], span[1], subject_of(system, code), ignore=exempt_statuses(system, code))
+    if match is None and is_dated_acute_event(text, span[1], system, code):
+        return HISTORICAL
     return match.status if match else None

@@ -22,10 +22,10 @@ from medcoder.data.spans import word_span
 from medcoder.inference.grounding.context import (
     FAMILY,
     HISTORICAL,
-    detect_context,
     qualifies,
     stated_status,
     states_status,
+    without_pseudo_triggers,
 )
 from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
@@ -61,13 +61,17 @@ def _is_header_line(text: str, start: int) -> bool:
     return bool(_HEADER_LINE.match(text[text.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else len(text)]))
 
 
-def sentences(text: str) -> list[Span]:
-    """Sentences (or lines) of the note of at least two words, identification lines left out."""
+def sentences(text: str, min_words: int = 2) -> list[Span]:
+    """Sentences (or lines) of the note of at least `min_words` words, identification lines left out."""
     out, start = [], 0
     for m in list(SENTENCE_END.finditer(text)) + [None]:
         end = m.end() if m is not None else len(text)
         span = word_span(text, start, end) if text[start:end].strip() else None
-        if span is not None and len(text[span[0] : span[1]].split()) >= 2 and not is_identification_line(text, span[0]):
+        if (
+            span is not None
+            and len(text[span[0] : span[1]].split()) >= min_words
+            and not is_identification_line(text, span[0])
+        ):
             out.append(span)
         start = end
     return out
@@ -84,11 +88,13 @@ def clauses(text: str) -> list[Span]:
     words: "Chest pain" and "possibly due to GERD" of "Impression: Chest pain, possibly due to GERD".
     Where the note states a code it already grounds, a coder wants every such place quoted."""
     out = []
-    for a, b in sentences(text):
+    for a, b in sentences(text, min_words=1):  # "Diagnoses: pneumonia; COPD." lists one-word items
         if _is_header_line(text, a) or is_coding_instruction(text[a:b]):
             continue
         cuts = [a, *(pos for m in CLAUSE_END.finditer(text, a, b) for pos in (m.start(), m.end())), b]
         for lo, hi in zip(cuts[::2], cuts[1::2]):
+            if text.startswith(":", hi):  # a field's label ("Drug Allergies: codeine") names no finding
+                continue
             bullet = _BULLET.match(text, lo, hi)
             if (span := word_span(text, bullet.end() if bullet else lo, hi)) is not None:
                 out.append(span)
@@ -109,17 +115,48 @@ _NAMES_SOMETHING = re.compile(
 
 
 def _plain(text: str) -> bool:
-    """No qualifying word (`_QUALIFIED`) and no context trigger (`context.qualifies`) in `text`."""
+    """No qualifying word (`_QUALIFIED`) and no context trigger (`context.qualifies`) in `text`, outside
+    its pseudo-triggers ("pneumonia, organism not identified" is plain)."""
+    text = without_pseudo_triggers(text)
     return not _QUALIFIED.search(text) and not qualifies(text)
 
 
+# the headers of a note's final diagnostic statements, which a coder codes from
+_DIAGNOSTIC_HEADER = re.compile(
+    r"^(?:(?:discharge|final|principal|primary|secondary|working)\s+)?(?:diagnos[ie]s|dx)|impression|"
+    r"assessment(?:\s*(?:/|and|&)\s*plan)?|a\s*/\s*p|a\s*&\s*p|a$|problem\s+list|problems$",
+    re.IGNORECASE,
+)
+_LABELLED_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z /&()-]{0,40}):")
+
+
+def in_diagnostic_statement(text: str, start: int) -> bool:
+    """Whether the line holding `start` is a final diagnostic statement: a line labelled "Impression:",
+    "A/P:", "Discharge diagnoses:" and the like, or a line under such a header alone on its line, up to
+    a blank line or another labelled line."""
+    pos = text.rfind("\n", 0, start) + 1
+    while True:
+        line_end = text.find("\n", pos)
+        line = text[pos : line_end if line_end >= 0 else len(text)]
+        label = _LABELLED_LINE.match(line)
+        if label:
+            return bool(_DIAGNOSTIC_HEADER.match(label.group(1).strip()))
+        if pos == 0 or not line.strip():
+            return False
+        pos = text.rfind("\n", 0, pos - 1) + 1
+        if not text[pos : text.find("\n", pos)].strip():
+            return False
+
+
 def plain_sentences(text: str) -> list[Span]:
-    """Sentences that plainly assert something (`_plain`), and the plain clauses of the others that
-    no trigger of their sentence governs (`context.detect_context`): "Cough" of "Impression: Cough",
-    "Community-acquired pneumonia" of "Discharge diagnosis: Community-acquired pneumonia, right lower
-    lobe, organism not identified". Where the model's own spans do not support a code it scored above
-    the threshold, these are searched for words that do ("Impression: uncomplicated bladder
-    infection" for N39.0 whose attention sat on "going to the bathroom a lot")."""
+    """Sentences that plainly assert something (`_plain`), and in the note's final diagnostic
+    statements (`in_diagnostic_statement`) the clauses of plain sentences, which say a code in fewer
+    other words: "Cough" of "Impression: Cough", "Community-acquired pneumonia" of
+    "Discharge diagnosis: Community-acquired pneumonia, right lower lobe, organism not identified".
+    Clauses elsewhere are not searched: a short clause of the history ("painful right leg", "cough and
+    sore throat") sounds like a diagnosis it is not. Where the model's own spans do not support a code
+    it scored above the threshold, these are searched for words that do ("Impression: uncomplicated
+    bladder infection" for N39.0 whose attention sat on "going to the bathroom a lot")."""
     whole = [
         (a, b)
         for a, b in sentences(text)
@@ -128,7 +165,9 @@ def plain_sentences(text: str) -> list[Span]:
     parts = [
         (a, b)
         for a, b in clauses(text)
-        if _plain(text[a:b]) and _NAMES_SOMETHING.search(text[a:b]) and detect_context(text, a, b) is None
+        if _plain(text[slice(*sentence_at(text, a))])
+        and _NAMES_SOMETHING.search(text[a:b])
+        and in_diagnostic_statement(text, a)
     ]
     return list(dict.fromkeys(whole + parts))
 

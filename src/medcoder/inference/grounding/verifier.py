@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from medcoder.codes.formats import ICD10CM
-from medcoder.codes.terms import code_texts, expand_abbreviations
+from medcoder.codes.terms import code_texts, correct_spelling, expand_abbreviations
 from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.labels import Label
 from medcoder.hashing import file_sha256
@@ -341,8 +341,9 @@ class SupportVerifier:
 
 
 def _readings(span_texts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """How the encoder reads each of `span_texts`: as written, and with abbreviations expanded."""
-    return [_clean(s) for s in span_texts], [_clean(expand_abbreviations(s)) for s in span_texts]
+    """How the encoder reads each of `span_texts`: as written, and with abbreviations expanded and
+    misspellings corrected (`terms.correct_spelling`)."""
+    return [_clean(s) for s in span_texts], [_clean(correct_spelling(expand_abbreviations(s))) for s in span_texts]
 
 
 def _clean(text: str) -> str:
