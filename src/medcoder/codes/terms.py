@@ -89,14 +89,25 @@ def spelling_vocabulary() -> frozenset[str]:
     return frozenset(w.lower() for t in texts for w in re.findall(r"[A-Za-z]+", t) if not t.startswith("##"))
 
 
+@functools.lru_cache(maxsize=1)
+def _by_initial_and_length() -> dict[tuple[str, int], tuple[str, ...]]:
+    """The spelling vocabulary grouped by first letter and length: a slip keeps the first letter
+    (rarely the slip, and keeping it stops "eliquis" becoming "liquids") and changes the length by at
+    most two, so each unknown word is compared with a few hundred words, not the whole vocabulary."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for word in spelling_vocabulary():
+        groups.setdefault((word[0], len(word)), []).append(word)
+    return {key: tuple(sorted(words)) for key, words in groups.items()}
+
+
 @functools.lru_cache(maxsize=65536)
 def _corrected(word: str) -> str:
-    vocabulary = spelling_vocabulary()
-    if len(word) < _MIN_MISSPELT or word in vocabulary or word in abbreviations():
+    if len(word) < _MIN_MISSPELT or word in spelling_vocabulary() or word in abbreviations():
         return word
-    close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=_SPELLING_CUTOFF)
-    # the first letter is rarely the slip, and keeping it stops "eliquis" becoming "liquids"
-    return close[0] if close and close[0][0] == word[0] else word
+    groups = _by_initial_and_length()
+    candidates = [w for n in range(len(word) - 2, len(word) + 3) for w in groups.get((word[0], n), ())]
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=_SPELLING_CUTOFF)
+    return close[0] if close else word
 
 
 def correct_spelling(text: str) -> str:

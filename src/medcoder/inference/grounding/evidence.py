@@ -62,7 +62,7 @@ from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
 from medcoder.inference.grounding.sentences import (
     CLAUSE_END,
-    clauses,
+    diagnostic_clauses,
     plain_sentences,
     sentence_at,
     sentences,
@@ -370,12 +370,13 @@ def _verified(
 def _quote_mentions(
     codes: list[PredictedCode], text: str, setting: str | None, verifier: SupportVerifier, max_spans: int
 ) -> list[PredictedCode]:
-    """`codes` with, for each grounded code, up to `max_spans` more clauses of the note that state it
-    (`SupportVerifier.quotes`, and a current mention by the context check) added to its evidence,
-    best first. The model points at one mention, often in the history; the coder checks the final
-    diagnostic statement too ("Impression: Chest pain, possibly due to GERD" beside "CC: chest pain").
-    Grounding itself is unchanged: these quotes only show the work."""
-    spans = clauses(text)
+    """`codes` with, for each grounded code, up to `max_spans` more clauses of the note's final
+    diagnostic statements (`sentences.diagnostic_clauses`) that state it (`SupportVerifier.quotes`,
+    and a current mention by the context check) added to its evidence, best first. The model points
+    at one mention, often in the history; the coder checks the final diagnostic statement too
+    ("Impression: Chest pain, possibly due to GERD" beside "CC: chest pain"). Grounding itself is
+    unchanged: these quotes only show the work."""
+    spans = diagnostic_clauses(text)
     if not spans or not any(c.grounded for c in codes):
         return codes
     support = verifier.support_matrix([text[a:b] for a, b in spans])  # (clauses, verifier labels)

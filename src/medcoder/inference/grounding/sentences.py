@@ -102,8 +102,8 @@ def clauses(text: str) -> list[Span]:
 
 
 def note_sentences(text: str) -> list[str]:
-    """The texts grounding reads in a note (its `sentences` and their `clauses`): for the verifier's prefetch."""
-    return list(dict.fromkeys(text[a:b] for a, b in [*sentences(text), *clauses(text)]))
+    """The texts grounding reads in a note (its `sentences` and `diagnostic_clauses`): for the verifier's prefetch."""
+    return list(dict.fromkeys(text[a:b] for a, b in [*sentences(text), *diagnostic_clauses(text)]))
 
 
 # a clause of only these words names nothing a code could rest on ("unspecified" of "Dx: chest pain, unspecified")
@@ -148,6 +148,12 @@ def in_diagnostic_statement(text: str, start: int) -> bool:
             return False
 
 
+def diagnostic_clauses(text: str) -> list[Span]:
+    """The clauses of the note's final diagnostic statements (`in_diagnostic_statement`), where a coder
+    reads the diagnoses: searched for codes, and quoted beside a grounded code's own evidence."""
+    return [c for c in clauses(text) if in_diagnostic_statement(text, c[0])]
+
+
 def plain_sentences(text: str) -> list[Span]:
     """Sentences that plainly assert something (`_plain`), and in the note's final diagnostic
     statements (`in_diagnostic_statement`) the clauses of plain sentences, which say a code in fewer
@@ -164,10 +170,8 @@ def plain_sentences(text: str) -> list[Span]:
     ]
     parts = [
         (a, b)
-        for a, b in clauses(text)
-        if _plain(text[slice(*sentence_at(text, a))])
-        and _NAMES_SOMETHING.search(text[a:b])
-        and in_diagnostic_statement(text, a)
+        for a, b in diagnostic_clauses(text)
+        if _plain(text[slice(*sentence_at(text, a))]) and _NAMES_SOMETHING.search(text[a:b])
     ]
     return list(dict.fromkeys(whole + parts))
 
