@@ -143,9 +143,7 @@ def in_diagnostic_statement(text: str, start: int) -> bool:
             return bool(_DIAGNOSTIC_HEADER.match(label.group(1).strip()))
         if pos == 0 or not line.strip():
             return False
-        pos = text.rfind("\n", 0, pos - 1) + 1
-        if not text[pos : text.find("\n", pos)].strip():
-            return False
+        pos = text.rfind("\n", 0, pos - 1) + 1  # the line above
 
 
 def diagnostic_clauses(text: str) -> list[Span]:
