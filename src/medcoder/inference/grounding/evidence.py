@@ -382,7 +382,10 @@ def _quote_mentions(
     support = verifier.support_matrix([text[a:b] for a, b in spans])  # (clauses, verifier labels)
     out = []
     for c in codes:
-        column = support[:, verifier.label_index[(c.system, c.code)]] if c.grounded else np.zeros(0)
+        if not c.grounded:
+            out.append(c)
+            continue
+        column = support[:, verifier.label_index[(c.system, c.code)]]
         more = [
             spans[i]
             for i in np.argsort(-column, kind="stable")

@@ -166,10 +166,10 @@ def plain_sentences(text: str) -> list[Span]:
         for a, b in sentences(text)
         if _plain(text[a:b]) and not _is_header_line(text, a) and not is_coding_instruction(text[a:b])
     ]
+    diagnostic = diagnostic_clauses(text)
+    plain_sentence = {span: _plain(text[span[0] : span[1]]) for span in {sentence_at(text, a) for a, _ in diagnostic}}
     parts = [
-        (a, b)
-        for a, b in diagnostic_clauses(text)
-        if _plain(text[slice(*sentence_at(text, a))]) and _NAMES_SOMETHING.search(text[a:b])
+        (a, b) for a, b in diagnostic if plain_sentence[sentence_at(text, a)] and _NAMES_SOMETHING.search(text[a:b])
     ]
     return list(dict.fromkeys(whole + parts))
 
@@ -214,11 +214,12 @@ def status_sentences(text: str) -> dict[str, list[Span]]:
     meaning that status is (family history Z80-Z84, personal history Z85-Z87): "Father with colon
     cancer" is no plain sentence, yet it is where Z80.0 is written."""
     searched = [s for s in sentences(text) if not is_coding_instruction(text[s[0] : s[1]])]
+    note_clauses = clauses(text)
     out = {}
     for status in (FAMILY, HISTORICAL):
         stating = [s for s in searched if states_status(text[s[0] : s[1]], status)]
         # and their clauses that state it too: "History of breast cancer" of "A/P: 1) History of breast
         # cancer, NED, continue annual surveillance", which says Z85.3 in fewer other words
-        parts = [c for c in clauses(text) if any(a <= c[0] and c[1] <= b for a, b in stating)]
+        parts = [c for c in note_clauses if any(a <= c[0] and c[1] <= b for a, b in stating)]
         out[status] = list(dict.fromkeys(stating + [c for c in parts if states_status(text[c[0] : c[1]], status)]))
     return out
