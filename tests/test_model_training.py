@@ -282,9 +282,14 @@ def test_hydra_builds_datamodule_and_module_from_config(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_ddp_validation_matches_single_device(trained) -> None:
+def test_ddp_validation_matches_single_device(trained, monkeypatch) -> None:
     """Two CPU processes (gloo) each validate a shard; gathered by note index, the metrics equal
-    a single-device run's, and DDP training runs with the bucketing batch sampler."""
+    a single-device run's, and DDP training runs with the bucketing batch sampler.
+
+    Both workers talk over the loopback interface: left to itself, gloo binds to whatever the host
+    name resolves to, and in a sandboxed CI container a worker died with SIGABRT (docs/STACK.md, gloo)."""
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
     dm, model, _, _ = trained
     single = trainer().validate(model, datamodule=dm, verbose=False)[0]
     ddp = trainer(strategy="ddp_spawn", devices=2).validate(model, datamodule=dm, verbose=False)[0]
