@@ -24,6 +24,8 @@ def status_of(marked: str) -> str | None:
 
 
 NEGATED = [
+    "Course: [pneumonia] not supported; antibiotics stopped.",
+    "Denies any history of [MI] or stroke.",  # one trigger: "history of" opens no new assertion
     "Patient denies [chest pain].",
     "Denied [shortness of breath] on exertion.",
     "No [fever], chills or night sweats.",
@@ -71,6 +73,8 @@ UNCERTAIN = [
     "Unclear whether [syncope] was cardiac.",
 ]
 FAMILY = [
+    "fam hx: brother w/ [lung cancer], father w/ prostate ca.",
+    "Brother w/ [lung cancer].",
     "FHx: father with colon cancer (s/p colectomy). Mother [HTN].\nA/P: GERD",  # an inline header, its line
     "Mother with [breast cancer].",
     "His father had a [myocardial infarction] at 50.",
@@ -85,6 +89,10 @@ FAMILY = [
     "Family history:\n- [Diabetes] in father\n",
 ]
 HISTORICAL = [
+    "Hx L [breast CA] 2014, s/p mastectomy.",
+    "[Smoker] - quit 2015.",
+    "Ex-[smoker], 50 pack-years.",
+    "No longer [smokes] (quit 2019).",  # "no longer" is a past state, not a negation
     "History of [appendicitis] s/p appendectomy.",
     "[Appendicitis] s/p appendectomy.",
     "Status post [MI] in 2019.",
@@ -112,6 +120,8 @@ HYPOTHETICAL = [
     "Aspirin to prevent [stroke].",
 ]
 AFFIRMED = [
+    "Social Hx: [smokes] 1 ppd.",  # a section label, not a history trigger
+    "Wants to quit [smoking]; 1 ppd.",  # quitting planned, not done
     "Patient has [pneumonia].",
     "[Community-acquired pneumonia], full recovery expected.",
     "Seen at the last visit for [cough], which persists.",

@@ -170,6 +170,19 @@ def test_abbreviations_expand_as_whole_words_only():
     assert expand_abbreviations("chtn hld2") == "chtn hld2"
     assert expand_abbreviations("HTN, CKD3b") == "hypertension, chronic kidney disease stage 3b"  # run into its stage
     assert expand_abbreviations("afib on Eliquis") == "atrial fibrillation on apixaban"  # a brand as its generic
+    # an organ's CA is its cancer; a marker or calcium stays what it is
+    assert expand_abbreviations("breast CA 2014, prostate ca") == "breast cancer 2014, prostate cancer"
+    assert expand_abbreviations("Ca 9.1, CA-125 high, pancreatic CA 19-9") == "Ca 9.1, CA-125 high, pancreatic CA 19-9"
+
+
+def test_a_relatives_condition_is_read_as_the_family_history_it_is():
+    from medcoder.inference.grounding.context import as_family_history
+
+    assert as_family_history("Pt anxious - dad had MI at 48, his uncle w/ CABG") == (
+        "Pt anxious - family history of MI at 48, family history of CABG"
+    )
+    assert as_family_history("Her mother: breast cancer") == "family history of breast cancer"
+    assert as_family_history("Mother reports he has asthma") == "Mother reports he has asthma"  # not her condition
 
 
 @pytest.mark.parametrize(
@@ -325,6 +338,38 @@ def test_a_family_history_code_is_looked_for_in_the_sentences_that_state_a_famil
     assert "C18.9" not in found  # the relative's cancer is not the patient's
     negated = ground_unscored("Heartburn.\nNo family history of colon cancer.\nA: GERD.")
     assert "Z80.0" not in {c.code for c in negated.codes}
+
+
+def test_a_history_stated_in_a_clause_counts_though_its_sentence_negates_something_else():
+    """ "no tx since" says the cancer is over; it does not deny the history. A negation whose scope
+    reaches the history ("Denies any history of MI") keeps it out."""
+    from medcoder.inference.grounding.sentences import status_sentences
+
+    text = "hx of breast cancer s/p lumpectomy 2010, no tx since. Denies any history of MI, stroke."
+    stated = [text[a:b] for a, b in status_sentences(text)["historical"]]
+    assert "hx of breast cancer s/p lumpectomy 2010" in stated and not any("MI" in s for s in stated)
+
+
+def test_a_family_history_told_as_a_relatives_story_is_found_even_where_the_models_attention_was_blocked():
+    """The model scored Z80.0 under its threshold and looked at a negated mention ("no rectal bleeding");
+    the note states the family history in a sentence about the father, which the search reads as
+    "family history of colon cancer" and which states the code (so it is not routed for low confidence)."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    text = "Screening visit, no rectal bleeding. His father died of colon cancer at 61."
+    span = (text.index("rectal"), text.index(". His"))
+    scores, rows, tags, offsets = one_span_note(text, span, {"Z80.0": 0.1})
+    verifier.rescue_floor, floor = 0.05, verifier.rescue_floor
+    try:
+        pred = ground_note(
+            "n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier
+        )
+    finally:
+        verifier.rescue_floor = floor
+    found = {c.code: c for c in pred.codes}
+    assert "Z80.0" in found and found["Z80.0"].grounded and found["Z80.0"].stated
+    assert "father died of colon cancer" in text[slice(*found["Z80.0"].evidence[0])]
 
 
 def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():

@@ -54,10 +54,22 @@ def code_synonyms() -> dict[str, tuple[str, ...]]:
 _NUMBERED = re.compile(r"^(ckd)([1-5][ab]?)$")
 
 
+# "CA" is cancer only after the organ it grew in ("breast CA", "prostate ca"); alone it is as often
+# calcium ("Ca 9.1") or a tumour marker ("CA-125"), so it is not in the table
+_SITE_CANCER = re.compile(
+    r"\b(breast|prostate|colon|colorectal|rectal|rectum|lung|bladder|kidney|renal|ovarian|ovary|cervical|cervix"
+    r"|pancreatic|pancreas|gastric|stomach|thyroid|skin|endometrial|uterine|esophageal|liver|tongue|testicular)"
+    r"\s+ca\b(?!\s*-?\s*\d{1,3}\b)",  # not a marker: "CA 19-9", "CA-125"
+    re.IGNORECASE,
+)
+
+
 def expand_abbreviations(text: str) -> str:
     """`text` with every known abbreviation (whole word, any case) replaced by its expansion; CKD run
-    into its stage is expanded with the stage kept ("CKD3b" -> "chronic kidney disease stage 3b")."""
+    into its stage is expanded with the stage kept ("CKD3b" -> "chronic kidney disease stage 3b"), and
+    an organ's "CA" is its cancer ("breast CA" -> "breast cancer")."""
     table = abbreviations()
+    text = _SITE_CANCER.sub(lambda m: f"{m.group(1)} cancer", text)
 
     def expand(m: re.Match[str]) -> str:
         word = m.group(0).lower()

@@ -72,6 +72,7 @@ _TABLE: list[tuple] = [
             r"\bno\s+(?:change|increase|interval change|significant change|"
             r"further\s+(?:workup|testing|follow[- ]up))\b",
             r"\bnot\s+only\b",
+            r"\bno\s+longer\b",  # a past state ("no longer smokes"), not a negation: see HISTORICAL
             r"\bnot\s+necessarily\b",
             r"\bgram[- ]negative\b",
             r"\bwithout\s+difficulty\b",
@@ -114,6 +115,8 @@ _TABLE: list[tuple] = [
             r"\b(?:ruled|rules)\s+out\b",
             r"\bfails?\s+to\s+(?:reveal|show)\b",
             r"\bnegative\s+(?:family\s+)?history\s+(?:of|for)\b",
+            # one trigger, so that "history of" does not open a new assertion: "denies any history of MI"
+            r"\bden(?:y|ies|ied)\s*:?\s+(?:any\s+)?(?:(?:past|prior|personal|family)\s+)?(?:history|hx)\s+(?:of|for)\b",
         ],
     ),
     (
@@ -123,7 +126,7 @@ _TABLE: list[tuple] = [
         [
             r"\b(?:(?:was|is|has\s+been|have\s+been|were|been)\s+)?(?:ruled\s+out|excluded)\b",
             r"\b(?:(?:is|was|were|are)\s+)?(?:negative|absent)\b",
-            r"\bnot\s+(?:seen|present|found|detected|identified|demonstrated|appreciated)\b",
+            r"\bnot\s+(?:seen|present|found|detected|identified|demonstrated|appreciated|supported|confirmed)\b",
             r"\bden(?:ies|ied)(?=\s*(?:[.;,)]|$))",
             r"\bunlikely\b",  # "chest pain: denies." not "CAD: denies angina"
         ],
@@ -181,11 +184,11 @@ _TABLE: list[tuple] = [
         "pre",
         "condition",
         [
-            r"\bfamily\s+(?:history|hx)(?:\s+(?:of|for|is\s+(?:significant|positive|notable)\s+for|includes?))?\b:?",
+            r"\bfam(?:ily|\.)?\s+(?:history|hx)(?:\s+(?:of|for|is\s+(?:significant|positive|notable)\s+for|includes?))?\b:?",
             r"\bf(?:h|hx)\b\s*(?:of\b|:)?",
             r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?"
             + _RELATIVE
-            + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bhad\b|\bhas\b|\bhave\b"
+            + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bw/|\bhad\b|\bhas\b|\bhave\b"
             r"|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b"
             r"|\bhistory\s+of\b|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|:|\s-\s)",
         ],
@@ -207,8 +210,10 @@ _TABLE: list[tuple] = [
         "any",
         [
             r"\b(?:past\s+)?history\s+of\b",
-            r"\bhx\s+of\b",
+            # "hx of", and "Hx breast CA 2014"; not a section label ("Hx:") nor social or family history
+            r"(?<!social\s)(?<!fam\s)(?<!family\s)\bhx\b(?!\s*:)",
             r"\bh/o\b",
+            r"\bno\s+longer\b",  # "no longer smokes"
             r"\bs/p\b",
             r"\bstatus\s+post\b",
             r"\b(?:was|were)\s+treated\s+for\b",
@@ -222,7 +227,7 @@ _TABLE: list[tuple] = [
         HISTORICAL,
         "pre",
         "any",
-        [r"\b(?:previous|previously|prior|remote|former|formerly|resolved|childhood)\b"],
+        [r"\b(?:previous|previously|prior|remote|former|formerly|resolved|childhood)\b", r"\bex-(?=[a-z])"],
         _PHRASE,
     ),
     (
@@ -252,6 +257,8 @@ _TABLE: list[tuple] = [
             r"\bin\s+childhood\b",
             r"\bpreviously\b",
             r"\bno\s+longer\b",
+            # "smoker - quit 2015"
+            r"\bquit\s+(?:(?:smoking|tobacco|drinking)\s+)?(?:in\s+)?(?:\d{1,2}/)?(?:19|20)\d\d\b",
         ],
     ),
     # a condition named as what is weighed or looked for is not a diagnosis: "bowel cancer risk",
@@ -362,6 +369,23 @@ TRIGGERS: tuple[Trigger, ...] = tuple(
 )
 
 
+# a relative's condition, as the family history it is for the patient: "dad had MI at 48" is what
+# Z82.49's own words call "family history of ischemic heart disease"
+_RELATIVE_HAD = re.compile(
+    r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?" + _RELATIVE + r"(?:'s)?\s*"
+    r"(?:\bwith\b|\bw/|\bhad\b|\bhas\b|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b|\bhistory\s+of\b"
+    r"|\bsuffer(?:s|ed)\s+from\b|\bwas\s+treated\s+for\b|:)",
+    re.IGNORECASE,
+)
+
+
+def as_family_history(text: str) -> str:
+    """`text` with each relative's condition worded as family history ("her father died of colon
+    cancer" -> "family history of colon cancer"), the way a family-history code (Z80-Z84) says it; the
+    verifier reads this beside the words as written."""
+    return _RELATIVE_HAD.sub("family history of", text)
+
+
 def states_a_doubted_diagnosis(text: str) -> bool:
     """Whether the note documents some condition as uncertain ("probable pneumonia", "rule out
     appendicitis", "asthma vs COPD"): any UNCERTAIN trigger for conditions except a bare "?" (which
@@ -392,8 +416,9 @@ def states_status(sentence: str, status: str) -> bool:
     """Whether a sentence carries a trigger of `status` ("Mother with colon cancer" for family, "Hx colon
     adenocarcinoma s/p hemicolectomy" for historical) and none that negates or defers what it says: a
     sentence a family- or personal-history code (Z80-Z87) may be looked for in."""
+    unqualified = without_pseudo_triggers(sentence)  # "no longer smokes" negates nothing
     return any(t.status == status and t.pattern.search(sentence) for t in TRIGGERS) and not any(
-        t.status in (NEGATED, HYPOTHETICAL, UNCERTAIN) and t.pattern.search(sentence) for t in TRIGGERS
+        t.status in (NEGATED, HYPOTHETICAL, UNCERTAIN) and t.pattern.search(unqualified) for t in TRIGGERS
     )
 
 

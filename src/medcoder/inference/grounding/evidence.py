@@ -204,8 +204,11 @@ def ground_note(
             grounded = bool(evidence) and any(s < window[1] and window[0] < e for s, e in tagged)
             historical = [window] if status == HISTORICAL else []
         if only_blocked:
-            blocked.append(label)
             doubted = doubted or any(s == UNCERTAIN for s in (statuses.values() if candidates else [status]))
+            if label in rescued:  # its attention sat on a blocked mention: the search of the note decides
+                codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), (), False))
+                continue
+            blocked.append(label)
             if historical:
                 history.append((*label, float(code_scores[col]), historical[0]))
             continue
@@ -349,11 +352,16 @@ def _verified(
             if unmet is None and not verifier.grounds(best) and c.code in COMBINATION_PARTS:
                 best = max(best, _parts_support(c.code, [r[3] for r in scored], verifier))
             grounded = unmet is None and verifier.grounds(best)
-            out.append(
-                replace(
-                    c, evidence=evidence, grounded=grounded, support=best, stated=grounded and verifier.states(best)
-                )
+            # a family or personal history code is stated by a sentence that states that status ("dad had
+            # MI at 48") and names the condition at rescue_support: the history is said in other words
+            # than the code's ("family history of ischemic heart disease"), but said
+            own_status = (by_status or {}).get(stated_status(c.system, c.code) or "", ())
+            says_history = any(
+                p >= verifier.rescue_support and any(a <= spans[0][0] and spans[-1][1] <= b for a, b in own_status)
+                for p, spans, _, _ in scored
             )
+            stated = grounded and (verifier.states(best) or says_history)
+            out.append(replace(c, evidence=evidence, grounded=grounded, support=best, stated=stated))
             if unmet is not None and unmet.rule.kind == "requires":  # documented less specifically
                 unspecific += [(out[-1], f) for f in [fallback_for(c.code)] if f and (c.system, f) in index]
             elif unmet is not None:  # documented more specifically: a label sibling the detail specifies

@@ -22,6 +22,7 @@ from medcoder.data.spans import word_span
 from medcoder.inference.grounding.context import (
     FAMILY,
     HISTORICAL,
+    detect_context,
     qualifies,
     stated_status,
     states_status,
@@ -214,12 +215,22 @@ def status_sentences(text: str) -> dict[str, list[Span]]:
     meaning that status is (family history Z80-Z84, personal history Z85-Z87): "Father with colon
     cancer" is no plain sentence, yet it is where Z80.0 is written."""
     searched = [s for s in sentences(text) if not is_coding_instruction(text[s[0] : s[1]])]
-    note_clauses = clauses(text)
+    note_clauses = [c for c in clauses(text) if any(a <= c[0] and c[1] <= b for a, b in searched)]
     out = {}
     for status in (FAMILY, HISTORICAL):
         stating = [s for s in searched if states_status(text[s[0] : s[1]], status)]
-        # and their clauses that state it too: "History of breast cancer" of "A/P: 1) History of breast
-        # cancer, NED, continue annual surveillance", which says Z85.3 in fewer other words
-        parts = [c for c in note_clauses if any(a <= c[0] and c[1] <= b for a, b in stating)]
-        out[status] = list(dict.fromkeys(stating + [c for c in parts if states_status(text[c[0] : c[1]], status)]))
+        # and clauses that state it, in fewer other words: "History of breast cancer" of "A/P: 1) History
+        # of breast cancer, NED, continue annual surveillance", and "hx of breast cancer s/p lumpectomy
+        # 2010" of a sentence that goes on "no tx since" (a negation there says the disease is over;
+        # one whose scope reaches the clause, as in "Denies: history of MI", keeps it out)
+        parts = [
+            c for c in note_clauses if states_status(text[c[0] : c[1]], status) and not _deferred_or_denied(text, c)
+        ]
+        out[status] = list(dict.fromkeys(stating + parts))
     return out
+
+
+def _deferred_or_denied(text: str, clause: Span) -> bool:
+    """Whether the clause's sentence negates, doubts or defers the clause (ConText scope)."""
+    match = detect_context(text, *clause, ignore=(FAMILY, HISTORICAL))
+    return match is not None

@@ -42,6 +42,7 @@ from medcoder.codes.terms import code_texts, correct_spelling, expand_abbreviati
 from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.labels import Label
 from medcoder.hashing import file_sha256
+from medcoder.inference.grounding.context import as_family_history
 
 log = logging.getLogger(__name__)
 
@@ -341,9 +342,12 @@ class SupportVerifier:
 
 
 def _readings(span_texts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """How the encoder reads each of `span_texts`: as written, and with abbreviations expanded and
-    misspellings corrected (`terms.correct_spelling`)."""
-    return [_clean(s) for s in span_texts], [_clean(correct_spelling(expand_abbreviations(s))) for s in span_texts]
+    """How the encoder reads each of `span_texts`, both with misspellings corrected
+    (`terms.correct_spelling`): as written, and with abbreviations expanded and relatives' conditions
+    worded as family history (`context.as_family_history`). Support is the better of the two: "pt w/
+    HTN" reads best expanded, "pt w/ hypertension" as written."""
+    spelt = [correct_spelling(s) for s in span_texts]
+    return [_clean(s) for s in spelt], [_clean(as_family_history(expand_abbreviations(s))) for s in spelt]
 
 
 def _clean(text: str) -> str:
