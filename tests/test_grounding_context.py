@@ -107,6 +107,7 @@ HISTORICAL = [
     "Last admission diagnosis: [pneumonia]; today here for a refill.",
 ]
 HYPOTHETICAL = [
+    "Risks reviewed with patient, including infection, blood clots and postoperative [pneumonia].",
     "Referred to discuss [bowel cancer] risk.",
     "Due for [colon cancer] screening.",
     "Return to the ED for fever or confusion, which could indicate [sepsis].",
@@ -120,6 +121,7 @@ HYPOTHETICAL = [
     "Aspirin to prevent [stroke].",
 ]
 AFFIRMED = [
+    "PMH: [CAD] s/p DES x2, on aspirin.",  # revascularised coronary disease is still current
     "Social Hx: [smokes] 1 ppd.",  # a section label, not a history trigger
     "Wants to quit [smoking]; 1 ppd.",  # quitting planned, not done
     "Patient has [pneumonia].",

@@ -626,3 +626,18 @@ def test_clauses_are_searched_only_in_plain_sentences_of_the_final_diagnostic_st
     searched = [text[a:b] for a, b in plain_sentences(text)]
     assert {"Cough", "Hyperlipidemia", "Community-acquired pneumonia"} <= set(searched)
     assert not {"painful right leg", "Drug Allergies", "Had CAP in September"} & set(searched)
+
+
+@pytest.mark.parametrize(("line", "clause", "searched"), [
+    ("Dx: chest pain, ACS excluded", "chest pain", True),  # the exclusion is about ACS
+    ("Discharge dx: fever and cough, possible COVID-19 despite negative tests", "fever and cough", True),
+    ("Dx: pneumonia, ruled out", "pneumonia", False),  # the exclusion is about the pneumonia
+    ("Dx: probable pneumonia, fever", "probable pneumonia", False),
+])  # fmt: skip
+def test_a_plain_clause_of_a_diagnosis_line_is_searched_where_the_lines_negation_does_not_reach_it(
+    line, clause, searched
+):
+    from medcoder.inference.grounding.sentences import plain_sentences
+
+    text = f"ED visit.\n{line}\nD/C home."
+    assert (clause in [text[a:b] for a, b in plain_sentences(text)]) == searched

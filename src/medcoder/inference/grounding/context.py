@@ -73,6 +73,8 @@ _TABLE: list[tuple] = [
             r"further\s+(?:workup|testing|follow[- ]up))\b",
             r"\bnot\s+only\b",
             r"\bno\s+longer\b",  # a past state ("no longer smokes"), not a negation: see HISTORICAL
+            # revascularisation treats coronary disease without ending it: "CAD s/p DES x2" is current CAD
+            r"\b(?:s/p|status\s+post)\s+(?:\w+\s+){0,2}?(?:DES|BMS|stents?|stenting|PCI|PTCA|CABG|angioplasty)\b",
             r"\bnot\s+necessarily\b",
             r"\bgram[- ]negative\b",
             r"\bwithout\s+difficulty\b",
@@ -279,6 +281,8 @@ _TABLE: list[tuple] = [
             r"\b(?:watch|monitor|look\s+out)\s+for\b",
             r"\b(?:warning\s+)?signs?\s+(?:and\s+symptoms\s+)?of\b",
             r"\b(?:at\s+)?risk\s+(?:of|for)\b",
+            # consent: "Risks reviewed with patient, including infection and postoperative pneumonia"
+            r"\b(?:risks?|side\s+effects?|adverse\s+effects?)\b(?:,?\s+\w+){0,5}?,?\s+(?:including|include[sd]?|such\s+as)\b",
             r"\bto\s+(?:prevent|avoid)\b",
             r"\bprevention\s+of\b",
             r"\bprophylaxis\s+(?:for|against)\b",
@@ -412,13 +416,19 @@ def without_pseudo_triggers(sentence: str) -> str:
     return sentence
 
 
+def has_trigger(sentence: str, statuses: Collection[str]) -> bool:
+    """Whether the sentence holds a trigger of one of `statuses`, outside its pseudo-triggers."""
+    unqualified = without_pseudo_triggers(sentence)
+    return any(t.status in statuses and t.pattern.search(unqualified) for t in TRIGGERS)
+
+
 def states_status(sentence: str, status: str) -> bool:
     """Whether a sentence carries a trigger of `status` ("Mother with colon cancer" for family, "Hx colon
     adenocarcinoma s/p hemicolectomy" for historical) and none that negates or defers what it says: a
     sentence a family- or personal-history code (Z80-Z87) may be looked for in."""
-    unqualified = without_pseudo_triggers(sentence)  # "no longer smokes" negates nothing
-    return any(t.status == status and t.pattern.search(sentence) for t in TRIGGERS) and not any(
-        t.status in (NEGATED, HYPOTHETICAL, UNCERTAIN) and t.pattern.search(unqualified) for t in TRIGGERS
+    # "no longer smokes" negates nothing (a pseudo-trigger), yet states a history
+    return any(t.status == status and t.pattern.search(sentence) for t in TRIGGERS) and not has_trigger(
+        sentence, (NEGATED, HYPOTHETICAL, UNCERTAIN)
     )
 
 
@@ -471,6 +481,20 @@ def _open_scope(between: str, window: int, phrase_window: int | None = None) -> 
     if phrase_window is not None and ("," in between or len(re.findall(r"\w+", between)) > phrase_window):
         return False
     return not _TERMINATION.search(between) and len(re.findall(r"\w+", between)) <= window
+
+
+# words after a comma that still speak of the listed items: "fever, cough, all resolved"
+_LIST_QUANTIFIER = re.compile(r"^(?:all|both|each|which|these|those|they|and|or)$", re.IGNORECASE)
+
+
+def _another_subject(between: str) -> bool:
+    """Whether a post-trigger's words after the mention start a new clause with a subject of its own:
+    in "chest pain, ACS excluded" the exclusion is about ACS, not the chest pain ("pneumonia, ruled
+    out" and "fever, cough, all resolved" keep theirs)."""
+    if "," not in between:
+        return False
+    words = re.findall(r"[\w/-]+", between.rsplit(",", 1)[1])
+    return any(not _LIST_QUANTIFIER.match(w) for w in words)
 
 
 def _trigger_between(triggers: list[tuple[int, int, Trigger]], lo: int, hi: int, other_than: str | None = None) -> bool:
@@ -606,6 +630,7 @@ def detect_context(
             post
             and s >= end
             and _open_scope(text[end:s], POST_WINDOW, trigger.phrase_window)
+            and not _another_subject(text[end:s])
             and not _trigger_between(kept, end, s)
         ):
             found.append(ContextMatch(trigger.status, (s, e)))

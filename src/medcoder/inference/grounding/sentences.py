@@ -23,6 +23,7 @@ from medcoder.inference.grounding.context import (
     FAMILY,
     HISTORICAL,
     detect_context,
+    has_trigger,
     qualifies,
     stated_status,
     states_status,
@@ -169,8 +170,18 @@ def plain_sentences(text: str) -> list[Span]:
     ]
     diagnostic = diagnostic_clauses(text)
     plain_sentence = {span: _plain(text[span[0] : span[1]]) for span in {sentence_at(text, a) for a, _ in diagnostic}}
+    # a plain clause of a sentence that negates or doubts something else counts where no trigger of the
+    # sentence reaches it: "chest pain" of "Dx: chest pain, ACS excluded". Not in a sentence that tells
+    # a past or a relative's story, which is about all its clauses: "Had CAP in September, now resolved"
+    told = {span: has_trigger(text[span[0] : span[1]], (FAMILY, HISTORICAL)) for span in plain_sentence}
     parts = [
-        (a, b) for a, b in diagnostic if plain_sentence[sentence_at(text, a)] and _NAMES_SOMETHING.search(text[a:b])
+        (a, b)
+        for a, b in diagnostic
+        if _NAMES_SOMETHING.search(text[a:b])
+        and (
+            plain_sentence[sentence_at(text, a)]
+            or (not told[sentence_at(text, a)] and _plain(text[a:b]) and detect_context(text, a, b) is None)
+        )
     ]
     return list(dict.fromkeys(whole + parts))
 
