@@ -372,6 +372,21 @@ def test_a_family_history_told_as_a_relatives_story_is_found_even_where_the_mode
     assert "father died of colon cancer" in text[slice(*found["Z80.0"].evidence[0])]
 
 
+def test_an_ungrounded_code_on_the_words_that_ground_another_code_is_dropped_not_routed():
+    """The model put I12.9 (hypertensive CKD) on "Chronic kidney disease stage 3", which grounds N18.30
+    and says nothing of hypertension: the words are accounted for, so I12.9 is rejected (counted), not
+    sent to a reviewer who could only dismiss it."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    text = "Nephrology follow-up. Assessment: Chronic kidney disease stage 3, stable. Recheck in 6 months."
+    span = (text.index("Chronic"), text.index(", stable"))
+    scores, rows, tags, offsets = one_span_note(text, span, {"N18.30": 0.99, "I12.9": 0.99})
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    assert [(c.code, c.grounded) for c in pred.codes] == [("N18.30", True)]
+    assert ("ICD-10-CM", "I12.9") in pred.verifier_rejected
+
+
 def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():
     """ "HTN; CKD stage 3" names hypertension and CKD in their own words and I12.9 in none; the
     guidelines presume the link (I.C.9.a.2), so both parts documented ground it. Without the

@@ -216,6 +216,8 @@ def ground_note(
     fallbacks: list[tuple[str, str, str, float, bool]] = []
     if verifier is not None:
         codes = _verified(codes, text, setting, verifier, max_spans, unsupported, plain, fallbacks, by_status)
+        if verifier.rejected_action == "drop":  # a rejection like the verifier's own: "review" keeps them
+            codes = _explained_away(codes, fallbacks, unsupported)
         codes = _quote_mentions(codes, text, setting, verifier, max_spans)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence unless the text states it (`stated`)
@@ -372,6 +374,35 @@ def _verified(
             rejected.append((c.system, c.code))
     if fallbacks is not None and unspecific:
         fallbacks += _fallbacks(text, setting, verifier, unspecific)
+    return out
+
+
+def _explained_away(
+    codes: list[PredictedCode], fallbacks: Sequence[tuple[str, str, str, float, bool]], rejected: list[Label]
+) -> list[PredictedCode]:
+    """`codes` without the ungrounded ones whose every quoted span is the evidence of a code of the same
+    system that those words ground; those are appended to `rejected`. The words are accounted for: the
+    model put cellulitis (L03.115) on the words that ground osteoarthritis, E11.22 on "Chronic kidney
+    disease stage 4 of unclear cause" that grounds N18.4, H61.22 (left ear) on the words that ground
+    H61.21 (right ear). A reviewer would only dismiss them. A code the guideline layer recodes at the
+    documented specificity (`fallbacks`) stays: the layer replaces it."""
+    recoded = {(f[0], f[1]) for f in fallbacks}
+    grounded: dict[str, list[Span]] = {}
+    for c in codes:
+        if c.grounded:
+            grounded.setdefault(c.system, []).extend(c.evidence)
+    out = []
+    for c in codes:
+        spans = grounded.get(c.system, [])
+        if (
+            not c.grounded
+            and c.evidence
+            and (c.system, c.code) not in recoded
+            and all(any(s < e2 and s2 < e for s2, e2 in spans) for s, e in c.evidence)
+        ):
+            rejected.append((c.system, c.code))
+            continue
+        out.append(c)
     return out
 
 
