@@ -387,6 +387,22 @@ def test_an_ungrounded_code_on_the_words_that_ground_another_code_is_dropped_not
     assert ("ICD-10-CM", "I12.9") in pred.verifier_rejected
 
 
+def test_a_condition_the_label_space_has_no_code_for_is_read_as_its_own_category_not_the_nearest_label():
+    """ "Acute cystitis" is N30.0; in a label space holding only N39.0 (UTI, site not specified) for the
+    urinary tract, the category competitors (N30 "Cystitis") take the margin away from N39.0, while a
+    span that does say N39.0 keeps it."""
+    from medcoder.inference.grounding.verifier import MARGIN_WITH_CATEGORIES, MARGIN_WITH_SIBLINGS
+
+    verifier, _ = fitted()
+    labels = [("ICD-10-CM", "N39.0"), ("ICD-10-CM", "I10")]
+    margins = {}
+    for margin in (MARGIN_WITH_SIBLINGS, MARGIN_WITH_CATEGORIES):
+        v = SupportVerifier(labels, verifier.encoder, margin=margin)
+        margins[margin] = v.features(["acute cystitis", "urinary tract infection"], [0, 0])[:, 1]
+    assert margins[MARGIN_WITH_SIBLINGS][0] == 0.0 and margins[MARGIN_WITH_CATEGORIES][0] < 0.0
+    assert margins[MARGIN_WITH_CATEGORIES][1] == 0.0
+
+
 def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():
     """ "HTN; CKD stage 3" names hypertension and CKD in their own words and I12.9 in none; the
     guidelines presume the link (I.C.9.a.2), so both parts documented ground it. Without the

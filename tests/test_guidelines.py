@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from medcoder.data.predictions import NotePrediction, PredictedCode
@@ -132,6 +134,22 @@ def test_documented_specificity_codes_the_fallback_or_merges_into_the_coded_one(
 def test_symptoms_integral_to_an_established_diagnosis_are_removed_but_not_alone():
     assert codes_of(run(code("J18.9"), code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"J18.9"}
     assert codes_of(run(code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"R05.9", "R50.9"}
+    assert codes_of(run(code("G43.909"), code("R11.2"), rule="integral_symptoms")) == {"G43.909"}  # migraine
+
+
+def test_a_routine_exam_that_found_something_is_the_exam_with_abnormal_findings():
+    def record(text: str):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(age=50, sex="F", setting="outpatient", text=text)
+
+    found = Patient.of(record("Annual exam. Assessment: new diagnosis of essential hypertension."))
+    pred = run(code("Z00.00"), code("I10"), patient=found, rule="exam_findings")
+    assert codes_of(pred) == {"Z00.01", "I10"} and pred.rules[0].section == "I.C.21.c.13"
+    child = run(code("Z00.129"), patient=replace(found, age=8), rule="exam_findings")
+    assert codes_of(child) == {"Z00.121"}
+    for text in ("Annual physical. No abnormal findings.", "Annual physical, all normal."):
+        assert codes_of(run(code("Z00.00"), patient=Patient.of(record(text)), rule="exam_findings")) == {"Z00.00"}
     assert codes_of(run(code("I10"), code("R07.9"), rule="integral_symptoms")) == {"I10", "R07.9"}
     # dyspnea and cough are routinely part of COPD and heart failure, whatever their type
     assert codes_of(run(code("J44.9"), code("R06.02"), code("R05.9"), rule="integral_symptoms")) == {"J44.9"}

@@ -34,11 +34,20 @@ class Patient:
     sex: str | None = None
     setting: str | None = None
     ckd_stage: str | None = None  # the CKD stage the note documents (values.documented_ckd_stage)
+    abnormal_findings: bool = False  # the note says its exam found something abnormal or new
 
     @classmethod
     def of(cls, record: Any) -> Patient:
-        """What the rules may know of a note record (age, sex, setting, and the CKD stage its text writes)."""
-        return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text))
+        """What the rules may know of a note record (age, sex, setting, and the CKD stage and abnormal
+        exam findings its text writes)."""
+        return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text),
+                   bool(_ABNORMAL_FINDINGS.search(record.text)))  # fmt: skip
+
+
+# an exam that found something: "Adult exam with abnormal finding", "new diagnosis of hypertension"
+_ABNORMAL_FINDINGS = re.compile(
+    r"(?<!\bno\s)(?<!\bwithout\s)\b(?:abnormal\s+findings?|new(?:ly)?\s+diagnos(?:is|ed))\b", re.IGNORECASE
+)
 
 
 RuleFn = Callable[[list[PredictedCode], NotePrediction, Patient], tuple[list[PredictedCode], list[RuleEvent]]]
@@ -245,7 +254,8 @@ _INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
     "R50.9": ("J18", "J12", "U07.1", "A41", "J02", "H66", "A08", "N10", "J06"),
     "R07.9": ("I21", "I22", "I20"),
     "R06.02": ("J44", "J18", "J12", "I50", "I11.0", "I13.0", "I13.2", "J45", "J81"),
-    "R11.2": ("A08", "K35"),
+    "R11.2": ("A08", "K35", "G43"),  # nausea is a diagnostic criterion of migraine
+    "R11.0": ("A08", "K35", "G43"),
     "R10.9": ("K35", "A08"),
     "R30.0": ("N39.0", "N30"),
     "R35.0": ("N39.0", "N30"),
@@ -301,6 +311,22 @@ def bmi_needs_weight_diagnosis(codes: list[PredictedCode], pred: NotePrediction,
         if no_weight_dx or pregnant or wrong_age:
             remove.append(c)
     return _replace_codes(codes, remove, [], "bmi_needs_weight_diagnosis", "I.B.14, I.C.21.c.3")
+
+
+# routine exam without abnormal findings -> the same exam with abnormal findings
+_EXAM_WITH_FINDINGS: dict[str, str] = {"Z00.00": "Z00.01", "Z00.129": "Z00.121"}
+
+
+def exam_findings(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """A routine exam that found a new or abnormal condition is the exam "with abnormal findings"
+    (Z00.01, Z00.121), the condition coded beside it (I.C.21.c.13): "Annual preventive exam ...
+    Assessment: new diagnosis of essential hypertension" is Z00.01 and I10, not Z00.00."""
+    if not patient.abnormal_findings:
+        return codes, []
+    exams = [c for c in _icd(codes) if c.code in _EXAM_WITH_FINDINGS]
+    added = [replace(c, code=_EXAM_WITH_FINDINGS[c.code], rules_applied=(*c.rules_applied, "exam_findings"))
+             for c in exams]  # fmt: skip
+    return _replace_codes(codes, exams, added, "exam_findings", "I.C.21.c.13")
 
 
 _PREVENTIVE_BANDS: tuple[tuple[int, str], ...] = (
@@ -380,6 +406,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("integral_symptoms", integral_symptoms),
     ("excludes1_pairs", excludes1_pairs),
     ("bmi_needs_weight_diagnosis", bmi_needs_weight_diagnosis),
+    ("exam_findings", exam_findings),
     ("age_and_sex", age_and_sex),
 )
 RULE_IDS: tuple[str, ...] = tuple(name for name, _ in RULES)

