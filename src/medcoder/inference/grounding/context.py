@@ -56,6 +56,11 @@ _RELATIVE = (
     r"(?:mother|father|mom|dad|sister|brother|siblings?|parents?|aunt|uncle|grand(?:mother|father|parents?)"
     r"|cousin|son|daughter|niece|nephew|twin|(?:maternal|paternal)\s+(?:aunt|uncle|grand(?:mother|father)|side))"
 )
+# what a relative has, the words between a relative and their condition ("father had", "mom w/")
+_RELATIVE_HAS = (
+    r"(?:\bwith\b|\bw/|\bhad\b|\bhas\b|\bhave\b|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b|\bhistory\s+of\b"
+    r"|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|\bwas\s+treated\s+for\b|:)"
+)
 _PHRASE = 3  # window, in words and without a comma, of triggers that modify one noun phrase
 _YEARS_AGO = r"(?:\d+|a few|few|several|many|one|two|three|four|five|ten)\s+years?\s+ago"
 
@@ -190,9 +195,9 @@ _TABLE: list[tuple] = [
             r"\bf(?:h|hx)\b\s*(?:of\b|:)?",
             r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?"
             + _RELATIVE
-            + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:\bwith\b|\bw/|\bhad\b|\bhas\b|\bhave\b"
-            r"|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b"
-            r"|\bhistory\s+of\b|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|:|\s-\s)",
+            + r"(?:'s)?(?:\s+\w+){0,2}?\s*(?:"
+            + _RELATIVE_HAS
+            + r"|\s-\s)",
         ],
     ),
     (
@@ -376,9 +381,7 @@ TRIGGERS: tuple[Trigger, ...] = tuple(
 # a relative's condition, as the family history it is for the patient: "dad had MI at 48" is what
 # Z82.49's own words call "family history of ischemic heart disease"
 _RELATIVE_HAD = re.compile(
-    r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?" + _RELATIVE + r"(?:'s)?\s*"
-    r"(?:\bwith\b|\bw/|\bhad\b|\bhas\b|\bdied\s+(?:of|from)\b|\bdiagnosed\s+with\b|\bhistory\s+of\b"
-    r"|\bsuffer(?:s|ed)\s+from\b|\bwas\s+treated\s+for\b|:)",
+    r"\b(?:(?:his|her|their|the\s+patient's|patient's|pt's)\s+)?" + _RELATIVE + r"(?:'s)?\s*" + _RELATIVE_HAS,
     re.IGNORECASE,
 )
 
