@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from medcoder.inference.grounding.verifier import SupportVerifier
+    from medcoder.inference.predict import NoteForward
     from medcoder.models.blend import ScoreBlend
     from medcoder.models.lit_module import CoderLitModule
 
@@ -114,6 +115,30 @@ def evaluate_coder(
     return CoderEvaluation(threshold=threshold, results=results, scores=scores, targets=targets)
 
 
+class _ForwardOnce:
+    """The coder's forward pass over the split it was last asked for, kept until another split is asked:
+    threshold tuning reads val's scores and val is then grounded at the tuned threshold from the same
+    pass (one forward pass per split, not two). One split at a time bounds the memory."""
+
+    def __init__(self, coder: CoderLitModule, batch_size: int, blend: ScoreBlend | None) -> None:
+        self.coder, self.batch_size, self.blend = coder, batch_size, blend
+        self._ids: tuple[str, ...] | None = None
+        self._forwards: list[NoteForward] = []
+
+    def __call__(self, records: Sequence[NoteRecord]) -> list[NoteForward]:
+        from medcoder.inference.predict import forward_notes
+
+        ids = tuple(r.id for r in records)
+        if ids != self._ids:
+            self._forwards = []  # the previous split's arrays go before the next pass allocates its own
+            coder = self.coder
+            self._forwards = forward_notes(
+                coder.net, records, len(coder.label_space), coder.chunking, self.batch_size, self.blend
+            )
+            self._ids = ids
+        return self._forwards
+
+
 def evaluate_trained_coder(
     coder: CoderLitModule,
     splits: Mapping[str, Sequence[NoteRecord]],
@@ -132,7 +157,7 @@ def evaluate_trained_coder(
     from medcoder.codes import validator_for
     from medcoder.inference.grounding.verifier import SupportVerifier, verifier_for_split
     from medcoder.inference.guidelines import apply_guidelines_to
-    from medcoder.inference.predict import predict_with_scores
+    from medcoder.inference.predict import ground_forwards
 
     label_space = coder.label_space
     report: dict[str, float] = {}
@@ -144,14 +169,15 @@ def evaluate_trained_coder(
             str(verifier.get("rejected_action", "drop")), verifier.get("grounded_false_accept"),
             verifier.get("stated_false_accept"),
         )  # fmt: skip
+    forward = _ForwardOnce(coder, batch_size, blend)
     evaluation = evaluate_coder(
-        lambda records, threshold: predict_with_scores(
-            coder, records, threshold, batch_size, verifier=fitted, guidelines=False, blend=blend,
+        lambda records, threshold: ground_forwards(
+            records, forward(records), label_space.labels, threshold, fitted, guidelines=False, batch_size=batch_size
         ),
         splits, label_space, grid=grid, is_valid=validator_for(system for system, _ in label_space.labels),
         postprocess=apply_guidelines_to,
-        # tuning needs the scores alone: no verifier, so val's codes are not grounded once more for nothing
-        score=lambda records: predict_with_scores(coder, records, 0.5, batch_size, guidelines=False, blend=blend)[1],
+        # tuning reads the scores of the same forward pass the val split is then grounded from
+        score=lambda records: np.stack([f.probs for f in forward(records)]),
     )  # fmt: skip
     return evaluation, fitted, report
 
