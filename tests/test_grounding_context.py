@@ -170,6 +170,20 @@ def test_trigger_span_points_at_the_trigger() -> None:
     assert match is not None and text[match.trigger[0] : match.trigger[1]] == "denies"
 
 
+@pytest.mark.parametrize(
+    ("marked", "expected"),
+    [
+        ("Principal dx: [COPD exacerbation], resolved with prednisone and nebulizers.", "resolved"),
+        ("Hospital course: [AKI], which resolved after IV fluids.", "resolved"),
+        ("[Rash] resolved with hydrocortisone cream.", "resolved"),
+        ("PMH: [pneumonia] 2021 - resolved; kidney stone 2018.", "historical"),  # no treatment named: over
+        ("hx of [pneumonia], resolved with abx", "historical"),  # a told history stays one
+    ],
+)
+def test_a_condition_resolved_with_treatment_is_told_apart_from_a_past_one(marked: str, expected: str) -> None:
+    assert status_of(marked) == expected
+
+
 def test_negation_outranks_uncertainty() -> None:
     assert status_of("Denies [chest pain]?") == "negated"
 
@@ -184,6 +198,9 @@ def test_negation_outranks_uncertainty() -> None:
         ("uncertain", "outpatient", True),
         ("uncertain", "inpatient", False),
         ("uncertain", None, True),
+        ("resolved", "inpatient", False),  # treated to resolution during the stay: coded
+        ("resolved", "outpatient", True),  # over by the follow-up visit
+        ("resolved", None, True),
         (None, "outpatient", False),
     ],
 )

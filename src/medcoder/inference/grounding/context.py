@@ -45,7 +45,10 @@ from typing import Literal
 from medcoder.codes.formats import ICD9CM, ICD10CM
 
 NEGATED, FAMILY, HISTORICAL, HYPOTHETICAL, UNCERTAIN = "negated", "family", "historical", "hypothetical", "uncertain"
-PRIORITY: tuple[str, ...] = (NEGATED, FAMILY, HYPOTHETICAL, HISTORICAL, UNCERTAIN)
+# "AKI, resolved with IV fluids": treated to resolution. In a hospital stay that treatment was this stay's, so
+# the condition is coded (Section III: conditions that required treatment); at an office follow-up it is over.
+RESOLVED = "resolved"
+PRIORITY: tuple[str, ...] = (NEGATED, FAMILY, HYPOTHETICAL, HISTORICAL, RESOLVED, UNCERTAIN)
 ALWAYS_BLOCKING: tuple[str, ...] = (NEGATED, FAMILY, HISTORICAL, HYPOTHETICAL)
 PRE_WINDOW, POST_WINDOW = 20, 6  # words between trigger and span
 
@@ -268,6 +271,13 @@ _TABLE: list[tuple] = [
             r"\bquit\s+(?:(?:smoking|tobacco|drinking)\s+)?(?:in\s+)?(?:\d{1,2}/)?(?:19|20)\d\d\b",
         ],
     ),
+    # the longer match wins over the bare "resolved" above: "COPD exacerbation, resolved with prednisone"
+    (
+        RESOLVED,
+        "post",
+        "condition",
+        [r"\b(?:(?:has|had|which|that)\s+)?resolved\s+(?:with|after|following|on)\b"],
+    ),
     # a condition named as what is weighed or looked for is not a diagnosis: "bowel cancer risk",
     # "colon cancer screening", "stroke prevention"
     (HYPOTHETICAL, "post", "condition", [r"\brisks?\b", r"\bscreening\b", r"\bprevention\b"], _PHRASE),
@@ -449,7 +459,8 @@ def is_confirmed_only(code: str) -> bool:
 def blocks_grounding(status: str | None, setting: str | None, code: str | None = None) -> bool:
     """Whether a mention with this status must not justify `code` (None: any code) in a note of this setting.
 
-    Uncertain diagnoses ground only in inpatient notes, and there not for CONFIRMED_ONLY codes; an
+    Uncertain diagnoses ground only in inpatient notes, and there not for CONFIRMED_ONLY codes; so does a
+    condition resolved with treatment (RESOLVED: treated during the stay, over by an office visit); an
     unknown setting is treated as outpatient, the safer side (the code goes to review instead of
     being accepted).
     """
@@ -457,6 +468,8 @@ def blocks_grounding(status: str | None, setting: str | None, code: str | None =
         return False
     if status == UNCERTAIN:
         return setting != "inpatient" or (code is not None and is_confirmed_only(code))
+    if status == RESOLVED:
+        return setting != "inpatient"
     return status in ALWAYS_BLOCKING
 
 
