@@ -44,6 +44,7 @@ def test_a_goal_supports_no_value_code_while_a_measurement_decides_its_band():
     ("stage IV CKD, nephrology following", "N18.4"),
     ("chronic kidney disease, stage 3a", "N18.31"),
     ("ESRD on hemodialysis MWF", "N18.6"),
+    ("ckd stg 4, htn, on amlodipne", "N18.4"),  # the abbreviated "stage" of problem lists
 ])  # fmt: skip
 def test_a_documented_ckd_stage_decides_the_n18_code(text, code):
     """A sentence encoder hears "stage 3b" and "stage 4" alike; the stage itself decides."""

@@ -58,6 +58,10 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         # hypertensive heart disease needs the hypertension documented, not only the heart failure
         ("I11.0", "acute on chronic systolic heart failure, EF 30%", "requires:I11*"),
         ("I10", "essential hypertension", None),  # no row: nothing to check
+        # "ckd4" as notes write it: the stage right after the abbreviation
+        ("I12.9", "htn + ckd4 (egfr 24), on amlodipine", None),
+        ("N18.4", "htn + ckd4 (egfr 24), on amlodipine", None),
+        ("I12.9", "htn, on amlodipine; ckdx panel ordered", "requires:I12.9"),
     ],
 )
 def test_what_the_documentation_must_and_must_not_say(code, quoted, unmet):

@@ -55,6 +55,8 @@ EXTRA = [
     "R06.02",
     "I12.9",
     "N18.30",
+    "N18.4",
+    "N39.0",
 ]
 
 
@@ -491,6 +493,26 @@ def test_an_outpatient_doubted_diagnosis_leaves_its_plainly_stated_signs_for_the
     assert {code for _, code, _, _ in unscored.documented_signs} == set(signs)
 
 
+def test_an_outpatient_diagnosis_the_note_doubts_is_not_coded_from_its_symptoms():
+    """ "c/o dysuria and urinary frequency. A: r/o UTI": the symptoms are not the UTI, even with all the
+    model's attention on them; a UTI the note states stays coded beside another diagnosis it doubts."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    doubted = "c/o dysuria and urinary frequency x2d, no fever. A: r/o UTI - UA/culture sent, culture pending."
+    symptoms = (0, doubted.index(" x2d"))
+    prediction = ground_note("n1", doubted, "outpatient", verifier.labels,
+                             *one_span_note(doubted, symptoms, {"N39.0": 0.99}), 0.5, verifier=verifier)  # fmt: skip
+    assert "N39.0" not in {c.code for c in prediction.codes}
+    assert ("ICD-10-CM", "N39.0") in prediction.context_blocked
+
+    stated = "Known UTI, on nitrofurantoin day 2, dysuria improving. A: UTI; r/o pyelonephritis - culture sent."
+    uti = (stated.index("Known"), stated.index(", on"))
+    prediction = ground_note("n2", stated, "outpatient", verifier.labels,
+                             *one_span_note(stated, uti, {"N39.0": 0.99}), 0.5, verifier=verifier)  # fmt: skip
+    assert [c.code for c in prediction.codes if c.grounded] == ["N39.0"]
+
+
 def test_a_sign_named_only_as_a_return_precaution_is_not_a_documented_sign():
     from medcoder.inference.grounding.evidence import _documented_signs
 
@@ -591,6 +613,14 @@ def test_a_bmi_code_is_judged_by_the_value_in_its_sentence():
     pred = ground_one_span("O: BMI 36.1, BP 128/80.", "BMI", {"Z68.34": 0.99, "Z68.36": 0.99})
     assert [c.code for c in pred.codes] == ["Z68.36"] and pred.codes[0].support == 1.0
     assert ("ICD-10-CM", "Z68.34") in pred.verifier_rejected
+
+
+def test_a_value_code_quotes_the_words_that_carry_its_value_not_the_fragment_the_model_looked_at():
+    text = "ckd stg 4, htn, on amlodipine"
+    pred = ground_one_span(text, "htn", {"N18.4": 0.99})
+    [code] = pred.codes
+    assert code.code == "N18.4" and code.support == 1.0
+    assert [text[a:b] for a, b in code.evidence] == ["ckd stg 4"]
 
 
 def test_a_coding_instruction_in_the_note_is_not_evidence():

@@ -26,8 +26,8 @@ _GOAL_BEFORE = re.compile(r"\b(?:goal|target|aim(?:ing)?|ideal)\b[^.,;\n]{0,8}$"
 _STAGE = r"[1-5][ab]?|iv|v|i{1,3}[ab]?"
 _CKD = r"(?:ckd|chronic\s+kidney\s+disease)"
 _CKD_STAGE = re.compile(
-    rf"\b{_CKD}[\s,:-]*(?:stage\s*(?P<stage>{_STAGE})|(?P<digits>[1-5][ab]?))\b"
-    rf"|\bstage\s*(?P<before>{_STAGE})\s+{_CKD}\b"
+    rf"\b{_CKD}[\s,:-]*(?:(?:stage|stg)\.?\s*(?P<stage>{_STAGE})|(?P<digits>[1-5][ab]?))\b"
+    rf"|\b(?:stage|stg)\.?\s*(?P<before>{_STAGE})\s+{_CKD}\b"
     r"|\b(?P<esrd>esrd|end[\s-]stage\s+(?:renal|kidney)\s+disease)\b",
     re.IGNORECASE,
 )
@@ -72,7 +72,7 @@ def documented_a1c(text: str) -> float | None:
 
 def documented_ckd_stage(text: str) -> str | None:
     """The first CKD stage written in `text` as a key of CKD_STAGE_CODES ("CKD stage 3b", "CKD3b",
-    "stage IV CKD", "ESRD")."""
+    "ckd stg 4", "stage IV CKD", "ESRD")."""
     m = _CKD_STAGE.search(text)
     if m is None:
         return None

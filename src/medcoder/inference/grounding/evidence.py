@@ -62,6 +62,7 @@ from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
 from medcoder.inference.grounding.sentences import (
     CLAUSE_END,
+    clauses,
     diagnostic_clauses,
     plain_sentences,
     sentence_at,
@@ -219,6 +220,10 @@ def ground_note(
         if verifier.rejected_action == "drop":  # a rejection like the verifier's own: "review" keeps them
             codes = _explained_away(codes, fallbacks, unsupported)
         codes = _quote_mentions(codes, text, setting, verifier, max_spans)
+        if setting != "inpatient" and states_a_doubted_diagnosis(text):
+            codes, doubted_here = _doubted_diagnoses(codes, text, verifier)
+            blocked += doubted_here
+            doubted = doubted or bool(doubted_here)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence unless the text states it (`stated`)
         codes = [
@@ -255,6 +260,48 @@ def ground_note(
                           context_blocked=tuple(blocked), historical_mentions=tuple(history),
                           documented_signs=tuple(signs), verifier_rejected=tuple(unsupported),
                           specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
+
+
+def _value_quote(text: str, code: str, spans: tuple[Span, ...]) -> tuple[Span, ...]:
+    """The quote of a value-decided code (BMI band, CKD stage, prediabetes) whose reading documents
+    its value: `spans` when they carry the value, else the clause of their sentence that does."""
+    if value_supports(code, " ".join(text[a:b] for a, b in spans)):
+        return spans
+    for sentence in dict.fromkeys(sentence_at(text, a) for a, _ in spans):
+        for a, b in clauses(text):
+            if sentence[0] <= a and b <= sentence[1] and value_supports(code, text[a:b]):
+                return ((a, b),)
+    return spans
+
+
+def _doubted_diagnoses(
+    codes: list[PredictedCode], text: str, verifier: SupportVerifier
+) -> tuple[list[PredictedCode], list[Label]]:
+    """(codes kept, diagnoses taken out as doubted) for an outpatient note that doubts a diagnosis.
+
+    "c/o dysuria and urinary frequency. A: r/o UTI" doubts the UTI; the symptoms are not the UTI,
+    even where the model's attention and the verifier land on them. A diagnosis code (not a sign or
+    symptom) is taken out when a doubted clause of the note reads as that code (the grounding bar)
+    better than the code's own evidence does ("abdominal pain with nausea" beside "possible early
+    appendicitis"); "Known UTI ... r/o pyelonephritis" keeps the UTI. The guidelines code the symptoms instead
+    (Section IV.H), which `_documented_signs` then looks for."""
+    doubting = [
+        c for c in clauses(text) if (match := detect_context(text, *c)) is not None and match.status == UNCERTAIN
+    ]
+    diagnoses = [c for c in codes if c.system == ICD10CM and not is_sign_or_symptom(c.code)]
+    if not doubting or not diagnoses:
+        return codes, []
+    index = verifier.label_index
+    pairs = [(c, clause) for c in diagnoses for clause in doubting]
+    support = verifier.support([text[a:b] for _, (a, b) in pairs], [index[(c.system, c.code)] for c, _ in pairs])
+    read_as: dict[Label, float] = {}
+    for (c, _), p in zip(pairs, support):
+        if verifier.grounds(float(p)):
+            read_as[(c.system, c.code)] = max(float(p), read_as.get((c.system, c.code), 0.0))
+    # the doubted clause is the better reading when the code's own evidence says it less
+    doubted = [c for c in diagnoses if read_as.get((c.system, c.code), 0.0) > (c.support or 0.0)]
+    out = {(c.system, c.code) for c in doubted}
+    return [c for c in codes if (c.system, c.code) not in out], [(c.system, c.code) for c in doubted]
 
 
 def _clause_at(text: str, span: Span, sentence: Span) -> Span:
@@ -337,6 +384,9 @@ def _verified(
         verdicts = [value_supports(c.code, r[3]) if c.system == ICD10CM else None for r in scored]
         if any(v is not None for v in verdicts) and not any(verdicts):
             scored = [r for r, v in zip(scored, verdicts) if v is not None]
+        # a reading that documents the value quotes the words that carry it ("ckd stg 4", not "htn")
+        scored = [(p, _value_quote(text, c.code, spans), s, t) if v else (p, spans, s, t)
+                  for (p, spans, s, t), v in zip(scored, verdicts)]  # fmt: skip
         scored.sort(key=lambda x: -x[0])
         # the model's own evidence needs the verifier's threshold; a sentence found by searching the note
         # needs the stricter rescue_support (it is text the model did not point at). Every accepted
