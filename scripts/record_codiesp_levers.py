@@ -35,8 +35,13 @@ WHAT = {
 
 
 def epoch_curve(client: MlflowClient, run) -> tuple[list[float], list[float]]:
-    """(dev mAP per epoch, seconds per epoch) from the metric history; epoch 1 counts from the run start."""
-    history = sorted(client.get_metric_history(run.info.run_id, "val/map"), key=lambda m: m.timestamp)
+    """(dev mAP per epoch, seconds per epoch) from the metric history; epoch 1 counts from the run start.
+    The final evaluation logs val/map too, at the step it logs the test metrics: that one is no epoch."""
+    final_steps = {m.step for m in client.get_metric_history(run.info.run_id, "test/micro_f1")}
+    history = sorted(
+        (m for m in client.get_metric_history(run.info.run_id, "val/map") if m.step not in final_steps),
+        key=lambda m: m.timestamp,
+    )
     maps = [m.value for m in history]
     stamps = [run.info.start_time] + [m.timestamp for m in history]
     return maps, [(b - a) / 1000.0 for a, b in zip(stamps, stamps[1:])]

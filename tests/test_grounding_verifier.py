@@ -322,6 +322,17 @@ def test_a_code_the_model_did_not_score_is_suggested_where_the_note_writes_it_ou
     assert ground_unscored("Assessment: community-acquired pneumonia.", rescue_floor=None).codes == ()
 
 
+def test_a_diagnosis_doubted_at_discharge_is_found_as_if_established_but_not_outside_the_hospital():
+    """Section II.H: "Discharge diagnosis: community-acquired pneumonia, likely" codes the pneumonia in an
+    inpatient note, even where the model did not score it; the same words in an office note do not."""
+    text = "Improved on ceftriaxone.\nDischarge diagnosis: community-acquired pneumonia, likely, right lower lobe."
+    inpatient = {c.code: c for c in ground_unscored(text, setting="inpatient").codes}
+    assert "J18.9" in inpatient and inpatient["J18.9"].grounded
+    [(start, end)] = inpatient["J18.9"].evidence
+    assert text[start:end] == "community-acquired pneumonia"
+    assert "J18.9" not in {c.code for c in ground_unscored(text, setting="outpatient").codes}
+
+
 @pytest.mark.parametrize("text", [
     "Follow-up. Call or return for any chest pain or shortness of breath.",  # a precaution, not a finding
     "Consider spirometry in the future. Heart failure was excluded.",  # deferred; negated

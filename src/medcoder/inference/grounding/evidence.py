@@ -64,6 +64,7 @@ from medcoder.inference.grounding.sentences import (
     CLAUSE_END,
     clauses,
     diagnostic_clauses,
+    doubted_diagnosis_clauses,
     plain_sentences,
     sentence_at,
     sentences,
@@ -180,6 +181,8 @@ def ground_note(
     rescue_floor = None if verifier is None else verifier.rescue_floor
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
     plain, by_status = (plain_sentences(text), status_sentences(text)) if verifier is not None else ([], {})
+    doubted_clauses = doubted_diagnosis_clauses(text) if verifier is not None and setting == "inpatient" else []
+    plain = list(dict.fromkeys([*plain, *doubted_clauses]))  # searched like plain ones at discharge (II.H)
     if rescue_floor is not None and verifier.search_unscored:  # and a code the note writes out, however scored
         rescue |= written_out(text, labels, verifier, plain, by_status) & ~above
     rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
@@ -231,6 +234,8 @@ def ground_note(
             for c in codes
             if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)
         ]
+        # "possible COVID-19" is not coded even at discharge (I.C.1.g.1.a): not on a doubted clause alone
+        codes = [c for c in codes if not (is_confirmed_only(c.code) and _only_within(c.evidence, doubted_clauses))]
     blocked = [b for b in blocked if b not in rescued]
     history = [h for h in history if (h[0], h[1]) not in rescued]
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
@@ -260,6 +265,11 @@ def ground_note(
                           context_blocked=tuple(blocked), historical_mentions=tuple(history),
                           documented_signs=tuple(signs), verifier_rejected=tuple(unsupported),
                           specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
+
+
+def _only_within(evidence: Sequence[Span], regions: Sequence[Span]) -> bool:
+    """Whether every evidence span lies inside one of `regions` (and there is evidence)."""
+    return bool(evidence) and all(any(a <= s and e <= b for a, b in regions) for s, e in evidence)
 
 
 def _value_quote(text: str, code: str, spans: tuple[Span, ...]) -> tuple[Span, ...]:
@@ -382,11 +392,11 @@ def _verified(
         # a documented value outranks similarity: when every reading that documents a value contradicts
         # the code ("O: BMI 36.1" for Z68.34), its name-only readings ("BMI") cannot support it
         verdicts = [value_supports(c.code, r[3]) if c.system == ICD10CM else None for r in scored]
-        if any(v is not None for v in verdicts) and not any(verdicts):
-            scored = [r for r, v in zip(scored, verdicts) if v is not None]
         # a reading that documents the value quotes the words that carry it ("ckd stg 4", not "htn")
         scored = [(p, _value_quote(text, c.code, spans), s, t) if v else (p, spans, s, t)
                   for (p, spans, s, t), v in zip(scored, verdicts)]  # fmt: skip
+        if any(v is not None for v in verdicts) and not any(verdicts):
+            scored = [r for r, v in zip(scored, verdicts) if v is not None]
         scored.sort(key=lambda x: -x[0])
         # the model's own evidence needs the verifier's threshold; a sentence found by searching the note
         # needs the stricter rescue_support (it is text the model did not point at). Every accepted

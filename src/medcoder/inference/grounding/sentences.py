@@ -22,6 +22,7 @@ from medcoder.data.spans import word_span
 from medcoder.inference.grounding.context import (
     FAMILY,
     HISTORICAL,
+    UNCERTAIN,
     detect_context,
     has_trigger,
     qualifies,
@@ -184,6 +185,20 @@ def plain_sentences(text: str) -> list[Span]:
         )
     ]
     return list(dict.fromkeys(whole + parts))
+
+
+def doubted_diagnosis_clauses(text: str) -> list[Span]:
+    """Clauses of the final diagnostic statements that a doubt alone qualifies: "community-acquired
+    pneumonia" of "Discharge diagnosis: community-acquired pneumonia, likely, right lower lobe". At
+    inpatient discharge an uncertain diagnosis is coded as if established (Section II.H), so grounding
+    searches these there as it searches plain sentences (not for codes of confirmed cases only)."""
+    return [
+        (a, b)
+        for a, b in diagnostic_clauses(text)
+        if _NAMES_SOMETHING.search(text[a:b])
+        and (match := detect_context(text, a, b)) is not None
+        and match.status == UNCERTAIN
+    ]
 
 
 def written_out(
