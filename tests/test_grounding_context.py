@@ -121,6 +121,8 @@ HYPOTHETICAL = [
     "Aspirin to prevent [stroke].",
 ]
 AFFIRMED = [
+    "[Type 2 diabetes], A1c 8.9 today, up from 7.4, so it is not controlled.",  # uncontrolled, not absent
+    "[Hypertension], not at goal on two agents.",
     "PMH: [CAD] s/p DES x2, on aspirin.",  # revascularised coronary disease is still current
     "Social Hx: [smokes] 1 ppd.",  # a section label, not a history trigger
     "Wants to quit [smoking]; 1 ppd.",  # quitting planned, not done

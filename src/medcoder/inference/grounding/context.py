@@ -84,6 +84,9 @@ _TABLE: list[tuple] = [
             # revascularisation treats coronary disease without ending it: "CAD s/p DES x2" is current CAD
             r"\b(?:s/p|status\s+post)\s+(?:\w+\s+){0,2}?(?:DES|BMS|stents?|stenting|PCI|PTCA|CABG|angioplasty)\b",
             r"\bnot\s+necessarily\b",
+            # control of the condition, not its absence: "type 2 diabetes ... not controlled" is uncontrolled
+            r"\bnot\s+(?:(?:well|adequately|optimally|yet)\s+)?controlled\b",
+            r"\bnot\s+(?:yet\s+)?at\s+(?:goal|target)\b",
             r"\bgram[- ]negative\b",
             r"\bwithout\s+difficulty\b",
             r"\b(?:history\s+of\s+present\s+illness|past\s+(?:medical|surgical)\s+history|medical\s+history)\b",
