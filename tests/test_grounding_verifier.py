@@ -175,6 +175,11 @@ def test_abbreviations_expand_as_whole_words_only():
     # an organ's CA is its cancer; a marker or calcium stays what it is
     assert expand_abbreviations("breast CA 2014, prostate ca") == "breast cancer 2014, prostate cancer"
     assert expand_abbreviations("Ca 9.1, CA-125 high, pancreatic CA 19-9") == "Ca 9.1, CA-125 high, pancreatic CA 19-9"
+    # lay words a patient's story uses, read as the clinical words the code texts use
+    assert expand_abbreviations("Heart attack in 2015; mini-stroke 2019") == (
+        "myocardial infarction in 2015; transient ischemic attack 2019"
+    )
+    assert expand_abbreviations("heartattack") == "heartattack"
 
 
 def test_a_relatives_condition_is_read_as_the_family_history_it_is():

@@ -64,12 +64,25 @@ _SITE_CANCER = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1)
+def _lay_phrases() -> re.Pattern[str] | None:
+    """The table's entries of more than one word ("heart attack" -> "myocardial infarction"), longest
+    first, as one whole-words pattern; None when the table has none."""
+    phrases = sorted((k for k in abbreviations() if " " in k), key=len, reverse=True)
+    if not phrases:
+        return None
+    return re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"[\s-]+") for p in phrases) + r")\b", re.I)
+
+
 def expand_abbreviations(text: str) -> str:
-    """`text` with every known abbreviation (whole word, any case) replaced by its expansion; CKD run
-    into its stage is expanded with the stage kept ("CKD3b" -> "chronic kidney disease stage 3b"), and
-    an organ's "CA" is its cancer ("breast CA" -> "breast cancer")."""
+    """`text` with every known abbreviation or lay phrase (whole words, any case) replaced by its
+    expansion; CKD run into its stage is expanded with the stage kept ("CKD3b" -> "chronic kidney
+    disease stage 3b"), and an organ's "CA" is its cancer ("breast CA" -> "breast cancer")."""
     table = abbreviations()
     text = _SITE_CANCER.sub(lambda m: f"{m.group(1)} cancer", text)
+    phrases = _lay_phrases()
+    if phrases is not None:
+        text = phrases.sub(lambda m: table[" ".join(re.split(r"[\s-]+", m.group(0).lower()))], text)
 
     def expand(m: re.Match[str]) -> str:
         word = m.group(0).lower()
