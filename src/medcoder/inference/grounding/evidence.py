@@ -65,6 +65,7 @@ from medcoder.inference.grounding.sentences import (
     clauses,
     diagnostic_clauses,
     doubted_diagnosis_clauses,
+    is_doubted,
     plain_sentences,
     sentence_at,
     sentences,
@@ -182,6 +183,7 @@ def ground_note(
     rescue = (code_scores > rescue_floor) & ~above if rescue_floor is not None else np.zeros_like(above)
     plain, by_status = (plain_sentences(text), status_sentences(text)) if verifier is not None else ([], {})
     doubted_clauses = doubted_diagnosis_clauses(text) if verifier is not None and setting == "inpatient" else []
+    note_doubts = setting != "inpatient" and states_a_doubted_diagnosis(text)  # outside the hospital (IV.H)
     plain = list(dict.fromkeys([*plain, *doubted_clauses]))  # searched like plain ones at discharge (II.H)
     if rescue_floor is not None and verifier.search_unscored:  # and a code the note writes out, however scored
         rescue |= written_out(text, labels, verifier, plain, by_status) & ~above
@@ -223,7 +225,7 @@ def ground_note(
         if verifier.rejected_action == "drop":  # a rejection like the verifier's own: "review" keeps them
             codes = _explained_away(codes, fallbacks, unsupported)
         codes = _quote_mentions(codes, text, setting, verifier, max_spans)
-        if setting != "inpatient" and states_a_doubted_diagnosis(text):
+        if note_doubts:
             codes, doubted_here = _doubted_diagnoses(codes, text, verifier)
             blocked += doubted_here
             doubted = doubted or bool(doubted_here)
@@ -249,7 +251,7 @@ def ground_note(
     # a doubted diagnosis is coded by its signs outside the hospital, and everywhere for the codes of
     # confirmed cases only ("possible COVID-19" at discharge: fever and cough, I.C.1.g.1.a)
     doubted_confirmed_only = doubted and any(is_confirmed_only(code) for _, code in blocked)
-    outpatient_doubt = setting != "inpatient" and (doubted or states_a_doubted_diagnosis(text))
+    outpatient_doubt = (setting != "inpatient" and doubted) or note_doubts
     if verifier is not None and (outpatient_doubt or doubted_confirmed_only):
         present = {(c.system, c.code) for c in codes}
         signs = _documented_signs(text, [lb for lb in verifier.labels if lb not in present], verifier)
@@ -277,8 +279,9 @@ def _value_quote(text: str, code: str, spans: tuple[Span, ...]) -> tuple[Span, .
     its value: `spans` when they carry the value, else the clause of their sentence that does."""
     if value_supports(code, " ".join(text[a:b] for a, b in spans)):
         return spans
+    note_clauses = clauses(text)
     for sentence in dict.fromkeys(sentence_at(text, a) for a, _ in spans):
-        for a, b in clauses(text):
+        for a, b in note_clauses:
             if sentence[0] <= a and b <= sentence[1] and value_supports(code, text[a:b]):
                 return ((a, b),)
     return spans
@@ -295,9 +298,7 @@ def _doubted_diagnoses(
     better than the code's own evidence does ("abdominal pain with nausea" beside "possible early
     appendicitis"); "Known UTI ... r/o pyelonephritis" keeps the UTI. The guidelines code the symptoms instead
     (Section IV.H), which `_documented_signs` then looks for."""
-    doubting = [
-        c for c in clauses(text) if (match := detect_context(text, *c)) is not None and match.status == UNCERTAIN
-    ]
+    doubting = [c for c in clauses(text) if is_doubted(text, c)]
     diagnoses = [c for c in codes if c.system == ICD10CM and not is_sign_or_symptom(c.code)]
     if not doubting or not diagnoses:
         return codes, []

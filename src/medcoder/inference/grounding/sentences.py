@@ -187,18 +187,18 @@ def plain_sentences(text: str) -> list[Span]:
     return list(dict.fromkeys(whole + parts))
 
 
+def is_doubted(text: str, clause: Span) -> bool:
+    """Whether the context check reads the clause as doubted ("r/o UTI", "pneumonia, likely")."""
+    match = detect_context(text, *clause)
+    return match is not None and match.status == UNCERTAIN
+
+
 def doubted_diagnosis_clauses(text: str) -> list[Span]:
     """Clauses of the final diagnostic statements that a doubt alone qualifies: "community-acquired
     pneumonia" of "Discharge diagnosis: community-acquired pneumonia, likely, right lower lobe". At
     inpatient discharge an uncertain diagnosis is coded as if established (Section II.H), so grounding
     searches these there as it searches plain sentences (not for codes of confirmed cases only)."""
-    return [
-        (a, b)
-        for a, b in diagnostic_clauses(text)
-        if _NAMES_SOMETHING.search(text[a:b])
-        and (match := detect_context(text, a, b)) is not None
-        and match.status == UNCERTAIN
-    ]
+    return [c for c in diagnostic_clauses(text) if _NAMES_SOMETHING.search(text[c[0] : c[1]]) and is_doubted(text, c)]
 
 
 def written_out(
