@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -293,34 +294,54 @@ class SupportVerifier:
             raise ValueError(f"{len(span_texts)} spans but {len(label_ids)} labels")
         if not span_texts:
             return np.zeros((0, 2), dtype=np.float32)
-        per_label = self._similarities(span_texts)
-        ids = np.asarray(label_ids, dtype=np.int64)
-        similarity = per_label[np.arange(len(ids)), ids]
-        return np.stack([similarity, similarity - per_label.max(axis=1)], axis=1)
+        similarity, margin = self._pair_features(span_texts)
+        rows, ids = np.arange(len(label_ids)), np.asarray(label_ids, dtype=np.int64)
+        return np.stack([similarity[rows, ids], margin[rows, ids]], axis=1)
 
     def label_similarities(self, span_texts: Sequence[str]) -> np.ndarray:
-        """(n, L): each span's best cosine to each label's texts (span read as written and expanded)."""
-        return self._similarities(span_texts)[:, :-1]
+        """(n, L): each span's cosine to each label's texts, in the reading of the span that suits the label best."""
+        return self._pair_features(span_texts)[0]
 
     def prefetch(self, span_texts: Sequence[str]) -> None:
         """Embed `span_texts` (as `support` will read them) in one encoder call, so the notes of a batch
         are read in a few large forward passes rather than many small ones (grounding asks per note)."""
-        as_written, expanded = _readings(span_texts)
-        self.encoder(list(dict.fromkeys(as_written + expanded)))
+        self.encoder(list(dict.fromkeys(text for whole, items in _readings(span_texts) for text in (*whole, *items))))
 
-    def _similarities(self, span_texts: Sequence[str]) -> np.ndarray:
-        """(n, L + 1): `label_similarities` and, last, the best cosine to any competitor's texts."""
+    def _pair_features(self, span_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(n, L) similarity and (n, L) margin of every (span, label) pair, each from the span's reading
+        with the best margin for that label (ties: the higher similarity). A reading's similarity to a
+        label is its best cosine to one of the label's texts; its margin, that minus its best cosine to
+        any label's or competitor's texts."""
         unique = list(dict.fromkeys(span_texts))
-        as_written, expanded = _readings(unique)
-        # each distinct text is encoded once: most spans have no abbreviation to expand
-        distinct = list(dict.fromkeys(as_written + expanded))
+        readings = _readings(unique)
+        # each distinct text is encoded once: most spans have no abbreviation to expand and list one finding
+        distinct = list(dict.fromkeys(text for whole, items in readings for text in (*whole, *items)))
         row_of = {t: i for i, t in enumerate(distinct)}
         embedded = self.encoder(distinct) @ self._label_embeddings.T  # (distinct texts, n_texts)
-        sims = np.maximum(embedded[[row_of[t] for t in as_written]], embedded[[row_of[t] for t in expanded]])
-        per_label = np.full((len(unique), len(self.labels) + 1), -1.0, dtype=np.float32)  # last column: competitors
-        np.maximum.at(per_label.T, np.where(self._owner < 0, len(self.labels), self._owner), sims.T)
-        row = {s: i for i, s in enumerate(unique)}
-        return per_label[[row[s] for s in span_texts]]
+        # a row per reading: each span whole (as written or expanded, the better per text), then each listed finding
+        whole = np.maximum(*(embedded[[row_of[w[k]] for w, _ in readings]] for k in (0, 1)))
+        items = [t for _, span_items in readings for t in span_items]
+        texts = np.concatenate([whole, embedded[[row_of[t] for t in items]]]) if items else whole
+        span_of = np.concatenate(
+            [np.arange(len(unique)), np.repeat(np.arange(len(unique)), [len(i) for _, i in readings])]
+        )
+        n_labels = len(self.labels)
+        per_label = np.full((len(texts), n_labels + 1), -1.0, dtype=np.float32)  # last column: competitors
+        np.maximum.at(per_label.T, np.where(self._owner < 0, n_labels, self._owner), texts.T)
+        sims = per_label[:, :n_labels]
+        margins = sims - per_label.max(axis=1, keepdims=True)
+        # per (span, label), the reading with the best margin (ties: the higher similarity)
+        key = margins + 1e-4 * sims
+        best = np.full((len(unique), n_labels), -np.inf, dtype=np.float32)
+        np.maximum.at(best, span_of, key)
+        chosen = key >= best[span_of]
+        similarity = np.full((len(unique), n_labels), -np.inf, dtype=np.float32)
+        margin = np.full((len(unique), n_labels), -np.inf, dtype=np.float32)
+        np.maximum.at(similarity, span_of, np.where(chosen, sims, -np.inf))
+        np.maximum.at(margin, span_of, np.where(chosen, margins, -np.inf))
+        index = {s: i for i, s in enumerate(unique)}
+        rows = [index[s] for s in span_texts]
+        return similarity[rows], margin[rows]
 
     def support(self, span_texts: Sequence[str], label_ids: Sequence[int]) -> np.ndarray:
         """Support probability of each (span text, label) pair; a documented value decides value codes
@@ -338,9 +359,7 @@ class SupportVerifier:
         embedded once (searching a note's sentences for any label's words)."""
         if self.weights is None:
             raise VerifierError("the verifier has no weights yet: fit it on validation evidence first")
-        sims = self._similarities(span_texts)
-        similarity = sims[:, :-1]
-        margin = similarity - sims.max(axis=1, keepdims=True)
+        similarity, margin = self._pair_features(span_texts)
         p = self.weights.probability(np.stack([similarity.ravel(), margin.ravel()], axis=1)).reshape(similarity.shape)
         for j, (system, code) in enumerate(self.labels):  # a documented value decides value codes, as in `support`
             if system != ICD10CM or not is_value_code(code):
@@ -370,13 +389,31 @@ class SupportVerifier:
         return bar is not None and probability >= bar
 
 
-def _readings(span_texts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """How the encoder reads each of `span_texts`, both with misspellings corrected
-    (`terms.correct_spelling`): as written, and with abbreviations expanded and relatives' conditions
-    worded as family history (`context.as_family_history`). Support is the better of the two: "pt w/
-    HTN" reads best expanded, "pt w/ hypertension" as written."""
-    spelt = [correct_spelling(s) for s in span_texts]
-    return [_clean(s) for s in spelt], [_clean(as_family_history(expand_abbreviations(s))) for s in spelt]
+def _readings(span_texts: Sequence[str]) -> list[tuple[tuple[str, ...], list[str]]]:
+    """How the encoder reads each of `span_texts`, with misspellings corrected (`terms.correct_spelling`):
+    whole, as written and with abbreviations expanded and relatives' conditions worded as family history
+    (`context.as_family_history`), "pt w/ HTN" reading best expanded and "pt w/ hypertension" as
+    written; and, when the expanded text lists findings ("fever and cough", "Dx: HTN, DM2 & HLD"),
+    each listed finding alone. One sentence encoding of a list sits near one of its findings ("fever
+    and cough" had support 0.02 for R05.9), yet a list documents each. Whether a listed finding is
+    current (negated, historical, a relative's) is decided on the whole sentence by the context check,
+    never on the item."""
+    out = []
+    for span in span_texts:
+        spelt = correct_spelling(span)
+        expanded = _clean(as_family_history(expand_abbreviations(spelt)))
+        out.append(((_clean(spelt), expanded), _listed_findings(expanded)))
+    return out
+
+
+# separators of a list of findings: a field's label ("Discharge dx:"), commas, semicolons, "and", "&", "+"
+_LIST_SEPARATOR = re.compile(r"\s*[,;:]\s*|\s+(?:and|&|\+)\s+", re.IGNORECASE)
+
+
+def _listed_findings(text: str) -> list[str]:
+    """The items of a text that lists findings, each with a letter in it; [] when it lists one."""
+    items = [item for item in _LIST_SEPARATOR.split(text) if any(ch.isalpha() for ch in item)]
+    return items if len(items) > 1 else []
 
 
 def _clean(text: str) -> str:
