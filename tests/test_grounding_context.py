@@ -8,9 +8,13 @@ from __future__ import annotations
 import pytest
 
 from medcoder.inference.grounding.context import (
+    HISTORICAL as HISTORICAL_STATUS,
+)
+from medcoder.inference.grounding.context import (
     blocks_grounding,
     detect_context,
     exempt_statuses,
+    states_status,
     subject_of,
 )
 
@@ -119,6 +123,8 @@ HYPOTHETICAL = [
     "At risk for [falls].",
     "Return precautions for [worsening abdominal pain].",
     "Aspirin to prevent [stroke].",
+    "On clopidogrel for secondary prevention of [stroke].",
+    "Discussed [stroke] prevention.",
 ]
 AFFIRMED = [
     "[Type 2 diabetes], A1c 8.9 today, up from 7.4, so it is not controlled.",  # uncontrolled, not absent
@@ -150,6 +156,8 @@ AFFIRMED = [
     "Dr. Smith saw the patient for [gout].",
     "BP 150/95. [Essential hypertension].",
     "[Chest pain without] radiation to the arm.",  # a trigger inside the span governs what follows it
+    "h/o TIA - on [clopidogrel] for secondary prevention.",  # the dash ends "h/o"; the drug's purpose is no hypothesis
+    "On [aspirin] for primary prevention.",
 ]
 
 
@@ -288,3 +296,9 @@ def test_a_year_right_after_an_acute_event_dates_it_to_the_past(text, mention, c
 
     end = text.index(mention) + len(mention)
     assert is_dated_acute_event(text, end, "ICD-10-CM", code) is dated
+
+
+def test_a_history_without_sequelae_is_stated_as_a_history_not_negated() -> None:
+    # "no residual deficits" is what Z86.73 names, not a negation: the sentence is searched for history codes
+    assert states_status("Ischemic stroke 2019 with full recovery, no residual deficits.", HISTORICAL_STATUS)
+    assert not states_status("No history of stroke.", HISTORICAL_STATUS)
