@@ -31,6 +31,8 @@ WHAT = {
     "lora-all-plain": "LoRA r16 on all 6 layers, no head warm-up, lr 1e-3, no pos_weight, up to 7 epochs, blend on",
     "lora-all-desc": "LoRA r16 on all 6 layers, label queries and output weights from each code's own words "
     "(label_init descriptions), 3-epoch head warm-up (lr 1e-2), lr 5e-4, pos_weight 3, up to 6 epochs, blend on",
+    "lora-all-desc-no-ngram": "as lora-all-desc without the n-gram layer (model.net.ngram_kernel null: its 3-token "
+    "full-width convolution fits 500 notes' templates), 10-epoch head warm-up, up to 5 epochs, blend on",
 }
 
 

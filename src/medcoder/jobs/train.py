@@ -113,6 +113,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    if cfg.get("flush_denormal"):
+        torch.set_flush_denormal(True)  # no-op (False) where the CPU cannot; see configs/train.yaml
 
     # ---- data
     ensure_embedded_corpus(cfg.data, cfg.corpus)
