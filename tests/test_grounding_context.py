@@ -107,6 +107,8 @@ HISTORICAL = [
     "Hx of [kidney stones].",
     "Prior [DVT], completed anticoagulation.",
     "[Asthma] as a child.",
+    "Had [CAP] in December.",
+    "- [Urinary tract infection] in October",
     "Previous visit A/P copied: [strep pharyngitis], amoxicillin.",
     "Last admission diagnosis: [pneumonia]; today here for a refill.",
 ]
@@ -158,6 +160,7 @@ AFFIRMED = [
     "[Chest pain without] radiation to the arm.",  # a trigger inside the span governs what follows it
     "h/o TIA - on [clopidogrel] for secondary prevention.",  # the dash ends "h/o"; the drug's purpose is no hypothesis
     "On [aspirin] for primary prevention.",
+    "[Cough] since October, worse at night.",
 ]
 
 

@@ -65,6 +65,7 @@ _RELATIVE_HAS = (
     r"|\bhx\s+of\b|\bsuffer(?:s|ed)\s+from\b|\bwas\s+treated\s+for\b|:)"
 )
 _PHRASE = 3  # window, in words and without a comma, of triggers that modify one noun phrase
+_MONTHS = r"January|February|March|April|May|June|July|August|September|October|November|December"
 _YEARS_AGO = r"(?:\d+|a few|few|several|many|one|two|three|four|five|ten)\s+years?\s+ago"
 
 # Rows: (status, or None for a pseudo-trigger; direction; what it applies to; regular expressions).
@@ -293,6 +294,9 @@ _TABLE: list[tuple] = [
     # "appendicitis s/p appendectomy" is over, but in a list the procedure is an item of its own:
     # "NSTEMI, s/p DES to RCA" and "CAD, s/p CABG" keep the condition current
     (HISTORICAL, "post", "any", [r"\bs/p\b", r"\bstatus\s+post\b"], _PHRASE),
+    # an episode dated by its month is a past one: "Had CAP in December", "- UTI in October" (a problem list's
+    # history); only right after the mention, so "cough since October, worse" stays current
+    (HISTORICAL, "post", "condition", [r"\bin\s+(?:" + _MONTHS + r")\b(?!\s+(?:and|to)\b)"], _PHRASE),
     (
         HYPOTHETICAL,
         "pre",
