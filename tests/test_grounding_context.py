@@ -59,6 +59,7 @@ NEGATED = [
     "Lipid panel: LDL 100, HDL 48; negative [for HLD].",
 ]
 UNCERTAIN = [
+    "Admitted to exclude [subarachnoid hemorrhage].",
     "A/P: Abdominal pain with vomiting [- rule out appendicitis]. Sent to ED.",  # a list mark opens the span
     "Probable [pneumonia].",
     "Possible [early appendicitis].",

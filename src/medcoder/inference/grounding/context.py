@@ -171,6 +171,7 @@ _TABLE: list[tuple] = [
             r"\bworrisome\s+for\b",
             r"\br/o\b",
             r"\brule\s+out\b",
+            r"\bto\s+exclude\b",  # "admitted to exclude subarachnoid hemorrhage": a rule-out
             r"\bquestion\s+of\b",
             r"\bconsistent\s+with\b",
             r"\bcompatible\s+with\b",

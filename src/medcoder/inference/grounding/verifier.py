@@ -43,7 +43,7 @@ from medcoder.codes.terms import code_texts, correct_spelling, expand_abbreviati
 from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.labels import Label
 from medcoder.hashing import file_sha256
-from medcoder.inference.grounding.context import as_family_history
+from medcoder.inference.grounding.context import PRIORITY, as_family_history, has_trigger
 
 log = logging.getLogger(__name__)
 
@@ -395,9 +395,8 @@ def _readings(span_texts: Sequence[str]) -> list[tuple[tuple[str, ...], list[str
     (`context.as_family_history`), "pt w/ HTN" reading best expanded and "pt w/ hypertension" as
     written; and, when the expanded text lists findings ("fever and cough", "Dx: HTN, DM2 & HLD"),
     each listed finding alone. One sentence encoding of a list sits near one of its findings ("fever
-    and cough" had support 0.02 for R05.9), yet a list documents each. Whether a listed finding is
-    current (negated, historical, a relative's) is decided on the whole sentence by the context check,
-    never on the item."""
+    and cough" had support 0.02 for R05.9), yet a list documents each. Only lists without a context
+    trigger are read item by item (`_listed_findings`)."""
     out = []
     for span in span_texts:
         spelt = correct_spelling(span)
@@ -411,7 +410,11 @@ _LIST_SEPARATOR = re.compile(r"\s*[,;:]\s*|\s+(?:and|&|\+)\s+", re.IGNORECASE)
 
 
 def _listed_findings(text: str) -> list[str]:
-    """The items of a text that lists findings, each with a letter in it; [] when it lists one."""
+    """The items of a text that lists findings, each with a letter in it; [] when it lists one, or when a
+    context trigger in it may govern some items and not others ("admitted to exclude SAH and stroke":
+    read alone, "stroke" would support I63.9, and the context check reads the span, not the item)."""
+    if has_trigger(text, PRIORITY):
+        return []
     items = [item for item in _LIST_SEPARATOR.split(text) if any(ch.isalpha() for ch in item)]
     return items if len(items) > 1 else []
 
