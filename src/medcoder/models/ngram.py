@@ -12,11 +12,9 @@ accuracy (the right Z68 code ranked first among the Z68 codes) went from 0.16 to
 macro-F1 from 0.746 to 0.777 (a cached-state run not kept in the repo; the full training runs with
 and without the layer are compared in experiments/*-embedded-lora-vs-tfidf.md and the issue notes).
 
-Off in both recipes (model/lora.yaml): re-measured on cached states, the heads read the embedded corpus
-as well without it (val mAP 0.965 both) at half the warm-up's cost, and on CodiEsp's 500 real notes its
-full-width convolution fits the notes (dev mAP 0.46 against 0.76 without it):
-experiments/2026-12-05-*-cached-heads-probe.md (scripts/probe_cached_heads.py). The BMI digits it was
-for are decided by the documented value (medcoder.codes.values) in grounding.
+On in the embedded recipe, off in the CodiEsp recipe (configs/experiment/codiesp.yaml): on CodiEsp's
+500 real notes its full-width convolution fits the notes instead of the codes
+(experiments/2026-12-05-codiesp-cached-heads-probe.md, written by scripts/probe_cached_heads.py).
 
 The convolution starts at zero, so the layer starts as the identity: a freshly built coder
 predicts exactly as one without it, and LP-FT's warm-up begins from the encoder's states. Positions
