@@ -103,11 +103,11 @@ _TABLE: list[tuple] = [
             r"\b(?:organism|pathogen|source|etiology|cause)\s+(?:(?:was|is)\s+)?(?:not\s+(?:identified|isolated|found|"
             r"determined|known)|unknown|unidentified|undetermined)\b",
             r"\bno\s+(?:organism|pathogen)\s+(?:was\s+)?(?:identified|isolated|found)\b",
-            # the absence of sequelae, not of the event: "stroke 2019, no residual deficits" is the history
-            # Z86.73 names ("... without residual deficits")
             # the purpose of a current drug, not a hypothetical condition: "on clopidogrel for secondary
             # prevention" is long-term antiplatelet use (Z79.02); "prevention of stroke" stays hypothetical
             r"\bfor\s+(?:primary|secondary)\s+prevention\b(?!\s+of\b)",
+            # the absence of sequelae, not of the event: "stroke 2019, no residual deficits" is the history
+            # Z86.73 names ("... without residual deficits")
             r"\b(?:no|without)\s+(?:residual|lasting|permanent)\s+(?:neurologic(?:al)?\s+)?(?:deficits?|sequelae|weakness)\b",
         ],
     ),
@@ -368,9 +368,10 @@ _TERMINATION = re.compile(
     r"|presents?|presenting|presented|complains?|complaining|reports?|reported|endorses|endorsing|admits|notes)\b",
     re.IGNORECASE,
 )
-# A spaced dash ends a pre-trigger's scope: "h/o TIA - on clopidogrel" (the drug is current), as in
-# sentences.CLAUSE_END; a post-trigger still reaches back over it ("Smoker - quit 2015" is a history).
-_DASH = re.compile(r"\s[-\u2013\u2014]+\s")
+# A spaced dash starts a new clause (sentences.CLAUSE_END) and ends a pre-trigger's scope: "h/o TIA - on
+# clopidogrel" (the drug is current); a post-trigger still reaches back over it ("Smoker - quit 2015").
+SPACED_DASH = r"\s[-\u2013\u2014]+\s"
+_DASH = re.compile(SPACED_DASH)
 # Sentence ends: . ! ? followed by white space or the end, a newline, or ";".
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[\n;]")
 _ABBREVIATIONS = {"vs", "dr", "mr", "mrs", "ms", "e.g", "i.e", "approx", "pt", "st"}

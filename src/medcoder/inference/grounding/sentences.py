@@ -22,6 +22,7 @@ from medcoder.data.spans import word_span
 from medcoder.inference.grounding.context import (
     FAMILY,
     HISTORICAL,
+    SPACED_DASH,
     UNCERTAIN,
     detect_context,
     has_trigger,
@@ -81,7 +82,7 @@ def sentences(text: str, min_words: int = 2) -> list[Span]:
 
 
 # where a clause ends inside a sentence: a comma, a colon, brackets, or a spaced dash
-CLAUSE_END = re.compile(r"[,:()\[\]]|\s[-\u2013\u2014]+\s")
+CLAUSE_END = re.compile(r"[,:()\[\]]|" + SPACED_DASH)
 # a list bullet before a clause ("- Hyperlipidemia, continue statin") is layout, not the quote
 _BULLET = re.compile(r"\s*[-*\u2022]\s+")
 

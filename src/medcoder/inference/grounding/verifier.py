@@ -389,20 +389,24 @@ class SupportVerifier:
         return bar is not None and probability >= bar
 
 
-def _readings(span_texts: Sequence[str]) -> list[tuple[tuple[str, ...], list[str]]]:
-    """How the encoder reads each of `span_texts`, with misspellings corrected (`terms.correct_spelling`):
-    whole, as written and with abbreviations expanded and relatives' conditions worded as family history
+def _readings(span_texts: Sequence[str]) -> list[tuple[tuple[str, str], tuple[str, ...]]]:
+    """How the encoder reads each of `span_texts` (`_reading`)."""
+    return [_reading(span) for span in span_texts]
+
+
+@functools.lru_cache(maxsize=RECENT_TEXTS)
+def _reading(span: str) -> tuple[tuple[str, str], tuple[str, ...]]:
+    """How the encoder reads `span`, with misspellings corrected (`terms.correct_spelling`): whole, as
+    written and with abbreviations expanded and relatives' conditions worded as family history
     (`context.as_family_history`), "pt w/ HTN" reading best expanded and "pt w/ hypertension" as
     written; and, when the expanded text lists findings ("fever and cough", "Dx: HTN, DM2 & HLD"),
     each listed finding alone. One sentence encoding of a list sits near one of its findings ("fever
     and cough" had support 0.02 for R05.9), yet a list documents each. Only lists without a context
-    trigger are read item by item (`_listed_findings`)."""
-    out = []
-    for span in span_texts:
-        spelt = correct_spelling(span)
-        expanded = _clean(as_family_history(expand_abbreviations(spelt)))
-        out.append(((_clean(spelt), expanded), _listed_findings(expanded)))
-    return out
+    trigger are read item by item (`_listed_findings`). Cached: `prefetch` and then `support` read
+    the same sentences, and the trigger check runs every context pattern."""
+    spelt = correct_spelling(span)
+    expanded = _clean(as_family_history(expand_abbreviations(spelt)))
+    return (_clean(spelt), expanded), tuple(_listed_findings(expanded))
 
 
 # separators of a list of findings: a field's label ("Discharge dx:"), commas, semicolons, "and", "&", "+"
