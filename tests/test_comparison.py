@@ -22,6 +22,7 @@ from medcoder.data.labels import LabelSpace
 from medcoder.evaluation import comparison
 from medcoder.evaluation.baseline import run_baseline
 from medcoder.evaluation.split import evaluate_coder, log_evaluation
+from medcoder.inference.guidelines import apply_guidelines_to
 from medcoder.models.tfidf_baseline import predictions_from_scores
 
 NEURAL_PARAMS = {
@@ -49,7 +50,7 @@ def runs(tmp_path_factory) -> dict:
             scores = noisy_scores(list(records), labels, seeds[records[0].id[:2]])
             return predictions_from_scores(records, labels, scores, threshold), scores
 
-        evaluation = evaluate_coder(predict, splits, labels)
+        evaluation = evaluate_coder(predict, splits, labels, postprocess=apply_guidelines_to)
         tracking.configure_mlflow(comparison.DEFAULT_EXPERIMENT, store)
         with mlflow.start_run(run_name="neural-embedded") as neural:
             mlflow.set_tags({"model_family": "neural_coder", "dataset": "embedded", "task": "train"})
@@ -76,8 +77,14 @@ def test_compare_writes_the_record_with_both_rows(runs, tmp_path, capsys):
     assert "```bash\nmake train && .venv/bin/medcoder compare\n```" in text
     assert f"- baseline: MLflow run `{runs['baseline']}`" in text and f"- neural: MLflow run `{runs['neural']}`" in text
     rows = [line for line in text.splitlines() if line.startswith("| TF-IDF") or line.startswith("| MiniLM")]
-    assert [row.split(" | ")[0] for row in rows] == ["| TF-IDF + logistic regression", "| MiniLM + LoRA"]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| TF-IDF + logistic regression",
+        "| MiniLM + LoRA",
+        "| MiniLM + LoRA: scores alone, before grounding and guideline rules",
+    ]
     assert rows[1].split(" | ")[1] == f"{runs['neural_test']['micro_f1']:.3f}"  # numbers read from the run
+    # the scores at the threshold, scored as the baseline is: what the guideline layer changed is not in them
+    assert rows[2].split(" | ")[1] == f"{runs['neural_test']['scores_only/micro_f1']:.3f}"
     assert "Neural: encoder packaged all-MiniLM-L6-v2, finetune lora, LoRA r=8" in text
     assert "Criteria met:" in text.split("## Decision")[1]
     assert text.rstrip().endswith(

@@ -23,6 +23,8 @@ from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
 from medcoder.metrics import EvaluationResult, evaluate_split, train_label_counts, tune_threshold
+from medcoder.metrics.classification import classification_metrics
+from medcoder.metrics.layers import grounding_effects, rule_effects
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -50,6 +52,9 @@ MODEL_ONLY_METRICS = (
     "distractor_fp_rate",
     "invalid_code_rate",
 )
+# set metrics of the coder's scores at the threshold, before grounding, the context check and the guideline
+# layer: the TF-IDF baseline is scored this way, so these compare with it like for like
+SCORES_ONLY_METRICS = ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "exact_match")
 
 
 @dataclass
@@ -79,7 +84,10 @@ def evaluate_coder(
     """Tune the threshold on `splits["val"]`, then evaluate val and test at that threshold.
 
     With `postprocess` (the guideline layer), `predict` gives the model's own predictions, the split
-    is scored on what ships (postprocessed), and the model alone is kept as `model_only/<metric>`.
+    is scored on what ships (postprocessed), the model alone is kept as `model_only/<metric>`, and what
+    grounding and each rule changed, counted against the gold, as `grounding/<count>` and
+    `rules/<rule>/<count>` (medcoder.metrics.layers); the scores alone at the threshold, before grounding
+    and rules, as `scores_only/<metric>`.
     `score` gives val's probabilities for tuning when that is cheaper than `predict` (which grounds
     every code it predicts); by default `predict` at 0.5 gives them."""
     val, test = list(splits["val"]), list(splits["test"])
@@ -92,12 +100,18 @@ def evaluate_coder(
     scores, targets = {}, {}
     for name, records in (("val", val), ("test", test)):
         predictions, split_scores = predict(records, threshold)
-        model_only = None
+        y_true = label_space.encode_many(records)
+        layers: dict[str, float] = {}  # what grounding and the guideline layer changed (the coder's path)
         if postprocess is not None:
             model_only = evaluate_split(
                 records, label_space, split_scores, threshold, predictions=predictions, is_valid=is_valid
             )
+            layers |= {f"model_only/{k}": v for k, v in model_only.metrics.items() if k in MODEL_ONLY_METRICS}
+            scores_only = classification_metrics(y_true, split_scores, threshold)
+            layers |= {f"scores_only/{k}": scores_only[k] for k in SCORES_ONLY_METRICS}
+            layers |= grounding_effects(records, predictions)
             predictions = postprocess(records, predictions)
+            layers |= rule_effects(records, predictions)
         results[name] = evaluate_split(
             records,
             label_space,
@@ -107,11 +121,8 @@ def evaluate_coder(
             train_counts=counts,
             is_valid=is_valid,
         )
-        if model_only is not None:
-            results[name].metrics.update(
-                {f"model_only/{k}": v for k, v in model_only.metrics.items() if k in MODEL_ONLY_METRICS}
-            )
-        scores[name], targets[name] = split_scores, label_space.encode_many(records)
+        results[name].metrics.update(layers)
+        scores[name], targets[name] = split_scores, y_true
     return CoderEvaluation(threshold=threshold, results=results, scores=scores, targets=targets)
 
 
