@@ -114,6 +114,8 @@ HISTORICAL = [
     "Last admission diagnosis: [pneumonia]; today here for a refill.",
 ]
 HYPOTHETICAL = [
+    "Signs and symptoms of [stroke] reviewed with the family.",
+    "Discussed signs of [infection] at the incision.",
     "Risks reviewed with patient, including infection, blood clots and postoperative [pneumonia].",
     "Referred to discuss [bowel cancer] risk.",
     "Due for [colon cancer] screening.",
@@ -130,6 +132,14 @@ HYPOTHETICAL = [
     "Discussed [stroke] prevention.",
 ]
 AFFIRMED = [
+    # phrasings of real case reports (CodiEsp) the detector had wrong
+    "The patient showed signs of [gastrointestinal bleeding] (melena).",
+    "Physical examination revealed signs of [peritoneal irritation].",
+    "A 63-year-old woman presented with a 2-day history of macroscopic [hematuria] with clots.",
+    "Seen for a 4-day history of asymptomatic [swelling] in the right cheek.",
+    "She has a 10-year history of [hypertension] on amlodipine.",
+    "It should be noted that he had suffered from [hypertension] for 3 years.",
+    "The abdomen was free of masses, with generalized [abdominal pain] on palpation.",
     "[Type 2 diabetes], A1c 8.9 today, up from 7.4, so it is not controlled.",  # uncontrolled, not absent
     "[Hypertension], not at goal on two agents.",
     "PMH: [CAD] s/p DES x2, on aspirin.",  # revascularised coronary disease is still current

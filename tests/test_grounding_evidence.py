@@ -87,6 +87,19 @@ def test_uncertain_evidence_grounds_only_inpatient(offsets) -> None:
     assert evidence_text(inpatient.codes[0]) == ["community acquired pneumonia"]
 
 
+def test_without_tagged_spans_a_clean_mention_read_almost_as_much_wins_over_a_blocked_peak(offsets) -> None:
+    """The windows around the attention peaks are the code's mentions: blocked only when all of them are."""
+    # the peak on "Denies chest pain", then the tokens of a clean sentence read 0.75 as much
+    both = [attention_on(offsets, (span_of("chest"), 0.4), (span_of("Vitals"), 0.6))] * 3
+    pred = ground(offsets, [], both, [0.1, 0.9, 0.1])
+    (code,) = pred.codes
+    assert code.code == "R07.9" and not code.grounded and pred.context_blocked == ()
+    assert "Vitals" in evidence_text(code)[0]
+    # a clean sentence read far less than the blocked peak is no mention of the code: it stays out
+    faint = [attention_on(offsets, (span_of("chest"), 0.8), (span_of("Vitals"), 0.2))] * 3
+    assert ground(offsets, [], faint, [0.1, 0.9, 0.1]).context_blocked == (("ICD-10-CM", "R07.9"),)
+
+
 def test_clean_spans_win_over_blocked_ones(offsets) -> None:
     rows = [attention_on(offsets, (CHEST, 0.5), (HTN, 0.5))] * 3
     pred = ground(offsets, [HTN, CHEST], rows, [0.9, 0.1, 0.1])
@@ -99,7 +112,7 @@ def test_clean_spans_win_over_blocked_ones(offsets) -> None:
 
 
 def test_fallback_window_is_whole_words_on_one_line() -> None:
-    from medcoder.inference.grounding.evidence import _peak_window
+    from medcoder.inference.grounding.evidence import _attention_windows
 
     text = "Name: Jane Doe\nchronic obstructive pulmonary disease"
     tokenizer = load_tokenizer(None)
@@ -108,7 +121,7 @@ def test_fallback_window_is_whole_words_on_one_line() -> None:
     peak = next(i for i, (s, e) in enumerate(offsets) if text[s:e] == "chronic")
     attention = np.zeros(len(offsets), dtype=np.float32)
     attention[peak] = 1.0
-    start, end = _peak_window(attention, offsets, 4, text)
+    ((start, end),) = _attention_windows(attention, offsets, 4, text, max_spans=1)
     window = text[start:end]
     assert "\n" not in window and "Doe" not in window  # stays on the peak's line
     assert window.startswith("chronic") and text[end : end + 1] in ("", " ")  # whole words only
@@ -176,7 +189,7 @@ def test_em_evidence_is_whole_words_on_the_em_attention_peaks_sentences_best_fir
 
 
 def test_em_evidence_takes_one_window_per_sentence() -> None:
-    from medcoder.inference.grounding.evidence import _em_windows
+    from medcoder.inference.grounding.evidence import _attention_windows
 
     text = ("Problems addressed: two stable chronic illnesses with medication management and also one acute "
             "uncomplicated illness today.\nRisk: prescription drug management.")  # fmt: skip
@@ -185,13 +198,13 @@ def test_em_evidence_takes_one_window_per_sentence() -> None:
     attention = np.zeros(len(offsets), dtype=np.float32)
     for word, weight in (("two", 0.4), ("acute", 0.35), ("prescription", 0.25)):
         attention[next(i for i, (s, e) in enumerate(offsets) if text[s:e] == word)] = weight
-    windows = _em_windows(attention, offsets, 5, text, max_spans=3)
+    windows = _attention_windows(attention, offsets, 5, text, max_spans=3)
     first_line = text.index("\n")
     assert len(windows) == 2  # "acute" is outside the first window but in its sentence: skipped
     (s1, e1), (s2, e2) = windows
     assert "two" in text[s1:e1].split() and "acute" not in text[s1:e1] and e1 <= first_line
     assert "prescription" in text[s2:e2].split() and s2 > first_line
-    assert _em_windows(attention, offsets, 5, text, max_spans=1) == windows[:1]
+    assert _attention_windows(attention, offsets, 5, text, max_spans=1) == windows[:1]
 
 
 def test_no_em_level_no_em_evidence(offsets) -> None:
@@ -209,3 +222,20 @@ def test_no_em_level_no_em_evidence(offsets) -> None:
     assert em_of(none, em_row) == (None, ())
     assert em_of(em_probs_for("99213"), None) == ("99213", ())  # a caller without the attention row
     assert em_of(em_probs_for("99213"), em_row)[1] != ()
+
+
+@pytest.mark.parametrize("text, mention, code, status", [
+    ("PMH: history of hypertension, on lisinopril.", "hypertension", "I10", None),
+    ("hx of HTN, HLD, DM2.", "DM2", "E11.9", None),
+    ("History of pneumonia in March, treated.", "pneumonia", "J18.9", "historical"),
+    ("No history of hypertension.", "hypertension", "I10", "negated"),
+    ("Mother has hypertension.", "hypertension", "I10", "family"),
+])  # fmt: skip
+def test_a_history_of_a_chronic_condition_names_a_current_one_and_of_an_acute_one_a_past_one(
+    text, mention, code, status
+) -> None:
+    """Section IV.J: code the conditions that coexist with the visit; a chronic one does not end."""
+    from medcoder.inference.grounding.evidence import _status
+
+    start = text.index(mention)
+    assert _status(text, (start, start + len(mention)), "ICD-10-CM", code) == status

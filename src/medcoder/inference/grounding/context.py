@@ -109,6 +109,12 @@ _TABLE: list[tuple] = [
             # the absence of sequelae, not of the event: "stroke 2019, no residual deficits" is the history
             # Z86.73 names ("... without residual deficits")
             r"\b(?:no|without)\s+(?:residual|lasting|permanent)\s+(?:neurologic(?:al)?\s+)?(?:deficits?|sequelae|weakness)\b",
+            # how long the current complaint has lasted, not a past episode: "a 2-day history of hematuria",
+            # "a 4-day history of swelling", "a 10-year history of hypertension" (still has it)
+            r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|several|few|many)[-\s]+"
+            r"(?:hours?|days?|weeks?|months?|years?)(?:'s?)?[-\s]+(?:long\s+)?history\s+of\b",
+            # a writer's aside, not advice: "it should be noted that he had hypertension"
+            r"\bit\s+should\s+be\s+(?:noted|mentioned|highlighted|emphasi[sz]ed|stressed)\b",
         ],
     ),
     (
@@ -308,7 +314,10 @@ _TABLE: list[tuple] = [
             r"\bshould\b",
             r"\bin\s+(?:case|the\s+event)\s+of\b",
             r"\b(?:watch|monitor|look\s+out)\s+for\b",
-            r"\b(?:warning\s+)?signs?\s+(?:and\s+symptoms\s+)?of\b",
+            # what to look out for, not what was found: "showed signs of GI bleeding" is a finding
+            r"\bwarning\s+signs?\s+(?:and\s+symptoms\s+)?of\b",
+            r"\bsigns?\s+and\s+symptoms\s+of\b",
+            r"\b(?:discussed|reviewed|explained|educat\w*\s+(?:on|about)|counsell?ed\s+(?:on|about))\s+(?:the\s+)?signs?\s+of\b",
             r"\b(?:at\s+)?risk\s+(?:of|for)\b",
             # consent: "Risks reviewed with patient, including infection and postoperative pneumonia"
             r"\b(?:risks?|side\s+effects?|adverse\s+effects?)\b(?:,?\s+\w+){0,5}?,?\s+(?:including|include[sd]?|such\s+as)\b",
@@ -365,7 +374,9 @@ _TABLE: list[tuple] = [
 # Words that end a trigger's scope: what follows is a new assertion.
 _TERMINATION = re.compile(
     r"\b(?:but|however|although|though|yet|except|aside\s+from|apart\s+from|which|who|whereas|while|now|currently"
-    r"|presents?|presenting|presented|complains?|complaining|reports?|reported|endorses|endorsing|admits|notes)\b",
+    r"|presents?|presenting|presented|complains?|complaining|reports?|reported|endorses|endorsing|admits|notes"
+    # after a comma, "with" adds what was found: "abdomen free of masses, with diffuse tenderness"
+    r"|,\s*with)\b",
     re.IGNORECASE,
 )
 # A spaced dash starts a new clause (sentences.CLAUSE_END) and ends a pre-trigger's scope: "h/o TIA - on
@@ -599,6 +610,21 @@ def exempt_statuses(system: str, code: str) -> frozenset[str]:
     if category in ("Z85", "Z86", "Z87", "Z92", "Z98") or code == "I25.2":
         return frozenset({HISTORICAL})
     return frozenset()
+
+
+# Chronic conditions a patient lives with: "history of hypertension", "hx of HTN, HLD, DM2", "PMH: COPD" name a
+# condition that coexists with this visit (Section IV.J: code all documented conditions that coexist and affect
+# care), not one that is over; an acute condition's history ("history of pneumonia") is still a past episode.
+_ONGOING_CONDITIONS = (
+    "I10", "I11", "I12", "I13", "I15", "I25.1", "I48", "I50", "I73", "E03", "E10", "E11", "E78", "J44", "N18",
+    "N40", "G20", "G30", "G35", "G40", "F03", "F20", "F31", "M05", "M06", "M15", "M16", "M17", "M18", "M19",
+    "K50", "K51", "B20",
+)  # fmt: skip
+
+
+def ongoing_condition(system: str, code: str) -> bool:
+    """Whether a "history of" mention of `code` still names a current condition (_ONGOING_CONDITIONS)."""
+    return system == ICD10CM and code.startswith(_ONGOING_CONDITIONS)
 
 
 def stated_status(system: str, code: str) -> str | None:

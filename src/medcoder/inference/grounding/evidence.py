@@ -54,6 +54,7 @@ from medcoder.inference.grounding.context import (
     exempt_statuses,
     is_confirmed_only,
     is_dated_acute_event,
+    ongoing_condition,
     stated_status,
     states_a_doubted_diagnosis,
     subject_of,
@@ -106,12 +107,7 @@ def _window_at(peak: int, token_offsets: np.ndarray, window_tokens: int, text: s
     return word_span(text, max(start, sentence_start), min(end, sentence_end))
 
 
-def _peak_window(attention: np.ndarray, token_offsets: np.ndarray, window_tokens: int, text: str) -> Span | None:
-    """The window (`_window_at`) around the attention peak: a code's fallback evidence."""
-    return _window_at(int(np.argmax(attention)), token_offsets, window_tokens, text)
-
-
-def _em_windows(
+def _attention_windows(
     attention: np.ndarray,
     token_offsets: np.ndarray,
     window_tokens: int,
@@ -119,13 +115,14 @@ def _em_windows(
     max_spans: int,
     relative_peak: float = 0.25,
 ) -> tuple[Span, ...]:
-    """Up to `max_spans` windows around the highest E/M-attention tokens, best first, one per sentence.
+    """Up to `max_spans` windows around the highest attention tokens, best first, one per sentence.
 
     An E/M level rests on several statements (patient status, problems addressed, data, risk), so
     its evidence is the top few sentences the E/M pool read rather than one peak; a lower peak in an
     already chosen sentence (which holds its window) adds nothing and is skipped, and so is a peak
     below `relative_peak` of the highest one (on a trained tiny model that cut removed 18 of 19
-    windows off the gold evidence, keeping 18 of 29 on it).
+    windows off the gold evidence, keeping 18 of 29 on it). A code without tagged spans reads its
+    mentions the same way (`ground_note`).
     """
     windows: list[Span] = []
     sentences: list[Span] = []
@@ -202,15 +199,18 @@ def ground_note(
             only_blocked = not clean
             grounded = bool(evidence)
             historical = [tagged[i] for i in candidates if statuses[i] == HISTORICAL]
-        else:
-            window = _peak_window(attention[col], token_offsets, window_tokens, text)
-            status = _status(text, window, *label) if window is not None else None
-            only_blocked = window is not None and blocks_grounding(status, setting, label[1])
-            evidence = [window] if window is not None and not only_blocked else []
-            grounded = bool(evidence) and any(s < window[1] and window[0] < e for s, e in tagged)
-            historical = [window] if status == HISTORICAL else []
+        else:  # no tagged span: the windows around its attention peaks, one per sentence, as its mentions
+            windows = _attention_windows(attention[col], token_offsets, window_tokens, text, max_spans, relative_mass)
+            statuses = dict(enumerate(_status(text, w, *label) for w in windows))
+            # blocked only when every mention it read is: "No liver metastases seen" under the peak does not
+            # outweigh "CT confirmed liver metastases" a little lower (as with tagged spans)
+            clean_windows = [w for i, w in enumerate(windows) if not blocks_grounding(statuses[i], setting, label[1])]
+            only_blocked = bool(windows) and not clean_windows
+            evidence = clean_windows[:1]
+            grounded = bool(evidence) and any(s < evidence[0][1] and evidence[0][0] < e for s, e in tagged)
+            historical = [w for i, w in enumerate(windows) if statuses[i] == HISTORICAL]
         if only_blocked:
-            doubted = doubted or any(s == UNCERTAIN for s in (statuses.values() if candidates else [status]))
+            doubted = doubted or any(s == UNCERTAIN for s in statuses.values())
             if label in rescued:  # its attention sat on a blocked mention: the search of the note decides
                 codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), (), False))
                 continue
@@ -262,7 +262,7 @@ def ground_note(
         if EM_CLASSES[k] != EM_NONE:
             em_code, em_score = EM_CLASSES[k], float(em_probs[k])
             if em_attention is not None:
-                em_evidence = _em_windows(em_attention, token_offsets, window_tokens, text, max_spans)
+                em_evidence = _attention_windows(em_attention, token_offsets, window_tokens, text, max_spans)
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
                           context_blocked=tuple(blocked), historical_mentions=tuple(history),
                           documented_signs=tuple(signs), verifier_rejected=tuple(unsupported),
@@ -658,7 +658,8 @@ def _documented_signs(
 
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:
-    match = detect_context(text, span[0], span[1], subject_of(system, code), ignore=exempt_statuses(system, code))
+    ignore = exempt_statuses(system, code) | ({HISTORICAL} if ongoing_condition(system, code) else set())
+    match = detect_context(text, span[0], span[1], subject_of(system, code), ignore=ignore)
     if match is None and is_dated_acute_event(text, span[1], system, code):
         return HISTORICAL
     return match.status if match else None
