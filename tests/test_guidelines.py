@@ -106,8 +106,12 @@ def test_copd_with_a_lower_respiratory_infection_is_j44_0_with_the_infection_cod
     (["J44.9", "J44.1"], {"J44.1"}),
     (["J02.9", "J02.0"], {"J02.0"}),
     (["E11.9", "I50.9"], {"E11.9", "I50.9"}),
+    (["M54.50", "M54.51"], {"M54.51"}),
+    (["M54.50", "M54.2"], {"M54.50", "M54.2"}),  # low back pain and neck pain: two conditions of M54
+    (["R10.9", "R10.13"], {"R10.13"}),
+    (["R52", "M54.2"], {"R52", "M54.2"}),  # R52 is a category and a code: nothing under it
 ])  # fmt: skip
-def test_an_unspecified_code_does_not_stand_beside_a_specific_one_of_its_category(given, expected):
+def test_an_unspecified_code_does_not_stand_beside_a_specific_one_of_the_same_condition(given, expected):
     assert codes_of(run(*[code(c) for c in given], rule="unspecified_beside_specific")) == expected
 
 

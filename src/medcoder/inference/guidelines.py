@@ -237,13 +237,20 @@ def _is_unspecified(code: str) -> bool:
 
 def unspecified_beside_specific(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """An "unspecified" or "without complications" code is for when the record holds nothing more
-    specific (I.A.9, I.B.18): beside a more specific code of the same category (E11.9 with E11.65,
-    I50.9 with I50.22, J44.9 with J44.1) it is removed. Only a grounded specific code displaces it: one
-    whose documentation grounding could not find ("COPD - stable" for J44.1) establishes nothing."""
+    specific (I.A.9, I.B.18): beside a more specific code of the same condition (E11.9 with E11.65,
+    I50.9 with I50.22, J44.9 with J44.1) it is removed. "The same condition" is the unspecified code's
+    parent in the classification: M54.50 (low back pain, unspecified, under M54.5 low back pain) stays
+    beside M54.2 (cervicalgia), another condition of category M54. Only a grounded specific code displaces
+    it: one whose documentation grounding could not find ("COPD - stable" for J44.1) establishes nothing."""
+    from medcoder.codes.icd10cm import ancestors
+
     remove = []
     specific = [o for o in _icd(codes) if o.grounded and not _is_unspecified(o.code)]
     for c in _icd(codes):
-        if _is_unspecified(c.code) and any(o.code[:3] == c.code[:3] and o.code != c.code for o in specific):
+        if not _is_unspecified(c.code):
+            continue
+        condition = (ancestors(c.code) or [c.code])[0]  # a category that is a code itself (R52) has no parent
+        if any(o.code.startswith(condition) and o.code != c.code for o in specific):
             remove.append(c)
     return _replace_codes(codes, remove, [], "unspecified_beside_specific", "I.A.9, I.B.18")
 
