@@ -33,6 +33,14 @@ WHAT = {
     "(label_init descriptions), 3-epoch head warm-up (lr 1e-2), lr 5e-4, pos_weight 3, up to 6 epochs, blend on",
     "lora-all-desc-no-ngram": "as lora-all-desc without the n-gram layer (model.net.ngram_kernel null: its 3-token "
     "full-width convolution fits 500 notes' templates), 10-epoch head warm-up, up to 5 epochs, blend on",
+    "warmup-only": "as lora-all-desc-no-ngram but the encoder stays frozen: the 10-epoch head warm-up on cached "
+    "states is all the training (model.net.finetune frozen, trainer.max_epochs 0), blend on",
+    "warmup-only-20": "as warmup-only with a 20-epoch head warm-up",
+    "warmup-only-dropout03": "as warmup-only with head dropout 0.3 (from 0.1)",
+    "warmup-then-lora-lr1e-4": "the 10-epoch head warm-up, then 2 epochs of LoRA r16 on all 6 layers at lr 1e-4 "
+    "(from 5e-4), blend on",
+    "warmup-only-30": "as warmup-only with a 30-epoch head warm-up",
+    "warmup-only-20-pw1": "as warmup-only-20 with plain BCE (code_pos_weight null, from 3)",
 }
 
 
@@ -80,10 +88,14 @@ def main() -> None:
         rows.append({
             "lever": name,
             "what it tests": WHAT.get(name, run.data.tags.get("lever.what", "")),
+            # grounding and the guideline rules change between commits, and the test columns include them
+            "commit": run.data.tags.get("git.commit", "?")[:7] + ("+" if run.data.tags.get("git.dirty") == "true" else ""),
             "status": "probe" if probe
                       else ("complete" if finished else f"{len(maps)} epoch(s) logged, no final evaluation"),
             "epochs (done / max)": f"{len(maps)} / {run.data.params.get('trainer.max_epochs', '-')}" if maps else "-",
             "s per epoch (median)": float(np.median(seconds)) if seconds else float("nan"),
+            "run minutes": (run.info.end_time - run.info.start_time) / 60000.0
+                           if finished and run.info.end_time else float("nan"),
             "TF-IDF weight": float(run.data.params["blend.weight"])
                              if "blend.weight" in run.data.params and not name.endswith("-alone") else float("nan"),
             "best dev mAP": max(maps) if maps else metrics.get("val/map", float("nan")),
@@ -92,6 +104,11 @@ def main() -> None:
             "test micro-F1": metrics.get("test/micro_f1", float("nan")) if finished else float("nan"),
             "test macro-F1": metrics.get("test/macro_f1", float("nan")) if finished else float("nan"),
             "test mAP": metrics.get("test/map", float("nan")) if finished else float("nan"),
+            # the guideline layer follows the US Official Guidelines, CodiEsp's gold its own annotation rules
+            "test micro-F1 before rules": metrics.get("test/model_only/micro_f1", float("nan"))
+                                          if finished else float("nan"),
+            "test macro-F1 before rules": metrics.get("test/model_only/macro_f1", float("nan"))
+                                          if finished else float("nan"),
         })  # fmt: skip
     baselines = client.search_runs([experiment.experiment_id],
                                    "tags.dataset = 'codiesp' and tags.model_family = 'tfidf_baseline' "
@@ -129,6 +146,9 @@ def main() -> None:
             "the per-epoch curve is dev mAP, which needs no threshold.",
             "Seconds per epoch include the dev pass and are wall-clock on the machine and load the run had "
             "(see notes).",
+            "Test F1 columns score what ships (grounded codes after the context check and the guideline rules) with "
+            "the code of the run's commit ('+': uncommitted changes); compare levers on dev, and a lever's test "
+            "numbers with those of runs of the same commit.",
         ],
         notes=[r.data.tags["lever.note"] for r in runs if r.data.tags.get("lever.note")],
         decision=(
