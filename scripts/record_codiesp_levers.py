@@ -89,7 +89,8 @@ def main() -> None:
             "lever": name,
             "what it tests": WHAT.get(name, run.data.tags.get("lever.what", "")),
             # grounding and the guideline rules change between commits, and the test columns include them
-            "commit": run.data.tags.get("git.commit", "?")[:7] + ("+" if run.data.tags.get("git.dirty") == "true" else ""),
+            "commit": run.data.tags.get("git.commit", "?")[:7]
+                      + ("+" if run.data.tags.get("git.dirty") == "true" else ""),
             "status": "probe" if probe
                       else ("complete" if finished else f"{len(maps)} epoch(s) logged, no final evaluation"),
             "epochs (done / max)": f"{len(maps)} / {run.data.params.get('trainer.max_epochs', '-')}" if maps else "-",
