@@ -16,6 +16,7 @@ import pytest
 
 from medcoder.codes.terms import expand_abbreviations
 from medcoder.data.labels import coding_label_space
+from medcoder.data.predictions import PredictedCode
 from medcoder.data.synth import generate_corpus
 from medcoder.inference.grounding.verifier import (
     SentenceEncoder,
@@ -317,6 +318,27 @@ def test_rescue_suggests_a_sub_threshold_code_only_when_its_words_are_there():
     assert codes(None) == {}
     rescued = codes(0.1)
     assert set(rescued) == {"J18.9"} and rescued["J18.9"].grounded and rescued["J18.9"].score == pytest.approx(0.3)
+
+
+def test_a_rescued_code_must_be_what_its_text_names_not_a_label_sharing_a_word():
+    """R05.9 (cough, unspecified) on "chest pain, unspecified": the shared word is not the finding; R07.9 is."""
+    from medcoder.inference.grounding.evidence import RESCUE_SUPPORT_GAP, _names_its_text
+
+    verifier, _ = fitted()
+    text = "Dx: chest pain, unspecified. D/c home."
+    span = (text.index("chest"), text.index(". D/c"))
+
+    def rescued(code: str) -> PredictedCode:
+        return PredictedCode("ICD-10-CM", code, 0.0, (span,), True, 0.95)
+
+    assert _names_its_text(rescued("R07.9"), text, verifier)
+    assert not _names_its_text(rescued("R05.9"), text, verifier)
+    # a sentence listing two findings names both
+    listed = "Seen for fever and cough."
+    both = (listed.index("fever"), len(listed) - 1)
+    for code in ("R50.9", "R05.9"):
+        found = PredictedCode("ICD-10-CM", code, 0.0, (both,), True, 0.95)
+        assert _names_its_text(found, listed, verifier), (code, RESCUE_SUPPORT_GAP)
 
 
 def ground_unscored(text: str, setting: str = "outpatient", rescue_floor: float | None = 0.05):

@@ -234,7 +234,8 @@ def ground_note(
         codes = [
             c
             for c in codes
-            if (c.system, c.code) not in rescued or (c.grounded and (c.support or 0.0) >= verifier.rescue_support)
+            if (c.system, c.code) not in rescued
+            or (c.grounded and (c.support or 0.0) >= verifier.rescue_support and _names_its_text(c, text, verifier))
         ]
         # "possible COVID-19" is not coded even at discharge (I.C.1.g.1.a): not on a doubted clause alone
         codes = [c for c in codes if not (is_confirmed_only(c.code) and _only_within(c.evidence, doubted_clauses))]
@@ -655,6 +656,21 @@ def _documented_signs(
     index = verifier.label_index
     support = verifier.support([text[a:b] for _, (a, b) in found], [index[label] for label, _ in found])
     return [(*label, float(p), span) for (label, span), p in zip(found, support) if verifier.grounds(float(p))]
+
+
+# how far below the best label's support a rescued code's own support may be on its text (a sentence that
+# lists findings supports each of them nearly as well: "fever and cough" for R50.9 and R05.9)
+RESCUE_SUPPORT_GAP = 0.05
+
+
+def _names_its_text(code: PredictedCode, text: str, verifier: SupportVerifier) -> bool:
+    """A rescued code (one the model did not score) must be what its quoted text names, not a label that
+    shares a few of its words: "Dx: chest pain, unspecified" supports R05.9 (cough, unspecified) at 0.9
+    through "unspecified", and R07.9 (chest pain, unspecified) far more. So the code's support on one of
+    its spans must come within RESCUE_SUPPORT_GAP of the best support any label has there."""
+    support = verifier.support_matrix([text[a:b] for a, b in code.evidence])
+    own = support[:, verifier.label_index[(code.system, code.code)]]
+    return bool(np.any(own >= support.max(axis=1) - RESCUE_SUPPORT_GAP))
 
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:
