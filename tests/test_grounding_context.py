@@ -140,6 +140,8 @@ AFFIRMED = [
     "She has a 10-year history of [hypertension] on amlodipine.",
     "It should be noted that he had suffered from [hypertension] for 3 years.",
     "The abdomen was free of masses, with generalized [abdominal pain] on palpation.",
+    "Colonoscopy: no recurrence at the anastomosis, scattered sigmoid [diverticulosis] without bleeding.",
+    "Lungs: no rales, mild [wheezing] bilaterally.",
     "[Type 2 diabetes], A1c 8.9 today, up from 7.4, so it is not controlled.",  # uncontrolled, not absent
     "[Hypertension], not at goal on two agents.",
     "PMH: [CAD] s/p DES x2, on aspirin.",  # revascularised coronary disease is still current

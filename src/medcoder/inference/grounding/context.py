@@ -375,8 +375,11 @@ _TABLE: list[tuple] = [
 _TERMINATION = re.compile(
     r"\b(?:but|however|although|though|yet|except|aside\s+from|apart\s+from|which|who|whereas|while|now|currently"
     r"|presents?|presenting|presented|complains?|complaining|reports?|reported|endorses|endorsing|admits|notes"
-    # after a comma, "with" adds what was found: "abdomen free of masses, with diffuse tenderness"
-    r"|,\s*with)\b",
+    # after a comma, "with" adds what was found: "abdomen free of masses, with diffuse tenderness"; so does a
+    # finding graded or counted, which an absent one is not: "no recurrence, scattered diverticulosis", "no rales,
+    # mild wheezing"
+    r"|,\s*with|,\s*(?:scattered|multiple|several|numerous|(?:a\s+)?few|mild|moderate|severe|small|large"
+    r"|extensive|diffuse|trace))\b",
     re.IGNORECASE,
 )
 # A spaced dash starts a new clause (sentences.CLAUSE_END) and ends a pre-trigger's scope: "h/o TIA - on
