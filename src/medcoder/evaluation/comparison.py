@@ -128,10 +128,17 @@ def labels_outside_release(client: MlflowClient, run_id: str) -> list[str]:
 
 
 def decision(
-    neural: Mapping[str, float], baseline: Mapping[str, float], with_evidence: bool = True, verdict: bool = True
+    neural: Mapping[str, float],
+    baseline: Mapping[str, float],
+    with_evidence: bool = True,
+    verdict: bool = True,
+    targets: Mapping[str, float] | None = None,
 ) -> str:
     """The record's decision sentence, from the numbers against the acceptance criteria above; `verdict` False
-    lists the criteria only (for a row that is not what ships)."""
+    lists the criteria only (for a row that is not what ships). `targets` (metric -> minimum) default to
+    CODIESP_TARGETS without evidence (the CodiEsp record) and to none with it."""
+    if targets is None:
+        targets = {} if with_evidence else CODIESP_TARGETS
     checks = {
         "micro-F1 above the baseline": neural["test/micro_f1"] > baseline["test/micro_f1"],
         "macro-F1 above the baseline": neural["test/macro_f1"] > baseline["test/macro_f1"],
@@ -146,9 +153,7 @@ def decision(
     }
     if not with_evidence:
         checks = {k: v for k, v in checks.items() if k.split()[0] in ("micro-F1", "macro-F1", "mAP", "invalid-code")}
-        checks.update(
-            {f"{key.split('/')[1]} >= {target:.2f}": neural[key] >= target for key, target in CODIESP_TARGETS.items()}
-        )
+    checks.update({f"{key.split('/')[1]} >= {target:.2f}": neural[key] >= target for key, target in targets.items()})
     met = [name for name, ok in checks.items() if ok]
     missed = [name for name, ok in checks.items() if not ok]
     text = f"Criteria met: {', '.join(met) or 'none'}."
@@ -255,7 +260,13 @@ def comparison_record(
     with_evidence = dataset != "codiesp"
     verdict = decision(table.iloc[1].to_dict(), table.iloc[0].to_dict(), with_evidence=with_evidence)
     if len(rows) > 2 and str(rows[-1]["model"]).endswith("before grounding and guideline rules"):
-        scored_alike = decision(rows[-1], table.iloc[0].to_dict(), with_evidence=False, verdict=False)
+        scored_alike = decision(
+            rows[-1],
+            table.iloc[0].to_dict(),
+            with_evidence=False,
+            verdict=False,
+            targets=None if not with_evidence else {},
+        )
         verdict += f" Scored as the baseline is (scores at the threshold, before grounding and rules): {scored_alike}"
     params = trained.data.params
     return ExperimentRecord(
