@@ -53,6 +53,12 @@ HALLUCINATION_METRICS: dict[str, str] = {
     "over_generation_ratio": "proposed codes / gold codes (1 = as many codes as the coders)",
     "expected_calibration_error": "mean gap between score and observed frequency (10 bins)",
 }
+LAYER_METRICS: dict[str, str] = {
+    "model_only/micro_f1": "micro F1 of the grounded codes before the ICD-10-CM guideline rules",
+    "scores_only/micro_f1": "micro F1 of the scores at the threshold, before grounding and the guideline rules "
+    "(how the TF-IDF baseline is scored; an external dataset annotated by other rules is compared on this)",
+    "scores_only/macro_f1": "macro F1 of the same",
+}
 EVIDENCE_METRICS: dict[str, str] = {
     f"evidence_{variant}_{measure}": f"{variant.replace('_', ' ')} evidence {measure} (MDACE)"
     for variant in EVIDENCE_VARIANTS
@@ -428,7 +434,7 @@ def external_validation(f: ModelFacts) -> str:
             ],
         )
     )
-    keys = {**HEADLINE_METRICS, **HALLUCINATION_METRICS}
+    keys = {**HEADLINE_METRICS, **LAYER_METRICS, **HALLUCINATION_METRICS}
     parts.append(metrics_table([("Internal test", f.run, "test"), ("External test", ext, "test")], keys))
     return "\n\n".join(parts)
 
