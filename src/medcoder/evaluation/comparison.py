@@ -254,20 +254,15 @@ def comparison_record(
     else:
         rows.append({"model": name, **{m: neural.data.metrics.get(m, float("nan")) for m in METRICS}})
     outside = labels_outside_release(client, trained.info.run_id)
-    if "test/scores_only/micro_f1" in neural.data.metrics:  # runs scored through the guideline layer
-        rows.append(scores_only_row(neural, name if blend_weight is None else f"{name} + TF-IDF blend", outside))
-    table = pd.DataFrame(rows)
     with_evidence = dataset != "codiesp"
-    verdict = decision(table.iloc[1].to_dict(), table.iloc[0].to_dict(), with_evidence=with_evidence)
-    if len(rows) > 2 and str(rows[-1]["model"]).endswith("before grounding and guideline rules"):
-        scored_alike = decision(
-            rows[-1],
-            table.iloc[0].to_dict(),
-            with_evidence=False,
-            verdict=False,
-            targets=None if not with_evidence else {},
-        )
+    verdict = decision(rows[1], rows[0], with_evidence=with_evidence)
+    if "test/scores_only/micro_f1" in neural.data.metrics:  # runs scored through the guideline layer
+        scores_row = scores_only_row(neural, name if blend_weight is None else f"{name} + TF-IDF blend", outside)
+        rows.append(scores_row)
+        targets = {} if with_evidence else CODIESP_TARGETS
+        scored_alike = decision(scores_row, rows[0], with_evidence=False, verdict=False, targets=targets)
         verdict += f" Scored as the baseline is (scores at the threshold, before grounding and rules): {scored_alike}"
+    table = pd.DataFrame(rows)
     params = trained.data.params
     return ExperimentRecord(
         slug=f"{dataset}-lora-vs-tfidf",

@@ -57,6 +57,6 @@ def grounding_effects(records: Sequence[NoteRecord], predictions: Sequence[NoteP
         for kind, labels in (("context_blocked", prediction.context_blocked),
                              ("verifier_rejected", prediction.verifier_rejected)):  # fmt: skip
             counts[kind] += len(labels)
-            counts[f"{kind}_gold"] += sum(tuple(label) in gold for label in labels)
+            counts[f"{kind}_gold"] += sum(label in gold for label in labels)
     kinds = ("context_blocked", "context_blocked_gold", "verifier_rejected", "verifier_rejected_gold")
     return {f"grounding/{kind}": float(counts[kind]) for kind in kinds}
