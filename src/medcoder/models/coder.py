@@ -24,6 +24,7 @@ from torch import nn
 from medcoder.codes.em import EM_CLASSES
 from medcoder.data.spans import BIO_NAMES
 from medcoder.models.encoder import FINETUNE_MODES, FinetuneMode, adapt_encoder, load_encoder
+from medcoder.models.frozen_layers import upper_states
 from medcoder.models.label_attention import AttentionPool, LabelAttention
 from medcoder.models.ngram import NgramMixer
 from medcoder.models.tagger import build_tagger
@@ -148,15 +149,28 @@ class MedicalCoder(nn.Module):
                     for i in range(0, len(ids), INFERENCE_CHUNKS_PER_PASS)
                 ]
             )
-            return self._scatter(states, real, batch, n_chunks, seq_len)
+            return self._scatter(states, real, batch, n_chunks, seq_len, mask)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.finetune != "frozen"):
             states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        return self._scatter(states, real, batch, n_chunks, seq_len)
+        return self._scatter(states, real, batch, n_chunks, seq_len, mask)
+
+    def encode_above(self, frozen: torch.Tensor, attention_mask: torch.Tensor, layers: int) -> torch.Tensor:
+        """`encode` from `frozen`, the (real chunks, S, D) states after the encoder's lowest `layers` layers,
+        which do not train (medcoder.models.frozen_layers): only the layers above run."""
+        batch, n_chunks, seq_len = attention_mask.shape
+        flat_mask = attention_mask.reshape(-1, seq_len)
+        real = flat_mask.any(dim=1)
+        states = upper_states(self.encoder, frozen, flat_mask[real], layers)
+        return self._scatter(states, real, batch, n_chunks, seq_len, flat_mask[real])
 
     @staticmethod
-    def _scatter(states: torch.Tensor, real: torch.Tensor, batch: int, n_chunks: int, seq_len: int) -> torch.Tensor:
+    def _scatter(
+        states: torch.Tensor, real: torch.Tensor, batch: int, n_chunks: int, seq_len: int, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The real chunks' states back in their (B, C*S, D) places, zero at padding: the tagger's window reads
+        the positions next to a chunk's last tokens, which must not depend on how far a batch pads."""
         full = states.new_zeros((batch * n_chunks, seq_len, states.shape[-1]))
-        full[real] = states
+        full[real] = states * mask.unsqueeze(-1).to(states.dtype)
         return full.reshape(batch, n_chunks * seq_len, -1)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_mask: torch.Tensor) -> CoderOutput:

@@ -90,9 +90,9 @@ class HeadWarmup(Callback):
         cached: list[CachedBatch] = []
         try:
             for batch in trainer.datamodule.train_dataloader():
-                ids, mask = batch["input_ids"].to(pl_module.device), batch["attention_mask"].to(pl_module.device)
+                on_device = {k: v.to(pl_module.device) for k, v in batch.items()}
                 with trainer.precision_plugin.forward_context():
-                    states = net.encode(ids, mask)
+                    states = pl_module.encode(on_device, "train")  # from the frozen-layer cache when there is one
                 rest = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "token_offsets")}
                 cached.append((rest, states.to(device="cpu", dtype=torch.bfloat16)))
         finally:

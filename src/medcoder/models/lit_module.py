@@ -45,6 +45,7 @@ from medcoder.data.tokenizer import resolve_encoder_path
 from medcoder.metrics.classification import classification_metrics
 from medcoder.metrics.evidence import seqeval_span_f1
 from medcoder.models.coder import CoderOutput, MedicalCoder
+from medcoder.models.frozen_layers import FrozenStates
 from medcoder.models.label_semantics import LABEL_INIT_MODES, init_from_label_texts
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,8 @@ class CoderLitModule(L.LightningModule):
         self.test_scores: np.ndarray | None = None
         self._epoch_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (index, probs, targets)
         self._epoch_tags: dict[int, tuple[list[str], list[str]]] = {}  # note index -> (gold, predicted) tags
+        # split -> states below the lowest trained encoder layer, during a fit (medcoder.models.frozen_layers)
+        self.frozen_states: dict[str, FrozenStates] = {}
 
     # ------------------------------------------------------------ checks against the data
     def setup(self, stage: str) -> None:
@@ -244,8 +247,18 @@ class CoderLitModule(L.LightningModule):
             )
 
     # ------------------------------------------------------------ forward and losses
-    def forward(self, batch: dict[str, torch.Tensor]) -> CoderOutput:
-        return self.net(batch["input_ids"], batch["attention_mask"], batch["token_mask"])
+    def forward(self, batch: dict[str, torch.Tensor], split: str | None = None) -> CoderOutput:
+        """The net over a batch of `split` (train, val), from its cached frozen-layer states when there are some."""
+        return self.net.heads(self.encode(batch, split), batch["token_mask"])
+
+    def encode(self, batch: dict[str, torch.Tensor], split: str | None = None) -> torch.Tensor:
+        """The encoder's token states of a batch; with `frozen_states` of its split (FrozenLayerCache, during a
+        fit) only the layers that train run."""
+        frozen = self.frozen_states.get(split) if split is not None else None
+        if frozen is not None and frozen.covers(batch["index"]):
+            states = frozen.batch(batch["index"], batch["attention_mask"]).to(self.device)
+            return self.net.encode_above(states, batch["attention_mask"], frozen.layers)
+        return self.net.encode(batch["input_ids"], batch["attention_mask"])
 
     def losses(self, out: CoderOutput, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hp = self.hparams
@@ -270,7 +283,7 @@ class CoderLitModule(L.LightningModule):
                 "em_attention_loss": em_attention}  # fmt: skip
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        losses = self.losses(self(batch), batch)
+        losses = self.losses(self(batch, "train"), batch)
         size = batch["labels"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
         for name in ("code_loss", "evidence_loss", "em_loss", "attention_loss", "em_attention_loss"):
@@ -279,7 +292,7 @@ class CoderLitModule(L.LightningModule):
 
     # ------------------------------------------------------------ evaluation
     def _eval_step(self, batch: dict[str, torch.Tensor], prefix: str) -> None:
-        out = self(batch)
+        out = self(batch, prefix)
         losses = self.losses(out, batch)
         self.log(f"{prefix}/loss", losses["loss"], prog_bar=True, batch_size=batch["labels"].shape[0], sync_dist=True)
         probs = torch.sigmoid(out.code_logits.float()).detach()

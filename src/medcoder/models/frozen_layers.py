@@ -1,0 +1,163 @@
+"""Phase 2 without re-running the encoder layers that do not train.
+
+Why: the recipe adapts only MiniLM's top 2 layers with LoRA (configs/model/lora.yaml), so the
+embeddings and the 4 layers below them never change during a fit, yet every training step and every
+validation pass ran them again: about two thirds of each forward pass, on a 2-core machine most of
+what `make train` spends outside the head warm-up. Their output for a note is a function of the note
+alone, so it is computed once at the start of the fit, kept per note (float32, CPU), and each step
+runs only the adapted layers on it. The frozen layers run in eval mode for the cache: no dropout
+below the adapters (the adapted layers keep theirs), which is what the packaged model sees at
+inference. Measured in experiments/ (the `make train` record names the commit).
+
+Only BERT-like encoders (an `embeddings` module and an `encoder.layer` stack: BERT, RoBERTa,
+MiniLM, ELECTRA) are cut this way; for any other encoder, for full fine-tuning and for LoRA on every
+layer `frozen_layer_count` is 0 and phase 2 runs the whole encoder as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+def _bert_like(encoder: nn.Module) -> nn.Module | None:
+    """The transformer under a peft wrapper, if it has BERT's layout (`embeddings`, `encoder.layer`)."""
+    base = encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder
+    has_layers = isinstance(getattr(getattr(base, "encoder", None), "layer", None), nn.ModuleList)
+    return base if has_layers and isinstance(getattr(base, "embeddings", None), nn.Module) else None
+
+
+def frozen_layer_count(encoder: nn.Module) -> int:
+    """How many of the encoder's lowest layers (the embeddings frozen too) train no weight; 0 if not BERT-like."""
+    base = _bert_like(encoder)
+    if base is None or any(p.requires_grad for p in base.embeddings.parameters()):
+        return 0
+    count = 0
+    for layer in base.encoder.layer:
+        if any(p.requires_grad for p in layer.parameters()):
+            break
+        count += 1
+    return count
+
+
+def _mask(base: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
+    """The attention mask in the form the model's layers take (its attention implementation's)."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    return create_bidirectional_mask(config=base.config, inputs_embeds=hidden, attention_mask=attention_mask)
+
+
+@torch.no_grad()
+def lower_states(
+    encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: int
+) -> torch.Tensor:
+    """(chunks, S) ids -> (chunks, S, D) states after the embeddings and the lowest `layers` layers."""
+    base = _bert_like(encoder)
+    hidden = base.embeddings(input_ids=input_ids)
+    mask = _mask(base, hidden, attention_mask)
+    for layer in base.encoder.layer[:layers]:
+        hidden = _output(layer(hidden, mask))
+    return hidden
+
+
+def upper_states(encoder: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor, layers: int) -> torch.Tensor:
+    """(chunks, S, D) states after the lowest `layers` layers -> the encoder's last hidden states."""
+    base = _bert_like(encoder)
+    mask = _mask(base, hidden, attention_mask)
+    for layer in base.encoder.layer[layers:]:
+        hidden = _output(layer(hidden, mask))
+    return hidden
+
+
+def _output(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """A layer's hidden states (transformers before 5 returned them first in a tuple)."""
+    return out[0] if isinstance(out, tuple) else out
+
+
+@dataclass
+class FrozenStates:
+    """Per note (the datamodule's note index in one split), the states of its real chunks after the
+    frozen layers, each chunk cut to its real tokens: a batch pads them again to its own length."""
+
+    layers: int
+    chunks: dict[int, list[torch.Tensor]]  # note index -> [(tokens of chunk c, D) for its real chunks]
+
+    def covers(self, index: torch.Tensor) -> bool:
+        return all(int(i) in self.chunks for i in index)
+
+    def batch(self, index: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(real chunks of the batch, S, D), real chunks in the order `MedicalCoder.encode` flattens them."""
+        seq_len = attention_mask.shape[-1]
+        rows = [chunk for i in index.tolist() for chunk in self.chunks[int(i)]]
+        out = rows[0].new_zeros((len(rows), seq_len, rows[0].shape[-1]))
+        for j, chunk in enumerate(rows):
+            out[j, : len(chunk)] = chunk
+        return out
+
+
+@torch.no_grad()
+def cache_split(net: nn.Module, loader, layers: int, device: torch.device) -> FrozenStates:
+    """One pass of the frozen layers over a split's loader (eval mode), kept per note on the CPU."""
+    chunks: dict[int, list[torch.Tensor]] = {}
+    for batch in loader:
+        mask = batch["attention_mask"]
+        flat_ids, flat_mask = batch["input_ids"].flatten(0, 1), mask.flatten(0, 1)
+        real = flat_mask.any(dim=1)
+        states = lower_states(net.encoder, flat_ids[real].to(device), flat_mask[real].to(device), layers).cpu()
+        lengths = flat_mask[real].sum(dim=1).tolist()
+        owners = torch.arange(mask.shape[0]).repeat_interleave(mask.shape[1])[real].tolist()
+        for state, length, owner in zip(states, lengths, owners):
+            chunks.setdefault(int(batch["index"][owner]), []).append(state[:length].clone())
+    return FrozenStates(layers=layers, chunks=chunks)
+
+
+class FrozenLayerCache(Callback):
+    """At the start of every fit (a resumed one too: the frozen layers are the same), cache the train
+    and val splits' states below the lowest trained layer on the module (`CoderLitModule.frozen_states`),
+    so training and validation steps run only the layers that train. `enabled: false` turns it off."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = bool(enabled)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from medcoder.models.lit_module import CoderLitModule
+
+        if not self.enabled:
+            return
+        if not isinstance(pl_module, CoderLitModule):
+            raise TypeError(f"FrozenLayerCache caches CoderLitModule states, not {type(pl_module).__name__}")
+        layers = frozen_layer_count(pl_module.net.encoder)
+        if layers == 0 or trainer.datamodule is None or trainer.max_epochs == 0:
+            log.info("frozen-layer cache: off (no frozen layer under a trained one, no training step or no datamodule)")
+            return
+        started = time.perf_counter()
+        net = pl_module.net
+        modes = [(module, module.training) for module in net.modules()]
+        net.eval()
+        try:
+            pl_module.frozen_states = {
+                "train": cache_split(net, trainer.datamodule.train_dataloader(), layers, pl_module.device),
+                "val": cache_split(net, trainer.datamodule.val_dataloader(), layers, pl_module.device),
+            }
+        finally:
+            for module, training in modes:
+                module.train(training)
+        log.info(
+            "frozen-layer cache: states after the %d frozen layers of %d train and %d val notes in %.0f s",
+            layers,
+            len(pl_module.frozen_states["train"].chunks),
+            len(pl_module.frozen_states["val"].chunks),
+            time.perf_counter() - started,
+        )
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if hasattr(pl_module, "frozen_states"):
+            pl_module.frozen_states = {}  # the memory goes back once the fit is over
