@@ -756,3 +756,25 @@ def test_a_plain_clause_of_a_diagnosis_line_is_searched_where_the_lines_negation
 
     text = f"ED visit.\n{line}\nD/C home."
     assert (clause in [text[a:b] for a, b in plain_sentences(text)]) == searched
+
+
+@pytest.mark.parametrize("text, line, code, quoted", [
+    ("Past Medical History: HTN, HLD, hypothyroidism, asthma. Here for follow-up.",
+     "Past Medical History: HTN, HLD, hypothyroidism, asthma", "E03.9", ["hypothyroidism"]),
+    ("Vitals: BP 133/79, HR 63, BMI 33.5. Obesity, counselled on diet.",
+     "Vitals: BP 133/79, HR 63, BMI 33.5", "Z68.33", ["BMI 33.5"]),
+    ("Problem list: hypertension on losartan; CKD stage 3, stable.",
+     "Problem list: hypertension on losartan; CKD stage 3, stable", "I12.9",
+     ["hypertension on losartan", "CKD stage 3"]),
+])  # fmt: skip
+def test_a_code_read_on_a_whole_line_quotes_the_words_that_say_it(text, line, code, quoted):
+    """The model's evidence is the whole line; the quote is the item that says the code (for a BMI code the
+    item with its value, for a combination code one item per condition it combines), not the line."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    span = (text.index(line), text.index(line) + len(line))
+    scores, rows, tags, offsets = one_span_note(text, span, {code: 0.95})
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    (coded,) = [c for c in pred.codes if c.code == code]
+    assert coded.grounded and [text[s:e] for s, e in coded.evidence] == quoted

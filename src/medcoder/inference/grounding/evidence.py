@@ -61,6 +61,7 @@ from medcoder.inference.grounding.context import (
 )
 from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
+from medcoder.inference.grounding.quotes import narrowed_quotes
 from medcoder.inference.grounding.sentences import (
     CLAUSE_END,
     clauses,
@@ -239,6 +240,8 @@ def ground_note(
         ]
         # "possible COVID-19" is not coded even at discharge (I.C.1.g.1.a): not on a doubted clause alone
         codes = [c for c in codes if not (is_confirmed_only(c.code) and _only_within(c.evidence, doubted_clauses))]
+        # every decision made: each quote shows the words that say its code, not the whole line (quotes.py)
+        codes = narrowed_quotes(codes, text, verifier, COMBINATION_PARTS)
     blocked = [b for b in blocked if b not in rescued]
     history = [h for h in history if (h[0], h[1]) not in rescued]
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
