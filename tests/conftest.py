@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# label embeddings the verifier caches go to a folder of this session, not the user's ~/.cache
+os.environ["MEDCODER_CACHE_DIR"] = tempfile.mkdtemp(prefix="medcoder-test-cache-")
 
 
 import sys

@@ -78,3 +78,16 @@ def test_nothing_is_cached_when_every_layer_trains(dm) -> None:
     fit = trainer(max_epochs=0, callbacks=[FrozenLayerCache()])
     fit.fit(model, datamodule=dm)
     assert model.frozen_states == {}
+
+
+def test_training_steps_drop_out_the_cached_states_at_the_encoders_hidden_dropout(dm) -> None:
+    model = lora_model(dm, [-1])
+    model.frozen_states = {"train": cache_split(model.net, dm.train_dataloader(), 1, torch.device("cpu"))}
+    assert model.frozen_states["train"].dropout == pytest.approx(0.1)  # the tiny BERT's hidden_dropout_prob
+    batch = next(iter(dm.train_dataloader()))
+    model.train()
+    model.net.encoder.get_base_model().encoder.layer[1].eval()  # the adapted layer's own dropout (and LoRA's) off
+    with torch.no_grad():
+        assert not model.encode(batch, "train").equal(model.encode(batch, "train"))  # the cached states' dropout
+        model.frozen_states["train"].dropout = 0.0
+        assert model.encode(batch, "train").equal(model.encode(batch, "train"))

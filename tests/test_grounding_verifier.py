@@ -778,3 +778,34 @@ def test_a_code_read_on_a_whole_line_quotes_the_words_that_say_it(text, line, co
     pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
     (coded,) = [c for c in pred.codes if c.code == code]
     assert coded.grounded and [text[s:e] for s, e in coded.evidence] == quoted
+
+
+def test_group_maxima_are_each_groups_maximum_and_empty_groups_keep_the_fill():
+    from medcoder.inference.grounding.verifier import Groups
+
+    rng = np.random.default_rng(0)
+    group_of = np.array([3, 0, 3, 1, 0, 3])  # group 2 has no entry
+    values = rng.normal(size=(4, len(group_of))).astype(np.float32)
+    got = Groups(group_of, 4).max(values, axis=1, empty=-1.0)
+    expected = np.full((4, 4), -1.0, dtype=np.float32)
+    for j, g in enumerate(group_of):
+        expected[:, g] = np.maximum(expected[:, g], values[:, j]) if (group_of[:j] == g).any() else values[:, j]
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(Groups(group_of, 4).max(values.T, axis=0, empty=-1.0), expected.T)
+
+
+def test_label_embeddings_come_from_the_cache_once_computed_and_only_for_the_same_texts(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDCODER_CACHE_DIR", str(tmp_path))
+    verifier, _ = fitted()
+    labels = verifier.labels[:5]
+    first = SupportVerifier(labels, verifier.encoder, margin="labels")
+    assert list((tmp_path / "label-embeddings").glob("*.npy"))
+
+    def refuse(texts):
+        raise AssertionError(f"{len(texts)} texts embedded again")
+
+    monkeypatch.setattr(verifier.encoder, "encode", refuse)
+    again = SupportVerifier(labels, verifier.encoder, margin="labels")
+    np.testing.assert_array_equal(again._label_embeddings, first._label_embeddings)
+    with pytest.raises(AssertionError, match="embedded again"):
+        SupportVerifier(verifier.labels[:6], verifier.encoder, margin="labels")  # other texts: not from the cache
