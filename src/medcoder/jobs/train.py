@@ -182,12 +182,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             mlflow.MlflowClient(mlflow_logger._tracking_uri).set_terminated(mlflow_logger.run_id, "FINISHED")
         return metrics
 
-    # ---- test with the best checkpoint (loss, seqeval evidence F1), then the full evaluation: the
-    # evidence verifier is fitted on val's gold evidence, and what ships (model + guideline rules) is scored
-    trainer.test(coder, datamodule=datamodule)
-    if mlflow_logger is not None:
-        tracking.mark_running(mlflow_logger._tracking_uri, mlflow_logger.run_id)
-    metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    # ---- the full evaluation of the best checkpoint, test scored once: the evidence verifier is fitted on val's
+    # gold evidence, and what ships (model + guideline rules) is scored. (Lightning's test loop is not run: it
+    # scored test a second time for its loss and the tagger's seqeval F1, which val reports every epoch.)
     evaluation, verifier, verifier_metrics = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
