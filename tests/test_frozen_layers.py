@@ -40,7 +40,8 @@ def test_states_from_the_cache_are_the_whole_encoders(dm) -> None:
         for name, p in model.net.encoder.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.1)
-    model.eval()
+    model.train()
+    model.net.eval()  # as the head warm-up reads the cache: the module in training, the net in eval mode
     frozen = cache_split(model.net, dm.train_dataloader(), 1, torch.device("cpu"))
     model.frozen_states = {"train": frozen}
     batches = list(dm.train_dataloader())

@@ -257,8 +257,9 @@ class CoderLitModule(L.LightningModule):
         frozen = self.frozen_states.get(split) if split is not None else None
         if frozen is not None and frozen.covers(batch["index"]):
             states = frozen.batch(batch["index"], batch["attention_mask"]).to(self.device)
-            # the frozen layers dropped out their hidden states in training; the cache is their eval-mode output
-            states = F.dropout(states, p=frozen.dropout, training=self.training)
+            # the frozen layers dropped out their hidden states in training; the cache is their eval-mode output.
+            # The net's mode decides, not this module's: the head warm-up reads the cache with the net in eval mode
+            states = F.dropout(states, p=frozen.dropout, training=self.net.training)
             return self.net.encode_above(states, batch["attention_mask"], frozen.layers)
         return self.net.encode(batch["input_ids"], batch["attention_mask"])
 
