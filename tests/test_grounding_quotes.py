@@ -15,6 +15,9 @@ from medcoder.inference.grounding.quotes import pieces
     ("- F/u hypertension and CKD 4; BMI 45.3", ["F/u hypertension", "CKD 4", "BMI 45.3"]),
     ("Vitals: BP 133/79, HR 63, BMI 45.3", ["Vitals", "BP 133/79", "HR 63", "BMI 45.3"]),
     ("BP 112/78, HR 94, T 37.2 C, BMI: 45.8", ["BP 112/78", "HR 94", "T 37.2 C", "BMI: 45.8"]),
+    ("Right knee: primary osteoarthritis, stable on meloxicam; x-ray unchanged",
+     ["Right knee: primary osteoarthritis", "stable on meloxicam", "x-ray unchanged"]),
+    ("Lungs: scattered wheezes, no crackles", ["Lungs: scattered wheezes", "no crackles"]),
 ])  # fmt: skip
 def test_a_line_is_cut_at_its_clauses_and_list_items_without_bullets_or_numbers(line, expected) -> None:
     text = f"Note. {line}. End."

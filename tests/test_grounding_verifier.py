@@ -809,3 +809,16 @@ def test_label_embeddings_come_from_the_cache_once_computed_and_only_for_the_sam
     np.testing.assert_array_equal(again._label_embeddings, first._label_embeddings)
     with pytest.raises(AssertionError, match="embedded again"):
         SupportVerifier(verifier.labels[:6], verifier.encoder, margin="labels")  # other texts: not from the cache
+
+
+def test_a_value_code_is_never_quoted_on_a_piece_without_its_value():
+    """N18.30 read on "Type 2 diabetes with diabetic chronic kidney disease, stage 3": its quote keeps the stage."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted()
+    text = "Assessment: Type 2 diabetes with diabetic chronic kidney disease, stage 3. Start empagliflozin."
+    line = "Assessment: Type 2 diabetes with diabetic chronic kidney disease, stage 3"
+    scores, rows, tags, offsets = one_span_note(text, (0, len(line)), {"N18.30": 0.95})
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    coded = [c for c in pred.codes if c.code == "N18.30"]
+    assert coded and any("stage 3" in text[s:e] for s, e in coded[0].evidence)

@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from medcoder.codes.formats import ICD10CM
-from medcoder.codes.values import is_value_code
+from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.predictions import PredictedCode
 from medcoder.data.schema import Span
 from medcoder.data.spans import word_span
@@ -37,6 +37,13 @@ from medcoder.inference.grounding.verifier import SupportVerifier
 _PIECE_END = re.compile(CLAUSE_END.pattern + r"|;|\s+(?:and|&|\+)\s+", re.IGNORECASE)
 # a list bullet or number before a piece ("5. Obstructive sleep apnea", "- CHF") is layout
 _LIST_MARK = re.compile(r"\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
+# a field label that names a site, not a finding: a side ("Right knee", "L ear", "bilateral feet") or an
+# exam section ("Lungs", "Ext"); what follows its colon is the finding, and the quote keeps the site with it
+_SITE_LABEL = re.compile(
+    r"(?:right|left|bilateral|r|l|rt|lt)\b[\w /-]{0,30}|(?:lungs?|heart|cardiac|abdomen|abd|skin|ext|extremities"
+    r"|heent|neck|back|spine|ears?|eyes?|throat|chest|neuro|psych|msk|gu|gi|resp|cv)",
+    re.IGNORECASE,
+)
 
 
 def pieces(text: str, span: Span) -> list[Span]:
@@ -44,6 +51,7 @@ def pieces(text: str, span: Span) -> list[Span]:
     start, end = span
     cuts = [start, *(pos for m in _PIECE_END.finditer(text, start, end) for pos in (m.start(), m.end())), end]
     out: list[Span] = []
+    qualifier: int | None = None  # start of a site label ("Right knee:") waiting for the finding it qualifies
     for lo, hi in zip(cuts[::2], cuts[1::2]):
         mark = _LIST_MARK.match(text, lo, hi)
         piece = word_span(text, mark.end() if mark else lo, hi)
@@ -52,7 +60,14 @@ def pieces(text: str, span: Span) -> list[Span]:
         if out and not any(ch.isalpha() for ch in text[piece[0] : piece[1]]):
             out[-1] = (out[-1][0], piece[1])  # a value belongs to the words before it ("BMI: 45.8")
         elif any(ch.isalpha() for ch in text[piece[0] : piece[1]]):
+            if qualifier is not None:
+                piece, qualifier = (qualifier, piece[1]), None
+            if text.startswith(":", hi) and _SITE_LABEL.fullmatch(text, piece[0], piece[1]):
+                qualifier = piece[0]  # "Right knee: primary osteoarthritis" is one finding, the site its part
+                continue
             out.append(piece)
+    if qualifier is not None:  # a site label with nothing after it in the span
+        out.append(word_span(text, qualifier, end) or (qualifier, end))
     return out if len(out) > 1 else [span]
 
 
@@ -76,14 +91,17 @@ def narrowed_quotes(
             out.append(c)
             continue
         passes = verifier.grounds if c.grounded else verifier.accepts
-        if c.system == ICD10CM and is_value_code(c.code):  # only a piece that documents the value quotes it
-            passes = _value_documented(c.code, passes)
         column = verifier.label_index[(c.system, c.code)]
+        code_support = support
+        if c.system == ICD10CM and is_value_code(c.code):  # only a piece that documents the value quotes it
+            documents = np.array([value_supports(c.code, text[a:b]) is True for a, b in candidates])
+            code_support = support.copy()
+            code_support[:, column] = np.where(documents, support[:, column], 0.0)
         parts = [_part_columns(verifier, prefix, combination_parts) for prefix in combination_parts.get(c.code, ())]
         quoted: list[Span] = []
         for span in c.evidence:
             quoted += _narrowed(split[span], span, [row[p] for p in split[span]] if len(split[span]) > 1 else [],
-                                support, column, parts, passes)  # fmt: skip
+                                code_support, column, parts, passes)  # fmt: skip
         evidence = _outermost(quoted)
         out.append(replace(c, evidence=evidence) if evidence != c.evidence else c)
     return out
@@ -120,11 +138,6 @@ def _narrowed(
     own = support[rows, column]
     best = int(np.argmax(own))
     return [span_pieces[best]] if passes(float(own[best])) else [span]
-
-
-def _value_documented(code: str, passes: Callable[[float], bool]) -> Callable[[float], bool]:
-    """A value code's bar: the support `support_matrix` gives a piece whose value fits the code (1.0)."""
-    return lambda p: p >= 1.0 and passes(p)
 
 
 def _part_columns(verifier: SupportVerifier, prefix: str, combinations: Mapping[str, tuple[str, ...]]) -> list[int]:
