@@ -12,7 +12,8 @@ import torch
 from test_model_training import make_datamodule, make_model, trainer, write_corpus
 
 from medcoder.models.coder import MedicalCoder
-from medcoder.models.frozen_layers import FrozenLayerCache, cache_split, frozen_layer_count
+from medcoder.models.encoder_layers import frozen_layer_count
+from medcoder.models.frozen_layers import FrozenLayerCache, cache_split
 from medcoder.models.head_warmup import HeadWarmup
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from medcoder.codes.em import EM_CLASSES
 from medcoder.data.spans import BIO_NAMES
 from medcoder.models.encoder import FINETUNE_MODES, FinetuneMode, adapt_encoder, load_encoder
-from medcoder.models.frozen_layers import upper_states
+from medcoder.models.encoder_layers import upper_states
 from medcoder.models.label_attention import AttentionPool, LabelAttention
 from medcoder.models.ngram import NgramMixer
 from medcoder.models.tagger import build_tagger
