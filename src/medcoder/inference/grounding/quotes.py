@@ -78,7 +78,7 @@ def narrowed_quotes(
     combination_parts: Mapping[str, tuple[str, ...]],
 ) -> list[PredictedCode]:
     """`codes` with each evidence span narrowed to the piece(s) that say the code (module docstring)."""
-    spans = list(dict.fromkeys(s for c in codes if not _keeps_quote(c) for s in c.evidence))
+    spans = list(dict.fromkeys(s for c in codes for s in c.evidence))
     split = {s: pieces(text, s) for s in spans}
     candidates = list(dict.fromkeys(p for s in spans if len(split[s]) > 1 for p in split[s]))
     if not candidates:
@@ -87,7 +87,7 @@ def narrowed_quotes(
     support = verifier.support_matrix([text[a:b] for a, b in candidates])  # (pieces, verifier labels)
     out = []
     for c in codes:
-        if _keeps_quote(c):
+        if not c.evidence:
             out.append(c)
             continue
         passes = verifier.grounds if c.grounded else verifier.accepts
@@ -111,11 +111,6 @@ def _outermost(spans: Sequence[Span]) -> tuple[Span, ...]:
     """`spans` in text order without those inside another ("CKD" beside "CKD stage 3")."""
     unique = sorted(set(spans))
     return tuple(s for s in unique if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in unique))
-
-
-def _keeps_quote(code: PredictedCode) -> bool:
-    """A code without evidence has nothing to narrow."""
-    return not code.evidence
 
 
 def _narrowed(
