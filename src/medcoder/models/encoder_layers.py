@@ -7,6 +7,9 @@ serving must not import the training stack); the cache that uses it in training 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -69,3 +72,17 @@ def hidden_dropout(encoder: nn.Module) -> float:
     """The encoder's hidden-state dropout rate (BERT's `hidden_dropout_prob`), 0.0 when it has none."""
     base = bert_like(encoder)
     return float(getattr(base.config, "hidden_dropout_prob", 0.0) or 0.0) if base is not None else 0.0
+
+
+@contextlib.contextmanager
+def eval_mode(net: nn.Module) -> Iterator[None]:
+    """`net` in eval mode (no dropout) for a pass, every module's own mode back afterwards: Lightning keeps
+    each submodule's mode, and a blanket `net.train()` would wake modules meant to stay in eval
+    (docs/STACK.md, eval-mode)."""
+    modes = [(module, module.training) for module in net.modules()]
+    net.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.train(training)

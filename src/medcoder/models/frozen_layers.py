@@ -29,7 +29,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from medcoder.models.encoder_layers import frozen_layer_count, hidden_dropout, lower_states
+from medcoder.models.encoder_layers import eval_mode, frozen_layer_count, hidden_dropout, lower_states
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +93,11 @@ class FrozenLayerCache(Callback):
             return
         started = time.perf_counter()
         net = pl_module.net
-        modes = [(module, module.training) for module in net.modules()]
-        net.eval()
-        try:
+        with eval_mode(net):
             pl_module.frozen_states = {
                 "train": cache_split(net, trainer.datamodule.train_dataloader(), layers, pl_module.device),
                 "val": cache_split(net, trainer.datamodule.val_dataloader(), layers, pl_module.device),
             }
-        finally:
-            for module, training in modes:
-                module.train(training)
         log.info(
             "frozen-layer cache: states after the %d frozen layers of %d train and %d val notes in %.0f s",
             layers,

@@ -26,6 +26,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from medcoder.models.encoder_layers import eval_mode
 from medcoder.models.lit_module import CoderLitModule, linear_warmup
 
 log = logging.getLogger(__name__)
@@ -84,20 +85,14 @@ class HeadWarmup(Callback):
     @torch.no_grad()
     def _cache_states(self, trainer: L.Trainer, pl_module: CoderLitModule) -> list[CachedBatch]:
         """One encoder pass (eval mode, no dropout) over the train split; states kept as bfloat16 on CPU."""
-        net = pl_module.net
-        modes = [(module, module.training) for module in net.modules()]
-        net.eval()
         cached: list[CachedBatch] = []
-        try:
+        with eval_mode(pl_module.net):
             for batch in trainer.datamodule.train_dataloader():
                 on_device = {k: v.to(pl_module.device) for k, v in batch.items()}
                 with trainer.precision_plugin.forward_context():
                     states = pl_module.encode(on_device, "train")  # from the frozen-layer cache when there is one
                 rest = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "token_offsets")}
                 cached.append((rest, states.to(device="cpu", dtype=torch.bfloat16)))
-        finally:
-            for module, training in modes:
-                module.train(training)
         return cached
 
     def _train_heads(self, trainer: L.Trainer, pl_module: CoderLitModule, cached: list[CachedBatch]) -> None:

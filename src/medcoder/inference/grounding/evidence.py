@@ -61,7 +61,7 @@ from medcoder.inference.grounding.context import (
 )
 from medcoder.inference.grounding.identification import is_identification_line
 from medcoder.inference.grounding.instructions import is_coding_instruction
-from medcoder.inference.grounding.quotes import narrowed_quotes
+from medcoder.inference.grounding.quotes import narrowed_quotes, part_columns
 from medcoder.inference.grounding.sentences import (
     CLAUSE_END,
     clauses,
@@ -516,8 +516,7 @@ def _parts_support(code: str, readings: Sequence[str], verifier: SupportVerifier
     documenting both parts documents the combination."""
     weakest = 1.0
     for prefix in COMBINATION_PARTS[code]:
-        parts = [j for j, (system, other) in enumerate(verifier.labels) if system == ICD10CM
-                 and other.startswith(prefix) and other not in COMBINATION_PARTS]  # fmt: skip
+        parts = part_columns(verifier, prefix, COMBINATION_PARTS)
         pairs = [(t, j) for t in readings for j in parts]
         if not pairs:
             return 0.0

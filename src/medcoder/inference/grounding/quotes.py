@@ -97,7 +97,7 @@ def narrowed_quotes(
             documents = np.array([value_supports(c.code, text[a:b]) is True for a, b in candidates])
             code_support = support.copy()
             code_support[:, column] = np.where(documents, support[:, column], 0.0)
-        parts = [_part_columns(verifier, prefix, combination_parts) for prefix in combination_parts.get(c.code, ())]
+        parts = [part_columns(verifier, prefix, combination_parts) for prefix in combination_parts.get(c.code, ())]
         quoted: list[Span] = []
         for span in c.evidence:
             quoted += _narrowed(split[span], span, [row[p] for p in split[span]] if len(split[span]) > 1 else [],
@@ -135,7 +135,7 @@ def _narrowed(
     return [span_pieces[best]] if passes(float(own[best])) else [span]
 
 
-def _part_columns(verifier: SupportVerifier, prefix: str, combinations: Mapping[str, tuple[str, ...]]) -> list[int]:
+def part_columns(verifier: SupportVerifier, prefix: str, combinations: Mapping[str, tuple[str, ...]]) -> list[int]:
     """The verifier's label columns of one condition a combination code combines (its code prefix), the
     combination codes themselves left out."""
     return [
