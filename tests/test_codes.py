@@ -334,3 +334,23 @@ def test_facade_descriptions_and_versions(tmp_path: Path, restore_cpt_catalog: N
     assert codes.describe("CPT", "99214") == "Licensed 99214"
     assert codes.is_valid_code("CPT", "99499")
     assert codes.code_set_versions()["CPT"].startswith("licensed licensed.csv sha256:")
+
+
+def test_descriptions_are_also_read_in_the_wordings_the_code_set_gives_them():
+    from medcoder.codes.terms import code_texts, description_wordings
+
+    assert description_wordings("Acute nasopharyngitis [common cold]") == (
+        "Acute nasopharyngitis [common cold]", "Acute nasopharyngitis", "common cold",
+    )  # fmt: skip
+    assert description_wordings("Malignant neoplasm of prostate") == (
+        "Malignant neoplasm of prostate", "cancer of prostate",
+    )  # fmt: skip
+    # an explanatory bracket or an abbreviation is no wording of its own; the text without it still is
+    assert description_wordings("Burn of second degree of scalp [any part]") == (
+        "Burn of second degree of scalp [any part]", "Burn of second degree of scalp",
+    )  # fmt: skip
+    assert description_wordings("Idiopathic hypereosinophilic syndrome [IHES]") == (
+        "Idiopathic hypereosinophilic syndrome [IHES]", "Idiopathic hypereosinophilic syndrome",
+    )  # fmt: skip
+    assert description_wordings("Essential (primary) hypertension") == ("Essential (primary) hypertension",)
+    assert {"Acute nasopharyngitis", "common cold"} <= set(code_texts("ICD-10-CM", "J00"))

@@ -10,9 +10,11 @@ the verifier's (tests/test_grounding_context.py, tests/test_guidelines.py).
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from medcoder.codes.terms import expand_abbreviations
 from medcoder.data.labels import coding_label_space
@@ -29,9 +31,11 @@ from medcoder.inference.grounding.verifier import (
     verifier_config,
     verifier_from_config,
 )  # fmt: skip
+from medcoder.jobs.config import CONFIG_DIR
 
 EXTRA = [
     "I50.23",
+    "N40.0",
     "Z68.31",
     "Z68.33",
     "Z68.43",
@@ -68,11 +72,18 @@ FIT_NOTES = 300
 
 
 @functools.cache
-def fitted() -> tuple[SupportVerifier, dict]:
+def fitted(as_configured: bool = False) -> tuple[SupportVerifier, dict]:
+    """The verifier fitted on a small corpus's val; `as_configured` with the recipe's two bars
+    (configs/verifier/default.yaml), else with one (the threshold also grounds)."""
     corpus = generate_corpus(FIT_NOTES, seed=5)
     labels = list(coding_label_space(corpus["train"]).labels)
     labels += [("ICD-10-CM", c) for c in EXTRA if ("ICD-10-CM", c) not in labels]
-    return fit_verifier(corpus["val"], labels, SentenceEncoder(packaged_sentence_encoder_path()))
+    bars = {}
+    if as_configured:
+        settings = OmegaConf.load(Path(CONFIG_DIR) / "verifier" / "default.yaml")
+        bars = {"target_recall": settings.target_recall, "max_false_accept": settings.grounded_false_accept,
+                "stated_false_accept": settings.stated_false_accept}  # fmt: skip
+    return fit_verifier(corpus["val"], labels, SentenceEncoder(packaged_sentence_encoder_path()), **bars)
 
 
 def accepted(span: str, code: str) -> bool:
@@ -457,6 +468,21 @@ def test_a_condition_the_label_space_has_no_code_for_is_read_as_its_own_category
         margins[margin] = v.features(["acute cystitis", "urinary tract infection"], [0, 0])[:, 1]
     assert margins[MARGIN_WITH_SIBLINGS][0] == 0.0 and margins[MARGIN_WITH_CATEGORIES][0] < 0.0
     assert margins[MARGIN_WITH_CATEGORIES][1] == 0.0
+
+
+@pytest.mark.parametrize("span, nearest, code_set_reading", [
+    ("A: common cold", "R50.9", "J00 Acute nasopharyngitis [common cold]"),
+    ("Prostate cancer", "N40.0", "C61 Malignant neoplasm of prostate"),
+])  # fmt: skip
+def test_a_condition_written_as_the_code_sets_other_wording_does_not_ground_the_label_it_resembles(
+    span, nearest, code_set_reading
+):
+    """Before the code set's other wordings were read (a bracket's synonym, a site's cancer), "common cold"
+    grounded R50.9 fever and "Prostate cancer" N40.0 BPH, both at scores the model gave 1.0. Read with the
+    recipe's bars: the resemblance may still send the code to review, never ground it."""
+    verifier, _ = fitted(as_configured=True)
+    support = verifier.support([span], [verifier.labels.index(("ICD-10-CM", nearest))])[0]
+    assert not verifier.grounds(float(support)), code_set_reading
 
 
 def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():

@@ -148,15 +148,45 @@ def correct_spelling(text: str) -> str:
     return re.sub(r"[A-Za-z]+", corrected, text)
 
 
+# a description that ends in a bracketed synonym: "Acute nasopharyngitis [common cold]" (Guidelines I.A.7)
+_TRAILING_SYNONYM = re.compile(r"^(?P<name>.+?)\s*\[(?P<synonym>[^\]]+)\]$")
+_MALIGNANT_SITE = re.compile(r"^Malignant neoplasm of (?P<site>.+)$", re.IGNORECASE)
+
+
+def description_wordings(description: str) -> tuple[str, ...]:
+    """An ICD-10-CM description and the other wordings the code set itself gives it.
+
+    A sentence encoder reads "common cold" far from "Acute nasopharyngitis [common cold]" (the bracket's
+    words are half the text), and "prostate cancer" barely nearer "Malignant neoplasm of prostate" than
+    "Benign prostatic hyperplasia"; so a plain note's words lose to a code that merely resembles them.
+    The conventions say what else the description means: square brackets enclose synonyms and
+    alternative wording (Guidelines I.A.7), so a trailing bracket's
+    words (not an explanatory "any part" or "including ...", not an abbreviation) are a wording of
+    their own and the description without them another; the Alphabetic Index sends "cancer" to the
+    site's malignant neoplasm, so "Malignant neoplasm of prostate" is also "cancer of prostate"."""
+    wordings = [description]
+    bracketed = _TRAILING_SYNONYM.match(description)
+    if bracketed:
+        synonym = bracketed.group("synonym").strip()
+        wordings.append(bracketed.group("name").strip())
+        if re.search(r"[a-z]{3}", synonym) and not re.match(r"(?:any|including|except)\b", synonym, re.I):
+            wordings.append(synonym)
+    malignant = _MALIGNANT_SITE.match(description)
+    if malignant:
+        wordings.append(f"cancer of {malignant.group('site')}")
+    return tuple(wordings)
+
+
 def code_texts(system: str, code: str) -> tuple[str, ...]:
-    """The texts a code is known by: description, inclusion terms, parent description, synonyms."""
-    texts = [describe(system, code)]
+    """The texts a code is known by: description, inclusion terms, parent description, synonyms (the
+    descriptions in each of their wordings, `description_wordings`)."""
+    texts = list(description_wordings(describe(system, code))) if system == ICD10CM else [describe(system, code)]
     if system == ICD10CM:
         import simple_icd_10_cm as cm
 
         texts += list(cm.get_inclusion_term(code))
         parent = cm.get_parent(code)
         if parent and not cm.is_chapter_or_block(parent):
-            texts.append(cm.get_description(parent))
+            texts += description_wordings(cm.get_description(parent))
     texts += code_synonyms().get(code, ())
     return tuple(dict.fromkeys(t for t in texts if t))

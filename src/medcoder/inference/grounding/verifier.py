@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from medcoder.codes.formats import ICD10CM
-from medcoder.codes.terms import code_texts, correct_spelling, expand_abbreviations
+from medcoder.codes.terms import code_texts, correct_spelling, description_wordings, expand_abbreviations
 from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.labels import Label
 from medcoder.hashing import file_sha256
@@ -150,7 +150,8 @@ def _competitor_texts(labels: Sequence[Label], margin: str) -> list[str]:
         texts += code_texts(ICD10CM, code)
     if margin == MARGIN_WITH_CATEGORIES:
         covered = {c[:3] for c in codes}
-        texts += [d for category, d in _category_descriptions().items() if category not in covered]
+        texts += [w for category, d in _category_descriptions().items() if category not in covered
+                  for w in description_wordings(d)]  # fmt: skip
     return texts
 
 
