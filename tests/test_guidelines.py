@@ -264,3 +264,24 @@ def test_one_visit_is_one_preventive_service_new_or_established():
     assert codes_of(pred) == {"99396"}
     alone = run(code("99387", system=CPT), patient=Patient(55, "M", "outpatient"), rule="age_and_sex")
     assert codes_of(alone) == {"99386"} and alone.codes[0].rules_applied == ("age_and_sex",)
+
+
+@pytest.mark.parametrize("text, deficit", [
+    ("Ischemic stroke 2021 with residual right-sided hemiparesis; walks with a cane.", True),
+    ("Old CVA, left with expressive aphasia.", True),
+    ("History of stroke in 2019 with full recovery, no residual deficits.", False),
+    ("TIA last year; no facial droop, no aphasia on exam today.", False),
+    ("Father had a stroke with hemiplegia.", False),
+    ("CVA in 2018. No fever today but persistent left hemiparesis.", True),
+])  # fmt: skip
+def test_history_of_stroke_without_deficits_is_not_coded_beside_a_deficit_the_stroke_left(text, deficit):
+    """Z86.73 says "without residual deficits": a documented deficit is a sequela (I69.3-), not that history."""
+    record = NoteRecord(id="n1", text=text, codes=[], setting="outpatient")
+    out = run(code("Z86.73"), code("I10"), patient=Patient.of(record), rule="stroke_with_deficits")
+    assert codes_of(out) == ({"I10"} if deficit else {"Z86.73", "I10"})
+    assert [e.removed for e in out.rules] == ([(("ICD-10-CM", "Z86.73"),)] if deficit else [])
+
+
+def test_symptoms_of_an_acute_upper_respiratory_infection_are_part_of_it():
+    assert codes_of(run(code("J06.9"), code("J02.9"), code("R05.9"), rule="integral_symptoms")) == {"J06.9"}
+    assert codes_of(run(code("J02.9"), code("R50.9"), rule="integral_symptoms")) == {"J02.9"}

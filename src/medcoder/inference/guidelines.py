@@ -35,19 +35,46 @@ class Patient:
     setting: str | None = None
     ckd_stage: str | None = None  # the CKD stage the note documents (values.documented_ckd_stage)
     abnormal_findings: bool = False  # the note says its exam found something abnormal or new
+    neurological_deficit: bool = False  # the note documents a deficit a stroke leaves (`documents_stroke_deficit`)
 
     @classmethod
     def of(cls, record: Any) -> Patient:
-        """What the rules may know of a note record (age, sex, setting, and the CKD stage and abnormal
-        exam findings its text writes)."""
+        """What the rules may know of a note record (age, sex, setting, and the CKD stage, abnormal
+        exam findings and neurological deficits its text writes)."""
         return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text),
-                   bool(_ABNORMAL_FINDINGS.search(record.text)))  # fmt: skip
+                   bool(_ABNORMAL_FINDINGS.search(record.text)), documents_stroke_deficit(record.text))  # fmt: skip
 
 
 # an exam that found something: "Adult exam with abnormal finding", "new diagnosis of hypertension"
 _ABNORMAL_FINDINGS = re.compile(
     r"(?<!\bno\s)(?<!\bwithout\s)\b(?:abnormal\s+findings?|new(?:ly)?\s+diagnos(?:is|ed))\b", re.IGNORECASE
 )
+
+
+# deficits a stroke leaves (the sequelae of I69.3-): weakness or paralysis of one side or limb, language and speech
+# deficits, facial droop, and what a note calls its residual deficits
+_STROKE_DEFICIT = re.compile(
+    r"\b(?:hemipar\w*|hemipleg\w*|monopar\w*|monopleg\w*|aphasi\w*|dysphasi\w*|dysarthri\w*|facial\s+droop"
+    r"|residual\s+(?:[\w-]+\s+){0,2}?(?:weakness|deficits?|neglect))\b",
+    re.IGNORECASE,
+)
+# "no residual deficits", "without aphasia", "free of facial droop": the deficit is denied (the context check reads
+# "no residual" as a pseudo-trigger, right for "no residual disease" elsewhere, so the denial is read here)
+_DENIED_BEFORE = re.compile(r"\b(?:no|not|without|denies|denied|free\s+of)(?:\s+[\w-]+){0,2}\s+$", re.IGNORECASE)
+
+
+def documents_stroke_deficit(text: str) -> bool:
+    """Whether `text` documents a deficit of the kind a stroke leaves as present: not negated, doubted,
+    hypothetical, resolved or a relative's ("no residual deficits", "aphasia resolved" document none)."""
+    from medcoder.inference.grounding.context import HISTORICAL, detect_context
+
+    for m in _STROKE_DEFICIT.finditer(text):
+        if _DENIED_BEFORE.search(text, max(0, m.start() - 40), m.start()):
+            continue
+        found = detect_context(text, m.start(), m.end())
+        if found is None or found.status == HISTORICAL:  # "stroke in 2019, left with hemiparesis" is present now
+            return True
+    return False
 
 
 RuleFn = Callable[[list[PredictedCode], NotePrediction, Patient], tuple[list[PredictedCode], list[RuleEvent]]]
@@ -144,6 +171,15 @@ def history_codes(codes: list[PredictedCode], pred: NotePrediction, patient: Pat
         if target is not None:
             added.append(PredictedCode(ICD10CM, target, score, (span,), True, None, ("history_codes",)))
     return _replace_codes(codes, [], added, "history_codes", "I.C.9.e.4, I.C.2.d, I.C.21.c.4")
+
+
+def stroke_with_deficits(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Z86.73 is a history of stroke or TIA WITHOUT residual deficits: deficits an old stroke left are its
+    sequelae, coded from I69 (I.C.9.d; Excludes1 at Z86.73), so beside a documented hemiparesis, aphasia or
+    facial droop Z86.73 goes, and the event says why (a coder assigns the I69.3- code for the deficit)."""
+    if not patient.neurological_deficit:
+        return codes, []
+    return _replace_codes(codes, _icd(codes, "Z86.73"), [], "stroke_with_deficits", "I.C.9.d")
 
 
 def outpatient_uncertainty(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
@@ -257,8 +293,29 @@ def unspecified_beside_specific(codes: list[PredictedCode], pred: NotePrediction
 
 # symptom code -> diagnoses (code prefixes) it is routinely part of
 _INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
-    "R05.9": ("J18", "J12", "J44", "J06", "J20", "J40", "U07.1", "J45"),
-    "R50.9": ("J18", "J12", "U07.1", "A41", "J02", "H66", "A08", "N10", "J06"),
+    # acute respiratory infections: the common cold and sinusitis to bronchitis, influenza, COVID-19
+    "R05.9": (
+        "J00",
+        "J01",
+        "J02",
+        "J03",
+        "J04",
+        "J06",
+        "J09",
+        "J10",
+        "J11",
+        "J18",
+        "J12",
+        "J20",
+        "J40",
+        "J44",
+        "U07.1",
+        "J45",
+    ),
+    "R50.9": ("J18", "J12", "U07.1", "A41", "J02", "J03", "H66", "A08", "N10", "J06", "J09", "J10", "J11"),
+    # sore throat NOS indexes to J02.9 (its inclusion term); in an upper respiratory infection of several
+    # sites (J06) it is that infection's symptom
+    "J02.9": ("J06",),
     "R07.9": ("I21", "I22", "I20"),
     "R06.02": ("J44", "J18", "J12", "I50", "I11.0", "I13.0", "I13.2", "J45", "J81"),
     "R11.2": ("A08", "K35", "G43"),  # nausea is a diagnostic criterion of migraine
@@ -405,6 +462,7 @@ def _wrong_sex(code: str, sex: str) -> bool:
 RULES: tuple[tuple[str, RuleFn], ...] = (
     ("documented_specificity", documented_specificity),
     ("history_codes", history_codes),
+    ("stroke_with_deficits", stroke_with_deficits),
     ("outpatient_uncertainty", outpatient_uncertainty),
     ("hypertension_combinations", hypertension_combinations),
     ("diabetes_ckd", diabetes_ckd),
