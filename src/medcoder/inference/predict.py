@@ -19,7 +19,7 @@ from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
 from medcoder.data.labels import Label
 from medcoder.data.predictions import NotePrediction
 from medcoder.data.schema import NoteRecord
-from medcoder.inference.grounding.evidence import ground_note
+from medcoder.inference.grounding.evidence import ground_note, tagged_readings
 from medcoder.inference.grounding.sentences import note_sentences
 from medcoder.inference.grounding.verifier import SupportVerifier
 from medcoder.inference.guidelines import Patient, apply_guidelines
@@ -104,9 +104,11 @@ def ground_forwards(
     with `guidelines`, through the ICD-10-CM rule layer (medcoder.inference.guidelines)."""
     predictions: list[NotePrediction] = []
     for first in range(0, len(records), batch_size):
-        if verifier is not None:  # the sentences of a few notes embedded in one call, not one per span
-            group = records[first : first + batch_size]
-            verifier.prefetch([text for record in group for text in note_sentences(record.text)])
+        if verifier is not None:  # the sentences and tagged spans of a few notes embedded in one call, not one per span
+            group = zip(records[first : first + batch_size], forwards[first : first + batch_size])
+            verifier.prefetch([text for record, forward in group
+                               for text in (*note_sentences(record.text),
+                                            *tagged_readings(record.text, forward.tags, forward.offsets))])  # fmt: skip
         for record, forward in zip(records[first : first + batch_size], forwards[first : first + batch_size]):
             prediction = ground_note(
                 record.id,

@@ -351,6 +351,18 @@ def _support_texts(text: str, evidence: Sequence[Span]) -> list[tuple[str, tuple
     return out
 
 
+def tagged_readings(text: str, bio_tags: np.ndarray, token_offsets: np.ndarray) -> list[str]:
+    """The texts the verifier will read for a note's tagged spans (each span, its clause and its line:
+    `_support_texts`), for its prefetch: embedded with the note's sentences in a few large encoder
+    passes rather than in the small per-note passes of `_verified`."""
+    out: list[str] = []
+    for span in spans_from_bio(bio_tags.tolist(), token_offsets.tolist(), text):
+        sentence = sentence_at(text, span[0])
+        clause = _clause_at(text, span, sentence)
+        out += [text[a:b] for a, b in (span, clause, sentence)]
+    return out
+
+
 def _verified(
     codes: list[PredictedCode],
     text: str,
