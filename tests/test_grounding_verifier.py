@@ -485,6 +485,37 @@ def test_a_condition_written_as_the_code_sets_other_wording_does_not_ground_the_
     assert not verifier.grounds(float(support)), code_set_reading
 
 
+@pytest.mark.parametrize("span, categories", [
+    ("A: common cold", ("J00",)),
+    ("Assessment: varicella", ("B01",)),
+    ("Dx: common cold, hypertension", ("J00",)),  # the list's other finding is a label (I10)
+    ("Assessment: essential hypertension", ()),
+    ("cough and congestion 5 days", ()),
+])  # fmt: skip
+def test_a_diagnosis_outside_the_label_space_is_read_as_its_category(span, categories):
+    verifier, _ = fitted(as_configured=True)
+    assert verifier.outside_categories([span]) == [categories]
+
+
+def test_a_stated_diagnosis_no_label_codes_routes_the_note_and_explains_its_symptoms():
+    """ "A: common cold" states J00, which the label space has no code for: the note is routed for a coder
+    to add it, and the cough the model coded is the cold's symptom (I.B.4-5)."""
+    from medcoder.inference.grounding.evidence import ground_note
+    from medcoder.inference.guidelines import Patient, apply_guidelines
+
+    verifier, _ = fitted(as_configured=True)
+    text = "S: cough and congestion 5 days, no fever\nO: lungs clear\nA: common cold\nP: fluids, rest"
+    scores, rows, tags, offsets = one_span_note(text, (3, 8), {"R05.9": 0.95})
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    assert [c for c, _ in pred.outside_diagnoses] == ["J00"]
+    a, b = pred.outside_diagnoses[0][1]
+    assert text[a:b] in ("common cold", "A: common cold")
+    assert "R05.9" in {c.code for c in pred.codes}
+    coded = apply_guidelines(pred, Patient(30, "M", "outpatient"))
+    assert "R05.9" not in {c.code for c in coded.codes}
+    assert [e.rule for e in coded.rules] == ["integral_symptoms"]
+
+
 def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():
     """ "HTN; CKD stage 3" names hypertension and CKD in their own words and I12.9 in none; the
     guidelines presume the link (I.C.9.a.2), so both parts documented ground it. Without the

@@ -157,6 +157,14 @@ def test_an_invalid_em_level_is_removed_and_counted():
     assert line["em"] is None and line["review"]["reasons"] == ["invalid_code_removed:1"]
 
 
+def test_a_diagnosis_no_label_codes_sends_the_note_to_review_by_its_category():
+    chest_pain = span("chest pain")
+    line = render(NotePrediction(id="n1", codes=(pc("E11.65", 0.9, span("A1c 9.8%")),),
+                                 outside_diagnoses=(("R07", chest_pain), ("J00", chest_pain))))  # fmt: skip
+    assert line["review"] == {"required": True, "reasons": ["outside_label_space:J00", "outside_label_space:R07"]}
+    validate_contract_line(line, note_text=TEXT, is_valid=is_valid_code)
+
+
 def test_numpy_scores_and_offsets_become_json_numbers():
     start, end = span("A1c 9.8%")
     pred = NotePrediction(
@@ -280,6 +288,10 @@ _DELETE = object()
             "invalid_code_removed must give a positive number",
         ),
         (_edit("review.reasons", ["looks_odd:R07.9", "ungrounded:R07.9"]), r"review.reasons\[0\]"),
+        (
+            _edit("review.reasons", ["outside_label_space:J00.1", "ungrounded:R07.9"]),
+            "outside_label_space must give an ICD-10-CM category",
+        ),
         (_edit("review.required", False), "review.required"),
         (_edit("em.code", "99201"), "em.code: CPT 99201 is not a valid"),
         (_edit("em.score", -0.1), "em.score"),

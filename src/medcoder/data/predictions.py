@@ -74,6 +74,10 @@ class NotePrediction:
     # codes scored above the threshold that the evidence verifier found no support for in the text and
     # that were therefore left out (medcoder.inference.grounding.verifier, rejected_action "drop")
     verifier_rejected: tuple[tuple[str, str], ...] = ()
+    # diagnoses the note states in its diagnostic statements that no label codes, as their ICD-10-CM category
+    # and the clause stating them ("A: common cold" -> J00): a coder must code them (routed to review), and the
+    # guideline layer reads them when it removes integral symptoms (verifier.outside_categories)
+    outside_diagnoses: tuple[tuple[str, Span], ...] = ()
     # what the guideline layer changed (medcoder.inference.guidelines), in the order the rules ran
     rules: tuple[RuleEvent, ...] = ()
     # characters the coder read when it had to cut the note (more tokens than its chunks hold);

@@ -34,7 +34,14 @@ from medcoder.codes.icd11 import MAP_KINDS, Icd11Translator
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.inference.inputs import ERROR_KINDS
-from medcoder.inference.routing import COUNT_REASONS, REASON_ORDER, RoutingPolicy, apply_routing, is_grounded
+from medcoder.inference.routing import (
+    CATEGORY_REASONS,
+    COUNT_REASONS,
+    REASON_ORDER,
+    RoutingPolicy,
+    apply_routing,
+    is_grounded,
+)
 
 CodeValidator = Callable[[str, str], bool]
 Describer = Callable[[str, str], str]
@@ -162,6 +169,7 @@ def render_prediction(
     note_reasons = [f"invalid_code_removed:{n_invalid}"] if n_invalid else []
     if pred.read_chars is not None:
         note_reasons.append(f"truncated:{int(pred.read_chars)}")
+    note_reasons += sorted({f"outside_label_space:{category}" for category, _ in pred.outside_diagnoses})
     if note_reasons:
         review = {"required": True, "reasons": [*note_reasons, *review["reasons"]]}
 
@@ -290,6 +298,13 @@ def _check_code(c: Any, path: str, note_text: str | None, is_valid: CodeValidato
                 fail(f"{path}.icd11.{key}", "must be a non-empty string when map is not 'none', and null when it is")
 
 
+def _is_icd10cm_category(code: str) -> bool:
+    """A three-character category of the configured ICD-10-CM release ("J00")."""
+    from medcoder.codes import icd10cm
+
+    return len(code) == 3 and icd10cm.is_valid(code)
+
+
 def _check_review(review: Any, emitted: dict[str, bool], fail) -> None:
     """`emitted`: code -> grounded for every code in the line (the E/M level counts as grounded)."""
     _check_keys(review, "review", ("required", "reasons"), fail)
@@ -309,6 +324,9 @@ def _check_review(review: Any, emitted: dict[str, bool], fail) -> None:
         if rule in COUNT_REASONS:
             if not detail.isdigit() or int(detail) < 1:
                 fail(f"review.reasons[{i}]", f"{rule} must give a positive number")
+        elif rule in CATEGORY_REASONS:
+            if not _is_icd10cm_category(detail):
+                fail(f"review.reasons[{i}]", f"{rule} must give an ICD-10-CM category (three characters)")
         elif detail not in emitted:
             fail(f"review.reasons[{i}]", f"names {detail}, which is not among the line's codes or E/M level")
         ranks.append(REASON_ORDER.index(rule))

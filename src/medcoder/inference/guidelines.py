@@ -331,9 +331,12 @@ _INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
 def integral_symptoms(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """Signs and symptoms routinely associated with an established diagnosis are not coded (I.B.4-5):
     no R05.9 cough beside pneumonia. (An outpatient "probable pneumonia" is not established: the
-    context check removed it, and its symptoms stay, I.B.5 and IV.H.)"""
-    remove = [c for c in _icd(codes, *_INTEGRAL_SYMPTOMS)
-              if c.code in _INTEGRAL_SYMPTOMS and _icd(codes, *_INTEGRAL_SYMPTOMS[c.code])]  # fmt: skip
+    context check removed it, and its symptoms stay, I.B.5 and IV.H.) The diagnosis may be one no label
+    codes, stated in the note's diagnostic statements (`NotePrediction.outside_diagnoses`, by category):
+    "A: common cold" explains the cough though the model cannot code J00."""
+    diagnoses = [c.code for c in _icd(codes)] + [category for category, _ in pred.outside_diagnoses]
+    remove = [c for c in _icd(codes) if c.code in _INTEGRAL_SYMPTOMS
+              and any(d.startswith(_INTEGRAL_SYMPTOMS[c.code]) for d in diagnoses)]  # fmt: skip
     return _replace_codes(codes, remove, [], "integral_symptoms", "I.B.4-5")
 
 

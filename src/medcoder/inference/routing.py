@@ -24,17 +24,20 @@ from medcoder.codes.formats import CODE_SYSTEMS, CPT, ICD10CM, is_canonical
 from medcoder.data.predictions import NotePrediction, PredictedCode
 
 UNGROUNDED_ACTIONS: tuple[str, ...] = ("review", "drop")
-# Rule order in `review.reasons`; invalid_code_removed and truncated (note-level: a count of removed
-# codes, the characters read of a note that was cut) are added by `contract.render_prediction`.
+# Rule order in `review.reasons`; invalid_code_removed, truncated and outside_label_space (note-level: a count of
+# removed codes, the characters read of a note that was cut, the ICD-10-CM category of a diagnosis the note states
+# that no label codes) are added by `contract.render_prediction`.
 REASON_ORDER: tuple[str, ...] = (
     "invalid_code_removed",
     "truncated",
+    "outside_label_space",
     "low_confidence",
     "ungrounded",
     "high_risk",
     "em_level",
 )
 COUNT_REASONS: tuple[str, ...] = ("invalid_code_removed", "truncated")  # their detail is a positive number, not a code
+CATEGORY_REASONS: tuple[str, ...] = ("outside_label_space",)  # their detail is an ICD-10-CM category, not a line's code
 # ICD-10-CM prefixes routed in every setting: sepsis (A40, A41, severe sepsis R65.2), whose inpatient
 # claims payers re-audit for clinical validation.
 DEFAULT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("A40", "A41", "R65.2")

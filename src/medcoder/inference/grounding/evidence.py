@@ -67,6 +67,7 @@ from medcoder.inference.grounding.sentences import (
     clauses,
     diagnostic_clauses,
     doubted_diagnosis_clauses,
+    in_diagnostic_statement,
     is_doubted,
     plain_sentences,
     sentence_at,
@@ -243,6 +244,7 @@ def ground_note(
         # every decision made: each quote shows the words that say its code, not the whole line (quotes.py)
         codes = narrowed_quotes(codes, text, verifier, COMBINATION_PARTS)
     blocked = [b for b in blocked if b not in rescued]
+    outside = _outside_diagnoses(text, plain, verifier) if verifier is not None else ()
     history = [h for h in history if (h[0], h[1]) not in rescued]
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
         index = verifier.label_index
@@ -270,7 +272,19 @@ def ground_note(
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
                           context_blocked=tuple(blocked), historical_mentions=tuple(history),
                           documented_signs=tuple(signs), verifier_rejected=tuple(unsupported),
+                          outside_diagnoses=outside,
                           specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
+
+
+def _outside_diagnoses(text: str, plain: Sequence[Span], verifier: SupportVerifier) -> tuple[tuple[str, Span], ...]:
+    """(ICD-10-CM category, clause) for each diagnosis outside the label space that a plainly asserting clause of
+    the note's diagnostic statements states (`SupportVerifier.outside_categories`), each category once."""
+    diagnostic = [s for s in plain if in_diagnostic_statement(text, s[0])]
+    found: dict[str, Span] = {}
+    for span, categories in zip(diagnostic, verifier.outside_categories([text[a:b] for a, b in diagnostic])):
+        for category in categories:
+            found.setdefault(category, span)
+    return tuple(found.items())
 
 
 def _only_within(evidence: Sequence[Span], regions: Sequence[Span]) -> bool:

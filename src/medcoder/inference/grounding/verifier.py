@@ -132,25 +132,26 @@ def _category_descriptions() -> dict[str, str]:
     return {c: cm.get_description(c) for c in cm.get_all_codes(False) if len(c) == 3 and cm.is_category(c)}
 
 
-def _competitor_texts(labels: Sequence[Label], margin: str) -> list[str]:
+def _competitor_texts(labels: Sequence[Label], margin: str) -> list[tuple[str, str]]:
     """The texts a span's margin is measured against besides the labels' own (`margin`, one of MARGINS).
 
     Billable siblings that are not labels: "chronic atrial fibrillation" or "CKD stage 3b" is better
     read as I48.20 or N18.32 than as the label space's I48.91 or N18.30. Categories outside the labels'
     categories: a condition the label space has no code for is read as its own category, not as the
     nearest label ("common cold" is J00, not J06.9; "prostate cancer" C61, not N40.0; "annual gyn visit"
-    Z01, not Z00.00), so the label it resembles loses the margin."""
+    Z01, not Z00.00), so the label it resembles loses the margin. Each text comes with what it reads as:
+    ("", text) for a sibling, (category, text) for a category (`SupportVerifier.outside_categories`)."""
     if margin not in MARGINS:
         raise VerifierError(f"verifier margin must be one of {', '.join(MARGINS)}, got {margin!r}")
-    texts: list[str] = []
+    texts: list[tuple[str, str]] = []
     if margin == MARGIN_LABELS:
         return texts
     codes = {code for system, code in labels if system == ICD10CM}
     for code in sorted({s for c in codes for s in _billable_siblings(c)} - codes):
-        texts += code_texts(ICD10CM, code)
+        texts += [("", t) for t in code_texts(ICD10CM, code)]
     if margin == MARGIN_WITH_CATEGORIES:
         covered = {c[:3] for c in codes}
-        texts += [w for category, d in _category_descriptions().items() if category not in covered
+        texts += [(category, w) for category, d in _category_descriptions().items() if category not in covered
                   for w in description_wordings(d)]  # fmt: skip
     return texts
 
@@ -292,8 +293,10 @@ class SupportVerifier:
         self.margin = margin
         competitors = _competitor_texts(self.labels, margin)
         owners += [-1] * len(competitors)
-        texts += competitors
+        texts += [t for _, t in competitors]
         self._owner = np.array(owners, dtype=np.int64)
+        # the ICD-10-CM category outside the label space each text describes ("" for labels' and siblings' texts)
+        self._category = np.array([""] * (len(texts) - len(competitors)) + [c for c, _ in competitors], dtype=object)
         # the label texts grouped by owner (competitors last), for one max per group (`group_max`)
         self._groups = Groups(np.where(self._owner < 0, len(self.labels), self._owner), len(self.labels) + 1)
         fingerprint = getattr(encoder, "fingerprint", None)  # a SentenceEncoder's: its embeddings can be cached
@@ -352,6 +355,27 @@ class SupportVerifier:
         index = {s: i for i, s in enumerate(unique)}
         rows = [index[s] for s in span_texts]
         return similarity[rows], margin[rows]
+
+    def outside_categories(self, span_texts: Sequence[str]) -> list[tuple[str, ...]]:
+        """For each span, the ICD-10-CM categories outside the label space that it states: a reading of it
+        (whole, or one finding of a list) whose best match among all texts is such a category's, with the
+        support a label would get for that match at the verifier's stated bar ("A: common cold" states
+        J00). What a model over these labels cannot code, a coder must (the note goes to review), and
+        the symptoms such a diagnosis explains are not coded beside it. Empty without a stated bar or
+        category competitors (`margin`)."""
+        bar = None if self.weights is None else self.weights.stated_bar
+        if bar is None or self.margin != MARGIN_WITH_CATEGORIES or not span_texts:
+            return [() for _ in span_texts]
+        readings = _readings(span_texts)
+        distinct = list(dict.fromkeys(text for whole, items in readings for text in (*whole, *items)))
+        sims = self.encoder(distinct) @ self._label_embeddings.T
+        best = sims.argmax(axis=1)
+        best_sim = sims[np.arange(len(distinct)), best]
+        support = self.weights.probability(np.stack([best_sim, np.zeros_like(best_sim)], axis=1))
+        states = {
+            t: str(self._category[k]) for t, k, p in zip(distinct, best, support) if self._category[k] and p >= bar
+        }
+        return [tuple(dict.fromkeys(states[t] for t in (*whole, *items) if t in states)) for whole, items in readings]
 
     def support(self, span_texts: Sequence[str], label_ids: Sequence[int]) -> np.ndarray:
         """Support probability of each (span text, label) pair; a documented value decides value codes
