@@ -95,3 +95,32 @@ def test_pad_chunks_pads_to_the_batch_maxima(tokenizer) -> None:
 def test_bad_chunking_is_refused(size: int, overlap: int, chunks: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Chunking(size, overlap, chunks)
+
+
+def test_length_groups_cover_every_chunk_once_and_split_only_where_padding_costs_more_than_a_pass():
+    from medcoder.models.coder import length_groups
+
+    lengths = [10, 12, 100, 120, 256, 256, 256, 256]
+    groups = length_groups(lengths, 3)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert groups == [[0, 1, 2, 3], [4, 5, 6, 7]]  # short chunks apart from the full ones
+    assert length_groups([256] * 8, 3) == [list(range(8))]  # nothing to save
+    assert len(length_groups(list(range(1, 300)), 3)) <= 3 and length_groups([], 3) == []
+
+
+def test_chunks_encoded_in_length_groups_have_the_states_of_one_padded_pass():
+    import torch
+
+    from medcoder.data.chunking import Chunking, chunk_notes, pad_chunks
+    from medcoder.models.coder import MedicalCoder
+
+    torch.manual_seed(0)
+    net = MedicalCoder(num_labels=3, encoder="tiny-random-bert", finetune="lora").eval()
+    notes = ["Assessment: hypertension. " * n for n in (1, 3, 9, 30)]  # last chunks of very different lengths
+    batch = pad_chunks(chunk_notes(notes, net.tokenizer, Chunking(32, 4, 4)), 0)
+    with torch.no_grad():
+        grouped = net.encode(batch["input_ids"], batch["attention_mask"])
+        net.group_lengths = False
+        padded = net.encode(batch["input_ids"], batch["attention_mask"])
+    assert torch.allclose(grouped, padded, atol=1e-5)
+    assert (grouped.reshape(-1, grouped.shape[-1])[~batch["attention_mask"].reshape(-1).bool()] == 0).all()

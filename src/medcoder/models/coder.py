@@ -30,6 +30,7 @@ from medcoder.models.ngram import NgramMixer
 from medcoder.models.tagger import build_tagger
 
 INFERENCE_CHUNKS_PER_PASS = 64  # encoder chunks per forward pass without gradients (see MedicalCoder.encode)
+MAX_LENGTH_GROUPS = 3  # encoder passes per batch at most, each over chunks of similar length (`length_groups`)
 LORA_DEFAULTS: dict[str, Any] = {
     "lora_r": 8,
     "lora_alpha": 16,
@@ -47,6 +48,40 @@ class CoderOutput:
     em_logits: torch.Tensor  # (B, len(EM_CLASSES))
     token_mask: torch.Tensor  # (B, T) bool: real note tokens (not special, not pad)
     em_attention: torch.Tensor  # (B, T) float32: the E/M pool's weights, a probability row over token_mask
+
+
+def length_groups(sorted_lengths: Sequence[int], max_groups: int) -> list[list[int]]:
+    """Cut ascending `sorted_lengths` into at most `max_groups` runs of consecutive indices that minimise the
+    padded size, sum over runs of (run length x its longest): one encoder pass per run. A run costs one
+    longest chunk's worth besides, so a run is only split off where it saves more than that."""
+    if not sorted_lengths:
+        return []
+    # runs only break where the length changes: search over the distinct lengths (at most the chunk size)
+    ends = [
+        i + 1
+        for i in range(len(sorted_lengths))
+        if i + 1 == len(sorted_lengths) or sorted_lengths[i + 1] != sorted_lengths[i]
+    ]
+    bounds = [0, *ends]
+    overhead = sorted_lengths[-1]
+    m = len(ends)
+    # best[k][i]: least cost of the first bounds[i] lengths in k runs; cut[k][i]: the bound the last run starts at
+    inf = float("inf")
+    best = [[inf] * (m + 1) for _ in range(max_groups + 1)]
+    cut = [[0] * (m + 1) for _ in range(max_groups + 1)]
+    best[0][0] = 0.0
+    for k in range(1, max_groups + 1):
+        for i in range(1, m + 1):
+            for j in range(i):
+                cost = best[k - 1][j] + (bounds[i] - bounds[j]) * sorted_lengths[bounds[i] - 1] + overhead
+                if cost < best[k][i]:
+                    best[k][i], cut[k][i] = cost, j
+    k = min(range(1, max_groups + 1), key=lambda g: best[g][m])
+    runs, i = [], m
+    while k > 0:
+        runs.append(list(range(bounds[cut[k][i]], bounds[i])))
+        i, k = cut[k][i], k - 1
+    return runs[::-1]
 
 
 class MedicalCoder(nn.Module):
@@ -109,6 +144,9 @@ class MedicalCoder(nn.Module):
         self.max_positions = int(getattr(base.config, "max_position_embeddings", 512))
         hidden_size = int(base.config.hidden_size)
         self.encoder = adapt_encoder(base, finetune, **lora) if finetune == "lora" else adapt_encoder(base, finetune)
+        # chunks of similar length go through the encoder together, each group cut to its longest (`_encode_chunks`);
+        # off only to measure what that saves
+        self.group_lengths = True
 
         self.dropout = nn.Dropout(head_dropout)
         # None: the heads read the encoder's states as they are (checkpoints from before the layer)
@@ -139,20 +177,37 @@ class MedicalCoder(nn.Module):
         flat_ids, flat_mask = input_ids.reshape(-1, seq_len), attention_mask.reshape(-1, seq_len)
         real = flat_mask.any(dim=1)
         ids, mask = flat_ids[real], flat_mask[real]
-        if not torch.is_grad_enabled() and len(ids) > INFERENCE_CHUNKS_PER_PASS:
-            states = torch.cat(
-                [
-                    self.encoder(
-                        input_ids=ids[i : i + INFERENCE_CHUNKS_PER_PASS],
-                        attention_mask=mask[i : i + INFERENCE_CHUNKS_PER_PASS],
-                    ).last_hidden_state
-                    for i in range(0, len(ids), INFERENCE_CHUNKS_PER_PASS)
-                ]
-            )
-            return self._scatter(states, real, batch, n_chunks, seq_len, mask)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.finetune != "frozen"):
-            states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            states = self._encode_chunks(ids, mask)
         return self._scatter(states, real, batch, n_chunks, seq_len, mask)
+
+    def _encode_chunks(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(N, S) right-padded chunks -> (N, S, D) states, the encoder run once per group of chunks of similar
+        length (`length_groups`), each group cut to its longest chunk; states past a chunk's end are zero.
+
+        A note's last chunk is as long as what is left of the note, and padding it to the batch's longest
+        chunk cost a quarter of the encoder's work on the embedded corpus; attention never crosses chunks,
+        so the real tokens' states are those of one padded pass (up to float rounding; timed and compared by
+        scripts/bench_length_groups.py). Without gradients at most `INFERENCE_CHUNKS_PER_PASS` chunks go
+        through at once: serving reads whole notes (hundreds of chunks for 100k characters)."""
+        lengths = mask.shape[1] - mask.flip(1).to(torch.int64).argmax(dim=1)  # last real token + 1
+        if not self.group_lengths:
+            groups = [torch.arange(len(ids))]
+        else:
+            order = torch.argsort(lengths, stable=True)
+            groups = [order[g] for g in length_groups(lengths[order].tolist(), MAX_LENGTH_GROUPS)]
+        limit = len(ids) if torch.is_grad_enabled() else INFERENCE_CHUNKS_PER_PASS
+        states: torch.Tensor | None = None
+        for group in groups:
+            for part in torch.split(group, limit):
+                width = int(lengths[part].max())
+                out = self.encoder(input_ids=ids[part, :width], attention_mask=mask[part, :width]).last_hidden_state
+                if states is None:
+                    states = out.new_zeros((len(ids), ids.shape[1], out.shape[-1]))
+                states = states.index_put((part,), nn.functional.pad(out, (0, 0, 0, ids.shape[1] - width)))
+        if states is None:
+            raise ValueError("no chunk to encode: every chunk of the batch is padding")
+        return states
 
     def encode_above(self, frozen: torch.Tensor, attention_mask: torch.Tensor, layers: int) -> torch.Tensor:
         """`encode` from `frozen`, the (real chunks, S, D) states after the encoder's lowest `layers` layers,
