@@ -318,3 +318,22 @@ def test_a_history_without_sequelae_is_stated_as_a_history_not_negated() -> None
     # "no residual deficits" is what Z86.73 names, not a negation: the sentence is searched for history codes
     assert states_status("Ischemic stroke 2019 with full recovery, no residual deficits.", HISTORICAL_STATUS)
     assert not states_status("No history of stroke.", HISTORICAL_STATUS)
+
+
+@pytest.mark.parametrize("text, mention, code, over", [
+    ("Follow-up for colon cancer treated with a right hemicolectomy in 2015; there is no evidence of recurrence "
+     "and he has had no treatment since.", "colon cancer", "C18.9", True),
+    ("1. Prostate cancer - s/p radical prostatectomy 2016, PSA undetectable, off all treatment", "Prostate cancer",
+     "C61", True),
+    ("Breast cancer, completed radiation 2019, cancer-free since.", "Breast cancer", "C50.919", True),
+    ("Breast cancer on anastrozole, no evidence of recurrence.", "Breast cancer", "C50.919", False),
+    ("Metastatic colon cancer, starting FOLFOX next week.", "colon cancer", "C18.9", False),
+    ("Lung cancer: no treatment yet, oncology referral.", "Lung cancer", "C34.90", False),
+    ("CLL in remission, no treatment.", "CLL", "C91.10", False),  # remission is coded in C91 itself
+])  # fmt: skip
+def test_a_cancer_its_sentence_says_is_over_is_a_history_not_a_current_malignancy(text, mention, code, over):
+    """I.C.2.d: excised or eradicated, no further treatment, no evidence of it: Z85, not the C code."""
+    from medcoder.inference.grounding.context import is_eradicated_malignancy
+
+    start = text.index(mention)
+    assert is_eradicated_malignancy(text, start, start + len(mention), "ICD-10-CM", code) is over

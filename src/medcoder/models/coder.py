@@ -185,8 +185,8 @@ class MedicalCoder(nn.Module):
         """(N, S) right-padded chunks -> (N, S, D) states, the encoder run once per group of chunks of similar
         length (`length_groups`), each group cut to its longest chunk; states past a chunk's end are zero.
 
-        A note's last chunk is as long as what is left of the note, and padding it to the batch's longest
-        chunk cost a quarter of the encoder's work on the embedded corpus; attention never crosses chunks,
+        A note's last chunk is as long as what is left of the note, and padded to the batch's longest chunk
+        about a fifth of the tokens the encoder ran on the embedded corpus were padding; attention never crosses chunks,
         so the real tokens' states are those of one padded pass (up to float rounding; timed and compared by
         scripts/bench_length_groups.py). Without gradients at most `INFERENCE_CHUNKS_PER_PASS` chunks go
         through at once: serving reads whole notes (hundreds of chunks for 100k characters)."""

@@ -600,6 +600,41 @@ def is_dated_acute_event(text: str, end: int, system: str, code: str) -> bool:
     return system == ICD10CM and code.startswith(_ACUTE_EVENTS) and bool(_DATED.match(text, end))
 
 
+# a malignancy that was excised or eradicated, with no further treatment directed to it and no evidence of it, is
+# a personal history (Z85, I.C.2.d): what a note says to tell that, in the sentence that names the cancer
+_ERADICATED = re.compile(
+    r"\bno\s+(?:evidence|signs?)\s+of\s+(?:recurren\w*|residual|metasta\w*|(?:active\s+)?disease|malignancy)"
+    r"|\bwithout\s+(?:evidence\s+of\s+)?recurren\w*|\bNED\b|\b(?:cancer|disease|tumou?r)[- ]free\b"
+    r"|\bno\s+(?:further\s+|active\s+|current\s+)?(?:treatment|therapy|chemo\w*)\b(?!\s+(?:yet|planned))"
+    r"|\b(?:receives|receiving|on)\s+no\s+(?:treatment|therapy)\b|\boff\s+(?:all\s+)?(?:treatment|therapy)\b"
+    r"|\b(?:completed|finished)\s+(?:adjuvant\s+)?(?:chemo\w*|radiation|radiotherapy|treatment|therapy)\b"
+    r"|\bPSA\s+(?:undetectable|undetected)\b",
+    re.IGNORECASE,
+)
+# treatment still directed at the cancer keeps it current, whatever else the sentence says (I.C.2.d, I.C.2.m)
+_ON_TREATMENT = re.compile(
+    r"\b(?:on|receiving|continues|continuing|started|starting|currently)\s+(?:adjuvant\s+|maintenance\s+)?"
+    r"(?:tamoxifen|anastrozole|letrozole|exemestane|leuprolide|enzalutamide|abiraterone|chemo\w*|radiation"
+    r"|radiotherapy|hormon\w+\s+therapy|immunotherapy|treatment|therapy)\b",
+    re.IGNORECASE,
+)
+# leukemia, lymphoma and myeloma code their remission in the category itself (C90-C95: "in remission")
+_REMISSION_CODED = ("C90", "C91", "C92", "C93", "C94", "C95")
+_FULL_STOP = re.compile(r"[.!?](?=\s|$)|\n")
+
+
+def is_eradicated_malignancy(text: str, start: int, end: int, system: str, code: str) -> bool:
+    """Whether the mention text[start:end] of a malignant neoplasm code names a cancer its sentence (to the
+    full stop, semicolons included: "colon cancer treated in 2015; no evidence of recurrence") says is over:
+    no evidence of it, no further treatment, treatment completed (I.C.2.d: then Z85, not the C code)."""
+    if system != ICD10CM or not code.startswith("C") or code.startswith(_REMISSION_CODED):
+        return False
+    lo = max((m.end() for m in _FULL_STOP.finditer(text, 0, start)), default=0)
+    following = _FULL_STOP.search(text, end)
+    hi = following.start() if following else len(text)
+    return bool(_ERADICATED.search(text, lo, hi)) and not _ON_TREATMENT.search(text, lo, hi)
+
+
 def exempt_statuses(system: str, code: str) -> frozenset[str]:
     """Statuses that ARE the meaning of a code, so they support it instead of blocking it:
     Z80-Z84 family history (family, and historical: "father had colon cancer, s/p colectomy" is a

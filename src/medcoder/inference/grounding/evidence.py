@@ -54,6 +54,7 @@ from medcoder.inference.grounding.context import (
     exempt_statuses,
     is_confirmed_only,
     is_dated_acute_event,
+    is_eradicated_malignancy,
     ongoing_condition,
     stated_status,
     states_a_doubted_diagnosis,
@@ -704,6 +705,8 @@ def _names_its_text(code: PredictedCode, text: str, verifier: SupportVerifier) -
 def _status(text: str, span: Span, system: str, code: str) -> str | None:
     ignore = exempt_statuses(system, code) | ({HISTORICAL} if ongoing_condition(system, code) else set())
     match = detect_context(text, span[0], span[1], subject_of(system, code), ignore=ignore)
-    if match is None and is_dated_acute_event(text, span[1], system, code):
+    if match is None and (
+        is_dated_acute_event(text, span[1], system, code) or is_eradicated_malignancy(text, *span, system, code)
+    ):
         return HISTORICAL
     return match.status if match else None
