@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medcoder.data.chunking import Chunking, chunk_note
-from medcoder.data.spans import IGNORE, B, I, O, bio_tags_for_spans, merge_spans, spans_from_bio, token_runs
+from medcoder.data.spans import IGNORE, B, I, O, bio_tags_for_spans, merge_spans, spans_from_bio, token_runs, word_span
 from medcoder.data.tokenizer import load_tokenizer
 
 TEXT = (
@@ -91,7 +91,8 @@ def test_a_run_carried_over_a_line_break_is_two_spans() -> None:
     text = "follow-up\nType 2 diabetes"
     offsets = [(-1, -1), (0, 6), (6, 7), (7, 9), (10, 14), (15, 16), (17, 25), (-1, -1)]
     tags = [IGNORE, O, O, B, I, I, I, IGNORE]
-    assert [text[s:e] for s, e in spans_from_bio(tags, offsets, text)] == ["up", "Type 2 diabetes"]
+    # the tagged "up" is widened to its hyphenated word
+    assert [text[s:e] for s, e in spans_from_bio(tags, offsets, text)] == ["follow-up", "Type 2 diabetes"]
 
 
 def test_decoder_tolerates_i_without_b_and_trims_edges() -> None:
@@ -133,3 +134,14 @@ def test_merge_spans_only_joins_chunk_pieces_across_white_space() -> None:
     text = "chest pain dyspnea"
     assert merge_spans([(11, 18), (0, 5), (3, 10)], text) == [(0, 10), (11, 18)]
     assert merge_spans([(0, 10), (11, 18)], text, joinable=[(False, True), (True, False)]) == [(0, 18)]
+
+
+@pytest.mark.parametrize("text, start, end, expected", [
+    ("A: sinusitis - amoxicillin-clavulanate.", 26, 38, "amoxicillin-clavulanate"),  # a fragment from its hyphen
+    ("A: sinusitis - amoxicillin-clavulanate.", 15, 26, "amoxicillin-clavulanate"),  # the first half
+    ("Positive for COVID-19 today.", 13, 18, "COVID-19"),
+    ("Cough - no fever.", 0, 5, "Cough"),  # a spaced dash separates
+])  # fmt: skip
+def test_an_evidence_span_is_widened_to_whole_words_hyphenated_ones_included(text, start, end, expected):
+    span = word_span(text, start, end)
+    assert span is not None and text[span[0] : span[1]] == expected
