@@ -145,3 +145,9 @@ def test_merge_spans_only_joins_chunk_pieces_across_white_space() -> None:
 def test_an_evidence_span_is_widened_to_whole_words_hyphenated_ones_included(text, start, end, expected):
     span = word_span(text, start, end)
     assert span is not None and text[span[0] : span[1]] == expected
+
+
+def test_a_span_at_the_end_of_the_text_is_read_without_looking_past_it():
+    text = "Problems: tobacco use (occasional cigar, not daily)"  # a clause that ends the note (stress note s-070)
+    assert word_span(text, len(text), len(text)) is None
+    assert text[slice(*word_span(text, 10, len(text)))] == "tobacco use (occasional cigar, not daily)"

@@ -145,7 +145,9 @@ def _whole_words(text: str, start: int, end: int) -> Span:
 
 def _inside_word(text: str, i: int) -> bool:
     """Whether text[i - 1] and text[i] belong to one word: both letters or digits, or one of them a hyphen
-    joining letters or digits ("COVID-19", "amoxicillin-clavulanate")."""
+    joining letters or digits ("COVID-19", "amoxicillin-clavulanate"); False at either end of the text."""
+    if not 0 < i < len(text):
+        return False
     before, after = text[i - 1], text[i]
     if before.isalnum() and after.isalnum():
         return True
