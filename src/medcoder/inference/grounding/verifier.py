@@ -321,7 +321,7 @@ class SupportVerifier:
     def prefetch(self, span_texts: Sequence[str]) -> None:
         """Embed `span_texts` (as `support` will read them) in one encoder call, so the notes of a batch
         are read in a few large forward passes rather than many small ones (grounding asks per note)."""
-        self.encoder(list(dict.fromkeys(text for whole, items in _readings(span_texts) for text in (*whole, *items))))
+        self.encoder(_distinct_texts(_readings(span_texts)))
 
     def _pair_features(self, span_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(n, L) similarity and (n, L) margin of every (span, label) pair, each from the span's reading
@@ -331,7 +331,7 @@ class SupportVerifier:
         unique = list(dict.fromkeys(span_texts))
         readings = _readings(unique)
         # each distinct text is encoded once: most spans have no abbreviation to expand and list one finding
-        distinct = list(dict.fromkeys(text for whole, items in readings for text in (*whole, *items)))
+        distinct = _distinct_texts(readings)
         row_of = {t: i for i, t in enumerate(distinct)}
         embedded = self.encoder(distinct) @ self._label_embeddings.T  # (distinct texts, n_texts)
         # a row per reading: each span whole (as written or expanded, the better per text), then each listed finding
@@ -367,7 +367,7 @@ class SupportVerifier:
         if bar is None or self.margin != MARGIN_WITH_CATEGORIES or not span_texts:
             return [() for _ in span_texts]
         readings = _readings(span_texts)
-        distinct = list(dict.fromkeys(text for whole, items in readings for text in (*whole, *items)))
+        distinct = _distinct_texts(readings)
         sims = self.encoder(distinct) @ self._label_embeddings.T
         best = sims.argmax(axis=1)
         best_sim = sims[np.arange(len(distinct)), best]
@@ -472,6 +472,11 @@ def _reading(span: str) -> tuple[tuple[str, str], tuple[str, ...]]:
 
 # separators of a list of findings: a field's label ("Discharge dx:"), commas, semicolons, "and", "&", "+"
 _LIST_SEPARATOR = re.compile(r"\s*[,;:]\s*|\s+(?:and|&|\+)\s+", re.IGNORECASE)
+
+
+def _distinct_texts(readings: Sequence[tuple[tuple[str, str], tuple[str, ...]]]) -> list[str]:
+    """Every text the readings hold (whole spans and listed findings), each once, in order: what the encoder embeds."""
+    return list(dict.fromkeys(text for whole, items in readings for text in (*whole, *items)))
 
 
 def _listed_findings(text: str) -> list[str]:
