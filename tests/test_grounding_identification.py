@@ -1,5 +1,6 @@
-"""Evidence windows never quote an identification line: when the attention peak of a code (fallback
-window) or of the E/M level falls on the patient's name, SSN, MRN or payer, no window is taken there."""
+"""Evidence never quotes an identification line: when the attention peak of a code (fallback window)
+or of the E/M level falls on the patient's name, SSN, MRN or payer, no window is taken there, and a
+tagger's span there is no evidence either."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from medcoder.codes.em import EM_CLASSES
 from medcoder.data.chunking import Chunking, chunk_note
+from medcoder.data.predictions import NotePrediction
 from medcoder.data.tokenizer import load_tokenizer
 from medcoder.inference.grounding.evidence import ground_note
 from medcoder.inference.grounding.identification import is_identification_line
@@ -38,24 +40,21 @@ def peak_on(offsets: np.ndarray, phrase: str) -> np.ndarray:
     return row / row.sum()
 
 
+def ground(
+    offsets: np.ndarray, attention: np.ndarray, tags: np.ndarray | None = None, **em: np.ndarray
+) -> NotePrediction:
+    """TEXT grounded for I10 at score 0.9 (threshold 0.5) with this attention row and these BIO tags."""
+    tags = np.zeros(len(offsets), dtype=np.int64) if tags is None else tags
+    scores = np.array([0.9], dtype=np.float32)
+    return ground_note("n1", TEXT, "outpatient", LABELS, scores, attention[None, :], tags, offsets, 0.5, **em)
+
+
 @pytest.mark.parametrize("phrase", ["Quortlebaum", "987-65-4329", "medicare", "2024-03-05"])
 def test_no_fallback_or_em_window_on_an_identification_line(offsets, phrase) -> None:
     attention = peak_on(offsets, phrase)
     em = np.zeros(len(EM_CLASSES), dtype=np.float32)
     em[EM_CLASSES.index("99213")] = 1.0
-    pred = ground_note(
-        "n1",
-        TEXT,
-        "outpatient",
-        LABELS,
-        np.array([0.9], dtype=np.float32),
-        attention[None, :],
-        np.zeros(len(offsets), dtype=np.int64),
-        offsets,
-        0.5,
-        em_probs=em,
-        em_attention=attention,
-    )
+    pred = ground(offsets, attention, em_probs=em, em_attention=attention)
     (code,) = pred.codes  # kept, ungrounded, for review: but pointing at nothing on the header
     assert code.code == "I10" and not code.grounded and code.evidence == ()
     assert pred.em_code == "99213"
@@ -65,19 +64,33 @@ def test_no_fallback_or_em_window_on_an_identification_line(offsets, phrase) -> 
 
 def test_a_peak_on_the_clinical_text_still_gets_its_window(offsets) -> None:
     attention = peak_on(offsets, "hypertension")
-    pred = ground_note(
-        "n1",
-        TEXT,
-        "outpatient",
-        LABELS,
-        np.array([0.9], dtype=np.float32),
-        attention[None, :],
-        np.zeros(len(offsets), dtype=np.int64),
-        offsets,
-        0.5,
-    )
+    pred = ground(offsets, attention)
     (code,) = pred.codes
     assert [TEXT[s:e] for s, e in code.evidence] and "hypertension" in TEXT[slice(*code.evidence[0])]
+
+
+def tagged(offsets: np.ndarray, *phrases: str) -> np.ndarray:
+    """BIO tag ids (0 O, 1 B, 2 I) marking each phrase's tokens as one tagged run."""
+    tags = np.zeros(len(offsets), dtype=np.int64)
+    for phrase in phrases:
+        start = TEXT.index(phrase)
+        inside = np.flatnonzero((offsets[:, 0] >= start) & (offsets[:, 1] <= start + len(phrase)) & (offsets[:, 1] > 0))
+        tags[inside] = 2
+        tags[inside[0]] = 1
+    return tags
+
+
+def test_a_tagged_span_on_an_identification_line_is_no_evidence(offsets) -> None:
+    # the tagger marked the SSN and the assessment, and the code's attention sits on the SSN: the SSN
+    # is not a span at all, so the code's evidence is its other tagged span
+    attention = 0.8 * peak_on(offsets, "987-65-4329") + 0.2 * peak_on(offsets, "essential hypertension")
+    pred = ground(offsets, attention, tagged(offsets, "987-65-4329", "essential hypertension"))
+    (code,) = pred.codes
+    assert [TEXT[s:e] for s, e in code.evidence] == ["essential hypertension"]
+    # tagged only on the header: no span, and the fallback window refuses the header too
+    only_header = ground(offsets, peak_on(offsets, "Quortlebaum"), tagged(offsets, "Zyxwv Quortlebaum"))
+    (code,) = only_header.codes
+    assert code.evidence == () and not code.grounded
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,14 @@ def _token_membership(spans: Sequence[Span], token_offsets: np.ndarray) -> np.nd
     return valid[None, :] & (starts[None, :] < e) & (s < ends[None, :])
 
 
+def _tagged_spans(text: str, bio_tags: np.ndarray, token_offsets: np.ndarray) -> list[Span]:
+    """The tagger's spans that may be evidence: none on an identification line. A tagger's run over the
+    patient's name or SSN (a weak or freshly trained model tags what it has not learnt to skip) would
+    hand who the patient is to whoever reads the prediction, as a window there would (`_window_at`)."""
+    spans = spans_from_bio(bio_tags.tolist(), token_offsets.tolist(), text)
+    return [span for span in spans if not is_identification_line(text, span[0])]
+
+
 def _window_at(peak: int, token_offsets: np.ndarray, window_tokens: int, text: str) -> Span | None:
     """Whole words around token `peak`: up to `window_tokens` real tokens of its chunk centred on
     it, cut to its sentence or line and widened to word boundaries (a window must not show half a
@@ -171,7 +179,7 @@ def ground_note(
     it is at least the verifier's `rescue_support`: the words a model has not seen in training ("community-acquired
     pneumonia confirmed on chest x-ray") can still reach their code, never silently.
     """
-    tagged = spans_from_bio(bio_tags.tolist(), token_offsets.tolist(), text)
+    tagged = _tagged_spans(text, bio_tags, token_offsets)
     membership = _token_membership(tagged, token_offsets).astype(np.float32)
     codes: list[PredictedCode] = []
     blocked: list[Label] = []
@@ -371,7 +379,7 @@ def tagged_readings(text: str, bio_tags: np.ndarray, token_offsets: np.ndarray) 
     `_support_texts`), for its prefetch: embedded with the note's sentences in a few large encoder
     passes rather than in the small per-note passes of `_verified`."""
     out: list[str] = []
-    for span in spans_from_bio(bio_tags.tolist(), token_offsets.tolist(), text):
+    for span in _tagged_spans(text, bio_tags, token_offsets):
         sentence = sentence_at(text, span[0])
         clause = _clause_at(text, span, sentence)
         out += [text[a:b] for a, b in (span, clause, sentence)]

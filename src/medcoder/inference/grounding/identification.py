@@ -1,10 +1,11 @@
 """Identification lines: the lines of a note that say who the patient is (name, MRN, SSN, date of
 birth, payer, dates of the stay), which no evidence window may quote.
 
-Evidence travels to the caller with the codes. A tagged span is the model's own phrase ("established
-patient") and stays; but the fallback window around an attention peak and the E/M level's windows
-are whole words around a token, and on a short note the peak often falls on the header, so the
-window would hand the patient's name and SSN to whoever reads the prediction. A line is an
+Evidence travels to the caller with the codes. The fallback window around an attention peak and the
+E/M level's windows are whole words around a token, and on a short note the peak often falls on the
+header, so the window would hand the patient's name and SSN to whoever reads the prediction; a
+tagger's span there would too (a freshly trained tagger tags what it has not learnt to skip), so
+neither is ever evidence. A line is an
 identification line when it starts with an identification label ("Patient:", "Name:", "MRN",
 "DOB:", "Payer:", "Date of service:" ... as the embedded corpus and MIMIC headers write them), or
 holds such a label anywhere followed by ":", "#" or a number ("..., SSN <nine digits>, MRN <number>",
