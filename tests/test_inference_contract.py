@@ -186,9 +186,24 @@ def test_drop_policy_removes_ungrounded_codes_and_their_reasons():
     assert all(c["grounded"] for c in line["codes"])
 
 
-def test_no_codes_no_em_gives_an_empty_line_without_review():
+def test_a_line_without_a_diagnosis_code_goes_to_review():
+    # nothing coded, a procedure alone, or the only diagnosis dropped as ungrounded: a claim needs one
     line = render(NotePrediction(id="n1"))
-    assert line["codes"] == [] and line["em"] is None and line["review"] == {"required": False, "reasons": []}
+    assert line["codes"] == [] and line["em"] is None
+    assert line["review"] == {"required": True, "reasons": ["no_diagnosis_code:ICD-10-CM"]}
+    procedure_only = render(NotePrediction(id="n1", codes=(pc("93000", 0.9, span("ECG performed"), system="CPT"),)))
+    assert procedure_only["review"]["reasons"] == ["no_diagnosis_code:ICD-10-CM"]
+    dropped = render(
+        NotePrediction(id="n1", codes=(pc("R07.9", 0.9, grounded=False),)), RoutingPolicy(ungrounded="drop")
+    )
+    assert dropped["codes"] == [] and dropped["review"]["reasons"] == ["no_diagnosis_code:ICD-10-CM"]
+    for rendered in (line, procedure_only, dropped):
+        validate_contract_line(rendered, note_text=TEXT, is_valid=is_valid_code)
+    coded = render(NotePrediction(id="n1", codes=(pc("E11.65", 0.9, span("A1c 9.8%")),)))
+    assert coded["review"] == {"required": False, "reasons": []}
+    silent = {**procedure_only, "review": {"required": False, "reasons": []}}
+    with pytest.raises(ContractError, match="a line with no ICD-10-CM code must say so"):
+        validate_contract_line(silent, note_text=TEXT, is_valid=is_valid_code)
 
 
 @pytest.mark.parametrize(
@@ -291,6 +306,10 @@ _DELETE = object()
         (
             _edit("review.reasons", ["outside_label_space:J00.1", "ungrounded:R07.9"]),
             "outside_label_space must give an ICD-10-CM category",
+        ),
+        (
+            _edit("review.reasons", ["no_diagnosis_code:ICD-10-CM", "ungrounded:R07.9"]),
+            "only on a line with no ICD-10-CM code",
         ),
         (_edit("review.required", False), "review.required"),
         (_edit("em.code", "99201"), "em.code: CPT 99201 is not a valid"),

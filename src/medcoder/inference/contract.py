@@ -38,6 +38,7 @@ from medcoder.inference.routing import (
     CATEGORY_REASONS,
     COUNT_REASONS,
     REASON_ORDER,
+    SYSTEM_REASONS,
     RoutingPolicy,
     apply_routing,
     is_grounded,
@@ -53,7 +54,7 @@ PREDICTION_KEYS = ("id", "model", "codes", "em", "review")
 OPTIONAL_PREDICTION_KEYS = ("rules",)
 OPTIONAL_CODE_KEYS = ("support", "rules_applied")
 MODEL_KEYS = ("name", "version", "run_id", "code_sets")
-_REASON = re.compile(r"^(?P<rule>[a-z_]+):(?P<detail>[0-9A-Z.]+)$")
+_REASON = re.compile(r"^(?P<rule>[a-z_]+):(?P<detail>[0-9A-Z.-]+)$")
 
 
 class ContractError(ValueError):
@@ -170,6 +171,8 @@ def render_prediction(
     if pred.read_chars is not None:
         note_reasons.append(f"truncated:{int(pred.read_chars)}")
     note_reasons += sorted({f"outside_label_space:{category}" for category, _ in pred.outside_diagnoses})
+    if not any(c.system == ICD10CM for c in kept):
+        note_reasons.append(f"no_diagnosis_code:{ICD10CM}")
     if note_reasons:
         review = {"required": True, "reasons": [*note_reasons, *review["reasons"]]}
 
@@ -305,8 +308,9 @@ def _is_icd10cm_category(code: str) -> bool:
     return len(code) == 3 and icd10cm.is_valid(code)
 
 
-def _check_review(review: Any, emitted: dict[str, bool], fail) -> None:
-    """`emitted`: code -> grounded for every code in the line (the E/M level counts as grounded)."""
+def _check_review(review: Any, emitted: dict[str, bool], diagnosis_coded: bool, fail) -> None:
+    """`emitted`: code -> grounded for every code in the line (the E/M level counts as grounded);
+    `diagnosis_coded`: whether the line has an ICD-10-CM code (else it must say so, `no_diagnosis_code`)."""
     _check_keys(review, "review", ("required", "reasons"), fail)
     reasons = review["reasons"]
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
@@ -327,11 +331,16 @@ def _check_review(review: Any, emitted: dict[str, bool], fail) -> None:
         elif rule in CATEGORY_REASONS:
             if not _is_icd10cm_category(detail):
                 fail(f"review.reasons[{i}]", f"{rule} must give an ICD-10-CM category (three characters)")
+        elif rule in SYSTEM_REASONS:
+            if detail != ICD10CM or diagnosis_coded:
+                fail(f"review.reasons[{i}]", f"{rule} must give {ICD10CM}, and only on a line with no {ICD10CM} code")
         elif detail not in emitted:
             fail(f"review.reasons[{i}]", f"names {detail}, which is not among the line's codes or E/M level")
         ranks.append(REASON_ORDER.index(rule))
     if ranks != sorted(ranks):
         fail("review.reasons", f"must be ordered by rule ({', '.join(REASON_ORDER)})")
+    if not diagnosis_coded and f"no_diagnosis_code:{ICD10CM}" not in reasons:
+        fail("review.reasons", f"a line with no {ICD10CM} code must say so ('no_diagnosis_code:{ICD10CM}')")
     for code, grounded in emitted.items():
         if not grounded and f"ungrounded:{code}" not in reasons:
             fail("review.reasons", f"ungrounded code {code} is emitted without an 'ungrounded:{code}' reason")
@@ -403,4 +412,5 @@ def validate_contract_line(
         _check_score(em["score"], "em.score", fail)
         _check_evidence(em["evidence"], "em.evidence", note_text, fail)
         emitted.setdefault(em["code"], True)
-    _check_review(obj["review"], emitted, fail)
+    diagnosis_coded = any(c["system"] == ICD10CM for c in obj["codes"])
+    _check_review(obj["review"], emitted, diagnosis_coded, fail)

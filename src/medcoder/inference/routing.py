@@ -24,13 +24,15 @@ from medcoder.codes.formats import CODE_SYSTEMS, CPT, ICD10CM, is_canonical
 from medcoder.data.predictions import NotePrediction, PredictedCode
 
 UNGROUNDED_ACTIONS: tuple[str, ...] = ("review", "drop")
-# Rule order in `review.reasons`; invalid_code_removed, truncated and outside_label_space (note-level: a count of
-# removed codes, the characters read of a note that was cut, the ICD-10-CM category of a diagnosis the note states
-# that no label codes) are added by `contract.render_prediction`.
+# Rule order in `review.reasons`; invalid_code_removed, truncated, outside_label_space and no_diagnosis_code
+# (note-level: a count of removed codes, the characters read of a note that was cut, the ICD-10-CM category of a
+# diagnosis the note states that no label codes, the code system of which the line has no code) are added by
+# `contract.render_prediction`.
 REASON_ORDER: tuple[str, ...] = (
     "invalid_code_removed",
     "truncated",
     "outside_label_space",
+    "no_diagnosis_code",
     "low_confidence",
     "ungrounded",
     "high_risk",
@@ -38,6 +40,10 @@ REASON_ORDER: tuple[str, ...] = (
 )
 COUNT_REASONS: tuple[str, ...] = ("invalid_code_removed", "truncated")  # their detail is a positive number, not a code
 CATEGORY_REASONS: tuple[str, ...] = ("outside_label_space",)  # their detail is an ICD-10-CM category, not a line's code
+# a claim needs at least one diagnosis code (its medical necessity): a note left with none goes to a coder, whose
+# detail is the code system it lacks ("no_diagnosis_code:ICD-10-CM"); "right ankle sprain" with no sprain label
+# would otherwise leave as a line with nothing to bill and nothing to review
+SYSTEM_REASONS: tuple[str, ...] = ("no_diagnosis_code",)
 # ICD-10-CM prefixes routed in every setting: sepsis (A40, A41, severe sepsis R65.2), whose inpatient
 # claims payers re-audit for clinical validation.
 DEFAULT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("A40", "A41", "R65.2")
