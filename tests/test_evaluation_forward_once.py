@@ -25,9 +25,9 @@ def test_each_split_goes_through_the_coder_once_and_scores_as_predicted_alone(ti
         return forward_notes(net, records, *args, **kwargs)
 
     monkeypatch.setattr(predict_module, "forward_notes", counted)
-    evaluation, _, _ = evaluate_trained_coder(
+    evaluation = evaluate_trained_coder(
         coder, {"train": [], "val": val, "test": test}, verifier=None, grid=threshold_grid(), batch_size=4
-    )
+    ).evaluation
     assert passes == [tuple(r.id for r in val), tuple(r.id for r in test)]
     monkeypatch.setattr(predict_module, "forward_notes", forward_notes)
     for name, records in (("val", val), ("test", test)):

@@ -246,7 +246,7 @@ def comparison_record(
         alone = {m: neural.data.metrics.get(f"neural_only/{m}", float("nan")) for m in METRICS if m != "threshold"}
         rows.append(
             {
-                "model": f"{name}, alone",
+                "model": f"{name}, alone (its scores at its own val-tuned threshold, before grounding and rules)",
                 **alone,
                 "threshold": float(neural.data.params.get("neural_only.threshold", "nan")),
             }

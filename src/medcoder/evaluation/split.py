@@ -13,11 +13,12 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from medcoder.data.labels import LabelSpace
 from medcoder.data.predictions import NotePrediction
@@ -129,25 +130,62 @@ def evaluate_coder(
 class _ForwardOnce:
     """The coder's forward pass over the split it was last asked for, kept until another split is asked:
     threshold tuning reads val's scores and val is then grounded at the tuned threshold from the same
-    pass (one forward pass per split, not two). One split at a time bounds the memory."""
+    pass (one forward pass per split, not two). One split at a time bounds the memory; the neural scores
+    of every split passed are kept (small), and with a `blend` each call mixes them with the TF-IDF model's,
+    so a blend fitted on val's neural scores needs no second pass."""
 
     def __init__(self, coder: CoderLitModule, batch_size: int, blend: ScoreBlend | None) -> None:
         self.coder, self.batch_size, self.blend = coder, batch_size, blend
         self._ids: tuple[str, ...] | None = None
         self._forwards: list[NoteForward] = []
+        self._neural: dict[tuple[str, ...], np.ndarray] = {}
+        self._lexical: tuple[ScoreBlend, np.ndarray] | None = None  # the current split's TF-IDF scores
 
-    def __call__(self, records: Sequence[NoteRecord]) -> list[NoteForward]:
+    def _pass(self, records: Sequence[NoteRecord]) -> None:
         from medcoder.inference.predict import forward_notes
 
         ids = tuple(r.id for r in records)
         if ids != self._ids:
-            self._forwards = []  # the previous split's arrays go before the next pass allocates its own
+            self._forwards, self._lexical = [], None  # the previous split's arrays go before the next pass
             coder = self.coder
-            self._forwards = forward_notes(
-                coder.net, records, len(coder.label_space), coder.chunking, self.batch_size, self.blend
-            )
+            self._forwards = forward_notes(coder.net, records, len(coder.label_space), coder.chunking, self.batch_size)
+            self._neural[ids] = np.stack([f.probs for f in self._forwards])
             self._ids = ids
-        return self._forwards
+
+    def neural_scores(self, records: Sequence[NoteRecord]) -> np.ndarray:
+        """(n, L) the neural coder's own probabilities for `records`."""
+        ids = tuple(r.id for r in records)
+        if ids not in self._neural:
+            self._pass(records)
+        return self._neural[ids]
+
+    def __call__(self, records: Sequence[NoteRecord]) -> list[NoteForward]:
+        self._pass(records)
+        if self.blend is None:
+            return self._forwards
+        if self._lexical is None or self._lexical[0] is not self.blend:
+            self._lexical = (self.blend, self.blend.lexical_scores([r.text for r in records]))
+        lexical = self._lexical[1]
+        return [replace(f, probs=self.blend.mix(f.probs, lexical[i])) for i, f in enumerate(self._forwards)]
+
+
+# the neural coder's val scores (n_val, L) -> the blend fitted on them and its selection tables (models.blend)
+BlendFitter = Callable[[np.ndarray], "tuple[ScoreBlend, dict[str, pd.DataFrame]]"]
+
+
+@dataclass
+class TrainedCoderEvaluation:
+    """What `evaluate_trained_coder` found: the evaluation of what ships, the verifier it grounded with and
+    the blend it scored with (both packaged with the model), the verifier's fit report, and with a blend,
+    the neural coder alone (`neural_only`: its scores at its own val-tuned threshold, before grounding and
+    rules, as `scores_only/` reports the packaged model's) and the blend's selection tables."""
+
+    evaluation: CoderEvaluation
+    verifier: SupportVerifier | None
+    report: dict[str, float]
+    blend: ScoreBlend | None = None
+    blend_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    neural_only: dict[str, float] = field(default_factory=dict)  # "<split>/<metric>", and "threshold"
 
 
 def evaluate_trained_coder(
@@ -158,13 +196,15 @@ def evaluate_trained_coder(
     grid: np.ndarray,
     batch_size: int,
     blend: ScoreBlend | None = None,
-) -> tuple[CoderEvaluation, SupportVerifier | None, dict[str, float]]:
+    fit_blend: BlendFitter | None = None,
+) -> TrainedCoderEvaluation:
     """The evaluation medcoder-train and medcoder-eval share: fit the evidence verifier on val's gold
     evidence (settings `verifier`: enabled, target_recall, rescue_floor, rescue_support, grounded_false_accept,
     stated_false_accept; None = off;
     or an already fitted SupportVerifier, reused as is), then `evaluate_coder` with the guideline
-    layer as postprocess. Returns it, the verifier it grounded with (packaged with the model) and the
-    verifier's fit report."""
+    layer as postprocess, on the coder's scores or on their `blend` with a TF-IDF model's.
+    With `fit_blend`, the blend is fitted on the neural coder's val scores first, from the same forward
+    pass the evaluation then reads: one pass and one grounded evaluation per split, blend or not."""
     from medcoder.codes import validator_for
     from medcoder.inference.grounding.verifier import SupportVerifier, verifier_for_split
     from medcoder.inference.guidelines import apply_guidelines_to
@@ -181,6 +221,9 @@ def evaluate_trained_coder(
             verifier.get("stated_false_accept"),
         )  # fmt: skip
     forward = _ForwardOnce(coder, batch_size, blend)
+    tables: dict[str, pd.DataFrame] = {}
+    if fit_blend is not None:
+        forward.blend, tables = fit_blend(forward.neural_scores(splits["val"]))
     evaluation = evaluate_coder(
         lambda records, threshold: ground_forwards(
             records, forward(records), label_space.labels, threshold, fitted, guidelines=False, batch_size=batch_size
@@ -190,7 +233,21 @@ def evaluate_trained_coder(
         # tuning reads the scores of the same forward pass the val split is then grounded from
         score=lambda records: np.stack([f.probs for f in forward(records)]),
     )  # fmt: skip
-    return evaluation, fitted, report
+    neural_only = _scores_alone(forward, splits, label_space, grid) if fit_blend is not None else {}
+    return TrainedCoderEvaluation(evaluation, fitted, report, forward.blend, tables, neural_only)
+
+
+def _scores_alone(
+    forward: _ForwardOnce, splits: Mapping[str, Sequence[NoteRecord]], label_space: LabelSpace, grid: np.ndarray
+) -> dict[str, float]:
+    """The neural coder's own scores on val and test at their own val-tuned threshold: what the blend adds."""
+    y = {name: label_space.encode_many(splits[name]) for name in ("val", "test")}
+    threshold = tune_threshold(y["val"], forward.neural_scores(splits["val"]), grid)
+    out = {"threshold": float(threshold)}
+    for name in ("val", "test"):
+        metrics = classification_metrics(y[name], forward.neural_scores(splits[name]), threshold)
+        out |= {f"{name}/{k}": float(v) for k, v in metrics.items()}
+    return out
 
 
 def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_metrics: bool = True) -> None:

@@ -29,6 +29,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
 
     from medcoder import tracking
     from medcoder.evaluation.split import evaluate_trained_coder, log_evaluation, threshold_grid
+    from medcoder.models.blend import blend_fitter
     from medcoder.models.lit_module import CoderLitModule
 
     if cfg.get("threads"):
@@ -38,10 +39,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data, encoder=coder.net.config["encoder"])
     datamodule.setup("test")
     label_space = coder.label_space
-    evaluation, _, _ = evaluate_trained_coder(
+    evaluation = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
-    )  # fmt: skip
+        fit_blend=blend_fitter(cfg.get("blend"), datamodule.records["train"], datamodule.records["val"], label_space,
+                               threshold_grid(**cfg.threshold_grid)),
+    ).evaluation  # fmt: skip
     tracking.configure_mlflow(cfg.experiment_name, cfg.logger.mlflow.tracking_uri)
     with mlflow.start_run(run_name=cfg.run_name):
         mlflow.set_tags({"model_family": "neural_coder", "task": "eval", "dataset": cfg.data.dataset})

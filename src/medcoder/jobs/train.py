@@ -106,7 +106,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from medcoder.evaluation.split import evaluate_trained_coder, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
     from medcoder.inference.contract import check_servable
-    from medcoder.models.blend import fit_blend
+    from medcoder.models.blend import blend_fitter
     from medcoder.models.lit_module import CoderLitModule
 
     # ---- seed and threads
@@ -185,32 +185,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # ---- the full evaluation of the best checkpoint, test scored once: the evidence verifier is fitted on val's
     # gold evidence, and what ships (model + guideline rules) is scored. (Lightning's test loop is not run: it
     # scored test a second time for its loss and the tagger's seqeval F1, which val reports every epoch.)
-    evaluation, verifier, verifier_metrics = evaluate_trained_coder(
+    # With a blend (cfg.blend), the TF-IDF model and its weight are fitted on val's neural scores of the
+    # same forward pass, and the blend is THE model (scored, packaged); the neural coder alone is logged
+    # as neural_only/<split>/<metric>, its scores at its own val-tuned threshold.
+    trained = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
+        fit_blend=blend_fitter(cfg.get("blend"), datamodule.records["train"], datamodule.records["val"], label_space,
+                               threshold_grid(**cfg.threshold_grid)),
     )  # fmt: skip
-    metrics.update(verifier_metrics)
-    # ---- optional blend with a TF-IDF model: weight on val; the blend is then THE model (scored, packaged)
-    neural_evaluation, blend, blend_tables = None, None, {}
-    if cfg.get("blend") and cfg.blend.enabled:
-        neural_evaluation = evaluation
-        blend, blend_tables = fit_blend(
-            datamodule.records["train"],
-            datamodule.records["val"],
-            label_space,
-            evaluation.scores["val"],
-            c_grid=list(cfg.blend.C),
-            class_weight=cfg.blend.class_weight,
-            min_df=int(cfg.blend.min_df),
-            threshold_grid=threshold_grid(**cfg.threshold_grid),
-        )
+    evaluation, verifier, blend = trained.evaluation, trained.verifier, trained.blend
+    metrics.update(trained.report)
+    if blend is not None:
         log.info("blend: TF-IDF weight %.2f chosen on val", blend.weight)
-        evaluation, _, _ = evaluate_trained_coder(  # grounded by the verifier fitted above
-            coder, datamodule.records, verifier=verifier, grid=threshold_grid(**cfg.threshold_grid),
-            batch_size=int(cfg.data.batch_size), blend=blend,
-        )  # fmt: skip
-        for split, result in neural_evaluation.results.items():
-            metrics.update({f"neural_only/{split}/{k}": float(v) for k, v in result.metrics.items()})
+        metrics.update({f"neural_only/{k}": v for k, v in trained.neural_only.items() if k != "threshold"})
     for split, result in evaluation.results.items():
         metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})
     if mlflow_logger is not None:
@@ -221,13 +209,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_evaluation(evaluation, label_space, log_metrics=False)
             mlflow.log_params({"best_checkpoint": best_path or "none", "threshold": evaluation.threshold})
             mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("verifier/")})
-            if blend is not None and neural_evaluation is not None:
+            if blend is not None:
                 # the neural coder alone, at its own val-tuned threshold: what the blend adds is measured
-                for split, result in neural_evaluation.results.items():
-                    tracking.log_metrics(result.metrics, f"neural_only/{split}", step=int(trainer.global_step))
-                mlflow.log_params({"blend.weight": blend.weight, "neural_only.threshold": neural_evaluation.threshold})
+                alone = {k: v for k, v in trained.neural_only.items() if k != "threshold"}
+                tracking.log_metrics(alone, "neural_only", step=int(trainer.global_step))
+                mlflow.log_params(
+                    {"blend.weight": blend.weight, "neural_only.threshold": trained.neural_only["threshold"]}
+                )
                 mlflow.set_tag("blend", "tfidf")
-                for name, table in blend_tables.items():
+                for name, table in trained.blend_tables.items():
                     tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
             export_and_log(

@@ -13,8 +13,9 @@ never on test. The lexical part is a `LinearTfidfScorer` over hashed n-grams: ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -99,3 +100,25 @@ def fit_blend(
                                                   threshold_grid=grid, features="hashed", min_df=min_df)  # fmt: skip
     weight, _, w_table = tune_blend(label_space.encode_many(val), neural_val, lexical_val, weights, grid)
     return ScoreBlend(model.linear_scorer(), weight), {"C": c_table, "weight": w_table}
+
+
+def blend_fitter(
+    settings: Mapping[str, Any] | None,
+    train: Sequence[NoteRecord],
+    val: Sequence[NoteRecord],
+    label_space: LabelSpace,
+    threshold_grid: np.ndarray,
+) -> Callable[[np.ndarray], tuple[ScoreBlend, dict[str, pd.DataFrame]]] | None:
+    """The `blend` settings (configs/blend/: enabled, C, class_weight, min_df) as the function
+    `evaluate_trained_coder` calls on the neural coder's val scores; None when the blend is off. One
+    place, so medcoder-train and medcoder-eval fit the same blend from the same data."""
+    if not settings or not settings.get("enabled"):
+        return None
+
+    def fit(neural_val: np.ndarray) -> tuple[ScoreBlend, dict[str, pd.DataFrame]]:
+        return fit_blend(
+            train, val, label_space, neural_val, c_grid=[float(c) for c in settings["C"]],
+            class_weight=settings.get("class_weight"), min_df=int(settings["min_df"]), threshold_grid=threshold_grid,
+        )  # fmt: skip
+
+    return fit
