@@ -41,13 +41,16 @@ def contract_line(
     ungrounded: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A prediction line for `case` emitting `codes` (code -> evidence spans); the codes named in
-    `low_confidence` / `ungrounded` are routed to review with that reason."""
+    `low_confidence` / `ungrounded` are routed to review with that reason, and a line without an
+    ICD-10-CM code with `no_diagnosis_code`."""
     entries = [
         code_entry(case.text, code, () if code in ungrounded else spans, score=0.5 if code in low_confidence else 0.9)
         for code, spans in codes.items()
     ]
+    # a line with no diagnosis code says so, as the contract requires (a claim needs one)
+    no_diagnosis = [] if any(e["system"] == "ICD-10-CM" for e in entries) else [("no_diagnosis_code", "ICD-10-CM")]
     reasons = sorted(
-        [("low_confidence", c) for c in low_confidence] + [("ungrounded", c) for c in ungrounded],
+        no_diagnosis + [("low_confidence", c) for c in low_confidence] + [("ungrounded", c) for c in ungrounded],
         key=lambda r: (REASON_ORDER.index(r[0]), r[1]),
     )
     return {
