@@ -306,6 +306,10 @@ def training_data(f: ModelFacts) -> str:
                 ["Most frequent training codes kept (top k)", esc(run.params.get("labels.top_k", NOT_AVAILABLE))],
                 ["Codes in the label space", esc(run.params.get("labels.n_labels", NOT_AVAILABLE))],
                 ["Decision threshold (tuned on validation)", esc(run.params.get("threshold", NOT_AVAILABLE))],
+                [
+                    "Weight of the TF-IDF model in the scores (chosen on validation)",
+                    esc(run.params.get("blend.weight", "none: the neural coder's scores alone")),
+                ],
             ],
         )
     )
