@@ -129,6 +129,39 @@ def test_each_finding_a_sentence_lists_grounds_its_own_code_and_no_other(span):
     assert (verifier.support([span] * 2, others) < 0.5).all()  # a finding lends no support to another condition
 
 
+@pytest.mark.parametrize(
+    "statement, finding",
+    [
+        ("He also has high blood pressure, takes lisinopril every day.", "high blood pressure"),
+        ("She has hypothyroidism.", "hypothyroidism"),
+    ],
+)
+def test_a_plain_statement_about_the_patient_reads_as_its_finding(statement, finding):
+    # "He also has" cost the reading 0.83 -> under the bars, for words that say I10 plainly
+    verifier, _ = fitted(as_configured=True)
+    code = {"high blood pressure": "I10", "hypothyroidism": "E03.9"}[finding]
+    label = verifier.labels.index(("ICD-10-CM", code))
+    read_as_finding = verifier.support([finding], [label])[0]
+    read_as_stated = verifier.support([statement], [label])[0]
+    assert read_as_stated >= read_as_finding - 0.01 and verifier.grounds(float(read_as_stated))
+
+
+@pytest.mark.parametrize(
+    "text, readings",
+    [
+        ("He also has high blood pressure, takes lisinopril", ["high blood pressure", "takes lisinopril"]),
+        ("Patient is diabetic", ["diabetic"]),
+        ("He had pneumonia in 2019", []),  # a past: no present-tense reading of its finding
+        ("He has no chest pain", []),  # a negation governs it: read whole only, the context check decides
+        ("hypertension", []),
+    ],
+)
+def test_the_subject_and_verb_of_a_statement_are_not_read(text, readings):
+    from medcoder.inference.grounding.verifier import _listed_findings
+
+    assert _listed_findings(text) == readings
+
+
 def test_a_documented_value_decides_value_codes():
     assert accepted("BMI 33.4", "Z68.33") and not accepted("BMI 27.2", "Z68.43") and not accepted("BMI 33.4", "Z68.31")
     assert accepted("HbA1c 6.1%", "R73.03") and not accepted("HbA1c 9.8%", "R73.03")
