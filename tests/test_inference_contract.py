@@ -165,6 +165,12 @@ def test_a_diagnosis_no_label_codes_sends_the_note_to_review_by_its_category():
     validate_contract_line(line, note_text=TEXT, is_valid=is_valid_code)
 
 
+def test_a_drug_code_without_its_condition_is_rendered_and_checked():
+    line = render(NotePrediction(id="n1", codes=(pc("Z79.84", 0.9, span("metformin")),)))
+    assert line["review"] == {"required": True, "reasons": ["condition_not_coded:Z79.84"]}
+    validate_contract_line(line, note_text=TEXT, is_valid=is_valid_code)
+
+
 def test_numpy_scores_and_offsets_become_json_numbers():
     start, end = span("A1c 9.8%")
     pred = NotePrediction(

@@ -32,6 +32,16 @@ def test_a_confident_grounded_routine_code_needs_no_review():
     assert review == {"required": False, "reasons": []}
 
 
+def test_a_diabetes_drug_code_without_a_diabetes_code_goes_to_a_coder():
+    # "raise the metformin dose" coded Z79.84 while "his diabetes" gave nothing: a diagnosis is missing
+    _, review = route(code("Z79.84"), code("I10"))
+    assert review == {"required": True, "reasons": ["condition_not_coded:Z79.84"]}
+    for condition in ("E11.65", "E10.9", "R73.03", "O24.410"):  # the condition coded: nothing to ask
+        assert route(code("Z79.84"), code(condition))[1]["reasons"] == []
+    assert route(code("Z79.4"))[1]["reasons"] == ["condition_not_coded:Z79.4"]
+    assert route(code("Z79.01"), code("I10"))[1]["reasons"] == []  # an anticoagulant treats many conditions
+
+
 def test_low_confidence_uses_the_threshold_strictly():
     kept, review = route(code("E11.65", score=0.69), code("I10", score=0.7))
     assert len(kept) == 2 and review["reasons"] == ["low_confidence:E11.65"]

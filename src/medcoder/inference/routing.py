@@ -5,7 +5,8 @@ states the code in its own words: `PredictedCode.stated`, the verifier's stricte
 by the text (ungrounded: no evidence span, or evidence only on a negated/family/historical/
 hypothetical mention), or costly when wrong: conditions payers audit most (sepsis; acute MI, acute
 stroke and active cancer outside a hospital stay) and the top office E/M levels (99205, 99215),
-which are the usual targets of upcoding reviews. Ungrounded codes are either kept and routed to review or removed, by
+which are the usual targets of upcoding reviews; and incomplete where a drug code's condition is not coded
+(`CONDITIONS_OF_DRUG_CODES`). Ungrounded codes are either kept and routed to review or removed, by
 configuration; they are never passed through as accepted.
 
 Every reason is `<rule>:<code>`; the list is sorted by rule (REASON_ORDER), then system, then
@@ -35,6 +36,7 @@ REASON_ORDER: tuple[str, ...] = (
     "no_diagnosis_code",
     "low_confidence",
     "ungrounded",
+    "condition_not_coded",
     "high_risk",
     "em_level",
 )
@@ -55,6 +57,15 @@ DEFAULT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("A40", "A41", "R65.2")
 # "active cancer" and history of cancer is Z85, so neither matches.
 DEFAULT_OUTPATIENT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("I21", "I22", "I60", "I61", "I62", "I63", "C")
 DEFAULT_REVIEW_EM_CODES: tuple[str, ...] = ("99205", "99215")
+# Long-term drug use codes whose drug class names the condition it treats: coded with that condition (Z79 is
+# an additional code, Guidelines I.C.21.c.3), so a line carrying the drug code but none of the condition's
+# codes has lost a diagnosis ("raise the metformin dose" coded Z79.84 while "his diabetes" gave nothing) and
+# goes to a coder: `condition_not_coded:<drug code>`. Diabetes (E08-E13), prediabetes (R73.0-), diabetes in
+# pregnancy (O24) for the antidiabetic drug codes; drug codes of many possible conditions (anticoagulants,
+# aspirin, steroids) are not listed.
+CONDITIONS_OF_DRUG_CODES: dict[str, tuple[str, ...]] = {
+    code: ("E08", "E09", "E10", "E11", "E13", "R73.0", "O24") for code in ("Z79.4", "Z79.84", "Z79.85")
+}
 _ICD10CM_PREFIX = re.compile(r"^[A-Z]([0-9]([0-9A-Z](\.[0-9A-Z]{0,4})?)?)?$")
 
 
@@ -137,7 +148,8 @@ def apply_routing(
     note of `setting` (inpatient, outpatient; None: unknown).
 
     Ungrounded codes are removed when `policy.ungrounded == "drop"` (and then give no reasons),
-    else kept with an `ungrounded:` reason. An E/M level with no score counts as low confidence.
+    else kept with an `ungrounded:` reason. An E/M level with no score counts as low confidence. A drug
+    code kept without any code of the condition its drug treats is routed (`CONDITIONS_OF_DRUG_CODES`).
     """
     kept: list[PredictedCode] = []
     reasons: list[tuple[str, str, str]] = []
@@ -154,6 +166,11 @@ def apply_routing(
             reasons.append(("high_risk", c.system, c.code))
         if c.system == CPT and c.code in policy.review_em_codes:
             reasons.append(("em_level", c.system, c.code))
+    diagnoses = [c.code for c in kept if c.system == ICD10CM]
+    for code in diagnoses:
+        conditions = CONDITIONS_OF_DRUG_CODES.get(code, ())
+        if conditions and not any(d.startswith(conditions) for d in diagnoses):
+            reasons.append(("condition_not_coded", ICD10CM, code))
     if pred.em_code is not None:
         if pred.em_score is None or pred.em_score < policy.min_em_confidence:
             reasons.append(("low_confidence", CPT, pred.em_code))
