@@ -185,7 +185,8 @@ class TrainedCoderEvaluation:
     report: dict[str, float]
     blend: ScoreBlend | None = None
     blend_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    neural_only: dict[str, float] = field(default_factory=dict)  # "<split>/<metric>", and "threshold"
+    neural_only: dict[str, float] = field(default_factory=dict)  # "<split>/<metric>"
+    neural_only_threshold: float | None = None
 
 
 def evaluate_trained_coder(
@@ -233,21 +234,22 @@ def evaluate_trained_coder(
         # tuning reads the scores of the same forward pass the val split is then grounded from
         score=lambda records: np.stack([f.probs for f in forward(records)]),
     )  # fmt: skip
-    neural_only = _scores_alone(forward, splits, label_space, grid) if fit_blend is not None else {}
-    return TrainedCoderEvaluation(evaluation, fitted, report, forward.blend, tables, neural_only)
+    alone_threshold, neural_only = _scores_alone(forward, splits, label_space, grid) if fit_blend else (None, {})
+    return TrainedCoderEvaluation(evaluation, fitted, report, forward.blend, tables, neural_only, alone_threshold)
 
 
 def _scores_alone(
     forward: _ForwardOnce, splits: Mapping[str, Sequence[NoteRecord]], label_space: LabelSpace, grid: np.ndarray
-) -> dict[str, float]:
-    """The neural coder's own scores on val and test at their own val-tuned threshold: what the blend adds."""
+) -> tuple[float, dict[str, float]]:
+    """The neural coder's own val-tuned threshold, and its scores' metrics on val and test at that threshold
+    ("<split>/<metric>"): what the blend adds."""
     y = {name: label_space.encode_many(splits[name]) for name in ("val", "test")}
-    threshold = tune_threshold(y["val"], forward.neural_scores(splits["val"]), grid)
-    out = {"threshold": float(threshold)}
+    threshold = float(tune_threshold(y["val"], forward.neural_scores(splits["val"]), grid))
+    out: dict[str, float] = {}
     for name in ("val", "test"):
         metrics = classification_metrics(y[name], forward.neural_scores(splits[name]), threshold)
         out |= {f"{name}/{k}": float(v) for k, v in metrics.items()}
-    return out
+    return threshold, out
 
 
 def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_metrics: bool = True) -> None:

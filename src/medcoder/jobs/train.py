@@ -198,7 +198,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics.update(trained.report)
     if blend is not None:
         log.info("blend: TF-IDF weight %.2f chosen on val", blend.weight)
-        metrics.update({f"neural_only/{k}": v for k, v in trained.neural_only.items() if k != "threshold"})
+        metrics.update({f"neural_only/{k}": v for k, v in trained.neural_only.items()})
     for split, result in evaluation.results.items():
         metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})
     if mlflow_logger is not None:
@@ -211,11 +211,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("verifier/")})
             if blend is not None:
                 # the neural coder alone, at its own val-tuned threshold: what the blend adds is measured
-                alone = {k: v for k, v in trained.neural_only.items() if k != "threshold"}
-                tracking.log_metrics(alone, "neural_only", step=int(trainer.global_step))
-                mlflow.log_params(
-                    {"blend.weight": blend.weight, "neural_only.threshold": trained.neural_only["threshold"]}
-                )
+                tracking.log_metrics(trained.neural_only, "neural_only", step=int(trainer.global_step))
+                alone_threshold = trained.neural_only_threshold
+                mlflow.log_params({"blend.weight": blend.weight, "neural_only.threshold": alone_threshold})
                 mlflow.set_tag("blend", "tfidf")
                 for name, table in trained.blend_tables.items():
                     tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
