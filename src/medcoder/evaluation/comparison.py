@@ -186,6 +186,32 @@ def scores_only_row(neural: Run, name: str, outside_release: Sequence[str]) -> d
     return row
 
 
+def layer_effects_note(metrics: Mapping[str, float], split: str = "test") -> str | None:
+    """What grounding and the guideline rules removed from the codes above the threshold on `split`, and how
+    many of those the gold holds: where the rows of what ships fall below the scores-alone row, these counts
+    say why (a dataset annotated mention by mention, such as CodiEsp, holds codes the US Official Guidelines
+    leave out: negated mentions, an unspecified code beside a specific one). None for runs scored without them."""
+    blocked = metrics.get(f"{split}/grounding/context_blocked")
+    if blocked is None:
+        return None
+    blocked_gold = metrics.get(f"{split}/grounding/context_blocked_gold", 0.0)
+    rejected = metrics.get(f"{split}/grounding/verifier_rejected", 0.0)
+    rejected_gold = metrics.get(f"{split}/grounding/verifier_rejected_gold", 0.0)
+    prefix = f"{split}/rules/"
+    rules = sorted({k[len(prefix) :].split("/")[0] for k in metrics if k.startswith(prefix)})
+    removed = [
+        f"{rule} {metrics[f'{prefix}{rule}/removed']:.0f} ({metrics.get(f'{prefix}{rule}/removed_gold', 0.0):.0f} gold)"
+        for rule in rules
+        if metrics.get(f"{prefix}{rule}/removed", 0.0) > 0
+    ]
+    return (
+        f"Codes above the threshold on {split} that grounding left out: the context check {blocked:.0f} "
+        f"({blocked_gold:.0f} of them gold codes), the evidence verifier {rejected:.0f} ({rejected_gold:.0f} gold); "
+        f"that the guideline rules removed: {', '.join(removed) or 'none'} (metrics {split}/grounding/* and "
+        f"{split}/rules/*/*)."
+    )
+
+
 def find_runs(client: MlflowClient, experiment_name: str, dataset: str) -> tuple[Run, Run, Run]:
     """(baseline, neural, the training run behind the neural metrics) for `dataset`, as the policy
     constants above select them; `trained` is `neural` unless that is a `medcoder-eval` re-score."""
@@ -330,7 +356,8 @@ def comparison_record(
             ]
             if outside
             else []
-        ),
+        )
+        + [note for note in (layer_effects_note(neural.data.metrics),) if note],
         decision=verdict,
     )
 
