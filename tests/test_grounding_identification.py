@@ -103,6 +103,10 @@ def test_a_tagged_span_on_an_identification_line_is_no_evidence(offsets) -> None
         ("Seen today, MRN 123456, for follow-up.", True),
         ("Contact 555-12-3456 on file", True),
         ("Patient presents with chest pain radiating to the left arm.", False),
+        ("Patient: Doe, Jane (MRN withheld)", True),
+        ("Pt: Mrs. Delgado", True),
+        ("Pt: hypothyroidism dx 2015, on levothyroxine 75 mcg.", False),  # "Pt:" labels a clinical line too
+        ("Patient: 67M here for follow-up of COPD.", False),
         ("Assessment: essential hypertension.", False),
         ("No insurance concerns raised; medications reviewed.", False),
     ],

@@ -186,7 +186,7 @@ EVIDENCE_PATTERNS: dict[str, str] = {
 for _item in FAMILY:
     EVIDENCE_PATTERNS[_item.code] = rf"({_REL}).*({'|'.join(_item.names)})|({'|'.join(_item.names)}).*({_REL})"
 for _item in HISTORY.values():
-    EVIDENCE_PATTERNS[_item.code] = r"history|h/o|prior|remote|old "
+    EVIDENCE_PATTERNS[_item.code] = r"history|h/o|hx of|prior|remote|old |resected in|treated with"
 for _cond in CHRONIC.values():
     EVIDENCE_PATTERNS.setdefault(_cond.code, _names(_cond.key))
 for _sym in SYMPTOMS.values():

@@ -25,8 +25,9 @@ __all__ = ["generate_corpus", "generate_notes", "write_corpus", "corpus_is_curre
 
 # Bumped whenever the same (n_notes, seed) writes different notes. `write_corpus` stamps it into
 # corpus.json, so a corpus folder written by an older generator is regenerated, never trained on as
-# if it were today's corpus (the folder name holds only notes and seed). 2: brief office notes.
-GENERATOR_VERSION = 2
+# if it were today's corpus (the folder name holds only notes and seed). 2: brief office notes; 3: pneumonia
+# named by its lobe, vaccines other than influenza (Z23), more ways to write a personal history of cancer.
+GENERATOR_VERSION = 3
 STAMP = "corpus.json"
 
 # Statuses whose code must never also be a gold code of the same note.

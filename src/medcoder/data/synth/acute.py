@@ -419,8 +419,10 @@ def viral_syndrome(rng, style, pt, age) -> Problem:
 
 def pneumonia(rng, style, pt, age) -> Problem:
     keys = ["cough", "fever", "sob"]
-    name = dx(rng, style, ("community-acquired pneumonia", "CAP", "pneumonia"), "J18.9", PNEUMONIA_MISSPELLINGS)
     side = pick(rng, ("right lower lobe", "left lower lobe"))
+    # a pneumonia named by the lobe it is in is still J18.9: "lobar pneumonia" (J18.1) is a named type, not a site
+    names = ("community-acquired pneumonia", "CAP", "pneumonia", f"{side} pneumonia")
+    name = dx(rng, style, names, "J18.9", PNEUMONIA_MISSPELLINGS)
     interp = ["Chest x-ray obtained; my independent interpretation: ", f"{side} infiltrate."]
     entry = [
         name,

@@ -96,10 +96,11 @@ def negated(rng: random.Random, name: str, code: str) -> list:
 
 # ---------------------------------------------------------------- admissions
 def pneumonia(rng, style, pt, age) -> Stay:
-    names = ("community-acquired pneumonia", "pneumonia", "CAP")
+    side = pick(rng, ("right lower lobe", "left lower lobe", "right middle lobe"))
+    # named by its lobe, a pneumonia is still J18.9 ("lobar pneumonia", J18.1, is a named type, not a site)
+    names = ("community-acquired pneumonia", "pneumonia", "CAP", f"{side} pneumonia")
     name = lambda: ev(name_of(rng, style, names, PNEUMONIA_MISSPELLINGS), icd("J18.9"))  # noqa: E731
     principal, unsure = _maybe_uncertain(rng, 0.55, name())
-    side = pick(rng, ("right lower lobe", "left lower lobe", "right middle lobe"))
     course = [
         f"Presented with cough, fever and shortness of breath. Chest x-ray showed a {side} opacity. ",
         "Treated with IV ceftriaxone and azithromycin for ",

@@ -244,6 +244,15 @@ def _add_extras(rng: random.Random, style: Style, patient: Patient, enc: Encount
             ": influenza vaccine administered, see procedures.",
         ]
         visit.extras.append(Problem("flu_vaccine", None, "", entry, procedures=[doc]))
+    # Another adult vaccine, payer not Medicare (whose hepatitis B and pneumococcal administration codes are
+    # HCPCS G0010/G0009): Z23 + administration 90471 (its product code is outside the label space). "Vaccine
+    # given" is Z23 whatever the vaccine; the flu vaccine alone would teach "influenza" as its words.
+    elif 19 <= age < 65 and patient.payer != "medicare" and not febrile and not sent_to_ed and chance(rng, 0.08):
+        vaccine = pick(rng, ("Hepatitis A vaccine", "Tdap vaccine (booster)", "Hepatitis B vaccine (dose 2 of 3)"))
+        given = ev(pick(rng, ("given IM in the left deltoid", "administered IM, right deltoid")), cpt("90471"))
+        doc = [ev([vaccine, " ", given], icd("Z23")), pick(rng, (". VIS provided.", "; tolerated well."))]
+        entry = [ev(pick(rng, (f"{vaccine} given today", "Encounter for immunization")), icd("Z23")), "."]
+        visit.extras.append(Problem("vaccine", None, "", entry, procedures=[doc]))
     if patient.smoking == "current" and visit.kind != "preventive" and not sent_to_ed and chance(rng, 0.4):
         minutes = rng.randint(4, 9)
         counsel = ev(

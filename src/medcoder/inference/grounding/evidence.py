@@ -193,8 +193,10 @@ def ground_note(
     doubted_clauses = doubted_diagnosis_clauses(text) if verifier is not None and setting == "inpatient" else []
     note_doubts = setting != "inpatient" and states_a_doubted_diagnosis(text)  # outside the hospital (IV.H)
     plain = list(dict.fromkeys([*plain, *doubted_clauses]))  # searched like plain ones at discharge (II.H)
+    written = np.zeros(len(labels), dtype=bool)  # codes a plain sentence of the note states, however scored
     if rescue_floor is not None and verifier.search_unscored:  # and a code the note writes out, however scored
-        rescue |= written_out(text, labels, verifier, plain, by_status) & ~above
+        written = written_out(text, labels, verifier, plain, by_status)
+        rescue |= written & ~above
     rescued: set[Label] = {labels[col] for col in np.flatnonzero(rescue)}
     doubted = False  # a diagnosis blocked as uncertain (outpatient): its signs and symptoms are looked for
     for col in np.flatnonzero(above | rescue):
@@ -222,7 +224,12 @@ def ground_note(
             historical = [w for i, w in enumerate(windows) if statuses[i] == HISTORICAL]
         if only_blocked:
             doubted = doubted or any(s == UNCERTAIN for s in statuses.values())
-            if label in rescued:  # its attention sat on a blocked mention: the search of the note decides
+            # its attention sat on a blocked mention ("FHx: mother - hypothyroidism" read for E03.9) while a plain
+            # sentence states the code ("Pt: hypothyroidism dx 2015, on levothyroxine"): the search of the note
+            # decides, at the rescue bar, as for a code under the threshold. A past mention keeps its history path.
+            if label not in rescued and written[col] and not historical:
+                rescued.add(label)
+            if label in rescued:
                 codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), (), False))
                 continue
             blocked.append(label)
