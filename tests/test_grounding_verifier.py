@@ -501,6 +501,25 @@ def test_a_code_scored_on_a_relatives_mention_is_coded_where_a_plain_sentence_st
     assert preds[1].codes == () and preds[1].context_blocked == (("ICD-10-CM", "E03.9"),)
 
 
+def test_a_past_condition_is_passed_on_for_its_history_code_with_the_support_of_its_words_as_score():
+    """The model scores the current disease (I21.4) low on "remote inferior myocardial infarction (2014)",
+    rightly; the history code the guideline layer makes of it (I25.2) is scored by how well the words name
+    the condition, so a plainly written past MI is not routed as unsure because acute MI was unlikely."""
+    from medcoder.inference.grounding.evidence import ground_note
+    from medcoder.inference.guidelines import Patient, apply_guidelines
+
+    verifier, _ = fitted()
+    text = "PMHx: remote inferior myocardial infarction (2014), no angina since. BP 128/76."
+    span = (text.index("remote"), text.index(" (2014)"))
+    scores, rows, tags, offsets = one_span_note(text, span, {"I21.4": 0.55})
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    ((system, code, score, mention),) = pred.historical_mentions
+    support = verifier.support([text[slice(*span)]], [verifier.label_index[("ICD-10-CM", "I21.4")]])[0]
+    assert (code, mention) == ("I21.4", span) and score == pytest.approx(float(support)) and score != 0.55
+    history = {c.code: c for c in apply_guidelines(pred, Patient(setting="outpatient")).codes}
+    assert "I21.4" not in history and history["I25.2"].score == pytest.approx(score)
+
+
 def test_an_ungrounded_code_on_the_words_that_ground_another_code_is_dropped_not_routed():
     """The model put I12.9 (hypertensive CKD) on "Chronic kidney disease stage 3", which grounds N18.30
     and says nothing of hypertension: the words are accounted for, so I12.9 is rejected (counted), not

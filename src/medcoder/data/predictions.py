@@ -62,7 +62,8 @@ class NotePrediction:
     # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.inference.grounding.evidence)
     context_blocked: tuple[tuple[str, str], ...] = ()
     # of those, the ones blocked as HISTORICAL mentions: (system, code, score, span). "Old MI" is not
-    # a current I21.4, but it is I25.2; the guideline layer turns these into history codes
+    # a current I21.4, but it is I25.2; the guideline layer turns these into history codes, scored `score`:
+    # with a verifier, its support for the mention (the model's score is for the current disease)
     historical_mentions: tuple[tuple[str, str, float, Span], ...] = ()
     # in a note that is not inpatient and whose diagnosis was blocked as uncertain ("probable
     # pneumonia"): sign and symptom codes of the label space whose words the verifier finds in a plainly

@@ -265,8 +265,10 @@ def ground_note(
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
         index = verifier.label_index
         support = verifier.support([text[h[3][0] : h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
-        # the guideline layer codes these grounded, so they need the grounding bar, not just the threshold
-        history = [h for h, p in zip(history, support) if verifier.grounds(float(p))]
+        # the guideline layer codes these grounded, so they need the grounding bar, not just the threshold; the
+        # history code's score is that support, as the model's score is for the current disease ("remote inferior
+        # MI" scores I21.4 low, rightly), not for the history of it (I25.2) that the words state
+        history = [(h[0], h[1], float(p), h[3]) for h, p in zip(history, support) if verifier.grounds(float(p))]
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
     signs: list[tuple[str, str, float, Span]] = []
