@@ -520,6 +520,22 @@ def test_a_past_condition_is_passed_on_for_its_history_code_with_the_support_of_
     assert "I21.4" not in history and history["I25.2"].score == pytest.approx(score)
 
 
+def test_a_relatives_past_illness_is_no_personal_history_even_where_the_relative_is_the_spans_subject():
+    """The tagger marked "His father died" and the model read Z85.038 there; the sentence is about the father."""
+    from medcoder.inference.grounding.evidence import _status, ground_note
+
+    text = "His father died of colon cancer at 61. He had no bleeding. BP 128/76."
+    span = (0, len("His father died"))
+    assert _status(text, span, "ICD-10-CM", "Z85.038") == "family"
+    assert _status(text, span, "ICD-10-CM", "Z80.0") is None  # the family history code is what it says
+    own = "Colon cancer resected in 2016, no recurrence since."
+    assert _status(own, (0, len("Colon cancer resected in 2016")), "ICD-10-CM", "Z85.038") is None
+    verifier, _ = fitted()
+    scores, rows, tags, offsets = one_span_note(text, span, {"Z85.038": 0.9})
+    pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+    assert "Z85.038" not in {c.code for c in pred.codes}
+
+
 def test_an_ungrounded_code_on_the_words_that_ground_another_code_is_dropped_not_routed():
     """The model put I12.9 (hypertensive CKD) on "Chronic kidney disease stage 3", which grounds N18.30
     and says nothing of hypertension: the words are accounted for, so I12.9 is rejected (counted), not

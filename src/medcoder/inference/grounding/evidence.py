@@ -47,11 +47,13 @@ from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.data.schema import Span
 from medcoder.data.spans import spans_from_bio, word_span
 from medcoder.inference.grounding.context import (
+    FAMILY,
     HISTORICAL,
     UNCERTAIN,
     blocks_grounding,
     detect_context,
     exempt_statuses,
+    has_trigger,
     is_confirmed_only,
     is_dated_acute_event,
     is_eradicated_malignancy,
@@ -726,4 +728,13 @@ def _status(text: str, span: Span, system: str, code: str) -> str | None:
         is_dated_acute_event(text, span[1], system, code) or is_eradicated_malignancy(text, *span, system, code)
     ):
         return HISTORICAL
+    # a personal history code (Z85-Z87) is not the patient's on a sentence about a relative ("His father died of
+    # colon cancer at 61" read as Z85.038): the relative may be the span's own subject, where no trigger precedes it
+    if match is None and stated_status(system, code) == HISTORICAL and has_trigger(_sentence_of(text, span), (FAMILY,)):
+        return FAMILY
     return match.status if match else None
+
+
+def _sentence_of(text: str, span: Span) -> str:
+    start, end = sentence_at(text, span[0])
+    return text[start : max(end, span[1])]
