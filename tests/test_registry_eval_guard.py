@@ -37,6 +37,11 @@ class Env:
         write_notes(records, path)
         return load_eval_set(path)
 
+    def held_out(self) -> list[NoteRecord]:
+        """Labelled notes no run trained or tuned on: the test splits of both corpora (each split holds about ten
+        notes, and the gates need ten labelled notes to decide)."""
+        return self.corpora["a"]["test"] + self.corpora["b"]["test"]
+
     def register(self, run: str, name: str) -> str:
         return str(register_run(self.runs[run], name=name, client=self.client).version)
 
@@ -72,9 +77,9 @@ def _nothing_recorded(env: Env, name: str, version: str) -> None:
 
 def test_an_eval_set_without_gold_codes_or_with_too_few_is_refused_before_scoring(env: Env) -> None:
     version = env.register("a", "guard-gold")
-    stripped = [dataclasses.replace(r, codes=(), mentions=()) for r in env.corpora["a"]["test"]]
+    stripped = [dataclasses.replace(r, codes=(), mentions=()) for r in env.held_out()]
     with pytest.raises(
-        EvalSetRefused, match=r"has no gold codes in its 10 notes; promotion needs a labelled set"
+        EvalSetRefused, match=rf"has no gold codes in its {len(stripped)} notes; promotion needs a labelled set"
     ) as err:
         promote("guard-gold", env.eval_set("stripped", stripped), Gates(), client=env.client)
     assert "\n" not in str(err.value)
@@ -98,10 +103,13 @@ def test_an_eval_set_of_the_challengers_training_notes_is_refused(env: Env) -> N
         r"\(guard-train v1, run \w+\) \(0 by note id, 12 by text",
     ):
         promote("guard-train", env.eval_set("disguised", disguised), Gates(), client=env.client)
-    test = env.corpora["a"]["test"]
+    held = env.held_out()
     val = env.corpora["a"]["val"]  # what the threshold was tuned on counts too
-    reused_ids = [dataclasses.replace(r, id=t.id) for r, t in zip(test, val)] + test[len(val) :]
-    with pytest.raises(EvalSetRefused, match=r"8 of the evaluation set's 10 notes .* \(8 by note id, 0 by text"):
+    reused_ids = [dataclasses.replace(r, id=t.id) for r, t in zip(held, val)] + held[len(val) :]
+    reused = min(len(held), len(val))
+    with pytest.raises(
+        EvalSetRefused, match=rf"{reused} of the evaluation set's {len(held)} notes .* \({reused} by note id, 0 by text"
+    ):
         promote("guard-train", env.eval_set("reused-ids", reused_ids), Gates(), client=env.client)
     _nothing_recorded(env, "guard-train", version)
 
@@ -109,21 +117,27 @@ def test_an_eval_set_of_the_challengers_training_notes_is_refused(env: Env) -> N
 def test_the_champions_training_notes_are_refused_and_a_clean_set_is_recorded(env: Env) -> None:
     name = "guard-champion"
     first = env.register("a", name)
-    held_out = env.eval_set("held-out", env.corpora["a"]["test"])
+    held_out = env.eval_set("held-out", env.held_out())
     assert promote(name, held_out, Gates(), client=env.client).passed
     tags = env.client.get_model_version(name, first).tags
     provenance = json.loads(tags["promotion.eval_set.provenance"])
     assert provenance["records_sha256"] == records_digest(held_out.records) == tags["promotion.eval_set_sha256"]
     gold_codes = gold_counts(held_out.records).gold_codes  # E/M levels are scored apart, not counted
     assert gold_codes >= 20
-    assert (provenance["notes"], provenance["labelled_notes"], provenance["gold_codes"]) == (10, 10, gold_codes)
+    n = len(held_out.records)
+    assert (provenance["notes"], provenance["labelled_notes"], provenance["gold_codes"]) == (n, n, gold_codes)
     checked = provenance["training_overlap"]["challenger"]
-    assert checked["method"] == "note ids and text fingerprints" and checked["training_notes"] == 50
+    trained_on = len(env.corpora["a"]["train"]) + len(env.corpora["a"]["val"])
+    assert checked["method"] == "note ids and text fingerprints" and checked["training_notes"] == trained_on
     assert checked["overlapping_notes"] == 0 and checked["run_id"] == env.runs["a"]
 
     env.register("b", name)  # never saw corpus "a": only the champion did
-    champion_val = env.corpora["a"]["val"] + env.corpora["a"]["test"][:2]
-    with pytest.raises(EvalSetRefused, match=r"8 of the evaluation set's 10 notes are training notes of the champion"):
+    champion_val = env.corpora["a"]["val"] + env.corpora["b"]["test"]
+    seen = len(env.corpora["a"]["val"])
+    with pytest.raises(
+        EvalSetRefused,
+        match=rf"{seen} of the evaluation set's {len(champion_val)} notes are training notes of the champion",
+    ):
         promote(name, env.eval_set("champion-val", champion_val), Gates(), client=env.client)
     assert str(env.client.get_registered_model(name).aliases["champion"]) == first
 
@@ -131,16 +145,16 @@ def test_the_champions_training_notes_are_refused_and_a_clean_set_is_recorded(en
 def test_a_challenger_whose_run_logged_no_fingerprints_cannot_be_checked(env: Env) -> None:
     version = env.register("no-fingerprints", "guard-none")
     with pytest.raises(EvalSetRefused, match=r"its run logged no dataset/fingerprints.json; train it again"):
-        promote("guard-none", env.eval_set("test-a", env.corpora["a"]["test"]), Gates(), client=env.client)
+        promote("guard-none", env.eval_set("test-a", env.held_out()), Gates(), client=env.client)
     _nothing_recorded(env, "guard-none", version)
 
 
 def test_without_distractor_mentions_the_distractor_gate_must_be_switched_off(env: Env) -> None:
     name = "guard-distractors"
     env.register("a", name)
-    assert promote(name, env.eval_set("test-a2", env.corpora["a"]["test"]), Gates(), client=env.client).passed
+    assert promote(name, env.eval_set("test-a2", env.held_out()), Gates(), client=env.client).passed
     env.register("b", name)
-    no_mentions = env.eval_set("no-mentions", [dataclasses.replace(r, mentions=()) for r in env.corpora["a"]["test"]])
+    no_mentions = env.eval_set("no-mentions", [dataclasses.replace(r, mentions=()) for r in env.held_out()])
     with pytest.raises(EvalSetRefused, match=r"no distractor mentions .* \(max_distractor_fp_rate_increase: null\)"):
         promote(name, no_mentions, Gates(), client=env.client)
     decision = promote(name, no_mentions, Gates(max_distractor_fp_rate_increase=None), client=env.client)
