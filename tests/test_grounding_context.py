@@ -57,6 +57,8 @@ NEGATED = [
     "Hgb 14.2; no signs [of anemia].",
     "No [evidence of heart failure].",
     "Lipid panel: LDL 100, HDL 48; negative [for HLD].",
+    "[SARS-CoV-2] PCR neg x2, antigen neg.",  # "neg", the chart's word for a negative result
+    "Urine dip neg for [nitrites].",
 ]
 UNCERTAIN = [
     "Admitted to exclude [subarachnoid hemorrhage].",

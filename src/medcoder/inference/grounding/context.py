@@ -135,7 +135,7 @@ _TABLE: list[tuple] = [
         "condition",
         [
             r"\bden(?:y|ies|ied|ying|ys|yed|ie)\b",  # and the misspellings notes carry ("denys")
-            r"\bnegative\s+for\b",
+            r"\bneg(?:ative)?\s+for\b",
             r"\bfree\s+of\b",
             r"\babsence\s+of\b",
             r"\b(?:ruled|rules)\s+out\b",
@@ -151,7 +151,7 @@ _TABLE: list[tuple] = [
         "condition",
         [
             r"\b(?:(?:was|is|has\s+been|have\s+been|were|been)\s+)?(?:ruled\s+out|excluded)\b",
-            r"\b(?:(?:is|was|were|are)\s+)?(?:negative|absent)\b",
+            r"\b(?:(?:is|was|were|are)\s+)?(?:negative|absent|neg)\b",  # "SARS-CoV-2 PCR neg x2", "Flu/RSV neg"
             r"\bnot\s+(?:seen|present|found|detected|identified|demonstrated|appreciated|supported|confirmed)\b",
             r"\bden(?:ies|ied)(?=\s*(?:[.;,)]|$))",
             r"\bunlikely\b",  # "chest pain: denies." not "CAD: denies angina"
