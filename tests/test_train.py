@@ -148,6 +148,16 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     reevaluated = evaluate_checkpoint(eval_cfg)
     for key in ("test/micro_f1", "test/macro_f1", "test/map", "test/ungrounded_code_rate"):
         assert math.isclose(reevaluated[key], metrics[key], abs_tol=1e-9), key
+    # the eval run says what it scored as the training run does (the blend, and its neural coder alone), so a
+    # record made from either names the same model
+    client = mlflow.MlflowClient(uri)
+    by_task = {
+        r.data.tags["task"]: r for r in client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
+    }
+    trained_run, eval_run = by_task["train"].data, by_task["eval"].data
+    assert eval_run.params["blend.weight"] == trained_run.params["blend.weight"] and eval_run.tags["blend"] == "tfidf"
+    alone = "neural_only/test/map"
+    assert math.isclose(eval_run.metrics[alone], trained_run.metrics[alone], abs_tol=1e-9)
     table = comparison_table("medcoder", None, ["test/micro_f1"], ["model.net.finetune"], uri)
     assert len(table) == 2 and table["test/micro_f1"].notna().all()
 

@@ -285,6 +285,23 @@ def log_evaluation(evaluation: CoderEvaluation, label_space: LabelSpace, log_met
         tracking.log_figure(plots.plot_f1_by_frequency(test.by_frequency), "plots/test_f1_by_frequency.png")
 
 
+def log_blend(trained: TrainedCoderEvaluation, step: int | None = None) -> None:
+    """Into the active MLflow run, when the evaluated model is a blend: its TF-IDF weight, the neural coder
+    alone (`neural_only/<split>/<metric>` and its own threshold: what the blend adds is measured) and the
+    blend's selection tables. medcoder-train and medcoder-eval log the same, so a record reads either."""
+    import mlflow
+
+    from medcoder import tracking
+
+    if trained.blend is None:
+        return
+    tracking.log_metrics(trained.neural_only, "neural_only", step=step)
+    mlflow.log_params({"blend.weight": trained.blend.weight, "neural_only.threshold": trained.neural_only_threshold})
+    mlflow.set_tag("blend", "tfidf")
+    for name, table in trained.blend_tables.items():
+        tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
+
+
 def run_label_space(client: MlflowClient, run_id: str) -> LabelSpace:
     """The label space a run logged (`label_space.json`, written by `log_evaluation` above): what a
     training or baseline run scored, read back by registry scoring and experiment records."""

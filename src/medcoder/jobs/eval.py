@@ -28,7 +28,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     from medcoder import tracking
-    from medcoder.evaluation.split import evaluate_trained_coder, log_evaluation, threshold_grid
+    from medcoder.evaluation.split import evaluate_trained_coder, log_blend, log_evaluation, threshold_grid
     from medcoder.models.blend import blend_fitter
     from medcoder.models.lit_module import CoderLitModule
 
@@ -39,12 +39,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data, encoder=coder.net.config["encoder"])
     datamodule.setup("test")
     label_space = coder.label_space
-    evaluation = evaluate_trained_coder(
+    trained = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
         fit_blend=blend_fitter(cfg.get("blend"), datamodule.records["train"], datamodule.records["val"], label_space,
                                threshold_grid(**cfg.threshold_grid)),
-    ).evaluation  # fmt: skip
+    )  # fmt: skip
+    evaluation = trained.evaluation
     tracking.configure_mlflow(cfg.experiment_name, cfg.logger.mlflow.tracking_uri)
     with mlflow.start_run(run_name=cfg.run_name):
         mlflow.set_tags({"model_family": "neural_coder", "task": "eval", "dataset": cfg.data.dataset})
@@ -54,6 +55,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         )
         tracking.log_dataset_digests(datamodule.records, cfg.data.dataset, source=cfg.data.get("data_dir"))
         log_evaluation(evaluation, label_space)
+        log_blend(trained)
     return {f"test/{k}": float(v) for k, v in evaluation.results["test"].metrics.items()}
 
 

@@ -103,7 +103,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from lightning.pytorch.loggers import MLFlowLogger
 
     from medcoder import tracking
-    from medcoder.evaluation.split import evaluate_trained_coder, log_evaluation, threshold_grid
+    from medcoder.evaluation.split import evaluate_trained_coder, log_blend, log_evaluation, threshold_grid
     from medcoder.export.mlflow_model import export_and_log
     from medcoder.inference.contract import check_servable
     from medcoder.models.blend import blend_fitter
@@ -209,14 +209,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_evaluation(evaluation, label_space, log_metrics=False)
             mlflow.log_params({"best_checkpoint": best_path or "none", "threshold": evaluation.threshold})
             mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("verifier/")})
-            if blend is not None:
-                # the neural coder alone, at its own val-tuned threshold: what the blend adds is measured
-                tracking.log_metrics(trained.neural_only, "neural_only", step=int(trainer.global_step))
-                alone_threshold = trained.neural_only_threshold
-                mlflow.log_params({"blend.weight": blend.weight, "neural_only.threshold": alone_threshold})
-                mlflow.set_tag("blend", "tfidf")
-                for name, table in trained.blend_tables.items():
-                    tracking.log_dataframe(table, f"tables/blend_{name}_selection.csv")
+            log_blend(trained, step=int(trainer.global_step))
             # ---- package: merged safetensors, tokenizer, heads, threshold, routing, manifest -> pyfunc "model"
             export_and_log(
                 coder,
