@@ -239,3 +239,22 @@ def test_a_history_of_a_chronic_condition_names_a_current_one_and_of_an_acute_on
 
     start = text.index(mention)
     assert _status(text, (start, start + len(mention)), "ICD-10-CM", code) == status
+
+
+@pytest.mark.parametrize(
+    "text, named, at, status",
+    [
+        ("Fever and cough, likely COVID-19. COVID-19 PCR sent.", "COVID-19", -1, "hypothetical"),
+        ("Fever and cough, likely COVID-19. COVID-19 PCR sent.", "COVID-19 PCR", -1, "hypothetical"),
+        ("Rapid strep test: positive. Dx: strep pharyngitis.", "strep", 0, "hypothetical"),
+        ("Rapid strep test: positive. Dx: strep pharyngitis.", "strep pharyngitis", 0, None),
+        ("Dx: COVID-19 pneumonia, PCR positive.", "COVID-19", 0, None),
+    ],
+)
+def test_a_disease_named_as_what_a_test_looks_for_is_no_mention_of_it(text, named, at, status) -> None:
+    """ "COVID-19 PCR sent" beside "likely COVID-19" grounded U07.1 on the test's name (an outpatient note)."""
+    from medcoder.inference.grounding.evidence import _status
+
+    start = text.rindex(named) if at == -1 else text.index(named)
+    code = "U07.1" if "COVID" in named else "J02.0"
+    assert _status(text, (start, start + len(named)), "ICD-10-CM", code) == status

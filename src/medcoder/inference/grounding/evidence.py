@@ -49,6 +49,7 @@ from medcoder.data.spans import spans_from_bio, word_span
 from medcoder.inference.grounding.context import (
     FAMILY,
     HISTORICAL,
+    HYPOTHETICAL,
     UNCERTAIN,
     blocks_grounding,
     detect_context,
@@ -728,11 +729,28 @@ def _status(text: str, span: Span, system: str, code: str) -> str | None:
         is_dated_acute_event(text, span[1], system, code) or is_eradicated_malignancy(text, *span, system, code)
     ):
         return HISTORICAL
+    # a disease named as what a test looks for is no diagnosis: "COVID-19" of "COVID-19 PCR sent" (the assessment
+    # said "likely COVID-19"), "strep" of "strep test"; the test itself is coded as a procedure, whatever its result
+    named = text[span[0] : span[1]]
+    if (
+        match is None
+        and subject_of(system, code) == "condition"
+        and (_TEST_OF.match(text, span[1]) or _ENDS_WITH_TEST.search(named))
+    ):
+        return HYPOTHETICAL
     # a personal history code (Z85-Z87) is not the patient's on a sentence about a relative ("His father died of
     # colon cancer at 61" read as Z85.038): the relative may be the span's own subject, where no trigger precedes it
     if match is None and stated_status(system, code) == HISTORICAL and has_trigger(_sentence_of(text, span), (FAMILY,)):
         return FAMILY
     return match.status if match else None
+
+
+# the words right after a disease's name that make it the name of a test for it (after the span, or ending it)
+_TEST_WORDS = (
+    r"(?:PCR|NAAT|rapid\s+test|test(?:ing)?|swab|antigen|antibod(?:y|ies)|serolog\w*|titers?|screen(?:ing)?|culture)"
+)
+_TEST_OF = re.compile(rf"[ \t]*{_TEST_WORDS}\b", re.IGNORECASE)
+_ENDS_WITH_TEST = re.compile(rf"\S\s+{_TEST_WORDS}\W*$", re.IGNORECASE)
 
 
 def _sentence_of(text: str, span: Span) -> str:
