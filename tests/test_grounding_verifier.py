@@ -524,6 +524,31 @@ def test_a_past_condition_is_passed_on_for_its_history_code_with_the_support_of_
     assert "I21.4" not in history and history["I25.2"].score == pytest.approx(score)
 
 
+@pytest.mark.parametrize("text, clause, history", [
+    ("He had a heart attack in 2015 and has type 2 diabetes. Sugars ok.", "He had a heart attack in 2015", "I25.2"),
+    ("Hx MI 2015. Here for a refill of lisinopril.", "Hx MI 2015", "I25.2"),
+])  # fmt: skip
+def test_a_past_condition_the_model_did_not_score_is_found_in_the_clause_that_tells_it(text, clause, history):
+    """A model taught "old MI" does not score a heart attack told as a story; the clause that states a past
+    condition is read for the condition's name (not the story around it) and passed on for its history code."""
+    from medcoder.inference.guidelines import Patient, apply_guidelines
+
+    pred = ground_unscored(text)
+    assert [(code[:3], text[a:b]) for _, code, _, (a, b) in pred.historical_mentions] == [("I21", clause)]
+    coded = {c.code: c for c in apply_guidelines(pred, Patient(setting="outpatient")).codes}
+    assert coded[history].grounded and not any(code.startswith("I21") for code in coded)
+
+
+@pytest.mark.parametrize("text", [
+    "Mother had a heart attack in 2010. Here for a physical.",  # a relative's past: family history, not the patient's
+    "Denies history of heart attack. Here for a physical.",  # negated
+    "He had a colonoscopy in 2015, normal. Knee pain.",  # a past test is no past condition
+    "Breast cancer diagnosed in 2019, on tamoxifen. Doing well.",  # a cancer still treated is current (I.C.2.d)
+])  # fmt: skip
+def test_a_clause_that_tells_no_past_condition_of_the_patient_gives_no_history_code(text):
+    assert ground_unscored(text).historical_mentions == ()
+
+
 def test_a_relatives_past_illness_is_no_personal_history_even_where_the_relative_is_the_spans_subject():
     """The tagger marked "His father died" and the model read Z85.038 there; the sentence is about the father."""
     from medcoder.inference.grounding.evidence import _status, ground_note

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from medcoder.codes.formats import CPT, ICD10CM
+from medcoder.codes.history import history_code
 from medcoder.codes.values import CKD_STAGE_CODES, documented_ckd_stage
 from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
 
@@ -123,25 +124,6 @@ def _replace_codes(
 
 
 # ---------------------------------------------------------------- rules
-_HISTORY_CODES: tuple[tuple[str, str], ...] = (
-    ("I21", "I25.2"),
-    ("I22", "I25.2"),  # old myocardial infarction
-    ("I63", "Z86.73"),
-    ("G45", "Z86.73"),  # stroke / TIA without residual deficits
-    ("C18", "Z85.038"),
-    ("C19", "Z85.048"),
-    ("C20", "Z85.048"),
-    ("C50", "Z85.3"),
-    ("C34", "Z85.118"),
-    ("C61", "Z85.46"),
-    ("C67", "Z85.51"),
-    ("C64", "Z85.528"),
-    ("I26", "Z86.711"),
-    ("I82.4", "Z86.718"),  # pulmonary embolism, deep vein thrombosis
-    ("F17.21", "Z87.891"),  # nicotine dependence, cigarettes
-)
-
-
 def documented_specificity(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """A code is reported at the level of detail the record documents, no further (I.B.2, I.B.18):
     "type 2 diabetes, controlled" is E11.9, not the E11.65 a model learnt to expect beside it. The
@@ -167,7 +149,7 @@ def history_codes(codes: list[PredictedCode], pred: NotePrediction, patient: Pat
     history of malignancy -> Z85 (I.C.2.d), of other conditions -> Z86/Z87 (I.C.21.c.4)."""
     added = []
     for system, code, score, span in pred.historical_mentions:
-        target = next((h for prefix, h in _HISTORY_CODES if system == ICD10CM and code.startswith(prefix)), None)
+        target = history_code(system, code)
         if target is not None:
             added.append(PredictedCode(ICD10CM, target, score, (span,), True, None, ("history_codes",)))
     return _replace_codes(codes, [], added, "history_codes", "I.C.9.e.4, I.C.2.d, I.C.21.c.4")

@@ -67,6 +67,12 @@ _RELATIVE_HAS = (
 _PHRASE = 3  # window, in words and without a comma, of triggers that modify one noun phrase
 _MONTHS = r"January|February|March|April|May|June|July|August|September|October|November|December"
 _YEARS_AGO = r"(?:\d+|a few|few|several|many|one|two|three|four|five|ten)\s+years?\s+ago"
+# when a past condition happened, written after it: "in 2015", "2015", "3 years ago", "last year", "as a child"
+DATED_PAST = (
+    rf"in\s+(?:19|20)\d\d|(?:19|20)\d\d|{_YEARS_AGO}|(?:\d+|a\s+few|several)\s+(?:months?|weeks?)\s+ago|"
+    rf"last\s+(?:year|month|week|winter|summer|spring|fall)|in\s+the\s+past|as\s+a\s+(?:child|teenager)|"
+    rf"in\s+childhood|in\s+(?:{_MONTHS})(?:\s+(?:19|20)\d\d)?"
+)
 
 # Rows: (status, or None for a pseudo-trigger; direction; what it applies to; regular expressions).
 # "condition" rows speak about diagnoses and symptoms, "procedure" rows about services (was it done?),
@@ -633,6 +639,16 @@ def is_eradicated_malignancy(text: str, start: int, end: int, system: str, code:
     following = _FULL_STOP.search(text, end)
     hi = following.start() if following else len(text)
     return bool(_ERADICATED.search(text, lo, hi)) and not _ON_TREATMENT.search(text, lo, hi)
+
+
+def is_malignancy_on_treatment(text: str, start: int, end: int, system: str, code: str) -> bool:
+    """Whether the mention text[start:end] of a malignant neoplasm code names a cancer its sentence says is
+    still treated ("breast cancer diagnosed in 2019, on tamoxifen"): a current cancer, dated or not (I.C.2.d)."""
+    if system != ICD10CM or not code.startswith("C"):
+        return False
+    lo = max((m.end() for m in _FULL_STOP.finditer(text, 0, start)), default=0)
+    following = _FULL_STOP.search(text, end)
+    return bool(_ON_TREATMENT.search(text, lo, following.start() if following else len(text)))
 
 
 def exempt_statuses(system: str, code: str) -> frozenset[str]:

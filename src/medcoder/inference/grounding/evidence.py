@@ -39,6 +39,7 @@ import numpy as np
 
 from medcoder.codes.em import EM_CLASSES, EM_NONE
 from medcoder.codes.formats import ICD10CM
+from medcoder.codes.history import history_code
 from medcoder.codes.icd10cm import is_sign_or_symptom
 from medcoder.codes.terms import abbreviations, code_texts
 from medcoder.codes.values import value_supports
@@ -58,6 +59,7 @@ from medcoder.inference.grounding.context import (
     is_confirmed_only,
     is_dated_acute_event,
     is_eradicated_malignancy,
+    is_malignancy_on_treatment,
     ongoing_condition,
     stated_status,
     states_a_doubted_diagnosis,
@@ -73,6 +75,7 @@ from medcoder.inference.grounding.sentences import (
     doubted_diagnosis_clauses,
     in_diagnostic_statement,
     is_doubted,
+    past_condition_words,
     plain_sentences,
     sentence_at,
     sentences,
@@ -265,6 +268,9 @@ def ground_note(
     blocked = [b for b in blocked if b not in rescued]
     outside = _outside_diagnoses(text, plain, verifier) if verifier is not None else ()
     history = [h for h in history if (h[0], h[1]) not in rescued]
+    if rescue_floor is not None and verifier.search_unscored:  # a past condition the model did not score
+        known = {(c.system, c.code) for c in codes} | {(h[0], h[1]) for h in history}
+        history += _stated_past_conditions(text, by_status.get(HISTORICAL, []), verifier, known)
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
         index = verifier.label_index
         support = verifier.support([text[h[3][0] : h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
@@ -295,6 +301,40 @@ def ground_note(
                           documented_signs=tuple(signs), verifier_rejected=tuple(unsupported),
                           outside_diagnoses=outside,
                           specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
+
+
+def _stated_past_conditions(
+    text: str, stating_history: Sequence[Span], verifier: SupportVerifier, known: set[Label]
+) -> list[tuple[str, str, float, Span]]:
+    """Past conditions with a history code (codes.history) that a sentence stating a history names, whatever
+    the model scored, as historical mentions (system, code, support, clause) for the guideline layer to code as
+    their history: "He had a heart attack in 2015" -> I25.2, "s/p stroke" -> Z86.73. A model that learnt "old
+    MI" scores a heart attack told as a story low; the verifier reads the condition's name
+    (`past_condition_words`) at `rescue_support`, as for any code the model did not score, and the context
+    check must read that name as past for that code (a cancer still treated is current). Not on a sentence
+    about a relative, not for a label already coded or already found as a past mention (`known`). The clause
+    is the quote, so the verifier must ground the condition on it too (as for every historical mention)."""
+    named = [
+        (clause, words)
+        for clause in sorted(stating_history, key=lambda s: s[1] - s[0])  # the clause before its whole sentence
+        if not has_trigger(_sentence_of(text, clause), (FAMILY,)) and (words := past_condition_words(text, clause))
+    ]
+    if not named:
+        return []
+    found = []
+    support = verifier.support_matrix([text[a:b] for _, (a, b) in named])
+    for (clause, words), row in zip(named, support):
+        for j in np.flatnonzero(row >= max(verifier.rescue_support, row.max() - RESCUE_SUPPORT_GAP)):
+            system, code = verifier.labels[j]
+            if (
+                (system, code) not in known
+                and history_code(system, code) is not None
+                and _status(text, words, system, code) == HISTORICAL
+                and not is_malignancy_on_treatment(text, *words, system, code)
+            ):
+                found.append((system, code, float(row[j]), clause))
+                known.add((system, code))
+    return found
 
 
 def _outside_diagnoses(text: str, plain: Sequence[Span], verifier: SupportVerifier) -> tuple[tuple[str, Span], ...]:
@@ -729,6 +769,10 @@ def _status(text: str, span: Span, system: str, code: str) -> str | None:
         is_dated_acute_event(text, span[1], system, code) or is_eradicated_malignancy(text, *span, system, code)
     ):
         return HISTORICAL
+    # a cancer still treated is current however it is dated or told ("breast cancer diagnosed in 2019, on
+    # tamoxifen"): the history code (Z85) is for one excised or eradicated with no further treatment (I.C.2.d)
+    if match is not None and match.status == HISTORICAL and is_malignancy_on_treatment(text, *span, system, code):
+        return None
     # a disease named as what a test looks for is no diagnosis: "COVID-19" of "COVID-19 PCR sent" (the assessment
     # said "likely COVID-19"), "strep" of "strep test"; the test itself is coded as a procedure, whatever its result
     named = text[span[0] : span[1]]
