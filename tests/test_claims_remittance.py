@@ -106,7 +106,8 @@ def test_a_file_that_is_not_an_835_is_refused_with_its_name(tmp_path, content, e
 
 @pytest.mark.parametrize("carc, category, coding", [
     ("4", "modifier", True), ("11", "diagnosis_support", True), ("50", "diagnosis_support", True),
-    ("6", "age_sex", True), ("16", "missing_information", True), ("97", "bundled", True), ("234", "bundled", True),
+    ("6", "age", True), ("7", "sex", True), ("16", "missing_information", True), ("97", "bundled", True),
+    ("234", "bundled", True),
     ("151", "units", True), ("236", "code_pair", True), ("27", "eligibility", False), ("197", "authorization", False),
     ("18", "duplicate", False), ("29", "timely_filing", False), ("2", "patient_cost_share", False),
     ("999", "uncategorised", False),
@@ -123,3 +124,19 @@ def test_licensed_carc_descriptions_load_from_the_users_file_and_a_bad_line_is_n
     bad.write_text("code,description\n11,ok\n97\n", encoding="utf-8")
     with pytest.raises(CarcFileError, match=rf"{bad}:3: expected two columns"):
         load_carc_descriptions(bad)
+
+
+def test_claims_after_a_skipped_set_keep_their_own_set_number_and_x12sdks_checks_quote_no_value(tmp_path):
+    """Skip the FIRST set: the second set's claims still say "transaction set 2". A check x12sdk runs itself
+    (here: the claim's payment against its lines) says which field failed, not the value it saw."""
+    raw = FIXTURE.read_text(encoding="utf-8")
+    path = _two_sets(tmp_path, ("", ""))
+    bad_first = path.read_text(encoding="utf-8").replace(
+        "CLP*ENC-0001*1*250.00*80.00", "CLP*ENC-0001*1*250.00*81.37", 1
+    )
+    path.write_text(bad_first, encoding="utf-8")
+    assert raw.count("81.37") == 0
+    report = read_remittance(path, on_error="skip")
+    ((skipped,),) = [report.skipped]
+    assert skipped.where.endswith("transaction set 1") and "81.37" not in skipped.reason
+    assert {c.source.rsplit(": ", 1)[1] for c in report.claims} == {"transaction set 2"}

@@ -161,7 +161,7 @@ def read_remittance(paths: list[str | Path] | str | Path, on_error: OnError = "r
         report: ReadReport = read_interchange(path, "835", on_error)
         skipped += report.skipped
         component = delimiters(Path(path).read_text(encoding="utf-8"), str(path)).component
-        for number, transaction in enumerate(report.transactions, 1):
+        for number, transaction in zip(report.numbers, report.transactions):
             for paid in transaction.claims():
                 clp = paid.claim.clp_segment
                 payer_n1 = getattr(paid.payer, "n1_segment", None)

@@ -35,9 +35,11 @@ class Skipped:
 
 @dataclass
 class ReadReport:
-    """What reading a file gave: the parsed transaction models, and the sets skipped (skip mode only)."""
+    """What reading a file gave: the parsed transaction models with each one's 1-based set number in the file,
+    and the sets skipped (skip mode only)."""
 
     transactions: list[Any] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
 
@@ -88,6 +90,17 @@ def transaction_sets(raw: str, source: str) -> Iterator[tuple[int, str, int]]:
 _LOOP = re.compile(r"^(loop_\w+|header|footer)$")
 
 
+def _without_value(error: dict[str, Any]) -> str:
+    """pydantic's message for one error, unless it may quote the input: x12sdk's own checks (type
+    "value_error") write the value into the message ("Invalid date value 20051325" of a birth date, "Claim
+    Amount 784.45 != Service Line Total 784.46"); those say only which check failed. Segment-count checks
+    quote counts, not patient data, and stay."""
+    message = str(error.get("msg", "invalid"))
+    if error.get("type") != "value_error" or "segment count" in message:
+        return message
+    return "failed one of x12sdk's checks here (the value is not shown: it may be a patient's)"
+
+
 def describe_validation_error(exc: Any) -> str:
     """A pydantic ValidationError of an x12sdk model as "loop 2100 #2 > loop 2110 #1 > SVC line_item_charge_amount:
     Input should be a valid decimal", without the input value."""
@@ -111,7 +124,7 @@ def describe_validation_error(exc: Any) -> str:
         if pending:
             path.append(pending)
         where = " > ".join(path) or "transaction set"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        parts.append(f"{where}: {_without_value(error)}")
     more = len(exc.errors()) - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
@@ -138,7 +151,9 @@ def read_interchange(path: str | Path, expected: str, on_error: OnError = "raise
         else:
             try:
                 with _quiet_x12sdk(), X12ModelReader(text) as reader:
-                    report.transactions.extend(reader.models())
+                    models = list(reader.models())
+                report.transactions += models
+                report.numbers += [number] * len(models)
             except ValidationError as exc:
                 reason = describe_validation_error(exc)
             except KeyError as exc:  # x12sdk's lookup of a segment it has no model for

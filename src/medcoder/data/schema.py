@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -101,11 +101,16 @@ class LoadReport:
     skipped: list[RecordError] = field(default_factory=list)
 
     def skipped_by_reason(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for err in self.skipped:
-            key = f"{err.field}: {err.reason}"
-            counts[key] = counts.get(key, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        return skipped_by_reason(self.skipped)
+
+
+def skipped_by_reason(skipped: Sequence[RecordError]) -> dict[str, int]:
+    """How many items were skipped for each "field: reason", most frequent first (every loader's report)."""
+    counts: dict[str, int] = {}
+    for err in skipped:
+        key = f"{err.field}: {err.reason}"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 # ---------------------------------------------------------------- validation

@@ -1,0 +1,173 @@
+"""Denial risk before submission, learnt from remittance history: smoothed coding-denial rates of a
+payer's lines by what is known before a claim is sent (the line's code with another code on the claim,
+with the patient's age band, with the patient's sex and a diagnosis, with each diagnosis on the claim,
+and alone), each with the counts behind it, so a reviewer reads why a line is risky.
+
+Only coding-caused denials count (`claims.carc`): eligibility or authorisation denials say nothing about
+the codes. A line's risk is the highest smoothed rate among its specific patterns seen at least
+`min_count` times (a code pair, an age band, a sex), and for diagnoses the lowest among the claim's
+diagnoses (one diagnosis that supports the service is enough); the code's own rate is the fallback when
+no specific pattern has history. Features come from the `Claim` alone: `fit` reads remittances only for
+the outcome, and `line_risks` takes nothing adjudicated (tests/test_claims_risk.py checks both).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from medcoder.claims.remittance import ClaimRemittance
+from medcoder.claims.submission import Claim, ClaimLine
+
+AGE_BANDS = ((0, 0), (1, 4), (5, 11), (12, 17), (18, 39), (40, 64), (65, 200))
+# which denials are evidence about which pattern: a code-pair denial (236) says nothing about the patient's
+# age, so it does not raise the age pattern's rate, and an age denial not the pair's; the code alone counts all
+PATTERN_CATEGORIES: dict[str, frozenset[str] | None] = {
+    "pair": frozenset({"code_pair", "bundled", "modifier"}),
+    "age": frozenset({"age"}),
+    "sex": frozenset({"sex"}),
+    "dx": frozenset({"diagnosis_support"}),
+    "code": None,
+}
+
+
+def age_band(age: int | None) -> str:
+    if age is None:
+        return "unknown"
+    return next((f"{lo}-{hi}" for lo, hi in AGE_BANDS if lo <= age <= hi), "unknown")
+
+
+def _specific_keys(claim: Claim, line: ClaimLine) -> list[tuple[str, ...]]:
+    """The patterns of a line whose history decides its risk ("max" kind: any one of them can deny it)."""
+    keys: list[tuple[str, ...]] = [("pair", claim.payer, line.procedure, other.procedure, ",".join(line.modifiers))
+                                   for other in claim.lines if other is not line]  # fmt: skip
+    keys.append(("age", claim.payer, line.procedure, age_band(claim.age)))
+    keys += [("sex", claim.payer, dx[:3], claim.sex or "U") for dx in line.diagnoses]
+    return keys
+
+
+def _diagnosis_keys(claim: Claim, line: ClaimLine) -> list[tuple[str, ...]]:
+    """Each diagnosis on the claim with the line's code ("min" kind: one that supports the service suffices)."""
+    return [("dx", claim.payer, line.procedure, dx[:3]) for dx in dict.fromkeys(claim.diagnoses)]
+
+
+@dataclass(frozen=True)
+class LineRisk:
+    """A line's denial risk, the pattern it comes from, and how many past lines showed that pattern."""
+
+    line_control: str
+    procedure: str
+    risk: float
+    reason: str  # e.g. "history: pair medicare 90471 with G0008: 9 of 10 lines denied (CARC 236)"
+    denied: int
+    seen: int
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """A pattern and its history: how many past lines showed it, how many of those its kind of denial hit."""
+
+    pattern: str
+    denied: int
+    seen: int
+    carcs: tuple[str, ...]
+
+
+@dataclass
+class DenialRiskModel:
+    """Counts of past lines and their coding denials per pattern, and the payer's base rate (the prior)."""
+
+    min_count: int = 5
+    prior_weight: float = 2.0
+    covering_rate: float = 0.1  # a diagnosis under which a code was (almost) never denied supports it
+    seen: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    denied: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    carcs: dict[tuple[str, ...], Counter[str]] = field(default_factory=dict)
+    payer_lines: Counter[str] = field(default_factory=Counter)
+    payer_denied: Counter[str] = field(default_factory=Counter)
+    # (payer, code) -> per past line: the claim's diagnosis categories, and the diagnosis-support CARCs that hit it
+    dx_history: dict[tuple[str, str], list[tuple[frozenset[str], tuple[str, ...]]]] = field(default_factory=dict)
+
+    def fit(self, claims: Sequence[Claim], remittances: Iterable[ClaimRemittance]) -> DenialRiskModel:
+        """Learn from adjudicated history: each submitted line, joined to its remittance line on its control
+        number, is one observation of each of its patterns; denied when a coding-caused CARC of the pattern's
+        kind (PATTERN_CATEGORIES) denied it."""
+        by_id = {c.claim_id: c for c in claims}
+        for remittance in remittances:
+            claim = by_id.get(remittance.claim_id)
+            if claim is None:
+                continue
+            outcome = {rl.line_control: [a for a in rl.adjustments if a.is_coding_denial] for rl in remittance.lines}
+            for line in claim.lines:
+                if line.line_control not in outcome:  # denied as a whole at claim level, or not adjudicated
+                    continue
+                denials = outcome[line.line_control]
+                self.payer_lines[claim.payer] += 1
+                self.payer_denied[claim.payer] += bool(denials)
+                keys = [
+                    *_specific_keys(claim, line),
+                    *_diagnosis_keys(claim, line),
+                    ("code", claim.payer, line.procedure),
+                ]
+                for key in keys:
+                    categories = PATTERN_CATEGORIES[key[0]]
+                    carcs = [a.carc for a in denials if categories is None or a.category in categories]
+                    self.seen[key] += 1
+                    self.denied[key] += bool(carcs)
+                    self.carcs.setdefault(key, Counter()).update(carcs)
+                support = tuple(a.carc for a in denials if a.category in PATTERN_CATEGORIES["dx"])
+                dx = frozenset(d[:3] for d in claim.diagnoses)
+                self.dx_history.setdefault((claim.payer, line.procedure), []).append((dx, support))
+        return self
+
+    def _rate(self, payer: str, denied: int, seen: int) -> float:
+        prior = (self.payer_denied[payer] + 1) / (self.payer_lines[payer] + 2)
+        return (denied + self.prior_weight * prior) / (seen + self.prior_weight)
+
+    def _evidence(self, key: tuple[str, ...]) -> _Evidence:
+        carcs = tuple(c for c, _ in self.carcs.get(key, Counter()).most_common(2))
+        return _Evidence(" ".join(key), self.denied[key], self.seen[key], carcs)
+
+    def _diagnosis_evidence(self, claim: Claim, line: ClaimLine) -> _Evidence | None:
+        """Whether the claim's diagnoses support the line's code, from history: the diagnoses under which the
+        code was (almost) never denied for support support it; a claim with none of them is judged by the
+        past lines that had none of them either ("medicare 82962 without E11, E10: 20 of 22 denied")."""
+        keys = [k for k in _diagnosis_keys(claim, line) if self.seen[k] >= self.min_count]
+        history = self.dx_history.get((claim.payer, line.procedure), [])
+        if not any(carcs for _, carcs in history):
+            return None
+        covering = {
+            key[3]
+            for key in self.seen
+            if key[:3] == ("dx", claim.payer, line.procedure)
+            and self.seen[key] >= self.min_count
+            and self._rate(claim.payer, self.denied[key], self.seen[key]) <= self.covering_rate
+        }
+        supporting = [k for k in keys if k[3] in covering]
+        if supporting:
+            return self._evidence(min(supporting, key=lambda k: self.denied[k] / self.seen[k]))
+        without = [carcs for dx, carcs in history if not dx & covering]
+        if len(without) < self.min_count:
+            return None
+        named = ", ".join(sorted(covering)) or "any diagnosis seen paid"
+        pattern = f"dx {claim.payer} {line.procedure} without {named}"
+        carcs = tuple(c for c, _ in Counter(c for hit in without for c in hit).most_common(2))
+        return _Evidence(pattern, sum(bool(hit) for hit in without), len(without), carcs)
+
+    def line_risks(self, claim: Claim) -> list[LineRisk]:
+        """Each line's risk from history (module docstring), from what the claim says before submission."""
+        out = []
+        for line in claim.lines:
+            evidence = [self._evidence(k) for k in _specific_keys(claim, line) if self.seen[k] >= self.min_count]
+            if (dx := self._diagnosis_evidence(claim, line)) is not None:
+                evidence.append(dx)
+            if not evidence:
+                evidence = [self._evidence(("code", claim.payer, line.procedure))]
+            best = max(evidence, key=lambda e: self._rate(claim.payer, e.denied, e.seen))
+            reason = f"history: {best.pattern}: {best.denied} of {best.seen} lines denied" + (
+                f" (CARC {', '.join(best.carcs)})" if best.carcs else ""
+            )
+            risk = self._rate(claim.payer, best.denied, best.seen)
+            out.append(LineRisk(line.line_control, line.procedure, risk, reason, best.denied, best.seen))
+        return out

@@ -1,0 +1,161 @@
+"""The simulated payer applies its hidden rules, and the denial-risk model learnt from its remittances
+flags each planted rule on claims of a later month, from what a claim says before submission only."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medcoder.claims.payer import PayerConfigError, adjudicate, fee, load_payers
+from medcoder.claims.risk import DenialRiskModel
+from medcoder.claims.simulate import denial_rates
+from medcoder.claims.submission import Claim, ClaimLine
+
+PAYERS = """
+seed: 3
+payers:
+  plan_a:
+    code_pairs: [["G0008", "G0009", 0], ["G0444", "Q2035", 1]]
+    covered_diagnoses: {"A4253": ["E11", "E10"]}
+    age_ranges: {"J1100": [18, 64]}
+    sex_codes: {"N40": "M"}
+    unit_limits: {"J1100": 2}
+    prior_authorization: []
+    review_rate: 0.3
+    eligibility_rate: 0.03
+    duplicate_rate: 0.01
+    timely_filing_rate: 0.0
+    coinsurance: 0.2
+"""
+PROCEDURES = ("G0008", "G0009", "G0444", "Q2035", "A4253", "J1100")
+DIAGNOSES = ("E11.9", "I10", "N40.0", "J44.9", "Z23", "E78.5")
+
+
+@pytest.fixture(scope="module")
+def payer(tmp_path_factory):
+    path = Path(tmp_path_factory.mktemp("payer")) / "payers.yaml"
+    path.write_text(PAYERS, encoding="utf-8")
+    seed, payers = load_payers(path)
+    return seed, payers["plan_a"]
+
+
+def random_claims(n: int, month: int, seed: int) -> tuple[list[Claim], dict[str, frozenset[str]]]:
+    """Claims of one month with random codes, ages and sexes; the record supports ~90% of the codes."""
+    rng = np.random.default_rng(seed)
+    claims, supported = [], {}
+    for k in range(n):
+        claim_id = f"m{month}-c{k}"
+        dx = tuple(rng.choice(DIAGNOSES, size=rng.integers(1, 4), replace=False))
+        procedures = rng.choice(PROCEDURES, size=rng.integers(1, 4), replace=False)
+        date = f"2026{month:02d}15"
+        lines = tuple(ClaimLine(f"{claim_id}-{j}", str(p), (), Decimal(1), fee(str(p)), date, dx)
+                      for j, p in enumerate(procedures, 1))  # fmt: skip
+        claims.append(Claim(claim_id, "plan_a", "outpatient", int(rng.integers(5, 90)), str(rng.choice(["M", "F"])),
+                            date, dx, lines, claim_id))  # fmt: skip
+        supported[claim_id] = frozenset(c for c in (*dx, *procedures) if rng.random() < 0.9)
+    return claims, supported
+
+
+def test_each_planted_rule_denies_its_lines_with_its_carc_and_the_patients_share_is_no_denial(payer):
+    seed, rules = payer
+
+    def line(code: str, dx: tuple[str, ...] = ("E11.9",), units: int = 1) -> ClaimLine:
+        return ClaimLine(f"c-{code}", code, (), Decimal(units), fee(code), "20260115", dx)
+
+    def claim(lines: list[ClaimLine], age: int = 40, sex: str = "F") -> Claim:
+        diagnoses = tuple(dict.fromkeys(d for x in lines for d in x.diagnoses))
+        return Claim("c", "plan_a", "outpatient", age, sex, "20260115", diagnoses, tuple(lines))
+
+    everything = frozenset(PROCEDURES + DIAGNOSES)
+    quiet = dataclasses.replace(rules, eligibility_rate=0.0, duplicate_rate=0.0)
+
+    def carcs(c: Claim) -> dict[str, list[str]]:
+        remittance = adjudicate(c, quiet, everything, seed)
+        assert remittance.paid == remittance.charge - sum(a.amount for a in remittance.all_adjustments())
+        return {rl.procedure: [a.carc for a in rl.adjustments if a.is_denial] for rl in remittance.lines}
+
+    assert carcs(claim([line("G0008"), line("G0009")]))["G0009"] == ["236"]  # code pair, indicator 0
+    assert carcs(claim([line("A4253", ("I10",))]))["A4253"] == ["11"]  # diagnosis does not support it
+    assert carcs(claim([line("J1100")], age=70))["J1100"] == ["6"]  # age
+    assert carcs(claim([line("G0444", ("N40.0",))], sex="F"))["G0444"] == ["7"]  # sex
+    assert carcs(claim([line("J1100", units=3)]))["J1100"] == ["151"]  # units above the limit
+    paid = adjudicate(claim([line("A4253")]), quiet, everything, seed)
+    assert [a.group for a in paid.lines[0].adjustments] == ["PR"] and not paid.denied  # coinsurance only
+    modifier = dataclasses.replace(line("Q2035"), modifiers=("59",))  # indicator 1: a modifier bypasses it
+    assert carcs(claim([line("G0444"), modifier]))["Q2035"] == []
+
+
+def test_a_claims_fate_depends_on_its_own_id_not_on_the_others_adjudicated_with_it(payer):
+    seed, rules = payer
+    claims, supported = random_claims(40, 1, seed=1)
+    alone = [adjudicate(c, rules, supported[c.claim_id], seed) for c in claims]
+    reversed_order = [adjudicate(c, rules, supported[c.claim_id], seed) for c in reversed(claims)][::-1]
+    assert alone == reversed_order
+
+
+def test_the_risk_model_flags_every_planted_rule_on_a_later_month_and_few_clean_lines(payer):
+    seed, rules = payer
+    history, held_out = [], []
+    for month in range(1, 7):
+        claims, supported = random_claims(150, month, seed=month)
+        remittances = [adjudicate(c, rules, supported[c.claim_id], seed) for c in claims]
+        (held_out if month == 6 else history).append((claims, remittances))
+    model = DenialRiskModel()
+    for claims, remittances in history:
+        model.fit(claims, remittances)
+    claims, remittances = held_out[0]
+    flagged = {r.line_control: r for c in claims for r in model.line_risks(c) if r.risk >= 0.5}
+    planted = {"236": 0, "11": 0, "6": 0, "7": 0}
+    caught = dict(planted)
+    clean_lines = clean_flagged = 0
+    for remittance in remittances:
+        for rl in remittance.lines:
+            reasons = {a.carc for a in rl.adjustments if a.is_denial}
+            for carc in planted.keys() & reasons:
+                planted[carc] += 1
+                caught[carc] += rl.line_control in flagged
+            if not reasons:
+                clean_lines += 1
+                clean_flagged += rl.line_control in flagged
+    assert all(n >= 3 for n in planted.values()), planted  # each rule fired on the held-out month
+    assert all(caught[c] / planted[c] >= 0.8 for c in planted), (caught, planted)
+    assert clean_flagged / clean_lines <= 0.15, (clean_flagged, clean_lines)
+    some = next(iter(flagged.values()))
+    assert some.reason.startswith("history: ") and some.seen >= model.min_count and 0 < some.denied <= some.seen
+
+
+def test_line_risk_reads_nothing_adjudicated():
+    """A risk computed before submission: the features are the claim's; remittances only label history."""
+    import inspect
+
+    from medcoder.claims import risk
+
+    parameters = inspect.signature(DenialRiskModel.line_risks).parameters
+    assert list(parameters) == ["self", "claim"] and parameters["claim"].annotation in (Claim, "Claim")
+    assert "remittance" not in inspect.getsource(risk._specific_keys) + inspect.getsource(risk._diagnosis_keys)
+
+
+def test_the_simulated_denial_rate_is_measured_over_claims(payer):
+    seed, rules = payer
+    claims, supported = random_claims(200, 1, seed=9)
+    rates = denial_rates(adjudicate(c, rules, supported[c.claim_id], seed) for c in claims)
+    assert rates.claims == 200 and 0 < rates.coding_denial_rate <= rates.denial_rate < 1
+    assert rates.clean_claim_rate == pytest.approx(1 - rates.denial_rate)
+
+
+@pytest.mark.parametrize("edit, field", [
+    ("review_rate: 0.3", "review_rate: 3"),
+    ('code_pairs: [["G0008", "G0009", 0], ["G0444", "Q2035", 1]]', 'code_pairs: [["G0008", "G0009", 5]]'),
+    ('sex_codes: {"N40": "M"}', 'sex_codes: {"N40": "X"}'),
+    ("coinsurance: 0.2", "coinsurance: 0.2\n    surprise: 1"),
+])  # fmt: skip
+def test_a_bad_payer_definition_names_the_file_and_the_field(tmp_path, edit, field):
+    path = tmp_path / "payers.yaml"
+    path.write_text(PAYERS.replace(edit, field), encoding="utf-8")
+    with pytest.raises(PayerConfigError, match=str(path)) as raised:
+        load_payers(path)
+    assert f"payers.plan_a.{edit.split(':')[0]}" in str(raised.value) or "unknown field" in str(raised.value)
