@@ -16,6 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 export MLFLOW_DISABLE_TELEMETRY := true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 # The main job's corpus: the embedded synthetic corpus, generated (deterministically) if missing or stale. NOTES and SEED
 # mirror medcoder.defaults (EMBEDDED_NOTES, EMBEDDED_SEED), which the configs and `medcoder synth` read;
@@ -25,7 +26,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install train codiesp baseline test lint format test-no-data test-slow cards clean
+.PHONY: FORCE help install train codiesp denial-loop baseline test lint format test-no-data test-slow cards clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -59,6 +60,15 @@ codiesp: install ## CodiEsp top-50: balanced TF-IDF baseline, the CodiEsp recipe
 	$(BIN)/medcoder baseline --dataset codiesp --class-weight balanced
 	$(BIN)/medcoder-train experiment=codiesp
 	$(BIN)/medcoder compare --dataset codiesp
+
+# The denial-feedback loop (docs/DENIALS.md) on the champion `make train` registers: a year of new notes coded,
+# billed and adjudicated by simulated payers (835s through x12sdk), corrected and appealed; the champion fine-tuned
+# on that feedback; champion and challenger compared on the held-out quarter; the gate decides; a record in experiments/
+DENIAL_DIR ?= outputs/denial
+denial-loop: install ## denial feedback: simulate claims on the champion, retrain on denials and corrections, gate
+	$(BIN)/medcoder denial-loop simulate --out $(DENIAL_DIR)
+	$(BIN)/medcoder-train experiment=denial_feedback data.data_dir=$(abspath $(DENIAL_DIR))/feedback
+	$(BIN)/medcoder denial-loop compare --out $(DENIAL_DIR)
 
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)

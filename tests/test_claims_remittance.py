@@ -108,7 +108,8 @@ def test_a_file_that_is_not_an_835_is_refused_with_its_name(tmp_path, content, e
     ("4", "modifier", True), ("11", "diagnosis_support", True), ("50", "diagnosis_support", True),
     ("6", "age", True), ("7", "sex", True), ("16", "missing_information", True), ("97", "bundled", True),
     ("234", "bundled", True),
-    ("151", "units", True), ("236", "code_pair", True), ("27", "eligibility", False), ("197", "authorization", False),
+    ("150", "level_of_service", True), ("151", "units", True), ("236", "code_pair", True), ("27", "eligibility", False),
+    ("197", "authorization", False),
     ("18", "duplicate", False), ("29", "timely_filing", False), ("2", "patient_cost_share", False),
     ("999", "uncategorised", False),
 ])  # fmt: skip

@@ -79,6 +79,8 @@ def test_config_composes_and_instantiates(
         cfg.paths.data_dir = str(data_dir)
         if cfg.data.dataset == "codiesp":
             cfg.data.data_dir = str(FIXTURE_CODIESP)
+        elif not cfg.corpus.generate:  # a corpus another tool writes (the denial loop's): the generated one stands in
+            cfg.data.data_dir = str(data_dir / f"embedded-n{NOTES}-s1")
         if cfg.get("logger") and "mlflow" in cfg.logger:
             cfg.logger.mlflow.artifact_location = str(tmp_path / "artifacts")
     OmegaConf.resolve(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))  # every interpolation resolves

@@ -121,6 +121,35 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     baseline.set_defaults(func=_lazy("medcoder.evaluation.baseline:cmd_baseline"))
 
+    loop = sub.add_parser("denial-loop", help="the denial-feedback loop on the simulated payers (make denial-loop)")
+    steps = loop.add_subparsers(dest="step", required=True)
+    simulate = steps.add_parser("simulate", help="code a year of new notes, bill, adjudicate, correct, appeal")
+    simulate.add_argument("--out", default="outputs/denial", help="folder for everything the loop writes")
+    simulate.add_argument(
+        "--model", default=CHAMPION_URI, help=f"the model that codes the practice (default {CHAMPION_URI})"
+    )
+    simulate.add_argument("--notes", type=int, default=1200, help="new notes over the year (default 1200)")
+    simulate.add_argument("--seed", type=int, default=7, help="seed of the new notes and the coder (default 7)")
+    simulate.add_argument("--feedback-months", type=int, default=9, help="months learnt from; the rest are held out")
+    simulate.add_argument("--payers", default=None, help="payer definitions (default configs/payer/simulated.yaml)")
+    simulate.add_argument("--review-share", type=float, default=0.3, help="share of encounters a coder reviews")
+    simulate.add_argument("--overturn-rate", type=float, default=0.5, help="share of right-coded denials overturned")
+    simulate.add_argument("--replay-dir", default=None, help="the champion's training corpus, replayed in retraining")
+    simulate.add_argument(
+        "--replay-notes", type=int, default=None, help="replay this many training notes (all labels kept)"
+    )
+    _tracking_uri_option(simulate)
+    simulate.set_defaults(func=_lazy("medcoder.jobs.denial_loop:cmd_simulate"))
+    compare_step = steps.add_parser("compare", help="champion vs challenger on the held-out months; gate; record")
+    compare_step.add_argument("--out", default="outputs/denial", help="the folder simulate wrote")
+    compare_step.add_argument("--run-id", default=None, help="the challenger's run (default: the newest init_from run)")
+    compare_step.add_argument("--payers", default=None, help="payer definitions (default configs/payer/simulated.yaml)")
+    compare_step.add_argument("--gate", default=None, help="gate file (default configs/registry/denial_feedback.yaml)")
+    compare_step.add_argument("--record-dir", default=None, help="folder of the record (default <project>/experiments)")
+    compare_step.add_argument("--no-promote", action="store_true", help="record the decision without moving @champion")
+    _tracking_uri_option(compare_step)
+    compare_step.set_defaults(func=_lazy("medcoder.jobs.denial_loop:cmd_compare"))
+
     compare = sub.add_parser(
         "compare", help="write the experiment record of the latest neural run against the TF-IDF baseline"
     )

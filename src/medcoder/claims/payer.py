@@ -4,7 +4,8 @@ would be read into, while its rules stay hidden from the learner.
 
 Each payer (configs/payer/simulated.yaml) has code-pair edits with modifier indicators (CARC 236), unit
 limits (151), covered-diagnosis lists for procedures (11), age (6) and sex (7) edits, a medical review
-that denies a share of the lines whose code the record does not support (50), prior authorisation
+that denies a share of the lines whose service the record does not support (50) or whose every diagnosis
+it does not support (11), prior authorisation
 (197) and non-coding noise: eligibility (27), duplicates (18), timely filing (29). Paid lines carry the
 patient's coinsurance (PR 2), which is never a denial. Randomness is drawn per claim from the seed and
 the claim id, so a claim's fate does not depend on which others are adjudicated with it.
@@ -25,6 +26,7 @@ import yaml
 from medcoder.claims.carc import carc_category
 from medcoder.claims.remittance import Adjustment, ClaimRemittance, RemittanceLine
 from medcoder.claims.submission import Claim, ClaimLine
+from medcoder.codes.em import VISIT_EM_CODES
 
 # modifiers that bypass a code-pair edit of indicator 1 (a distinct procedural service, a separate encounter)
 BYPASS_MODIFIERS = ("25", "59", "XE", "XS", "XP", "XU", "91", "LT", "RT")
@@ -141,10 +143,14 @@ def _line_denial(
         return "11"
     if line.procedure in rules.prior_authorization:
         return "197"
-    # the payer's medical review: a code the record does not support, or a line whose diagnoses it does not
-    unsupported = line.procedure not in supported or not any(dx in supported for dx in line.diagnoses or ("",))
-    if unsupported and rng.random() < rules.review_rate:
-        return "50"
+    # the payer's medical review: a service the record does not support is not medically necessary (50; a visit
+    # level it does not support, 150); one
+    # whose every diagnosis the record does not support has no diagnosis that justifies it (11)
+    reviewed = rng.random() < rules.review_rate
+    if reviewed and line.procedure not in supported:
+        return "150" if line.procedure in VISIT_EM_CODES else "50"  # a visit level the record does not support
+    if reviewed and not any(dx in supported for dx in line.diagnoses):
+        return "11"
     return None
 
 

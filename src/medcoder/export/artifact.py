@@ -178,7 +178,8 @@ def export_coder(
 
 
 # ---------------------------------------------------------------- load
-def _read_config(root: Path) -> dict[str, Any]:
+def read_config(root: Path) -> dict[str, Any]:
+    """An export folder's coder.json, checked for the format and the fields a coder is rebuilt from."""
     path = root / CONFIG_NAME
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -367,7 +368,7 @@ def load_exported(
         raise ValueError(f"max_chars must be a positive integer, got {max_chars!r}")
     root = Path(artifact_dir)
     manifest_sha256 = verify_manifest(root)  # FIRST: nothing below reads an unverified byte
-    config = _read_config(root)
+    config = read_config(root)
     _check_compatible(config, root / CONFIG_NAME)
 
     net_config = dict(config["net"])

@@ -10,6 +10,10 @@ The fit has two phases, both inside `trainer.fit` (see `fit_phases`):
         pass (callbacks.head_warmup: medcoder.models.head_warmup.HeadWarmup, in on_fit_start);
     phase 2, fine-tuning: the encoder's adapters (LoRA; the whole encoder with model=full) and the
         heads together, the Lightning epochs (model.optimizer, trainer.max_epochs).
+With `init_from=<model>` (a models:/ or runs:/ URI, or a sealed export folder) the fit starts from a packaged
+model's weights instead of the pretrained encoder and random heads (`prepare_init_from`): the adapters (or the
+whole encoder) train on top of its merged encoder, with its tokenizer, and its trained heads; phase 1 is skipped.
+The denial-feedback retraining fine-tunes the champion this way (configs/experiment/denial_feedback.yaml).
 Run `medcoder-train --help` for the config groups. With no overrides it runs the recommended recipe
 (configs/train.yaml); configs/experiment/ holds what differs from it by dataset or hardware.
 """
@@ -26,6 +30,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from medcoder.jobs.config import CONFIG_DIR, ensure_embedded_corpus
+from medcoder.jobs.init_from import adopt_export_labels, init_from_tags, load_export_heads, prepare_init_from
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +80,10 @@ def fit_phases(cfg: DictConfig, ckpt_path: str | None) -> list[str]:
     """
     warmup = (cfg.get("callbacks") or {}).get("head_warmup")
     epochs = int(warmup.epochs) if isinstance(warmup, DictConfig) and "_target_" in warmup else 0
-    if ckpt_path and epochs:
+    init_from = cfg.get("init_from")
+    if init_from:
+        phase1 = f"phase 1, head warm-up: skipped, the heads start trained, from {init_from} (init_from)"
+    elif ckpt_path and epochs:
         phase1 = f"phase 1, head warm-up: skipped, the fit resumes from {ckpt_path}, which holds trained heads"
     elif epochs:
         phase1 = (
@@ -88,8 +96,9 @@ def fit_phases(cfg: DictConfig, ckpt_path: str | None) -> list[str]:
     finetune = (model.get("net") or {}).get("finetune", "?")
     lr = (model.get("optimizer") or {}).get("lr", "?")
     encoder_lr = f" (encoder {model.get('encoder_lr')})" if model.get("encoder_lr") is not None else ""
+    start = f", from the weights of {init_from}" if init_from else ""
     phase2 = (
-        f"phase 2, fine-tuning: encoder ({finetune}) and heads together, up to "
+        f"phase 2, fine-tuning: encoder ({finetune}) and heads together{start}, up to "
         f"{(cfg.get('trainer') or {}).get('max_epochs', '?')} epochs, lr {lr}{encoder_lr}"
     )
     return [phase1, phase2]
@@ -116,17 +125,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("flush_denormal"):
         torch.set_flush_denormal(True)  # no-op (False) where the CPU cannot; see configs/train.yaml
 
+    # ---- init_from: the packaged model to start from, fetched and checked before any compute is spent
+    init = prepare_init_from(cfg) if cfg.get("init_from") else None
+
     # ---- data
-    ensure_embedded_corpus(cfg.data, cfg.corpus)
+    if cfg.corpus.get("generate", True):
+        ensure_embedded_corpus(cfg.data, cfg.corpus)
     log.info("instantiating datamodule <%s> for dataset %s", cfg.data._target_, cfg.data.dataset)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
+    if init is not None:
+        adopt_export_labels(datamodule, init)
     label_space = datamodule.label_space
     check_servable(system for system, _ in label_space.labels)  # before any compute is spent
 
     # ---- model
     log.info("instantiating model <%s> with %d labels", cfg.model._target_, len(label_space))
     model = instantiate_model(cfg.model, datamodule)
+    if init is not None:
+        from medcoder.export.artifact import HEADS_NAME
+
+        load_export_heads(model.net, init.export.folder / HEADS_NAME)
+        log.info("init_from: heads loaded from %s", init.source)
 
     # ---- callbacks, loggers, trainer
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.task_name, cfg.paths.root_dir) if cfg.get("train") else None
@@ -156,6 +176,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
                     "command": shlex.join(["medcoder-train", *sys.argv[1:]]),
                 }
             )
+            if init is not None:
+                mlflow.set_tags(init_from_tags(init))
+                mlflow.log_param("init_from.manifest_sha256", init.export.manifest_sha256)
             tracking.log_run_context()
             job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
             resolved = OmegaConf.to_container(job_cfg, resolve=True)

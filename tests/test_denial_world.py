@@ -1,0 +1,97 @@
+"""The denial loop's world: claims billed from a coder's codes go through real 835 files and back, and the
+retraining corpus learns corrections as labels and upheld denials as negatives, never overturned ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from medcoder.claims.corrections import Correction, EvidenceOffsets
+from medcoder.claims.payer import load_payers
+from medcoder.claims.simulate import adjudicate_claims, month_of
+from medcoder.data.labels import LabelSpace
+from medcoder.data.schema import CodeAssignment, load_notes, write_notes
+from medcoder.data.synth import generate_notes
+from medcoder.jobs.denial_loop import feedback_corpus
+from medcoder.jobs.denial_world import CodedNote, bill_and_adjudicate, feedback_labels, split_months, world_notes
+
+PAYERS = Path(__file__).resolve().parents[1] / "configs" / "payer" / "simulated.yaml"
+
+
+@pytest.fixture(scope="module")
+def world():
+    return world_notes(generate_notes, 80, 5)
+
+
+def gold_coded(records) -> dict[str, CodedNote]:
+    return {r.id: CodedNote(r.id, r.codes) for r in records}
+
+
+def correction(note: str, action: str, code: str, **extra) -> Correction:
+    return Correction(encounter_id=note, note_id=note, model_version="v1", system="ICD-10-CM", action=action, code=code,
+                      coder_id="c1", timestamp=datetime(2026, 1, 5, tzinfo=UTC), **extra)  # fmt: skip
+
+
+def test_world_notes_never_share_an_id_with_the_training_corpus_and_split_by_month(world):
+    assert all(r.id.startswith("w5-") for r in world) and len({r.id for r in world}) == len(world)
+    feedback, held_out = split_months(world, 9)
+    assert feedback == sorted(feedback) and max(feedback) < min(held_out)
+    assert {month_of(r) for r in world} == set(feedback) | set(held_out)
+
+
+def test_claims_go_through_835_files_and_come_back_as_adjudicated(world, tmp_path):
+    seed, payers = load_payers(PAYERS)
+    claims, read_back = bill_and_adjudicate(world, gold_coded(world), payers, seed, tmp_path / "x12")
+    direct = adjudicate_claims(world, claims, payers, seed)
+    assert claims and list(tmp_path.joinpath("x12").glob("*.835"))
+    strip = lambda r: dataclasses.replace(r, source="")  # noqa: E731
+    assert sorted(map(strip, read_back), key=lambda r: r.claim_id) == sorted(
+        map(strip, direct), key=lambda r: r.claim_id
+    )
+
+
+def test_feedback_labels_apply_corrections_drop_upheld_negatives_and_keep_the_label_space():
+    note = CodedNote("n1", (CodeAssignment("ICD-10-CM", "I10", ((0, 3),)), CodeAssignment("ICD-10-CM", "E78.5"),
+                            CodeAssignment("CPT", "36415"), CodeAssignment("CPT", "99214")))  # fmt: skip
+    space = LabelSpace((("ICD-10-CM", "I10"), ("ICD-10-CM", "E78.5"), ("ICD-10-CM", "E11.9"), ("CPT", "36415")))
+    fixes = [
+        correction("n1", "delete", "E78.5"),
+        correction("n1", "add", "E11.9", evidence=EvidenceOffsets(start=10, end=25)),
+        correction("n1", "add", "Z99.89"),
+    ]  # fmt: skip  (outside the label space)
+    labels = {(c.system, c.code): c.evidence for c in feedback_labels(note, fixes, {"36415"}, space)}
+    assert labels == {("ICD-10-CM", "I10"): ((0, 3),), ("ICD-10-CM", "E11.9"): ((10, 25),), ("CPT", "99214"): ()}
+
+
+def test_the_retraining_corpus_replays_the_training_notes_and_never_learns_an_overturned_denial(world, tmp_path):
+    seed, payers = load_payers(PAYERS)
+    feedback, _ = split_months(world, 9)
+    past = [r for r in world if month_of(r) in feedback]
+    coded = gold_coded(world)
+    claims, remittances = bill_and_adjudicate(past, coded, payers, seed)
+    line = next(rl for rem in remittances for rl in rem.lines)
+    claim = next(c for c in claims if any(ln.line_control == line.line_control for ln in c.lines))
+    replay, trained_on = tmp_path / "replay", world_notes(generate_notes, 8, 6)  # the champion's own corpus
+    write_notes(trained_on[:5], replay / "train.jsonl")
+    write_notes(trained_on[5:8], replay / "val.jsonl")
+    (tmp_path / "corrections.jsonl").write_text("", encoding="utf-8")
+
+    def corpus(outcome: str) -> list:
+        appeal = {"claim_id": claim.claim_id, "line_control": line.line_control, "carc": "50", "outcome": outcome,
+                  "decided_at": "2026-02-01"}  # fmt: skip
+        (tmp_path / "appeals.jsonl").write_text(json.dumps(appeal) + "\n", encoding="utf-8")
+        out = tmp_path / outcome
+        space = LabelSpace.from_records(world)
+        counts = feedback_corpus(out, world, coded, {r.id for r in past}, tmp_path / "corrections.jsonl",
+                                 tmp_path / "appeals.jsonl", claims, remittances, replay, space)  # fmt: skip
+        assert counts["val"] == 3 and counts["test"] == len(world) - len(past)
+        return load_notes(out / "train.jsonl")
+
+    upheld = corpus("upheld")
+    learnt = next(r for r in upheld if r.id == claim.encounter_id)
+    assert line.procedure not in {c.code for c in learnt.codes} and len(upheld) == 6  # 5 replayed + the denied note
+    assert [r.id for r in corpus("overturned")] == [r.id for r in trained_on[:5]]  # nothing learnt from an overturn
