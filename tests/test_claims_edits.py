@@ -182,3 +182,27 @@ def test_a_service_date_is_a_date_or_an_x12_or_iso_date_string():
     assert service_day("20260105") == service_day("2026-01-05") == service_day(date(2026, 1, 5)) == date(2026, 1, 5)
     with pytest.raises(ValueError, match="service_date"):
         service_day("01/05/2026")
+
+
+def test_a_claim_breaks_the_ptp_pair_on_its_column_2_line_and_the_mue_limit_of_its_date(tmp_path):
+    from decimal import Decimal
+
+    from medcoder.claims.edit_check import edit_hits
+    from medcoder.claims.submission import Claim, ClaimLine
+
+    pairs = read_ptp_edits(ptp(tmp_path, "G0439|G0444|20250101||1", "G0008|Q2035|20250101||0"))
+    limits = read_mue_edits(write(tmp_path, "mue.csv", "code|max_units|adjudication_indicator", "J1100|2|2"))
+
+    def line(k: int, code: str, units: int = 1, modifiers: tuple[str, ...] = ()) -> ClaimLine:
+        return ClaimLine(f"c-{k}", code, modifiers, Decimal(units), Decimal(10), "20260105", ("E11.9",))
+
+    lines = (line(1, "G0439"), line(2, "G0444"), line(3, "G0008"), line(4, "Q2035", modifiers=("59",)),
+             line(5, "J1100", 2), line(6, "J1100", 1))  # fmt: skip
+    claim = Claim("c", "p", "outpatient", 50, "F", "20260105", ("E11.9",), lines)
+    hits = {(h.line_control, h.rule) for h in edit_hits(claim, pairs, limits)}
+    # G0444 is column 2 of an indicator-1 pair without a modifier; Q2035's 59 cannot bypass indicator 0;
+    # J1100: 3 units on the date against a date-of-service limit of 2 (indicator 2), reported once
+    assert hits == {("c-2", "NCCI PTP"), ("c-4", "NCCI PTP"), ("c-6", "MUE")}
+    bypassed = Claim("c", "p", "outpatient", 50, "F", "20260105", ("E11.9",),
+                     (line(1, "G0439"), line(2, "G0444", modifiers=("59",))))  # fmt: skip
+    assert edit_hits(bypassed, pairs, limits) == [] and edit_hits(claim) == []

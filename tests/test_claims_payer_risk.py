@@ -159,3 +159,20 @@ def test_a_bad_payer_definition_names_the_file_and_the_field(tmp_path, edit, fie
     with pytest.raises(PayerConfigError, match=str(path)) as raised:
         load_payers(path)
     assert f"payers.plan_a.{edit.split(':')[0]}" in str(raised.value) or "unknown field" in str(raised.value)
+
+
+def test_a_line_that_breaks_a_users_edit_is_certain_and_names_the_edit_before_any_history(payer, tmp_path):
+    from medcoder.claims.edits import read_ptp_edits
+    from medcoder.claims.risk import pre_submission_risks
+
+    seed, rules = payer
+    claims, supported = random_claims(150, 1, seed=1)
+    model = DenialRiskModel().fit(claims, [adjudicate(c, rules, supported[c.claim_id], seed) for c in claims])
+    path = tmp_path / "ptp.csv"
+    path.write_text("column_1,column_2,effective_date,deletion_date,modifier_indicator\nA4253,J1100,20250101,,0\n")
+    lines = (ClaimLine("x-1", "A4253", (), Decimal(1), fee("A4253"), "20260115", ("E11.9",)),
+             ClaimLine("x-2", "J1100", (), Decimal(1), fee("J1100"), "20260115", ("E11.9",)))  # fmt: skip
+    claim = Claim("x", "plan_a", "outpatient", 40, "F", "20260115", ("E11.9",), lines)
+    first, second = pre_submission_risks(claim, model, read_ptp_edits(path))
+    assert second.risk == 1.0 and second.reason == "edit: NCCI PTP: column 2 of A4253 (modifier indicator 0)"
+    assert first == model.line_risks(claim)[0]  # no edit: the learnt risk

@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay-notes", type=int, default=None, help="replay this many training notes (all labels kept)"
     )
     _tracking_uri_option(simulate)
+    simulate.add_argument("--ptp", default=None, help="NCCI PTP edits file (CSV/TSV; docs/DENIALS.md), optional")
+    simulate.add_argument("--mue", default=None, help="MUE edits file (CSV/TSV; docs/DENIALS.md), optional")
     simulate.set_defaults(func=_lazy("medcoder.jobs.denial_loop:cmd_simulate"))
     compare_step = steps.add_parser("compare", help="champion vs challenger on the held-out months; gate; record")
     compare_step.add_argument("--out", default="outputs/denial", help="the folder simulate wrote")
@@ -148,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare_step.add_argument("--record-dir", default=None, help="folder of the record (default <project>/experiments)")
     compare_step.add_argument("--no-promote", action="store_true", help="record the decision without moving @champion")
     _tracking_uri_option(compare_step)
+    compare_step.add_argument("--ptp", default=None, help="NCCI PTP edits file (CSV/TSV; docs/DENIALS.md), optional")
+    compare_step.add_argument("--mue", default=None, help="MUE edits file (CSV/TSV; docs/DENIALS.md), optional")
     compare_step.set_defaults(func=_lazy("medcoder.jobs.denial_loop:cmd_compare"))
 
     compare = sub.add_parser(

@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from medcoder.claims.edit_check import edit_hits
+from medcoder.claims.edits import MueEdits, PtpEdits
 from medcoder.claims.remittance import ClaimRemittance
 from medcoder.claims.submission import Claim, ClaimLine
 
@@ -171,3 +173,23 @@ class DenialRiskModel:
             risk = self._rate(claim.payer, best.denied, best.seen)
             out.append(LineRisk(line.line_control, line.procedure, risk, reason, best.denied, best.seen))
         return out
+
+
+def pre_submission_risks(
+    claim: Claim, model: DenialRiskModel | None, ptp: PtpEdits | None = None, mue: MueEdits | None = None
+) -> list[LineRisk]:
+    """Each line's risk before the claim is sent: a line that breaks a deterministic edit (NCCI PTP, MUE) is
+    certain to be denied and says which edit (`claims.edit_check`), ahead of what history says; the others get
+    the learnt risk (no model: none)."""
+    hits = {h.line_control: h for h in edit_hits(claim, ptp, mue)}
+    learnt = {r.line_control: r for r in model.line_risks(claim)} if model is not None else {}
+    out = []
+    for line in claim.lines:
+        hit = hits.get(line.line_control)
+        if hit is not None:
+            out.append(LineRisk(line.line_control, line.procedure, 1.0, f"edit: {hit.rule}: {hit.detail}", 0, 0))
+        elif line.line_control in learnt:
+            out.append(learnt[line.line_control])
+        else:
+            out.append(LineRisk(line.line_control, line.procedure, 0.0, "no history", 0, 0))
+    return out

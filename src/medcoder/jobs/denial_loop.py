@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from medcoder.claims.corrections import overturned_keys, read_appeals, read_corrections
+from medcoder.claims.edit_check import edit_hits
+from medcoder.claims.edits import MueEdits, PtpEdits, read_mue_edits, read_ptp_edits
 from medcoder.claims.payer import load_payers
-from medcoder.claims.risk import DenialRiskModel
+from medcoder.claims.risk import DenialRiskModel, pre_submission_risks
 from medcoder.claims.simulate import denial_rates, denials_by, month_of, simulate_appeals, simulate_corrections
 from medcoder.data.schema import NoteRecord, load_notes, write_notes
 from medcoder.jobs.denial_world import (
@@ -54,12 +56,15 @@ def load_coder(spec: str, work_dir: Path, tracking_uri: str | None) -> tuple[Any
     return coder, coder.manifest_sha256
 
 
-def risk_scores(history: tuple[list, list], held_out: tuple[list, list]) -> dict[str, Any]:
-    """The risk model fitted on the feedback months, scored on the held-out months' lines: of the lines a
-    coding-caused CARC denied, the share it flagged (recall) per CARC; of the flagged lines, the share denied."""
+def risk_scores(
+    history: tuple[list, list], held_out: tuple[list, list], ptp: PtpEdits | None = None, mue: MueEdits | None = None
+) -> dict[str, Any]:
+    """The pre-submission risk (the user's deterministic edits, then the model fitted on the feedback months)
+    scored on the held-out months' lines: of the lines a coding-caused CARC denied, the share it flagged per
+    CARC; of the flagged lines, the share denied."""
     model = DenialRiskModel().fit(*history)
     claims, remittances = held_out
-    flagged = {r.line_control for c in claims for r in model.line_risks(c) if r.risk >= RISK_FLAG}
+    flagged = {r.line_control for c in claims for r in pre_submission_risks(c, model, ptp, mue) if r.risk >= RISK_FLAG}
     per_carc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     lines = denied_flagged = 0
     for remittance in remittances:
@@ -135,6 +140,7 @@ def feedback_corpus(
 def simulate(
     out: Path, model: str, tracking_uri: str | None, notes: int, seed: int, feedback_months: int,
     payers_path: Path, review_share: float, overturn_rate: float, replay_dir: Path, replay_notes: int | None = None,
+    ptp: PtpEdits | None = None, mue: MueEdits | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The simulate step (module docstring); returns the summary it also writes to world/summary.json."""
     from medcoder.data.synth import generate_notes
@@ -168,10 +174,15 @@ def simulate(
         "feedback": vars(denial_rates(remittances)), "held_out": vars(denial_rates(later_remittances)),
         "corrections": len(corrections), "appeals": len(appeals),
         "overturned": sum(a["outcome"] == "overturned" for a in appeals),
-        "corpus": counts, "risk": risk_scores((claims, remittances), (later_claims, later_remittances)),
+        "corpus": counts, "risk": risk_scores((claims, remittances), (later_claims, later_remittances), ptp, mue),
     }  # fmt: skip
     (out / "world" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def user_edits(ptp: str | None, mue: str | None) -> tuple[PtpEdits | None, MueEdits | None]:
+    """The NCCI PTP and MUE files a user supplies (none ship: they hold AMA-licensed CPT codes)."""
+    return (read_ptp_edits(ptp) if ptp else None, read_mue_edits(mue) if mue else None)
 
 
 def cmd_simulate(args: Any) -> int:
@@ -183,7 +194,8 @@ def cmd_simulate(args: Any) -> int:
     replay = Path(args.replay_dir) if args.replay_dir else root / "outputs" / "data" / corpus
     payers = Path(args.payers) if args.payers else Path(config_dir()) / "payer" / "simulated.yaml"
     summary = simulate(Path(args.out), args.model, args.tracking_uri, args.notes, args.seed, args.feedback_months,
-                       payers, args.review_share, args.overturn_rate, replay, args.replay_notes)  # fmt: skip
+                       payers, args.review_share, args.overturn_rate, replay, args.replay_notes,
+                       *user_edits(args.ptp, args.mue))  # fmt: skip
     print(json.dumps({k: summary[k] for k in ("feedback", "held_out", "corpus")}, indent=2))
     return 0
 
@@ -246,8 +258,9 @@ def latest_challenger_run(tracking_uri: str | None) -> str:
 
 
 def compare(
-    out: Path, run_id: str | None, tracking_uri: str | None, gate_path: Path, payers_path: Path, promote: bool = True
-) -> dict[str, Any]:
+    out: Path, run_id: str | None, tracking_uri: str | None, gate_path: Path, payers_path: Path, promote: bool = True,
+    ptp: PtpEdits | None = None, mue: MueEdits | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The compare step (module docstring): returns the numbers and the decision it records."""
     import mlflow
 
@@ -274,7 +287,7 @@ def compare(
         claims, remittances = bill_and_adjudicate(held_out, codes, payers, payer_seed, out / "x12" / f"compare-{role}")
         breakdown[role] = {"payer": denials_by(remittances, "payer"), "category": denials_by(remittances, "category")}
         metrics[role] = {**claim_metrics(remittances), **coding_metrics(held_out, codes, challenger.label_space),
-                         "edit_violations": 0.0}  # fmt: skip
+                         "edit_violations": float(sum(len(edit_hits(c, ptp, mue)) for c in claims))}  # fmt: skip
         outcomes[role] = per_encounter_coding_denial(held_out, claims, remittances)
     interval = paired_bootstrap(outcomes["champion"], outcomes["challenger"], gate.bootstrap_samples, gate.confidence)
     decision = check_denial_gate(metrics["champion"], metrics["challenger"], interval, gate)
@@ -316,7 +329,8 @@ def cmd_compare(args: Any) -> int:
 
     payers = Path(args.payers) if args.payers else Path(config_dir()) / "payer" / "simulated.yaml"
     gate = Path(args.gate) if args.gate else Path(config_dir()) / "registry" / "denial_feedback.yaml"
-    result = compare(Path(args.out), args.run_id, args.tracking_uri, gate, payers, promote=not args.no_promote)
+    result = compare(Path(args.out), args.run_id, args.tracking_uri, gate, payers, not args.no_promote,
+                     *user_edits(args.ptp, args.mue))  # fmt: skip
     records = Path(args.record_dir) if args.record_dir else project_root() / "experiments"
     records.mkdir(parents=True, exist_ok=True)
     path = records / f"{date.today().isoformat()}-denial-loop.md"
