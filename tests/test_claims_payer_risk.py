@@ -176,3 +176,17 @@ def test_a_line_that_breaks_a_users_edit_is_certain_and_names_the_edit_before_an
     first, second = pre_submission_risks(claim, model, read_ptp_edits(path))
     assert second.risk == 1.0 and second.reason == "edit: NCCI PTP: column 2 of A4253 (modifier indicator 0)"
     assert first == model.line_risks(claim)[0]  # no edit: the learnt risk
+
+
+def test_a_saved_risk_model_gives_the_same_risks_and_reasons(payer, tmp_path):
+    from medcoder.claims.risk import load_risk_model, save_risk_model
+
+    seed, rules = payer
+    claims, supported = random_claims(150, 1, seed=2)
+    model = DenialRiskModel().fit(claims, [adjudicate(c, rules, supported[c.claim_id], seed) for c in claims])
+    again = load_risk_model(save_risk_model(model, tmp_path / "risk.json"))
+    later, _ = random_claims(30, 2, seed=3)
+    assert [again.line_risks(c) for c in later] == [model.line_risks(c) for c in later]
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a denial-risk model"):
+        load_risk_model(tmp_path / "other.json")

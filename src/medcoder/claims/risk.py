@@ -13,9 +13,11 @@ the outcome, and `line_risks` takes nothing adjudicated (tests/test_claims_risk.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from medcoder.claims.edit_check import edit_hits
 from medcoder.claims.edits import MueEdits, PtpEdits
@@ -193,3 +195,40 @@ def pre_submission_risks(
         else:
             out.append(LineRisk(line.line_control, line.procedure, 0.0, "no history", 0, 0))
     return out
+
+
+RISK_FORMAT = "medcoder-denial-risk/1"
+
+
+def save_risk_model(model: DenialRiskModel, path: str | Path) -> Path:
+    """The model's counts as JSON (codes, payers and counts only: no patient data is in them)."""
+    payload = {
+        "format": RISK_FORMAT, "min_count": model.min_count, "prior_weight": model.prior_weight,
+        "covering_rate": model.covering_rate,
+        "patterns": [[list(k), model.seen[k], model.denied[k], dict(model.carcs.get(k, {}))] for k in model.seen],
+        "payers": {p: [model.payer_lines[p], model.payer_denied[p]] for p in model.payer_lines},
+        "dx_history": [[list(k), [[sorted(dx), list(carcs)] for dx, carcs in v]] for k, v in model.dx_history.items()],
+    }  # fmt: skip
+    out = Path(path)
+    out.write_text(json.dumps(payload) + "\n", encoding="utf-8")
+    return out
+
+
+def load_risk_model(path: str | Path) -> DenialRiskModel:
+    """A model saved by `save_risk_model`; another file is an error naming it."""
+    source = Path(path)
+    try:
+        payload = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{source}: cannot be read as a denial-risk model ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != RISK_FORMAT:
+        raise ValueError(f"{source}: not a denial-risk model (format is not {RISK_FORMAT!r})")
+    model = DenialRiskModel(payload["min_count"], payload["prior_weight"], payload["covering_rate"])
+    for key, seen, denied, carcs in payload["patterns"]:
+        model.seen[tuple(key)], model.denied[tuple(key)] = seen, denied
+        model.carcs[tuple(key)] = Counter(carcs)
+    for payer, (lines, denied) in payload["payers"].items():
+        model.payer_lines[payer], model.payer_denied[payer] = lines, denied
+    for key, rows in payload["dx_history"]:
+        model.dx_history[(key[0], key[1])] = [(frozenset(dx), tuple(carcs)) for dx, carcs in rows]
+    return model
