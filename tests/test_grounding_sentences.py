@@ -38,3 +38,8 @@ def test_a_second_verb_of_the_same_subject_starts_a_clause_of_its_own():
 def test_a_clause_stating_a_past_condition_is_read_for_the_conditions_name(clause, words):
     span = past_condition_words(clause, (0, len(clause)))
     assert span is not None and clause[span[0] : span[1]] == words
+
+
+@pytest.mark.parametrize("clause", ["He had a colonoscopy in 2015", "s/p cardiac cath 2019", "Mammogram 2023"])
+def test_a_past_procedure_or_test_names_no_past_condition(clause):
+    assert past_condition_words(clause, (0, len(clause))) is None

@@ -112,7 +112,9 @@ def test_a_line_too_big_to_read_is_skipped_in_chunks_and_the_next_line_is_read(t
 
 def test_dict_input_and_contract_fields_are_accepted():
     record = {"id": "n1", "text": "Cough.", "patient_id": "p1", "payer": "x", "codes": [], "mentions": []}
-    assert validate_input(record, MAX) == InputNote(id="n1", text="Cough.")
+    assert validate_input(record, MAX) == InputNote(
+        id="n1", text="Cough.", payer="x"
+    )  # the payer its claim is billed to
     assert validate_input(note("n1", "a" * MAX), MAX).text == "a" * MAX  # exactly at the limit is fine
 
 

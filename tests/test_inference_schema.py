@@ -29,7 +29,15 @@ def test_the_schema_files_in_docs_are_generated_from_the_types():
     )
     assert proc.returncode == 0, proc.stderr
     schema = json.loads((ROOT / "docs" / "schemas" / "prediction_input.schema.json").read_text())
-    assert schema["required"] == ["id", "text"] and set(schema["properties"]) == {"id", "text", "setting", "age", "sex"}
+    assert schema["required"] == ["id", "text"] and set(schema["properties"]) == {
+        "id",
+        "text",
+        "setting",
+        "age",
+        "sex",
+        "payer",
+        "encounter_date",
+    }
 
 
 def test_real_output_lines_are_instances_of_the_types(tiny: TinyCoder):

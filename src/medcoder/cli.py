@@ -128,16 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--model", default=CHAMPION_URI, help=f"the model that codes the practice (default {CHAMPION_URI})"
     )
-    simulate.add_argument("--notes", type=int, default=1200, help="new notes over the year (default 1200)")
+    simulate.add_argument("--notes", type=int, default=1000, help="new notes over the year (default 1000)")
     simulate.add_argument("--seed", type=int, default=7, help="seed of the new notes and the coder (default 7)")
     simulate.add_argument("--feedback-months", type=int, default=9, help="months learnt from; the rest are held out")
     simulate.add_argument("--payers", default=None, help="payer definitions (default configs/payer/simulated.yaml)")
-    simulate.add_argument("--review-share", type=float, default=0.3, help="share of encounters a coder reviews")
+    simulate.add_argument(
+        "--review-share", type=float, default=0.5, help="share of encounters a coder reviews (default 0.5)"
+    )
     simulate.add_argument("--overturn-rate", type=float, default=0.5, help="share of right-coded denials overturned")
     simulate.add_argument("--replay-dir", default=None, help="the champion's training corpus, replayed in retraining")
     simulate.add_argument(
-        "--replay-notes", type=int, default=None, help="replay this many training notes (all labels kept)"
+        "--replay-notes", type=int, default=600, help="training notes replayed (every label kept; default 600)"
     )
+    simulate.add_argument("--feedback-repeat", type=int, default=2, help="times each feedback note is read (default 2)")
     _tracking_uri_option(simulate)
     simulate.add_argument("--ptp", default=None, help="NCCI PTP edits file (CSV/TSV; docs/DENIALS.md), optional")
     simulate.add_argument("--mue", default=None, help="MUE edits file (CSV/TSV; docs/DENIALS.md), optional")
@@ -191,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-chars", type=int, default=None, help="longest note text accepted (default: the model's limit)"
     )
     predict.add_argument("--batch-size", type=int, default=8, help="notes per forward pass (default 8)")
+    predict.add_argument(
+        "--denial-risk", default=None, help="a denial-risk history (medcoder denial-loop simulate writes one): notes "
+        "with a payer get their claim's risk per billed line, and a likely denial is routed to review",
+    )  # fmt: skip
+    predict.add_argument("--ptp", default=None, help="NCCI PTP edits to check each claim against (docs/DENIALS.md)")
+    predict.add_argument("--mue", default=None, help="MUE edits to check each claim against (docs/DENIALS.md)")
+    predict.add_argument("--risk-flag", type=float, default=0.5, help="line risk routed to review (default 0.5)")
     predict.set_defaults(func=_lazy("medcoder.serving.predict:cmd_predict"))
 
     from medcoder.inference.inputs import DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES

@@ -51,7 +51,7 @@ OUTPUT_SYSTEMS: tuple[str, ...] = (ICD10CM, CPT, HCPCS)
 SCORE_DECIMALS = 4  # finer than any threshold or calibration bin; avoids float noise in diffs
 PREDICTION_KEYS = ("id", "model", "codes", "em", "review")
 # added with the evidence verifier and the guideline layer; optional so older lines still validate
-OPTIONAL_PREDICTION_KEYS = ("rules",)
+OPTIONAL_PREDICTION_KEYS = ("rules", "denial_risk")
 OPTIONAL_CODE_KEYS = ("support", "rules_applied")
 MODEL_KEYS = ("name", "version", "run_id", "code_sets")
 _REASON = re.compile(r"^(?P<rule>[a-z_]+):(?P<detail>[0-9A-Z.-]+)$")
@@ -358,6 +358,25 @@ def _check_rules(rules: Any, fail) -> None:
                 fail(f"rules[{i}].{key}", "must be a list of codes")
 
 
+def _check_denial_risk(risk: Any, emitted: dict[str, bool], reasons: list[str], fail) -> None:
+    """The claim check: each line a code of the prediction (or its E/M level), risks in [0, 1], the claim risk
+    their highest, and a line at or above the flag routed (`denial_risk:<code>`) only where it is flagged."""
+    _check_keys(risk, "denial_risk", ("payer", "claim_risk", "lines"), fail)
+    if not isinstance(risk["lines"], list):
+        fail("denial_risk.lines", "must be a list")
+    for i, line in enumerate(risk["lines"]):
+        _check_keys(line, f"denial_risk.lines[{i}]", ("code", "risk", "reason", "denied", "seen"), fail)
+        if line["code"] not in emitted:
+            fail(f"denial_risk.lines[{i}].code", f"{line['code']} is not among the line's codes or E/M level")
+        _check_score(line["risk"], f"denial_risk.lines[{i}].risk", fail)
+    _check_score(risk["claim_risk"], "denial_risk.claim_risk", fail)
+    if risk["lines"] and risk["claim_risk"] != max(line["risk"] for line in risk["lines"]):
+        fail("denial_risk.claim_risk", "must be the highest line risk")
+    flagged = {r.split(":", 1)[1] for r in reasons if r.startswith("denial_risk:")}
+    if not flagged <= {line["code"] for line in risk["lines"]}:
+        fail("review.reasons", "a denial_risk reason names a code that is not a line of the claim")
+
+
 def validate_contract_line(
     line: Mapping[str, Any] | str | bytes, *, note_text: str | None = None, is_valid: CodeValidator | None = None
 ) -> None:
@@ -414,3 +433,5 @@ def validate_contract_line(
         emitted.setdefault(em["code"], True)
     diagnosis_coded = any(c["system"] == ICD10CM for c in obj["codes"])
     _check_review(obj["review"], emitted, diagnosis_coded, fail)
+    if obj.get("denial_risk") is not None:
+        _check_denial_risk(obj["denial_risk"], emitted, obj["review"]["reasons"], fail)

@@ -52,9 +52,10 @@ ERROR_KINDS: tuple[str, ...] = (
 # MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
 # concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
 DEFAULT_MAX_CHARS = 100_000
-_INPUT_FIELDS = frozenset({"id", "text", "setting", "age", "sex"})
+INPUT_FIELD_ORDER = ("id", "text", "setting", "age", "sex", "payer", "encounter_date")
+_INPUT_FIELDS = frozenset(INPUT_FIELD_ORDER)
 # Data-contract fields a prediction input may carry; they are not used for prediction.
-_IGNORED_CONTRACT_FIELDS = frozenset({"patient_id", "encounter_date", "payer", "codes", "mentions"})
+_IGNORED_CONTRACT_FIELDS = frozenset({"patient_id", "codes", "mentions"})
 _READ_CHUNK = 1 << 20
 # Work one request (a pyfunc predict call, a POST to the server) may ask for: ~2 notes of the longest
 # accepted length, ~10-30 s of CPU for MiniLM. A larger batch is refused with a clear error instead
@@ -76,6 +77,10 @@ class InputNote:
     age: int | None = None
     sex: str | None = None
     line: int | None = None
+    # not used by the model: what a claim for the note is checked against before submission (medcoder
+    # predict --denial-risk): the payer billed and the date of service
+    payer: str | None = None
+    encounter_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,8 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
     unknown = sorted(k for k in obj if k not in _INPUT_FIELDS and k not in _IGNORED_CONTRACT_FIELDS)
     if unknown:
         return error(
-            "invalid_field", f"unknown field(s) {', '.join(map(repr, unknown))}; expected id, text, setting, age, sex"
+            "invalid_field",
+            f"unknown field(s) {', '.join(map(repr, unknown))}; expected {', '.join(INPUT_FIELD_ORDER)}",
         )
 
     text = obj.get("text")
@@ -215,7 +221,8 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
         first = exc.errors(include_input=False, include_url=False, include_context=False)[0]
         field = ".".join(str(part) for part in first["loc"])
         return error("invalid_field", f"field {field!r}: {first['msg']}")
-    return InputNote(id=note_id, text=text, setting=record.setting, age=record.age, sex=record.sex, line=line)
+    return InputNote(id=note_id, text=text, setting=record.setting, age=record.age, sex=record.sex, line=line,
+                     payer=record.payer, encounter_date=record.encounter_date)  # fmt: skip
 
 
 def request_problem(

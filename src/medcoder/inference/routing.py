@@ -39,6 +39,7 @@ REASON_ORDER: tuple[str, ...] = (
     "condition_not_coded",
     "high_risk",
     "em_level",
+    "denial_risk",  # a billed line the payer will likely deny (medcoder predict --denial-risk; claims.risk)
 )
 COUNT_REASONS: tuple[str, ...] = ("invalid_code_removed", "truncated")  # their detail is a positive number, not a code
 CATEGORY_REASONS: tuple[str, ...] = ("outside_label_space",)  # their detail is an ICD-10-CM category, not a line's code

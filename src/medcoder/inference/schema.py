@@ -42,6 +42,13 @@ class PredictionInput(BaseModel):
     setting: Setting | None = Field(None, description="outpatient or inpatient: which coding guidelines apply")
     age: int | None = Field(None, ge=0, le=130, description="patient age in years")
     sex: Sex | None = Field(None, description="F, M or U")
+    payer: str | None = Field(
+        None, min_length=1, description="the payer the encounter is billed to; with a denial-risk history "
+        "(`medcoder predict --denial-risk`), the note's claim is checked before submission"
+    )  # fmt: skip
+    encounter_date: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="date of service, YYYY-MM-DD (edits are looked up by it)"
+    )
 
 
 class Evidence(BaseModel):
@@ -110,6 +117,26 @@ class RuleEventOut(BaseModel):
     added: list[str] = Field(description="codes the rule added")
 
 
+class DenialRiskLine(BaseModel):
+    """One billed line of the note's claim (a procedure, service or visit-level code) and its denial risk."""
+
+    model_config = _STRICT
+    code: str = Field(description="the line's code, one of the prediction's codes or its E/M level")
+    risk: float = Field(ge=0.0, le=1.0, description="probability the payer denies the line for its coding")
+    reason: str = Field(description="'edit: <rule>: <detail>' or 'history: <pattern>: <n> of <m> lines denied'")
+    denied: int = Field(ge=0, description="past lines of the pattern a coding-caused denial hit")
+    seen: int = Field(ge=0, description="past lines of the pattern (0 for an edit)")
+
+
+class DenialRisk(BaseModel):
+    """The note's claim checked before submission (present only with a payer and a denial-risk history)."""
+
+    model_config = _STRICT
+    payer: str
+    claim_risk: float = Field(ge=0.0, le=1.0, description="the highest line risk")
+    lines: list[DenialRiskLine]
+
+
 class Prediction(BaseModel):
     """A coded note."""
 
@@ -120,6 +147,9 @@ class Prediction(BaseModel):
     em: EmLevel | None
     review: Review
     rules: list[RuleEventOut] = Field(default_factory=list, description="what the guideline rules changed, in order")
+    denial_risk: DenialRisk | None = Field(
+        None, description="the claim's denial risk before submission (medcoder predict --denial-risk)"
+    )
 
 
 class ErrorDetail(BaseModel):

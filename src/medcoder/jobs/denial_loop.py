@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from medcoder.claims.contract_risk import RISK_FLAG
 from medcoder.claims.corrections import overturned_keys, read_appeals, read_corrections
 from medcoder.claims.edit_check import edit_hits
 from medcoder.claims.edits import MueEdits, PtpEdits, read_mue_edits, read_ptp_edits
 from medcoder.claims.payer import load_payers
-from medcoder.claims.risk import DenialRiskModel, pre_submission_risks
+from medcoder.claims.risk import DenialRiskModel, pre_submission_risks, save_risk_model
 from medcoder.claims.simulate import denial_rates, denials_by, month_of, simulate_appeals, simulate_corrections
 from medcoder.data.schema import NoteRecord, load_notes, write_notes
 from medcoder.jobs.denial_world import (
@@ -43,8 +47,6 @@ from medcoder.jobs.denial_world import (
 
 log = logging.getLogger(__name__)
 
-RISK_FLAG = 0.5  # a line whose denial risk reaches this is routed to review before submission
-
 
 def load_coder(spec: str, work_dir: Path, tracking_uri: str | None) -> tuple[Any, str]:
     """(the exported coder behind `spec`, its manifest hash), fetched with its seal verified."""
@@ -57,12 +59,16 @@ def load_coder(spec: str, work_dir: Path, tracking_uri: str | None) -> tuple[Any
 
 
 def risk_scores(
-    history: tuple[list, list], held_out: tuple[list, list], ptp: PtpEdits | None = None, mue: MueEdits | None = None
-) -> dict[str, Any]:
+    history: tuple[list, list], held_out: tuple[list, list], ptp: PtpEdits | None = None, mue: MueEdits | None = None,
+    save_to: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The pre-submission risk (the user's deterministic edits, then the model fitted on the feedback months)
     scored on the held-out months' lines: of the lines a coding-caused CARC denied, the share it flagged per
-    CARC; of the flagged lines, the share denied."""
+    CARC; of the flagged lines, the share denied. With `save_to`, the fitted history is saved there (for
+    `medcoder predict --denial-risk`)."""
     model = DenialRiskModel().fit(*history)
+    if save_to is not None:
+        save_risk_model(model, save_to)
     claims, remittances = held_out
     flagged = {r.line_control for c in claims for r in pre_submission_risks(c, model, ptp, mue) if r.risk >= RISK_FLAG}
     per_carc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -83,10 +89,18 @@ def risk_scores(
     }
 
 
+def repeated(notes: Sequence[NoteRecord], times: int) -> list[NoteRecord]:
+    """Each feedback note `times` times (the copies' ids suffixed `#2`, `#3`, ...): a few hundred notes of feedback
+    beside hundreds of replayed ones are otherwise too small a share of an epoch to move the model."""
+    if times < 1:
+        raise ValueError(f"feedback_repeat must be at least 1, got {times}")
+    return [r if k == 1 else replace(r, id=f"{r.id}#{k}") for r in notes for k in range(1, times + 1)]
+
+
 def feedback_corpus(
     out: Path, world: Sequence[NoteRecord], coded: dict[str, CodedNote], feedback_ids: set[str],
     corrections_path: Path, appeals_path: Path, claims: list, remittances: list, replay_dir: Path, label_space: Any,
-    replay_notes: int | None = None, seed: int = 0,
+    replay_notes: int | None = None, seed: int = 0, feedback_repeat: int = 1,
 ) -> dict[str, int]:  # fmt: skip
     """Write feedback/{train,val,test}.jsonl: train = the champion's training notes (replayed) + the feedback
     notes with feedback (a coder's corrections, or an upheld coding denial of a service as not medically
@@ -126,7 +140,7 @@ def feedback_corpus(
     out.mkdir(parents=True, exist_ok=True)
     replay = replay_sample(load_notes(replay_dir / "train.jsonl"), replay_notes, seed)
     return {
-        "train": write_notes([*replay, *learnt], out / "train.jsonl"),
+        "train": write_notes([*replay, *repeated(learnt, feedback_repeat)], out / "train.jsonl"),
         "replayed": len(replay),
         "feedback_notes": len(learnt),
         "corrected_notes": sum(1 for r in learnt if by_note[r.id]),
@@ -140,7 +154,7 @@ def feedback_corpus(
 def simulate(
     out: Path, model: str, tracking_uri: str | None, notes: int, seed: int, feedback_months: int,
     payers_path: Path, review_share: float, overturn_rate: float, replay_dir: Path, replay_notes: int | None = None,
-    ptp: PtpEdits | None = None, mue: MueEdits | None = None,
+    ptp: PtpEdits | None = None, mue: MueEdits | None = None, feedback_repeat: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """The simulate step (module docstring); returns the summary it also writes to world/summary.json."""
     from medcoder.data.synth import generate_notes
@@ -167,14 +181,15 @@ def simulate(
         (out / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     counts = feedback_corpus(out / "feedback", world, coded, feedback_ids, out / "corrections.jsonl",
                              out / "appeals.jsonl", claims, remittances, replay_dir, coder.label_space, replay_notes,
-                             seed)  # fmt: skip
+                             seed, feedback_repeat)  # fmt: skip
     summary = {
         "model": model, "manifest_sha256": manifest, "notes": len(world), "seed": seed, "payers": str(payers_path),
         "feedback_months": feedback, "held_out_months": held_out_months,
         "feedback": vars(denial_rates(remittances)), "held_out": vars(denial_rates(later_remittances)),
         "corrections": len(corrections), "appeals": len(appeals),
         "overturned": sum(a["outcome"] == "overturned" for a in appeals),
-        "corpus": counts, "risk": risk_scores((claims, remittances), (later_claims, later_remittances), ptp, mue),
+        "corpus": counts, "risk": risk_scores((claims, remittances), (later_claims, later_remittances), ptp, mue,
+                            out / "world" / "risk_model.json"),
     }  # fmt: skip
     (out / "world" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -195,7 +210,9 @@ def cmd_simulate(args: Any) -> int:
     payers = Path(args.payers) if args.payers else Path(config_dir()) / "payer" / "simulated.yaml"
     summary = simulate(Path(args.out), args.model, args.tracking_uri, args.notes, args.seed, args.feedback_months,
                        payers, args.review_share, args.overturn_rate, replay, args.replay_notes,
-                       *user_edits(args.ptp, args.mue))  # fmt: skip
+                       *user_edits(args.ptp, args.mue), args.feedback_repeat)  # fmt: skip
+    summary["command"] = shlex.join(["medcoder", *sys.argv[1:]])  # for the record: how this world was made
+    (Path(args.out) / "world" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: summary[k] for k in ("feedback", "held_out", "corpus")}, indent=2))
     return 0
 
@@ -316,6 +333,7 @@ def compare(
               "reasons": decision.reasons, "table": decision.table.to_dict(orient="records"),
               "challenger_version": version.version, "challenger_run": run_id, "compare_run": run.info.run_id,
               "challenger_manifest": challenger_manifest, "breakdown": breakdown,
+              "challenger_command": client.get_run(run_id).data.tags.get("command", "medcoder-train"),
               "champion_version": champion_version.version if champion_version else None}  # fmt: skip
     (out / "compare.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     return result
@@ -324,6 +342,7 @@ def compare(
 def cmd_compare(args: Any) -> int:
     from datetime import date
 
+    from medcoder.evaluation.records import portable
     from medcoder.jobs.denial_report import report
     from medcoder.paths import config_dir, project_root
 
@@ -334,6 +353,8 @@ def cmd_compare(args: Any) -> int:
     records = Path(args.record_dir) if args.record_dir else project_root() / "experiments"
     records.mkdir(parents=True, exist_ok=True)
     path = records / f"{date.today().isoformat()}-denial-loop.md"
-    path.write_text(report(result, "make denial-loop", RISK_FLAG), encoding="utf-8")
+    commands = [result["summary"].get("command", "medcoder denial-loop simulate"), result["challenger_command"],
+                shlex.join(["medcoder", *sys.argv[1:]])]  # fmt: skip
+    path.write_text(report(result, "\n".join(portable(c) for c in commands), RISK_FLAG), encoding="utf-8")
     print(f"gate {'passed' if result['passed'] else 'refused'}: {'; '.join(result['reasons'])}\nrecord: {path}")
     return 0

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 from medcoder.paths import default_tracking_uri
@@ -258,18 +258,24 @@ class _Progress:
         self.progress.update(self.task, completed=done, rate=rate, errors=done - counts["coded"])
 
 
-def predict_file(coder: ExportedCoder, input_path: Path, output_path: Path, *, progress: bool = False) -> Counter[str]:
+def predict_file(
+    coder: ExportedCoder, input_path: Path, output_path: Path, *, progress: bool = False, claim_check: Any = None
+) -> Counter[str]:
     """Write one contract line per input line; returns counts of "coded" and of each error kind.
 
-    `progress` shows a status line on stderr (used when stderr is a terminal).
+    `progress` shows a status line on stderr (used when stderr is a terminal). With `claim_check`
+    (`claims.contract_risk.ClaimCheck`), each note with a payer gets its claim's denial risk (`denial_risk`).
     """
-    from medcoder.inference.inputs import read_input_lines
+    from medcoder.claims.contract_risk import with_denial_risk
+    from medcoder.inference.inputs import InputNote, read_input_lines
 
     check_paths(input_path, output_path)
     counts: Counter[str] = Counter()
     with exclusive_output(output_path) as out, _Progress(progress) as bar:
         for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
-            for line in coder.predict_records(block):
+            for item, line in zip(block, coder.predict_records(block), strict=True):
+                if claim_check is not None and isinstance(item, InputNote):
+                    line = with_denial_risk(line, item, claim_check)
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 counts[line["error"]["kind"] if "error" in line else "coded"] += 1
             bar.update(counts)
@@ -279,8 +285,17 @@ def predict_file(coder: ExportedCoder, input_path: Path, output_path: Path, *, p
 def cmd_predict(args: argparse.Namespace) -> int:
     input_path, output_path = Path(args.input), Path(args.output)
     check_paths(input_path, output_path)  # before the model loads: a wrong path costs no minutes
+    claim_check = None
+    if args.denial_risk or args.ptp or args.mue:  # read before the model loads: a bad file costs no minutes
+        from medcoder.claims.contract_risk import ClaimCheck
+        from medcoder.claims.edits import read_mue_edits, read_ptp_edits
+        from medcoder.claims.risk import load_risk_model
+
+        claim_check = ClaimCheck(load_risk_model(args.denial_risk) if args.denial_risk else None,
+                                 read_ptp_edits(args.ptp) if args.ptp else None,
+                                 read_mue_edits(args.mue) if args.mue else None, args.risk_flag)  # fmt: skip
     coder = load_model(args.model, max_chars=args.max_chars, batch_size=args.batch_size)
-    counts = predict_file(coder, input_path, output_path, progress=sys.stderr.isatty())
+    counts = predict_file(coder, input_path, output_path, progress=sys.stderr.isatty(), claim_check=claim_check)
     errors = {kind: n for kind, n in sorted(counts.items()) if kind != "coded"}
     detail = ", ".join(f"{kind}: {n}" for kind, n in errors.items())
     model = coder.model_info

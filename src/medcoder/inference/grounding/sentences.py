@@ -284,13 +284,24 @@ _PAST_TAIL = re.compile(
 )
 
 
+# a past procedure or test is no past condition: "He had a colonoscopy in 2015" says nothing of colon cancer
+_PROCEDURE = re.compile(
+    r"\w+(?:scopy|ectomy|otomy|ostomy|plasty|graphy|gram|pexy)\b|\b(?:cath(?:eterization)?|stent\w*|surgery|"
+    r"biopsy|screening|test(?:ing)?|scan|x-?ray|ct|mri|ultrasound|echo\w*|ekg|ecg|vaccin\w*|shot|injection)\b",
+    re.IGNORECASE,
+)
+
+
 def past_condition_words(text: str, clause: Span) -> Span | None:
     """The words that name the condition in a clause stating a past one: "heart attack" of "He had a heart
     attack in 2015". The verifier reads a condition's name, not the story around it (it supports I21.4 at
-    0.95 on "heart attack", at 0.84 on the whole clause); the clause's status says the condition is past."""
+    0.95 on "heart attack", at 0.84 on the whole clause); the clause's status says the condition is past.
+    None when the words name a procedure or test ("a colonoscopy"): a past procedure is no past condition."""
     start, end = clause
     lead = _PAST_LEAD.match(text, start, end)
     start = lead.end() if lead else start
     tail = _PAST_TAIL.search(text, start, end)
     end = tail.start() if tail else end
-    return word_span(text, start, end) if start < end else None
+    if start >= end or _PROCEDURE.search(text, start, end):
+        return None
+    return word_span(text, start, end)
