@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--model", default=CHAMPION_URI, help=f"the model that codes the practice (default {CHAMPION_URI})"
     )
-    simulate.add_argument("--notes", type=int, default=1000, help="new notes over the year (default 1000)")
+    simulate.add_argument("--notes", type=int, default=1500, help="new notes over the year (default 1500)")
     simulate.add_argument("--seed", type=int, default=7, help="seed of the new notes and the coder (default 7)")
     simulate.add_argument("--feedback-months", type=int, default=9, help="months learnt from; the rest are held out")
     simulate.add_argument("--payers", default=None, help="payer definitions (default configs/payer/simulated.yaml)")
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--replay-notes", type=int, default=600, help="training notes replayed (every label kept; default 600)"
     )
-    simulate.add_argument("--feedback-repeat", type=int, default=2, help="times each feedback note is read (default 2)")
+    simulate.add_argument("--feedback-repeat", type=int, default=3, help="times each feedback note is read (default 3)")
     _tracking_uri_option(simulate)
     simulate.add_argument("--ptp", default=None, help="NCCI PTP edits file (CSV/TSV; docs/DENIALS.md), optional")
     simulate.add_argument("--mue", default=None, help="MUE edits file (CSV/TSV; docs/DENIALS.md), optional")
