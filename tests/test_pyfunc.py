@@ -48,6 +48,8 @@ def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(
         "setting": ("string", False),
         "age": ("long", False),
         "sex": ("string", False),
+        "payer": ("string", False),  # read by the claim check (medcoder predict --denial-risk), not by the model
+        "encounter_date": ("string", False),
     }
     assert mlmodel["metadata"]["medcoder_manifest_sha256"] == verify_manifest(tiny.export_dir)
     assert verify_manifest(model_dir / flavor["artifacts"]["coder"]["path"]) == verify_manifest(tiny.export_dir)

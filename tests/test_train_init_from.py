@@ -83,6 +83,7 @@ def test_the_fit_starts_from_the_exported_heads_and_merged_encoder(tiny, tmp_pat
         + [
             f"+callbacks.snapshot._target_={__name__}.SnapshotAtFitStart",
             f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}",
+            "dataset_tag=denial_feedback",
         ],
     )
     SNAPSHOTS.clear()
@@ -112,6 +113,8 @@ def test_the_fit_starts_from_the_exported_heads_and_merged_encoder(tiny, tmp_pat
     assert run.data.tags["init_from"] == str(source) and run.data.params["init_from"] == str(source)
     assert run.data.tags["init_from.manifest_sha256"] == run.data.params["init_from.manifest_sha256"] == manifest
     assert "init_from.version" not in run.data.tags  # a folder has no registry version
+    # tagged by what it trained on, so `medcoder compare --dataset embedded` never takes it for an embedded run
+    assert run.data.tags["dataset"] == "denial_feedback"
 
 
 def test_a_training_corpus_with_other_labels_is_refused_naming_the_difference(tiny, tmp_path, monkeypatch):

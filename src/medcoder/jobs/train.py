@@ -171,7 +171,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             mlflow.set_tags(
                 {
                     "model_family": "neural_coder",
-                    "dataset": cfg.data.dataset,
+                    "dataset": cfg.get("dataset_tag") or cfg.data.dataset,
                     "task": cfg.task_name,
                     "command": shlex.join(["medcoder-train", *sys.argv[1:]]),
                 }

@@ -268,9 +268,10 @@ def ground_note(
     blocked = [b for b in blocked if b not in rescued]
     outside = _outside_diagnoses(text, plain, verifier) if verifier is not None else ()
     history = [h for h in history if (h[0], h[1]) not in rescued]
-    if rescue_floor is not None and verifier.search_unscored:  # a past condition the model did not score
+    stated_past: list[tuple[str, str, float, Span]] = []  # a past condition the model did not score
+    if rescue_floor is not None and verifier.search_unscored:
         known = {(c.system, c.code) for c in codes} | {(h[0], h[1]) for h in history}
-        history += _stated_past_conditions(text, by_status.get(HISTORICAL, []), verifier, known)
+        stated_past = _stated_past_conditions(text, by_status.get(HISTORICAL, []), verifier, known)
     if verifier is not None and history:  # a past mention becomes a history code only if it names that condition
         index = verifier.label_index
         support = verifier.support([text[h[3][0] : h[3][1]] for h in history], [index[(h[0], h[1])] for h in history])
@@ -278,6 +279,7 @@ def ground_note(
         # history code's score is that support, as the model's score is for the current disease ("remote inferior
         # MI" scores I21.4 low, rightly), not for the history of it (I25.2) that the words state
         history = [(h[0], h[1], float(p), h[3]) for h, p in zip(history, support) if verifier.grounds(float(p))]
+    history += stated_past  # read on the condition's own words at rescue_support, stricter than the grounding bar
     unsupported = [u for u in unsupported if u not in rescued]
     codes.sort(key=lambda c: -c.score)
     signs: list[tuple[str, str, float, Span]] = []
@@ -313,7 +315,9 @@ def _stated_past_conditions(
     (`past_condition_words`) at `rescue_support`, as for any code the model did not score, and the context
     check must read that name as past for that code (a cancer still treated is current). Not on a sentence
     about a relative, not for a label already coded or already found as a past mention (`known`). The clause
-    is the quote, so the verifier must ground the condition on it too (as for every historical mention)."""
+    is the quote ("He had a stroke two years ago with full recovery": the words and the status that make it a
+    history code); the score is the support of the condition's name, which passed rescue_support (the story
+    around it dilutes the support of the whole clause below the grounding bar: 0.71 for I63.9 there)."""
     named = [
         (clause, words)
         for clause in sorted(stating_history, key=lambda s: s[1] - s[0])  # the clause before its whole sentence
