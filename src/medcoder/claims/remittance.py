@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from medcoder.claims.carc import carc_category
-from medcoder.claims.x12 import OnError, ReadReport, Skipped, delimiters, read_interchange
+from medcoder.claims.x12 import OnError, ReadReport, Skipped, read_interchange
 
 DENIAL_GROUPS = ("CO", "OA", "PI")  # payer-side; PR is the patient's cost share, CR a correction
 SERVICE_DATE_QUALIFIERS = ("472", "150")  # service date; service period start
@@ -160,7 +160,7 @@ def read_remittance(paths: list[str | Path] | str | Path, on_error: OnError = "r
     for path in files:
         report: ReadReport = read_interchange(path, "835", on_error)
         skipped += report.skipped
-        component = delimiters(Path(path).read_text(encoding="utf-8"), str(path)).component
+        component = report.delimiters.component
         for number, transaction in zip(report.numbers, report.transactions):
             for paid in transaction.claims():
                 clp = paid.claim.clp_segment

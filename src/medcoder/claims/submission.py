@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from medcoder.claims.x12 import OnError, Skipped, X12InputError, delimiters, read_interchange
+from medcoder.claims.x12 import OnError, Skipped, X12InputError, read_interchange
 
 PRINCIPAL, OTHER, EXTERNAL_CAUSE = "ABK", "ABF", "ABN"  # ICD-10-CM diagnosis qualifiers (HI0n-1)
 ADMITTING, VISIT_REASON = "ABJ", "APR"  # 837I only: kept apart from the coded diagnoses
@@ -256,7 +256,7 @@ def read_claims(paths: list[str | Path] | str | Path, on_error: OnError = "raise
     for path in files:
         report = read_interchange(path, "837", on_error)
         skipped += report.skipped
-        component = delimiters(Path(path).read_text(encoding="utf-8"), str(path)).component
+        component = report.delimiters.component
         for number, transaction in zip(report.numbers, report.transactions):
             where = f"{path}: transaction set {number}"
             try:

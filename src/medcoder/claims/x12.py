@@ -35,9 +35,10 @@ class Skipped:
 
 @dataclass
 class ReadReport:
-    """What reading a file gave: the parsed transaction models with each one's 1-based set number in the file,
-    and the sets skipped (skip mode only)."""
+    """What reading a file gave: its separators, the parsed transaction models with each one's 1-based set
+    number in the file, and the sets skipped (skip mode only)."""
 
+    delimiters: Delimiters
     transactions: list[Any] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -64,9 +65,8 @@ def _segments(raw: str, d: Delimiters) -> list[str]:
     return [s.strip() for s in raw.strip().split(d.segment) if s.strip()]
 
 
-def transaction_sets(raw: str, source: str) -> Iterator[tuple[int, str, int]]:
-    """(1-based number, the set wrapped in the interchange's own envelope, claims it holds) per ST..SE."""
-    d = delimiters(raw, source)
+def transaction_sets(raw: str, source: str, d: Delimiters) -> Iterator[tuple[int, str, int, str]]:
+    """(1-based number, the set wrapped in the interchange's own envelope, claims it holds, its ST01) per ST..SE."""
     segments = _segments(raw, d)
     ids = [s.split(d.element, 1)[0] for s in segments]
     head = [s for s, i in zip(segments, ids) if i in ("ISA", "GS")]
@@ -84,7 +84,8 @@ def transaction_sets(raw: str, source: str) -> Iterator[tuple[int, str, int]]:
         control = head[1].split(d.element)
         envelope = [*head, *body, f"GE{d.element}1{d.element}{control[6] if len(control) > 6 else '1'}",
                     f"IEA{d.element}1{d.element}{head[0].split(d.element)[13]}"]  # fmt: skip
-        yield number, d.segment.join(envelope) + d.segment, claims
+        kind = (body[0].split(d.element) + [""])[1]  # ST01: 835, 837
+        yield number, d.segment.join(envelope) + d.segment, claims, kind
 
 
 _LOOP = re.compile(r"^(loop_\w+|header|footer)$")
@@ -141,12 +142,11 @@ def read_interchange(path: str | Path, expected: str, on_error: OnError = "raise
         raw = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise X12InputError(f"{source}: cannot be read as text ({type(exc).__name__})") from None
-    report = ReadReport()
-    for number, text, claims in transaction_sets(raw, source):
+    report = ReadReport(delimiters(raw, source))
+    for number, text, claims, kind in transaction_sets(raw, source, report.delimiters):
         where = f"{source}: transaction set {number}"
         reason = None
-        st = text.split(delimiters(text, source).segment)[2]
-        if not st.split(delimiters(text, source).element)[1:2] == [expected]:
+        if kind != expected:
             reason = f"is not an {expected} (ST01 is not {expected})"
         else:
             try:
