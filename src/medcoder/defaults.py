@@ -8,6 +8,8 @@ cards always describe the same corpus.
 
 from __future__ import annotations
 
+import re
+
 # The three splits every dataset is loaded as: fit on train, select (threshold, checkpoint,
 # verifier) on val, score once on test.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -18,6 +20,9 @@ EMBEDDED_SEED = 1
 
 # What serving pulls, and what `medcoder predict`, `medcoder serve` and `medcoder card` use by default.
 CHAMPION_URI = "models:/medcoder@champion"
+# A registered model version's URI: models:/<name>@<alias> or models:/<name>/<version> (`medcoder predict`,
+# `medcoder-train init_from=`)
+REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
 def config_value(name: str) -> int | str:

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from medcoder.defaults import REGISTRY_URI
 from medcoder.paths import default_tracking_uri
 from medcoder.registry.client import RegistryError
 
 log = logging.getLogger(__name__)
 
-REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 RUN_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)/(?P<path>[^/]+)/?$")
 
 

@@ -41,13 +41,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
+from medcoder.defaults import REGISTRY_URI
 from medcoder.paths import default_tracking_uri
 
 if TYPE_CHECKING:  # torch is imported only when the command runs
     from medcoder.export.artifact import ExportedCoder
 
 BLOCK_SIZE = 64  # notes handed to the model at a time: bounds memory on files of any size
-REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 T = TypeVar("T")
 
 
