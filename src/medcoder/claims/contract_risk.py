@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from medcoder.claims.edits import MueEdits, PtpEdits
-from medcoder.claims.payer import fee
 from medcoder.claims.risk import DenialRiskModel, pre_submission_risks
-from medcoder.claims.simulate import MAX_POINTERS
-from medcoder.claims.submission import Claim, ClaimLine
+from medcoder.claims.simulate import billed_claim
+from medcoder.claims.submission import Claim
 from medcoder.codes.formats import ICD10CM
 from medcoder.inference.inputs import InputNote
 
@@ -32,21 +30,17 @@ class ClaimCheck:
 
 
 def claim_of(prediction: dict[str, Any], note: InputNote) -> Claim | None:
-    """The claim a practice would file for the prediction: one line per procedure, service or visit-level code,
-    pointing at the first four diagnoses; None without a payer or a line to bill. The date of service is the
-    note's `encounter_date`, else today's."""
+    """The claim a practice would file for the prediction (`simulate.billed_claim`; the E/M level is a line
+    too); None without a payer or a line to bill. The date of service is the note's `encounter_date`, else
+    today's."""
     if not note.payer:
         return None
-    diagnoses = tuple(c["code"] for c in prediction["codes"] if c["system"] == ICD10CM)
+    diagnoses = [c["code"] for c in prediction["codes"] if c["system"] == ICD10CM]
     billed = [c["code"] for c in prediction["codes"] if c["system"] != ICD10CM]
     if prediction.get("em"):
         billed.append(prediction["em"]["code"])
-    if not billed:
-        return None
     day = (note.encounter_date or date.today().isoformat()).replace("-", "")
-    lines = tuple(ClaimLine(f"{note.id}-{k}", code, (), Decimal(1), fee(code), day, diagnoses[:MAX_POINTERS])
-                  for k, code in enumerate(billed, 1))  # fmt: skip
-    return Claim(note.id, note.payer, note.setting or "outpatient", note.age, note.sex, day, diagnoses, lines, note.id)
+    return billed_claim(note.id, note.payer, note.setting, note.age, note.sex, day, diagnoses, billed, note.id)
 
 
 def with_denial_risk(prediction: dict[str, Any], note: InputNote, check: ClaimCheck) -> dict[str, Any]:

@@ -113,8 +113,9 @@ def fee(code: str) -> Decimal:
     return Decimal(40 + int(hashlib.sha256(code.encode()).hexdigest(), 16) % 160).quantize(CENT)
 
 
-def _rng(seed: int, claim_id: str) -> np.random.Generator:
-    return np.random.default_rng([seed, int(hashlib.sha256(claim_id.encode()).hexdigest()[:12], 16)])
+def keyed_rng(seed: int, key: str) -> np.random.Generator:
+    """Draws that depend on the seed and one key (a claim id) only, not on what else is drawn before them."""
+    return np.random.default_rng([seed, int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)])
 
 
 def _adjustment(group: str, carc: str, amount: Decimal, quantity: Decimal | None = None) -> Adjustment:
@@ -157,7 +158,7 @@ def _line_denial(
 def adjudicate(claim: Claim, rules: PayerRules, supported: Collection[str], seed: int) -> ClaimRemittance:
     """The payer's remittance for one claim. `supported`: the codes the medical record supports (the
     simulation's gold), which the payer's review sees and the learner does not."""
-    rng = _rng(seed, claim.claim_id)
+    rng = keyed_rng(seed, claim.claim_id)
     charge = sum((line.charge for line in claim.lines), Decimal("0.00"))
     noise = rng.random()
     claim_carc = None

@@ -10,16 +10,13 @@ to no payer (self-pay) or with no procedure or visit code to bill gives no claim
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
-
-from medcoder.claims.payer import PayerRules, adjudicate, fee
+from medcoder.claims.payer import PayerRules, adjudicate, fee, keyed_rng
 from medcoder.claims.remittance import ClaimRemittance
 from medcoder.claims.submission import Claim, ClaimLine
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
@@ -36,26 +33,36 @@ def month_of(record: NoteRecord) -> str:
     return record.encounter_date[:7]
 
 
-def claim_for(record: NoteRecord, codes: Sequence[Label], claim_id: str | None = None) -> Claim | None:
-    """The claim a practice would file for `record` coded with `codes` (diagnoses in the given order, one
-    line per procedure or visit code, one unit, pointing at the first four diagnoses); None when it has
-    no payer or nothing to bill."""
-    if record.payer in (None, "", "self_pay"):
+def billed_claim(
+    claim_id: str, payer: str, setting: str | None, age: int | None, sex: str | None, service_date: str,
+    diagnoses: Sequence[str], billed: Sequence[str], encounter_id: str | None = None,
+) -> Claim | None:  # fmt: skip
+    """The claim a practice files for a note's codes: diagnoses in the given order, one line per billed
+    (procedure, service or visit-level) code, one unit, pointing at the first four diagnoses; None when there
+    is nothing to bill. `service_date` is CCYYMMDD."""
+    diagnoses, billed = tuple(dict.fromkeys(diagnoses)), list(dict.fromkeys(billed))
+    if not billed:
         return None
-    diagnoses = tuple(dict.fromkeys(code for system, code in codes if system == ICD10CM))
-    procedures = list(dict.fromkeys(code for system, code in codes if system in (CPT, HCPCS)))
-    if not procedures:
-        return None
-    claim_id = claim_id or record.id
-    service_date = month_of(record).replace("-", "") + record.encounter_date[8:10]
     lines = tuple(
         ClaimLine(line_control=f"{claim_id}-{k}", procedure=code, modifiers=(), units=Decimal(1), charge=fee(code),
                   service_date=service_date, diagnoses=diagnoses[:MAX_POINTERS])
-        for k, code in enumerate(procedures, 1)
+        for k, code in enumerate(billed, 1)
     )  # fmt: skip
-    setting = record.setting or "outpatient"
-    return Claim(claim_id=claim_id, payer=record.payer, setting=setting, age=record.age, sex=record.sex,
-                 service_date=service_date, diagnoses=diagnoses, lines=lines, encounter_id=record.id)  # fmt: skip
+    return Claim(claim_id=claim_id, payer=payer, setting=setting or "outpatient", age=age, sex=sex,
+                 service_date=service_date, diagnoses=diagnoses, lines=lines, encounter_id=encounter_id)  # fmt: skip
+
+
+def claim_for(record: NoteRecord, codes: Sequence[Label], claim_id: str | None = None) -> Claim | None:
+    """The claim a practice would file for `record` coded with `codes` (`billed_claim`); None when it has no
+    payer or nothing to bill."""
+    if record.payer in (None, "", "self_pay"):
+        return None
+    month_of(record)  # a claim needs its date of service
+    return billed_claim(
+        claim_id or record.id, record.payer, record.setting, record.age, record.sex,
+        record.encounter_date.replace("-", ""), [code for system, code in codes if system == ICD10CM],
+        [code for system, code in codes if system in (CPT, HCPCS)], record.id,
+    )  # fmt: skip
 
 
 def supported_codes(record: NoteRecord) -> frozenset[str]:
@@ -77,7 +84,7 @@ def adjudicate_claims(
 
 
 def _draw(seed: int, key: str) -> float:
-    return float(np.random.default_rng([seed, int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)]).random())
+    return float(keyed_rng(seed, key).random())
 
 
 def simulate_corrections(
