@@ -155,8 +155,10 @@ def simulate(
     out: Path, model: str, tracking_uri: str | None, notes: int, seed: int, feedback_months: int,
     payers_path: Path, review_share: float, overturn_rate: float, replay_dir: Path, replay_notes: int | None = None,
     ptp: PtpEdits | None = None, mue: MueEdits | None = None, feedback_repeat: int = 1,
+    command: str = "medcoder denial-loop simulate",
 ) -> dict[str, Any]:  # fmt: skip
-    """The simulate step (module docstring); returns the summary it also writes to world/summary.json."""
+    """The simulate step (module docstring); returns the summary it also writes to world/summary.json, with
+    `command` (how this world was made) for the record."""
     from medcoder.data.synth import generate_notes
 
     payer_seed, payers = load_payers(payers_path)
@@ -183,7 +185,8 @@ def simulate(
                              out / "appeals.jsonl", claims, remittances, replay_dir, coder.label_space, replay_notes,
                              seed, feedback_repeat)  # fmt: skip
     summary = {
-        "model": model, "manifest_sha256": manifest, "notes": len(world), "seed": seed, "payers": str(payers_path),
+        "command": command, "model": model, "manifest_sha256": manifest, "notes": len(world), "seed": seed,
+        "payers": str(payers_path),
         "feedback_months": feedback, "held_out_months": held_out_months,
         "feedback": vars(denial_rates(remittances)), "held_out": vars(denial_rates(later_remittances)),
         "corrections": len(corrections), "appeals": len(appeals),
@@ -210,9 +213,8 @@ def cmd_simulate(args: Any) -> int:
     payers = Path(args.payers) if args.payers else Path(config_dir()) / "payer" / "simulated.yaml"
     summary = simulate(Path(args.out), args.model, args.tracking_uri, args.notes, args.seed, args.feedback_months,
                        payers, args.review_share, args.overturn_rate, replay, args.replay_notes,
-                       *user_edits(args.ptp, args.mue), args.feedback_repeat)  # fmt: skip
-    summary["command"] = shlex.join(["medcoder", *sys.argv[1:]])  # for the record: how this world was made
-    (Path(args.out) / "world" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+                       *user_edits(args.ptp, args.mue), args.feedback_repeat,
+                       shlex.join(["medcoder", *sys.argv[1:]]))  # fmt: skip
     print(json.dumps({k: summary[k] for k in ("feedback", "held_out", "corpus")}, indent=2))
     return 0
 
