@@ -629,15 +629,20 @@ _REMISSION_CODED = ("C90", "C91", "C92", "C93", "C94", "C95")
 _FULL_STOP = re.compile(r"[.!?](?=\s|$)|\n")
 
 
+def _to_full_stops(text: str, start: int, end: int) -> tuple[int, int]:
+    """[lo, hi) of the sentence around text[start:end], from full stop to full stop (semicolons inside)."""
+    lo = max((m.end() for m in _FULL_STOP.finditer(text, 0, start)), default=0)
+    following = _FULL_STOP.search(text, end)
+    return lo, following.start() if following else len(text)
+
+
 def is_eradicated_malignancy(text: str, start: int, end: int, system: str, code: str) -> bool:
     """Whether the mention text[start:end] of a malignant neoplasm code names a cancer its sentence (to the
     full stop, semicolons included: "colon cancer treated in 2015; no evidence of recurrence") says is over:
     no evidence of it, no further treatment, treatment completed (I.C.2.d: then Z85, not the C code)."""
     if system != ICD10CM or not code.startswith("C") or code.startswith(_REMISSION_CODED):
         return False
-    lo = max((m.end() for m in _FULL_STOP.finditer(text, 0, start)), default=0)
-    following = _FULL_STOP.search(text, end)
-    hi = following.start() if following else len(text)
+    lo, hi = _to_full_stops(text, start, end)
     return bool(_ERADICATED.search(text, lo, hi)) and not _ON_TREATMENT.search(text, lo, hi)
 
 
@@ -646,9 +651,7 @@ def is_malignancy_on_treatment(text: str, start: int, end: int, system: str, cod
     still treated ("breast cancer diagnosed in 2019, on tamoxifen"): a current cancer, dated or not (I.C.2.d)."""
     if system != ICD10CM or not code.startswith("C"):
         return False
-    lo = max((m.end() for m in _FULL_STOP.finditer(text, 0, start)), default=0)
-    following = _FULL_STOP.search(text, end)
-    return bool(_ON_TREATMENT.search(text, lo, following.start() if following else len(text)))
+    return bool(_ON_TREATMENT.search(text, *_to_full_stops(text, start, end)))
 
 
 def exempt_statuses(system: str, code: str) -> frozenset[str]:
