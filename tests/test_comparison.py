@@ -125,6 +125,18 @@ def test_codiesp_decision_adds_the_absolute_targets_and_ignores_evidence():
     assert "Not met: map >= 0.80;" in short
 
 
+def test_codiesp_targets_are_judged_as_its_gold_is_annotated_and_what_ships_is_reported_beside():
+    baseline = {"test/micro_f1": 0.49, "test/macro_f1": 0.38, "test/map": 0.61}
+    scores = {"test/micro_f1": 0.72, "test/macro_f1": 0.63, "test/map": 0.81, "test/invalid_code_rate": 0.0}
+    shipped = {**scores, "test/micro_f1": 0.68, "test/macro_f1": 0.57}
+    text = comparison.codiesp_decision(scores, shipped, baseline)
+    annotated, what_ships = text.split(" What ships ")
+    assert "Not met" not in annotated and "meets the targets and beats the baseline on all three" in annotated
+    assert "Not met: micro_f1 >= 0.70, macro_f1 >= 0.60." in what_ships  # reported, never hidden
+    missed = comparison.codiesp_decision({**scores, "test/macro_f1": 0.59}, shipped, baseline)
+    assert "Not met: macro_f1 >= 0.60." in missed.split(" What ships ")[0] and "meets the targets" not in missed
+
+
 def test_medcoder_help_does_not_import_the_comparison():
     code = (
         "import sys; from medcoder.cli import build_parser; build_parser(); "
@@ -137,6 +149,8 @@ def test_layer_effects_note_counts_what_each_layer_removed_and_the_gold_among_it
     metrics = {
         "test/grounding/context_blocked": 71.0,
         "test/grounding/context_blocked_gold": 47.0,
+        "test/grounding/context_blocked_gold/historical": 12.0,
+        "test/grounding/context_blocked_gold/negated": 35.0,
         "test/grounding/verifier_rejected": 2.0,
         "test/grounding/verifier_rejected_gold": 1.0,
         "test/rules/unspecified_beside_specific/removed": 21.0,
@@ -145,6 +159,9 @@ def test_layer_effects_note_counts_what_each_layer_removed_and_the_gold_among_it
         "val/grounding/context_blocked": 5.0,
     }
     note = comparison.layer_effects_note(metrics)
-    assert "the context check 71 (47 of them gold codes), the evidence verifier 2 (1 gold)" in note
+    assert (
+        "the context check 71 (47 of them gold codes; the gold ones by their mentions: negated 35, historical 12), "
+        "the evidence verifier 2 (1 gold)" in note
+    )
     assert "removed: unspecified_beside_specific 21 (19 gold) (" in note  # a rule that removed nothing is not listed
     assert comparison.layer_effects_note({"test/micro_f1": 0.5}) is None  # a run scored without the layers

@@ -67,6 +67,7 @@ def test_a_code_whose_only_evidence_is_negated_is_not_coded(offsets) -> None:
     pred = ground(offsets, [HTN, CHEST, PNA], rows, [0.9, 0.8, 0.1])
     assert [(c.code, c.grounded) for c in pred.codes] == [("I10", True)]  # "Denies chest pain"
     assert pred.context_blocked == (("ICD-10-CM", "R07.9"),)
+    assert pred.context_blocked_status == (("ICD-10-CM", "R07.9", "negated"),)  # why, for evaluation's counts
 
 
 def test_a_blocked_attention_window_also_leaves_the_code_out(offsets) -> None:

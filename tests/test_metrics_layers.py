@@ -49,12 +49,17 @@ def test_rules_that_did_not_fire_have_no_keys_and_notes_must_match():
 
 
 def test_codes_the_grounding_dropped_are_counted_with_the_gold_among_them():
-    prediction = NotePrediction("n1", (), context_blocked=((ICD, "I10"), (ICD, "J18.9")),
+    prediction = NotePrediction("n1", (), context_blocked=((ICD, "I10"), (ICD, "J18.9"), (ICD, "R50.9")),
+                                context_blocked_status=(
+                                    (ICD, "I10", "negated"), (ICD, "J18.9", "negated"), (ICD, "R50.9", "historical")),
                                 verifier_rejected=((ICD, "E11.9"),))  # fmt: skip
-    effects = grounding_effects([record("J18.9", "E11.9")], [prediction])
+    effects = grounding_effects([record("J18.9", "E11.9", "R50.9")], [prediction])
     assert effects == {
-        "grounding/context_blocked": 2.0,
-        "grounding/context_blocked_gold": 1.0,
+        "grounding/context_blocked": 3.0,
+        "grounding/context_blocked_gold": 2.0,
         "grounding/verifier_rejected": 1.0,
         "grounding/verifier_rejected_gold": 1.0,
+        # the gold codes the context check blocked, by the status that blocked them: I10 is not gold
+        "grounding/context_blocked_gold/historical": 1.0,
+        "grounding/context_blocked_gold/negated": 1.0,
     }

@@ -61,6 +61,10 @@ class NotePrediction:
     # codes that scored above the threshold but whose evidence was all negated, family, historical,
     # hypothetical (or outpatient-uncertain) mentions: not coded (medcoder.inference.grounding.evidence)
     context_blocked: tuple[tuple[str, str], ...] = ()
+    # why each of those was blocked, (system, code, status): the status of its mentions that blocked it (negated
+    # first, as grounding.context.PRIORITY orders them). Evaluation counts the gold codes per status: data coded
+    # mention by mention (CodiEsp codes "HIV negative" as B20) disagrees with the guidelines there
+    context_blocked_status: tuple[tuple[str, str, str], ...] = ()
     # of those, the ones blocked as HISTORICAL mentions: (system, code, score, span). "Old MI" is not
     # a current I21.4, but it is I25.2; the guideline layer turns these into history codes, scored `score`:
     # with a verifier, its support for the mention (the model's score is for the current disease)

@@ -14,7 +14,9 @@ Keys (no split prefix, like every metric):
   removed_gold: the change in true positives the rule made); a rule that never fired has no keys;
 - `grounding/context_blocked`, `grounding/context_blocked_gold`, `grounding/verifier_rejected`,
   `grounding/verifier_rejected_gold`: codes above the threshold the grounding dropped, and how many
-  of them were gold.
+  of them were gold; `grounding/context_blocked_gold/<status>`: those gold codes by the status that
+  blocked them (negated, family, historical, hypothetical, uncertain, resolved; a status with no gold
+  code blocked has no key).
 """
 
 from __future__ import annotations
@@ -58,5 +60,8 @@ def grounding_effects(records: Sequence[NoteRecord], predictions: Sequence[NoteP
                              ("verifier_rejected", prediction.verifier_rejected)):  # fmt: skip
             counts[kind] += len(labels)
             counts[f"{kind}_gold"] += sum(label in gold for label in labels)
+        for system, code, status in prediction.context_blocked_status:
+            counts[f"context_blocked_gold/{status}"] += (system, code) in gold
     kinds = ("context_blocked", "context_blocked_gold", "verifier_rejected", "verifier_rejected_gold")
-    return {f"grounding/{kind}": float(counts[kind]) for kind in kinds}
+    by_status = sorted(k for k in counts if k.startswith("context_blocked_gold/"))
+    return {f"grounding/{kind}": float(counts[kind]) for kind in (*kinds, *by_status)}

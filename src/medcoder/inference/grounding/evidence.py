@@ -51,6 +51,7 @@ from medcoder.inference.grounding.context import (
     FAMILY,
     HISTORICAL,
     HYPOTHETICAL,
+    PRIORITY,
     UNCERTAIN,
     blocks_grounding,
     detect_context,
@@ -189,6 +190,7 @@ def ground_note(
     membership = _token_membership(tagged, token_offsets).astype(np.float32)
     codes: list[PredictedCode] = []
     blocked: list[Label] = []
+    blocked_status: list[tuple[str, str, str]] = []  # why each was blocked
     history: list[tuple[str, str, float, Span]] = []
     unsupported: list[Label] = []
     above = binarize(code_scores, threshold)
@@ -239,6 +241,7 @@ def ground_note(
                 codes.append(PredictedCode(label[0], label[1], float(code_scores[col]), (), False))
                 continue
             blocked.append(label)
+            blocked_status.append((*label, _blocking_status(statuses.values(), setting, label[1])))
             if historical:
                 history.append((*label, float(code_scores[col]), historical[0]))
             continue
@@ -252,6 +255,7 @@ def ground_note(
         if note_doubts:
             codes, doubted_here = _doubted_diagnoses(codes, text, verifier)
             blocked += doubted_here
+            blocked_status += [(*label, UNCERTAIN) for label in doubted_here]
             doubted = doubted or bool(doubted_here)
         # a rescued code stays only when its text clearly supports it; it keeps its (sub-threshold)
         # score, so routing sends it to review as low confidence unless the text states it (`stated`)
@@ -266,6 +270,7 @@ def ground_note(
         # every decision made: each quote shows the words that say its code, not the whole line (quotes.py)
         codes = narrowed_quotes(codes, text, verifier, COMBINATION_PARTS)
     blocked = [b for b in blocked if b not in rescued]
+    blocked_status = [b for b in blocked_status if b[:2] not in rescued]
     outside = _outside_diagnoses(text, plain, verifier) if verifier is not None else ()
     history = [h for h in history if (h[0], h[1]) not in rescued]
     stated_past: list[tuple[str, str, float, Span]] = []  # a past condition the model did not score
@@ -299,10 +304,18 @@ def ground_note(
             if em_attention is not None:
                 em_evidence = _attention_windows(em_attention, token_offsets, window_tokens, text, max_spans)
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
-                          context_blocked=tuple(blocked), historical_mentions=tuple(history),
+                          context_blocked=tuple(blocked), context_blocked_status=tuple(blocked_status),
+                          historical_mentions=tuple(history),
                           documented_signs=tuple(signs), verifier_rejected=tuple(unsupported),
                           outside_diagnoses=outside,
                           specificity_fallbacks=tuple(f for f in fallbacks if (f[0], f[1]) not in rescued))  # fmt: skip
+
+
+def _blocking_status(statuses: Iterable[str | None], setting: str | None, code: str) -> str:
+    """The status that blocked a code all of whose mentions block it: the first of PRIORITY among them
+    ("no HTN" beside "h/o HTN" is negated)."""
+    found = {s for s in statuses if blocks_grounding(s, setting, code)}
+    return next(s for s in PRIORITY if s in found)
 
 
 def _stated_past_conditions(
