@@ -61,6 +61,8 @@ NEGATED = [
     "Urine dip neg for [nitrites].",
 ]
 UNCERTAIN = [
+    "Headache, maybe [migraine].",
+    "Perhaps [gout] of the left toe.",
     "Admitted to exclude [subarachnoid hemorrhage].",
     "A/P: Abdominal pain with vomiting [- rule out appendicitis]. Sent to ED.",  # a list mark opens the span
     "Probable [pneumonia].",
@@ -176,6 +178,12 @@ AFFIRMED = [
     "h/o TIA - on [clopidogrel] for secondary prevention.",  # the dash ends "h/o"; the drug's purpose is no hypothesis
     "On [aspirin] for primary prevention.",
     "[Cough] since October, worse at night.",
+    # kin words that biology uses for other things: no relative here
+    # a failing function is a problem stated, not the negation of what follows it
+    "Her kidneys are not working well, [stage 3 kidney disease] per her labs.",
+    "Not sleeping, [depression] is worse.",
+    "Ultrasound shows daughter cysts with a [hydatid cyst] of the liver.",
+    "Daughter vesicles had the typical look of [hydatid disease].",
 ]
 
 

@@ -286,7 +286,8 @@ def test_a_misspelt_note_reads_as_well_as_the_spelt_one():
         ("afib on eliquis", "atrial fibrillation on apixaban", "Z79.01"),  # the brand read as its generic
     ]:
         assert support(misspelt, code) >= support(spelt, code) - 1e-4
-        assert verifier.accepts(support(misspelt, code))
+        assert verifier.accepts(support(misspelt, code)) == verifier.accepts(support(spelt, code))
+    assert verifier.accepts(support("pt w/ hypertention", "I10"))  # and read well enough to ground
 
 
 def test_exported_config_rebuilds_the_same_verifier_and_refuses_other_encoder_weights():
@@ -743,6 +744,7 @@ def test_an_outpatient_diagnosis_the_note_doubts_is_not_coded_from_its_symptoms(
                              *one_span_note(doubted, symptoms, {"N39.0": 0.99}), 0.5, verifier=verifier)  # fmt: skip
     assert "N39.0" not in {c.code for c in prediction.codes}
     assert ("ICD-10-CM", "N39.0") in prediction.context_blocked
+    assert ("ICD-10-CM", "N39.0", "uncertain") in prediction.context_blocked_status
 
     stated = "Known UTI, on nitrofurantoin day 2, dysuria improving. A: UTI; r/o pyelonephritis - culture sent."
     uti = (stated.index("Known"), stated.index(", on"))

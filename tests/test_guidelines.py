@@ -285,3 +285,33 @@ def test_history_of_stroke_without_deficits_is_not_coded_beside_a_deficit_the_st
 def test_symptoms_of_an_acute_upper_respiratory_infection_are_part_of_it():
     assert codes_of(run(code("J06.9"), code("J02.9"), code("R05.9"), rule="integral_symptoms")) == {"J06.9"}
     assert codes_of(run(code("J02.9"), code("R50.9"), rule="integral_symptoms")) == {"J02.9"}
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Sore throat and fever for two days. Probably viral. Salt water gargles.", {"J02.9", "R50.9"}),
+    ("Sore throat, fever. Rapid strep positive: strep pharyngitis.", {"J02.9"}),  # the diagnosis explains the fever
+    ("A: acute pharyngitis with fever.", {"J02.9"}),
+])  # fmt: skip
+def test_a_code_named_only_by_its_symptom_inclusion_term_explains_no_other_symptom(text, kept):
+    """J02.9 holds "Sore throat (acute) NOS": coded for a sore throat it is a symptom beside the fever, not a
+    pharyngitis the fever is part of (I.B.4-5)."""
+    patient = Patient.of(NoteRecord(id="n1", text=text, codes=[], setting="outpatient"))
+    assert codes_of(run(code("J02.9"), code("R50.9"), patient=patient, rule="integral_symptoms")) == kept
+
+
+def test_a_vaccine_given_is_an_encounter_for_immunization():
+    """I.C.21.c.2: Z23 with a grounded vaccine product or administration code, on its evidence."""
+    flu = code("90686", system="CPT", span=(10, 30))
+    pred = run(flu, code("E11.9"), rule="immunization_encounter")
+    z23 = next(c for c in pred.codes if c.code == "Z23")
+    assert (z23.grounded, z23.evidence, z23.rules_applied) == (True, ((10, 30),), ("immunization_encounter",))
+    assert [e.added for e in pred.rules] == [(("ICD-10-CM", "Z23"),)] and pred.rules[0].section == "I.C.21.c.2"
+    medicare = run(code("G0008", system="HCPCS"), rule="immunization_encounter")
+    assert codes_of(medicare) == {"G0008", "Z23"}
+    # a vaccine the grounding could not confirm as given proves no encounter for immunization
+    assert codes_of(run(code("90686", system="CPT", grounded=False), rule="immunization_encounter")) == {"90686"}
+    assert codes_of(run(code("99213", system="CPT"), rule="immunization_encounter")) == {"99213"}  # no vaccine
+    # a Z23 the model coded without grounding takes the vaccine's evidence
+    ungrounded = run(flu, code("Z23", grounded=False, score=0.8), rule="immunization_encounter")
+    z23 = next(c for c in ungrounded.codes if c.code == "Z23")
+    assert (z23.grounded, z23.score, z23.evidence) == (True, 0.8, ((10, 30),)) and len(ungrounded.codes) == 2

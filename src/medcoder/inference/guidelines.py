@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from medcoder.codes.formats import CPT, ICD10CM
+from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.history import history_code
 from medcoder.codes.values import CKD_STAGE_CODES, documented_ckd_stage
 from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
@@ -37,13 +37,34 @@ class Patient:
     ckd_stage: str | None = None  # the CKD stage the note documents (values.documented_ckd_stage)
     abnormal_findings: bool = False  # the note says its exam found something abnormal or new
     neurological_deficit: bool = False  # the note documents a deficit a stroke leaves (`documents_stroke_deficit`)
+    # codes the note names only by the symptom among their inclusion terms (`symptom_worded_codes`)
+    symptom_worded: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, record: Any) -> Patient:
         """What the rules may know of a note record (age, sex, setting, and the CKD stage, abnormal
         exam findings and neurological deficits its text writes)."""
         return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text),
-                   bool(_ABNORMAL_FINDINGS.search(record.text)), documents_stroke_deficit(record.text))  # fmt: skip
+                   bool(_ABNORMAL_FINDINGS.search(record.text)), documents_stroke_deficit(record.text),
+                   symptom_worded_codes(record.text))  # fmt: skip
+
+
+# codes one of whose inclusion terms is a bare symptom ("Sore throat (acute) NOS" under J02.9): (the symptom's words,
+# the words of the diagnosis the code is otherwise for)
+_SYMPTOM_TERMS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    "J02.9": (
+        re.compile(r"\bsore\s+throat\b", re.IGNORECASE),
+        re.compile(r"\b(?:pharyngitis|tonsillitis|strep\w*)\b", re.IGNORECASE),
+    ),
+}
+
+
+def symptom_worded_codes(text: str) -> tuple[str, ...]:
+    """Codes the note names only by the symptom among their inclusion terms: "sore throat and fever, probably
+    viral" codes J02.9 for the sore throat, which is then a symptom beside the fever, not a pharyngitis that
+    explains it (I.B.4-5 remove only what an established diagnosis explains)."""
+    return tuple(code for code, (symptom, diagnosis) in _SYMPTOM_TERMS.items()
+                 if symptom.search(text) and not diagnosis.search(text))  # fmt: skip
 
 
 # an exam that found something: "Adult exam with abnormal finding", "new diagnosis of hypertension"
@@ -229,6 +250,34 @@ def diabetes_ckd(codes: list[PredictedCode], pred: NotePrediction, patient: Pati
     )
 
 
+# vaccine products (CPT 90476-90759) and their administration (CPT 90460-90474; HCPCS G0008-G0010 for Medicare's
+# influenza, pneumococcal and hepatitis B vaccines)
+def _is_vaccination(code: PredictedCode) -> bool:
+    if code.system == CPT and code.code.isdigit():
+        return 90460 <= int(code.code) <= 90474 or 90476 <= int(code.code) <= 90759
+    return code.system == HCPCS and code.code in ("G0008", "G0009", "G0010")
+
+
+def immunization_encounter(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """A vaccine given is an encounter for immunization: Z23 goes with it (I.C.21.c.2: "Code Z23 for encounters
+    for inoculations and vaccinations"), on the vaccine's evidence; only from a grounded vaccine code (its words
+    say it was given, not offered or declined: the context check treats vaccines as services). A Z23 the model
+    coded without grounding takes that evidence too."""
+    given = [c for c in codes if _is_vaccination(c) and c.grounded]
+    if not given:
+        return codes, []
+    surest = max(given, key=lambda c: c.score)
+    z23 = _derived("Z23", [surest], "immunization_encounter")
+    ungrounded = [c for c in _icd(codes, "Z23") if not c.grounded]
+    if _icd(codes, "Z23") and not ungrounded:
+        return codes, []
+    if ungrounded:  # kept, now on the vaccine's evidence: a change, but neither a removal nor an addition
+        z23 = replace(z23, score=ungrounded[0].score)
+        out = [z23 if c is ungrounded[0] else c for c in codes]
+        return out, [RuleEvent("immunization_encounter", "I.C.21.c.2")]
+    return _replace_codes(codes, [], [z23], "immunization_encounter", "I.C.21.c.2")
+
+
 # acute lower respiratory infections: influenza and pneumonia (J09-J18), acute bronchitis,
 # bronchiolitis and unspecified acute lower respiratory infection (J20-J22)
 _LOWER_RESPIRATORY_INFECTIONS = tuple(f"J{n:02d}" for n in (*range(9, 19), 20, 21, 22))
@@ -315,8 +364,10 @@ def integral_symptoms(codes: list[PredictedCode], pred: NotePrediction, patient:
     no R05.9 cough beside pneumonia. (An outpatient "probable pneumonia" is not established: the
     context check removed it, and its symptoms stay, I.B.5 and IV.H.) The diagnosis may be one no label
     codes, stated in the note's diagnostic statements (`NotePrediction.outside_diagnoses`, by category):
-    "A: common cold" explains the cough though the model cannot code J00."""
-    diagnoses = [c.code for c in _icd(codes)] + [category for category, _ in pred.outside_diagnoses]
+    "A: common cold" explains the cough though the model cannot code J00. A code the note names only by its
+    symptom inclusion term (J02.9 for "sore throat", `Patient.symptom_worded`) is that symptom, and explains none."""
+    diagnoses = [c.code for c in _icd(codes) if c.code not in patient.symptom_worded]
+    diagnoses += [category for category, _ in pred.outside_diagnoses]
     remove = [c for c in _icd(codes) if c.code in _INTEGRAL_SYMPTOMS
               and any(d.startswith(_INTEGRAL_SYMPTOMS[c.code]) for d in diagnoses)]  # fmt: skip
     return _replace_codes(codes, remove, [], "integral_symptoms", "I.B.4-5")
@@ -452,6 +503,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("hypertension_combinations", hypertension_combinations),
     ("diabetes_ckd", diabetes_ckd),
     ("copd_with_infection", copd_with_infection),
+    ("immunization_encounter", immunization_encounter),
     ("unspecified_beside_specific", unspecified_beside_specific),
     ("integral_symptoms", integral_symptoms),
     ("excludes1_pairs", excludes1_pairs),

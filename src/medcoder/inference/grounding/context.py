@@ -58,6 +58,8 @@ Subject = Literal["condition", "procedure", "any"]
 _RELATIVE = (
     r"(?:mother|father|mom|dad|sister|brother|siblings?|parents?|aunt|uncle|grand(?:mother|father|parents?)"
     r"|cousin|son|daughter|niece|nephew|twin|(?:maternal|paternal)\s+(?:aunt|uncle|grand(?:mother|father)|side))"
+    # not the words biology names after kin: "daughter vesicles" of a hydatid cyst, "sister chromatids"
+    r"(?!s?\s+(?:vesicles?|cysts?|cells?|colon(?:y|ies)|chromatids?|chromosomes?|nuclei|nucleus|lesions?|nodules?))"
 )
 # what a relative has, the words between a relative and their condition ("father had", "mom w/")
 _RELATIVE_HAS = (
@@ -94,6 +96,10 @@ _TABLE: list[tuple] = [
             # control of the condition, not its absence: "type 2 diabetes ... not controlled" is uncontrolled
             r"\bnot\s+(?:(?:well|adequately|optimally|yet)\s+)?controlled\b",
             r"\bnot\s+(?:yet\s+)?at\s+(?:goal|target)\b",
+            # a function that fails is a problem stated, not a negation: "kidneys are not working well, stage 3
+            # CKD", "not sleeping, depressed mood"
+            r"\bnot\s+(?:(?:working|functioning|eating|sleeping|drinking|walking|improving|healing|responding"
+            r"|tolerating|taking|thriving|gaining)\b|(?:doing\s+)?well\b)",
             r"\bgram[- ]negative\b",
             r"\bwithout\s+difficulty\b",
             r"\b(?:history\s+of\s+present\s+illness|past\s+(?:medical|surgical)\s+history|medical\s+history)\b",
@@ -178,6 +184,7 @@ _TABLE: list[tuple] = [
         "condition",
         [
             r"\b(?:probable|probably|possible|possibly|suspected|suspect|presumed|presumptive|questionable|likely)\b",
+            r"\b(?:maybe|perhaps)\b",  # "headache, maybe migraine"
             r"\bsuspicio(?:n|us)\s+(?:of|for)\b",
             r"\bconcern(?:ing)?\s+for\b",
             r"\bworrisome\s+for\b",
