@@ -98,6 +98,10 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     assert run.data.tags["model_family"] == "neural_coder"
     assert len(run.data.tags["dataset.train.sha256"]) == 64
     assert run.data.params["model.net.finetune"] == "lora"
+    # the label space as the model card reads it: no "Not available" for what the run knows
+    labels = json.loads((tmp_path / "data" / "embedded-n160-s1" / "train.jsonl").open().readline())
+    assert json.loads(run.data.params["labels.systems"])[0] in {c["system"] for c in labels["codes"]}
+    assert int(run.data.params["labels.n_labels"]) > 0 and run.data.params["labels.top_k"]
     artifacts = {a.path for d in ("tables", "plots", "config") for a in client.list_artifacts(run.info.run_id, d)}
     for path in (
         "tables/test_per_code.csv",

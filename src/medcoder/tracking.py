@@ -33,6 +33,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from medcoder.data.labels import LabelSpace
 from medcoder.data.schema import NoteRecord, records_digest, text_fingerprint
 from medcoder.paths import default_tracking_uri, project_root
 
@@ -163,6 +164,14 @@ def log_params(nested: Mapping[str, Any]) -> dict[str, str]:
     if flat:
         mlflow.log_params(flat)
     return flat
+
+
+def label_space_params(label_space: LabelSpace, top_k: int | None) -> dict[str, str]:
+    """The label space as run params the model card reads: its code systems (JSON, in label order), how many most
+    frequent training codes were kept ("all" without a top k) and how many codes it holds."""
+    systems = list(dict.fromkeys(system for system, _ in label_space.labels))
+    return {"labels.systems": json.dumps(systems), "labels.top_k": "all" if top_k is None else str(top_k),
+            "labels.n_labels": str(len(label_space))}  # fmt: skip
 
 
 def log_metrics(metrics: Mapping[str, float], prefix: str, step: int | None = None) -> dict[str, float]:

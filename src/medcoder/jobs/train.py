@@ -183,6 +183,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
             resolved = OmegaConf.to_container(job_cfg, resolve=True)
             tracking.log_params({k: v for k, v in resolved.items() if k != "paths"})
+            # what the label space is, as the model card reads it (labels.systems, labels.top_k, labels.n_labels)
+            mlflow.log_params(tracking.label_space_params(label_space, cfg.data.get("top_k")))
             mlflow.log_text(OmegaConf.to_yaml(job_cfg, resolve=True), "config/config.yaml")
             tracking.log_dataset_digests(datamodule.records, cfg.data.dataset, source=cfg.data.get("data_dir"))
         tracking.mark_running(mlflow_logger._tracking_uri, mlflow_logger.run_id)
