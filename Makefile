@@ -97,5 +97,5 @@ test-slow: install ## the slow tests only (resume, registry round trips)
 cards: install ## regenerate the statistics blocks of data_cards/*.md
 	$(BIN)/medcoder cards
 
-clean: ## remove generated outputs (keeps .venv and mlflow.db)
+clean: ## remove generated outputs (keeps .venv, mlflow.db and the audit trail audit.db)
 	rm -rf outputs multirun .pytest_cache

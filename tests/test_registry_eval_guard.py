@@ -16,6 +16,7 @@ from export_support import TinyCoder, tracking
 from mlflow.tracking import MlflowClient
 
 from medcoder import tracking as medcoder_tracking
+from medcoder.audit.store import AuditLog
 from medcoder.data.schema import NoteRecord, records_digest, write_notes
 from medcoder.data.synth import generate_corpus
 from medcoder.evaluation.contract import load_eval_set
@@ -118,7 +119,16 @@ def test_the_champions_training_notes_are_refused_and_a_clean_set_is_recorded(en
     name = "guard-champion"
     first = env.register("a", name)
     held_out = env.eval_set("held-out", env.held_out())
-    assert promote(name, held_out, Gates(), client=env.client).passed
+    audit = AuditLog(f"sqlite:///{env.root / 'audit.db'}")
+    assert promote(name, held_out, Gates(), client=env.client, audit=audit).passed
+    (entry,) = audit.rows()  # every promotion decision is in the audit trail, who, which version, and why
+    assert (entry["action"], entry["model_name"], entry["model_version"], entry["decision"]) == (
+        "promote",
+        name,
+        str(first),
+        "promoted",
+    )
+    assert entry["reason"].startswith(f"eval set {held_out.sha256[:12]}: ") and audit.verify().intact
     tags = env.client.get_model_version(name, first).tags
     provenance = json.loads(tags["promotion.eval_set.provenance"])
     assert provenance["records_sha256"] == records_digest(held_out.records) == tags["promotion.eval_set_sha256"]

@@ -201,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--ptp", default=None, help="NCCI PTP edits to check each claim against (docs/DENIALS.md)")
     predict.add_argument("--mue", default=None, help="MUE edits to check each claim against (docs/DENIALS.md)")
     predict.add_argument("--risk-flag", type=float, default=0.5, help="line risk routed to review (default 0.5)")
+    predict.add_argument(
+        "--audit", default=None, help="audit log to write a `suggest` entry per code to: a SQLAlchemy URL "
+        "(sqlite:///audit.db, postgresql://...) or a file path (SQLite); docs/AUDIT.md",
+    )  # fmt: skip
     predict.set_defaults(func=_lazy("medcoder.serving.predict:cmd_predict"))
 
     from medcoder.inference.inputs import DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES
@@ -322,7 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
     promote.add_argument("--gates", default=None, help="gates YAML (default configs/registry/default.yaml)")
     promote.add_argument("--batch-size", type=int, default=32, help="notes per predict call (default 32)")
+    promote.add_argument(
+        "--audit", default=None, help="audit log the decision is written to as a `promote` entry "
+        "(default <project>/audit.db; docs/AUDIT.md)",
+    )  # fmt: skip
     promote.set_defaults(func=_lazy("medcoder.registry.promote:cmd_promote"))
+
+    audit = sub.add_parser("audit", help="the audit trail: verify its hash chain (docs/AUDIT.md)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="walk the hash chain; exit 1 at the first broken link")
+    verify.add_argument("--db", default=None, help="the audit log (default <project>/audit.db)")
+    verify.add_argument(
+        "--expect-head", default=None, help="SEQ:HASH, a head an earlier verify printed: also catches entries "
+        "removed from the end",
+    )  # fmt: skip
+    verify.set_defaults(func=_lazy("medcoder.audit.cli:cmd_verify"))
     return parser
 
 

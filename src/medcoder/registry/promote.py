@@ -31,12 +31,16 @@ import argparse
 import json
 import logging
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from medcoder.audit.entry import AuditEntry
+from medcoder.audit.store import AuditLog
 from medcoder.evaluation.contract import DEFAULT_BATCH_SIZE, EvalSet, load_eval_set
 from medcoder.inference.contract import ContractError
 from medcoder.paths import config_dir
@@ -99,8 +103,10 @@ def promote(
     gates: Gates | None = None,
     client: MlflowClient | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    audit: AuditLog | None = None,
 ) -> GateDecision:
-    """Gate `@challenger` against `@champion` on `eval_set`; move `@champion` only if it passes."""
+    """Gate `@challenger` against `@champion` on `eval_set`; move `@champion` only if it passes. With `audit`,
+    the decision (promoted or refused, and why) is written to the audit log as a `promote` entry."""
     if eval_set is None:
         raise ValueError("promote needs a pinned evaluation set (contract JSONL with gold codes): pass eval_set")
     client = get_client(client)
@@ -169,6 +175,8 @@ def promote(
         champion_metrics,
         eval_set_provenance,
     )
+    if audit is not None:
+        audit.append(promotion_entry(name, challenger, decision, eval_set.sha256))
     if decision.passed:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)
         was = f"v{champion_version}" if champion_version else "no champion"
@@ -180,6 +188,20 @@ def promote(
     return decision
 
 
+def promotion_entry(name: str, challenger: Any, decision: GateDecision, eval_set_sha256: str) -> AuditEntry:
+    """The audit entry of a promotion decision: who ran it (MEDCODER_ACTOR, else the OS user), which version
+    and manifest, promoted or refused, and the gates' reasons."""
+    import getpass
+
+    return AuditEntry(
+        actor=os.environ.get("MEDCODER_ACTOR") or getpass.getuser(), role="admin", action="promote",
+        model_name=name, model_version=str(challenger.version),
+        manifest_sha256=(challenger.tags or {}).get("manifest_sha256"),
+        decision="promoted" if decision.passed else "refused",
+        reason=f"eval set {eval_set_sha256[:12]}: " + "; ".join(decision.reasons),
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------- CLI
 def cmd_promote(args: argparse.Namespace) -> int:
     """`medcoder promote`: prints the gate table and the decision; exit 0 promoted, 1 refused."""
@@ -188,6 +210,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         load_eval_set(args.eval_set),
         load_gates(args.gates or DEFAULT_GATES_FILE),
         batch_size=args.batch_size,
+        audit=AuditLog(args.audit),
     )
     with pd.option_context("display.width", 160, "display.max_columns", None):
         print(decision.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -259,13 +259,17 @@ class _Progress:
 
 
 def predict_file(
-    coder: ExportedCoder, input_path: Path, output_path: Path, *, progress: bool = False, claim_check: Any = None
-) -> Counter[str]:
+    coder: ExportedCoder, input_path: Path, output_path: Path, *, progress: bool = False, claim_check: Any = None,
+    audit: Any = None,
+) -> Counter[str]:  # fmt: skip
     """Write one contract line per input line; returns counts of "coded" and of each error kind.
 
     `progress` shows a status line on stderr (used when stderr is a terminal). With `claim_check`
     (`claims.contract_risk.ClaimCheck`), each note with a payer gets its claim's denial risk (`denial_risk`).
+    With `audit` (`audit.store.AuditLog`), each block's codes are written to it as `suggest` entries before
+    their lines are written: no prediction leaves without its record.
     """
+    from medcoder.audit.suggestions import suggestion_entries
     from medcoder.claims.contract_risk import with_denial_risk
     from medcoder.inference.inputs import InputNote, read_input_lines
 
@@ -273,9 +277,16 @@ def predict_file(
     counts: Counter[str] = Counter()
     with exclusive_output(output_path) as out, _Progress(progress) as bar:
         for block in _blocks(read_input_lines(input_path, max_chars=coder.max_chars), BLOCK_SIZE):
-            for item, line in zip(block, coder.predict_records(block), strict=True):
-                if claim_check is not None and isinstance(item, InputNote):
-                    line = with_denial_risk(line, item, claim_check)
+            lines = coder.predict_records(block)
+            if claim_check is not None:
+                lines = [with_denial_risk(line, item, claim_check) if isinstance(item, InputNote) else line
+                         for item, line in zip(block, lines, strict=True)]  # fmt: skip
+            if audit is not None:
+                audit.append(entry for item, line in zip(block, lines, strict=True) if isinstance(item, InputNote)
+                             for entry in suggestion_entries(line, item.text, setting=item.setting,
+                                                             threshold=coder.threshold,
+                                                             manifest_sha256=coder.manifest_sha256))  # fmt: skip
+            for line in lines:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 counts[line["error"]["kind"] if "error" in line else "coded"] += 1
             bar.update(counts)
@@ -294,8 +305,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         claim_check = ClaimCheck(load_risk_model(args.denial_risk) if args.denial_risk else None,
                                  read_ptp_edits(args.ptp) if args.ptp else None,
                                  read_mue_edits(args.mue) if args.mue else None, args.risk_flag)  # fmt: skip
+    audit = None
+    if args.audit is not None:  # opened (and migrated) before the model loads: a bad URL costs no minutes
+        from medcoder.audit.store import AuditLog
+
+        audit = AuditLog(args.audit)
     coder = load_model(args.model, max_chars=args.max_chars, batch_size=args.batch_size)
-    counts = predict_file(coder, input_path, output_path, progress=sys.stderr.isatty(), claim_check=claim_check)
+    counts = predict_file(
+        coder, input_path, output_path, progress=sys.stderr.isatty(), claim_check=claim_check, audit=audit
+    )
     errors = {kind: n for kind, n in sorted(counts.items()) if kind != "coded"}
     detail = ", ".join(f"{kind}: {n}" for kind, n in errors.items())
     model = coder.model_info

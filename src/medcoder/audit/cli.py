@@ -1,0 +1,28 @@
+"""`medcoder audit verify`: walk the audit log's hash chain and report the first broken link."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from medcoder.audit.store import AuditLog
+
+
+def parse_head(value: str | None) -> tuple[int, str] | None:
+    """`SEQ:HASH` (what an earlier `verify` printed as the head) -> (seq, hash)."""
+    if value is None:
+        return None
+    seq, sep, digest = value.partition(":")
+    if not sep or not seq.isdigit() or len(digest) != 64:
+        raise ValueError(f"--expect-head {value!r}: write it as SEQ:HASH, as `medcoder audit verify` prints the head")
+    return int(seq), digest
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the chain is intact, 1 at the first broken link (named on stderr)."""
+    report = AuditLog(args.db).verify(parse_head(args.expect_head))
+    if report.intact:
+        print(f"audit log intact: {report.entries} entries; head {report.head_seq}:{report.head_hash}")
+        return 0
+    print(f"audit log BROKEN at entry {report.broken_at}: {report.reason}", file=sys.stderr)
+    return 1
