@@ -62,6 +62,10 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         ("I12.9", "htn + ckd4 (egfr 24), on amlodipine", None),
         ("N18.4", "htn + ckd4 (egfr 24), on amlodipine", None),
         ("I12.9", "htn, on amlodipine; ckdx panel ordered", "requires:I12.9"),
+        # a family history says whose: the patient's own breast cancer history is Z85.3, not Z80.3
+        ("Z80.3", "History of breast cancer, finished chemo in 2018", "requires:Z80*"),
+        ("Z80.3", "Mother with breast cancer at 45", None),
+        ("Z82.49", "FHx: premature CAD", None),
     ],
 )
 def test_what_the_documentation_must_and_must_not_say(code, quoted, unmet):
