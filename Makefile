@@ -26,7 +26,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install train codiesp denial-loop baseline test lint format test-no-data test-slow cards clean
+.PHONY: FORCE help install train codiesp denial-loop review baseline test lint format test-no-data test-slow cards clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -69,6 +69,15 @@ denial-loop: install ## denial feedback: simulate claims on the champion, retrai
 	$(BIN)/medcoder denial-loop simulate --out $(DENIAL_DIR)
 	$(BIN)/medcoder-train experiment=denial_feedback data.data_dir=$(abspath $(DENIAL_DIR))/feedback
 	$(BIN)/medcoder denial-loop compare --out $(DENIAL_DIR)
+
+# The review app (docs/REVIEW.md) on the embedded test split coded by the champion `make train` registers, each
+# suggestion in the audit trail; add an account first: .venv/bin/medcoder review add-user NAME --role coder
+REVIEW_DIR ?= outputs/review
+review: install $(CORPUS)/train.jsonl ## the review app on the embedded test split (http://127.0.0.1:8000)
+	@mkdir -p $(REVIEW_DIR)
+	$(BIN)/medcoder predict --input $(CORPUS)/test.jsonl --output $(REVIEW_DIR)/predictions.jsonl --audit audit.db
+	$(BIN)/medcoder review serve --notes $(CORPUS)/test.jsonl --predictions $(REVIEW_DIR)/predictions.jsonl \
+		--corrections $(REVIEW_DIR)/corrections.jsonl
 
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)

@@ -17,6 +17,8 @@ NOT_IMPORTED = {
     "tokenizers": "pinned: transformers 5.23 needs exactly this release (docs/STACK.md)",
     "huggingface-hub": "pinned: transformers 5.23 needs exactly this release (docs/STACK.md)",
     "accelerate": "pinned: peft 0.21 imports it (docs/STACK.md)",
+    "python-multipart": "FastAPI's form parser behind the review app's form posts (medcoder.review.app)",
+    "itsdangerous": "Starlette's SessionMiddleware signs the review app's session cookie with it",
 }
 
 

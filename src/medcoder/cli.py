@@ -341,7 +341,35 @@ def build_parser() -> argparse.ArgumentParser:
         "removed from the end",
     )  # fmt: skip
     verify.set_defaults(func=_lazy("medcoder.audit.cli:cmd_verify"))
+
+    review = sub.add_parser("review", help="human review of the coder's suggestions (docs/REVIEW.md)")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    user = review_sub.add_parser(
+        "add-user", help="add a review account (password from $MEDCODER_REVIEW_PASSWORD, else asked twice)"
+    )
+    user.add_argument("name")
+    user.add_argument("--role", required=True, choices=("coder", "auditor", "admin"))
+    user.add_argument("--db", default=None, help="the audit log holding the accounts (default <project>/audit.db)")
+    user.set_defaults(func=_lazy("medcoder.review.cli:cmd_add_user"))
+    serve_review = review_sub.add_parser("serve", help="serve the review app on notes and their predictions")
+    _review_inputs(serve_review)
+    serve_review.add_argument("--corrections", default="corrections.jsonl", help="coder corrections (JSONL) go here")
+    serve_review.add_argument("--host", default="127.0.0.1")
+    serve_review.add_argument("--port", type=int, default=8000)
+    serve_review.set_defaults(func=_lazy("medcoder.review.cli:cmd_serve"))
+    claims = sub.add_parser("claims", help="claims released by review")
+    claims_sub = claims.add_subparsers(dest="claims_command", required=True)
+    export = claims_sub.add_parser("export", help="the released claim lines with their attestation (CSV)")
+    _review_inputs(export)
+    export.add_argument("--out", required=True, help="CSV file to write")
+    export.set_defaults(func=_lazy("medcoder.review.cli:cmd_export"))
     return parser
+
+
+def _review_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notes", required=True, help="the notes (prediction-contract input JSONL)")
+    parser.add_argument("--predictions", required=True, help="their `medcoder predict` output")
+    parser.add_argument("--db", default=None, help="the audit log (default <project>/audit.db)")
 
 
 class _StderrHandler(logging.StreamHandler):

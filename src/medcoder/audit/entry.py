@@ -51,6 +51,7 @@ class AuditEntry:
     code_system: str | None = None
     code_set_version: str | None = None
     code: str | None = None
+    replaces: str | None = None  # a `modify` decision: the model's code that `code` replaces
     model_name: str | None = None
     model_version: str | None = None
     manifest_sha256: str | None = None

@@ -122,11 +122,15 @@ class AuditLog:
                 )
             )
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Every entry, in chain order."""
+    def rows(self, note_id: str | None = None, actions: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every entry in chain order, or those of one note and of some actions."""
+        query = sa.select(self.table).order_by(self.table.c.seq)
+        if note_id is not None:
+            query = query.where(self.table.c.note_id == note_id)
+        if actions is not None:
+            query = query.where(self.table.c.action.in_(list(actions)))
         with self.engine.connect() as connection:
-            result = connection.execute(sa.select(self.table).order_by(self.table.c.seq))
-            return [dict(r._mapping) for r in result]
+            return [dict(r._mapping) for r in connection.execute(query)]
 
     def verify(self, expect_head: tuple[int, str] | None = None) -> ChainReport:
         """Walk the chain; `expect_head` (seq, hash), a head recorded earlier, also catches entries removed from

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("action", sa.String(20), nullable=False),
         *(sa.Column(name, sa.String(200)) for name in (
-            "encounter_id", "note_id", "setting", "code_system", "code_set_version", "code", "model_name",
+            "encounter_id", "note_id", "setting", "code_system", "code_set_version", "code", "replaces", "model_name",
             "model_version", "decision")),
         sa.Column("note_sha256", sa.String(64)),
         sa.Column("manifest_sha256", sa.String(64)),

@@ -1,0 +1,175 @@
+"""The review's work: encounters to review, decisions, attestation, and the claim lines they release.
+
+The audit trail is the only state: an encounter's codes are what the model suggested (its prediction line)
+changed by the decisions recorded since (reject removes, modify replaces, add adds, accept confirms); it is
+released when an `attest` entry follows a decision on every suggested code. Each decision that changes a code
+is also appended to the corrections file in the denial-feedback contract (claims.corrections.Correction).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from medcoder.audit.entry import AuditEntry, EvidenceRef, text_sha256
+from medcoder.audit.store import AuditLog
+from medcoder.claims.corrections import Correction
+from medcoder.inference.inputs import InputError, read_input_lines
+
+DECISIONS: tuple[str, ...] = ("accept", "reject", "modify", "add")
+ATTESTATION = (
+    "I attest that I reviewed the documentation of this encounter and that the codes released are supported by it."
+)
+
+
+@dataclass(frozen=True)
+class Encounter:
+    """A note and the prediction line the model wrote for it."""
+
+    note_id: str
+    text: str
+    setting: str | None
+    prediction: dict[str, Any]
+
+    @property
+    def suggested(self) -> list[tuple[str, str]]:
+        """(system, code) of every code the model suggested, the E/M level included."""
+        em = self.prediction.get("em")
+        return [(c["system"], c["code"]) for c in self.prediction.get("codes", [])] + (
+            [("CPT", em["code"])] if em else []
+        )
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.prediction.get("review", {}).get("reasons", []))
+
+
+def load_encounters(notes_path: Path, predictions_path: Path) -> dict[str, Encounter]:
+    """The notes (prediction-contract input) joined to their prediction lines by id; a prediction without its
+    note, or an error line, is an error naming the file and line."""
+    notes = {}
+    for item in read_input_lines(notes_path, max_chars=10**7):
+        if isinstance(item, InputError):
+            raise ValueError(f"{notes_path}:{item.line}: {item.kind}: {item.message}")
+        notes[item.id] = item
+    out = {}
+    with predictions_path.open(encoding="utf-8") as fh:
+        for number, raw in enumerate(fh, 1):
+            line = json.loads(raw)
+            if "error" in line or line.get("id") not in notes:
+                raise ValueError(
+                    f"{predictions_path}:{number}: no note with id of this prediction line in {notes_path}"
+                )
+            note = notes[line["id"]]
+            out[note.id] = Encounter(note.id, note.text, note.setting, line)
+    return out
+
+
+def _history(log: AuditLog, note_id: str) -> list[dict[str, Any]]:
+    return log.rows(note_id=note_id, actions=(*DECISIONS, "attest"))
+
+
+def current_codes(log: AuditLog, encounter: Encounter) -> list[tuple[str, str, str]]:
+    """(system, code, status) after the decisions so far: status suggested, accepted, replaced, added or
+    rejected (rejected codes listed so the page shows them; never released)."""
+    codes = {label: "suggested" for label in encounter.suggested}
+    for row in _history(log, encounter.note_id):
+        label = (row["code_system"], row["code"])
+        if row["action"] == "reject":
+            codes[label] = "rejected"
+        elif row["action"] == "accept":
+            codes[label] = "accepted"
+        elif row["action"] == "add":
+            codes[label] = "added"
+        elif row["action"] == "modify":
+            replaced = (row["code_system"], row["replaces"])
+            codes[replaced] = "rejected"
+            codes[label] = "replaced"
+    return [(system, code, status) for (system, code), status in codes.items()]
+
+
+def attestation(log: AuditLog, encounter: Encounter) -> dict[str, Any] | None:
+    """The `attest` entry that releases the encounter: the last entry of its history, if it is one."""
+    history = _history(log, encounter.note_id)
+    return history[-1] if history and history[-1]["action"] == "attest" else None
+
+
+def _entry(encounter: Encounter, user: str, role: str, action: str, **fields: Any) -> AuditEntry:
+    model = encounter.prediction.get("model", {})
+    return AuditEntry(actor=user, role=role, action=action, encounter_id=encounter.note_id, note_id=encounter.note_id,
+                      note_sha256=text_sha256(encounter.text), setting=encounter.setting,
+                      model_name=model.get("name"), model_version=str(model.get("version")), **fields)  # fmt: skip
+
+
+def decide(
+    log: AuditLog, corrections: Path, encounter: Encounter, user: str, role: str, action: str, system: str,
+    code: str, reason: str, new_code: str | None = None, evidence: tuple[int, int] | None = None,
+) -> None:  # fmt: skip
+    """Record one decision: an audit entry, and for a change a correction record (checked against the contract
+    before anything is written). `modify` replaces `code` with `new_code`."""
+    if action not in DECISIONS:
+        raise ValueError(f"decision {action!r} is not one of {', '.join(DECISIONS)}")
+    if not reason.strip():
+        raise ValueError("a decision needs a reason")
+    if attestation(log, encounter) is not None:
+        raise ValueError(f"encounter {encounter.note_id} is attested and released: its codes no longer change")
+    suggested = {c for _, c, status in current_codes(log, encounter) if status != "rejected"}
+    if action in ("accept", "reject", "modify") and code not in suggested:
+        raise ValueError(f"{code} is not among the codes of encounter {encounter.note_id}")
+    coded = new_code if action == "modify" else code
+    if action == "modify" and not new_code:
+        raise ValueError("modify needs the replacing code")
+    correction = None
+    if action != "accept":
+        kind = {"reject": "delete", "modify": "replace", "add": "add"}[action]
+        record = {"encounter_id": encounter.note_id, "note_id": encounter.note_id,
+                  "model_version": str(encounter.prediction.get("model", {}).get("version")), "system": system,
+                  "code": coded, "action": kind, "reason": reason, "coder_id": user,
+                  "timestamp": datetime.now(UTC).isoformat()}  # fmt: skip
+        if action == "modify":
+            record["replaced_code"] = code
+        if evidence is not None:
+            record["evidence"] = {"start": evidence[0], "end": evidence[1]}
+        correction = Correction.model_validate(record)  # a code that does not exist is refused here
+        coded = correction.code
+    refs = (
+        (EvidenceRef(evidence[0], evidence[1], text_sha256(encounter.text[evidence[0] : evidence[1]])),)
+        if evidence
+        else ()
+    )
+    verdict = {"accept": "accepted", "reject": "rejected", "modify": "replaced", "add": "added"}[action]
+    log.append(_entry(encounter, user, role, action, code_system=system, code=coded, evidence=refs, reason=reason,
+                      replaces=code if action == "modify" else None, decision=verdict))  # fmt: skip
+    if correction is not None:
+        with corrections.open("a", encoding="utf-8") as fh:
+            fh.write(correction.model_dump_json(exclude_none=True) + "\n")
+
+
+def attest(log: AuditLog, encounter: Encounter, user: str, role: str, statement: str = ATTESTATION) -> dict[str, Any]:
+    """Release the encounter's claim: refused while a suggested code is undecided."""
+    undecided = [code for _, code, status in current_codes(log, encounter) if status == "suggested"]
+    if undecided:
+        raise ValueError(f"encounter {encounter.note_id}: decide {', '.join(undecided)} before attesting")
+    return log.append(_entry(encounter, user, role, "attest", attestation=statement, decision="released"))[0]
+
+
+def released_lines(log: AuditLog, encounters: Sequence[Encounter]) -> list[dict[str, Any]]:
+    """One row per released code of every attested encounter, with the attestation's audit reference; a
+    rejected code never appears."""
+    rows = []
+    for encounter in encounters:
+        attested = attestation(log, encounter)
+        if attested is None:
+            continue
+        for system, code, status in current_codes(log, encounter):
+            if status == "rejected":
+                continue
+            rows.append({"encounter_id": encounter.note_id, "note_id": encounter.note_id, "system": system,
+                         "code": code, "status": status, "attested_by": attested["actor"],
+                         "attested_at": attested["recorded_at"], "audit_seq": attested["seq"],
+                         "audit_entry_hash": attested["entry_hash"]})  # fmt: skip
+    return rows

@@ -1,0 +1,115 @@
+"""The review app end to end over HTTP (FastAPI's TestClient) on the tiny model's real predictions: log in,
+the queue, a note with its evidence highlighted, reject a code, attest, export; and what it refuses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from review_support import PASSWORD, review_app
+
+from medcoder.audit.store import AuditLog
+from medcoder.claims.corrections import read_corrections
+from medcoder.review.accounts import add_user, authenticate
+from medcoder.review.app import highlighted
+
+
+@pytest.fixture
+def review(tiny, tmp_path):
+    from fastapi.testclient import TestClient
+
+    app, log, encounters = review_app(tiny, tmp_path, secret="test-secret")
+    return TestClient(app), log, encounters, tmp_path
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def login(client, name: str, password: str = PASSWORD):
+    token = csrf(client.get("/login").text)
+    return client.post("/login", data={"name": name, "password": password, "csrf": token}, follow_redirects=False)
+
+
+def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
+    client, log, encounters, tmp_path = review
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"  # no anonymous page
+    assert login(client, "alice", "wrong password").status_code == 401
+    assert login(client, "alice").status_code == 303
+    queue = client.get("/").text
+    routed = [e for e in encounters.values() if e.prediction["review"]["required"] and len(e.suggested) >= 2]
+    assert routed, "the tiny model routes some notes with two codes or more to review"
+    encounter = routed[0]
+    assert f'href="/notes/{encounter.note_id}"' in queue
+    page = client.get(f"/notes/{encounter.note_id}").text
+    evidenced = [c for c in encounter.prediction["codes"] if c["evidence"]]
+    for c in evidenced:  # each code's evidence is marked in place in the note
+        assert re.search(rf'<mark data-codes="[^"]*\b{re.escape(c["code"])}\b', page)
+    (system, rejected), *kept = encounter.suggested
+    token = csrf(page)
+    decide = f"/notes/{encounter.note_id}/decide"
+    reject = {"action": "reject", "system": system, "code": rejected, "reason": "not documented", "csrf": token}
+    assert client.post(decide, data=reject, follow_redirects=False).status_code == 303
+    undecided = client.post(f"/notes/{encounter.note_id}/attest", data={"csrf": token})
+    assert undecided.status_code == 400 and "before attesting" in undecided.text  # every code decided first
+    for system_kept, code in kept:
+        accept = {"action": "accept", "system": system_kept, "code": code, "reason": "supported", "csrf": token}
+        assert client.post(decide, data=accept, follow_redirects=False).status_code == 303
+    assert (
+        client.post(f"/notes/{encounter.note_id}/attest", data={"csrf": token}, follow_redirects=False).status_code
+        == 303
+    )
+    assert 'id="released"' in client.get(f"/notes/{encounter.note_id}").text
+    exported = list(csv.DictReader(io.StringIO(client.get("/export.csv").text)))
+    assert {r["code"] for r in exported} == {code for _, code in kept}
+    assert rejected not in {r["code"] for r in exported} and all(r["attested_by"] == "alice" for r in exported)
+    # the trail: who did what, chained and intact; the coder's correction in the denial-feedback contract
+    rows = log.rows()
+    assert [(r["action"], r["actor"], r["code"]) for r in rows][0] == ("reject", "alice", rejected)
+    assert rows[-1]["action"] == "attest" and exported[0]["audit_entry_hash"] == rows[-1]["entry_hash"]
+    assert log.verify().intact
+    (correction,) = read_corrections(tmp_path / "corrections.jsonl").records
+    assert (correction.action, correction.code, correction.coder_id) == ("delete", rejected, "alice")
+    # released means frozen
+    late = client.post(
+        decide, data={"action": "add", "system": "ICD-10-CM", "code": "I10", "reason": "x", "csrf": token}
+    )
+    assert late.status_code == 400 and "released" in late.text
+
+
+def test_writes_need_a_session_its_csrf_token_and_a_writing_role(review):
+    client, log, encounters, _ = review
+    note_id = next(iter(encounters))
+    form = {"action": "add", "system": "ICD-10-CM", "code": "I10", "reason": "r", "csrf": "x"}
+    assert client.post(f"/notes/{note_id}/decide", data=form).status_code == 403  # no session token matches
+    login(client, "bob")
+    token = csrf(client.get("/").text)
+    assert client.post(f"/notes/{note_id}/decide", data={**form, "csrf": token}).status_code == 403  # an auditor
+    client.post("/logout", data={"csrf": token})
+    login(client, "alice")
+    token = csrf(client.get("/").text)
+    assert client.post(f"/notes/{note_id}/decide", data={**form, "csrf": "forged"}).status_code == 403
+    bad = client.post(f"/notes/{note_id}/decide", data={**form, "code": "X99.999", "csrf": token})
+    assert bad.status_code == 400 and 'id="error"' in bad.text  # a code that does not exist: said, nothing written
+    assert log.rows() == []
+
+
+def test_the_note_is_escaped_and_overlapping_evidence_names_every_code():
+    html = str(highlighted("BP <b>high</b> & CKD", {(0, 13): ["I10"], (3, 20): ["I12.9"]}))
+    assert "<b>" not in html and "&lt;b&gt;" in html and "&amp;" in html
+    assert '<mark data-codes="I10 I12.9">' in html  # the overlap is marked with both codes
+
+
+def test_passwords_are_salted_hashes_and_short_ones_are_refused(tmp_path):
+    log = AuditLog(str(tmp_path / "audit.db"))
+    add_user(log, "carol", "admin", PASSWORD)
+    with log.engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT password_hash FROM review_users").scalar()
+    assert PASSWORD not in stored and stored.startswith("scrypt$")
+    assert authenticate(log, "carol", PASSWORD) == "admin" and authenticate(log, "carol", "nope") is None
+    with pytest.raises(ValueError, match="shorter than"):
+        add_user(log, "dave", "coder", "short")
+    with pytest.raises(ValueError, match="exists already"):
+        add_user(log, "carol", "coder", PASSWORD)
