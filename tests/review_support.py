@@ -21,7 +21,9 @@ def review_app(tiny: Any, tmp_path: Path, secret: str) -> tuple[Any, AuditLog, d
 
     notes = [r for r in tiny.records if r.text][:8]
     source, predictions = tmp_path / "notes.jsonl", tmp_path / "predictions.jsonl"
-    source.write_text("".join(json.dumps({"id": r.id, "text": r.text, "setting": r.setting}) + "\n" for r in notes))
+    rows = [{"id": r.id, "text": r.text, "setting": r.setting, "payer": r.payer or "commercial_a",
+             "encounter_date": r.encounter_date or "2026-01-15"} for r in notes]  # fmt: skip
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert main(["predict", "--input", str(source), "--output", str(predictions), "--model", str(tiny.export_dir)]) == 0
     log = AuditLog(str(tmp_path / "audit.db"))
     add_user(log, "alice", "coder", PASSWORD)

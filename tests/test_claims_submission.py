@@ -8,6 +8,7 @@ RD8), SV107 pointers, a dependent patient, and the SE counts recomputed.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -166,3 +167,23 @@ def test_claim_ids_must_be_unique_in_one_join():
     claims = read_claims(PROFESSIONAL).claims
     with pytest.raises(ValueError, match="positions 0 and 2 share a claim id"):
         join_remittance([*claims, claims[0]], [])
+
+
+def test_a_claim_written_as_an_837p_reads_back_as_written(tmp_path):
+    from medcoder.claims.submission import Claim, ClaimLine
+    from medcoder.claims.submission_writer import write_submission
+
+    lines = (ClaimLine("enc-1-1", "G0439", ("XU",), Decimal(1), Decimal("120.00"), "20261015", ("E11.22", "N18.30")),
+             ClaimLine("enc-1-2", "G0008", (), Decimal(1), Decimal("30.00"), "20261016", ("Z23",)))  # fmt: skip
+    claim = Claim("enc-1", "MEDICARE", "outpatient", None, None, "20261015", ("E11.22", "N18.30", "Z23"), lines)
+    path = write_submission([claim], tmp_path / "out.837", payer_name="MEDICARE", notes={"enc-1": "ATTESTED a 1 ff"})
+    (back,) = read_claims(path).claims
+    assert (back.claim_id, back.payer, back.diagnoses) == ("enc-1", "MEDICARE", claim.diagnoses)
+    keys = [(x.line_control, x.procedure, x.modifiers, x.units, x.charge, x.service_date, x.diagnoses) for x in lines]
+    assert [(x.line_control, x.procedure, x.modifiers, x.units, x.charge, x.service_date, x.diagnoses)
+            for x in back.lines] == keys  # fmt: skip
+    assert "NTE*ADD*ATTESTED a 1 ff~" in path.read_text()
+    with pytest.raises(ValueError, match="X12 delimiter"):
+        write_submission([claim], tmp_path / "bad.837", payer_name="MEDICARE", notes={"enc-1": "a*b"})
+    with pytest.raises(ValueError, match="professional"):
+        write_submission([dataclasses.replace(claim, setting="inpatient")], tmp_path / "i.837", payer_name="X")

@@ -52,6 +52,8 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     decide = f"/notes/{encounter.note_id}/decide"
     reject = {"action": "reject", "system": system, "code": rejected, "reason": "not documented", "csrf": token}
     assert client.post(decide, data=reject, follow_redirects=False).status_code == 303
+    visit = {"action": "add", "system": "CPT", "code": "99213", "reason": "visit level", "csrf": token}
+    assert client.post(decide, data=visit, follow_redirects=False).status_code == 303  # a code the model missed
     undecided = client.post(f"/notes/{encounter.note_id}/attest", data={"csrf": token})
     assert undecided.status_code == 400 and "before attesting" in undecided.text  # every code decided first
     for system_kept, code in kept:
@@ -63,15 +65,31 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     )
     assert 'id="released"' in client.get(f"/notes/{encounter.note_id}").text
     exported = list(csv.DictReader(io.StringIO(client.get("/export.csv").text)))
-    assert {r["code"] for r in exported} == {code for _, code in kept}
+    assert {r["code"] for r in exported} == {code for _, code in kept} | {"99213"}
     assert rejected not in {r["code"] for r in exported} and all(r["attested_by"] == "alice" for r in exported)
     # the trail: who did what, chained and intact; the coder's correction in the denial-feedback contract
     rows = log.rows()
     assert [(r["action"], r["actor"], r["code"]) for r in rows][0] == ("reject", "alice", rejected)
     assert rows[-1]["action"] == "attest" and exported[0]["audit_entry_hash"] == rows[-1]["entry_hash"]
     assert log.verify().intact
-    (correction,) = read_corrections(tmp_path / "corrections.jsonl").records
-    assert (correction.action, correction.code, correction.coder_id) == ("delete", rejected, "alice")
+    corrections = read_corrections(tmp_path / "corrections.jsonl").records
+    assert [(c.action, c.code, c.coder_id) for c in corrections] == [("delete", rejected, "alice"),
+                                                                       ("add", "99213", "alice")]  # fmt: skip
+    # the released claim as a real 837P, priced from the practice's charges, with the attestation's reference
+    from medcoder.claims.submission import read_claims
+    from medcoder.cli import main
+
+    billed = [code for system, code in kept if system != "ICD-10-CM"] + ["99213"]
+    (tmp_path / "charges.csv").write_text("code,charge\n" + "".join(f"{c},100.00\n" for c in billed))
+    assert main(["claims", "export", "--notes", str(tmp_path / "notes.jsonl"), "--db", log.url, "--out",
+                 str(tmp_path / "claims.csv"), "--predictions", str(tmp_path / "predictions.jsonl"),
+                 "--x12-dir", str(tmp_path / "x12"), "--charges", str(tmp_path / "charges.csv")]) == 0  # fmt: skip
+    (file,) = sorted((tmp_path / "x12").glob("*.837"))
+    (claim,) = read_claims(file).claims
+    assert [line.procedure for line in claim.lines] == billed and claim.claim_id == encounter.note_id
+    assert set(claim.diagnoses) == {code for system, code in kept if system == "ICD-10-CM"}  # the rejected one: none
+    assert f"NTE*ADD*ATTESTED alice AUDIT {rows[-1]['seq']}" in file.read_text()
+    assert log.rows()[-1]["action"] == "export" and log.verify().intact
     # released means frozen
     late = client.post(
         decide, data={"action": "add", "system": "ICD-10-CM", "code": "I10", "reason": "x", "csrf": token}

@@ -362,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = claims_sub.add_parser("export", help="the released claim lines with their attestation (CSV)")
     _review_inputs(export)
     export.add_argument("--out", required=True, help="CSV file to write")
+    export.add_argument("--x12-dir", default=None, help="also write one 837P per payer here (needs --charges)")
+    export.add_argument("--charges", default=None, help="the practice's charges: CSV with columns code, charge")
     export.set_defaults(func=_lazy("medcoder.review.cli:cmd_export"))
     return parser
 

@@ -12,12 +12,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from medcoder.audit.entry import AuditEntry, EvidenceRef, text_sha256
 from medcoder.audit.store import AuditLog
 from medcoder.claims.corrections import Correction
+from medcoder.claims.submission import Claim, ClaimLine
+from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.inference.inputs import InputError, read_input_lines
 
 DECISIONS: tuple[str, ...] = ("accept", "reject", "modify", "add")
@@ -34,6 +37,8 @@ class Encounter:
     text: str
     setting: str | None
     prediction: dict[str, Any]
+    payer: str | None = None  # what a released claim is billed to, and when (prediction-contract input fields)
+    encounter_date: str | None = None
 
     @property
     def suggested(self) -> list[tuple[str, str]]:
@@ -65,7 +70,7 @@ def load_encounters(notes_path: Path, predictions_path: Path) -> dict[str, Encou
                     f"{predictions_path}:{number}: no note with id of this prediction line in {notes_path}"
                 )
             note = notes[line["id"]]
-            out[note.id] = Encounter(note.id, note.text, note.setting, line)
+            out[note.id] = Encounter(note.id, note.text, note.setting, line, note.payer, note.encounter_date)
     return out
 
 
@@ -173,3 +178,34 @@ def released_lines(log: AuditLog, encounters: Sequence[Encounter]) -> list[dict[
                          "attested_at": attested["recorded_at"], "audit_seq": attested["seq"],
                          "audit_entry_hash": attested["entry_hash"]})  # fmt: skip
     return rows
+
+
+def released_claims(
+    log: AuditLog, encounters: Sequence[Encounter], charges: dict[str, Decimal]
+) -> list[tuple[Claim, str]]:
+    """(claim, its attestation note) for every attested encounter with a billed code: its released diagnoses and
+    one line per released procedure, service or visit code, priced from the practice's `charges` (code -> amount;
+    the platform knows no prices). An encounter without a payer or date of service, or a code without a
+    charge, is an error naming it: a claim is never filed half-known."""
+    out = []
+    for encounter in encounters:
+        attested = attestation(log, encounter)
+        if attested is None:
+            continue
+        released = [(system, code) for system, code, status in current_codes(log, encounter) if status != "rejected"]
+        diagnoses = tuple(code for system, code in released if system == ICD10CM)
+        billed = [code for system, code in released if system in (CPT, HCPCS)]
+        if not billed:
+            continue
+        if not encounter.payer or not encounter.encounter_date:
+            raise ValueError(f"encounter {encounter.note_id}: a claim needs the note's payer and encounter_date")
+        missing = [code for code in billed if code not in charges]
+        if missing:
+            raise ValueError(f"encounter {encounter.note_id}: no charge for {', '.join(missing)} in the charges file")
+        date = encounter.encounter_date.replace("-", "")
+        lines = tuple(ClaimLine(f"{encounter.note_id}-{k}", code, (), Decimal(1), charges[code], date, diagnoses[:4])
+                      for k, code in enumerate(billed, 1))  # fmt: skip
+        claim = Claim(encounter.note_id, encounter.payer, "outpatient", None, None, date, diagnoses, lines,
+                      encounter_id=encounter.note_id)  # fmt: skip
+        out.append((claim, f"ATTESTED {attested['actor']} AUDIT {attested['seq']} {attested['entry_hash'][:16]}"))
+    return out
