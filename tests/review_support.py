@@ -16,7 +16,7 @@ PASSWORD = "correct horse battery"
 
 
 def review_app(tiny: Any, tmp_path: Path, secret: str) -> tuple[Any, AuditLog, dict[str, Encounter]]:
-    """(app, log, encounters) for 8 of the tiny coder's held-out notes coded by `medcoder predict`."""
+    """(app, log, encounters) for 8 of the tiny coder's held-out notes coded by `medcoder predict --audit`."""
     from medcoder.cli import main
 
     notes = [r for r in tiny.records if r.text][:8]
@@ -24,8 +24,9 @@ def review_app(tiny: Any, tmp_path: Path, secret: str) -> tuple[Any, AuditLog, d
     rows = [{"id": r.id, "text": r.text, "setting": r.setting, "payer": r.payer or "commercial_a",
              "encounter_date": r.encounter_date or "2026-01-15"} for r in notes]  # fmt: skip
     source.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    assert main(["predict", "--input", str(source), "--output", str(predictions), "--model", str(tiny.export_dir)]) == 0
     log = AuditLog(str(tmp_path / "audit.db"))
+    assert main(["predict", "--input", str(source), "--output", str(predictions), "--model", str(tiny.export_dir),
+                 "--audit", log.url]) == 0  # fmt: skip
     add_user(log, "alice", "coder", PASSWORD)
     add_user(log, "bob", "auditor", PASSWORD)
     encounters = load_encounters(source, predictions)

@@ -180,3 +180,45 @@ def test_medcoder_predict_writes_a_suggest_entry_per_code_without_patient_text(t
     assert log.verify().intact
     stored = db.read_bytes()
     assert not any(r.text[:40].encode() in stored for r in notes)  # no note text in the database file
+
+
+def test_the_compliance_report_counts_decisions_per_code_and_reviewer_agreement(tmp_path):
+    from medcoder.audit.report import compliance_report
+
+    log = AuditLog(str(tmp_path / "audit.db"))
+    suggest = {"actor": "medcoder", "role": "model", "action": "suggest", "model_name": "m", "model_version": "2",
+               "code_system": "ICD-10-CM"}  # fmt: skip
+    log.append([AuditEntry(**suggest, note_id="n1", code="I10"), AuditEntry(**suggest, note_id="n2", code="I10"),
+                AuditEntry(**suggest, note_id="n2", code="E11.9"),
+                AuditEntry(**{**suggest, "model_version": "1"}, note_id="n9", code="J18.9")])  # fmt: skip
+    decide = {"role": "coder", "code_system": "ICD-10-CM", "reason": "r"}
+    log.append([AuditEntry(actor="alice", action="accept", note_id="n1", code="I10", **decide),
+                AuditEntry(actor="bob", action="reject", note_id="n1", code="I10", **decide),
+                AuditEntry(actor="alice", action="accept", note_id="n2", code="I10", **decide),
+                AuditEntry(actor="alice", action="modify", note_id="n2", code="E11.65", replaces="E11.9", **decide),
+                AuditEntry(actor="alice", action="reject", note_id="n9", code="J18.9", **decide)])  # fmt: skip
+    report = compliance_report(log, "m", "2")
+    rows = {r.code: r for r in report.codes}
+    assert set(rows) == {"I10", "E11.9"}  # version 1's note is not version 2's
+    assert (rows["I10"].suggested, rows["I10"].accepted, rows["I10"].rejected) == (2, 2, 1)
+    assert rows["I10"].acceptance_rate == pytest.approx(2 / 3) and rows["E11.9"].override_rate == 1.0
+    assert (report.agreement, report.doubly_reviewed, report.reviewers) == (0.0, 1, 2)  # alice and bob disagreed
+    assert [r.code for r in report.most_rejected] == ["E11.9", "I10"]
+
+
+def test_the_model_card_links_the_compliance_report_of_its_version(tmp_path):
+    from types import SimpleNamespace
+
+    from medcoder.cards.model_card import COMPLIANCE_FILE, review_section
+
+    version = SimpleNamespace(name="m", version="2")
+    assert "No audit trail yet" in review_section(version, str(tmp_path / "none.db"), tmp_path)
+    log = AuditLog(str(tmp_path / "audit.db"))
+    assert "No review decision" in review_section(version, log.url, tmp_path)
+    log.append([AuditEntry(actor="medcoder", role="model", action="suggest", model_name="m", model_version="2",
+                           note_id="n1", code_system="ICD-10-CM", code="I10"),
+                AuditEntry(actor="alice", role="coder", action="accept", note_id="n1", code_system="ICD-10-CM",
+                           code="I10", reason="documented")])  # fmt: skip
+    section = review_section(version, log.url, tmp_path)
+    assert f"[compliance report]({COMPLIANCE_FILE})" in section and "decided 1 of" in section
+    assert "ICD-10-CM I10" in (tmp_path / COMPLIANCE_FILE).read_text(encoding="utf-8")

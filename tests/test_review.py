@@ -69,7 +69,8 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     assert rejected not in {r["code"] for r in exported} and all(r["attested_by"] == "alice" for r in exported)
     # the trail: who did what, chained and intact; the coder's correction in the denial-feedback contract
     rows = log.rows()
-    assert [(r["action"], r["actor"], r["code"]) for r in rows][0] == ("reject", "alice", rejected)
+    decisions = [r for r in rows if r["action"] != "suggest"]
+    assert [(r["action"], r["actor"], r["code"]) for r in decisions][0] == ("reject", "alice", rejected)
     assert rows[-1]["action"] == "attest" and exported[0]["audit_entry_hash"] == rows[-1]["entry_hash"]
     assert log.verify().intact
     corrections = read_corrections(tmp_path / "corrections.jsonl").records
@@ -90,6 +91,16 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     assert set(claim.diagnoses) == {code for system, code in kept if system == "ICD-10-CM"}  # the rejected one: none
     assert f"NTE*ADD*ATTESTED alice AUDIT {rows[-1]['seq']}" in file.read_text()
     assert log.rows()[-1]["action"] == "export" and log.verify().intact
+    # the compliance report of the model version, from the audit trail alone
+    from medcoder.audit.report import compliance_report, report_html
+
+    model = encounter.prediction["model"]
+    report = compliance_report(log, model["name"], model["version"])
+    by_code = {r.code: r for r in report.codes}
+    assert (by_code[rejected].rejected, by_code[rejected].override_rate) == (1, 1.0)
+    assert all(by_code[code].accepted == 1 for _, code in kept)
+    assert report.agreement is None and report.reviewers == 1 and len(report.review_minutes) == len(kept) + 1
+    assert rejected in report_html(report) and "not measured" in report_html(report)
     # released means frozen
     late = client.post(
         decide, data={"action": "add", "system": "ICD-10-CM", "code": "I10", "reason": "x", "csrf": token}
@@ -111,7 +122,7 @@ def test_writes_need_a_session_its_csrf_token_and_a_writing_role(review):
     assert client.post(f"/notes/{note_id}/decide", data={**form, "csrf": "forged"}).status_code == 403
     bad = client.post(f"/notes/{note_id}/decide", data={**form, "code": "X99.999", "csrf": token})
     assert bad.status_code == 400 and 'id="error"' in bad.text  # a code that does not exist: said, nothing written
-    assert log.rows() == []
+    assert [r for r in log.rows() if r["action"] != "suggest"] == []
 
 
 def test_the_note_is_escaped_and_overlapping_evidence_names_every_code():

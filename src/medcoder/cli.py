@@ -341,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
         "removed from the end",
     )  # fmt: skip
     verify.set_defaults(func=_lazy("medcoder.audit.cli:cmd_verify"))
+    report = audit_sub.add_parser("report", help="the compliance report of one model version (HTML)")
+    report.add_argument("--db", default=None, help="the audit log (default <project>/audit.db)")
+    report.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
+    report.add_argument("--version", required=True, help="the model version its suggestions name")
+    report.add_argument("--out", required=True, help="HTML file to write")
+    report.set_defaults(func=_lazy("medcoder.audit.cli:cmd_report"))
 
     review = sub.add_parser("review", help="human review of the coder's suggestions (docs/REVIEW.md)")
     review_sub = review.add_subparsers(dest="review_command", required=True)

@@ -26,3 +26,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0
     print(f"audit log BROKEN at entry {report.broken_at}: {report.reason}", file=sys.stderr)
     return 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the compliance report of one model version as HTML."""
+    from pathlib import Path
+
+    from medcoder.audit.report import compliance_report, report_html
+
+    report = compliance_report(AuditLog(args.db), args.name, args.version)
+    Path(args.out).write_text(report_html(report), encoding="utf-8")
+    print(
+        f"compliance report of {args.name} v{args.version}: {sum(r.decided for r in report.codes)} decided codes "
+        f"-> {args.out}"
+    )
+    return 0

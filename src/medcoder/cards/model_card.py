@@ -48,8 +48,9 @@ HTML_FILE = "model_card.html"
 
 
 # ---------------------------------------------------------------- the documents
-def render_markdown(f: ModelFacts, image: sections.ImageLink, generated_at: datetime) -> str:
-    """The whole card as Markdown; `image` maps a plot's artifact path to the link written for it."""
+def render_markdown(f: ModelFacts, image: sections.ImageLink, generated_at: datetime, review: str | None = None) -> str:
+    """The whole card as Markdown; `image` maps a plot's artifact path to the link written for it; `review` is
+    the human-review section (`review_section`), left out when None."""
     parts = [
         sections.header(f, generated_at),
         sections.intended_use(f),
@@ -58,6 +59,7 @@ def render_markdown(f: ModelFacts, image: sections.ImageLink, generated_at: date
         sections.external_validation(f),
         sections.monitoring(f),
         sections.alias_history_section(f),
+        *([review] if review else []),
         sections.lineage(f),
         hti1_section(f),
     ]
@@ -69,15 +71,17 @@ def local_plot_path(artifact_path: str) -> str:
     return f"plots/{Path(artifact_path).name}"
 
 
-def build_card(f: ModelFacts, generated_at: datetime | None = None) -> tuple[str, str]:
+def build_card(f: ModelFacts, generated_at: datetime | None = None, review: str | None = None) -> tuple[str, str]:
     """(Markdown linking plots as `plots/*.png`, self-contained HTML with the plots inlined)."""
     generated_at = generated_at or datetime.now(UTC)
-    markdown = render_markdown(f, local_plot_path, generated_at)
+    markdown = render_markdown(f, local_plot_path, generated_at, review)
 
     def inline(artifact_path: str) -> str:
         return "data:image/png;base64," + base64.b64encode(f.run.plots[artifact_path]).decode("ascii")
 
-    html = render_html(render_markdown(f, inline, generated_at), title=f"Model card: {f.name} version {f.version}")
+    html = render_html(
+        render_markdown(f, inline, generated_at, review), title=f"Model card: {f.name} version {f.version}"
+    )
     return markdown, html
 
 
@@ -117,16 +121,17 @@ def write_model_card(
     tracking_uri: str | None = None,
     publish: bool = True,
     generated_at: datetime | None = None,
+    audit_url: str | None = None,
 ) -> CardResult:
     """Write the card of `model_uri` into `out_dir`; with `publish`, also log it to the version's run
     and set the version's description and its tags `model_card.artifact` and `model_card.sha256`."""
     uri = tracking_uri or default_tracking_uri()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     facts = collect_facts(model_uri, uri, client)
-    markdown, html = build_card(facts, generated_at)
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    markdown, html = build_card(facts, generated_at, review_section(facts, audit_url, out))
+
     markdown_path, html_path = out / MARKDOWN_FILE, out / HTML_FILE
     markdown_path.write_text(markdown, encoding="utf-8")
     html_path.write_text(html, encoding="utf-8")
@@ -140,6 +145,38 @@ def write_model_card(
     if publish:
         publish_card(client, facts, result, markdown)
     return result
+
+
+COMPLIANCE_FILE = "compliance_report.html"
+
+
+def review_section(f: ModelFacts, audit_url: str | None, out: Path) -> str:
+    """The card's human-review section: with review decisions of this version in the audit trail (`audit_url`,
+    default the project's audit.db), their summary and the compliance report written beside the card and linked;
+    otherwise that none are recorded yet."""
+    from medcoder.audit.report import compliance_report, report_html
+    from medcoder.audit.store import AuditLog
+    from medcoder.audit.store import audit_url as resolved
+
+    head = "## Human review\n\n"
+    url = resolved(audit_url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return (
+            head
+            + "No audit trail yet: no suggestion of this version has been reviewed (`make review`, docs/REVIEW.md)."
+        )
+    report = compliance_report(AuditLog(url), f.name, f.version)
+    decided = sum(r.decided for r in report.codes)
+    if not decided:
+        return head + "No review decision on this version's suggestions is in the audit trail yet (docs/REVIEW.md)."
+    (out / COMPLIANCE_FILE).write_text(report_html(report), encoding="utf-8")
+    accepted = sum(r.accepted for r in report.codes)
+    return head + (
+        f"Reviewers decided {decided} of this version's suggested codes; {accepted} ({accepted / decided:.2f}) were "
+        f"accepted as suggested. Per code acceptance and override rates, the codes most often rejected, reviewer "
+        f"agreement and time to review: [compliance report]({COMPLIANCE_FILE}) (from the audit trail, head entry "
+        f"{report.head[0]})."
+    )
 
 
 def publish_card(client: MlflowClient, f: ModelFacts, result: CardResult, markdown: str) -> None:
