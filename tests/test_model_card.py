@@ -166,7 +166,6 @@ def registry(store) -> dict:
 
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     client.create_registered_model("medcoder")
-    client.set_registered_model_tag("medcoder", "hti1.developer", "Coding ML team, coding-ml@example.org")
     v1 = client.create_model_version("medcoder", source=f"runs:/{run_id}/model", run_id=run_id)
     for key, value in {
         "git_commit": client.get_run(run_id).data.tags["git.commit"],
@@ -182,9 +181,6 @@ def registry(store) -> dict:
     client.set_registered_model_alias("medcoder", "champion", v1.version)
     record_alias_change(client, "champion", v1.version, "first promotion | gates passed", by="release-bot")
     v2 = client.create_model_version("medcoder", source=f"runs:/{bare.info.run_id}/model", run_id=bare.info.run_id)
-    client.set_model_version_tag(
-        "medcoder", v2.version, "hti1.developer", "Version-specific team"
-    )  # wins over the model's
     client.set_model_version_tag("medcoder", v2.version, "test/micro_f1", "0.7")  # disagrees with the run (0.5)
     return {
         "client": client,
@@ -199,7 +195,9 @@ def registry(store) -> dict:
 @pytest.fixture(scope="module")
 def card(registry, store, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("card")
-    result = write_model_card("models:/medcoder@champion", out, tracking_uri=store)
+    answers = out / "hti1.yaml"  # what the deploying organisation fills in
+    answers.write_text('developer: "Coding ML team, coding-ml@example.org"\nfunding_source: ""\n', encoding="utf-8")
+    result = write_model_card("models:/medcoder@champion", out, tracking_uri=store, hti1_path=answers)
     return {"result": result, "md": result.markdown_path.read_text(), "html": result.html_path.read_text(), "out": out}
 
 
@@ -256,9 +254,11 @@ def test_every_hti1_attribute_has_a_heading_and_a_value(card):
         assert f"<h4>({attribute.group_number})({attribute.item})" in html
     for group in hti1.GROUPS:
         assert group in body
-    # an organisation-supplied value (registered-model tag) is used; unknown ones say what would supply them
+    # the organisation's answer (configs/card/hti1.yaml) is used; an empty one is open, said where and listed
     assert "Coding ML team, coding-ml@example.org" in section(body, "#### (1)(i) " + hti1.SOURCE_ATTRIBUTES[0].name)
-    assert "Not available (registry tag `hti1.funding_source`)" in body
+    assert "Not available (open: `funding_source` in configs/card/hti1.yaml)" in body
+    still_open = body.split("Still open: ", 1)[1].split(".\n", 1)[0]
+    assert "`funding_source`" in still_open and "`developer`" not in still_open
 
 
 # ---------------------------------------------------------------- numbers equal MLflow
@@ -365,7 +365,7 @@ def test_a_bare_run_renders_every_section_with_not_available(bare_card):
         assert heading + "\n" in md, heading
     assert "Not available: the run did not log `plots/test_per_code_f1.png`." in md
     assert "Not available: the run did not log `tables/test_f1_by_frequency.csv`." in md
-    assert "Not available: no finished run tagged dataset=codiesp in experiment 'card-test-bare'" in md
+    assert "Not available: no finished run tagged dataset=codiesp in experiment 'card-test-bare': `make codiesp`" in md
     assert "Not available: no per-code table" in section(md, "### Known failure modes")
     assert "Not available: the run fitted no evidence verifier" in section(md, "### Grounding bars")
     assert "Not available: no promotion decision is recorded" in md
@@ -374,11 +374,11 @@ def test_a_bare_run_renders_every_section_with_not_available(bare_card):
     assert rows["macro_f1"] == ["Not available", "Not available"]
     hti = section(md, "## ONC HTI-1 source attributes")
     assert hti.count("#### ") == 31
-    assert "Version-specific team" in hti and "Coding ML team" not in hti
+    assert "Coding ML team" not in hti  # the bare card was written without the organisation's answers file
     assert "| Registry tags agree with the run | **NO**: `test/micro_f1`: tag 0.7, run 0.5000 |" in md
     assert (
-        f"#### (7)(iii) {hti1.SOURCE_ATTRIBUTES[22].name}\n\nNot available (registry tag `hti1.validity_external`)"
-        in hti
+        f"#### (7)(iii) {hti1.SOURCE_ATTRIBUTES[22].name}\n\nNot available (open: `validity_external` in "
+        "configs/card/hti1.yaml)" in hti
     )
 
 
@@ -522,3 +522,18 @@ def test_card_of_a_registered_baseline_run(tmp_path, monkeypatch):
     assert len(card.plot_paths) == 5 and "Not available: the run did not log" not in md
     assert f"Threshold used: {result['threshold']}" in md
     assert CANARY not in md and CANARY not in card.html_path.read_text()
+
+
+def test_the_organisations_answers_file_is_checked_key_by_key(tmp_path):
+    from medcoder.cards.hti1_answers import deployer_answers
+
+    bad = tmp_path / "hti1.yaml"
+    bad.write_text("developer: Team\nfavourite_colour: blue\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'favourite_colour' is not an HTI-1 source attribute"):
+        deployer_answers(bad)
+    bad.write_text("developer: [a, b]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'developer': the answer must be text"):
+        deployer_answers(bad)
+    with pytest.raises(FileNotFoundError, match="no such HTI-1 answers file"):
+        deployer_answers(tmp_path / "missing.yaml")
+    assert deployer_answers() == {}  # the shipped file: every answer still the organisation's to give

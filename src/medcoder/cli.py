@@ -279,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only write the files: do not log them to the run or change the registry",
     )
+    card.add_argument(
+        "--hti1", default=None, help="the organisation's HTI-1 answers (YAML; default configs/card/hti1.yaml)"
+    )
     card.set_defaults(func=_lazy("medcoder.cards.model_card:cmd_card"))
 
     cards = sub.add_parser("cards", help="regenerate the statistics blocks of the data cards (data_cards/*.md)")

@@ -224,7 +224,10 @@ def _external_run(client: MlflowClient, run: RunFacts, version_tags: dict[str, s
     )
     others = [r for r in found if r.info.run_id != run.run_id]
     if not others:
-        return None, f"no finished run tagged dataset={EXTERNAL_DATASET} in experiment {run.experiment_name!r}"
+        return None, (
+            f"no finished run tagged dataset={EXTERNAL_DATASET} in experiment {run.experiment_name!r}: `make codiesp` "
+            "(with MEDCODER_DATA_DIR naming the folder that holds codiesp/) produces one"
+        )
     return _run_facts(client, others[0], tables=True), (
         f"latest finished run tagged dataset={EXTERNAL_DATASET} in experiment {run.experiment_name!r}; "
         f"it is not linked to this version by the tag {EXTERNAL_RUN_TAG}"

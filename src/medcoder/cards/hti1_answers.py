@@ -2,11 +2,13 @@
 
 Each answer is built from the same MLflow facts as the rest of the card. What no run can know
 (the developer's contact details, funding, validity in a customer's local data, monitoring
-schedules) is "Not available" until an organisation sets the registry tag `hti1.<key>`, on the
-registered model or on one version (the version's tag wins). Tag values may use Markdown.
+schedules) comes from one YAML file the deploying organisation fills in (`configs/card/hti1.yaml`,
+Markdown values); until then the attribute says "Not available" and the section lists it as open.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from medcoder.cards import hti1
 from medcoder.cards.facts import ModelFacts
@@ -123,24 +125,47 @@ def hti1_values(f: ModelFacts) -> dict[str, str | None]:
     return values
 
 
-def hti1_overrides(f: ModelFacts) -> dict[str, str]:
-    """Values supplied through registry tags `hti1.<key>`: the version's tag wins over the model's."""
+DEPLOYER_FILE = "card/hti1.yaml"  # under the config folder (medcoder.paths.config_dir)
+
+
+def deployer_answers(path: str | Path | None = None) -> dict[str, str]:
+    """The organisation's answers (`configs/card/hti1.yaml` by default): key -> non-empty Markdown. An unknown
+    key or a value that is not text is an error naming the file and the key."""
+    import yaml
+
+    from medcoder.paths import config_dir
+
+    source = Path(path) if path is not None else Path(config_dir()) / DEPLOYER_FILE
+    if not source.exists():
+        if path is not None:
+            raise FileNotFoundError(f"{source}: no such HTI-1 answers file")
+        return {}
+    data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a mapping of HTI-1 attribute keys to answers")
     out = {}
-    for tags in (f.model_tags, f.version_tags):
-        for key, value in tags.items():
-            if key.startswith("hti1.") and key[5:] in hti1.KEYS and value.strip():
-                out[key[5:]] = value.strip()
+    for key, value in data.items():
+        if key not in hti1.KEYS:
+            raise ValueError(f"{source}: key {key!r} is not an HTI-1 source attribute (see medcoder.cards.hti1)")
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{source}: key {key!r}: the answer must be text")
+        if value and value.strip():
+            out[key] = value.strip()
     return out
 
 
-def hti1_section(f: ModelFacts) -> str:
-    """Every attribute under its rule number and exact name, grouped as in the rule; never omitted."""
-    values = {**hti1_values(f), **hti1_overrides(f)}
+def hti1_section(f: ModelFacts, answers: dict[str, str] | None = None) -> str:
+    """Every attribute under its rule number and exact name, grouped as in the rule; never omitted. `answers` are
+    the organisation's (`deployer_answers`); the attributes still open are listed first."""
+    values = {**hti1_values(f), **(answers or {})}
+    still_open = [a.key for a in hti1.SOURCE_ATTRIBUTES if not values.get(a.key)]
     parts = [
         "## ONC HTI-1 source attributes",
         f"The {len(hti1.SOURCE_ATTRIBUTES)} source attributes of a predictive decision support intervention "
-        f"({hti1.CITATION}), in the rule's order. A value an organisation must supply is set with the registry tag "
-        "named under an attribute that is not available.",
+        f"({hti1.CITATION}), in the rule's order. What the model's runs cannot know, the deploying organisation "
+        f"answers in `configs/card/{Path(DEPLOYER_FILE).name}`. Still open: "
+        + (", ".join(code(k) for k in still_open) if still_open else "none")
+        + ".",
     ]
     group = None
     for attribute in hti1.SOURCE_ATTRIBUTES:
@@ -149,5 +174,5 @@ def hti1_section(f: ModelFacts) -> str:
             parts.append(f"### ({attribute.group_number}) {group}")
         parts.append(f"#### ({attribute.group_number})({attribute.item}) {attribute.name}")
         value = values.get(attribute.key)
-        parts.append(value if value else f"{NOT_AVAILABLE} (registry tag `hti1.{attribute.key}`)")
+        parts.append(value if value else f"{NOT_AVAILABLE} (open: `{attribute.key}` in configs/card/hti1.yaml)")
     return "\n\n".join(parts)

@@ -35,7 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from medcoder.cards import sections
 from medcoder.cards.facts import ModelFacts, collect_facts
-from medcoder.cards.hti1_answers import hti1_section
+from medcoder.cards.hti1_answers import deployer_answers, hti1_section
 from medcoder.cards.markdown import esc, render_html
 from medcoder.defaults import CHAMPION_URI
 from medcoder.paths import default_tracking_uri
@@ -48,9 +48,15 @@ HTML_FILE = "model_card.html"
 
 
 # ---------------------------------------------------------------- the documents
-def render_markdown(f: ModelFacts, image: sections.ImageLink, generated_at: datetime, review: str | None = None) -> str:
+def render_markdown(
+    f: ModelFacts,
+    image: sections.ImageLink,
+    generated_at: datetime,
+    review: str | None = None,
+    answers: dict[str, str] | None = None,
+) -> str:
     """The whole card as Markdown; `image` maps a plot's artifact path to the link written for it; `review` is
-    the human-review section (`review_section`), left out when None."""
+    the human-review section (`review_section`), left out when None; `answers` the organisation's HTI-1 answers."""
     parts = [
         sections.header(f, generated_at),
         sections.intended_use(f),
@@ -61,7 +67,7 @@ def render_markdown(f: ModelFacts, image: sections.ImageLink, generated_at: date
         sections.alias_history_section(f),
         *([review] if review else []),
         sections.lineage(f),
-        hti1_section(f),
+        hti1_section(f, answers),
     ]
     return "\n\n".join(parts) + "\n"
 
@@ -71,10 +77,15 @@ def local_plot_path(artifact_path: str) -> str:
     return f"plots/{Path(artifact_path).name}"
 
 
-def build_card(f: ModelFacts, generated_at: datetime | None = None, review: str | None = None) -> tuple[str, str]:
+def build_card(
+    f: ModelFacts,
+    generated_at: datetime | None = None,
+    review: str | None = None,
+    answers: dict[str, str] | None = None,
+) -> tuple[str, str]:
     """(Markdown linking plots as `plots/*.png`, self-contained HTML with the plots inlined)."""
     generated_at = generated_at or datetime.now(UTC)
-    markdown = render_markdown(f, local_plot_path, generated_at, review)
+    markdown = render_markdown(f, local_plot_path, generated_at, review, answers)
 
     def inline(artifact_path: str) -> str:
         return "data:image/png;base64," + base64.b64encode(f.run.plots[artifact_path]).decode("ascii")
@@ -122,6 +133,7 @@ def write_model_card(
     publish: bool = True,
     generated_at: datetime | None = None,
     audit_url: str | None = None,
+    hti1_path: str | Path | None = None,
 ) -> CardResult:
     """Write the card of `model_uri` into `out_dir`; with `publish`, also log it to the version's run
     and set the version's description and its tags `model_card.artifact` and `model_card.sha256`."""
@@ -130,7 +142,8 @@ def write_model_card(
     facts = collect_facts(model_uri, uri, client)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    markdown, html = build_card(facts, generated_at, review_section(facts, audit_url, out))
+    answers = deployer_answers(hti1_path)
+    markdown, html = build_card(facts, generated_at, review_section(facts, audit_url, out), answers)
 
     markdown_path, html_path = out / MARKDOWN_FILE, out / HTML_FILE
     markdown_path.write_text(markdown, encoding="utf-8")
@@ -165,7 +178,13 @@ def review_section(f: ModelFacts, audit_url: str | None, out: Path) -> str:
             head
             + "No audit trail yet: no suggestion of this version has been reviewed (`make review`, docs/REVIEW.md)."
         )
-    report = compliance_report(AuditLog(url), f.name, f.version)
+    log = AuditLog(url)
+    chain = log.verify()
+    if not chain.intact:
+        return (
+            head + f"The audit trail is BROKEN at entry {chain.broken_at}: {chain.reason}. No report is drawn from it."
+        )
+    report = compliance_report(log, f.name, f.version)
     decided = sum(r.decided for r in report.codes)
     if not decided:
         return head + "No review decision on this version's suggestions is in the audit trail yet (docs/REVIEW.md)."
@@ -174,8 +193,9 @@ def review_section(f: ModelFacts, audit_url: str | None, out: Path) -> str:
     return head + (
         f"Reviewers decided {decided} of this version's suggested codes; {accepted} ({accepted / decided:.2f}) were "
         f"accepted as suggested. Per code acceptance and override rates, the codes most often rejected, reviewer "
-        f"agreement and time to review: [compliance report]({COMPLIANCE_FILE}) (from the audit trail, head entry "
-        f"{report.head[0]})."
+        f"agreement and time to review: [compliance report]({COMPLIANCE_FILE}). The audit trail it was read from "
+        f"verified intact up to entry {report.head[0]} (`medcoder audit verify --expect-head "
+        f"{report.head[0]}:{report.head[1]}`)."
     )
 
 
@@ -210,7 +230,8 @@ def publish_card(client: MlflowClient, f: ModelFacts, result: CardResult, markdo
 # ---------------------------------------------------------------- command line
 def cmd_card(args: argparse.Namespace) -> int:
     """Write (and publish) the card from parsed arguments and say where it went; returns the exit status."""
-    result = write_model_card(args.model, Path(args.out), tracking_uri=args.tracking_uri, publish=not args.no_publish)
+    result = write_model_card(args.model, Path(args.out), tracking_uri=args.tracking_uri, publish=not args.no_publish,
+                              hti1_path=args.hti1)  # fmt: skip
     print(f"model card: {result.markdown_path}")
     print(f"model card, self-contained HTML: {result.html_path}")
     if result.artifact_uri:
