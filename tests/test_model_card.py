@@ -537,3 +537,20 @@ def test_the_organisations_answers_file_is_checked_key_by_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such HTI-1 answers file"):
         deployer_answers(tmp_path / "missing.yaml")
     assert deployer_answers() == {}  # the shipped file: every answer still the organisation's to give
+
+
+def test_the_subgroup_section_names_the_largest_gap_per_field():
+    import pandas as pd
+
+    from medcoder.cards.sections import largest_gaps
+
+    table = pd.DataFrame(
+        {"field": ["sex", "sex", "age_band", "age_band", "age_band"], "group": ["F", "M", "0-17", "65+", "18-39"],
+         "n_notes": [180, 120, 48, 97, 5], "micro_f1": [0.95, 0.97, 0.90, 0.975, 0.2]}
+    )  # fmt: skip
+    text = largest_gaps({"subgroup": table})
+    first, second = text.split("\n")[2:4]
+    # 18-39 has 5 notes: too few to name a gap (the card escapes Markdown's underscore)
+    assert first == r"- age\_band: 0-17 0.9000 (48 notes) vs 65+ 0.9750 (97 notes), gap 0.0750"
+    assert second.startswith("- sex: F 0.9500 (180 notes) vs M 0.9700")
+    assert "No field has two groups" in largest_gaps({"subgroup": table[table["n_notes"] < 20]})

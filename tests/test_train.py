@@ -165,6 +165,22 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     table = comparison_table("medcoder", None, ["test/micro_f1"], ["model.net.finetune"], uri)
     assert len(table) == 2 and table["test/micro_f1"].notna().all()
 
+    # the model card of this real run, registered as `medcoder register` does: nothing the run knows is missing
+    from medcoder.cards.model_card import write_model_card
+    from medcoder.registry.register import register_run
+
+    version = register_run(run.info.run_id, client=client)
+    card = write_model_card(f"models:/medcoder/{version.version}", tmp_path / "card", tracking_uri=uri, publish=False,
+                            audit_url=str(tmp_path / "no-audit.db"))  # fmt: skip
+    text = card.markdown_path.read_text(encoding="utf-8")
+    for known in ("| Code systems | Not available", "top k) | Not available", "label space | Not available",
+                  "the Not available codes", "no demographic subgroup table"):  # fmt: skip
+        assert known not in text, known
+    assert f"| Codes in the label space | {run.data.params['labels.n_labels']} |" in text
+    # the fairness section's subgroup table from the run, with the largest gaps named
+    gaps = ("Largest micro-F1 gap per field", "No field has two groups of at least")  # 24 test notes here: the latter
+    assert "| sex |" in text and any(said in text for said in gaps)
+
 
 def test_a_label_space_the_contract_cannot_serve_is_refused_before_training(tmp_path, monkeypatch):
     """CodiEsp procedures are ICD-10-PCS: a packaged model would drop every one of them in `medcoder predict`."""

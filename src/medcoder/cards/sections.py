@@ -360,6 +360,8 @@ def performance(f: ModelFacts, image: ImageLink) -> str:
         _distractor_table(run),
         "### Subgroups",
         "\n\n".join(f"By {esc(group)}:\n\n{frame_table(table)}" for group, table in subgroups.items())
+        + "\n\n"
+        + largest_gaps(subgroups)
         if subgroups
         else not_available(
             "the run logged no subgroup table (`tables/test_f1_by_<group>.csv`, e.g. by sex, age "
@@ -369,6 +371,30 @@ def performance(f: ModelFacts, image: ImageLink) -> str:
         "\n".join(f"- {line}" for line in known_failure_modes(run)),
     ]
     return "\n\n".join(parts)
+
+
+MIN_GROUP_NOTES = 20  # a group smaller than this has too few notes for its F1 to name a gap
+
+
+def largest_gaps(subgroups: dict[str, pd.DataFrame]) -> str:
+    """The largest micro-F1 gap between two groups of one field (groups of at least MIN_GROUP_NOTES notes), field
+    by field, largest first: what a fairness review looks at first."""
+    gaps = []
+    for table in subgroups.values():
+        for field, rows in table.groupby("field") if "field" in table else ():
+            rows = rows[rows["n_notes"] >= MIN_GROUP_NOTES]
+            if len(rows) < 2:
+                continue
+            low, high = rows.loc[rows["micro_f1"].idxmin()], rows.loc[rows["micro_f1"].idxmax()]
+            gaps.append((float(high["micro_f1"] - low["micro_f1"]), field, low, high))
+    if not gaps:
+        return f"No field has two groups of at least {MIN_GROUP_NOTES} notes to compare."
+    lines = [f"- {esc(field)}: {esc(low['group'])} {low['micro_f1']:.4f} ({int(low['n_notes'])} notes) vs "
+             f"{esc(high['group'])} {high['micro_f1']:.4f} ({int(high['n_notes'])} notes), gap {gap:.4f}"
+             for gap, field, low, high in sorted(gaps, key=lambda g: -g[0])]  # fmt: skip
+    return f"Largest micro-F1 gap per field (groups of at least {MIN_GROUP_NOTES} notes), largest first:\n\n" + (
+        "\n".join(lines)
+    )
 
 
 _GROUNDING_BARS = (

@@ -140,7 +140,9 @@ def decide(
         if evidence is not None:
             record["evidence"] = {"start": evidence[0], "end": evidence[1]}
         correction = Correction.model_validate(record)  # a code that does not exist is refused here
-        coded = correction.code
+        coded = record["code"] = correction.code  # in canonical form, as the contract reads it
+        if correction.replaced_code is not None:
+            record["replaced_code"] = correction.replaced_code
     refs = (
         (EvidenceRef(evidence[0], evidence[1], text_sha256(encounter.text[evidence[0] : evidence[1]])),)
         if evidence
@@ -151,7 +153,7 @@ def decide(
                       replaces=code if action == "modify" else None, decision=verdict))  # fmt: skip
     if correction is not None:
         with corrections.open("a", encoding="utf-8") as fh:
-            fh.write(correction.model_dump_json(exclude_none=True) + "\n")
+            fh.write(json.dumps(record) + "\n")  # the record as checked, in the contract's own JSON
 
 
 def attest(log: AuditLog, encounter: Encounter, user: str, role: str, statement: str = ATTESTATION) -> dict[str, Any]:
