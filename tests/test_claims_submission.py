@@ -183,7 +183,7 @@ def test_a_claim_written_as_an_837p_reads_back_as_written(tmp_path):
     assert [(x.line_control, x.procedure, x.modifiers, x.units, x.charge, x.service_date, x.diagnoses)
             for x in back.lines] == keys  # fmt: skip
     assert "NTE*ADD*ATTESTED a 1 ff~" in path.read_text()
-    with pytest.raises(ValueError, match="X12 delimiter"):
+    with pytest.raises(ValueError, match="note holds an X12 separator"):
         write_submission([claim], tmp_path / "bad.837", payer_name="MEDICARE", notes={"enc-1": "a*b"})
     with pytest.raises(ValueError, match="professional"):
         write_submission([dataclasses.replace(claim, setting="inpatient")], tmp_path / "i.837", payer_name="X")

@@ -338,14 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail: verify its hash chain (docs/AUDIT.md)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="walk the hash chain; exit 1 at the first broken link")
-    verify.add_argument("--db", default=None, help="the audit log (default <project>/audit.db)")
+    _audit_db_option(verify)
     verify.add_argument(
         "--expect-head", default=None, help="SEQ:HASH, a head an earlier verify printed: also catches entries "
         "removed from the end",
     )  # fmt: skip
     verify.set_defaults(func=_lazy("medcoder.audit.cli:cmd_verify"))
     report = audit_sub.add_parser("report", help="the compliance report of one model version (HTML)")
-    report.add_argument("--db", default=None, help="the audit log (default <project>/audit.db)")
+    _audit_db_option(report)
     report.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
     report.add_argument("--version", required=True, help="the model version its suggestions name")
     report.add_argument("--out", required=True, help="HTML file to write")
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user.add_argument("name")
     user.add_argument("--role", required=True, choices=("coder", "auditor", "admin"))
-    user.add_argument("--db", default=None, help="the audit log holding the accounts (default <project>/audit.db)")
+    _audit_db_option(user)
     user.set_defaults(func=_lazy("medcoder.review.cli:cmd_add_user"))
     serve_review = review_sub.add_parser("serve", help="serve the review app on notes and their predictions")
     _review_inputs(serve_review)
@@ -380,7 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _review_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notes", required=True, help="the notes (prediction-contract input JSONL)")
     parser.add_argument("--predictions", required=True, help="their `medcoder predict` output")
-    parser.add_argument("--db", default=None, help="the audit log (default <project>/audit.db)")
+    _audit_db_option(parser)
+
+
+def _audit_db_option(parser: argparse.ArgumentParser) -> None:
+    """`--db`: the audit log (and its review accounts), a SQLAlchemy URL or a SQLite file path."""
+    parser.add_argument(
+        "--db", default=None, help="the audit log: a SQLAlchemy URL or a SQLite file (default <project>/audit.db)"
+    )
 
 
 class _StderrHandler(logging.StreamHandler):

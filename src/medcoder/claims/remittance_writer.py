@@ -20,20 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from medcoder.claims.remittance import Adjustment, ClaimRemittance, RemittanceLine
+from medcoder.claims.x12 import plain_element
 
 SENDER_ID, RECEIVER_ID = "SYNTHETICPAYER", "SYNTHETICPROV"
 CREATED = datetime.datetime(2026, 1, 1, 12, 0)  # fixed, as x12sdk's generator does: same input, same bytes
 CENT = Decimal("0.01")
 COMPONENT = ":"  # x12sdk writes ISA16 as ":" and joins composites with it
-_DELIMITERS = re.compile(r"[*:~^\n]")
 _DATE = re.compile(r"\d{8}")
-
-
-def _plain(value: str | None, where: str, name: str) -> str | None:
-    """A value goes into an element as is, so it must hold no separator (the message names the field only)."""
-    if value is not None and _DELIMITERS.search(value):
-        raise ValueError(f"{where}: {name} holds an X12 separator (* : ~ ^ or a newline)")
-    return value
 
 
 def _date(value: str | None, where: str, name: str) -> str | None:
@@ -46,7 +39,7 @@ def _adjustment_specs(adjustments: tuple[Adjustment, ...], where: str) -> list[A
     from x12sdk.generate import AdjustmentSpec
 
     for a in adjustments:
-        _plain(a.carc, where, "an adjustment's CARC")
+        plain_element(a.carc, where, "an adjustment's CARC")
     try:
         return [AdjustmentSpec(a.group, a.carc, Decimal(a.amount), a.quantity) for a in adjustments]
     except ValueError as exc:  # a group the 835 has no code for at this level: it names the group, no value
@@ -66,7 +59,7 @@ def _claim_spec(claim: ClaimRemittance, where: str) -> Any:
     """The generator's view of a claim: what it needs to write CLP, CAS and SVC amounts that balance."""
     from x12sdk.generate import ClaimSpec, ServiceLineSpec
 
-    _plain(claim.claim_id, where, "claim_id")
+    plain_element(claim.claim_id, where, "claim_id")
     _balanced(claim.charge, claim.paid, claim.all_adjustments(), where, "paid (CLP04)")
     if claim.lines and sum((line.charge for line in claim.lines), Decimal("0")) != claim.charge:
         raise ValueError(f"{where}: the lines' charges (SVC02) do not add up to the claim's charge (CLP03)")
@@ -86,23 +79,23 @@ def _complete_line(loop_2110: Any, line: RemittanceLine, where: str) -> None:
 
     codes = [line.qualifier, line.procedure, *line.modifiers]
     for name, value in zip(("qualifier", "procedure", *["a modifier"] * len(line.modifiers)), codes):
-        _plain(value, where, name)
+        plain_element(value, where, name)
     if line.submitted_procedure is not None and line.submitted_procedure == line.procedure:
         raise ValueError(f"{where}: submitted_procedure equals procedure; set it only when the payer changed the code")
     svc = loop_2110.svc_segment
     svc.composite_medical_procedure_identifier_1 = COMPONENT.join(codes)
-    submitted = _plain(line.submitted_procedure, where, "submitted_procedure")
+    submitted = plain_element(line.submitted_procedure, where, "submitted_procedure")
     svc.composite_medical_procedure_identifier_2 = f"{line.qualifier}{COMPONENT}{submitted}" if submitted else None
     svc.units_of_service_paid_count = line.units
     date = _date(line.service_date, where, "service_date")
     loop_2110.dtm_segment = [Loop2110DtmSegment(date_time_qualifier="472", production_date=date)] if date else None
-    control = _plain(line.line_control, where, "line_control")
+    control = plain_element(line.line_control, where, "line_control")
     loop_2110.ref_segment = (
         [Loop2110RefSegment(reference_identification_qualifier="6R", reference_identification=control)]
         if control is not None
         else None
     )
-    remarks = [_plain(r, where, "a remark code") for r in line.remarks]
+    remarks = [plain_element(r, where, "a remark code") for r in line.remarks]
     loop_2110.lq_segment = [
         Loop2110LqSegment(code_list_qualifier_code="HE", form_identifier=r) for r in remarks
     ] or None
@@ -114,7 +107,7 @@ def _complete_claim(loop_2100: Any, claim: ClaimRemittance, where: str) -> None:
 
     clp = loop_2100.clp_segment
     clp.patient_responsibility_amount = claim.patient_responsibility
-    clp.payer_claim_control_number = _plain(claim.payer_claim_id, where, "payer_claim_id")
+    clp.payer_claim_control_number = plain_element(claim.payer_claim_id, where, "payer_claim_id")
     date = _date(claim.service_date, where, "service_date")
     loop_2100.dtm_segment = [Loop2100DtmSegment(date_time_qualifier="232", production_date=date)] if date else None
     for m, (loop_2110, line) in enumerate(zip(loop_2100.loop_2110 or [], claim.lines), 1):
@@ -141,8 +134,8 @@ def write_remittance(
 
     if not claims:
         raise ValueError("an 835 needs at least one claim")
-    _plain(payer_name, "payer", "payer_name")
-    _plain(payer_id, "payer", "payer_id")
+    plain_element(payer_name, "payer", "payer_name")
+    plain_element(payer_id, "payer", "payer_id")
     specs = []
     for k, claim in enumerate(claims, 1):
         where = f"claim #{k}"

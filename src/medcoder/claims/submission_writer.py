@@ -12,20 +12,13 @@ modifiers, units, dates, diagnoses, pointers and line controls come back equal.
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from medcoder.claims.submission import Claim
+from medcoder.claims.x12 import plain_element
 
 SENDER_ID, RECEIVER_ID = "SYNTHETICPROV", "SYNTHETICPAYER"
-_NOT_IN_X12 = re.compile(r"[*:~^\n]")
-
-
-def _x12_text(value: str, where: str) -> str:
-    if _NOT_IN_X12.search(value):
-        raise ValueError(f"{where}: holds an X12 delimiter (* : ~ ^ or a newline)")
-    return value
 
 
 def write_submission(
@@ -53,7 +46,7 @@ def write_submission(
             (payer_name, "payer_name"),
             ((notes or {}).get(claim.claim_id, ""), "note"),
         ):
-            _x12_text(text, f"{where} {field}")
+            plain_element(text, where, field)
         lines = [ServiceLineSpec(charge=line.charge, procedure=line.procedure, units=int(line.units))
                  for line in claim.lines]  # fmt: skip
         specs.append(ClaimSpec(charge=sum(line.charge for line in claim.lines), lines=lines,

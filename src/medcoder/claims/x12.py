@@ -53,6 +53,17 @@ class Delimiters:
     segment: str
 
 
+_SEPARATORS = re.compile(r"[*:~^\n]")  # the separators the writers here use (x12sdk's): never inside a value
+
+
+def plain_element(value: str | None, where: str, name: str) -> str | None:
+    """A value a writer puts into an element as is, so it must hold no separator (the message names the field
+    only, never the value)."""
+    if value is not None and _SEPARATORS.search(value):
+        raise ValueError(f"{where}: {name} holds an X12 separator (* : ~ ^ or a newline)")
+    return value
+
+
 def delimiters(raw: str, source: str) -> Delimiters:
     """The ISA segment's element (ISA position 4), component (ISA16) and segment separators."""
     text = raw.lstrip()

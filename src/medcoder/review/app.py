@@ -56,11 +56,14 @@ def create_review_app(
                                                csrf=session["csrf"], **context)  # fmt: skip
         return HTMLResponse(html, status_code=status)
 
+    def check_csrf(request: Request, csrf: str) -> None:
+        if not hmac.compare_digest(str(request.session.get("csrf", "")), csrf):
+            raise HTTPException(403, "the form's CSRF token does not match this session")
+
     def checked(request: Request, csrf: str, write: bool = True) -> tuple[str, str]:
         """The session's user and role, after the CSRF token; 401 without a session, 403 for a reader."""
         user, role = request.session.get("user"), request.session.get("role")
-        if not hmac.compare_digest(str(request.session.get("csrf", "")), csrf):
-            raise HTTPException(403, "the form's CSRF token does not match this session")
+        check_csrf(request, csrf)
         if user is None:
             raise HTTPException(401, "log in first")
         if write and role not in WRITERS:
@@ -78,8 +81,7 @@ def create_review_app(
 
     @app.post("/login")
     def login(request: Request, name: str = Form(...), password: str = Form(...), csrf: str = Form(...)):
-        if not hmac.compare_digest(str(request.session.get("csrf", "")), csrf):
-            raise HTTPException(403, "the form's CSRF token does not match this session")
+        check_csrf(request, csrf)
         role = authenticate(log, name, password)
         if role is None:
             return page(request, "login.html", status=401, title="log in", error="Wrong name or password.")
@@ -155,7 +157,7 @@ def create_review_app(
     def export(request: Request):
         if "user" not in request.session:
             raise HTTPException(401, "log in first")
-        return Response(released_csv(log, list(encounters.values())), media_type="text/csv")
+        return Response(released_csv(released_lines(log, list(encounters.values()))), media_type="text/csv")
 
     return app
 
@@ -164,10 +166,10 @@ EXPORT_COLUMNS = ("encounter_id", "note_id", "system", "code", "status", "attest
                   "audit_entry_hash")  # fmt: skip
 
 
-def released_csv(log: AuditLog, encounters: list[Encounter]) -> str:
-    """The released claim lines as CSV (work.released_lines): attested encounters only, rejected codes never."""
+def released_csv(rows: list[dict[str, Any]]) -> str:
+    """Released claim lines (work.released_lines: attested encounters only, rejected codes never) as CSV."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(released_lines(log, encounters))
+    writer.writerows(rows)
     return buffer.getvalue()

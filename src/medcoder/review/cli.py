@@ -68,10 +68,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     encounters = list(load_encounters(Path(args.notes), Path(args.predictions)).values())
     log = AuditLog(args.db)
-    text = released_csv(log, encounters)
-    Path(args.out).write_text(text, encoding="utf-8")
-    exported = {row["encounter_id"] for row in released_lines(log, encounters)}
-    print(f"{text.count(chr(10)) - 1} released claim lines -> {args.out}")
+    rows = released_lines(log, encounters)
+    Path(args.out).write_text(released_csv(rows), encoding="utf-8")
+    exported = {row["encounter_id"] for row in rows}
+    print(f"{len(rows)} released claim lines -> {args.out}")
     if args.x12_dir:
         if not args.charges:
             raise ValueError("--x12-dir needs --charges: an 837P carries the practice's charge for every line")

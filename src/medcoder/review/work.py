@@ -9,7 +9,7 @@ is also appended to the corrections file in the denial-feedback contract (claims
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -164,22 +164,24 @@ def attest(log: AuditLog, encounter: Encounter, user: str, role: str, statement:
     return log.append(_entry(encounter, user, role, "attest", attestation=statement, decision="released"))[0]
 
 
+def released(
+    log: AuditLog, encounters: Sequence[Encounter]
+) -> Iterator[tuple[Encounter, dict[str, Any], list[tuple[str, str, str]]]]:
+    """(encounter, its attestation entry, its codes other than rejected ones) for every attested encounter: what
+    the CSV lines and the 837P claims are both made of."""
+    for encounter in encounters:
+        attested = attestation(log, encounter)
+        if attested is not None:
+            yield encounter, attested, [c for c in current_codes(log, encounter) if c[2] != "rejected"]
+
+
 def released_lines(log: AuditLog, encounters: Sequence[Encounter]) -> list[dict[str, Any]]:
     """One row per released code of every attested encounter, with the attestation's audit reference; a
     rejected code never appears."""
-    rows = []
-    for encounter in encounters:
-        attested = attestation(log, encounter)
-        if attested is None:
-            continue
-        for system, code, status in current_codes(log, encounter):
-            if status == "rejected":
-                continue
-            rows.append({"encounter_id": encounter.note_id, "note_id": encounter.note_id, "system": system,
-                         "code": code, "status": status, "attested_by": attested["actor"],
-                         "attested_at": attested["recorded_at"], "audit_seq": attested["seq"],
-                         "audit_entry_hash": attested["entry_hash"]})  # fmt: skip
-    return rows
+    return [{"encounter_id": encounter.note_id, "note_id": encounter.note_id, "system": system, "code": code,
+             "status": status, "attested_by": attested["actor"], "attested_at": attested["recorded_at"],
+             "audit_seq": attested["seq"], "audit_entry_hash": attested["entry_hash"]}
+            for encounter, attested, codes in released(log, encounters) for system, code, status in codes]  # fmt: skip
 
 
 def released_claims(
@@ -190,13 +192,9 @@ def released_claims(
     the platform knows no prices). An encounter without a payer or date of service, or a code without a
     charge, is an error naming it: a claim is never filed half-known."""
     out = []
-    for encounter in encounters:
-        attested = attestation(log, encounter)
-        if attested is None:
-            continue
-        released = [(system, code) for system, code, status in current_codes(log, encounter) if status != "rejected"]
-        diagnoses = tuple(code for system, code in released if system == ICD10CM)
-        billed = [code for system, code in released if system in (CPT, HCPCS)]
+    for encounter, attested, codes in released(log, encounters):
+        diagnoses = tuple(code for system, code, _ in codes if system == ICD10CM)
+        billed = [code for system, code, _ in codes if system in (CPT, HCPCS)]
         if not billed:
             continue
         if not encounter.payer or not encounter.encounter_date:
