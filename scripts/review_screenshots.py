@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 
 import uvicorn
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
+from playwright.sync_api import sync_playwright
 
 from medcoder.audit.store import AuditLog
 from medcoder.review.accounts import add_user
@@ -49,21 +47,21 @@ def main() -> None:
         threading.Thread(target=server.run, daemon=True).start()
         while not server.started:
             time.sleep(0.1)
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium") or "chromium"
-        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,800"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         try:
-            driver.get(f"http://127.0.0.1:{port}/login")
-            driver.find_element(By.ID, "name").send_keys("coder")
-            driver.find_element(By.ID, "password").send_keys("screenshot-password")
-            driver.find_element(By.ID, "login").click()
-            driver.save_screenshot(str(out / "review-queue.png"))
-            driver.get(f"http://127.0.0.1:{port}/notes/{args.note}")
-            driver.save_screenshot(str(out / "review-note.png"))
+            with sync_playwright() as playwright:
+                chromium = playwright.chromium.launch(executable_path=shutil.which("chromium") or "chromium",
+                                                      args=["--no-sandbox", "--disable-dev-shm-usage"])  # fmt: skip
+                page = chromium.new_page(viewport={"width": 1200, "height": 800})
+                page.goto(f"http://127.0.0.1:{port}/login")
+                page.fill("#name", "coder")
+                page.fill("#password", "screenshot-password")
+                page.click("#login")
+                page.wait_for_selector("#queue")
+                page.screenshot(path=str(out / "review-queue.png"))
+                page.goto(f"http://127.0.0.1:{port}/notes/{args.note}")
+                page.screenshot(path=str(out / "review-note.png"))
+                chromium.close()
         finally:
-            driver.quit()
             server.should_exit = True
     print(f"wrote {out / 'review-queue.png'} and {out / 'review-note.png'}")
 

@@ -83,6 +83,9 @@ RUNTIME_LIBRARIES: tuple[str, ...] = (
     "seqeval",
     "pydantic",
     "accelerate",
+    # not medcoder's own import: Starlette (under MLflow's scoring server) imports it on the load path whenever it
+    # is installed, and medcoder installs it for the review app's forms; pinned so the environment is the same
+    "python-multipart",
 )
 CODE_PATHS: tuple[str, ...] = (str(Path(medcoder.__file__).resolve().parent),)
 
