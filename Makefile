@@ -26,7 +26,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install train codiesp denial-loop review baseline test lint format test-no-data test-slow cards clean
+.PHONY: FORCE help install install-dev train codiesp denial-loop review baseline test lint format test-no-data test-slow cards clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -34,12 +34,19 @@ help: ## list the targets
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+# Two layers: what the jobs run on (make train, codiesp, review...), and the dev tools the tests add on top
+# (pytest, ruff, the browser driver, Spark, ONNX Runtime). The main job does not wait for the test tools.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e . "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]' "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv (if missing) and install medcoder with the pinned stack
+install-dev: $(VENV)/.installed-dev ## install, plus the test and lint tools (make test does this itself)
 
 # always asked, cheap when current: a corpus written by an older generator is rewritten (synth.GENERATOR_VERSION)
 $(CORPUS)/train.jsonl: FORCE | $(VENV)/.installed
@@ -82,14 +89,14 @@ review: install $(CORPUS)/train.jsonl ## the review app on the embedded test spl
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
 
-test: install ## the fast test suite
+test: install-dev ## the fast test suite
 	$(BIN)/pytest -q
 
-lint: install ## ruff: lint and check formatting (configured in pyproject.toml)
+lint: install-dev ## ruff: lint and check formatting (configured in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install ## ruff: apply the formatter and the safe lint fixes
+format: install-dev ## ruff: apply the formatter and the safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
@@ -97,10 +104,10 @@ format: install ## ruff: apply the formatter and the safe lint fixes
 # data tests must skip with the command that provides the data, error paths must still pass.
 DATA_TESTS ?= tests/test_loaders_sources.py tests/test_loaders_codiesp.py tests/test_loaders_mdace.py \
 	tests/test_loaders_mimic.py tests/test_codes.py tests/test_baseline_cards.py tests/test_data_reference.py
-test-no-data: install ## the data-reading tests with no reference data (as on a user's fresh clone)
+test-no-data: install-dev ## the data-reading tests with no reference data (as on a user's fresh clone)
 	@empty=$$(mktemp -d) && MEDCODER_DATA_DIR=$$empty $(BIN)/pytest -q -rs $(DATA_TESTS); status=$$?; rmdir $$empty; exit $$status
 
-test-slow: install ## the slow tests only (resume, registry round trips)
+test-slow: install-dev ## the slow tests only (resume, registry round trips)
 	$(BIN)/pytest -q -m slow
 
 cards: install ## regenerate the statistics blocks of data_cards/*.md

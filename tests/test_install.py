@@ -52,6 +52,20 @@ def test_make_install_puts_the_torch_build_in_the_same_pip_call_as_medcoder(tmp_
     assert len(installs) == 1 and f'"{torch}"' in installs[0] and "--index-url" not in installs[0]
 
 
+def test_the_test_tools_install_on_top_with_the_same_torch_build_and_the_main_job_does_not_wait_for_them(
+    tmp_path: Path,
+):
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "install-dev", f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT, capture_output=True, text=True, check=True, env=env,
+    ).stdout.splitlines()  # fmt: skip
+    editable = [line for line in dry if " install " in line and "-e " in line]
+    assert len(editable) == 2 and "'.[dev]'" in editable[1] and "'.[dev]'" not in editable[0]
+    assert all('"torch==2.13.0"' in line for line in editable)
+    assert not any("[dev]" in line for line in _make_n(tmp_path))
+
+
 def test_torch_index_adds_pytorchs_cpu_wheels_without_replacing_the_package_index(tmp_path: Path):
     (line,) = [ln for ln in _make_n(tmp_path, "TORCH_INDEX=https://download.pytorch.org/whl/cpu") if "-e " in ln]
     assert line.endswith("--extra-index-url https://download.pytorch.org/whl/cpu")
