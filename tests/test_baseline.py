@@ -22,7 +22,7 @@ CANARY = "ZQXCANARYWORD"
 # code -> ways a note names it; prevalences make a small long tail
 CONDITIONS = {
     "I10": (0.45, ["hypertension", "HTN", "high blood pressure"]),
-    "E78.5": (0.35, ["hyperlipidemia", "HLD", "high cholesterol"]),
+    "E78.5": (0.35, ["hyperlipidemia", "HLD", "dyslipidemia"]),
     "E11.9": (0.25, ["type 2 diabetes", "T2DM", "DM2"]),
     "J18.9": (0.15, ["pneumonia", "community-acquired pneumonia"]),
     "N39.0": (0.10, ["urinary tract infection", "UTI"]),

@@ -66,6 +66,17 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         ("Z80.3", "History of breast cancer, finished chemo in 2018", "requires:Z80*"),
         ("Z80.3", "Mother with breast cancer at 45", None),
         ("Z82.49", "FHx: premature CAD", None),
+        # Episode, depressive: mild F32.0, moderate F32.1, severe F32.2; "Depression" alone is F32.A, "major
+        # depression" with no severity F32.9
+        ("F32.A", "Depression, moderate, single episode. Started sertraline", "excluded_by:F32.A"),
+        ("F32.A", "Depression - stable on sertraline", None),
+        ("F32.A", "Major depressive disorder, on escitalopram", "excluded_by:F32.A"),
+        ("F32.9", "severe major depression, no psychotic features", "excluded_by:F32.9"),
+        ("F32.9", "MDD, on venlafaxine", None),
+        ("F32.9", "depression, on bupropion", "requires:F32.9"),
+        # Index: hypercholesterolemia and high cholesterol E78.00, hypertriglyceridemia E78.1; hyperlipidemia E78.5
+        ("E78.5", "High cholesterol, on atorvastatin", "excluded_by:E78.5"),
+        ("E78.5", "HLD - LDL 142, continue atorvastatin", None),
     ],
 )
 def test_what_the_documentation_must_and_must_not_say(code, quoted, unmet):

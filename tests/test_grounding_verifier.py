@@ -390,6 +390,15 @@ def test_a_rescued_code_must_be_what_its_text_names_not_a_label_sharing_a_word()
     for code in ("R50.9", "R05.9"):
         found = PredictedCode("ICD-10-CM", code, 0.0, (both,), True, 0.95)
         assert _names_its_text(found, listed, verifier), (code, RESCUE_SUPPORT_GAP)
+    # a diagnosis competes with diagnoses only: the vaccine product the same words state (a CPT label the
+    # sentence supports more) does not take the encounter for immunization away
+    given = "Flu shot given today."
+    shot = (0, len(given) - 1)
+    support = verifier.support_matrix([given[slice(*shot)]])[0]
+    z23 = support[verifier.label_index[("ICD-10-CM", "Z23")]]
+    icd = [j for j, (system, _) in enumerate(verifier.labels) if system == "ICD-10-CM"]
+    assert support.max() > z23 + RESCUE_SUPPORT_GAP and support[icd].max() < z23 + RESCUE_SUPPORT_GAP
+    assert _names_its_text(PredictedCode("ICD-10-CM", "Z23", 0.0, (shot,), True, 0.95), given, verifier)
 
 
 def ground_unscored(text: str, setting: str = "outpatient", rescue_floor: float | None = 0.05):

@@ -773,10 +773,13 @@ def _names_its_text(code: PredictedCode, text: str, verifier: SupportVerifier) -
     """A rescued code (one the model did not score) must be what its quoted text names, not a label that
     shares a few of its words: "Dx: chest pain, unspecified" supports R05.9 (cough, unspecified) at 0.9
     through "unspecified", and R07.9 (chest pain, unspecified) far more. So the code's support on one of
-    its spans must come within RESCUE_SUPPORT_GAP of the best support any label has there."""
+    its spans must come within RESCUE_SUPPORT_GAP of the best support any label of its own code system has
+    there: a diagnosis competes with diagnoses, not with the service the same words describe ("Flu shot given
+    today" states the vaccine product, 90686, and the encounter for immunization, Z23, both)."""
     support = verifier.support_matrix([text[a:b] for a, b in code.evidence])
     own = support[:, verifier.label_index[(code.system, code.code)]]
-    return bool(np.any(own >= support.max(axis=1) - RESCUE_SUPPORT_GAP))
+    same_system = np.array([system == code.system for system, _ in verifier.labels])
+    return bool(np.any(own >= support[:, same_system].max(axis=1) - RESCUE_SUPPORT_GAP))
 
 
 def _status(text: str, span: Span, system: str, code: str) -> str | None:
