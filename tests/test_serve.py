@@ -1,6 +1,7 @@
 """`medcoder serve` round trip: the registered model, checked against its registration seal, answers
 /invocations on loopback with one contract line per record, an error entry for an empty note, a clean
-error for a request it refuses (without the request's text), and the server is always stopped."""
+error for a request it refuses (without the request's text), every answered code is a `suggest` entry in
+the audit log (`--audit`), and the server is always stopped."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +20,8 @@ from pathlib import Path
 import pytest
 from export_support import REGISTERED_NAME, LoggedCoder, TinyCoder
 
+from medcoder.audit.entry import text_sha256
+from medcoder.audit.store import AuditLog
 from medcoder.codes import is_valid_code
 from medcoder.inference.contract import validate_contract_line
 
@@ -80,7 +84,7 @@ def test_served_model_answers_with_contract_lines(logged: LoggedCoder, tiny: Tin
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }  # fmt: skip
     command = [sys.executable, "-m", "medcoder.cli", "serve", "--model", f"models:/{REGISTERED_NAME}@champion",
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+               "--host", "127.0.0.1", "--port", str(port), "--audit", str(tmp_path / "audit.db")]  # fmt: skip
     with log.open("w") as log_file:
         proc = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -107,6 +111,46 @@ def test_served_model_answers_with_contract_lines(logged: LoggedCoder, tiny: Tin
         status, body = _post(base, {"dataframe_records": records})
         assert status == 422 and '{"inputs"' in body["message"] and notes[0].text[:40] not in json.dumps(body)
         assert lines[0]["model"]["version"] == logged.version  # the registry version, resolved once
+
+        # each answered code (and E/M level) was recorded before the answer left: hashes, never the text
+        audit = AuditLog(str(tmp_path / "audit.db"))
+        rows = audit.rows(actions=["suggest"])
+        answered = [(line["id"], c["code"]) for line in (lines[0], lines[2])
+                    for c in [*line["codes"], *([line["em"]] if line.get("em") else [])]]  # fmt: skip
+        assert sorted((r["note_id"], r["code"]) for r in rows) == sorted(answered) and answered
+        assert {r["note_id"]: r["note_sha256"] for r in rows} == {
+            n.id: text_sha256(n.text) for n in notes if any(n.id == a for a, _ in answered)
+        }
+        assert {r["model_version"] for r in rows} == {logged.version} and audit.verify().intact
+        assert not any(n.text[:30] in json.dumps(rows, default=str) for n in notes)
     finally:
         _stop(proc)
     assert proc.poll() is not None
+
+
+def test_an_answer_whose_codes_cannot_be_recorded_is_withheld(logged: LoggedCoder, tiny: TinyCoder, tmp_path: Path):
+    """The audit log locked by another writer past its timeout: the answer is a 500 without predictions."""
+    import mlflow
+    from starlette.testclient import TestClient
+
+    from medcoder.serving.app import build_app
+
+    mlflow.set_tracking_uri(logged.tracking_uri)
+    model_dir = mlflow.artifacts.download_artifacts(logged.model_uri, dst_path=str(tmp_path / "model"))
+    audit_db = tmp_path / "audit.db"
+    client = TestClient(build_app(model_dir, audit_url=str(audit_db)))
+    note = tiny.records[0]
+    request = {"inputs": [{"id": note.id, "text": note.text}]}
+    answered = client.post("/invocations", json=request)
+    assert answered.status_code == 200 and answered.json()["predictions"][0]["codes"]
+    recorded = len(AuditLog(str(audit_db)).rows())
+    assert recorded >= 1
+    locked = sqlite3.connect(audit_db, timeout=0)
+    locked.execute("BEGIN EXCLUSIVE")  # another process holding the log: the append gives up after its timeout
+    try:
+        withheld = client.post("/invocations", json=request)
+    finally:
+        locked.rollback()
+        locked.close()
+    assert withheld.status_code == 500 and "predictions" not in withheld.json()
+    assert note.text[:30] not in withheld.text and len(AuditLog(str(audit_db)).rows()) == recorded

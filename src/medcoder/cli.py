@@ -237,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_REQUEST_CHARS,
         help=f"most characters of note text in one request, 413 beyond (default {DEFAULT_MAX_REQUEST_CHARS})",
     )
+    serve.add_argument(
+        "--audit", default=None, help="audit log every answered code is written to first, as a `suggest` entry: a "
+        "SQLAlchemy URL or a SQLite file path (docs/AUDIT.md)",
+    )  # fmt: skip
     _tracking_uri_option(serve)
     serve.set_defaults(func=_lazy("medcoder.serving.command:cmd_serve"))
 

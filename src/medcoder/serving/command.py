@@ -2,6 +2,7 @@
 
     medcoder serve [--model models:/<name>@<alias>|models:/<name>/<version>] [--host 127.0.0.1]
                    [--port 5000] [--workers 1] [--timeout 60] [--max-request-notes N] [--max-request-chars N]
+                   [--audit DB]
 
 1. resolve the alias ONCE to a version (a later alias move does not change what this server runs);
 2. download that version into a private temporary folder and check every file against the seal
@@ -13,6 +14,8 @@
    already running on the CPU: the per-request limits (`--max-request-notes`, `--max-request-chars`,
    413 beyond them) are what bound the work. Size workers x limits to the machine: each worker
    holds one copy of the model and works one request at a time per CPU thread pool.
+4. with `--audit`, every answer's codes are written to that audit log as `suggest` entries before the answer
+   is sent (`serving.audited`); the log is opened (and migrated) here first, so a bad URL fails before start.
 
 Only registered versions are served: a folder or a run has no registered seal to check it against.
 """
@@ -65,7 +68,7 @@ def prepare(spec: str, work_dir: Path, tracking_uri: str | None = None) -> dict[
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from medcoder.serving.app import MAX_CHARS_ENV, MAX_NOTES_ENV
+    from medcoder.serving.app import AUDIT_ENV, MAX_CHARS_ENV, MAX_NOTES_ENV
 
     for flag, value in (
         ("--workers", args.workers),
@@ -75,6 +78,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ):
         if value < 1:
             raise ValueError(f"{flag} must be at least 1, got {value}")
+    audit_url = None
+    if args.audit is not None:
+        from medcoder.audit.store import AuditLog
+
+        audit_url = AuditLog(args.audit).url
     work_dir = Path(tempfile.mkdtemp(prefix="medcoder-serve-"))
     try:
         env = {
@@ -84,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "PYTHONDONTWRITEBYTECODE": "1",
             MAX_NOTES_ENV: str(args.max_request_notes),
             MAX_CHARS_ENV: str(args.max_request_chars),
+            **({AUDIT_ENV: audit_url} if audit_url else {}),
         }
         command = [
             sys.executable,

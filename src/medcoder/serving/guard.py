@@ -126,7 +126,7 @@ class RequestGuard:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_body_bytes:
-                await _send_all(
+                await send_error(
                     send, 413, f"the request body is over {self.max_body_bytes} bytes; split it into smaller requests"
                 )
                 return
@@ -138,7 +138,7 @@ class RequestGuard:
                 bytes(body), headers.get(b"content-type", b"").decode("latin-1"), self.max_notes, self.max_chars
             )
         except RequestRejected as rejected:
-            await _send_all(send, rejected.status, rejected.message)
+            await send_error(send, rejected.status, rejected.message)
             return
         replayed = False
 
@@ -152,7 +152,7 @@ class RequestGuard:
         await self.app(scope, replay, _sanitising(send))
 
 
-async def _send_all(send: Send, status: int, message: str) -> None:
+async def send_error(send: Send, status: int, message: str) -> None:
     start, body = _json_response(status, message)
     await send(start)
     await send(body)
@@ -171,7 +171,7 @@ def _sanitising(send: Send) -> Send:
             return
         if message["type"] == "http.response.body" and status is not None and status >= 400:
             if not message.get("more_body", False):
-                await _send_all(send, status, _REPLACED_MESSAGES.get(status, _DEFAULT_REPLACED))
+                await send_error(send, status, _REPLACED_MESSAGES.get(status, _DEFAULT_REPLACED))
             return
         await send(message)
 
