@@ -82,6 +82,19 @@ def test_one_flipped_byte_in_any_column_is_found_at_its_entry(tmp_path, column):
     assert report.broken_at == 3, (column, report)
 
 
+def test_entries_hashed_before_the_modifiers_column_still_verify_and_a_set_modifier_is_hashed(tmp_path):
+    from medcoder.audit.entry import entry_hash
+
+    log = log_with(tmp_path)
+    log.append(AuditEntry(actor="alice", role="coder", action="modify", note_id="n1", code_system="CPT", code="99213",
+                          replaces="99213", modifiers=("25",), reason="separate E/M"))  # fmt: skip
+    rows = log.rows()
+    before_0003 = {k: v for k, v in rows[0].items() if k != "modifiers"}  # a row as written before the column
+    assert entry_hash(before_0003, None) == rows[0]["entry_hash"] and rows[-1]["modifiers"] == '["25"]'
+    tamper(log, "UPDATE audit_entries SET modifiers = NULL WHERE seq = 6")
+    assert log.verify().broken_at == 6
+
+
 def test_a_deleted_entry_is_found_and_one_cut_from_the_end_with_the_recorded_head(tmp_path):
     log = log_with(tmp_path / "middle")
     tamper(log, "DELETE FROM audit_entries WHERE seq = 3")

@@ -54,6 +54,15 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     assert client.post(decide, data=reject, follow_redirects=False).status_code == 303
     visit = {"action": "add", "system": "CPT", "code": "99213", "reason": "visit level", "csrf": token}
     assert client.post(decide, data=visit, follow_redirects=False).status_code == 303  # a code the model missed
+    # a significant, separately identifiable visit on the day of a procedure: modifier 25 on the visit's line
+    modifier = {"action": "modifier", "system": "CPT", "code": "99213", "modifiers": "25", "reason": "separate E/M",
+                "csrf": token}  # fmt: skip
+    assert client.post(decide, data=modifier, follow_redirects=False).status_code == 303
+    diagnoses = [code for system, code in kept if system == "ICD-10-CM"]
+    assert diagnoses, "the routed encounter has a diagnosis to try a modifier on"
+    wrong = {**modifier, "system": "ICD-10-CM", "code": diagnoses[0]}  # a diagnosis takes no modifier
+    refused = client.post(decide, data=wrong)
+    assert refused.status_code == 400 and "modifiers" in refused.text  # said on the page, nothing written
     undecided = client.post(f"/notes/{encounter.note_id}/attest", data={"csrf": token})
     assert undecided.status_code == 400 and "before attesting" in undecided.text  # every code decided first
     for system_kept, code in kept:
@@ -66,6 +75,8 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     assert 'id="released"' in client.get(f"/notes/{encounter.note_id}").text
     exported = list(csv.DictReader(io.StringIO(client.get("/export.csv").text)))
     assert {r["code"] for r in exported} == {code for _, code in kept} | {"99213"}
+    assert {r["code"]: r["modifiers"] for r in exported}["99213"] == "25"
+    assert all(r["modifiers"] == "" for r in exported if r["code"] != "99213")
     assert rejected not in {r["code"] for r in exported} and all(r["attested_by"] == "alice" for r in exported)
     # the trail: who did what, chained and intact; the coder's correction in the denial-feedback contract
     rows = log.rows()
@@ -74,8 +85,11 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     assert rows[-1]["action"] == "attest" and exported[0]["audit_entry_hash"] == rows[-1]["entry_hash"]
     assert log.verify().intact
     corrections = read_corrections(tmp_path / "corrections.jsonl").records
-    assert [(c.action, c.code, c.coder_id) for c in corrections] == [("delete", rejected, "alice"),
-                                                                       ("add", "99213", "alice")]  # fmt: skip
+    assert [(c.action, c.code, c.modifiers, c.coder_id) for c in corrections] == [
+        ("delete", rejected, (), "alice"),
+        ("add", "99213", (), "alice"),
+        ("modifier", "99213", ("25",), "alice"),
+    ]
     # the released claim as a real 837P, priced from the practice's charges, with the attestation's reference
     from medcoder.claims.submission import read_claims
     from medcoder.cli import main
@@ -88,6 +102,7 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     (file,) = sorted((tmp_path / "x12").glob("*.837"))
     (claim,) = read_claims(file).claims
     assert [line.procedure for line in claim.lines] == billed and claim.claim_id == encounter.note_id
+    assert [line.modifiers for line in claim.lines] == [() for _ in billed[:-1]] + [("25",)]  # read back from X12
     assert set(claim.diagnoses) == {code for system, code in kept if system == "ICD-10-CM"}  # the rejected one: none
     assert f"NTE*ADD*ATTESTED alice AUDIT {rows[-1]['seq']}" in file.read_text()
     assert log.rows()[-1]["action"] == "export" and log.verify().intact

@@ -52,6 +52,7 @@ class AuditEntry:
     code_set_version: str | None = None
     code: str | None = None
     replaces: str | None = None  # a `modify` decision: the model's code that `code` replaces
+    modifiers: tuple[str, ...] = ()  # a `modify` decision that sets the line modifiers of `code` (replaces == code)
     model_name: str | None = None
     model_version: str | None = None
     manifest_sha256: str | None = None
@@ -80,6 +81,7 @@ class AuditEntry:
         out["evidence"] = json.dumps([asdict(e) for e in self.evidence], separators=(",", ":"))
         out["rules"] = json.dumps(list(self.rules), separators=(",", ":"))
         out["context_flags"] = json.dumps(list(self.context_flags), separators=(",", ":"))
+        out["modifiers"] = json.dumps(list(self.modifiers), separators=(",", ":")) if self.modifiers else None
         return out
 
 
@@ -87,11 +89,17 @@ class AuditEntry:
 HASHED_COLUMNS: tuple[str, ...] = (
     "seq", "prev_hash", "hash_kind", *(name for name in AuditEntry.__dataclass_fields__),
 )  # fmt: skip
+# columns a later migration added: hashed only when set, so that entries written before them still verify
+# (their hash was made without the column); setting one on such an entry changes its hash all the same
+ADDED_COLUMNS: frozenset[str] = frozenset({"modifiers"})
 
 
 def entry_hash(columns: dict[str, Any], key: bytes | None) -> str:
     """The hash of a stored row's HASHED_COLUMNS: SHA-256, or HMAC-SHA256 with `key`."""
-    payload = json.dumps({name: columns[name] for name in HASHED_COLUMNS}, sort_keys=True, separators=(",", ":"))
+    hashed = {
+        name: columns[name] for name in HASHED_COLUMNS if not (name in ADDED_COLUMNS and columns.get(name) is None)
+    }
+    payload = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
     if columns["hash_kind"] == HMAC_SHA256:
         if key is None:
             raise ValueError("the audit log's entries are HMACs: set MEDCODER_AUDIT_KEY to the key they were made with")

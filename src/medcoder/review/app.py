@@ -24,7 +24,16 @@ from starlette.middleware.sessions import SessionMiddleware
 from medcoder.audit.store import AuditLog
 from medcoder.codes import describe
 from medcoder.review.accounts import WRITERS, authenticate
-from medcoder.review.work import ATTESTATION, Encounter, attest, attestation, current_codes, decide, released_lines
+from medcoder.review.work import (
+    ATTESTATION,
+    Encounter,
+    attest,
+    attestation,
+    current_codes,
+    decide,
+    line_modifiers,
+    released_lines,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "resources" / "review"
 
@@ -111,10 +120,11 @@ def create_review_app(
         for c in encounter.prediction.get("codes", []):
             for e in c.get("evidence", []):
                 spans.setdefault((e["start"], e["end"]), []).append(c["code"])
-        codes = []
+        codes, modifiers = [], line_modifiers(log, encounter)
         for system, code, state in current_codes(log, encounter):
             c = predicted.get(code, {})
             codes.append({"system": system, "code": code, "status": state, "description": describe(system, code),
+                          "modifiers": " ".join(modifiers.get((system, code), ())),
                           "score": f"{c['score']:.2f}" if "score" in c else "-", "grounded": c.get("grounded", "-"),
                           "rules": c.get("rules_applied", []),
                           "icd11": (c.get("icd11") or {}).get("code", "")})  # fmt: skip
@@ -135,11 +145,12 @@ def create_review_app(
     @app.post("/notes/{note_id}/decide")
     def decision(request: Request, note_id: str, action: str = Form(...), system: str = Form(...),
                  code: str = Form(...), reason: str = Form(""), new_code: str = Form(""),
-                 csrf: str = Form(...)):  # fmt: skip
+                 modifiers: str = Form(""), csrf: str = Form(...)):  # fmt: skip
         user, role = checked(request, csrf)
         try:
             decide(log, corrections, encounter_of(note_id), user, role, action, system, code.strip(), reason,
-                   new_code=new_code.strip() or None)  # fmt: skip
+                   new_code=new_code.strip() or None,
+                   modifiers=tuple(m.upper() for m in modifiers.replace(",", " ").split()))  # fmt: skip
         except ValueError as exc:  # a wrong code, a missing reason: said on the page, nothing written
             return note_page(request, note_id, error=str(exc).splitlines()[0], status=400)
         return RedirectResponse(f"/notes/{note_id}", status_code=303)
@@ -162,8 +173,8 @@ def create_review_app(
     return app
 
 
-EXPORT_COLUMNS = ("encounter_id", "note_id", "system", "code", "status", "attested_by", "attested_at", "audit_seq",
-                  "audit_entry_hash")  # fmt: skip
+EXPORT_COLUMNS = ("encounter_id", "note_id", "system", "code", "modifiers", "status", "attested_by", "attested_at",
+                  "audit_seq", "audit_entry_hash")  # fmt: skip
 
 
 def released_csv(rows: list[dict[str, Any]]) -> str:

@@ -1,8 +1,9 @@
 """The review's work: encounters to review, decisions, attestation, and the claim lines they release.
 
 The audit trail is the only state: an encounter's codes are what the model suggested (its prediction line)
-changed by the decisions recorded since (reject removes, modify replaces, add adds, accept confirms); it is
-released when an `attest` entry follows a decision on every suggested code. Each decision that changes a code
+changed by the decisions recorded since (reject removes, modify replaces, add adds, accept confirms, modifier
+sets a procedure line's CPT/HCPCS modifiers: an audit `modify` of the code into itself); it is released when an
+`attest` entry follows a decision on every suggested code. Each decision that changes a code
 is also appended to the corrections file in the denial-feedback contract (claims.corrections.Correction).
 """
 
@@ -23,7 +24,9 @@ from medcoder.claims.submission import Claim, ClaimLine
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.inference.inputs import InputError, read_input_lines
 
-DECISIONS: tuple[str, ...] = ("accept", "reject", "modify", "add")
+DECISIONS: tuple[str, ...] = ("accept", "reject", "modify", "add", "modifier")
+_AUDIT_ACTION = {"accept": "accept", "reject": "reject", "modify": "modify", "add": "add", "modifier": "modify"}
+_VERDICT = {"accept": "accepted", "reject": "rejected", "modify": "replaced", "add": "added", "modifier": "modified"}
 ATTESTATION = (
     "I attest that I reviewed the documentation of this encounter and that the codes released are supported by it."
 )
@@ -75,7 +78,7 @@ def load_encounters(notes_path: Path, predictions_path: Path) -> dict[str, Encou
 
 
 def _history(log: AuditLog, note_id: str) -> list[dict[str, Any]]:
-    return log.rows(note_id=note_id, actions=(*DECISIONS, "attest"))
+    return log.rows(note_id=note_id, actions=(*set(_AUDIT_ACTION.values()), "attest"))
 
 
 def current_codes(log: AuditLog, encounter: Encounter) -> list[tuple[str, str, str]]:
@@ -90,11 +93,22 @@ def current_codes(log: AuditLog, encounter: Encounter) -> list[tuple[str, str, s
             codes[label] = "accepted"
         elif row["action"] == "add":
             codes[label] = "added"
+        elif row["action"] == "modify" and row["replaces"] == row["code"]:  # its modifiers set
+            codes[label] = "modified"
         elif row["action"] == "modify":
             replaced = (row["code_system"], row["replaces"])
             codes[replaced] = "rejected"
             codes[label] = "replaced"
     return [(system, code, status) for (system, code), status in codes.items()]
+
+
+def line_modifiers(log: AuditLog, encounter: Encounter) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(system, code) -> the modifiers its line carries: the last set by a `modifier` decision (none otherwise)."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for row in _history(log, encounter.note_id):
+        if row["action"] == "modify" and row["replaces"] == row["code"]:
+            out[(row["code_system"], row["code"])] = tuple(json.loads(row["modifiers"] or "[]"))
+    return out
 
 
 def attestation(log: AuditLog, encounter: Encounter) -> dict[str, Any] | None:
@@ -113,9 +127,11 @@ def _entry(encounter: Encounter, user: str, role: str, action: str, **fields: An
 def decide(
     log: AuditLog, corrections: Path, encounter: Encounter, user: str, role: str, action: str, system: str,
     code: str, reason: str, new_code: str | None = None, evidence: tuple[int, int] | None = None,
+    modifiers: tuple[str, ...] = (),
 ) -> None:  # fmt: skip
     """Record one decision: an audit entry, and for a change a correction record (checked against the contract
-    before anything is written). `modify` replaces `code` with `new_code`."""
+    before anything is written). `modify` replaces `code` with `new_code`; `modifier` sets the `modifiers` of
+    the line of `code` (a CPT or HCPCS code: 25, 59, XS, LT...)."""
     if action not in DECISIONS:
         raise ValueError(f"decision {action!r} is not one of {', '.join(DECISIONS)}")
     if not reason.strip():
@@ -123,34 +139,37 @@ def decide(
     if attestation(log, encounter) is not None:
         raise ValueError(f"encounter {encounter.note_id} is attested and released: its codes no longer change")
     suggested = {c for _, c, status in current_codes(log, encounter) if status != "rejected"}
-    if action in ("accept", "reject", "modify") and code not in suggested:
+    if action in ("accept", "reject", "modify", "modifier") and code not in suggested:
         raise ValueError(f"{code} is not among the codes of encounter {encounter.note_id}")
     coded = new_code if action == "modify" else code
     if action == "modify" and not new_code:
         raise ValueError("modify needs the replacing code")
     correction = None
     if action != "accept":
-        kind = {"reject": "delete", "modify": "replace", "add": "add"}[action]
+        kind = {"reject": "delete", "modify": "replace", "add": "add", "modifier": "modifier"}[action]
         record = {"encounter_id": encounter.note_id, "note_id": encounter.note_id,
                   "model_version": str(encounter.prediction.get("model", {}).get("version")), "system": system,
                   "code": coded, "action": kind, "reason": reason, "coder_id": user,
                   "timestamp": datetime.now(UTC).isoformat()}  # fmt: skip
         if action == "modify":
             record["replaced_code"] = code
+        if action == "modifier":
+            record["modifiers"] = list(modifiers)
         if evidence is not None:
             record["evidence"] = {"start": evidence[0], "end": evidence[1]}
         correction = Correction.model_validate(record)  # a code that does not exist is refused here
         coded = record["code"] = correction.code  # in canonical form, as the contract reads it
         if correction.replaced_code is not None:
             record["replaced_code"] = correction.replaced_code
+        modifiers = correction.modifiers
     refs = (
         (EvidenceRef(evidence[0], evidence[1], text_sha256(encounter.text[evidence[0] : evidence[1]])),)
         if evidence
         else ()
     )
-    verdict = {"accept": "accepted", "reject": "rejected", "modify": "replaced", "add": "added"}[action]
-    log.append(_entry(encounter, user, role, action, code_system=system, code=coded, evidence=refs, reason=reason,
-                      replaces=code if action == "modify" else None, decision=verdict))  # fmt: skip
+    log.append(_entry(encounter, user, role, _AUDIT_ACTION[action], code_system=system, code=coded, evidence=refs,
+                      reason=reason, replaces=code if action in ("modify", "modifier") else None,
+                      modifiers=modifiers if action == "modifier" else (), decision=_VERDICT[action]))  # fmt: skip
     if correction is not None:
         with corrections.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")  # the record as checked, in the contract's own JSON
@@ -164,24 +183,38 @@ def attest(log: AuditLog, encounter: Encounter, user: str, role: str, statement:
     return log.append(_entry(encounter, user, role, "attest", attestation=statement, decision="released"))[0]
 
 
+@dataclass(frozen=True)
+class ReleasedCode:
+    """A code of an attested encounter that reaches the claim, with its line modifiers."""
+
+    system: str
+    code: str
+    status: str
+    modifiers: tuple[str, ...] = ()
+
+
 def released(
     log: AuditLog, encounters: Sequence[Encounter]
-) -> Iterator[tuple[Encounter, dict[str, Any], list[tuple[str, str, str]]]]:
+) -> Iterator[tuple[Encounter, dict[str, Any], list[ReleasedCode]]]:
     """(encounter, its attestation entry, its codes other than rejected ones) for every attested encounter: what
     the CSV lines and the 837P claims are both made of."""
     for encounter in encounters:
         attested = attestation(log, encounter)
         if attested is not None:
-            yield encounter, attested, [c for c in current_codes(log, encounter) if c[2] != "rejected"]
+            modifiers = line_modifiers(log, encounter)
+            yield encounter, attested, [ReleasedCode(system, code, status, modifiers.get((system, code), ()))
+                                        for system, code, status in current_codes(log, encounter)
+                                        if status != "rejected"]  # fmt: skip
 
 
 def released_lines(log: AuditLog, encounters: Sequence[Encounter]) -> list[dict[str, Any]]:
     """One row per released code of every attested encounter, with the attestation's audit reference; a
     rejected code never appears."""
-    return [{"encounter_id": encounter.note_id, "note_id": encounter.note_id, "system": system, "code": code,
-             "status": status, "attested_by": attested["actor"], "attested_at": attested["recorded_at"],
-             "audit_seq": attested["seq"], "audit_entry_hash": attested["entry_hash"]}
-            for encounter, attested, codes in released(log, encounters) for system, code, status in codes]  # fmt: skip
+    return [{"encounter_id": encounter.note_id, "note_id": encounter.note_id, "system": c.system, "code": c.code,
+             "modifiers": " ".join(c.modifiers), "status": c.status, "attested_by": attested["actor"],
+             "attested_at": attested["recorded_at"], "audit_seq": attested["seq"],
+             "audit_entry_hash": attested["entry_hash"]}
+            for encounter, attested, codes in released(log, encounters) for c in codes]  # fmt: skip
 
 
 def released_claims(
@@ -193,18 +226,18 @@ def released_claims(
     charge, is an error naming it: a claim is never filed half-known."""
     out = []
     for encounter, attested, codes in released(log, encounters):
-        diagnoses = tuple(code for system, code, _ in codes if system == ICD10CM)
-        billed = [code for system, code, _ in codes if system in (CPT, HCPCS)]
+        diagnoses = tuple(c.code for c in codes if c.system == ICD10CM)
+        billed = [c for c in codes if c.system in (CPT, HCPCS)]
         if not billed:
             continue
         if not encounter.payer or not encounter.encounter_date:
             raise ValueError(f"encounter {encounter.note_id}: a claim needs the note's payer and encounter_date")
-        missing = [code for code in billed if code not in charges]
+        missing = [c.code for c in billed if c.code not in charges]
         if missing:
             raise ValueError(f"encounter {encounter.note_id}: no charge for {', '.join(missing)} in the charges file")
         date = encounter.encounter_date.replace("-", "")
-        lines = tuple(ClaimLine(f"{encounter.note_id}-{k}", code, (), Decimal(1), charges[code], date, diagnoses[:4])
-                      for k, code in enumerate(billed, 1))  # fmt: skip
+        lines = tuple(ClaimLine(f"{encounter.note_id}-{k}", c.code, c.modifiers, Decimal(1), charges[c.code], date,
+                                diagnoses[:4]) for k, c in enumerate(billed, 1))  # fmt: skip
         claim = Claim(encounter.note_id, encounter.payer, "outpatient", None, None, date, diagnoses, lines,
                       encounter_id=encounter.note_id)  # fmt: skip
         out.append((claim, f"ATTESTED {attested['actor']} AUDIT {attested['seq']} {attested['entry_hash'][:16]}"))
