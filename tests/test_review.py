@@ -113,6 +113,7 @@ def test_a_coder_rejects_a_code_attests_and_the_export_never_holds_it(review):
     report = compliance_report(log, model["name"], model["version"])
     by_code = {r.code: r for r in report.codes}
     assert (by_code[rejected].rejected, by_code[rejected].override_rate) == (1, 1.0)
+    assert all(r.replaced == 0 for r in report.codes)  # setting 99213's modifier is no override of a code
     assert all(by_code[code].accepted == 1 for _, code in kept)
     assert report.agreement is None and report.reviewers == 1 and len(report.review_minutes) == len(kept) + 1
     assert rejected in report_html(report) and "not measured" in report_html(report)

@@ -75,6 +75,8 @@ def compliance_report(log: AuditLog, model_name: str, model_version: str) -> Com
     for r in rows:
         if r["action"] not in DECIDED or r["note_id"] not in notes:
             continue
+        if r["action"] == "modify" and r["replaces"] == r["code"]:  # the line's modifiers set: no verdict on it
+            continue
         code = r["replaces"] if r["action"] == "modify" else r["code"]
         key = (r["note_id"], r["code_system"], code)
         verdicts[key][r["actor"]] = r["action"]
