@@ -238,6 +238,8 @@ def test_builtin_catalog_has_every_platform_code_with_a_plain_description() -> N
         "82962",
         "G0444",
         "G0008",
+        "G0009",
+        "G0010",
         "J3301",
     }
     assert set(cpt.PROCEDURE_CODES) == expected
@@ -249,7 +251,7 @@ def test_builtin_catalog_has_every_platform_code_with_a_plain_description() -> N
         assert 10 <= len(catalog.description(code)) <= 90
     assert "moderate complexity" in catalog.description("99214")
     assert "established" in catalog.description("99214") and "new patient" in catalog.description("99204")
-    assert catalog.codes("HCPCS") == ("G0008", "G0444", "J3301")
+    assert catalog.codes("HCPCS") == ("G0008", "G0009", "G0010", "G0444", "J3301")
     with pytest.raises(UnknownCodeError, match="99999"):
         catalog.description("99999")
 

@@ -299,6 +299,34 @@ def test_a_code_named_only_by_its_symptom_inclusion_term_explains_no_other_sympt
     assert codes_of(run(code("J02.9"), code("R50.9"), patient=patient, rule="integral_symptoms")) == kept
 
 
+def test_the_vaccine_administration_code_is_the_payers():
+    """CMS MCPM ch. 18 section 10.2: Medicare's flu, pneumococcal and hepatitis B administrations are G0008-G0010;
+    other payers take 90471. Without a payer, or without one vaccine family to decide by, nothing changes."""
+    flu, admin = code("90686", system="CPT", span=(10, 30)), code("90471", system="CPT", span=(31, 50), score=0.7)
+    rule = "vaccine_administration_by_payer"
+
+    def billed(*codes: PredictedCode, payer: str | None) -> NotePrediction:
+        return run(*codes, patient=Patient(70, "F", "outpatient", payer=payer), rule=rule)
+
+    medicare = billed(flu, admin, payer="Medicare Part B")
+    g0008 = next(c for c in medicare.codes if c.code == "G0008")
+    assert codes_of(medicare) == {"90686", "G0008"} and (g0008.system, g0008.evidence, g0008.score) == (
+        "HCPCS", ((31, 50),), 0.7) and g0008.rules_applied == (rule,)  # fmt: skip
+    assert medicare.rules[0].removed == (("CPT", "90471"),) and medicare.rules[0].added == (("HCPCS", "G0008"),)
+    pneumococcal = billed(code("90732", system="CPT"), admin, payer="medicare")
+    assert codes_of(pneumococcal) == {"90732", "G0009"}
+    commercial = billed(flu, code("G0008", system="HCPCS"), payer="commercial_a")
+    assert codes_of(commercial) == {"90686", "90471"}
+    assert codes_of(billed(flu, code("G0008", system="HCPCS"), admin, payer="medicaid")) == {"90686", "90471"}
+    assert codes_of(billed(flu, admin, code("G0008", system="HCPCS"), payer="medicare")) == {"90686", "G0008"}
+    assert codes_of(billed(flu, admin, payer=None)) == {"90686", "90471"}  # who pays is not known
+    assert codes_of(billed(admin, payer="medicare")) == {"90471"}  # which vaccine is not known
+    # every code the rule can write is a valid code of the configured code sets
+    from medcoder.codes import is_valid_code
+
+    assert all(is_valid_code("HCPCS", g) for g in ("G0008", "G0009", "G0010")) and is_valid_code("CPT", "90471")
+
+
 def test_a_vaccine_given_is_an_encounter_for_immunization():
     """I.C.21.c.2: Z23 with a grounded vaccine product or administration code, on its evidence."""
     flu = code("90686", system="CPT", span=(10, 30))

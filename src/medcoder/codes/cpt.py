@@ -53,6 +53,8 @@ _PLAIN_DESCRIPTIONS: dict[str, str] = {
     "82962": "Blood sugar test with a home-type glucose meter",
     "G0444": "Yearly depression screening, up to 15 minutes (HCPCS)",
     "G0008": "Giving a flu vaccine, Medicare billing (HCPCS)",
+    "G0009": "Giving a pneumococcal vaccine, Medicare billing (HCPCS)",
+    "G0010": "Giving a hepatitis B vaccine, Medicare billing (HCPCS)",
     "J3301": "Triamcinolone acetonide (steroid) injection, per 10 mg (HCPCS)",
     # Preventive medicine visits (check-ups), new patient by age band.
     "99381": "Check-up visit, new patient, under 1 year",

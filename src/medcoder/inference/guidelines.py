@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from medcoder.codes.bmi import BMI_CATEGORY, has_weight_diagnosis, in_age_band, indicates_pregnancy
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.history import history_code
 from medcoder.codes.values import CKD_STAGE_CODES, documented_ckd_stage
@@ -39,14 +40,15 @@ class Patient:
     neurological_deficit: bool = False  # the note documents a deficit a stroke leaves (`documents_stroke_deficit`)
     # codes the note names only by the symptom among their inclusion terms (`symptom_worded_codes`)
     symptom_worded: tuple[str, ...] = ()
+    payer: str | None = None  # who the encounter is billed to (the input's `payer`), for billing-code choices
 
     @classmethod
     def of(cls, record: Any) -> Patient:
-        """What the rules may know of a note record (age, sex, setting, and the CKD stage, abnormal
+        """What the rules may know of a note record (age, sex, setting, payer, and the CKD stage, abnormal
         exam findings and neurological deficits its text writes)."""
         return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text),
                    bool(_ABNORMAL_FINDINGS.search(record.text)), documents_stroke_deficit(record.text),
-                   symptom_worded_codes(record.text))  # fmt: skip
+                   symptom_worded_codes(record.text), getattr(record, "payer", None))  # fmt: skip
 
 
 # codes one of whose inclusion terms is a bare symptom ("Sore throat (acute) NOS" under J02.9): (the symptom's words,
@@ -278,6 +280,44 @@ def immunization_encounter(codes: list[PredictedCode], pred: NotePrediction, pat
     return _replace_codes(codes, [], [z23], "immunization_encounter", "I.C.21.c.2")
 
 
+# Medicare bills the administration of influenza, pneumococcal and hepatitis B vaccines with its own HCPCS codes
+# (CMS Medicare Claims Processing Manual, ch. 18, section 10.2): G0008, G0009, G0010; other payers take the CPT
+# administration code 90471 for one injected vaccine. The vaccine products of each family, by CPT code:
+_MEDICARE_ADMINISTRATION: dict[str, frozenset[str]] = {
+    "G0008": frozenset({"90630", "90653", "90654", "90655", "90656", "90657", "90658", "90660", "90661", "90662",
+                        "90664", "90666", "90667", "90668", "90672", "90673", "90674", "90682", "90685", "90686",
+                        "90687", "90688", "90689", "90694", "90756"}),
+    "G0009": frozenset({"90670", "90671", "90677", "90732"}),
+    "G0010": frozenset({"90739", "90740", "90743", "90744", "90746", "90747", "90759"}),
+}  # fmt: skip
+_MEDICARE = re.compile(r"\bmedicare\b", re.IGNORECASE)
+
+
+def vaccine_administration_by_payer(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """The administration code of a vaccine given is the payer's (CMS Medicare Claims Processing Manual, ch. 18,
+    section 10.2): for Medicare, 90471 beside an influenza, pneumococcal or hepatitis B product becomes G0008,
+    G0009 or G0010; for any other payer, G0008-G0010 becomes 90471. The note does not say who pays, so the model
+    cannot learn this; the input's `payer` does (no payer: nothing changes)."""
+    if not patient.payer:
+        return codes, []
+    products = {c.code for c in codes if c.system == CPT}
+    if _MEDICARE.search(patient.payer):
+        wrong = [c for c in codes if c.system == CPT and c.code == "90471"]
+        right = [g for g, family in _MEDICARE_ADMINISTRATION.items() if family & products]
+        if not wrong or len(right) != 1:  # no CPT administration, or which vaccine it was is not one answer
+            return codes, []
+        add = [replace(wrong[0], system=HCPCS, code=right[0],
+                       rules_applied=wrong[0].rules_applied + ("vaccine_administration_by_payer",))]  # fmt: skip
+    else:
+        wrong = [c for c in codes if c.system == HCPCS and c.code in _MEDICARE_ADMINISTRATION]
+        if not wrong:
+            return codes, []
+        surest = max(wrong, key=lambda c: c.score)
+        add = [replace(surest, system=CPT, code="90471",
+                       rules_applied=surest.rules_applied + ("vaccine_administration_by_payer",))]  # fmt: skip
+    return _replace_codes(codes, wrong, add, "vaccine_administration_by_payer", "CMS MCPM ch. 18 §10.2")
+
+
 # acute lower respiratory infections: influenza and pneumonia (J09-J18), acute bronchitis,
 # bronchiolitis and unspecified acute lower respiratory infection (J20-J22)
 _LOWER_RESPIRATORY_INFECTIONS = tuple(f"J{n:02d}" for n in (*range(9, 19), 20, 21, 22))
@@ -392,24 +432,17 @@ def excludes1_pairs(codes: list[PredictedCode], pred: NotePrediction, patient: P
     return _replace_codes(codes, remove, [], "excludes1_pairs", "I.A.12.a")
 
 
-_WEIGHT_DIAGNOSES = ("E66", "E43", "E44", "E45", "E46", "R62.5", "R63.4", "R63.5", "R63.6")
-
-
 def bmi_needs_weight_diagnosis(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """BMI codes (Z68) are reported only as secondary codes with an associated weight diagnosis
     (obesity, malnutrition, underweight) (I.B.14, I.C.21.c.3); adult bands (Z68.1-Z68.45) are for ages
-    20 and over, pediatric percentiles (Z68.51-Z68.54) for 2-19; none in pregnancy (O99.21)."""
-    bmi = _icd(codes, "Z68")
+    20 and over, pediatric percentiles (Z68.51-Z68.54) for 2-19; none in pregnancy (O99.21). The rules
+    themselves are `medcoder.codes.bmi`'s, which risk adjustment reads too."""
+    bmi = _icd(codes, BMI_CATEGORY)
     if not bmi:
         return codes, []
-    no_weight_dx = not _icd(codes, *_WEIGHT_DIAGNOSES)
-    pregnant = bool(_icd(codes, "O", "Z3A"))
-    remove = []
-    for c in bmi:
-        pediatric = c.code.startswith("Z68.5")
-        wrong_age = patient.age is not None and (not 2 <= patient.age <= 19 if pediatric else patient.age < 20)
-        if no_weight_dx or pregnant or wrong_age:
-            remove.append(c)
+    diagnoses = [c.code for c in _icd(codes)]
+    allowed = has_weight_diagnosis(diagnoses) and not indicates_pregnancy(diagnoses)
+    remove = [c for c in bmi if not (allowed and in_age_band(c.code, patient.age))]
     return _replace_codes(codes, remove, [], "bmi_needs_weight_diagnosis", "I.B.14, I.C.21.c.3")
 
 
@@ -504,6 +537,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("diabetes_ckd", diabetes_ckd),
     ("copd_with_infection", copd_with_infection),
     ("immunization_encounter", immunization_encounter),
+    ("vaccine_administration_by_payer", vaccine_administration_by_payer),
     ("unspecified_beside_specific", unspecified_beside_specific),
     ("integral_symptoms", integral_symptoms),
     ("excludes1_pairs", excludes1_pairs),
