@@ -207,6 +207,28 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     predict.set_defaults(func=_lazy("medcoder.serving.predict:cmd_predict"))
 
+    spark = sub.add_parser("score-spark", help="score a Parquet table of notes on Apache Spark (docs/SCALE.md)")
+    spark.add_argument("--input", required=True, help="Parquet file or folder, one note per row")
+    spark.add_argument("--output", required=True, help="Parquet folder to write: the id columns plus `prediction`")
+    spark.add_argument(
+        "--model",
+        default=CHAMPION_URI,
+        help=f"models:/<name>@<alias> or models:/<name>/<version> (default {CHAMPION_URI})",
+    )
+    spark.add_argument("--master", default="local[*]", help="Spark master URL (default local[*]: every core here)")
+    spark.add_argument(
+        "--id-column", nargs="+", default=["id"], help="id column(s) copied to the output; the first is the note's "
+        "id (default id)",
+    )  # fmt: skip
+    spark.add_argument("--text-column", default="text", help="column of note text (default text)")
+    spark.add_argument("--setting-column", default=None, help="column of the setting (outpatient/inpatient), optional")
+    spark.add_argument("--age-column", default=None, help="column of the patient's age in years, optional")
+    spark.add_argument("--sex-column", default=None, help="column of the patient's sex (F/M/U), optional")
+    spark.add_argument("--partitions", type=int, default=None, help="partitions to score in (default: one per core)")
+    spark.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    _tracking_uri_option(spark)
+    spark.set_defaults(func=_lazy("medcoder.serving.spark:cmd_score_spark"))
+
     from medcoder.inference.inputs import DEFAULT_MAX_REQUEST_CHARS, DEFAULT_MAX_REQUEST_NOTES
 
     serve = sub.add_parser(
