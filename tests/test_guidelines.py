@@ -343,3 +343,14 @@ def test_a_vaccine_given_is_an_encounter_for_immunization():
     ungrounded = run(flu, code("Z23", grounded=False, score=0.8), rule="immunization_encounter")
     z23 = next(c for c in ungrounded.codes if c.code == "Z23")
     assert (z23.grounded, z23.score, z23.evidence) == (True, 0.8, ((10, 30),)) and len(ungrounded.codes) == 2
+
+
+def test_the_payer_of_a_served_note_reaches_the_guideline_layer():
+    """`medcoder predict`, the pyfunc and the server all code checked input notes through `note_record`."""
+    from medcoder.export.artifact import note_record
+    from medcoder.inference.inputs import validate_input
+
+    given = {"id": "v1", "text": "Flu vaccine given today, left deltoid.", "payer": "medicare", "age": 70}
+    note = validate_input(given, 10_000, line=1)
+    patient = Patient.of(note_record(note))
+    assert (patient.payer, patient.age) == ("medicare", 70)

@@ -283,7 +283,7 @@ class ExportedCoder:
 
     def _predict_guarded(self, notes: list[InputNote]) -> dict[str, NotePrediction | InputError]:
         """Code all notes in one pass; if that fails, one at a time, so one bad note costs one entry."""
-        records = [NoteRecord(id=n.id, text=n.text, setting=n.setting, age=n.age, sex=n.sex) for n in notes]
+        records = [note_record(n) for n in notes]
         if not records:
             return {}
         try:
@@ -311,6 +311,12 @@ class ExportedCoder:
             )  # fmt: skip
         except ContractError as exc:  # a coder bug: never emit the line, never fail the batch
             return _model_error(note.id, exc)
+
+
+def note_record(note: InputNote) -> NoteRecord:
+    """What the coder and its guideline layer read of a checked input note: the text, the setting, age and sex, and
+    the payer (whose billing rules pick some codes, `guidelines.vaccine_administration_by_payer`)."""
+    return NoteRecord(id=note.id, text=note.text, setting=note.setting, age=note.age, sex=note.sex, payer=note.payer)
 
 
 def _char_groups(records: Sequence[NoteRecord], max_chars: int) -> list[list[NoteRecord]]:
