@@ -26,7 +26,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install install-dev train codiesp denial-loop review baseline test lint format test-no-data test-slow cards clean
+.PHONY: FORCE help install install-dev train codiesp denial-loop review baseline test lint format test-no-data test-slow cards wheelhouse clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -112,6 +112,29 @@ test-slow: install-dev ## the slow tests only (resume, registry round trips)
 
 cards: install ## regenerate the statistics blocks of data_cards/*.md
 	$(BIN)/medcoder cards
+
+# An offline install for an air-gapped machine (README "Air-gapped install"): medcoder's own wheel, every wheel it
+# depends on and the torch build TORCH_SPEC names, for the Python version PY and wheel platform PLATFORM (default: this
+# machine's), e.g. make wheelhouse PY=3.12 PLATFORM=manylinux_2_28_x86_64 TORCH_SPEC="torch==2.11.0"
+WHEELHOUSE ?= wheelhouse
+PY ?=
+PLATFORM ?=
+# pip takes a --platform tag literally, but a manylinux_2_28 machine also installs the older manylinux_2_17..2_27
+# (manylinux2014) wheels many packages ship (tokenizers): a manylinux_2_N tag is expanded down to manylinux2014.
+# Two dependencies are published as source only (seqeval, and hydra-core's antlr4 runtime): pure Python, so their
+# wheels are built here (py3-none-any, any platform) and found by the download.
+SOURCE_ONLY ?= seqeval==1.2.2 antlr4-python3-runtime==4.9.3
+wheelhouse: install ## wheels for an offline install (PY=3.12 PLATFORM=manylinux_2_28_x86_64)
+	$(BIN)/pip wheel -q --no-deps -w $(WHEELHOUSE) . $(SOURCE_ONLY)
+	platforms=(); for tag in $(PLATFORM); do \
+	  if [[ $$tag =~ ^manylinux_2_([0-9]+)_(.+)$$ ]]; then \
+	    for ((m = $${BASH_REMATCH[1]}; m >= 17; m--)); do platforms+=(--platform "manylinux_2_$${m}_$${BASH_REMATCH[2]}"); done; \
+	    platforms+=(--platform "manylinux2014_$${BASH_REMATCH[2]}"); \
+	  else platforms+=(--platform "$$tag"); fi; \
+	done; \
+	$(BIN)/pip download -q --only-binary=:all: --find-links $(WHEELHOUSE) -d $(WHEELHOUSE) \
+		$(if $(PY),--python-version $(PY)) "$${platforms[@]}" \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) $(WHEELHOUSE)/medcoder-*.whl "$(TORCH_SPEC)"
 
 clean: ## remove generated outputs (keeps .venv, mlflow.db and the audit trail audit.db)
 	rm -rf outputs multirun .pytest_cache
