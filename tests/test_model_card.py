@@ -1,194 +1,104 @@
 """The model card: every number read back from MLflow, every HTI-1 attribute answered, nothing missing
 silently, a self-contained HTML page, published to the run and the registry.
 
-Real MLflow in a private sqlite store (no mocks): a run scored with the real metrics code on a small
-corpus and logged the way the baseline and training job log, registered as medcoder v1 @champion;
-an external CodiEsp run beside it; and a bare run (one metric, no artifacts) registered as v2.
+Real MLflow in a private sqlite store (no mocks), and a real run: the card is tested against what the
+training job logs, never against a hand-made imitation of it (a card that read `labels.top_k` while the
+job logged other names once passed tests built that way). Built once for the module:
+- v1: `medcoder-train` on a tiny random BERT and its generated corpus (tests/train_support.py),
+  registered as `medcoder register` does and promoted by `medcoder promote`'s gates (@champion);
+- the external CodiEsp run: `medcoder baseline --dataset codiesp`, the first step of `make codiesp`,
+  on the CodiEsp-layout fixture (tests/fixtures/codiesp);
+- v2: a bare run (one metric, no artifacts), hand-made on purpose: it has nothing to show.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from pathlib import Path
 
 import mlflow
-import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from train_support import TINY, compose_train, corpus_dir
 
+import medcoder.jobs.train as train_job
 from medcoder import tracking
 from medcoder.cards import hti1
 from medcoder.cards.facts import parse_model_uri
 from medcoder.cards.model_card import write_model_card
 from medcoder.cli import main as medcoder_main
-from medcoder.data.labels import LabelSpace
-from medcoder.data.schema import CodeAssignment, Mention, NoteRecord
-from medcoder.metrics import evaluate_split, plots, train_label_counts
-from medcoder.models.tfidf_baseline import predictions_from_scores
+from medcoder.data.schema import NoteRecord, load_notes
 from medcoder.registry.alias_history import read_alias_history, record_alias_change
+from medcoder.registry.promote import promote
+from medcoder.registry.register import KEY_METRICS, register_run
 
-CANARY = "ZQXCANARYNOTEWORD"  # stands for note text: it must never reach the card
-CONDITIONS = {
-    "I10": "hypertension",
-    "E78.5": "hyperlipidemia",
-    "E11.9": "type 2 diabetes",
-    "J18.9": "pneumonia",
-    "N39.0": "urinary tract infection",
-    "K21.9": "reflux",
-}
-DISTRACTOR_OF = {"negated": "denies {}", "family": "mother had {}", "historical": "history of {} resolved"}
+CODIESP_FIXTURE = Path(__file__).parent / "fixtures" / "codiesp"
+RELEASE_USER = "release-bot"  # MEDCODER_USER of the registration and the promotion: the alias history's `by`
+SPLITS = ("train", "val", "test")
 
 
-# ---------------------------------------------------------------- a small, realistic run
-VERIFIER_METRICS = {
-    "verifier/threshold": 0.24, "verifier/recall": 0.97, "verifier/false_accept_rate": 0.30,
-    "verifier/grounded_support": 0.78, "verifier/grounded_recall": 0.90, "verifier/grounded_false_accept_rate": 0.05,
-    "verifier/stated_support": 0.93, "verifier/stated_recall": 0.74, "verifier/stated_false_accept_rate": 0.01,
-}  # fmt: skip
+def note_excerpts(notes: list[NoteRecord]) -> set[str]:
+    """40-character windows of the notes' text: if the card held note text, it would hold some of these."""
+    return {n.text[i : i + 40] for n in notes[:20] for i in (60, 200) if len(n.text) > i + 40}
 
 
-def make_notes(n: int, seed: int, prefix: str) -> list[NoteRecord]:
-    """Notes with evidence spans for their codes and distractor mentions that are not coded."""
-    rng = np.random.default_rng(seed)
-    codes = list(CONDITIONS)
-    notes = []
-    for i in range(n):
-        gold = [c for j, c in enumerate(codes) if rng.random() < 0.5 / (1 + j * 0.4)]
-        text, assignments, mentions = f"{CANARY} clinic visit.", [], []
-        for c in gold:
-            start = len(text) + 1
-            text += f" Assessment: {CONDITIONS[c]}."
-            assignments.append(
-                CodeAssignment("ICD-10-CM", c, evidence=((start + 12, start + 12 + len(CONDITIONS[c])),))
-            )
-        absent = [c for c in codes if c not in gold]
-        if absent and rng.random() < 0.6:
-            c = absent[int(rng.integers(len(absent)))]
-            status = list(DISTRACTOR_OF)[int(rng.integers(len(DISTRACTOR_OF)))]
-            phrase = DISTRACTOR_OF[status].format(CONDITIONS[c])
-            start = len(text) + 1
-            text += f" {phrase}."
-            mentions.append(Mention(start, start + len(phrase), c, status))
-        notes.append(
-            NoteRecord(
-                id=f"{prefix}{i:03d}",
-                text=text,
-                codes=tuple(assignments),
-                mentions=tuple(mentions),
-                setting="outpatient",
-            )
-        )
-    return notes
-
-
-def noisy_scores(records: list[NoteRecord], labels: LabelSpace, seed: int) -> np.ndarray:
-    """Scores that mostly rank gold codes first, with distractor mentions scored high now and then."""
-    rng = np.random.default_rng(seed)
-    y = labels.encode_many(records).astype(float)
-    scores = np.clip(0.65 * y + rng.normal(0.2, 0.18, y.shape), 0.0, 1.0)
-    for i, record in enumerate(records):
-        for m in record.mentions:
-            if ("ICD-10-CM", m.code) in labels.labels and rng.random() < 0.5:
-                scores[i, labels.labels.index(("ICD-10-CM", m.code))] = 0.9
-    return scores
-
-
+# ---------------------------------------------------------------- the runs and the registry
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> str:
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        yield f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+        mp.setenv("MLFLOW_TRACKING_URI", uri)  # where medcoder-train logs (configs/logger/mlflow.yaml)
+        mp.setenv("MEDCODER_USER", RELEASE_USER)
+        yield uri
 
 
 @pytest.fixture(scope="module")
-def registry(store) -> dict:
-    """medcoder v1 (@champion, full run), an external CodiEsp run, medcoder v2 (bare run, no artifacts)."""
-    splits = {"train": make_notes(60, 1, "tr"), "val": make_notes(30, 2, "va"), "test": make_notes(30, 3, "te")}
-    labels = LabelSpace.from_records(splits["train"], systems=["ICD-10-CM"])
-    threshold = 0.5
-    results, scores = {}, {}
-    for split, seed in (("val", 4), ("test", 5)):
-        scores[split] = noisy_scores(splits[split], labels, seed)
-        results[split] = evaluate_split(
-            splits[split],
-            labels,
-            scores[split],
-            threshold,
-            predictions=predictions_from_scores(splits[split], labels, scores[split], threshold),
-            train_counts=train_label_counts(splits["train"]),
-            is_valid=lambda system, code: code in CONDITIONS,
-        )
-
-    tracking.configure_mlflow("card-test", store)
-    with mlflow.start_run(run_name="label-attention-embedded") as run:
-        mlflow.set_tags({"model_family": "label_attention", "dataset": "embedded", "notes.sample": CANARY})
-        tracking.log_run_context()
-        tracking.log_params(
-            {
-                "model": {"encoder": "all-MiniLM-L6-v2", "finetune": "lora"},
-                "labels": {"systems": ["ICD-10-CM"], "top_k": 50, "n_labels": len(labels)},
-                "threshold": threshold,
-            }
-        )
-        digests = tracking.log_dataset_digests(splits, "embedded")
-        mlflow.log_metrics(VERIFIER_METRICS)
-        for split, result in results.items():
-            tracking.log_metrics(result.metrics, split)
-            tracking.log_dataframe(result.per_code, f"tables/{split}_per_code.csv")
-            tracking.log_dataframe(result.by_length, f"tables/{split}_f1_by_note_length.csv")
-            tracking.log_dataframe(result.by_frequency, f"tables/{split}_f1_by_frequency.csv")
-        y_test = labels.encode_many(splits["test"])
-        tracking.log_figure(plots.plot_per_code_f1(results["test"].per_code), "plots/test_per_code_f1.png")
-        tracking.log_figure(plots.plot_calibration(y_test, scores["test"]), "plots/test_calibration.png")
-        mlflow.log_text(f"first note: {CANARY}", "debug/notes_sample.txt")  # a mistake the card must not repeat
+def registry(store, tmp_path_factory) -> dict:
+    """medcoder v1 (@champion, the tiny training job's run), the external CodiEsp baseline run, and medcoder
+    v2 (a bare run with no artifacts). Trains once for the module (about 1-2 minutes on two cores)."""
+    root = tmp_path_factory.mktemp("train")
+    cfg = compose_train(root, TINY + [f"logger.mlflow.artifact_location={root / 'artifacts'}"])
+    train_job.train(cfg)
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id], "tags.task = 'train'")
     run_id = run.info.run_id
 
-    with mlflow.start_run(run_name="label-attention-codiesp") as ext:
-        mlflow.set_tags({"model_family": "label_attention", "dataset": "codiesp"})
-        mlflow.log_params({"dataset.test.notes": "250", "threshold": "0.4"})
-        tracking.log_metrics(
-            {
-                "micro_f1": 0.6123,
-                "macro_f1": 0.4987,
-                "map": 0.7012,
-                "ungrounded_code_rate": 0.05,
-                "scores_only/micro_f1": 0.7161,
-            },
-            "test",
-        )
+    # as `make codiesp` starts: the balanced TF-IDF baseline on CodiEsp, logged next to the training runs
+    codiesp = ["baseline", "--dataset", "codiesp", "--codiesp-dir", str(CODIESP_FIXTURE), "--class-weight", "balanced"]
+    assert medcoder_main([*codiesp, "--C", "10", "--tracking-uri", store]) == 0
+    (external,) = client.search_runs([run.info.experiment_id], "tags.dataset = 'codiesp'")
+
+    # `medcoder register`, then `medcoder promote` with the shipped gates on the corpus's held-out test split
+    # (a first promotion: the absolute gates only, which the tiny model passes)
+    v1 = register_run(run_id, client=client)
+    decision = promote(eval_set=corpus_dir(root) / "test.jsonl", client=client)
+    assert decision.passed, decision.reasons
+
+    # a careless user copies note text onto the run after training: the card must not repeat it
+    notes = {split: list(load_notes(corpus_dir(root) / f"{split}.jsonl")) for split in SPLITS}
+    planted = notes["train"][0].text[:120]
+    client.set_tag(run_id, "notes.sample", planted)
+    client.log_text(run_id, f"first note: {planted}", "debug/notes_sample.txt")
 
     tracking.configure_mlflow("card-test-bare", store)
     with mlflow.start_run(run_name="bare") as bare:
         tracking.log_metrics({"micro_f1": 0.5}, "test")
-
-    client = MlflowClient(tracking_uri=store, registry_uri=store)
-    client.create_registered_model("medcoder")
-    v1 = client.create_model_version("medcoder", source=f"runs:/{run_id}/model", run_id=run_id)
-    for key, value in {
-        "git_commit": client.get_run(run_id).data.tags["git.commit"],
-        "manifest_sha256": "ab" * 32,
-        "code_sets": json.dumps({"ICD-10-CM": "FY2026-04"}),
-        **{f"dataset.{s}.sha256": d for s, d in digests.items()},
-        "test/micro_f1": repr(results["test"].metrics["micro_f1"]),
-        "promotion.decision": "promote",
-        "promotion.reason": "beats champion on test micro_f1; all gates passed",
-        "promotion.at": "2026-03-01T10:00:00+00:00",
-    }.items():
-        client.set_model_version_tag("medcoder", v1.version, key, value)
-    client.set_registered_model_alias("medcoder", "champion", v1.version)
-    record_alias_change(client, "champion", v1.version, "first promotion | gates passed", by="release-bot")
     v2 = client.create_model_version("medcoder", source=f"runs:/{bare.info.run_id}/model", run_id=bare.info.run_id)
     client.set_model_version_tag("medcoder", v2.version, "test/micro_f1", "0.7")  # disagrees with the run (0.5)
     return {
         "client": client,
         "run_id": run_id,
-        "external_id": ext.info.run_id,
+        "external_id": external.info.run_id,
         "bare_id": bare.info.run_id,
         "v1": str(v1.version),
         "v2": str(v2.version),
+        "planted": planted,
+        "needles": {planted} | set().union(*(note_excerpts(n) for n in notes.values())),
     }
 
 
@@ -197,7 +107,8 @@ def card(registry, store, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("card")
     answers = out / "hti1.yaml"  # what the deploying organisation fills in
     answers.write_text('developer: "Coding ML team, coding-ml@example.org"\nfunding_source: ""\n', encoding="utf-8")
-    result = write_model_card("models:/medcoder@champion", out, tracking_uri=store, hti1_path=answers)
+    result = write_model_card("models:/medcoder@champion", out, tracking_uri=store, hti1_path=answers,
+                              audit_url=str(out / "no-audit.db"))  # fmt: skip
     return {"result": result, "md": result.markdown_path.read_text(), "html": result.html_path.read_text(), "out": out}
 
 
@@ -207,6 +118,10 @@ def bare_card(registry, store, tmp_path_factory) -> str:
     return write_model_card(
         f"models:/medcoder/{registry['v2']}", out, tracking_uri=store, publish=False
     ).markdown_path.read_text()
+
+
+def run_metrics(registry: dict, key: str = "run_id") -> dict[str, float]:
+    return registry["client"].get_run(registry[key]).data.metrics
 
 
 # ---------------------------------------------------------------- parsing the card back
@@ -231,6 +146,25 @@ def metric_rows(text: str) -> dict[str, list[str]]:
 
 def assert_same(cell: str, value: float) -> None:
     assert float(cell) == pytest.approx(value, abs=5e-5), (cell, value)
+
+
+def assert_shows(cell: str, value: float | None) -> None:
+    """The cell says what MLflow holds: the value, NaN spelled out, or Not available when it was not logged."""
+    if value is None:
+        assert cell == "Not available", cell
+    elif math.isnan(value):
+        assert cell == "NaN (undefined on this split)", cell
+    else:
+        assert_same(cell, value)
+
+
+def markdown_text(text: str) -> str:
+    """Text as the card escapes it in a table cell (the subgroup names here hold underscores, nothing else)."""
+    return text.replace("_", r"\_")
+
+
+def plot_links(markdown: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\((plots/[^)]+\.png)\)", markdown)
 
 
 # ---------------------------------------------------------------- HTI-1
@@ -263,7 +197,7 @@ def test_every_hti1_attribute_has_a_heading_and_a_value(card):
 
 # ---------------------------------------------------------------- numbers equal MLflow
 def test_headline_hallucination_and_evidence_numbers_equal_the_run_metrics(card, registry):
-    metrics = registry["client"].get_run(registry["run_id"]).data.metrics
+    metrics = run_metrics(registry)
     performance = section(card["md"], "## Performance")
     rows = metric_rows(performance)
     for key in (
@@ -284,32 +218,79 @@ def test_headline_hallucination_and_evidence_numbers_equal_the_run_metrics(card,
         val, test = rows[key]
         assert_same(val, metrics[f"val/{key}"])
         assert_same(test, metrics[f"test/{key}"])
-    assert metrics["test/distractor_false_positive_rate"] > 0  # the fixture's distractors were coded: a real signal
+    assert metrics["test/distractor_pairs"] > 0  # the test notes hold distractor mentions: the rate measures something
     distractors = section(performance, "### Distractor false positives by mention status")
-    assert "| hypothetical | 0 | 0 | no mentions | no mentions |" in distractors  # not a 0.0000 rate
+    for status in ("negated", "family", "historical", "hypothetical"):
+        pairs, coded = (int(metrics[f"test/distractor_{what}_{status}"]) for what in ("pairs", "false_positives"))
+        rates = [
+            f"{metrics[f'{split}/distractor_false_positive_rate_{status}']:.4f}"
+            if metrics[f"{split}/distractor_pairs_{status}"]
+            else "no mentions"  # not a 0.0000 rate
+            for split in ("test", "val")
+        ]
+        assert f"| {status} | {pairs} | {coded} | {rates[0]} | {rates[1]} |" in distractors
+
+
+def test_a_status_without_mentions_reads_no_mentions_not_a_zero_rate(registry, store, tmp_path):
+    """CodiEsp records no mentions: the baseline run on it logged zero pairs for every status."""
+    client, external = registry["client"], registry["external_id"]
+    assert run_metrics(registry, "external_id")["test/distractor_pairs_hypothetical"] == 0
+    # a baseline run logs no packaged model (`medcoder register` would refuse it): a version made by hand
+    version = client.create_model_version("medcoder", source=f"runs:/{external}/model", run_id=external)
+    md = write_model_card(f"models:/medcoder/{version.version}", tmp_path, tracking_uri=store, publish=False)
+    distractors = section(md.markdown_path.read_text(), "### Distractor false positives by mention status")
+    assert "| hypothetical | 0 | 0 | no mentions | no mentions |" in distractors
 
 
 def test_training_data_and_lineage_come_from_the_run_and_registry(card, registry):
     client = registry["client"]
     run = client.get_run(registry["run_id"]).data
+    version_tags = client.get_model_version("medcoder", registry["v1"]).tags
     md = card["md"]
     training = section(md, "## Training data")
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         assert (
             f"| {split} | {run.params[f'dataset.{split}.notes']} | `{run.tags[f'dataset.{split}.sha256']}` |"
             in training
         )
     lineage = section(md, "## Model lineage")
     assert f"`{run.tags['git.commit']}`" in lineage
-    assert f"`{'ab' * 32}`" in lineage
-    assert "ICD-10-CM `FY2026-04`" in lineage
-    assert "| Registry tags agree with the run | yes (5 tags checked) |" in lineage
+    # what `medcoder register` read from the sealed artifact and the code sets
+    assert f"| Manifest sha256 | `{version_tags['manifest_sha256']}` |" in lineage
+    assert f"| Model seal sha256 (whole model folder) | `{version_tags['model_seal.sha256']}` |" in lineage
+    for system, release in json.loads(version_tags["code_sets"]).items():
+        assert f"{system} `{release}`" in lineage
+    # register repeats the key test metrics, the split digests and the commit on the version: each one checked
+    repeated = [k for k in KEY_METRICS if k in version_tags] + [f"dataset.{s}.sha256" for s in SPLITS] + ["git_commit"]
+    assert all(key in version_tags for key in repeated)
+    assert f"| Registry tags agree with the run | yes ({len(repeated)} tags checked) |" in lineage
+
+
+def test_the_label_space_and_subgroups_the_job_logged_are_rendered(card, registry, tmp_path):
+    """The names the training job logs are the names the card reads: nothing the run knows is Not available."""
+    client, run_id = registry["client"], registry["run_id"]
+    params = client.get_run(run_id).data.params
+    md = card["md"]
+    for known in ("| Code systems | Not available", "top k) | Not available", "label space | Not available",
+                  "the Not available codes", "no demographic subgroup table"):  # fmt: skip
+        assert known not in md, known
+    assert f"| Code systems | {', '.join(json.loads(params['labels.systems']))} |" in md
+    assert f"| Most frequent training codes kept (top k) | {params['labels.top_k']} |" in md
+    assert f"| Codes in the label space | {params['labels.n_labels']} |" in md
+    # the fairness section's subgroup table is the run's, with the largest gaps named (or why none is)
+    path = client.download_artifacts(run_id, "tables/test_f1_by_subgroup.csv", str(tmp_path))
+    table = pd.read_csv(path, dtype={"field": str, "group": str})
+    subgroups = section(md, "### Subgroups")
+    for field, group in zip(table["field"], table["group"], strict=True):
+        assert f"| {markdown_text(field)} | {markdown_text(group)} | " in subgroups
+    gaps = ("Largest micro-F1 gap per field", "No field has two groups of at least")
+    assert "| sex |" in subgroups and any(said in subgroups for said in gaps)
 
 
 def test_known_failure_modes_name_the_worst_codes_of_the_per_code_table(card, registry, tmp_path):
     client = registry["client"]
-    per_code = __import__("pandas").read_csv(
-        client.download_artifacts(registry["run_id"], "tables/test_per_code.csv", str(tmp_path))
+    per_code = pd.read_csv(
+        client.download_artifacts(registry["run_id"], "tables/test_per_code.csv", str(tmp_path)), dtype={"code": str}
     )
     present = per_code[per_code["support"] > 0]
     worst = present.sort_values(["f1", "support"], ascending=[True, False], kind="stable").iloc[0]
@@ -317,33 +298,48 @@ def test_known_failure_modes_name_the_worst_codes_of_the_per_code_table(card, re
     first = failures.strip().splitlines()[0]
     assert first.startswith(f"- Weak code `{worst['code']}`")
     assert f"test F1 {worst['f1']:.4f}" in first
-    metrics = client.get_run(registry["run_id"]).data.metrics
+    metrics = run_metrics(registry)
     statuses = [s for s in ("negated", "family", "historical") if metrics.get(f"test/distractor_pairs_{s}", 0) > 0]
     top = max(statuses, key=lambda s: (metrics[f"test/distractor_false_positive_rate_{s}"], -statuses.index(s)))
     assert f"highest first: {top} {metrics[f'test/distractor_false_positive_rate_{top}']:.4f}" in failures
 
 
 def test_external_validation_reads_the_codiesp_run(card, registry):
+    internal, ext = run_metrics(registry), run_metrics(registry, "external_id")
     external = section(card["md"], "## External validation")
     assert registry["external_id"] in external
+    assert "latest finished run tagged dataset=codiesp in experiment 'medcoder'" in external
     rows = metric_rows(external)
-    assert rows["micro_f1"][1] == "0.6123" and rows["map"][1] == "0.7012"
-    assert rows["ungrounded_code_rate"][1] == "0.0500"
-    assert rows["auc_macro"][1] == "Not available"  # the external run did not log it
-    # scored as the baseline is, before grounding and the guideline rules: the external gold's own convention
-    assert rows["scores_only/micro_f1"][1] == "0.7161"
+    for key in ("micro_f1", "micro_precision", "macro_f1", "map", "auc_macro", "ungrounded_code_rate",
+                "invalid_code_rate", "expected_calibration_error"):  # fmt: skip
+        assert_shows(rows[key][0], internal[f"test/{key}"])
+        assert_shows(rows[key][1], ext.get(f"test/{key}"))
+    assert any(math.isfinite(ext[f"test/{k}"]) for k in ("micro_precision", "ungrounded_code_rate"))  # numbers shown
+    # the trained coder also reports its scores alone, before grounding and the guideline rules; the baseline,
+    # which has no such layers, did not log them: Not available, not a number
+    assert_same(rows["scores_only/micro_f1"][0], internal["test/scores_only/micro_f1"])
+    assert "test/scores_only/micro_f1" not in ext and rows["scores_only/micro_f1"][1] == "Not available"
     validity = section(card["md"], f"#### (7)(iii) {hti1.SOURCE_ATTRIBUTES[22].name}")
-    assert "`micro_f1` 0.6123" in validity
+    assert f"Run `{registry['external_id']}`: `micro_f1` " in validity
+    assert_shows(validity.split("`micro_f1` ", 1)[1].split(";", 1)[0], ext["test/micro_f1"])
 
 
 # ---------------------------------------------------------------- missing items
-def test_the_grounding_bars_are_the_fitted_verifier_s(card):
+def test_the_grounding_bars_are_the_fitted_verifier_s(card, registry):
+    metrics = run_metrics(registry)
     bars = section(card["md"], "### Grounding bars")
-    assert "| grounded (billable without review) | 0.7800 | 0.9000 | 0.0500 |" in bars
-    assert "| stated (a low-scored code accepted without review) | 0.9300 | 0.7400 | 0.0100 |" in bars
+    for name, keys in (
+        ("about the code (below: dropped)", ("threshold", "recall", "false_accept_rate")),
+        ("grounded (billable without review)", ("grounded_support", "grounded_recall", "grounded_false_accept_rate")),
+        ("stated (a low-scored code accepted without review)",
+         ("stated_support", "stated_recall", "stated_false_accept_rate")),
+    ):  # fmt: skip
+        assert f"| {name} | " + " | ".join(f"{metrics[f'verifier/{k}']:.4f}" for k in keys) + " |" in bars
 
 
 def test_a_bare_run_renders_every_section_with_not_available(bare_card):
+    """v2's run is hand-made on purpose: one metric and no artifacts, a run that has nothing to show, so every
+    section must say Not available rather than disappear."""
     md = bare_card
     for heading in (
         "## Intended use and decision role",
@@ -384,21 +380,30 @@ def test_a_bare_run_renders_every_section_with_not_available(bare_card):
 
 # ---------------------------------------------------------------- the HTML page
 def test_html_is_self_contained_and_embeds_the_logged_plots(card, registry, tmp_path):
-    html = card["html"]
+    html, md = card["html"], card["md"]
     assert html.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<link" not in html and "<script" not in html
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    logged = Path(
-        registry["client"].download_artifacts(registry["run_id"], "plots/test_calibration.png", str(tmp_path))
-    ).read_bytes()
+    client, run_id = registry["client"], registry["run_id"]
+    logged = Path(client.download_artifacts(run_id, "plots/test_calibration.png", str(tmp_path))).read_bytes()
     assert logged in [base64.b64decode(e) for e in embedded]
-    assert len(embedded) == 2  # the two plots the run logged; the other three say Not available
-    assert html.count("<h2>") == card["md"].count("\n## ")
+    # every plot the card shows is one the run logged, and the job logs every plot the card reads
+    linked = plot_links(md)
+    assert set(linked) <= {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert "Not available: the run did not log" not in md
+    assert len(embedded) == len(linked) == len(set(linked)) == 5
+    assert html.count("<h2>") == md.count("\n## ")
 
 
-def test_card_never_contains_note_text(card):
-    assert CANARY not in card["md"] and CANARY not in card["html"]
+def test_card_never_contains_note_text(card, registry):
+    # the planted note text is on the run (tag and artifact): the card could have copied it
+    client, run_id = registry["client"], registry["run_id"]
+    assert client.get_run(run_id).data.tags["notes.sample"] == registry["planted"]
+    assert "debug/notes_sample.txt" in {a.path for a in client.list_artifacts(run_id, "debug")}
+    assert len(registry["needles"]) > 20
+    for needle in registry["needles"]:
+        assert needle not in card["md"] and needle not in card["html"], needle
 
 
 # ---------------------------------------------------------------- publishing
@@ -406,10 +411,8 @@ def test_card_is_logged_to_the_run_and_set_as_the_version_description(card, regi
     client, run_id = registry["client"], registry["run_id"]
     logged = {f.path for f in client.list_artifacts(run_id, "card")}
     assert {"card/model_card.md", "card/model_card.html", "card/plots"} <= logged
-    assert {f.path for f in client.list_artifacts(run_id, "card/plots")} == {
-        "card/plots/test_per_code_f1.png",
-        "card/plots/test_calibration.png",
-    }
+    published_plots = {f.path for f in client.list_artifacts(run_id, "card/plots")}
+    assert published_plots == {f"card/{p}" for p in plot_links(card["md"])}
     assert Path(client.download_artifacts(run_id, "card/model_card.md", str(tmp_path))).read_text() == card["md"]
     version = client.get_model_version("medcoder", registry["v1"])
     assert version.description == card["md"]
@@ -417,13 +420,26 @@ def test_card_is_logged_to_the_run_and_set_as_the_version_description(card, regi
     assert (card["out"] / "plots" / "test_calibration.png").is_file()  # the Markdown's relative links resolve
 
 
-# ---------------------------------------------------------------- alias history
-def test_alias_history_is_recorded_and_rendered(card, registry):
-    history = read_alias_history(registry["client"])
-    assert [(e["alias"], e["version"], e["by"]) for e in history] == [("champion", registry["v1"], "release-bot")]
+# ---------------------------------------------------------------- promotion and alias history
+def test_alias_history_and_promotion_are_recorded_and_rendered(card, registry):
+    client, v1 = registry["client"], registry["v1"]
+    history = read_alias_history(client)
+    # `medcoder register` moved @challenger, then `medcoder promote` moved @champion, both as MEDCODER_USER
+    assert [(e["alias"], e["version"], e["by"]) for e in history] == [
+        ("challenger", v1, RELEASE_USER),
+        ("champion", v1, RELEASE_USER),
+    ]
+    assert history[1]["reason"].startswith("promoted over no champion on eval set ")
     rendered = section(card["md"], "## Alias history")
-    assert f"| `champion` | `{registry['v1']}` | release-bot | first promotion \\| gates passed |" in rendered
-    assert "| `champion` | `1` |" in section(card["md"], "### Current aliases")
+    for entry in history:
+        assert f"| {entry['at']} | `{entry['alias']}` | `{v1}` | {RELEASE_USER} | {entry['reason']} |" in rendered
+    assert f"| `champion` | `{v1}` |" in section(card["md"], "### Current aliases")
+    # the decision `promote` recorded on the version, as it recorded it
+    tags = client.get_model_version("medcoder", v1).tags
+    assert tags["promotion.decision"] == "promoted"
+    decision = section(card["md"], "### Promotion decision for this version")
+    for field in ("decision", "reason", "at"):
+        assert f"| {field} | {tags[f'promotion.{field}']} |" in decision
 
 
 def test_alias_history_pages_keep_every_entry_in_order(store, registry):
@@ -502,11 +518,12 @@ def test_cli_writes_the_card_without_publishing(registry, store, tmp_path, capsy
 @pytest.mark.slow
 def test_card_of_a_registered_baseline_run(tmp_path, monkeypatch):
     """The layout `medcoder baseline` logs is the layout the card reads (every plot and table present)."""
+    from medcoder.data.synth import generate_corpus
     from medcoder.evaluation.baseline import run_baseline
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    splits = {"train": make_notes(80, 1, "tr"), "val": make_notes(40, 2, "va"), "test": make_notes(40, 3, "te")}
+    splits = generate_corpus(160, seed=2)
     result = run_baseline(splits, top_k=None, C=(10.0,), tracking_uri=store, experiment="baseline")
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     client.create_registered_model("medcoder")
@@ -514,14 +531,15 @@ def test_card_of_a_registered_baseline_run(tmp_path, monkeypatch):
     client.set_registered_model_alias("medcoder", "champion", version.version)
 
     card = write_model_card("models:/medcoder@champion", tmp_path / "card", tracking_uri=store)
-    md = card.markdown_path.read_text()
+    md, html = card.markdown_path.read_text(), card.html_path.read_text()
     rows = metric_rows(section(md, "### Headline metrics"))
     for key in ("micro_f1", "macro_f1", "map"):
         assert_same(rows[key][0], result["val"].metrics[key])
         assert_same(rows[key][1], result["test"].metrics[key])
     assert len(card.plot_paths) == 5 and "Not available: the run did not log" not in md
     assert f"Threshold used: {result['threshold']}" in md
-    assert CANARY not in md and CANARY not in card.html_path.read_text()
+    needles = set().union(*(note_excerpts(notes) for notes in splits.values()))
+    assert needles and not any(n in md or n in html for n in needles)
 
 
 def test_the_organisations_answers_file_is_checked_key_by_key(tmp_path):
@@ -540,8 +558,6 @@ def test_the_organisations_answers_file_is_checked_key_by_key(tmp_path):
 
 
 def test_the_subgroup_section_names_the_largest_gap_per_field():
-    import pandas as pd
-
     from medcoder.cards.sections import largest_gaps
 
     table = pd.DataFrame(

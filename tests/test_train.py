@@ -14,40 +14,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from train_support import TINY, TINY_DATA, compose_train, corpus_dir
 
 import medcoder.jobs.train as train_job
-
-
-def compose_train(tmp_path: Path, overrides: list[str], config_name: str = "train"):
-    with initialize_config_dir(config_dir=train_job.CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name=config_name, return_hydra_config=True, overrides=overrides)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path / "run")
-        cfg.paths.data_dir = str(tmp_path / "data")
-        cfg.paths.log_dir = str(tmp_path / "logs")
-    return cfg
-
-
-TINY_DATA = [
-    "model.net.encoder=tiny-random-bert",
-    "corpus.notes=160",
-    "data.chunk_size=128",
-    "data.chunk_overlap=16",
-    "data.max_chunks=4",
-    "data.batch_size=8",
-    "threads=1",
-]
-TINY = TINY_DATA + [
-    "model.net.lora_target_modules=[query,value]",
-    "model.optimizer.lr=3e-3",
-    "trainer.max_epochs=3",
-    "callbacks.early_stopping.patience=5",
-    "~callbacks.rich_progress_bar",
-]
 
 
 def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
@@ -73,7 +42,7 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     assert statuses_during_evaluation == ["RUNNING"]
 
     # the corpus was generated because it was missing
-    assert (tmp_path / "data" / "embedded-n160-s1" / "train.jsonl").is_file()
+    assert (corpus_dir(tmp_path) / "train.jsonl").is_file()
     # every reported metric is a finite number in its range
     for key in ("val/micro_f1", "test/micro_f1", "test/macro_f1", "test/map", "test/ungrounded_code_rate"):
         assert 0.0 <= metrics[key] <= 1.0, key
@@ -88,7 +57,7 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
     assert run.info.status == "FINISHED"
-    train_notes = [json.loads(line) for line in (tmp_path / "data" / "embedded-n160-s1" / "train.jsonl").open()]
+    train_notes = [json.loads(line) for line in (corpus_dir(tmp_path) / "train.jsonl").open()]
     # the training loss fell from the first logged steps to the last
     losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "train/loss"), key=lambda m: m.step)]
     assert len(losses) >= 4 and sum(losses[-2:]) / 2 < sum(losses[:2]) / 2
@@ -99,7 +68,7 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     assert len(run.data.tags["dataset.train.sha256"]) == 64
     assert run.data.params["model.net.finetune"] == "lora"
     # the label space as the model card reads it: no "Not available" for what the run knows
-    labels = json.loads((tmp_path / "data" / "embedded-n160-s1" / "train.jsonl").open().readline())
+    labels = json.loads((corpus_dir(tmp_path) / "train.jsonl").open().readline())
     assert json.loads(run.data.params["labels.systems"])[0] in {c["system"] for c in labels["codes"]}
     assert int(run.data.params["labels.n_labels"]) > 0 and run.data.params["labels.top_k"]
     artifacts = {a.path for d in ("tables", "plots", "config") for a in client.list_artifacts(run.info.run_id, d)}
@@ -165,22 +134,6 @@ def test_train_job_end_to_end_logs_a_complete_mlflow_run(tmp_path, monkeypatch):
     table = comparison_table("medcoder", None, ["test/micro_f1"], ["model.net.finetune"], uri)
     assert len(table) == 2 and table["test/micro_f1"].notna().all()
 
-    # the model card of this real run, registered as `medcoder register` does: nothing the run knows is missing
-    from medcoder.cards.model_card import write_model_card
-    from medcoder.registry.register import register_run
-
-    version = register_run(run.info.run_id, client=client)
-    card = write_model_card(f"models:/medcoder/{version.version}", tmp_path / "card", tracking_uri=uri, publish=False,
-                            audit_url=str(tmp_path / "no-audit.db"))  # fmt: skip
-    text = card.markdown_path.read_text(encoding="utf-8")
-    for known in ("| Code systems | Not available", "top k) | Not available", "label space | Not available",
-                  "the Not available codes", "no demographic subgroup table"):  # fmt: skip
-        assert known not in text, known
-    assert f"| Codes in the label space | {run.data.params['labels.n_labels']} |" in text
-    # the fairness section's subgroup table from the run, with the largest gaps named
-    gaps = ("Largest micro-F1 gap per field", "No field has two groups of at least")  # 24 test notes here: the latter
-    assert "| sex |" in text and any(said in text for said in gaps)
-
 
 def test_a_label_space_the_contract_cannot_serve_is_refused_before_training(tmp_path, monkeypatch):
     """CodiEsp procedures are ICD-10-PCS: a packaged model would drop every one of them in `medcoder predict`."""
@@ -242,7 +195,7 @@ def test_blended_train_job_packages_the_blend_and_logs_the_neural_coder_alone(tm
 
     packaged = load_model(f"runs:/{run.info.run_id}/model", tracking_uri=uri)
     assert packaged.blend is not None and math.isclose(packaged.blend.weight, weight)
-    splits = load_dataset("embedded", data_dir=str(tmp_path / "data" / "embedded-n160-s1"))
+    splits = load_dataset("embedded", data_dir=str(corpus_dir(tmp_path)))
     predictions, scores = packaged.predict_with_scores(splits["test"])
     result = evaluate_split(splits["test"], packaged.label_space, scores, packaged.threshold, predictions=predictions)
     assert math.isclose(result.metrics["map"], metrics["test/map"], abs_tol=1e-4)
