@@ -37,6 +37,11 @@ def test_the_schema_files_in_docs_are_generated_from_the_types():
         "sex",
         "payer",
         "encounter_date",
+        "dual_status",  # the enrollment fields risk adjustment reads (medcoder predict --risk-adjustment)
+        "new_enrollee",
+        "institutional",
+        "pregnant",
+        "submitted_codes",
     }
 
 

@@ -50,6 +50,12 @@ def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(
         "sex": ("string", False),
         "payer": ("string", False),  # read by the claim check (medcoder predict --denial-risk), not by the model
         "encounter_date": ("string", False),
+        # read by risk adjustment (medcoder predict --risk-adjustment), not by the model
+        "dual_status": ("string", False),
+        "new_enrollee": ("boolean", False),
+        "institutional": ("boolean", False),
+        "pregnant": ("boolean", False),
+        "submitted_codes": ("array", False),
     }
     assert mlmodel["metadata"]["medcoder_manifest_sha256"] == verify_manifest(tiny.export_dir)
     assert verify_manifest(model_dir / flavor["artifacts"]["coder"]["path"]) == verify_manifest(tiny.export_dir)

@@ -205,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--audit", default=None, help="audit log to write a `suggest` entry per code to: a SQLAlchemy URL "
         "(sqlite:///audit.db, postgresql://...) or a file path (SQLite); docs/AUDIT.md",
     )  # fmt: skip
+    from medcoder.inference.schema import DEFAULT_HCC_MODEL, HCC_MODELS
+
+    predict.add_argument(
+        "--risk-adjustment", action="store_true", help="add each note's CMS-HCC risk adjustment: HCCs with their "
+        "evidence, risk score and the change to its submitted_codes; high-risk HCCs routed to review (docs/RISK.md)",
+    )  # fmt: skip
+    predict.add_argument("--hcc-model", choices=tuple(HCC_MODELS), default=DEFAULT_HCC_MODEL,
+                         help=f"CMS-HCC model (default {DEFAULT_HCC_MODEL})")  # fmt: skip
     predict.set_defaults(func=_lazy("medcoder.serving.predict:cmd_predict"))
 
     spark = sub.add_parser("score-spark", help="score a Parquet table of notes on Apache Spark (docs/SCALE.md)")

@@ -37,6 +37,7 @@ from medcoder.inference.inputs import ERROR_KINDS
 from medcoder.inference.routing import (
     CATEGORY_REASONS,
     COUNT_REASONS,
+    HCC_REASONS,
     REASON_ORDER,
     SYSTEM_REASONS,
     RoutingPolicy,
@@ -51,10 +52,11 @@ OUTPUT_SYSTEMS: tuple[str, ...] = (ICD10CM, CPT, HCPCS)
 SCORE_DECIMALS = 4  # finer than any threshold or calibration bin; avoids float noise in diffs
 PREDICTION_KEYS = ("id", "model", "codes", "em", "review")
 # added with the evidence verifier and the guideline layer; optional so older lines still validate
-OPTIONAL_PREDICTION_KEYS = ("rules", "denial_risk")
+OPTIONAL_PREDICTION_KEYS = ("rules", "denial_risk", "risk_adjustment")
 OPTIONAL_CODE_KEYS = ("support", "rules_applied")
 MODEL_KEYS = ("name", "version", "run_id", "code_sets")
 _REASON = re.compile(r"^(?P<rule>[a-z_]+):(?P<detail>[0-9A-Z.-]+)$")
+HIGH_RISK_NOT_STATED = "hcc_high_risk_not_stated"  # the risk-adjustment rule that leaves a high-risk HCC's codes out
 
 
 class ContractError(ValueError):
@@ -334,6 +336,9 @@ def _check_review(review: Any, emitted: dict[str, bool], diagnosis_coded: bool, 
         elif rule in SYSTEM_REASONS:
             if detail != ICD10CM or diagnosis_coded:
                 fail(f"review.reasons[{i}]", f"{rule} must give {ICD10CM}, and only on a line with no {ICD10CM} code")
+        elif rule in HCC_REASONS:
+            if not detail.isdigit():
+                fail(f"review.reasons[{i}]", f"{rule} must give a CMS-HCC number")
         elif detail not in emitted:
             fail(f"review.reasons[{i}]", f"names {detail}, which is not among the line's codes or E/M level")
         ranks.append(REASON_ORDER.index(rule))
@@ -375,6 +380,50 @@ def _check_denial_risk(risk: Any, emitted: dict[str, bool], reasons: list[str], 
     flagged = {r.split(":", 1)[1] for r in reasons if r.startswith("denial_risk:")}
     if not flagged <= {line["code"] for line in risk["lines"]}:
         fail("review.reasons", "a denial_risk reason names a code that is not a line of the claim")
+
+
+def routed_hccs(section: Mapping[str, Any]) -> list[str]:
+    """The HCCs a `risk_adjustment` section routes to review (`hcc_high_risk:<HCC>`): those of its high-risk
+    codes, counted or left out (HIGH_RISK_NOT_STATED); lowest number first."""
+    counted = {c["hcc"] for entry in section.get("hccs", []) for c in entry["codes"] if c["high_risk"]}
+    left_out = {e["hcc"] for e in section.get("excluded", []) if e["rule"] == HIGH_RISK_NOT_STATED}
+    return sorted(counted | left_out, key=int)
+
+
+def _check_risk_adjustment(section: Any, codes: list[dict[str, Any]], reasons: list[str], fail) -> None:
+    """The shape (`schema.RiskAdjustment`, or `RiskAdjustmentMissing` for a note that cannot be scored), each HCC's
+    code one of the line's ICD-10-CM codes with the line's grounding and evidence, the delta the difference of
+    its scores, and an `hcc_high_risk` reason exactly for each high-risk HCC (`routed_hccs`)."""
+    from pydantic import ValidationError
+
+    from medcoder.inference.schema import RiskAdjustment, RiskAdjustmentMissing
+
+    if not isinstance(section, dict):
+        fail("risk_adjustment", f"must be an object, got {type(section).__name__}")
+    try:
+        (RiskAdjustmentMissing if "missing" in section else RiskAdjustment).model_validate(section)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False, include_context=False)[0]
+        fail(".".join(["risk_adjustment", *map(str, first["loc"])]), first["msg"])
+    flagged = {r.split(":", 1)[1] for r in reasons if r.split(":", 1)[0] in HCC_REASONS}
+    if "missing" in section:
+        if flagged:
+            fail("review.reasons", "an hcc_high_risk reason on a line whose risk adjustment was not scored")
+        return
+    line_codes = {c["code"]: c for c in codes if c["system"] == ICD10CM}
+    for i, entry in enumerate(section["hccs"]):
+        for j, c in enumerate(entry["codes"]):
+            mine = line_codes.get(c["code"])
+            if mine is None or (c["grounded"], c["evidence"]) != (mine["grounded"], mine["evidence"]):
+                fail(f"risk_adjustment.hccs[{i}].codes[{j}]", "must be one of the line's ICD-10-CM codes, as the line "
+                     "gives its grounding and evidence")  # fmt: skip
+    for i, e in enumerate(section["excluded"]):
+        if e["code"] not in line_codes:
+            fail(f"risk_adjustment.excluded[{i}].code", f"{e['code']} is not among the line's ICD-10-CM codes")
+    if section["delta"] != section["combined_score"] - section["baseline"]["risk_score"]:
+        fail("risk_adjustment.delta", "must be combined_score - baseline.risk_score")
+    if flagged != set(routed_hccs(section)):
+        fail("review.reasons", "must name each high-risk HCC of risk_adjustment once (hcc_high_risk:<HCC>), no other")
 
 
 def validate_contract_line(
@@ -435,3 +484,7 @@ def validate_contract_line(
     _check_review(obj["review"], emitted, diagnosis_coded, fail)
     if obj.get("denial_risk") is not None:
         _check_denial_risk(obj["denial_risk"], emitted, obj["review"]["reasons"], fail)
+    if obj.get("risk_adjustment") is not None:
+        _check_risk_adjustment(obj["risk_adjustment"], obj["codes"], obj["review"]["reasons"], fail)
+    elif any(r.split(":", 1)[0] in HCC_REASONS for r in obj["review"]["reasons"]):
+        fail("review.reasons", "an hcc_high_risk reason needs the line's risk_adjustment")

@@ -52,7 +52,8 @@ ERROR_KINDS: tuple[str, ...] = (
 # MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
 # concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
 DEFAULT_MAX_CHARS = 100_000
-INPUT_FIELD_ORDER = ("id", "text", "setting", "age", "sex", "payer", "encounter_date")
+INPUT_FIELD_ORDER = ("id", "text", "setting", "age", "sex", "payer", "encounter_date",
+                     "dual_status", "new_enrollee", "institutional", "pregnant", "submitted_codes")  # fmt: skip
 _INPUT_FIELDS = frozenset(INPUT_FIELD_ORDER)
 # Data-contract fields a prediction input may carry; they are not used for prediction.
 _IGNORED_CONTRACT_FIELDS = frozenset({"patient_id", "codes", "mentions"})
@@ -81,6 +82,13 @@ class InputNote:
     # predict --denial-risk): the payer billed and the date of service
     payer: str | None = None
     encounter_date: str | None = None
+    # not used by the model either: what risk adjustment scores the codes with (medcoder predict
+    # --risk-adjustment, docs/RISK.md): the enrollment fields, a pregnancy, the codes already submitted
+    dual_status: str | None = None
+    new_enrollee: bool | None = None
+    institutional: bool | None = None
+    pregnant: bool | None = None
+    submitted_codes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -221,8 +229,11 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
         first = exc.errors(include_input=False, include_url=False, include_context=False)[0]
         field = ".".join(str(part) for part in first["loc"])
         return error("invalid_field", f"field {field!r}: {first['msg']}")
+    submitted = None if record.submitted_codes is None else tuple(record.submitted_codes)
     return InputNote(id=note_id, text=text, setting=record.setting, age=record.age, sex=record.sex, line=line,
-                     payer=record.payer, encounter_date=record.encounter_date)  # fmt: skip
+                     payer=record.payer, encounter_date=record.encounter_date, dual_status=record.dual_status,
+                     new_enrollee=record.new_enrollee, institutional=record.institutional, pregnant=record.pregnant,
+                     submitted_codes=submitted)  # fmt: skip
 
 
 def request_problem(

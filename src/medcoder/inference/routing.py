@@ -40,6 +40,7 @@ REASON_ORDER: tuple[str, ...] = (
     "high_risk",
     "em_level",
     "denial_risk",  # a billed line the payer will likely deny (medcoder predict --denial-risk; claims.risk)
+    "hcc_high_risk",  # an HCC HHS-OIG lists as high-risk (medcoder predict --risk-adjustment; medcoder.risk)
 )
 COUNT_REASONS: tuple[str, ...] = ("invalid_code_removed", "truncated")  # their detail is a positive number, not a code
 CATEGORY_REASONS: tuple[str, ...] = ("outside_label_space",)  # their detail is an ICD-10-CM category, not a line's code
@@ -47,6 +48,7 @@ CATEGORY_REASONS: tuple[str, ...] = ("outside_label_space",)  # their detail is 
 # detail is the code system it lacks ("no_diagnosis_code:ICD-10-CM"); "right ankle sprain" with no sprain label
 # would otherwise leave as a line with nothing to bill and nothing to review
 SYSTEM_REASONS: tuple[str, ...] = ("no_diagnosis_code",)
+HCC_REASONS: tuple[str, ...] = ("hcc_high_risk",)  # their detail is a CMS-HCC number of the line's risk_adjustment
 # ICD-10-CM prefixes routed in every setting: sepsis (A40, A41, severe sepsis R65.2), whose inpatient
 # claims payers re-audit for clinical validation.
 DEFAULT_HIGH_RISK_PREFIXES: tuple[str, ...] = ("A40", "A41", "R65.2")

@@ -18,9 +18,10 @@ from functools import reduce
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from medcoder.codes.formats import CPT, HCPCS, ICD10CM
+from medcoder.codes import icd10cm
+from medcoder.codes.formats import CPT, HCPCS, ICD10CM, is_canonical
 from medcoder.codes.icd11 import MAP_KINDS
 from medcoder.data.schema import SETTINGS, SEXES
 from medcoder.inference.inputs import ERROR_KINDS
@@ -31,6 +32,19 @@ Sex = Literal[SEXES]  # type: ignore[valid-type]
 OutputSystem = Literal[ICD10CM, CPT, HCPCS]
 MapKind = Literal[MAP_KINDS]  # type: ignore[valid-type]
 ErrorKind = Literal[ERROR_KINDS]  # type: ignore[valid-type]
+# Risk adjustment (`medcoder predict --risk-adjustment`, docs/RISK.md): the CMS-HCC models it scores with
+# (`--hcc-model` -> hccinfhir's model name), CMS's Medicare-Medicaid dual eligibility codes as enrollment
+# files carry them, the rules that keep a code out of a score (`medcoder.risk.rules`)
+HCC_MODELS: dict[str, str] = {"V28": "CMS-HCC Model V28", "V24": "CMS-HCC Model V24"}
+DEFAULT_HCC_MODEL = "V28"  # the model of payment year 2026; V24, the one it replaces, for comparison
+DUAL_STATUS_CODES: tuple[str, ...] = tuple(f"{n:02d}" for n in range(11))
+RISK_EXCLUSION_RULES: tuple[str, ...] = (
+    "bmi_in_pregnancy", "bmi_age_band", "bmi_needs_weight_diagnosis", "hcc_high_risk_not_stated"
+)  # fmt: skip
+HccModelName = Literal[tuple(HCC_MODELS.values())]  # type: ignore[valid-type]
+DualStatus = Literal[DUAL_STATUS_CODES]  # type: ignore[valid-type]
+RiskExclusionRule = Literal[RISK_EXCLUSION_RULES]  # type: ignore[valid-type]
+MAX_SUBMITTED_CODES = 1000
 
 
 class PredictionInput(BaseModel):
@@ -49,6 +63,28 @@ class PredictionInput(BaseModel):
     encounter_date: str | None = Field(
         None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="date of service, YYYY-MM-DD (edits are looked up by it)"
     )
+    # enrollment fields: read by risk adjustment only (medcoder predict --risk-adjustment), never by the model
+    dual_status: DualStatus | None = Field(
+        None, description="CMS Medicare-Medicaid dual eligibility code: '00' not dual, '02'/'04'/'08' full, "
+        "'01'/'03'/'05'/'06' partial benefit (risk adjustment)"
+    )  # fmt: skip
+    new_enrollee: bool | None = Field(None, description="a new Medicare enrollee (risk adjustment)")
+    institutional: bool | None = Field(None, description="a long-term institutional resident (risk adjustment)")
+    pregnant: bool | None = Field(None, description="the patient is pregnant: no BMI code counts (risk adjustment)")
+    submitted_codes: list[str] | None = Field(
+        None, max_length=MAX_SUBMITTED_CODES, description="ICD-10-CM codes already submitted for the patient this "
+        "year, the baseline of the risk score's change (risk adjustment)"
+    )  # fmt: skip
+
+    @field_validator("submitted_codes")
+    @classmethod
+    def _billable_codes(cls, codes: list[str] | None) -> list[str] | None:
+        """Each a billable ICD-10-CM code of the configured release, in canonical form (the message names its
+        position, never its value)."""
+        for i, code in enumerate(codes or ()):
+            if not (is_canonical(ICD10CM, code) and icd10cm.is_billable(code)):
+                raise ValueError(f"item {i} is not a billable ICD-10-CM code in canonical dotted form (e.g. E11.9)")
+        return codes
 
 
 class Evidence(BaseModel):
@@ -137,6 +173,82 @@ class DenialRisk(BaseModel):
     lines: list[DenialRiskLine]
 
 
+class RiskCode(BaseModel):
+    """A code of the prediction behind an HCC, with the evidence the contract gives it."""
+
+    model_config = _STRICT
+    code: str = Field(description="one of the prediction's ICD-10-CM codes")
+    hcc: str = Field(description="the HCC it maps to: this entry's, or one this HCC wins over in the hierarchy")
+    high_risk: bool = Field(description="on HHS-OIG's high-risk list (then grounded and stated by the verifier)")
+    grounded: bool
+    support: float | None = Field(ge=0.0, le=1.0)
+    evidence: list[Evidence]
+
+
+class HccOut(BaseModel):
+    """One CMS-HCC of the suggested codes, as hccinfhir gives it."""
+
+    model_config = _STRICT
+    hcc: str = Field(pattern=r"^\d+$", description="the HCC number in the model")
+    label: str | None
+    coefficient: float | None = Field(description="hccinfhir's coefficient for this patient's segment")
+    codes: list[RiskCode]
+
+
+class RiskExclusion(BaseModel):
+    """A code kept out of a score by one of our rules (docs/RISK.md)."""
+
+    model_config = _STRICT
+    code: str
+    rule: RiskExclusionRule
+    source: str = Field(description="the guideline section or OIG report the rule applies")
+    hcc: str | None = Field(description="the high-risk HCC the code maps to (rule hcc_high_risk_not_stated)")
+
+
+class RiskDemographics(BaseModel):
+    model_config = _STRICT
+    age: int = Field(ge=0, le=130)
+    sex: Literal["F", "M"]
+    dual_status: DualStatus | None
+    new_enrollee: bool
+    institutional: bool
+    pregnant: bool = Field(description="the input's flag, or a pregnancy code among the codes (O, Z3A, Z33.1)")
+
+
+class RiskBaseline(BaseModel):
+    """The codes already submitted for the patient (the input's submitted_codes) and their score."""
+
+    model_config = _STRICT
+    codes: list[str]
+    excluded: list[RiskExclusion]
+    hccs: list[str]
+    risk_score: float
+
+
+class RiskAdjustment(BaseModel):
+    """CMS-HCC risk adjustment of the prediction's ICD-10-CM codes; every score is hccinfhir's (docs/RISK.md)."""
+
+    model_config = _STRICT
+    model: HccModelName
+    demographics: RiskDemographics
+    hccs: list[HccOut] = Field(description="the HCCs of the suggested codes our rules keep, after the hierarchies")
+    excluded: list[RiskExclusion] = Field(description="suggested codes our rules keep out of the score")
+    demographic_score: float = Field(description="the part of risk_score from the demographics alone")
+    risk_score: float = Field(description="the score of the suggested codes our rules keep")
+    baseline: RiskBaseline
+    combined_score: float = Field(description="the score of the submitted and the suggested codes together")
+    delta: float = Field(description="combined_score - baseline.risk_score: what the suggestions add")
+    added_hccs: list[str] = Field(description="HCCs of the combined codes the baseline does not have")
+
+
+class RiskAdjustmentMissing(BaseModel):
+    """Risk adjustment asked for a note that cannot be scored: CMS-HCC needs the age and a sex of F or M."""
+
+    model_config = _STRICT
+    model: HccModelName
+    missing: list[Literal["age", "sex"]] = Field(min_length=1)
+
+
 class Prediction(BaseModel):
     """A coded note."""
 
@@ -149,6 +261,9 @@ class Prediction(BaseModel):
     rules: list[RuleEventOut] = Field(default_factory=list, description="what the guideline rules changed, in order")
     denial_risk: DenialRisk | None = Field(
         None, description="the claim's denial risk before submission (medcoder predict --denial-risk)"
+    )
+    risk_adjustment: RiskAdjustment | RiskAdjustmentMissing | None = Field(
+        None, description="CMS-HCC risk adjustment of the codes (medcoder predict --risk-adjustment)"
     )
 
 

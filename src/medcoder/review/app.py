@@ -133,6 +133,7 @@ def create_review_app(
                     model=f"{model.get('name')} v{model.get('version')}", reasons=encounter.reasons,
                     em=encounter.prediction.get("em"), highlighted=highlighted(encounter.text, spans), codes=codes,
                     denial_risk=encounter.prediction.get("denial_risk"), error=error,
+                    risk=encounter.prediction.get("risk_adjustment"),
                     can_write=request.session.get("role") in WRITERS, attested=attestation(log, encounter),
                     statement=ATTESTATION)  # fmt: skip
 

@@ -260,12 +260,13 @@ class _Progress:
 
 def predict_file(
     coder: ExportedCoder, input_path: Path, output_path: Path, *, progress: bool = False, claim_check: Any = None,
-    audit: Any = None,
+    audit: Any = None, risk: Any = None,
 ) -> Counter[str]:  # fmt: skip
     """Write one contract line per input line; returns counts of "coded" and of each error kind.
 
     `progress` shows a status line on stderr (used when stderr is a terminal). With `claim_check`
     (`claims.contract_risk.ClaimCheck`), each note with a payer gets its claim's denial risk (`denial_risk`).
+    With `risk` (`risk.section.RiskSettings`), each note gets its CMS-HCC risk adjustment (`risk_adjustment`).
     With `audit` (`audit.store.AuditLog`), each block's codes are written to it as `suggest` entries before
     their lines are written: no prediction leaves without its record.
     """
@@ -280,6 +281,11 @@ def predict_file(
             lines = coder.predict_records(block)
             if claim_check is not None:
                 lines = [with_denial_risk(line, item, claim_check) if isinstance(item, InputNote) else line
+                         for item, line in zip(block, lines, strict=True)]  # fmt: skip
+            if risk is not None:  # last: its review reasons come last (inference.routing.REASON_ORDER)
+                from medcoder.risk.section import with_risk_adjustment
+
+                lines = [with_risk_adjustment(line, item, risk) if isinstance(item, InputNote) else line
                          for item, line in zip(block, lines, strict=True)]  # fmt: skip
             if audit is not None:
                 audit.append(entry for item, line in zip(block, lines, strict=True) if isinstance(item, InputNote)
@@ -311,8 +317,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         audit = AuditLog(args.audit)
     coder = load_model(args.model, max_chars=args.max_chars, batch_size=args.batch_size)
+    risk = None
+    if args.risk_adjustment:
+        from medcoder.risk.section import RiskSettings
+
+        weights = coder.verifier.weights if coder.verifier is not None else None
+        risk = RiskSettings(args.hcc_model, weights.stated_bar if weights is not None else None)
     counts = predict_file(
-        coder, input_path, output_path, progress=sys.stderr.isatty(), claim_check=claim_check, audit=audit
+        coder, input_path, output_path, progress=sys.stderr.isatty(), claim_check=claim_check, audit=audit, risk=risk
     )
     errors = {kind: n for kind, n in sorted(counts.items()) if kind != "coded"}
     detail = ", ".join(f"{kind}: {n}" for kind, n in errors.items())
