@@ -515,7 +515,6 @@ def test_cli_writes_the_card_without_publishing(registry, store, tmp_path, capsy
 
 
 # ---------------------------------------------------------------- with the real baseline run
-@pytest.mark.slow
 def test_card_of_a_registered_baseline_run(tmp_path, monkeypatch):
     """The layout `medcoder baseline` logs is the layout the card reads (every plot and table present)."""
     from medcoder.data.synth import generate_corpus
