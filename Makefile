@@ -26,7 +26,7 @@ SEED ?= 1
 CORPUS ?= outputs/data/embedded-n$(NOTES)-s$(SEED)
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install install-dev train codiesp denial-loop review baseline test lint format test-no-data test-slow cards wheelhouse clean
+.PHONY: FORCE help install install-dev train codiesp denial-loop review baseline bench test lint format test-no-data test-slow cards wheelhouse clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -88,6 +88,11 @@ review: install $(CORPUS)/train.jsonl ## the review app on the embedded test spl
 
 baseline: install $(CORPUS)/train.jsonl ## TF-IDF + logistic regression baseline on the embedded corpus
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
+
+# Speed and memory, every ratio side by side in one run (scripts/bench.py): prints NAME VALUE lines and writes
+# experiments/<date>-bench.md. install-dev: the ONNX Runtime fast path is in the dev (and `fast`) extra
+bench: install-dev ## training and serving speed, memory and the ONNX fast path against their targets (~10 min)
+	$(BIN)/python scripts/bench.py
 
 test: install-dev ## the fast test suite
 	$(BIN)/pytest -q

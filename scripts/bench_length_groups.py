@@ -14,41 +14,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import shlex
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import torch
+from bench_kit.support import RECIPE_NET, timed, train_batches
 
-from medcoder.data.datamodule import CodingDataModule
-from medcoder.data.synth import write_corpus
 from medcoder.models.coder import MedicalCoder
 from medcoder.models.lit_module import CoderLitModule
-
-
-def batches(n: int, data_dir: Path) -> tuple[list[dict[str, torch.Tensor]], list]:
-    """`n` train batches (8 notes, length buckets) of a 400-note embedded corpus, and its labels."""
-    if not (data_dir / "train.jsonl").exists():
-        write_corpus(data_dir, 400, seed=1)
-    datamodule = CodingDataModule(dataset="embedded", data_dir=str(data_dir), batch_size=8, seed=0)
-    datamodule.setup("fit")
-    out = []
-    for batch in datamodule.train_dataloader():
-        out.append(batch)
-        if len(out) == n:
-            break
-    return out, datamodule.label_space.to_list()
-
-
-def timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -61,13 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    data, labels = batches(args.batches, Path(args.data_dir))
-    module = CoderLitModule(
-        net=functools.partial(MedicalCoder, finetune="lora", lora_r=16, lora_alpha=32,
-                              lora_target_modules=["query", "key", "value", "dense"], lora_layers=[-2, -1],
-                              tagger_kernel=5, tagger_hidden=128, ngram_kernel=3),
-        labels=labels,
-    )  # fmt: skip
+    data, labels = train_batches(args.batches, Path(args.data_dir))
+    module = CoderLitModule(net=functools.partial(MedicalCoder, **RECIPE_NET), labels=labels)
     net = module.net
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-5)
 

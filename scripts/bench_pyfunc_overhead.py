@@ -22,69 +22,17 @@ cheap that the ratio says nothing about a real model.
 from __future__ import annotations
 
 import argparse
-import functools
-import os
 import shlex
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+import mlflow
+import torch
+from bench_kit.support import bare_forward, build_on_the_fly, champion_uri, forward_batches, timed
 
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from medcoder.data.chunking import chunk_notes, pad_chunks  # noqa: E402
-from medcoder.data.labels import coding_label_space  # noqa: E402
-from medcoder.data.synth import generate_notes  # noqa: E402
-from medcoder.defaults import CHAMPION_URI  # noqa: E402
-from medcoder.export.artifact import export_coder  # noqa: E402
-from medcoder.export.mlflow_model import save_packaged_model  # noqa: E402
-from medcoder.inference.predict import predict_with_scores  # noqa: E402
-from medcoder.inference.routing import RoutingPolicy  # noqa: E402
-from medcoder.models.coder import MedicalCoder  # noqa: E402
-from medcoder.models.lit_module import CoderLitModule  # noqa: E402
-from medcoder.paths import default_tracking_uri  # noqa: E402
-from medcoder.serving.predict import ModelNotFoundError, check_store, registered_version  # noqa: E402
-
-CODES_PER_NOTE = 4  # about what a trained coder predicts on the synthetic notes
-
-
-def champion_uri() -> str | None:
-    """`models:/medcoder@champion` when the default tracking store has it, else None."""
-    uri = default_tracking_uri()
-    try:
-        check_store(uri)
-        mlflow.set_tracking_uri(uri)
-        registered_version(CHAMPION_URI, uri)
-    except ModelNotFoundError:
-        return None
-    return CHAMPION_URI
-
-
-def build_on_the_fly(encoder: str | None, notes: list, workdir: Path) -> str:
-    """Export an untrained coder over `encoder` and save it as a pyfunc folder; returns that folder."""
-    labels = coding_label_space(notes, None, top_k=50)
-    torch.manual_seed(0)
-    net = MedicalCoder(num_labels=len(labels), encoder=encoder, finetune="lora")
-    coder = CoderLitModule(net=net, labels=labels.to_list(), optimizer=functools.partial(torch.optim.AdamW, lr=1e-3))
-    _, scores = predict_with_scores(coder, notes)
-    threshold = float(np.clip(np.quantile(scores, 1 - CODES_PER_NOTE / len(labels)), 0.01, 0.99))
-    folder = export_coder(coder, workdir / "coder", threshold=threshold, routing=RoutingPolicy())
-    return str(save_packaged_model(folder, workdir / "pyfunc"))
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from medcoder.data.synth import generate_notes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,17 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         net = coder.net
 
         # The forward path's input: the pyfunc's own batches (length-sorted, same batch size), made once.
-        chunks = chunk_notes([r.text for r in notes], net.tokenizer, coder.chunking)
-        order = sorted(range(len(notes)), key=lambda i: chunks[i].n_tokens)
-        batches = []
-        for first in range(0, len(order), coder.batch_size):
-            batch = pad_chunks([chunks[i] for i in order[first : first + coder.batch_size]], net.tokenizer.pad_token_id)
-            batches.append((batch["input_ids"], batch["attention_mask"], batch["token_offsets"][..., 0] >= 0))
+        batches = forward_batches(net, [r.text for r in notes], coder.chunking, coder.batch_size)
 
-        @torch.no_grad()
         def forward() -> None:
-            for input_ids, attention_mask, token_mask in batches:
-                net(input_ids, attention_mask, token_mask)
+            bare_forward(net, batches)
 
         outputs = model.predict(inputs)  # warm-up of both paths, and a check that every note was coded
         forward()
@@ -142,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             forward_times.append(timed(forward) / len(notes))
 
     codes = sum(len(o["codes"]) for o in outputs) / len(outputs)
-    tokens = sum(c.n_tokens for c in chunks) / len(chunks)
+    tokens = sum(int(mask.sum()) for _, mask, _ in batches) / len(notes)
     pyfunc_ms, forward_ms = 1000 * statistics.median(pyfunc_times), 1000 * statistics.median(forward_times)
     print(
         f"model: {described}; {net.config['num_labels']} labels, threshold {coder.threshold:.3f}, "

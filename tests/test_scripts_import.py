@@ -13,7 +13,8 @@ SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "scripts").glob("*.py"))
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
-def test_script_imports(script: Path) -> None:
+def test_script_imports(script: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(script.parent))  # as `python scripts/NAME.py` does: for scripts/bench_kit
     spec = importlib.util.spec_from_file_location(f"script_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # runs the imports and definitions, not main()

@@ -96,7 +96,7 @@ def _library_versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- export
-def _merged_encoder(net: MedicalCoder) -> torch.nn.Module:
+def merged_encoder(net: MedicalCoder) -> torch.nn.Module:
     """A copy of the net's encoder with LoRA folded into the base weights (the net is not changed)."""
     encoder = copy.deepcopy(net.encoder)
     if net.finetune == "lora":
@@ -138,7 +138,7 @@ def export_coder(
     net: MedicalCoder = coder.net
 
     # 1. Encoder (LoRA merged) and tokenizer: a plain transformers folder.
-    _merged_encoder(net).save_pretrained(out / ENCODER_DIR)
+    merged_encoder(net).save_pretrained(out / ENCODER_DIR)
     net.tokenizer.save_pretrained(out / ENCODER_DIR)
 
     # 2. Heads: every weight of the net outside the encoder.
