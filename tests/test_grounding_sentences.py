@@ -43,3 +43,41 @@ def test_a_clause_stating_a_past_condition_is_read_for_the_conditions_name(claus
 @pytest.mark.parametrize("clause", ["He had a colonoscopy in 2015", "s/p cardiac cath 2019", "Mammogram 2023"])
 def test_a_past_procedure_or_test_names_no_past_condition(clause):
     assert past_condition_words(clause, (0, len(clause))) is None
+
+
+NOTES_FOR_BOUNDS = [
+    "Dx: CHF. 2. HTN.\n\nPt. seen vs Dr. Smith; fever. ",
+    "1. CHF.\n2. HTN\nNo fever.Cough; denies chest pain!  Hx of MI? yes",
+    "",
+    ".",
+    "a.\nb",
+]
+
+
+def test_sentence_lookups_from_the_precomputed_ends_equal_a_scan_of_the_note():
+    """`sentence_at` and the context check's sentence bounds read each note's sentence ends once (a long note's
+    grounding was quadratic); at every position they say what scanning the note from its start says."""
+    from medcoder.inference.grounding import context
+    from medcoder.inference.grounding.sentences import SENTENCE_END, sentence_at
+
+    def scanned_sentence(text: str, position: int) -> tuple[int, int]:
+        start = max((m.end() for m in SENTENCE_END.finditer(text, 0, position)), default=0)
+        following = SENTENCE_END.search(text, position)
+        return start, following.start() + 1 if following else len(text)
+
+    def scanned_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+        lo, hi = 0, len(text)
+        for m in context._SENTENCE_END.finditer(text):
+            if m.group() == "." and context._word_before(text, m.start()).lower() in context._ABBREVIATIONS:
+                continue
+            if m.end() <= start:
+                lo = m.end()
+            elif m.start() >= end:
+                return lo, m.end()
+        return lo, hi
+
+    for text in NOTES_FOR_BOUNDS:
+        for a in range(len(text) + 1):
+            assert sentence_at(text, a) == scanned_sentence(text, a), (text, a)
+            for b in range(a, len(text) + 1):
+                assert context._sentence_bounds(text, a, b) == scanned_bounds(text, a, b), (text, a, b)

@@ -37,6 +37,8 @@ Tuned on hand-written phrasings and checked against the embedded corpus's mentio
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -519,16 +521,21 @@ def blocks_grounding(status: str | None, setting: str | None, code: str | None =
 
 
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    lo, hi = 0, len(text)
-    for m in _SENTENCE_END.finditer(text):
-        if m.group() == "." and _word_before(text, m.start()).lower() in _ABBREVIATIONS:
-            continue
-        if m.end() <= start:
-            lo = m.end()
-        elif m.start() >= end:
-            hi = m.end()
-            break
-    return lo, hi
+    """[lo, hi): from the end of the last sentence end at or before `start` to the end of the first one at or
+    after `end` (a full stop after an abbreviation ends nothing)."""
+    starts, ends = _sentence_ends(text)
+    before = bisect.bisect_right(ends, start) - 1
+    after = bisect.bisect_left(starts, end)
+    return (ends[before] if before >= 0 else 0), (ends[after] if after < len(ends) else len(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _sentence_ends(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(starts, ends) of the note's sentence ends, found once per note: every mention of a long note asks for its
+    sentence, and scanning the note from its start each time made grounding quadratic in the note's length."""
+    found = [m for m in _SENTENCE_END.finditer(text)
+             if not (m.group() == "." and _word_before(text, m.start()).lower() in _ABBREVIATIONS)]  # fmt: skip
+    return tuple(m.start() for m in found), tuple(m.end() for m in found)
 
 
 def _word_before(text: str, i: int) -> str:

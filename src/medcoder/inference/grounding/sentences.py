@@ -8,6 +8,7 @@ with any context trigger, a qualifying word, a section header or a coding instru
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Sequence
@@ -44,9 +45,22 @@ SENTENCE_END = re.compile(r"(?<!^\d)(?<!^\s\d)(?<![\n(]\d)(?<![:.;]\s\d)(?<!\s\s
 
 def sentence_at(text: str, position: int) -> Span:
     """[start, end) of the sentence or line holding character `position` (end keeps its full stop)."""
-    sentence_start = max((m.end() for m in SENTENCE_END.finditer(text, 0, position)), default=0)
-    following = SENTENCE_END.search(text, position)
-    return sentence_start, following.start() + 1 if following else len(text)
+    starts, ends, newline = _sentence_ends(text)
+    # the ends of the text before `position`: a full stop right before it ends nothing there (what follows it
+    # is not in that text), a line break does
+    before = bisect.bisect_left(ends, position)
+    if before < len(ends) and ends[before] == position and newline[before]:
+        before += 1
+    following = bisect.bisect_left(starts, position)
+    return (ends[before - 1] if before else 0), (starts[following] + 1 if following < len(starts) else len(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _sentence_ends(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[bool, ...]]:
+    """(starts, ends, is a line break) of the note's SENTENCE_END matches, found once per note: every span of a
+    long note asks for its sentence, and scanning the note from its start each time was quadratic."""
+    found = list(SENTENCE_END.finditer(text))
+    return tuple(m.start() for m in found), tuple(m.end() for m in found), tuple(m.group() == "\n" for m in found)
 
 
 # a sentence holding any of these words (or any context trigger, `context.qualifies`) may negate,
@@ -243,12 +257,19 @@ def _search_targets(labels: tuple[Label, ...]) -> tuple[tuple[str | None, ...], 
     return statuses, np.array([system == ICD10CM and not is_value_code(code) for system, code in labels])
 
 
+def _inside_last(spans: Sequence[Span], starts: Sequence[int], span: Span) -> bool:
+    """Whether `span` lies inside one of the ordered, disjoint `spans` (whose `starts` are given)."""
+    i = bisect.bisect_right(starts, span[0]) - 1
+    return i >= 0 and span[1] <= spans[i][1]
+
+
 def status_sentences(text: str) -> dict[str, list[Span]]:
     """status -> the sentences that state it plainly (`context.states_status`), for the codes whose
     meaning that status is (family history Z80-Z84, personal history Z85-Z87): "Father with colon
     cancer" is no plain sentence, yet it is where Z80.0 is written."""
     searched = [s for s in sentences(text) if not is_coding_instruction(text[s[0] : s[1]])]
-    note_clauses = [c for c in clauses(text) if any(a <= c[0] and c[1] <= b for a, b in searched)]
+    starts = [a for a, _ in searched]  # in order and disjoint: only the last one starting at or before can hold it
+    note_clauses = [c for c in clauses(text) if _inside_last(searched, starts, c)]
     out = {}
     for status in (FAMILY, HISTORICAL):
         stating = [s for s in searched if states_status(text[s[0] : s[1]], status)]
