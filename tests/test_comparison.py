@@ -14,7 +14,7 @@ import sys
 
 import mlflow
 import pytest
-from test_model_card import make_notes, noisy_scores
+from scored_notes_support import make_notes, noisy_scores
 
 from medcoder import tracking
 from medcoder.cli import main as medcoder_main
