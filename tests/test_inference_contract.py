@@ -171,6 +171,19 @@ def test_a_drug_code_without_its_condition_is_rendered_and_checked():
     validate_contract_line(line, note_text=TEXT, is_valid=is_valid_code)
 
 
+@pytest.mark.parametrize(("codes", "reasons"), [
+    (["E11.22"], ["additional_code_missing:E11.22"]),  # the CKD stage: "stage 3a" where no label codes N18.31
+    (["E11.22", "N18.30"], []),
+    (["I13.0", "N18.4"], ["additional_code_missing:I13.0"]),  # and the type of heart failure
+    (["I13.0", "N18.4", "I50.22"], []),
+    (["J44.0", "J18.9"], []),
+])  # fmt: skip
+def test_a_combination_code_without_its_required_companion_is_routed(codes, reasons):
+    line = render(NotePrediction(id="n1", codes=tuple(pc(c, 0.99, span("A1c 9.8%")) for c in codes)))
+    assert line["review"]["reasons"] == reasons
+    validate_contract_line(line, note_text=TEXT, is_valid=is_valid_code)
+
+
 def test_numpy_scores_and_offsets_become_json_numbers():
     start, end = span("A1c 9.8%")
     pred = NotePrediction(

@@ -320,14 +320,14 @@ def vaccine_administration_by_payer(codes: list[PredictedCode], pred: NotePredic
 
 # acute lower respiratory infections: influenza and pneumonia (J09-J18), acute bronchitis,
 # bronchiolitis and unspecified acute lower respiratory infection (J20-J22)
-_LOWER_RESPIRATORY_INFECTIONS = tuple(f"J{n:02d}" for n in (*range(9, 19), 20, 21, 22))
+LOWER_RESPIRATORY_INFECTIONS = tuple(f"J{n:02d}" for n in (*range(9, 19), 20, 21, 22))
 
 
 def copd_with_infection(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """COPD with an acute lower respiratory infection is the combination J44.0, the infection coded as
     well (I.B.9 combination codes; tabular J44.0 "code also to identify the infection"). J44.9 goes;
     an exacerbation (J44.1) stays beside J44.0, as both are documented."""
-    copd, infection = _icd(codes, "J44.1", "J44.9"), _icd(codes, *_LOWER_RESPIRATORY_INFECTIONS)
+    copd, infection = _icd(codes, "J44.1", "J44.9"), _icd(codes, *LOWER_RESPIRATORY_INFECTIONS)
     if not copd or not infection or _icd(codes, "J44.0"):
         return codes, []
     combined = _derived("J44.0", copd[:1] + infection[:1], "copd_with_infection")

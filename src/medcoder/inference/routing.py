@@ -6,7 +6,8 @@ by the text (ungrounded: no evidence span, or evidence only on a negated/family/
 hypothetical mention), or costly when wrong: conditions payers audit most (sepsis; acute MI, acute
 stroke and active cancer outside a hospital stay) and the top office E/M levels (99205, 99215),
 which are the usual targets of upcoding reviews; and incomplete where a drug code's condition is not coded
-(`CONDITIONS_OF_DRUG_CODES`). Ungrounded codes are either kept and routed to review or removed, by
+(`CONDITIONS_OF_DRUG_CODES`) or a combination code's required companion is not
+(`COMPANIONS_OF_COMBINATION_CODES`). Ungrounded codes are either kept and routed to review or removed, by
 configuration; they are never passed through as accepted.
 
 Every reason is `<rule>:<code>`; the list is sorted by rule (REASON_ORDER), then system, then
@@ -23,6 +24,7 @@ from typing import Any
 
 from medcoder.codes.formats import CODE_SYSTEMS, CPT, ICD10CM, is_canonical
 from medcoder.data.predictions import NotePrediction, PredictedCode
+from medcoder.inference.guidelines import LOWER_RESPIRATORY_INFECTIONS
 
 UNGROUNDED_ACTIONS: tuple[str, ...] = ("review", "drop")
 # Rule order in `review.reasons`; invalid_code_removed, truncated, outside_label_space and no_diagnosis_code
@@ -37,6 +39,7 @@ REASON_ORDER: tuple[str, ...] = (
     "low_confidence",
     "ungrounded",
     "condition_not_coded",
+    "additional_code_missing",
     "high_risk",
     "em_level",
     "denial_risk",  # a billed line the payer will likely deny (medcoder predict --denial-risk; claims.risk)
@@ -68,6 +71,23 @@ DEFAULT_REVIEW_EM_CODES: tuple[str, ...] = ("99205", "99215")
 # aspirin, steroids) are not listed.
 CONDITIONS_OF_DRUG_CODES: dict[str, tuple[str, ...]] = {
     code: ("E08", "E09", "E10", "E11", "E13", "R73.0", "O24") for code in ("Z79.4", "Z79.84", "Z79.85")
+}
+# Combination codes whose tabular entry says "use additional code" (or "code also") for a companion the claim
+# must carry: the CKD stage of diabetic or hypertensive kidney disease (E08-E13 .22: N18.1-N18.6; I12, I13:
+# N18), the type of heart failure of hypertensive heart disease (I11.0, I13.0, I13.2: I50), the infection of
+# COPD with an acute lower respiratory infection (J44.0: J09-J22). A line holding the combination code without
+# one of its companions ("type 2 diabetes with CKD stage 3a" where no label codes N18.31) goes to a coder:
+# `additional_code_missing:<code>`. Each tuple is one companion, any of its prefixes will do.
+COMPANIONS_OF_COMBINATION_CODES: dict[str, tuple[tuple[str, ...], ...]] = {
+    **{f"{category}.22": (("N18",),) for category in ("E08", "E09", "E10", "E11", "E13")},
+    "I11.0": (("I50",),),
+    "I12.0": (("N18",),),
+    "I12.9": (("N18",),),
+    "I13.0": (("I50",), ("N18",)),
+    "I13.10": (("N18",),),
+    "I13.11": (("N18",),),
+    "I13.2": (("I50",), ("N18",)),
+    "J44.0": (LOWER_RESPIRATORY_INFECTIONS,),
 }
 _ICD10CM_PREFIX = re.compile(r"^[A-Z]([0-9]([0-9A-Z](\.[0-9A-Z]{0,4})?)?)?$")
 
@@ -152,7 +172,8 @@ def apply_routing(
 
     Ungrounded codes are removed when `policy.ungrounded == "drop"` (and then give no reasons),
     else kept with an `ungrounded:` reason. An E/M level with no score counts as low confidence. A drug
-    code kept without any code of the condition its drug treats is routed (`CONDITIONS_OF_DRUG_CODES`).
+    code kept without any code of the condition its drug treats is routed (`CONDITIONS_OF_DRUG_CODES`), and so is a
+    combination code without a companion its tabular entry requires (`COMPANIONS_OF_COMBINATION_CODES`).
     """
     kept: list[PredictedCode] = []
     reasons: list[tuple[str, str, str]] = []
@@ -174,6 +195,9 @@ def apply_routing(
         conditions = CONDITIONS_OF_DRUG_CODES.get(code, ())
         if conditions and not any(d.startswith(conditions) for d in diagnoses):
             reasons.append(("condition_not_coded", ICD10CM, code))
+        companions = COMPANIONS_OF_COMBINATION_CODES.get(code, ())
+        if any(not any(d.startswith(prefixes) for d in diagnoses) for prefixes in companions):
+            reasons.append(("additional_code_missing", ICD10CM, code))
     if pred.em_code is not None:
         if pred.em_score is None or pred.em_score < policy.min_em_confidence:
             reasons.append(("low_confidence", CPT, pred.em_code))
