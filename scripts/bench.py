@@ -356,6 +356,25 @@ def scale_figures(model, inputs: list[dict], sizes: Sizes) -> dict[str, float]: 
 
 
 # ---------------------------------------------------------------- main
+def spark_figures(model_uri: str, inputs: list[dict]) -> dict[str, float]:
+    """Notes/s of `medcoder score-spark`'s scoring job (Spark local[2], the registered model checked against its
+    seal, then read, scored and written; Spark's start not counted), or nothing without pyspark."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        progress("scale: no pyspark here, no Spark figure (pip install 'medcoder[spark]')")
+        return {}
+    from medcoder.serving.spark import score_records, spark_session
+
+    spark, owned = spark_session("local[2]")
+    try:
+        run = score_records(spark, [{"id": r["id"], "text": r["text"]} for r in inputs], model=model_uri)
+    finally:
+        if owned:
+            spark.stop()
+    return {"scale/spark_notes_per_s": run.notes_per_s}
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny random BERT, a few notes: checks the script runs")
@@ -407,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         values = infer_figures(model, inputs, fast_files, sizes)
         progress("scale: 16 chunks against 1")
         values |= scale_figures(model, inputs, sizes)
+        if source.startswith("models:/") and not args.smoke:
+            progress("scale: Spark scoring of the same notes (local[2])")
+            values |= spark_figures(source, inputs)
     values |= train_figures(sizes, Path(args.data_dir), args.threads)
     figures = Figures(values)
     for name, value in figures.printed():
