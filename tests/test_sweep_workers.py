@@ -18,7 +18,7 @@ from test_resume import finish, start_train
 from medcoder.data.synth import write_corpus
 from medcoder.jobs.sweep_storage import initialise_schema, sqlite_file, study_storage
 
-TRIALS_PER_WORKER = 2
+TRIALS_PER_WORKER = 1  # two workers, one trial each: enough to show they share the study; CI time is short
 # shorter fits than TINY's: a trial only has to log a real val/map
 FAST = [
     "trainer.max_epochs=1",
