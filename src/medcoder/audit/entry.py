@@ -85,6 +85,12 @@ class AuditEntry:
         return out
 
 
+def sets_line_modifiers(row: dict[str, Any]) -> bool:
+    """Whether a stored entry is a reviewer's modifier decision: a `modify` of a code into itself, which sets the
+    line's `modifiers` and passes no verdict on the code."""
+    return row["action"] == "modify" and row["replaces"] == row["code"]
+
+
 # the columns the hash covers, in the table: everything but the hash itself
 HASHED_COLUMNS: tuple[str, ...] = (
     "seq", "prev_hash", "hash_kind", *(name for name in AuditEntry.__dataclass_fields__),

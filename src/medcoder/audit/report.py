@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+from medcoder.audit.entry import sets_line_modifiers
 from medcoder.audit.store import AuditLog
 
 DECIDED = ("accept", "reject", "modify")
@@ -75,7 +76,7 @@ def compliance_report(log: AuditLog, model_name: str, model_version: str) -> Com
     for r in rows:
         if r["action"] not in DECIDED or r["note_id"] not in notes:
             continue
-        if r["action"] == "modify" and r["replaces"] == r["code"]:  # the line's modifiers set: no verdict on it
+        if sets_line_modifiers(r):  # the line's modifiers set: no verdict on the code
             continue
         code = r["replaces"] if r["action"] == "modify" else r["code"]
         key = (r["note_id"], r["code_system"], code)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from medcoder.audit.entry import AuditEntry, EvidenceRef, text_sha256
+from medcoder.audit.entry import AuditEntry, EvidenceRef, sets_line_modifiers, text_sha256
 from medcoder.audit.store import AuditLog
 from medcoder.claims.corrections import Correction
 from medcoder.claims.submission import Claim, ClaimLine
@@ -81,11 +81,9 @@ def _history(log: AuditLog, note_id: str) -> list[dict[str, Any]]:
     return log.rows(note_id=note_id, actions=(*set(_AUDIT_ACTION.values()), "attest"))
 
 
-def current_codes(log: AuditLog, encounter: Encounter) -> list[tuple[str, str, str]]:
-    """(system, code, status) after the decisions so far: status suggested, accepted, replaced, added or
-    rejected (rejected codes listed so the page shows them; never released)."""
+def _codes_after(encounter: Encounter, history: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
     codes = {label: "suggested" for label in encounter.suggested}
-    for row in _history(log, encounter.note_id):
+    for row in history:
         label = (row["code_system"], row["code"])
         if row["action"] == "reject":
             codes[label] = "rejected"
@@ -93,7 +91,7 @@ def current_codes(log: AuditLog, encounter: Encounter) -> list[tuple[str, str, s
             codes[label] = "accepted"
         elif row["action"] == "add":
             codes[label] = "added"
-        elif row["action"] == "modify" and row["replaces"] == row["code"]:  # its modifiers set
+        elif sets_line_modifiers(row):
             codes[label] = "modified"
         elif row["action"] == "modify":
             replaced = (row["code_system"], row["replaces"])
@@ -102,19 +100,30 @@ def current_codes(log: AuditLog, encounter: Encounter) -> list[tuple[str, str, s
     return [(system, code, status) for (system, code), status in codes.items()]
 
 
+def _modifiers_after(history: Sequence[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, ...]]:
+    # in chain order, so the last decision per code wins
+    return {(row["code_system"], row["code"]): tuple(json.loads(row["modifiers"] or "[]"))
+            for row in history if sets_line_modifiers(row)}  # fmt: skip
+
+
+def _attestation_in(history: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    return history[-1] if history and history[-1]["action"] == "attest" else None
+
+
+def current_codes(log: AuditLog, encounter: Encounter) -> list[tuple[str, str, str]]:
+    """(system, code, status) after the decisions so far: status suggested, accepted, replaced, added, modified or
+    rejected (rejected codes listed so the page shows them; never released)."""
+    return _codes_after(encounter, _history(log, encounter.note_id))
+
+
 def line_modifiers(log: AuditLog, encounter: Encounter) -> dict[tuple[str, str], tuple[str, ...]]:
     """(system, code) -> the modifiers its line carries: the last set by a `modifier` decision (none otherwise)."""
-    out: dict[tuple[str, str], tuple[str, ...]] = {}
-    for row in _history(log, encounter.note_id):
-        if row["action"] == "modify" and row["replaces"] == row["code"]:
-            out[(row["code_system"], row["code"])] = tuple(json.loads(row["modifiers"] or "[]"))
-    return out
+    return _modifiers_after(_history(log, encounter.note_id))
 
 
 def attestation(log: AuditLog, encounter: Encounter) -> dict[str, Any] | None:
     """The `attest` entry that releases the encounter: the last entry of its history, if it is one."""
-    history = _history(log, encounter.note_id)
-    return history[-1] if history and history[-1]["action"] == "attest" else None
+    return _attestation_in(_history(log, encounter.note_id))
 
 
 def _entry(encounter: Encounter, user: str, role: str, action: str, **fields: Any) -> AuditEntry:
@@ -199,11 +208,12 @@ def released(
     """(encounter, its attestation entry, its codes other than rejected ones) for every attested encounter: what
     the CSV lines and the 837P claims are both made of."""
     for encounter in encounters:
-        attested = attestation(log, encounter)
+        history = _history(log, encounter.note_id)  # read once: attestation, codes and modifiers all come from it
+        attested = _attestation_in(history)
         if attested is not None:
-            modifiers = line_modifiers(log, encounter)
+            modifiers = _modifiers_after(history)
             yield encounter, attested, [ReleasedCode(system, code, status, modifiers.get((system, code), ()))
-                                        for system, code, status in current_codes(log, encounter)
+                                        for system, code, status in _codes_after(encounter, history)
                                         if status != "rejected"]  # fmt: skip
 
 
