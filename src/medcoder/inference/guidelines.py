@@ -252,12 +252,24 @@ def diabetes_ckd(codes: list[PredictedCode], pred: NotePrediction, patient: Pati
     )
 
 
+# Medicare bills the administration of influenza, pneumococcal and hepatitis B vaccines with its own HCPCS codes
+# (CMS Medicare Claims Processing Manual, ch. 18, section 10.2): G0008, G0009, G0010; other payers take the CPT
+# administration code 90471 for one injected vaccine. The vaccine products of each family, by CPT code:
+_MEDICARE_ADMINISTRATION: dict[str, frozenset[str]] = {
+    "G0008": frozenset({"90630", "90653", "90654", "90655", "90656", "90657", "90658", "90660", "90661", "90662",
+                        "90664", "90666", "90667", "90668", "90672", "90673", "90674", "90682", "90685", "90686",
+                        "90687", "90688", "90689", "90694", "90756"}),
+    "G0009": frozenset({"90670", "90671", "90677", "90732"}),
+    "G0010": frozenset({"90739", "90740", "90743", "90744", "90746", "90747", "90759"}),
+}  # fmt: skip
+
+
 # vaccine products (CPT 90476-90759) and their administration (CPT 90460-90474; HCPCS G0008-G0010 for Medicare's
 # influenza, pneumococcal and hepatitis B vaccines)
 def _is_vaccination(code: PredictedCode) -> bool:
     if code.system == CPT and code.code.isdigit():
         return 90460 <= int(code.code) <= 90474 or 90476 <= int(code.code) <= 90759
-    return code.system == HCPCS and code.code in ("G0008", "G0009", "G0010")
+    return code.system == HCPCS and code.code in _MEDICARE_ADMINISTRATION
 
 
 def immunization_encounter(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
@@ -280,16 +292,6 @@ def immunization_encounter(codes: list[PredictedCode], pred: NotePrediction, pat
     return _replace_codes(codes, [], [z23], "immunization_encounter", "I.C.21.c.2")
 
 
-# Medicare bills the administration of influenza, pneumococcal and hepatitis B vaccines with its own HCPCS codes
-# (CMS Medicare Claims Processing Manual, ch. 18, section 10.2): G0008, G0009, G0010; other payers take the CPT
-# administration code 90471 for one injected vaccine. The vaccine products of each family, by CPT code:
-_MEDICARE_ADMINISTRATION: dict[str, frozenset[str]] = {
-    "G0008": frozenset({"90630", "90653", "90654", "90655", "90656", "90657", "90658", "90660", "90661", "90662",
-                        "90664", "90666", "90667", "90668", "90672", "90673", "90674", "90682", "90685", "90686",
-                        "90687", "90688", "90689", "90694", "90756"}),
-    "G0009": frozenset({"90670", "90671", "90677", "90732"}),
-    "G0010": frozenset({"90739", "90740", "90743", "90744", "90746", "90747", "90759"}),
-}  # fmt: skip
 _MEDICARE = re.compile(r"\bmedicare\b", re.IGNORECASE)
 
 
