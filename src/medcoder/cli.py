@@ -375,6 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     _audit_db_option(verify)
     verify.add_argument(
         "--expect-head", default=None, help="SEQ:HASH, a head an earlier verify printed: also catches entries "
+    gaps = sub.add_parser(
+        "care-gaps", help="documented values without their diagnosis, with draft queries (docs/GAPS.md)"
+    )
+    gaps.add_argument("--input", required=True, help="notes: prediction input or data-contract JSONL")
+    gaps.add_argument("--out", required=True, help="JSONL file of the gaps")
+    gaps.add_argument("--predictions", default=None, help="`medcoder predict` output: its codes instead of the notes'")
+    gaps.add_argument("--queries", action="store_true", help="add a drafted physician query to each gap")
+    gaps.set_defaults(func=_lazy("medcoder.gaps.cli:cmd_care_gaps"))
+
         "removed from the end",
     )  # fmt: skip
     verify.set_defaults(func=_lazy("medcoder.audit.cli:cmd_verify"))

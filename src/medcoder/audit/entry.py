@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-ACTIONS: tuple[str, ...] = ("suggest", "accept", "reject", "modify", "add", "attest", "export", "promote")
-ROLES: tuple[str, ...] = ("model", "coder", "auditor", "admin")
+ACTIONS: tuple[str, ...] = (
+    "suggest", "accept", "reject", "modify", "add", "attest", "export", "promote", "query", "answer",
+)  # fmt: skip
+ROLES: tuple[str, ...] = ("model", "coder", "auditor", "admin", "provider")  # provider: answers physician queries
 GENESIS = "0" * 64  # the previous hash of the first entry
 SHA256, HMAC_SHA256 = "sha256", "hmac-sha256"
 
@@ -53,6 +55,7 @@ class AuditEntry:
     code: str | None = None
     replaces: str | None = None  # a `modify` decision: the model's code that `code` replaces
     modifiers: tuple[str, ...] = ()  # a `modify` decision that sets the line modifiers of `code` (replaces == code)
+    query: str | None = None  # a `query` or `answer` entry: canonical JSON, no note text (migration 0004)
     model_name: str | None = None
     model_version: str | None = None
     manifest_sha256: str | None = None
@@ -97,7 +100,7 @@ HASHED_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 # columns a later migration added: hashed only when set, so that entries written before them still verify
 # (their hash was made without the column); setting one on such an entry changes its hash all the same
-ADDED_COLUMNS: frozenset[str] = frozenset({"modifiers"})
+ADDED_COLUMNS: frozenset[str] = frozenset({"modifiers", "query"})
 
 
 def entry_hash(columns: dict[str, Any], key: bytes | None) -> str:

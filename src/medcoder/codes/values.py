@@ -10,6 +10,7 @@ HbA1c of 5.7-6.4% (American Diabetes Association, Standards of Care, "Classifica
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _BMI = re.compile(r"\b(?:BMI|body mass index)\b[^0-9\n]{0,20}?(\d{2}(?:\.\d+)?)", re.IGNORECASE)
 _A1C = re.compile(
@@ -35,6 +36,7 @@ _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 # the N18 code of each documented stage (ICD-10-CM N18; end-stage renal disease is N18.6, I.C.14.a.2)
 CKD_STAGE_CODES = {"1": "N18.1", "2": "N18.2", "3": "N18.30", "3a": "N18.31", "3b": "N18.32", "4": "N18.4",
                    "5": "N18.5", "esrd": "N18.6"}  # fmt: skip
+BMI_PATTERN, A1C_PATTERN = _BMI, _A1C  # group 1: the number (measured_matches)
 PREDIABETES_A1C = (5.7, 6.4)
 PREDIABETES_CODE = "R73.03"
 
@@ -51,13 +53,19 @@ def adult_bmi_code(bmi: float) -> str:
     return "Z68.45"
 
 
-def _measured(pattern: re.Pattern[str], text: str) -> float | None:
-    """The first value of `pattern` in `text` that is a measurement, not a goal or a bound (`_NOT_MEASURED`
-    between the name and the number, or a goal word just before the name)."""
+def measured_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Every match of `pattern` (its group 1 is the number) in `text` that is a measurement, not a goal or a
+    bound (`_NOT_MEASURED` between the name and the number, or a goal word just before the name). Care-gap
+    detection (`medcoder.gaps`) reads the same values with their offsets."""
     for m in pattern.finditer(text):
         if not _NOT_MEASURED.search(text, m.start(), m.start(1)) and not _GOAL_BEFORE.search(text, 0, m.start()):
-            return float(m.group(1))
-    return None
+            yield m
+
+
+def _measured(pattern: re.Pattern[str], text: str) -> float | None:
+    """The first measured value of `pattern` in `text`."""
+    m = next(measured_matches(pattern, text), None)
+    return None if m is None else float(m.group(1))
 
 
 def documented_bmi(text: str) -> float | None:
