@@ -182,17 +182,20 @@ def test_a_past_condition_blocked_as_historical_becomes_its_history_code():
     assert old_mi.evidence == ((12, 18),) and old_mi.score == 0.93 and old_mi.rules_applied == ("history_codes",)
 
 
-def test_age_and_sex_edits_fix_the_preventive_band_and_drop_codes_that_cannot_apply():
+def test_age_and_sex_fixes_the_preventive_band_and_leaves_diagnoses_for_routing_to_name():
+    """A diagnosis the patient's age or sex rules out is never removed here: routing sends it to a coder with the
+    edit named (tests/test_age_sex_edits.py)."""
     adult = Patient(45, "M", "outpatient")
     pred = run(
         code("99395", system=CPT), code("Z00.129"), code("C50.919"), code("N40.0"), patient=adult, rule="age_and_sex"
     )
-    assert codes_of(pred) == {"99396", "N40.0"}
+    assert codes_of(pred) == {"99396", "Z00.129", "C50.919", "N40.0"}
     assert next(c for c in pred.codes if c.code == "99396").rules_applied == ("age_and_sex",)
-    woman = Patient(45, "F", "outpatient")
-    assert codes_of(run(code("N40.0"), code("C50.919"), patient=woman, rule="age_and_sex")) == {"C50.919"}
+    assert [e.to_dict() for e in pred.rules] == [
+        {"rule": "age_and_sex", "section": "I.B.12", "removed": ["99395"], "added": ["99396"]}
+    ]
     unknown = Patient(None, None, None)
-    assert codes_of(run(code("N40.0"), code("Z00.129"), patient=unknown, rule="age_and_sex")) == {"N40.0", "Z00.129"}
+    assert codes_of(run(code("99395", system=CPT), patient=unknown, rule="age_and_sex")) == {"99395"}
 
 
 def test_codes_an_excludes1_note_keeps_apart_are_never_reported_together():

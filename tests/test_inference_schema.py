@@ -37,6 +37,7 @@ def test_the_schema_files_in_docs_are_generated_from_the_types():
         "sex",
         "payer",
         "encounter_date",
+        "prior_visit_date",  # the E/M patient-status edit (medcoder.codes.age_sex)
         "dual_status",  # the enrollment fields risk adjustment reads (medcoder predict --risk-adjustment)
         "new_enrollee",
         "institutional",

@@ -50,6 +50,7 @@ def test_logged_model_is_code_plus_artifacts_with_a_type_hint_signature(
         "sex": ("string", False),
         "payer": ("string", False),  # read by the claim check (medcoder predict --denial-risk), not by the model
         "encounter_date": ("string", False),
+        "prior_visit_date": ("string", False),  # read by the E/M patient-status edit (codes.age_sex), not the model
         # read by risk adjustment (medcoder predict --risk-adjustment), not by the model
         "dual_status": ("string", False),
         "new_enrollee": ("boolean", False),

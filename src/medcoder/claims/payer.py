@@ -3,7 +3,9 @@ into the same remittance records (and, through `remittance_writer`, the same 835
 would be read into, while its rules stay hidden from the learner.
 
 Each payer (configs/payer/simulated.yaml) has code-pair edits with modifier indicators (CARC 236), unit
-limits (151), covered-diagnosis lists for procedures (11), age (6) and sex (7) edits, a medical review
+limits (151), covered-diagnosis lists for procedures (11), age (6) and sex (7) edits (with `age_sex_edits`,
+those of `codes.age_sex`, the same rules review routing and the claim check apply, plus the payer's own
+`age_ranges` and `sex_codes`), a medical review
 that denies a share of the lines whose service the record does not support (50) or whose every diagnosis
 it does not support (11), prior authorisation
 (197) and non-coding noise: eligibility (27), duplicates (18), timely filing (29). Paid lines carry the
@@ -26,6 +28,7 @@ import yaml
 from medcoder.claims.carc import carc_category
 from medcoder.claims.remittance import Adjustment, ClaimRemittance, RemittanceLine
 from medcoder.claims.submission import Claim, ClaimLine
+from medcoder.codes.age_sex import SEX_CONFLICT, line_edits
 from medcoder.codes.em import VISIT_EM_CODES
 
 # modifiers that bypass a code-pair edit of indicator 1 (a distinct procedural service, a separate encounter)
@@ -46,6 +49,7 @@ class PayerRules:
     covered_diagnoses: dict[str, tuple[str, ...]]
     age_ranges: dict[str, tuple[int, int]]
     sex_codes: dict[str, str]
+    age_sex_edits: bool  # deny what codes.age_sex rules out (CARC 6 age, 7 sex), before its own ranges
     unit_limits: dict[str, int]
     prior_authorization: tuple[str, ...]
     review_rate: float
@@ -80,12 +84,15 @@ def _rules(name: str, spec: Any, where: str) -> PayerRules:
     for code, sex in (spec.get("sex_codes") or {}).items():
         if sex not in ("M", "F"):
             raise PayerConfigError(f"{where}.sex_codes.{code}: expected M or F")
+    if not isinstance(spec.get("age_sex_edits", False), bool):
+        raise PayerConfigError(f"{where}.age_sex_edits: expected true or false")
     return PayerRules(
         name=name,
         code_pairs=tuple(pairs),
         covered_diagnoses={str(p): tuple(map(str, dx)) for p, dx in (spec.get("covered_diagnoses") or {}).items()},
         age_ranges=ages,
         sex_codes={str(c): str(s) for c, s in (spec.get("sex_codes") or {}).items()},
+        age_sex_edits=spec.get("age_sex_edits", False),
         unit_limits={str(c): int(n) for c, n in (spec.get("unit_limits") or {}).items()},
         prior_authorization=tuple(map(str, spec.get("prior_authorization") or ())),
         **{f: _rate(spec.get(f, 0.0), f"{where}.{f}") for f in
@@ -132,6 +139,8 @@ def _line_denial(
         if line.procedure == second and first in codes_on_claim and indicator != 9:
             if not (indicator == 1 and set(line.modifiers) & set(BYPASS_MODIFIERS)):
                 return "236"
+    if rules.age_sex_edits and (edits := line_edits(line.procedure, line.diagnoses, claim.age, claim.sex)):
+        return "7" if edits[0].rule == SEX_CONFLICT else "6"
     band = rules.age_ranges.get(line.procedure)
     if band is not None and claim.age is not None and not band[0] <= claim.age <= band[1]:
         return "6"

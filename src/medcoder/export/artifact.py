@@ -44,6 +44,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from medcoder.codes import code_set_versions, describe, is_valid_code
+from medcoder.codes.age_sex import PatientFacts
 from medcoder.codes.em import EM_CLASSES
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.icd11 import PACKAGED_TABLE_NAME, Icd11Translator, read_packaged_table
@@ -308,6 +309,7 @@ class ExportedCoder:
             return render_prediction(
                 note.id, note.text, prediction, model_info=self.model_info, policy=self.routing,
                 translator=self.translator, is_valid=is_valid_code, describe=describe, setting=note.setting,
+                patient=PatientFacts(note.age, note.sex, note.encounter_date, note.prior_visit_date),
             )  # fmt: skip
         except ContractError as exc:  # a coder bug: never emit the line, never fail the batch
             return _model_error(note.id, exc)

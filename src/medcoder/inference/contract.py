@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from medcoder.codes.age_sex import PatientFacts
 from medcoder.codes.errors import UnsupportedCodeSystemError
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM, is_canonical
 from medcoder.codes.icd11 import MAP_KINDS, Icd11Translator
@@ -134,9 +135,11 @@ def render_prediction(
     is_valid: CodeValidator,
     describe: Describer,
     setting: str | None = None,
+    patient: PatientFacts | None = None,
 ) -> dict[str, Any]:
     """One contract line (a dict ready for `json.dumps`) for one note of `setting` (routing reads it;
-    None: unknown); see the module docstring."""
+    None: unknown) and of a `patient` whose age, sex and visit history the age and sex edits check
+    (`codes.age_sex`; None: no edit); see the module docstring."""
     if pred.id != note_id:
         raise ContractError(f"prediction for note {pred.id!r} was given for note {note_id!r}")
     model = _model_object(model_info)
@@ -168,7 +171,9 @@ def render_prediction(
         em_score = _checked_score(em_score, f"note {note_id}, E/M {em_code}")
 
     # 2. Route: review reasons, ungrounded codes dropped or flagged.
-    kept, review = apply_routing(replace(pred, codes=tuple(codes), em_code=em_code, em_score=em_score), policy, setting)
+    kept, review = apply_routing(
+        replace(pred, codes=tuple(codes), em_code=em_code, em_score=em_score), policy, setting, patient
+    )
     note_reasons = [f"invalid_code_removed:{n_invalid}"] if n_invalid else []
     if pred.read_chars is not None:
         note_reasons.append(f"truncated:{int(pred.read_chars)}")

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from medcoder.codes.age_sex import age_edit, preventive_code
 from medcoder.codes.bmi import BMI_CATEGORY, has_weight_diagnosis, in_age_band, indicates_pregnancy
+from medcoder.codes.em import PREVENTIVE_EM_CODES
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.history import history_code
 from medcoder.codes.values import CKD_STAGE_CODES, documented_ckd_stage
@@ -464,46 +466,20 @@ def exam_findings(codes: list[PredictedCode], pred: NotePrediction, patient: Pat
     return _replace_codes(codes, exams, added, "exam_findings", "I.C.21.c.13")
 
 
-_PREVENTIVE_BANDS: tuple[tuple[int, str], ...] = (
-    (1, "1"),
-    (5, "2"),
-    (12, "3"),
-    (18, "4"),
-    (40, "5"),
-    (65, "6"),
-    (200, "7"),
-)
-
-
-def _preventive_code(code: str, age: int) -> str:
-    """99381-99387 (new) / 99391-99397 (established): the band by age in years."""
-    return code[:4] + next(digit for upper, digit in _PREVENTIVE_BANDS if age < upper)
-
-
 def age_and_sex(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
-    """Codes that the code set restricts by age or sex must fit the patient (I.B.12 and the code set's
-    own titles): a routine child exam (Z00.12x) is under 18, an adult one (Z00.0x) 18 and over; a
-    preventive visit (99381-99397) is billed in the patient's age band; codes titled "female" or
-    "male" fit only that sex. A code that fits no band is removed; a preventive band is corrected.
-    One visit is one preventive service, new (9938x) or established (9939x), never both: when a
-    correction lands beside the model's own in-band code, the model's surest in-band code stays."""
-    if patient.age is None and patient.sex is None:
+    """A preventive visit (99381-99397) is billed in the patient's age band (the CPT titles; the bands are
+    `codes.age_sex`'s): a code of another band is corrected, the one unambiguous fix of an age edit. A diagnosis
+    the patient's age or sex rules out (the Medicare Code Editor's groups, `codes.age_sex`) is never removed here:
+    review routing sends it to a coder with the edit named (`inference.routing`), since either the code or the
+    patient's facts may be wrong. One visit is one preventive service, new (9938x) or established (9939x), never
+    both: when a correction lands beside the model's own in-band code, the model's surest in-band code stays."""
+    if patient.age is None:
         return codes, []
     remove, add = [], []
     for c in codes:
-        if patient.age is not None and _is_preventive(c):
-            right = _preventive_code(c.code, patient.age)
-            if right != c.code:
-                remove.append(c)
-                add.append(replace(c, code=right, rules_applied=c.rules_applied + ("age_and_sex",)))
-            continue
-        if c.system != ICD10CM:
-            continue
-        child_exam, adult_exam = c.code.startswith("Z00.12"), c.code.startswith("Z00.0")
-        if patient.age is not None and ((child_exam and patient.age >= 18) or (adult_exam and patient.age < 18)):
+        if _is_preventive(c) and (right := preventive_code(c.code, patient.age)) != c.code:
             remove.append(c)
-        elif patient.sex in ("F", "M") and _wrong_sex(c.code, patient.sex):
-            remove.append(c)
+            add.append(replace(c, code=right, rules_applied=c.rules_applied + ("age_and_sex",)))
     preventive = [c for c in codes if c not in remove and _is_preventive(c)] + [c for c in add if _is_preventive(c)]
     if len(preventive) > 1:  # own codes before corrections, then the surest
         keep = max(preventive, key=lambda c: ("age_and_sex" not in c.rules_applied, c.score))
@@ -513,21 +489,26 @@ def age_and_sex(codes: list[PredictedCode], pred: NotePrediction, patient: Patie
 
 
 def _is_preventive(code: PredictedCode) -> bool:
-    return code.system == CPT and code.code[:4] in ("9938", "9939") and len(code.code) == 5
+    return code.system == CPT and code.code in PREVENTIVE_EM_CODES
 
 
-@functools.lru_cache(maxsize=4096)
-def _wrong_sex(code: str, sex: str) -> bool:
-    from medcoder.codes import describe
+# vaccine products given by mouth or nose: their administration is 90473/90474, not the injection codes 90471/90472
+_NOT_INJECTED = frozenset({"90625", "90660", "90672", "90680", "90681", "90690"})
 
-    words = set(re.findall(r"[a-z]+", describe(ICD10CM, code).lower()))
-    male_only = code.startswith(
-        ("N40", "C61", "N41", "N42", "N43", "N44", "N45", "N46", "N47", "N48", "N49", "N50", "N51")
-    )
-    female_only = code.startswith(("O", "Z3A", "N70", "N71", "N72", "N73", "N74", "N75", "N76", "N77", "N8", "N9"))
-    if sex == "F":
-        return male_only or ("male" in words and "female" not in words)
-    return female_only or ("female" in words and "male" not in words)
+
+def vaccine_admin_age(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """Immunization administration with counseling, 90460 (with 90461 per additional component), is for patients
+    through 18 years of age (CPT; `codes.age_sex`). From 19 on, 90460 alone beside injected vaccines is 90471, the
+    unambiguous code; beside 90461 (how many vaccines, not components, were given decides 90472) or a vaccine
+    given by mouth or nose (90473) it stays, and review routing sends it to a coder (`vaccine_admin_age:90460`)."""
+    if patient.age is None or age_edit(CPT, "90460", patient.age) is None:
+        return codes, []
+    counseled = [c for c in codes if c.system == CPT and c.code == "90460"]
+    products = {c.code for c in codes if c.system == CPT}
+    if not counseled or "90461" in products or products & _NOT_INJECTED:
+        return codes, []
+    add = [replace(counseled[0], code="90471", rules_applied=counseled[0].rules_applied + ("vaccine_admin_age",))]
+    return _replace_codes(codes, counseled, add, "vaccine_admin_age", "CPT 90460 (through 18 years), 90471")
 
 
 RULES: tuple[tuple[str, RuleFn], ...] = (
@@ -539,6 +520,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("diabetes_ckd", diabetes_ckd),
     ("copd_with_infection", copd_with_infection),
     ("immunization_encounter", immunization_encounter),
+    ("vaccine_admin_age", vaccine_admin_age),
     ("vaccine_administration_by_payer", vaccine_administration_by_payer),
     ("unspecified_beside_specific", unspecified_beside_specific),
     ("integral_symptoms", integral_symptoms),

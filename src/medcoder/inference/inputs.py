@@ -52,7 +52,7 @@ ERROR_KINDS: tuple[str, ...] = (
 # MIMIC-IV discharge summaries reach ~60k characters; beyond 100k a "note" is almost always a
 # concatenated export or a wrong column, and would cost minutes of encoder time on CPU.
 DEFAULT_MAX_CHARS = 100_000
-INPUT_FIELD_ORDER = ("id", "text", "setting", "age", "sex", "payer", "encounter_date",
+INPUT_FIELD_ORDER = ("id", "text", "setting", "age", "sex", "payer", "encounter_date", "prior_visit_date",
                      "dual_status", "new_enrollee", "institutional", "pregnant", "submitted_codes")  # fmt: skip
 _INPUT_FIELDS = frozenset(INPUT_FIELD_ORDER)
 # Data-contract fields a prediction input may carry; they are not used for prediction.
@@ -82,6 +82,9 @@ class InputNote:
     # predict --denial-risk): the payer billed and the date of service
     payer: str | None = None
     encounter_date: str | None = None
+    # not used by the model: the patient's last visit with the practice, which makes the patient new or established
+    # (the E/M patient-status edit, medcoder.codes.age_sex); only with `encounter_date`, and not after it
+    prior_visit_date: str | None = None
     # not used by the model either: what risk adjustment scores the codes with (medcoder predict
     # --risk-adjustment, docs/RISK.md): the enrollment fields, a pregnancy, the codes already submitted
     dual_status: str | None = None
@@ -229,11 +232,36 @@ def validate_input(obj: Any, max_chars: int, *, line: int | None = None) -> Inpu
         first = exc.errors(include_input=False, include_url=False, include_context=False)[0]
         field = ".".join(str(part) for part in first["loc"])
         return error("invalid_field", f"field {field!r}: {first['msg']}")
+    dates = date_problem(record.encounter_date, record.prior_visit_date)
+    if dates is not None:
+        return error("invalid_field", dates)
     submitted = None if record.submitted_codes is None else tuple(record.submitted_codes)
     return InputNote(id=note_id, text=text, setting=record.setting, age=record.age, sex=record.sex, line=line,
-                     payer=record.payer, encounter_date=record.encounter_date, dual_status=record.dual_status,
+                     payer=record.payer, encounter_date=record.encounter_date,
+                     prior_visit_date=record.prior_visit_date, dual_status=record.dual_status,
                      new_enrollee=record.new_enrollee, institutional=record.institutional, pregnant=record.pregnant,
                      submitted_codes=submitted)  # fmt: skip
+
+
+def date_problem(encounter_date: str | None, prior_visit_date: str | None) -> str | None:
+    """What is wrong with the dates of a record, naming the field (values are dates, never note text), or None:
+    each must be a calendar date, and `prior_visit_date` needs an `encounter_date` it is not after, since the
+    patient-status edit compares the two (`medcoder.codes.age_sex`)."""
+    from datetime import date
+
+    parsed = {}
+    for field, value in (("encounter_date", encounter_date), ("prior_visit_date", prior_visit_date)):
+        try:
+            parsed[field] = None if value is None else date.fromisoformat(value)
+        except ValueError:
+            return f"field {field!r}: {value} is not a calendar date"
+    if parsed["prior_visit_date"] is None:
+        return None
+    if parsed["encounter_date"] is None:
+        return "field 'prior_visit_date': needs 'encounter_date', the date of service it is compared with"
+    if parsed["prior_visit_date"] > parsed["encounter_date"]:
+        return "field 'prior_visit_date': is after 'encounter_date' (the last visit before this one)"
+    return None
 
 
 def request_problem(

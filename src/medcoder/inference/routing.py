@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from medcoder.codes.age_sex import EDIT_RULES, PatientFacts, prediction_edits
 from medcoder.codes.formats import CODE_SYSTEMS, CPT, ICD10CM, is_canonical
 from medcoder.data.predictions import NotePrediction, PredictedCode
 from medcoder.inference.guidelines import LOWER_RESPIRATORY_INFECTIONS
@@ -42,6 +43,7 @@ REASON_ORDER: tuple[str, ...] = (
     "additional_code_missing",
     "high_risk",
     "em_level",
+    *EDIT_RULES,  # a code the patient's age, sex or visit history rules out (medcoder.codes.age_sex)
     "denial_risk",  # a billed line the payer will likely deny (medcoder predict --denial-risk; claims.risk)
     "hcc_high_risk",  # an HCC HHS-OIG lists as high-risk (medcoder predict --risk-adjustment; medcoder.risk)
 )
@@ -165,7 +167,7 @@ def sort_reasons(reasons: Iterable[tuple[str, str, str]]) -> list[str]:
 
 
 def apply_routing(
-    pred: NotePrediction, policy: RoutingPolicy, setting: str | None = None
+    pred: NotePrediction, policy: RoutingPolicy, setting: str | None = None, patient: PatientFacts | None = None
 ) -> tuple[tuple[PredictedCode, ...], dict[str, Any]]:
     """(codes that stay in the output, in input order; `{"required": bool, "reasons": [...]}`) for a
     note of `setting` (inpatient, outpatient; None: unknown).
@@ -173,7 +175,9 @@ def apply_routing(
     Ungrounded codes are removed when `policy.ungrounded == "drop"` (and then give no reasons),
     else kept with an `ungrounded:` reason. An E/M level with no score counts as low confidence. A drug
     code kept without any code of the condition its drug treats is routed (`CONDITIONS_OF_DRUG_CODES`), and so is a
-    combination code without a companion its tabular entry requires (`COMPANIONS_OF_COMBINATION_CODES`).
+    combination code without a companion its tabular entry requires (`COMPANIONS_OF_COMBINATION_CODES`). With the
+    `patient`'s facts, each code or E/M level they rule out is routed with its edit named (`codes.age_sex`:
+    `sex_conflict:N40.0`, `em_patient_status:99203`); a fact the input does not give fires no edit.
     """
     kept: list[PredictedCode] = []
     reasons: list[tuple[str, str, str]] = []
@@ -203,5 +207,8 @@ def apply_routing(
             reasons.append(("low_confidence", CPT, pred.em_code))
         if pred.em_code in policy.review_em_codes:
             reasons.append(("em_level", CPT, pred.em_code))
+    if patient is not None:
+        labels = [(c.system, c.code) for c in kept] + ([(CPT, pred.em_code)] if pred.em_code is not None else [])
+        reasons += [(edit.rule, edit.system, edit.code) for edit in prediction_edits(labels, patient)]
     ordered = sort_reasons(reasons)
     return tuple(kept), {"required": bool(ordered), "reasons": ordered}

@@ -63,6 +63,11 @@ class PredictionInput(BaseModel):
     encounter_date: str | None = Field(
         None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="date of service, YYYY-MM-DD (edits are looked up by it)"
     )
+    prior_visit_date: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="the patient's last visit with the practice (same "
+        "specialty), YYYY-MM-DD, not after encounter_date: within 3 years the patient is established, and a "
+        "new-patient E/M code is routed to review (em_patient_status)"
+    )  # fmt: skip
     # enrollment fields: read by risk adjustment only (medcoder predict --risk-adjustment), never by the model
     dual_status: DualStatus | None = Field(
         None, description="CMS Medicare-Medicaid dual eligibility code: '00' not dual, '02'/'04'/'08' full, "
