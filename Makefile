@@ -57,7 +57,8 @@ FORCE:
 train: install $(CORPUS)/train.jsonl ## the main job: corpus, baseline, train + evaluate, register, promote, card
 	$(BIN)/medcoder baseline --dataset embedded --data-dir $(CORPUS)
 	$(BIN)/medcoder-train corpus.notes=$(NOTES) corpus.seed=$(SEED)
-	$(BIN)/medcoder register --run-id latest
+	@# FAST_PATH=onnx-int8 (or onnx-fp32) packages the ONNX encoder with the version (docs/SCALE.md)
+	$(BIN)/medcoder register --run-id latest $(if $(FAST_PATH),--fast-path $(FAST_PATH))
 	@# a refused promotion (gates not met) keeps the current champion; it is not a failed job
 	-$(BIN)/medcoder promote --eval-set $(CORPUS)/test.jsonl
 	$(BIN)/medcoder card --model models:/medcoder@champion --out outputs/model_card

@@ -354,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--experiment", default="medcoder", help="experiment searched by --run-id latest (default medcoder)"
     )
     register.add_argument("--name", default="medcoder", help="registered model name (default medcoder)")
+    register.add_argument(
+        "--fast-path",
+        choices=("onnx-fp32", "onnx-int8"),  # medcoder.export.fast_path.FAST_PATHS (not imported here: torch)
+        help="package the encoder as ONNX (float32 or dynamic int8) with the model, its code-set agreement "
+        "with the float path recorded on the version (docs/SCALE.md)",
+    )
     register.set_defaults(func=_lazy("medcoder.registry.register:cmd_register"))
 
     promote = sub.add_parser(

@@ -83,8 +83,6 @@ def export_fast_encoder(net: MedicalCoder, out_dir: str | Path, fast_path: FastP
     if fast_path not in FAST_PATHS:
         raise ValueError(f"fast_path must be one of {', '.join(FAST_PATHS)}, got {fast_path!r}")
     _onnxruntime()
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
     out = Path(out_dir)
@@ -112,11 +110,30 @@ def export_fast_encoder(net: MedicalCoder, out_dir: str | Path, fast_path: FastP
     traced.unlink()
     if fast_path == "onnx-fp32":
         return float_path
-    int8_path = out / FILE_NAMES["onnx-int8"]
+    return quantize_int8(float_path, out / FILE_NAMES["onnx-int8"])
+
+
+def quantize_int8(
+    float_path: Path, int8_path: Path, *, per_channel: bool = True, nodes_to_exclude: Sequence[str] = ()
+) -> Path:
+    """`float_path` (a fused encoder this module wrote) with its MatMul and Attention weights dynamically
+    quantised to int8, written to `int8_path`; `nodes_to_exclude` (node names) stay in float."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     # the fused nodes are of onnxruntime's own domain, whose output types ONNX shape inference cannot tell
-    quantize_dynamic(float_path, int8_path, weight_type=QuantType.QInt8, per_channel=True,
+    quantize_dynamic(float_path, int8_path, weight_type=QuantType.QInt8, per_channel=per_channel,
+                     nodes_to_exclude=list(nodes_to_exclude),
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # fmt: skip
     return int8_path
+
+
+def quantizable_nodes(float_path: Path) -> list[str]:
+    """Names of the nodes `quantize_int8` turns into int8 (fused Attention and MatMul), in graph order."""
+    import onnx
+
+    graph = onnx.load(str(float_path), load_external_data=False).graph
+    return [node.name for node in graph.node if node.op_type in ("Attention", "MatMul")]
 
 
 class OnnxEncoder(nn.Module):

@@ -51,6 +51,7 @@ from packaging.version import Version
 
 import medcoder
 from medcoder.export.artifact import FORMAT, MODEL_NAME, ExportedCoder, export_coder, load_exported
+from medcoder.export.fast_packaging import read_fast_path, with_packaged_fast_path
 from medcoder.export.registration import registered_version
 from medcoder.inference.inputs import (
     DEFAULT_MAX_CHARS,
@@ -87,12 +88,15 @@ RUNTIME_LIBRARIES: tuple[str, ...] = (
     # is installed, and medcoder installs it for the review app's forms; pinned so the environment is the same
     "python-multipart",
 )
+FAST_PATH_LIBRARIES: tuple[str, ...] = ("onnxruntime",)  # what loading a packaged ONNX encoder imports
 CODE_PATHS: tuple[str, ...] = (str(Path(medcoder.__file__).resolve().parent),)
 
 
-def pip_requirements() -> list[str]:
-    """The runtime libraries pinned to the installed public versions (local labels such as `+cpu` dropped)."""
-    return [f"{name}=={Version(importlib.metadata.version(name)).public}" for name in RUNTIME_LIBRARIES]
+def pip_requirements(fast_path: bool = False) -> list[str]:
+    """The runtime libraries pinned to the installed public versions (local labels such as `+cpu` dropped);
+    onnxruntime too for a model that packages the ONNX fast path (medcoder.export.fast_packaging)."""
+    names = (*RUNTIME_LIBRARIES, *FAST_PATH_LIBRARIES) if fast_path else RUNTIME_LIBRARIES
+    return [f"{name}=={Version(importlib.metadata.version(name)).public}" for name in names]
 
 
 def _is_missing(value: Any) -> bool:
@@ -144,11 +148,12 @@ class MedcoderPyfunc(mlflow.pyfunc.PythonModel):
         self.max_request_chars = int(config.get("max_request_chars") or DEFAULT_MAX_REQUEST_CHARS)
         coder_dir = Path(context.artifacts[ARTIFACT_KEY])
         model_dir = coder_dir.parent.parent  # MLflow keeps artifacts at <model>/artifacts/<key>
-        self.coder = load_exported(
+        coder = load_exported(
             coder_dir,
             model_name=config.get("model_name") or MODEL_NAME,
             model_version=config.get("model_version") or registered_version(model_dir),
         )
+        self.coder = with_packaged_fast_path(coder, coder_dir)  # the ONNX encoder when packaged (fast_packaging)
 
     def predict(
         self,
@@ -176,7 +181,7 @@ def _pyfunc_arguments(artifact_dir: str | Path) -> dict[str, Any]:
     return {
         "python_model": str(PYFUNC_CODE_FILE),
         "artifacts": {ARTIFACT_KEY: str(Path(artifact_dir))},
-        "pip_requirements": pip_requirements(),
+        "pip_requirements": pip_requirements(fast_path=read_fast_path(artifact_dir) is not None),
         "code_paths": list(CODE_PATHS),
         "input_example": INPUT_EXAMPLE,
         # every key a loader may set (MLflow ignores load-time keys that were not logged)

@@ -33,7 +33,11 @@ TABLE_COLUMNS: tuple[str, ...] = ("gate", "metric", "challenger", "champion", "c
 
 # Gates that `None` switches off: the optional floor, and the distractor gate for evaluation sets
 # that carry no distractor mentions (CodiEsp), where the rate is undefined and would refuse every model.
-OPTIONAL_GATES: tuple[str, ...] = ("min_micro_f1", "max_distractor_fp_rate_increase")
+OPTIONAL_GATES: tuple[str, ...] = ("min_micro_f1", "max_distractor_fp_rate_increase", "min_fast_path_agreement")
+# The challenger version's tag (medcoder.export.fast_packaging) that `min_fast_path_agreement` reads: the share of
+# notes on which its packaged ONNX encoder returned the float path's code set. A version without the tag has no
+# fast path, and the gate does not apply to it.
+FAST_PATH_AGREEMENT = "fast_path_agreement"
 # How much gold an evaluation set needs before any gate is applied (medcoder.registry.eval_guard).
 COUNT_FIELDS: tuple[str, ...] = ("min_labelled_notes", "min_gold_codes")
 
@@ -49,6 +53,7 @@ class Gates:
     max_invalid_code_rate: float = 0.0
     max_contract_violation_rate: float = 0.0
     min_micro_f1: float | None = None
+    min_fast_path_agreement: float | None = 0.99
     min_labelled_notes: int = 10
     min_gold_codes: int = 20
 
@@ -127,7 +132,8 @@ def check_gates(
     Metric keys are those of `contract_eval` (`micro_f1`, `ungrounded_code_rate`,
     `distractor_false_positive_rate`, `invalid_code_rate`, `contract_violation_rate`).
     `champion_metrics=None` means there is no champion: relative gates are reported as not
-    applicable and do not block.
+    applicable and do not block. `fast_path_agreement` among the challenger's metrics (its version tag,
+    `fast_path_metrics`) is held to `min_fast_path_agreement`; without it that gate does not apply.
     """
     rows: list[dict[str, Any]] = []
     reasons: list[str] = []
@@ -207,6 +213,8 @@ def check_gates(
     absolute("max_contract_violation_rate", "contract_violation_rate", gates.max_contract_violation_rate, at_most=True)
     if gates.min_micro_f1 is not None:
         absolute("min_micro_f1", "micro_f1", gates.min_micro_f1, at_most=False)
+    if gates.min_fast_path_agreement is not None and FAST_PATH_AGREEMENT in challenger_metrics:
+        absolute("min_fast_path_agreement", FAST_PATH_AGREEMENT, gates.min_fast_path_agreement, at_most=False)
 
     passed = not reasons
     if passed:
@@ -217,3 +225,14 @@ def check_gates(
         )
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     return GateDecision(passed=passed, reasons=reasons, table=table)
+
+
+def fast_path_metrics(version_tags: Mapping[str, str]) -> dict[str, float]:
+    """`{fast_path_agreement: value}` from a version's tags when it packages a fast path, else empty; a tag
+    that is not a number reads as NaN, which fails the gate."""
+    if FAST_PATH_AGREEMENT not in version_tags:
+        return {}
+    try:
+        return {FAST_PATH_AGREEMENT: float(version_tags[FAST_PATH_AGREEMENT])}
+    except ValueError:
+        return {FAST_PATH_AGREEMENT: math.nan}

@@ -7,7 +7,8 @@ Sequence:
    challenger or champion learned from), before anything is scored;
 3. score both FROM THE REGISTRY through the prediction contract on the SAME pinned evaluation set
    (`contract_eval`, every code of the set in scope, so different label spaces compare fairly);
-4. apply the gates (`gates.check_gates`; no champion = first promotion = absolute gates only);
+4. apply the gates (`gates.check_gates`; no champion = first promotion = absolute gates only; a challenger
+   that packages an ONNX fast path is also held to `min_fast_path_agreement` by its `fast_path_agreement` tag);
 5. record the decision on the challenger version as tags, whatever it is:
    `promotion.decision` (promoted | refused), `promotion.reason`, `promotion.at`,
    `promotion.eval_set_sha256`, `promotion.eval_set`, `promotion.eval_set.provenance` (JSON: file and
@@ -47,7 +48,7 @@ from medcoder.paths import config_dir
 from medcoder.registry.alias_history import record_alias_change
 from medcoder.registry.client import CHALLENGER, CHAMPION, MODEL_NAME, RegistryError, alias_version, get_client
 from medcoder.registry.eval_guard import check_gold, check_overlap, provenance
-from medcoder.registry.gates import TABLE_COLUMNS, GateDecision, Gates, check_gates, load_gates
+from medcoder.registry.gates import TABLE_COLUMNS, GateDecision, Gates, check_gates, fast_path_metrics, load_gates
 from medcoder.registry.scoring import evaluate_registered
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def promote(
     try:
         challenger_metrics = evaluate_registered(
             challenger.version, eval_set, name=name, client=client, batch_size=batch_size
-        ).metrics
+        ).metrics | fast_path_metrics(challenger.tags or {})
     except ContractError as err:
         decision = GateDecision(
             passed=False,

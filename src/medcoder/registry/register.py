@@ -9,6 +9,10 @@ registered (a tampered or unsealed artifact is refused), and the seal over the W
 (`model_seal.sha256`, `model_seal.files`; `medcoder.registry.seal`), which every later download
 of the version is checked against before any of its code is imported.
 
+`--fast-path onnx-fp32|onnx-int8` first packages the ONNX Runtime encoder with the run's model (a new
+packaged model of the same run, `medcoder.registry.fast_path`) and registers that; any version whose folder
+packages a fast path carries its measured agreement as tags (`fast_path`, `fast_path_agreement`, ...).
+
 Registering never touches `@champion`: the new version gets `@challenger`, and only `medcoder
 promote` (with its gates) can make it champion. Every alias move is appended to the registered
 model's alias history (`medcoder.registry.alias_history`).
@@ -35,6 +39,7 @@ from medcoder.codes import code_set_versions
 from medcoder.inference.manifest import MANIFEST_NAME, verify_manifest
 from medcoder.registry.alias_history import record_alias_change
 from medcoder.registry.client import CHALLENGER, MODEL_NAME, RegistryError, get_client, is_not_found
+from medcoder.registry.fast_path import fast_path_tags, log_fast_path_model
 from medcoder.registry.seal import seal_tags
 
 log = logging.getLogger(__name__)
@@ -168,8 +173,19 @@ def ensure_registered_model(client: MlflowClient, name: str) -> None:
             raise
 
 
-def register_run(run_id: str, *, name: str = MODEL_NAME, client: MlflowClient | None = None) -> ModelVersion:
-    """Register `runs:/<run_id>/model` as a new version of `name`, tag it, and point `@challenger` at it."""
+def register_run(
+    run_id: str,
+    *,
+    name: str = MODEL_NAME,
+    client: MlflowClient | None = None,
+    fast_path: str | None = None,
+    fast_path_notes: int | None = None,
+) -> ModelVersion:
+    """Register `runs:/<run_id>/model` as a new version of `name`, tag it, and point `@challenger` at it.
+
+    `fast_path` (onnx-fp32 | onnx-int8): first package the ONNX encoder with the model, measured on the
+    first `fast_path_notes` embedded validation notes (all by default), and register that (registry.fast_path).
+    """
     client = get_client(client)
     run = get_run(client, run_id)
     source, model_id = find_packaged_model(client, run)
@@ -177,7 +193,15 @@ def register_run(run_id: str, *, name: str = MODEL_NAME, client: MlflowClient | 
         # Verified on a downloaded copy: the bytes hashed are the bytes the store serves.
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=client.tracking_uri)
         manifest_sha256 = sealed_manifest_hash(local)
-        tags = {**version_tags(run, manifest_sha256), **seal_tags(local)}
+        if fast_path is not None:  # built on the verified float copy, logged, then downloaded and verified again
+            source, model_id = log_fast_path_model(
+                client, run_id, sealed_folder(local), fast_path, MODEL_ARTIFACT_PATH, fast_path_notes
+            )
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=f"{tmp}/fast", tracking_uri=client.tracking_uri
+            )
+            manifest_sha256 = sealed_manifest_hash(local)
+        tags = {**version_tags(run, manifest_sha256), **seal_tags(local), **fast_path_tags(sealed_folder(local))}
 
     ensure_registered_model(client, name)
     created = client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
@@ -220,7 +244,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     """`medcoder register --run-id ID|latest`: prints the new version and its tags."""
     client = get_client()
     run_id = latest_training_run(client, args.experiment) if args.run_id == "latest" else args.run_id
-    version = register_run(run_id, name=args.name, client=client)
+    version = register_run(run_id, name=args.name, client=client, fast_path=args.fast_path)
     print(f"registered run {run_id} as {version.name} version {version.version} (@{CHALLENGER})")
     for key in sorted(version.tags):
         print(f"  {key} = {version.tags[key]}")
