@@ -259,3 +259,17 @@ def test_a_disease_named_as_what_a_test_looks_for_is_no_mention_of_it(text, name
     start = text.rindex(named) if at == -1 else text.index(named)
     code = "U07.1" if "COVID" in named else "J02.0"
     assert _status(text, (start, start + len(named)), "ICD-10-CM", code) == status
+
+
+def test_the_visit_code_takes_the_family_the_note_states_and_quotes_those_words() -> None:
+    text = "New patient, establishing care. " + TEXT
+    tokens = chunk_note(text, load_tokenizer(None), Chunking(chunk_size=12, chunk_overlap=2, max_chunks=20))
+    offs = np.array([o for o_ in tokens.offsets for o in o_])
+    htn = (text.index("essential hypertension"), text.index("essential hypertension") + len("essential hypertension"))
+    rows = np.stack([attention_on(offs, (htn, 1.0))] * 3)
+    tags = np.array(bio_tags_for_spans(offs.tolist(), [htn]))
+    scores = np.array([0.1, 0.1, 0.1], dtype=np.float32)
+    pred = ground_note("n1", text, "outpatient", LABELS, scores, rows, tags, offs, 0.5,
+                       em_probs=em_probs_for("99214"), em_attention=rows[0])  # fmt: skip
+    assert pred.em_code == "99204"  # the head's level 4, billed as the new patient the note says it is
+    assert "New patient" in [text[s:e] for s, e in pred.em_evidence]

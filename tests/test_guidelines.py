@@ -357,3 +357,47 @@ def test_the_payer_of_a_served_note_reaches_the_guideline_layer():
     note = validate_input(given, 10_000, line=1)
     patient = Patient.of(note_record(note))
     assert (patient.payer, patient.age) == ("medicare", 70)
+
+
+def test_a_grounded_routine_exam_keeps_the_preventive_visit_the_verifier_turned_down():
+    """The visit code's words are an age band and a status ("Check-up visit, established patient, age 18 to 39"), which
+    a note writes as "23-year-old man, return patient": the exam's own grounded words carry the visit."""
+    young_man = Patient(23, "M", "outpatient", patient_status="established")
+    pred = run(code("Z00.00", 0.97, span=(40, 55)), code("36415", system=CPT, span=(70, 80)), patient=young_man,
+               rule="preventive_visit", verifier_rejected=((CPT, "99396"), (CPT, "99395")))  # fmt: skip
+    visit = next(c for c in pred.codes if c.system == CPT and c.code.startswith("993"))
+    assert (visit.code, visit.score, visit.evidence, visit.grounded) == ("99395", 0.97, ((40, 55),), True)
+    assert visit.rules_applied == ("preventive_visit",)
+    assert [e.to_dict() for e in pred.rules] == [
+        {"rule": "preventive_visit", "section": "I.C.21.c.13", "removed": [], "added": ["99395"]}
+    ]
+    # a new patient (stated), a child's exam: the new-patient code of the child's band
+    girl = Patient(13, "F", "outpatient", patient_status="new")
+    child = run(code("Z00.129"), patient=girl, rule="preventive_visit", verifier_rejected=((CPT, "99394"),))
+    assert codes_of(child) == {"Z00.129", "99384"}
+    # no stated status: the family the model scored
+    unstated = run(code("Z00.00"), patient=Patient(70, "F", "outpatient"), rule="preventive_visit",
+                   verifier_rejected=((CPT, "99387"),))  # fmt: skip
+    assert codes_of(unstated) == {"Z00.00", "99387"}
+
+
+@pytest.mark.parametrize(
+    "codes, rejected, patient",
+    [
+        ([code("Z00.00")], (), Patient(40, "M", "outpatient")),  # the model billed no preventive visit
+        ([code("Z00.00", grounded=False)], ((CPT, "99396"),), Patient(40, "M", "outpatient")),  # exam not grounded
+        ([code("I10")], ((CPT, "99396"),), Patient(40, "M", "outpatient")),  # no routine exam
+        ([code("Z00.00")], ((CPT, "99396"),), Patient(None, "M", "outpatient")),  # no age: no band
+        ([code("Z00.00")], ((CPT, "99396"),), Patient(40, "M", "inpatient")),
+        ([code("Z00.00"), code("99386", system=CPT, span=(9, 12))], ((CPT, "99396"),), Patient(40, "M", "outpatient")),
+    ],
+)
+def test_no_preventive_visit_is_added_without_an_exam_a_scored_visit_and_an_age(codes, rejected, patient):
+    pred = run(*codes, patient=patient, rule="preventive_visit", verifier_rejected=rejected)
+    assert codes_of(pred) == {c.code for c in codes} and pred.rules == ()
+
+
+def test_the_patients_stated_status_is_read_from_the_note():
+    note = NoteRecord(id="n1", text="Patient: Jose, 23-year-old man, return patient.\nAnnual physical.", age=23)
+    assert Patient.of(note).patient_status == "established"
+    assert Patient.of(replace(note, text="Annual physical.")).patient_status is None

@@ -21,11 +21,12 @@ from typing import Any
 
 from medcoder.codes.age_sex import age_edit, preventive_code
 from medcoder.codes.bmi import BMI_CATEGORY, has_weight_diagnosis, in_age_band, indicates_pregnancy
-from medcoder.codes.em import PREVENTIVE_EM_CODES
+from medcoder.codes.em import PREVENTIVE_EM_CODES, PREVENTIVE_ESTABLISHED, PREVENTIVE_NEW_PATIENT
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.history import history_code
 from medcoder.codes.values import CKD_STAGE_CODES, documented_ckd_stage
 from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
+from medcoder.inference.grounding.visit_level import NEW, stated_status
 
 Label = tuple[str, str]
 
@@ -43,14 +44,16 @@ class Patient:
     # codes the note names only by the symptom among their inclusion terms (`symptom_worded_codes`)
     symptom_worded: tuple[str, ...] = ()
     payer: str | None = None  # who the encounter is billed to (the input's `payer`), for billing-code choices
+    patient_status: str | None = None  # "new" or "established" with the practice, where the note says which
 
     @classmethod
     def of(cls, record: Any) -> Patient:
         """What the rules may know of a note record (age, sex, setting, payer, and the CKD stage, abnormal
-        exam findings and neurological deficits its text writes)."""
+        exam findings, neurological deficits and the patient's status with the practice its text writes)."""
         return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text),
                    bool(_ABNORMAL_FINDINGS.search(record.text)), documents_stroke_deficit(record.text),
-                   symptom_worded_codes(record.text), getattr(record, "payer", None))  # fmt: skip
+                   symptom_worded_codes(record.text), getattr(record, "payer", None),
+                   stated_status(record.text)[0])  # fmt: skip
 
 
 # codes one of whose inclusion terms is a bare symptom ("Sore throat (acute) NOS" under J02.9): (the symptom's words,
@@ -466,6 +469,36 @@ def exam_findings(codes: list[PredictedCode], pred: NotePrediction, patient: Pat
     return _replace_codes(codes, exams, added, "exam_findings", "I.C.21.c.13")
 
 
+# the routine general examinations a preventive medicine visit is billed for (adult, child; each without and with
+# abnormal findings)
+_GENERAL_EXAMS = frozenset({"Z00.00", "Z00.01", "Z00.121", "Z00.129"})
+
+
+def preventive_visit(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """A routine general exam (Z00.00/Z00.01 adult, Z00.121/Z00.129 child: I.C.21.c.13) that the model billed as
+    a preventive medicine visit keeps that visit when the evidence verifier turned the visit's code down. The
+    code's words are an age band and the patient's status with the practice ("Check-up visit, established patient,
+    age 18 to 39"); a note states those as an age and "return patient", never in the code's words, so the
+    verifier cannot find them, while the exam's own grounded words ("Annual physical") are what the visit bills.
+    The band is the patient's age's, the family the note's stated status (else the one the model scored), the
+    evidence, score and grounding the exam's. Nothing is added without the patient's age, in the hospital, or
+    beside a preventive code the model kept."""
+    if patient.age is None or patient.setting == "inpatient" or any(_is_preventive(c) for c in codes):
+        return codes, []
+    scored = [code for system, code in pred.verifier_rejected if system == CPT and code in PREVENTIVE_EM_CODES]
+    exams = [c for c in _icd(codes) if c.code in _GENERAL_EXAMS and c.grounded]
+    if not scored or not exams:
+        return codes, []
+    if patient.patient_status is not None:
+        family = PREVENTIVE_NEW_PATIENT if patient.patient_status == NEW else PREVENTIVE_ESTABLISHED
+    else:
+        family = PREVENTIVE_NEW_PATIENT if scored[0] in PREVENTIVE_NEW_PATIENT else PREVENTIVE_ESTABLISHED
+    exam = max(exams, key=lambda c: c.score)
+    visit = replace(exam, system=CPT, code=preventive_code(family[0], patient.age),
+                    rules_applied=(*exam.rules_applied, "preventive_visit"))  # fmt: skip
+    return _replace_codes(codes, [], [visit], "preventive_visit", "I.C.21.c.13")
+
+
 def age_and_sex(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """A preventive visit (99381-99397) is billed in the patient's age band (the CPT titles; the bands are
     `codes.age_sex`'s): a code of another band is corrected, the one unambiguous fix of an age edit. A diagnosis
@@ -527,6 +560,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("excludes1_pairs", excludes1_pairs),
     ("bmi_needs_weight_diagnosis", bmi_needs_weight_diagnosis),
     ("exam_findings", exam_findings),
+    ("preventive_visit", preventive_visit),
     ("age_and_sex", age_and_sex),
 )
 RULE_IDS: tuple[str, ...] = tuple(name for name, _ in RULES)

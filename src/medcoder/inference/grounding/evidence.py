@@ -23,9 +23,11 @@ For each code scored above the threshold:
    prediction and counted in `NotePrediction.context_blocked`; the score stays what the model said.
    A code with no evidence at all is kept with `grounded=False` for the routing policy (review or drop).
 
-The E/M level (one of EM_CLASSES, from the E/M head) has no tagged spans: its evidence is the
-words around the peaks of the E/M pool's attention, up to `max_spans` sentences ("show your work"
-for the visit level). No ConText check: a visit level is not a condition that can be negated.
+The E/M code (one of EM_CLASSES) takes its level from the E/M head and its new/established family
+from the note's words where it states one (visit_level.py). It has no tagged spans: its evidence is
+the words that state the patient's status and the words around the peaks of the E/M pool's
+attention, up to `max_spans` sentences ("show your work" for the visit level). No ConText check: a
+visit level is not a condition that can be negated.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from medcoder.codes.em import EM_CLASSES, EM_NONE
 from medcoder.codes.formats import ICD10CM
 from medcoder.codes.history import history_code
 from medcoder.codes.icd10cm import is_sign_or_symptom
@@ -85,6 +86,7 @@ from medcoder.inference.grounding.sentences import (
 )
 from medcoder.inference.grounding.specificity import Unmet, check_documentation, fallback_for, specific_siblings
 from medcoder.inference.grounding.verifier import SupportVerifier
+from medcoder.inference.grounding.visit_level import visit_level
 from medcoder.metrics.classification import binarize
 
 
@@ -297,12 +299,15 @@ def ground_note(
         signs = _documented_signs(text, [lb for lb in verifier.labels if lb not in present], verifier)
 
     em_code, em_score, em_evidence = None, None, ()
-    if em_probs is not None:
-        k = int(np.argmax(em_probs))
-        if EM_CLASSES[k] != EM_NONE:
-            em_code, em_score = EM_CLASSES[k], float(em_probs[k])
-            if em_attention is not None:
-                em_evidence = _attention_windows(em_attention, token_offsets, window_tokens, text, max_spans)
+    visit = visit_level(em_probs, text) if em_probs is not None else None
+    if visit is not None:
+        em_code, em_score = visit.code, visit.score
+        attended = ()
+        if em_attention is not None:
+            attended = _attention_windows(em_attention, token_offsets, window_tokens, text, max_spans)
+        # the attention's sentences best first, then the words that state the patient's status if none of them holds it
+        status = [s for s in visit.status_evidence[:1] if not any(a <= s[0] and s[1] <= b for a, b in attended)]
+        em_evidence = (*attended, *status)
     return NotePrediction(id=note_id, codes=tuple(codes), em_code=em_code, em_score=em_score, em_evidence=em_evidence,
                           context_blocked=tuple(blocked), context_blocked_status=tuple(blocked_status),
                           historical_mentions=tuple(history),
