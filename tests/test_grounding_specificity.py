@@ -158,3 +158,24 @@ def test_the_table_never_contradicts_the_embedded_corpus_gold():
                 if unmet is not None:
                     contradicted.append((record.id, c.code, unmet.reason))
     assert checked >= 100 and contradicted == []
+
+
+@pytest.mark.parametrize(
+    "note, unmet",
+    [
+        ("Type 2 diabetes. She has diabetic peripheral neuropathy, numb feet.", "excluded_by:E11.9"),
+        ("Type 2 diabetes. Peripheral neuropathy, stable on gabapentin.", "excluded_by:E11.9"),  # "with" presumes it
+        ("Type 2 diabetes, well controlled. Foot exam normal, no neuropathy.", None),
+        ("Type 2 diabetes. Family history: mother had diabetic retinopathy.", None),
+        ("Type 2 diabetes. Numb feet, possible diabetic neuropathy.", None),  # uncertain outside the hospital
+    ],
+)
+def test_a_diabetic_complication_anywhere_in_the_note_rules_out_diabetes_without_complications(note, unmet):
+    """ICD-10-CM I.A.15: the Index lists neuropathy, retinopathy, gastroparesis ... under Diabetes, with, so a current
+    mention in another sentence than the diabetes' makes E11.9 the wrong code (E11.42 ...), read through the note's
+    context check (evidence._documentation)."""
+    from medcoder.inference.grounding.evidence import _documentation
+
+    start = note.index("Type 2 diabetes")
+    found, _ = _documentation(note, "ICD-10-CM", "E11.9", [(start, start + len("Type 2 diabetes"))], "outpatient")
+    assert (found.reason if found else None) == unmet
