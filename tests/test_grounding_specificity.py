@@ -80,6 +80,16 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         # the severity written after the condition: J45.30 (mild persistent), not "unspecified"
         ("J45.909", "Asthma, mild persistent, stable on inhaled fluticasone", "excluded_by:J45.909"),
         ("J45.909", "Asthma - stable, albuterol as needed", None),
+        # an allergy status code names its drug class: "Drug allergies" alone fits every Z88 code
+        ("Z88.2", "Drug Allergies: penicillin (hives)", "requires:Z88.2"),
+        ("Z88.0", "Drug Allergies: penicillin (hives)", None),
+        ("Z88.2", "Allergies: Bactrim (rash)", None),
+        ("Z88.5", "Allergies: sulfa drugs (rash)", "requires:Z88.5"),
+        ("Z88.5", "ALL: codeine (nausea)", None),
+        # cellulitis is not an abscess of the same site
+        ("L02.415", "Cellulitis of the right lower leg. Cephalexin 500 mg", "requires:L02*"),
+        ("L02.415", "Abscess of the right thigh, I&D performed", None),
+        ("L03.115", "Abscess of the right thigh, I&D performed", "requires:L03*"),
     ],
 )
 def test_what_the_documentation_must_and_must_not_say(code, quoted, unmet):

@@ -139,6 +139,7 @@ def test_symptoms_integral_to_an_established_diagnosis_are_removed_but_not_alone
     assert codes_of(run(code("J18.9"), code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"J18.9"}
     assert codes_of(run(code("R05.9"), code("R50.9"), rule="integral_symptoms")) == {"R05.9", "R50.9"}
     assert codes_of(run(code("G43.909"), code("R11.2"), rule="integral_symptoms")) == {"G43.909"}  # migraine
+    assert codes_of(run(code("B34.9"), code("R50.9"), rule="integral_symptoms")) == {"B34.9"}  # viral syndrome
 
 
 def test_a_routine_exam_that_found_something_is_the_exam_with_abnormal_findings():

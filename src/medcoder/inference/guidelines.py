@@ -390,7 +390,8 @@ _INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
         "U07.1",
         "J45",
     ),
-    "R50.9": ("J18", "J12", "U07.1", "A41", "J02", "J03", "H66", "A08", "N10", "J06", "J09", "J10", "J11"),
+    # fever is what a viral syndrome (B34.9) is, as it is of the infections named by site
+    "R50.9": ("J18", "J12", "U07.1", "A41", "J02", "J03", "H66", "A08", "N10", "J06", "J09", "J10", "J11", "B34"),
     # sore throat NOS indexes to J02.9 (its inclusion term); in an upper respiratory infection of several
     # sites (J06) it is that infection's symptom
     "J02.9": ("J06",),
