@@ -375,12 +375,6 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     promote.set_defaults(func=_lazy("medcoder.registry.promote:cmd_promote"))
 
-    audit = sub.add_parser("audit", help="the audit trail: verify its hash chain (docs/AUDIT.md)")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="walk the hash chain; exit 1 at the first broken link")
-    _audit_db_option(verify)
-    verify.add_argument(
-        "--expect-head", default=None, help="SEQ:HASH, a head an earlier verify printed: also catches entries "
     gaps = sub.add_parser(
         "care-gaps", help="documented values without their diagnosis, with draft queries (docs/GAPS.md)"
     )
@@ -390,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--queries", action="store_true", help="add a drafted physician query to each gap")
     gaps.set_defaults(func=_lazy("medcoder.gaps.cli:cmd_care_gaps"))
 
+    audit = sub.add_parser("audit", help="the audit trail: verify its hash chain (docs/AUDIT.md)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="walk the hash chain; exit 1 at the first broken link")
+    _audit_db_option(verify)
+    verify.add_argument(
+        "--expect-head", default=None, help="SEQ:HASH, a head an earlier verify printed: also catches entries "
         "removed from the end",
     )  # fmt: skip
     verify.set_defaults(func=_lazy("medcoder.audit.cli:cmd_verify"))
