@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from medcoder.export.artifact import ArtifactError, ExportedCoder, load_exported
 from medcoder.export.fast_path import FAST_PATHS, FILE_NAMES, code_set_agreement, export_fast_encoder, with_fast_encoder
 from medcoder.inference.manifest import write_manifest
 from medcoder.registry.gates import FAST_PATH_AGREEMENT
+
+log = logging.getLogger(__name__)
 
 FAST_PATH_FILE = "fast_path.json"
 # the version tags (the gate reads FAST_PATH_AGREEMENT, whose one definition is the gate's)
@@ -77,8 +80,15 @@ def add_fast_path(coder_dir: str | Path, fast_path: str, notes: Sequence[dict], 
         if name != onnx_path.name:
             (root / name).unlink(missing_ok=True)
     fast_coder = dataclasses.replace(coder, net=with_fast_encoder(coder.net, onnx_path))
-    agreement = code_set_agreement(coder.predict_records(notes), fast_coder.predict_records(notes))
-    info = FastPathInfo(fast_path, onnx_path.name, agreement, len(notes), sample)
+    reference, candidate = coder.predict_records(notes), fast_coder.predict_records(notes)
+    # a note the float path answered with an error entry returns no codes on either path: it says nothing
+    answered = [i for i, line in enumerate(reference) if "error" not in line]
+    if len(answered) < len(reference):
+        log.warning("fast-path agreement: the float path returned error entries for %d of %d notes (e.g. %s); "
+                    "measured on the others", len(reference) - len(answered), len(reference),
+                    next(line["id"] for line in reference if "error" in line))  # fmt: skip
+    agreement = code_set_agreement([reference[i] for i in answered], [candidate[i] for i in answered])
+    info = FastPathInfo(fast_path, onnx_path.name, agreement, len(answered), sample)
     (root / FAST_PATH_FILE).write_text(json.dumps(dataclasses.asdict(info), indent=2) + "\n", encoding="utf-8")
     write_manifest(root)
     return info
