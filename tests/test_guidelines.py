@@ -402,3 +402,28 @@ def test_the_patients_stated_status_is_read_from_the_note():
     note = NoteRecord(id="n1", text="Patient: Jose, 23-year-old man, return patient.\nAnnual physical.", age=23)
     assert Patient.of(note).patient_status == "established"
     assert Patient.of(replace(note, text="Annual physical.")).patient_status is None
+
+
+def test_a_documented_weight_diagnosis_takes_the_bmi_code_of_the_measured_bmi():
+    """ "Obesity, BMI 32.1": E66.9 and Z68.32 (I.B.14); the number decides the band, not the model."""
+    note = NoteRecord(id="n1", text="Vitals: BP 120/80, BMI 32.1 kg/m2\nA: Obesity - diet counselling", age=50)
+    patient = Patient.of(note)
+    assert patient.bmi is not None and note.text[slice(*patient.bmi[1])].startswith("BMI 32.1")
+    pred = run(code("E66.9", 0.95, span=(38, 45)), patient=patient, rule="bmi_from_value")
+    bmi = next(c for c in pred.codes if c.code.startswith("Z68"))
+    assert (bmi.code, bmi.evidence, bmi.grounded, bmi.rules_applied) == (
+        "Z68.32",
+        (patient.bmi[1],),
+        True,
+        ("bmi_from_value",),
+    )
+    # no weight diagnosis (a care gap, not a code), a child, a pregnancy, or a BMI code the model coded: nothing added
+    assert codes_of(run(code("I10"), patient=patient, rule="bmi_from_value")) == {"I10"}
+    child = replace(patient, age=12)
+    assert codes_of(run(code("E66.9"), patient=child, rule="bmi_from_value")) == {"E66.9"}
+    pregnant = run(code("E66.9"), code("O99.214", span=(9, 12)), patient=patient, rule="bmi_from_value")
+    assert codes_of(pregnant) == {"E66.9", "O99.214"}
+    own = run(code("E66.9"), code("Z68.33", span=(9, 12)), patient=patient, rule="bmi_from_value")
+    assert codes_of(own) == {"E66.9", "Z68.33"}
+    goal = Patient.of(replace(note, text="A: Obesity. Goal BMI under 30."))
+    assert goal.bmi is None

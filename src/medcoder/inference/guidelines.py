@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from medcoder.codes.age_sex import age_edit, preventive_code
-from medcoder.codes.bmi import BMI_CATEGORY, has_weight_diagnosis, in_age_band, indicates_pregnancy
+from medcoder.codes.bmi import ADULT_MIN_AGE, BMI_CATEGORY, has_weight_diagnosis, in_age_band, indicates_pregnancy
 from medcoder.codes.em import PREVENTIVE_EM_CODES, PREVENTIVE_ESTABLISHED, PREVENTIVE_NEW_PATIENT
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.history import history_code
-from medcoder.codes.values import CKD_STAGE_CODES, documented_ckd_stage
+from medcoder.codes.values import BMI_PATTERN, CKD_STAGE_CODES, adult_bmi_code, documented_ckd_stage, measured_matches
 from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
 from medcoder.inference.grounding.visit_level import NEW, stated_status
 
@@ -45,6 +45,7 @@ class Patient:
     symptom_worded: tuple[str, ...] = ()
     payer: str | None = None  # who the encounter is billed to (the input's `payer`), for billing-code choices
     patient_status: str | None = None  # "new" or "established" with the practice, where the note says which
+    bmi: tuple[float, tuple[int, int]] | None = None  # the first measured BMI the note writes, and where
 
     @classmethod
     def of(cls, record: Any) -> Patient:
@@ -53,7 +54,13 @@ class Patient:
         return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text),
                    bool(_ABNORMAL_FINDINGS.search(record.text)), documents_stroke_deficit(record.text),
                    symptom_worded_codes(record.text), getattr(record, "payer", None),
-                   stated_status(record.text)[0])  # fmt: skip
+                   stated_status(record.text)[0], _measured_bmi(record.text))  # fmt: skip
+
+
+def _measured_bmi(text: str) -> tuple[float, tuple[int, int]] | None:
+    """The first measured BMI of `text` (not a goal or a bound) and the span of its words ("BMI 32.1")."""
+    match = next(measured_matches(BMI_PATTERN, text), None)
+    return None if match is None else (float(match.group(1)), match.span())
 
 
 # codes one of whose inclusion terms is a bare symptom ("Sore throat (acute) NOS" under J02.9): (the symptom's words,
@@ -440,6 +447,27 @@ def excludes1_pairs(codes: list[PredictedCode], pred: NotePrediction, patient: P
     return _replace_codes(codes, remove, [], "excludes1_pairs", "I.A.12.a")
 
 
+def bmi_from_value(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
+    """A weight diagnosis the provider documents (obesity, malnutrition) takes the BMI code of the BMI the note
+    measures, which any clinician may record (I.B.14): "Obesity, BMI 32.1" or vitals "BMI 39.3 kg/m2" beside
+    "Obesity" is E66.9 and Z68.32 / Z68.39. A number is where the model reads worst ("BMI 32.1" and "BMI 39.3"
+    alike), and the band is the Z68 titles' (`codes.values.adult_bmi_code`). Adults (20 and over) only: a
+    child's BMI code is a percentile, which a value alone does not give; none in pregnancy, and none where the
+    model coded a BMI code itself (the evidence check has judged that one against the value)."""
+    if patient.bmi is None or patient.age is None or patient.age < ADULT_MIN_AGE or _icd(codes, BMI_CATEGORY):
+        return codes, []
+    diagnoses = [c for c in _icd(codes) if c.grounded]
+    weight = [c for c in diagnoses if has_weight_diagnosis([c.code])]
+    if not weight or indicates_pregnancy(c.code for c in _icd(codes)):
+        return codes, []
+    value, span = patient.bmi
+    source = max(weight, key=lambda c: c.score)
+    bmi = replace(
+        source, code=adult_bmi_code(value), evidence=(span,), rules_applied=(*source.rules_applied, "bmi_from_value")
+    )
+    return _replace_codes(codes, [], [bmi], "bmi_from_value", "I.B.14")
+
+
 def bmi_needs_weight_diagnosis(codes: list[PredictedCode], pred: NotePrediction, patient: Patient):
     """BMI codes (Z68) are reported only as secondary codes with an associated weight diagnosis
     (obesity, malnutrition, underweight) (I.B.14, I.C.21.c.3); adult bands (Z68.1-Z68.45) are for ages
@@ -559,6 +587,7 @@ RULES: tuple[tuple[str, RuleFn], ...] = (
     ("unspecified_beside_specific", unspecified_beside_specific),
     ("integral_symptoms", integral_symptoms),
     ("excludes1_pairs", excludes1_pairs),
+    ("bmi_from_value", bmi_from_value),
     ("bmi_needs_weight_diagnosis", bmi_needs_weight_diagnosis),
     ("exam_findings", exam_findings),
     ("preventive_visit", preventive_visit),
