@@ -347,3 +347,69 @@ def test_a_cancer_its_sentence_says_is_over_is_a_history_not_a_current_malignanc
 
     start = text.index(mention)
     assert is_eradicated_malignancy(text, start, start + len(mention), "ICD-10-CM", code) is over
+
+
+def test_a_sentence_s_triggers_found_once_give_every_mention_in_it_the_status_a_fresh_reading_gives() -> None:
+    """The context check finds a sentence's triggers once (`_sentence_triggers`) for all its mentions and codes;
+    each word and clause of a note gets the status that reading the sentence afresh for it gives."""
+    import re
+
+    from medcoder.data.synth import generate_notes
+    from medcoder.inference.grounding import context
+    from medcoder.inference.grounding.sentences import clauses
+
+    asked = [
+        (note.text, *span, subject, ignore)
+        for note in generate_notes(2, seed=9)
+        for span in [*(m.span() for m in re.finditer(r"\w+", note.text)), *clauses(note.text)]
+        for subject, ignore in (("condition", ()), ("procedure", ("historical",)))
+    ]
+    context._sentence_triggers.cache_clear()
+    shared = [detect_context(text, a, b, subject, ignore) for text, a, b, subject, ignore in asked]
+    assert context._sentence_triggers.cache_info().hits > len(asked) / 2
+    fresh = []
+    for text, a, b, subject, ignore in asked:
+        context._sentence_triggers.cache_clear()
+        fresh.append(detect_context(text, a, b, subject, ignore))
+    assert shared == fresh
+    assert any(match is not None for match in shared) and any(match is None for match in shared)
+
+
+def test_the_sentence_checks_by_status_say_what_running_every_trigger_says() -> None:
+    """`qualifies`, `has_trigger`, `states_status` and `without_pseudo_triggers` search only the patterns of the
+    statuses they ask for; on every sentence and clause of some notes they say what running all TRIGGERS says."""
+    from medcoder.data.synth import generate_notes
+    from medcoder.inference.grounding.context import (
+        PRIORITY,
+        TRIGGERS,
+        has_trigger,
+        qualifies,
+        without_pseudo_triggers,
+    )
+    from medcoder.inference.grounding.sentences import clauses, sentences
+
+    def blanked(sentence: str) -> str:
+        for t in TRIGGERS:
+            if t.status is None:
+                sentence = t.pattern.sub(lambda m: " " * len(m.group(0)), sentence)
+        return sentence
+
+    def triggered(sentence: str, statuses: tuple[str, ...]) -> bool:
+        return any(t.status in statuses and t.pattern.search(sentence) for t in TRIGGERS)
+
+    marked = [*NEGATED, *UNCERTAIN, *FAMILY, *HISTORICAL, *HYPOTHETICAL, *AFFIRMED]
+    texts = [m.replace("[", "").replace("]", "") for m in marked]
+    for note in generate_notes(3, seed=13):
+        texts += [note.text[a:b] for a, b in [*sentences(note.text), *clauses(note.text)]]
+    statuses = [tuple(PRIORITY), ("family",), ("historical",), ("negated", "hypothetical", "uncertain")]
+    for text in texts:
+        assert without_pseudo_triggers(text) == blanked(text)
+        assert qualifies(text) == any(t.status is not None and t.pattern.search(text) for t in TRIGGERS)
+        for asked in statuses:
+            assert has_trigger(text, asked) == triggered(blanked(text), asked)
+        for status in PRIORITY:
+            expected = triggered(text, (status,)) and not triggered(
+                blanked(text), ("negated", "hypothetical", "uncertain")
+            )
+            assert states_status(text, status) == expected
+    assert any(qualifies(text) for text in texts) and not all(qualifies(text) for text in texts)

@@ -115,3 +115,30 @@ def test_identification_lines(line, identifies) -> None:
     text = f"HPI: cough.\n{line}\nPlan: rest."
     assert is_identification_line(text, text.index(line) + 2) is identifies
     assert not is_identification_line(text, 1)
+
+
+def test_identification_lookups_from_the_note_s_lines_equal_a_scan_of_the_line() -> None:
+    """`is_identification_line` judges each line of a note once (a one-line transcription was scanned again per
+    sentence and span: quadratic); at every position it says what judging the line around it says."""
+    from medcoder.data.synth import generate_notes
+    from medcoder.inference.grounding.identification import identifies_patient
+
+    def scanned(text: str, position: int) -> bool:
+        start = text.rfind("\n", 0, position) + 1
+        end = text.find("\n", position)
+        return identifies_patient(text[start : len(text) if end < 0 else end])
+
+    notes = [
+        TEXT,
+        TEXT.replace("\n", " "),
+        "",
+        "\n",
+        "\n\nSSN 987-65-4329\n",
+        *(n.text for n in generate_notes(4, seed=3)),
+    ]
+    for text in notes:
+        answers = [is_identification_line(text, position) for position in range(len(text) + 1)]
+        assert answers == [scanned(text, position) for position in range(len(text) + 1)], text[:40]
+    assert any(is_identification_line(TEXT, p) for p in range(len(TEXT))) and not all(
+        is_identification_line(TEXT, p) for p in range(len(TEXT))
+    )

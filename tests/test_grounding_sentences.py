@@ -81,3 +81,21 @@ def test_sentence_lookups_from_the_precomputed_ends_equal_a_scan_of_the_note():
             assert sentence_at(text, a) == scanned_sentence(text, a), (text, a)
             for b in range(a, len(text) + 1):
                 assert context._sentence_bounds(text, a, b) == scanned_bounds(text, a, b), (text, a, b)
+
+
+def test_a_note_s_sentences_and_clauses_found_once_are_what_finding_them_again_finds():
+    """Grounding reads a note's sentences and clauses from a per-note cache; the lists it hands out are the
+    caller's own (changing one changes no other reader's), and they equal a fresh reading of the note."""
+    from medcoder.data.synth import generate_notes
+    from medcoder.inference.grounding import sentences as module
+
+    texts = [*NOTES_FOR_BOUNDS, *(n.text for n in generate_notes(3, seed=5))]
+    for text in texts:  # read once, and spoil what was handed out
+        for found in (sentences(text), sentences(text, min_words=1), clauses(text), module.diagnostic_clauses(text)):
+            found.append((0, 0))
+    for text in texts:
+        assert sentences(text) == list(module._sentences.__wrapped__(text, 2))
+        assert sentences(text, min_words=1) == list(module._sentences.__wrapped__(text, 1))
+        assert clauses(text) == list(module._clauses.__wrapped__(text))
+        assert module.diagnostic_clauses(text) == list(module._diagnostic_clauses.__wrapped__(text))
+    assert any(clauses(text) for text in texts)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -461,25 +461,33 @@ def states_a_doubted_diagnosis(text: str) -> bool:
     )
 
 
+# each status's trigger patterns (None: the pseudo-triggers), in TRIGGERS order: the sentence checks below
+# search only those they ask for (grounding asks them of every sentence and clause of a note, once per status)
+_PATTERNS_OF: dict[str | None, tuple[re.Pattern[str], ...]] = {
+    status: tuple(t.pattern for t in TRIGGERS if t.status == status)
+    for status in dict.fromkeys(t.status for t in TRIGGERS)
+}
+_CONTEXT_PATTERNS = tuple(t.pattern for t in TRIGGERS if t.status is not None)
+
+
 def qualifies(sentence: str) -> bool:
     """Whether any context trigger (negation, family, history, hypothesis, doubt) occurs in the
     sentence: one that does is no plain statement of what it names."""
-    return any(t.status is not None and t.pattern.search(sentence) for t in TRIGGERS)
+    return any(pattern.search(sentence) for pattern in _CONTEXT_PATTERNS)
 
 
 def without_pseudo_triggers(sentence: str) -> str:
     """`sentence` with its pseudo-triggers blanked out: "organism not identified", "no change" look like
     negations and are none, so they do not make a sentence qualified."""
-    for t in TRIGGERS:
-        if t.status is None:
-            sentence = t.pattern.sub(lambda m: " " * len(m.group(0)), sentence)
+    for pattern in _PATTERNS_OF.get(None, ()):
+        sentence = pattern.sub(lambda m: " " * len(m.group(0)), sentence)
     return sentence
 
 
 def has_trigger(sentence: str, statuses: Collection[str]) -> bool:
     """Whether the sentence holds a trigger of one of `statuses`, outside its pseudo-triggers."""
     unqualified = without_pseudo_triggers(sentence)
-    return any(t.status in statuses and t.pattern.search(unqualified) for t in TRIGGERS)
+    return any(pattern.search(unqualified) for status in statuses for pattern in _PATTERNS_OF.get(status, ()))
 
 
 def states_status(sentence: str, status: str) -> bool:
@@ -487,7 +495,7 @@ def states_status(sentence: str, status: str) -> bool:
     adenocarcinoma s/p hemicolectomy" for historical) and none that negates or defers what it says: a
     sentence a family- or personal-history code (Z80-Z87) may be looked for in."""
     # "no longer smokes" negates nothing (a pseudo-trigger), yet states a history
-    return any(t.status == status and t.pattern.search(sentence) for t in TRIGGERS) and not has_trigger(
+    return any(pattern.search(sentence) for pattern in _PATTERNS_OF.get(status, ())) and not has_trigger(
         sentence, (NEGATED, HYPOTHETICAL, UNCERTAIN)
     )
 
@@ -565,7 +573,9 @@ def _another_subject(between: str) -> bool:
     return any(not _LIST_QUANTIFIER.match(w) for w in words)
 
 
-def _trigger_between(triggers: list[tuple[int, int, Trigger]], lo: int, hi: int, other_than: str | None = None) -> bool:
+def _trigger_between(
+    triggers: Sequence[tuple[int, int, Trigger]], lo: int, hi: int, other_than: str | None = None
+) -> bool:
     """Whether a trigger (of another status than `other_than`, if given) lies in [lo, hi): a trigger
     between ends the scope of one further away (ConText). In "DM2, CKD 3, history of stroke in 2008",
     "in 2008" belongs to "history of stroke", not to DM2; in "no evidence of recurrence and prior CVA",
@@ -723,21 +733,7 @@ def detect_context(
         start += 1
     while end > start + 1 and not text[end - 1].isalnum():
         end -= 1
-    lo, hi = _sentence_bounds(text, start, end)
-    triggers = [t for t in TRIGGERS if t.subject in ("any", subject)]
-    matches = [
-        (m.start(), m.end(), t) for t in triggers for m in t.pattern.finditer(text, lo, hi) if m.end() > m.start()
-    ]
-    pseudo = [(s, e) for s, e, t in matches if t.status is None]
-    real = sorted(
-        ((s, e, t) for s, e, t in matches if t.status is not None and not any(s < pe and ps < e for ps, pe in pseudo)),
-        key=lambda m: (m[0], -(m[1] - m[0])),
-    )
-    kept: list[tuple[int, int, Trigger]] = []
-    for s, e, trigger in real:
-        if kept and (s, e) != kept[-1][:2] and s < kept[-1][1]:
-            continue  # overlaps a longer or earlier trigger (the same text may be a pre- and a post-trigger)
-        kept.append((s, e, trigger))
+    kept = _sentence_triggers(text, *_sentence_bounds(text, start, end), subject)
     # A span that opens with its own trigger ("prior CVA", "history of stroke") is a new assertion:
     # triggers before it do not reach into it.
     opens_span = any(s <= start < e < end and t.direction != "post" for s, e, t in kept)
@@ -771,3 +767,25 @@ def detect_context(
         found.append(section)
     found = [m for m in found if m.status not in ignore]
     return min(found, key=lambda m: PRIORITY.index(m.status)) if found else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _sentence_triggers(text: str, lo: int, hi: int, subject: str) -> tuple[tuple[int, int, Trigger], ...]:
+    """The triggers of `subject` in the sentence text[lo:hi] that the context check reads: outside the pseudo-
+    triggers, none overlapping a longer or earlier one; in order. Found once per sentence: every mention and
+    every code of a sentence asks for them, and each asking ran all the trigger patterns over it again."""
+    triggers = [t for t in TRIGGERS if t.subject in ("any", subject)]
+    matches = [
+        (m.start(), m.end(), t) for t in triggers for m in t.pattern.finditer(text, lo, hi) if m.end() > m.start()
+    ]
+    pseudo = [(s, e) for s, e, t in matches if t.status is None]
+    real = sorted(
+        ((s, e, t) for s, e, t in matches if t.status is not None and not any(s < pe and ps < e for ps, pe in pseudo)),
+        key=lambda m: (m[0], -(m[1] - m[0])),
+    )
+    kept: list[tuple[int, int, Trigger]] = []
+    for s, e, trigger in real:
+        if kept and (s, e) != kept[-1][:2] and s < kept[-1][1]:
+            continue  # overlaps a longer or earlier trigger (the same text may be a pre- and a post-trigger)
+        kept.append((s, e, trigger))
+    return tuple(kept)

@@ -11,11 +11,15 @@ identification line when it starts with an identification label ("Name:", "MRN",
 "Pt:" only before a name-shaped value, as they also label clinical lines), or
 holds such a label anywhere followed by ":", "#" or a number ("..., SSN <nine digits>, MRN <number>",
 "; payer: medicare"), or an SSN-shaped number.
-Pure Python and cheap: only the one line under a window is ever checked.
+Each line of a note is judged once (`_identification_lines`): grounding asks about every sentence and
+span, and a transcribed note is often one line of several pages, which scanning again per question
+made grounding quadratic in the note's length.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 
 _LEADING_LABEL = re.compile(
@@ -39,19 +43,25 @@ _LABEL_ANYWHERE = re.compile(
     re.IGNORECASE,
 )
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
-
-
-def line_at(text: str, position: int) -> tuple[int, int]:
-    """[start, end) of the line holding character `position` (without its newline)."""
-    start = text.rfind("\n", 0, position) + 1
-    end = text.find("\n", position)
-    return start, len(text) if end < 0 else end
+_LINE_BREAK = re.compile("\n")
 
 
 def is_identification_line(text: str, position: int) -> bool:
     """Whether the line holding character `position` identifies the patient (module docstring)."""
-    start, end = line_at(text, position)
-    line = text[start:end]
+    starts, verdicts = _identification_lines(text)
+    return verdicts[bisect.bisect_right(starts, position) - 1]
+
+
+def identifies_patient(line: str) -> bool:
+    """Whether one line (no line break in it) identifies the patient (module docstring)."""
     patient = _PATIENT_LABEL.match(line)
     names_patient = patient is not None and _NAME_SHAPED.match(line, patient.end()) is not None
     return bool(names_patient or _LEADING_LABEL.match(line) or _LABEL_ANYWHERE.search(line) or _SSN.search(line))
+
+
+@functools.lru_cache(maxsize=8)
+def _identification_lines(text: str) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """(where each line of the note starts, whether it identifies the patient), found once per note."""
+    starts = (0, *(m.end() for m in _LINE_BREAK.finditer(text)))
+    ends = (*(start - 1 for start in starts[1:]), len(text))
+    return starts, tuple(identifies_patient(text[a:b]) for a, b in zip(starts, ends))

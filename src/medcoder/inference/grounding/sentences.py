@@ -84,6 +84,14 @@ def _is_header_line(text: str, start: int) -> bool:
 
 def sentences(text: str, min_words: int = 2) -> list[Span]:
     """Sentences (or lines) of the note of at least `min_words` words, identification lines left out."""
+    return list(_sentences(text, min_words))
+
+
+# A note's sentences and clauses are found once per note (`_sentences`, `_clauses`): grounding reads them for
+# the verifier's prefetch, the searched sentences, the status sentences, the quoted clauses and the doubted
+# diagnoses, nine times a note, and on a long note each reading cost as much as the network's forward.
+@functools.lru_cache(maxsize=16)
+def _sentences(text: str, min_words: int) -> tuple[Span, ...]:
     out, start = [], 0
     for m in list(SENTENCE_END.finditer(text)) + [None]:
         end = m.end() if m is not None else len(text)
@@ -95,7 +103,7 @@ def sentences(text: str, min_words: int = 2) -> list[Span]:
         ):
             out.append(span)
         start = end
-    return out
+    return tuple(out)
 
 
 # where a clause ends inside a sentence: a comma, a colon, brackets, a spaced dash, or "and"/"but" before
@@ -111,6 +119,11 @@ def clauses(text: str) -> list[Span]:
     """The clauses of the note's documentation sentences (no header line, no coding instruction), whole
     words: "Chest pain" and "possibly due to GERD" of "Impression: Chest pain, possibly due to GERD".
     Where the note states a code it already grounds, a coder wants every such place quoted."""
+    return list(_clauses(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _clauses(text: str) -> tuple[Span, ...]:
     out = []
     for a, b in sentences(text, min_words=1):  # "Diagnoses: pneumonia; COPD." lists one-word items
         if _is_header_line(text, a) or is_coding_instruction(text[a:b]):
@@ -122,7 +135,7 @@ def clauses(text: str) -> list[Span]:
             bullet = _BULLET.match(text, lo, hi)
             if (span := word_span(text, bullet.end() if bullet else lo, hi)) is not None:
                 out.append(span)
-    return list(dict.fromkeys(out))
+    return tuple(dict.fromkeys(out))
 
 
 def note_sentences(text: str) -> list[str]:
@@ -173,7 +186,12 @@ def in_diagnostic_statement(text: str, start: int) -> bool:
 def diagnostic_clauses(text: str) -> list[Span]:
     """The clauses of the note's final diagnostic statements (`in_diagnostic_statement`), where a coder
     reads the diagnoses: searched for codes, and quoted beside a grounded code's own evidence."""
-    return [c for c in clauses(text) if in_diagnostic_statement(text, c[0])]
+    return list(_diagnostic_clauses(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _diagnostic_clauses(text: str) -> tuple[Span, ...]:
+    return tuple(c for c in _clauses(text) if in_diagnostic_statement(text, c[0]))
 
 
 def plain_sentences(text: str) -> list[Span]:
