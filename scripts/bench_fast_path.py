@@ -37,7 +37,7 @@ from bench_kit.support import bare_forward, champion_uri, forward_batches, timed
 from medcoder.data.chunking import covering
 from medcoder.data.synth import generate_corpus
 from medcoder.defaults import EMBEDDED_NOTES, EMBEDDED_SEED
-from medcoder.evaluation.records import ExperimentRecord, RunRef, write_experiment_record, write_record_to
+from medcoder.evaluation.records import ExperimentRecord, write_experiment_record, write_record_to
 from medcoder.export.fast_path import (
     code_set_agreement,
     export_fast_encoder,
@@ -212,7 +212,7 @@ def build_record(args, argv, table, ranked, source, speed_source, agreement_sour
             f">= {MIN_AGREEMENT:.0%} of the notes, and how fast is it against the torch float32 forward?"
         ),
         command=shlex.join([".venv/bin/python", SCRIPT, *argv]),
-        runs=[RunRef("model", None, str(source), mlflow.get_tracking_uri())],
+        runs=[],  # a packaged model, not a run: the setup names it
         table=table,
         decision=decision,
         setup=[
