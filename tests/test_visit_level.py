@@ -66,3 +66,14 @@ def test_no_stated_status_keeps_the_heads_choice_and_none_stays_none() -> None:
     assert chosen is not None and chosen.code == "99214" and chosen.score == pytest.approx(0.5)
     assert chosen.status_evidence == ()
     assert visit_level(_probs(c99213=0.1), "new patient") is None  # "no office visit" is the head's most likely
+
+
+def test_a_level_whose_two_codes_hold_all_the_mass_scores_at_most_one() -> None:
+    """float32 softmax: 99204 + 99214 summed to 1.000000073 once, which the contract refuses as a score."""
+    probs = np.zeros(len(EM_CLASSES), dtype=np.float32)
+    probs[EM_CLASSES.index("99214")] = np.float32(0.7000001)
+    probs[EM_CLASSES.index("99204")] = np.float32(0.3000001)
+    probs[EM_CLASSES.index("99211")] = np.float32(1e-7)
+    for status in ("new patient", "established patient"):
+        chosen = visit_level(probs, status)
+        assert chosen is not None and chosen.score <= 1.0 and chosen.score == pytest.approx(1.0)

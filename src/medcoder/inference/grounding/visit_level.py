@@ -70,7 +70,7 @@ def level_probabilities(em_probs: np.ndarray) -> dict[int, float]:
     levels = {level: float(em_probs[_INDEX[code]]) for level, code in _ESTABLISHED_BY_LEVEL.items()}
     for level, code in _NEW_BY_LEVEL.items():
         levels[level] += float(em_probs[_INDEX[code]])
-    return levels
+    return {level: min(p, 1.0) for level, p in levels.items()}  # float32 softmax mass may sum past 1 in the last bit
 
 
 def visit_level(em_probs: np.ndarray, text: str) -> VisitLevel | None:
@@ -83,7 +83,7 @@ def visit_level(em_probs: np.ndarray, text: str) -> VisitLevel | None:
         return VisitLevel(EM_CLASSES[best], float(em_probs[best]), ())
     levels = level_probabilities(em_probs)
     if status == NEW:
-        levels[2] += levels.pop(1)
+        levels[2] = min(levels[2] + levels.pop(1), 1.0)
         by_level = _NEW_BY_LEVEL
     else:
         by_level = _ESTABLISHED_BY_LEVEL
