@@ -123,3 +123,33 @@ def test_clinically_undetermined_makes_no_correction(tmp_path) -> None:
     corrections = tmp_path / "corrections.jsonl"
     assert record_answer(log, query, texts["n1"], "Clinically undetermined", "dr_lee", "7", corrections) is None
     assert not corrections.exists() and log.rows(actions=("answer",))[0]["decision"] == "undetermined"
+
+
+def test_a_query_is_sent_and_answered_from_the_command_line(tmp_path, capsys) -> None:
+    """As a CDI specialist runs it: care-gaps drafts the query, `query send` records it, `query answer` records the
+    provider's choice and appends its correction record; a second answer and an unknown id are clear errors."""
+    import json
+
+    from medcoder.cli import main
+
+    notes, gaps, db = tmp_path / "notes.jsonl", tmp_path / "gaps.jsonl", tmp_path / "audit.db"
+    corrections = tmp_path / "corrections.jsonl"
+    note = {"id": "n1", "text": "Vitals: BMI 41.2 kg/m2. Knee pain, ice and rest.", "setting": "outpatient",
+            "age": 55, "encounter_date": "2026-03-02"}  # fmt: skip
+    notes.write_text(json.dumps(note) + "\n")
+    assert main(["care-gaps", "--input", str(notes), "--out", str(gaps), "--queries"]) == 0
+    (line,) = [json.loads(raw) for raw in gaps.read_text().splitlines()]
+    query_id = line["query"]["query_id"]
+    common = ["--gaps", str(gaps), "--notes", str(notes), "--query-id", query_id, "--db", str(db)]
+    assert main(["query", "send", *common, "--user", "cdi_anne"]) == 0
+    answer = [*common, "--provider", "dr_lee", "--model-version", "7", "--corrections", str(corrections)]
+    assert main(["query", "answer", *answer, "--option", "Obesity, class 3"]) == 0
+    (record,) = read_corrections(corrections).records
+    assert (record.code, record.action, record.coder_id) == ("E66.813", "add", "dr_lee")
+    rows = AuditLog(str(db)).rows(note_id="n1")
+    assert [(r["action"], r["actor"]) for r in rows] == [("query", "cdi_anne"), ("answer", "dr_lee")]
+    capsys.readouterr()
+    assert main(["query", "answer", *answer, "--option", "Clinically undetermined"]) == 2
+    assert "already answered" in capsys.readouterr().err
+    assert main(["query", "send", *common[:4], "--query-id", "no-such-id", "--db", str(db)]) == 2
+    assert "no drafted query with id 'no-such-id'" in capsys.readouterr().err
