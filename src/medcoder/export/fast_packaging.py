@@ -35,14 +35,12 @@ from typing import Any
 
 from medcoder.export.artifact import ArtifactError, ExportedCoder, load_exported
 from medcoder.export.fast_path import FAST_PATHS, FILE_NAMES, code_set_agreement, export_fast_encoder, with_fast_encoder
+from medcoder.export.fast_path_tags import FAST_PATH_AGREEMENT, TAG_NOTES, TAG_PATH, TAG_SAMPLE
 from medcoder.inference.manifest import write_manifest
-from medcoder.registry.gates import FAST_PATH_AGREEMENT
 
 log = logging.getLogger(__name__)
 
 FAST_PATH_FILE = "fast_path.json"
-# the version tags (the gate reads FAST_PATH_AGREEMENT, whose one definition is the gate's)
-TAG_PATH, TAG_NOTES, TAG_SAMPLE = "fast_path", "fast_path_notes", "fast_path_sample"
 
 
 @dataclass(frozen=True)

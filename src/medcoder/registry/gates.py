@@ -27,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from medcoder.export.fast_path_tags import FAST_PATH_AGREEMENT
+
 FLOAT_TOLERANCE = 1e-9
 TABLE_COLUMNS: tuple[str, ...] = ("gate", "metric", "challenger", "champion", "change", "limit", "passed")
 
@@ -37,7 +39,6 @@ OPTIONAL_GATES: tuple[str, ...] = ("min_micro_f1", "max_distractor_fp_rate_incre
 # The challenger version's tag (medcoder.export.fast_packaging) that `min_fast_path_agreement` reads: the share of
 # notes on which its packaged ONNX encoder returned the float path's code set. A version without the tag has no
 # fast path, and the gate does not apply to it.
-FAST_PATH_AGREEMENT = "fast_path_agreement"
 # How much gold an evaluation set needs before any gate is applied (medcoder.registry.eval_guard).
 COUNT_FIELDS: tuple[str, ...] = ("min_labelled_notes", "min_gold_codes")
 
