@@ -70,7 +70,14 @@ def _measured(pattern: re.Pattern[str], text: str) -> float | None:
 
 def documented_bmi(text: str) -> float | None:
     """The first measured BMI value written in `text` ("BMI 33.4", "BMI: 41", "body mass index of 30.2")."""
-    return _measured(_BMI, text)
+    found = documented_bmi_at(text)
+    return None if found is None else found[0]
+
+
+def documented_bmi_at(text: str) -> tuple[float, tuple[int, int]] | None:
+    """`documented_bmi` and the span of its words ("BMI 33.4"), which a BMI code quotes as its evidence."""
+    m = next(measured_matches(_BMI, text), None)
+    return None if m is None else (float(m.group(1)), m.span())
 
 
 def documented_a1c(text: str) -> float | None:

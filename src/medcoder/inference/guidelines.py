@@ -24,7 +24,7 @@ from medcoder.codes.bmi import ADULT_MIN_AGE, BMI_CATEGORY, has_weight_diagnosis
 from medcoder.codes.em import PREVENTIVE_EM_CODES, PREVENTIVE_ESTABLISHED, PREVENTIVE_NEW_PATIENT
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.codes.history import history_code
-from medcoder.codes.values import BMI_PATTERN, CKD_STAGE_CODES, adult_bmi_code, documented_ckd_stage, measured_matches
+from medcoder.codes.values import CKD_STAGE_CODES, adult_bmi_code, documented_bmi_at, documented_ckd_stage
 from medcoder.data.predictions import NotePrediction, PredictedCode, RuleEvent
 from medcoder.inference.grounding.visit_level import NEW, stated_status
 
@@ -54,13 +54,7 @@ class Patient:
         return cls(record.age, record.sex, record.setting, documented_ckd_stage(record.text),
                    bool(_ABNORMAL_FINDINGS.search(record.text)), documents_stroke_deficit(record.text),
                    symptom_worded_codes(record.text), getattr(record, "payer", None),
-                   stated_status(record.text)[0], _measured_bmi(record.text))  # fmt: skip
-
-
-def _measured_bmi(text: str) -> tuple[float, tuple[int, int]] | None:
-    """The first measured BMI of `text` (not a goal or a bound) and the span of its words ("BMI 32.1")."""
-    match = next(measured_matches(BMI_PATTERN, text), None)
-    return None if match is None else (float(match.group(1)), match.span())
+                   stated_status(record.text)[0], documented_bmi_at(record.text))  # fmt: skip
 
 
 # codes one of whose inclusion terms is a bare symptom ("Sore throat (acute) NOS" under J02.9): (the symptom's words,
