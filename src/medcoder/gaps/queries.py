@@ -75,6 +75,17 @@ class Query:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Query:
+        """The query `to_dict` wrote (a `medcoder care-gaps --queries` line's "query"); KeyError or TypeError when
+        a field is missing or unknown."""
+        confirms = data.get("confirms")
+        return cls(
+            query_id=data["query_id"], note_id=data["note_id"], rule=data["rule"], format=data["format"],
+            text=data["text"], indicators=tuple(Indicator(**i) for i in data["indicators"]),
+            options=tuple(Option(**o) for o in data["options"]), confirms=Indicator(**confirms) if confirms else None,
+        )  # fmt: skip
+
 
 def _number(kind: str, value: float) -> str:
     return f"{value:.2f}" if kind == FEV1_FVC else f"{value:g}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from medcoder.audit.store import AuditLog
 from medcoder.data.schema import RecordError, iter_jsonl
 from medcoder.gaps.notes import read_care_notes
-from medcoder.gaps.queries import Indicator, Option, Query
+from medcoder.gaps.queries import Query
 from medcoder.gaps.trail import record_answer, record_query
 
 
@@ -29,14 +29,7 @@ def read_query(gaps: Path, query_id: str) -> Query:
         if not isinstance(drafted, dict) or drafted.get("query_id") != query_id:
             continue
         try:
-            confirms = drafted.get("confirms")
-            return Query(
-                query_id=drafted["query_id"], note_id=drafted["note_id"], rule=drafted["rule"],
-                format=drafted["format"], text=drafted["text"],
-                indicators=tuple(Indicator(**i) for i in drafted["indicators"]),
-                options=tuple(Option(**o) for o in drafted["options"]),
-                confirms=Indicator(**confirms) if confirms else None,
-            )  # fmt: skip
+            return Query.from_dict(drafted)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{gaps}:{line}: field 'query': not a drafted query ({type(exc).__name__})") from None
     raise ValueError(f"{gaps}: no drafted query with id {query_id!r} (run medcoder care-gaps --queries)")
