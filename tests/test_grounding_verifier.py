@@ -628,6 +628,13 @@ def test_a_condition_written_as_the_code_sets_other_wording_does_not_ground_the_
     ("Dx: common cold, hypertension", ("J00",)),  # the list's other finding is a label (I10)
     ("Assessment: essential hypertension", ()),
     ("cough and congestion 5 days", ()),
+    # a billable sibling of a label, in its own words: the label (I21.4, I48.91, E78.5) would be the wrong code
+    ("acute inferior STEMI", ("I21.11",)),
+    ("A: paroxysmal atrial fibrillation", ("I48.0",)),
+    ("Also has hypertension and high cholesterol", ("E78.00",)),
+    # a residual class ("Other hyperlipidemia", E78.4) embeds like the label's words and states nothing
+    ("hyperlipidemia", ()),
+    ("A: HTN, HLD, DM2", ()),
 ])  # fmt: skip
 def test_a_diagnosis_outside_the_label_space_is_read_as_its_category(span, categories):
     verifier, _ = fitted(as_configured=True)

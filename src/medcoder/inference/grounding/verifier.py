@@ -139,21 +139,32 @@ def _competitor_texts(labels: Sequence[Label], margin: str) -> list[tuple[str, s
     read as I48.20 or N18.32 than as the label space's I48.91 or N18.30. Categories outside the labels'
     categories: a condition the label space has no code for is read as its own category, not as the
     nearest label ("common cold" is J00, not J06.9; "prostate cancer" C61, not N40.0; "annual gyn visit"
-    Z01, not Z00.00), so the label it resembles loses the margin. Each text comes with what it reads as:
-    ("", text) for a sibling, (category, text) for a category (`SupportVerifier.outside_categories`)."""
+    Z01, not Z00.00), so the label it resembles loses the margin. Each text comes with the code outside the
+    label space it states (`SupportVerifier.outside_categories`): (sibling code, text) for a sibling's own
+    words, ("", text) for words it shares with a label, (category, text) for a category."""
     if margin not in MARGINS:
         raise VerifierError(f"verifier margin must be one of {', '.join(MARGINS)}, got {margin!r}")
     texts: list[tuple[str, str]] = []
     if margin == MARGIN_LABELS:
         return texts
     codes = {code for system, code in labels if system == ICD10CM}
+    own = {t for system, code in labels for t in code_texts(system, code)}
     for code in sorted({s for c in codes for s in _billable_siblings(c)} - codes):
-        texts += [("", t) for t in code_texts(ICD10CM, code)]
+        # a sibling's own words state it ("acute inferior STEMI" is I21.11, not the label I21.4); the words it
+        # shares with a label (their parent's description) state neither
+        texts += [("" if t in own else _stated(code, t), t) for t in code_texts(ICD10CM, code)]
     if margin == MARGIN_WITH_CATEGORIES:
         covered = {c[:3] for c in codes}
-        texts += [(category, w) for category, d in _category_descriptions().items() if category not in covered
-                  for w in description_wordings(d)]  # fmt: skip
+        texts += [(_stated(category, w), w) for category, d in _category_descriptions().items()
+                  if category not in covered for w in description_wordings(d)]  # fmt: skip
     return texts
+
+
+def _stated(code: str, text: str) -> str:
+    """The code `text` states, or "" for a residual class's words: no note states "Other hyperlipidemia" (the
+    code set's bin for hyperlipidemias it names nowhere else) when it writes "hyperlipidemia", though the two
+    embed alike."""
+    return "" if text.lower().startswith("other ") else code
 
 
 @functools.lru_cache(maxsize=4096)
@@ -295,7 +306,8 @@ class SupportVerifier:
         owners += [-1] * len(competitors)
         texts += [t for _, t in competitors]
         self._owner = np.array(owners, dtype=np.int64)
-        # the ICD-10-CM category outside the label space each text describes ("" for labels' and siblings' texts)
+        # the ICD-10-CM code outside the label space each text states: a category, or a label's billable sibling
+        # ("" for labels' texts, the words a sibling shares with a label, and residual classes' "Other ...")
         self._category = np.array([""] * (len(texts) - len(competitors)) + [c for c, _ in competitors], dtype=object)
         # the label texts grouped by owner (competitors last), for one max per group (`group_max`)
         self._groups = Groups(np.where(self._owner < 0, len(self.labels), self._owner), len(self.labels) + 1)
@@ -357,10 +369,11 @@ class SupportVerifier:
         return similarity[rows], margin[rows]
 
     def outside_categories(self, span_texts: Sequence[str]) -> list[tuple[str, ...]]:
-        """For each span, the ICD-10-CM categories outside the label space that it states: a reading of it
-        (whole, or one finding of a list) whose best match among all texts is such a category's, with the
-        support a label would get for that match at the verifier's stated bar ("A: common cold" states
-        J00). What a model over these labels cannot code, a coder must (the note goes to review), and
+        """For each span, the ICD-10-CM codes outside the label space that it states: a reading of it
+        (whole, or one finding of a list) whose best match among all texts is such a category's, or the own
+        words of a label's billable sibling, with the support a label would get for that match at the
+        verifier's stated bar ("A: common cold" states J00; "acute inferior STEMI" I21.11 beside the label
+        I21.4). What a model over these labels cannot code, a coder must (the note goes to review), and
         the symptoms such a diagnosis explains are not coded beside it. Empty without a stated bar or
         category competitors (`margin`)."""
         bar = None if self.weights is None else self.weights.stated_bar
