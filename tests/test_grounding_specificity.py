@@ -77,6 +77,9 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         # Index: hypercholesterolemia and high cholesterol E78.00, hypertriglyceridemia E78.1; hyperlipidemia E78.5
         ("E78.5", "High cholesterol, on atorvastatin", "excluded_by:E78.5"),
         ("E78.5", "HLD - LDL 142, continue atorvastatin", None),
+        # Index: Infection, bladder -> see Cystitis (N30.-); urinary (tract) N39.0
+        ("N39.0", "Impression: uncomplicated bladder infection", "excluded_by:N39.0"),
+        ("N39.0", "Impression: uncomplicated urinary tract infection", None),
         # the severity written after the condition: J45.30 (mild persistent), not "unspecified"
         ("J45.909", "Asthma, mild persistent, stable on inhaled fluticasone", "excluded_by:J45.909"),
         ("J45.909", "Asthma - stable, albuterol as needed", None),

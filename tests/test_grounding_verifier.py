@@ -702,14 +702,14 @@ def test_a_code_whose_attention_missed_its_words_is_grounded_on_the_plain_senten
     verifier, _ = fitted()
     text = (
         "Burning when she pees and going to the bathroom a lot for two days. No fever, no back pain. "
-        "Impression: uncomplicated bladder infection. Nitrofurantoin for 5 days."
+        "Impression: uncomplicated urinary tract infection. Nitrofurantoin for 5 days."
     )
     span = (text.index("Nitrofurantoin"), text.index(" for 5 days"))
     scores, rows, tags, offsets = one_span_note(text, span, {"N39.0": 0.95, "R50.9": 0.95})
     pred = ground_note("n1", text, "outpatient", verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
     by_code = {c.code: c for c in pred.codes}
     assert by_code["N39.0"].grounded
-    assert any("uncomplicated bladder infection" in text[s:e] for s, e in by_code["N39.0"].evidence)
+    assert any("uncomplicated urinary tract infection" in text[s:e] for s, e in by_code["N39.0"].evidence)
     assert "R50.9" not in by_code and ("ICD-10-CM", "R50.9") in pred.verifier_rejected
 
 

@@ -202,7 +202,7 @@ def plain_sentences(text: str) -> list[Span]:
     Clauses elsewhere are not searched: a short clause of the history ("painful right leg", "cough and
     sore throat") sounds like a diagnosis it is not. Where the model's own spans do not support a code
     it scored above the threshold, these are searched for words that do ("Impression: uncomplicated
-    bladder infection" for N39.0 whose attention sat on "going to the bathroom a lot")."""
+    urinary tract infection" for N39.0 whose attention sat on "going to the bathroom a lot")."""
     whole = [
         (a, b)
         for a, b in sentences(text)
