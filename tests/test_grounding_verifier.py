@@ -238,6 +238,10 @@ def test_abbreviations_expand_as_whole_words_only():
     assert expand_abbreviations("chtn hld2") == "chtn hld2"
     assert expand_abbreviations("HTN, CKD3b") == "hypertension, chronic kidney disease stage 3b"  # run into its stage
     assert expand_abbreviations("afib on Eliquis") == "atrial fibrillation on apixaban"  # a brand as its generic
+    assert expand_abbreviations("HBP, CCF, ASHD, OSAS, a fib, GORD") == (  # older and British shorthand
+        "high blood pressure, congestive heart failure, atherosclerotic heart disease, obstructive sleep apnea, "
+        "atrial fibrillation, gastroesophageal reflux disease"
+    )
     # an organ's CA is its cancer; a marker or calcium stays what it is
     assert expand_abbreviations("breast CA 2014, prostate ca") == "breast cancer 2014, prostate cancer"
     assert expand_abbreviations("Ca 9.1, CA-125 high, pancreatic CA 19-9") == "Ca 9.1, CA-125 high, pancreatic CA 19-9"
