@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--notes", type=int, default=1500, help="new notes over the year (default 1500)")
     simulate.add_argument("--seed", type=int, default=7, help="seed of the new notes and the coder (default 7)")
     simulate.add_argument("--feedback-months", type=int, default=9, help="months learnt from; the rest are held out")
+    simulate.add_argument(
+        "--site", default="none",
+        help="the practice's documentation dialect (medcoder.data.synth.sites: new_practice, a site whose clinicians "
+        "use words the corpus's authors never do), default none: the corpus's own authors",
+    )  # fmt: skip
     simulate.add_argument("--payers", default=None, help="payer definitions (default configs/payer/simulated.yaml)")
     simulate.add_argument(
         "--review-share", type=float, default=0.5, help="share of encounters a coder reviews (default 0.5)"

@@ -155,14 +155,19 @@ def simulate(
     out: Path, model: str, tracking_uri: str | None, notes: int, seed: int, feedback_months: int,
     payers_path: Path, review_share: float, overturn_rate: float, replay_dir: Path, replay_notes: int | None = None,
     ptp: PtpEdits | None = None, mue: MueEdits | None = None, feedback_repeat: int = 1,
-    command: str = "medcoder denial-loop simulate",
+    command: str = "medcoder denial-loop simulate", site: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The simulate step (module docstring); returns the summary it also writes to world/summary.json, with
-    `command` (how this world was made) for the record."""
+    `command` (how this world was made) for the record. `site`: the dialect the practice's notes are written
+    in (`data.synth.sites`), None for the corpus's own authors."""
+    from functools import partial
+
     from medcoder.data.synth import generate_notes
+    from medcoder.data.synth.sites import site_dialect
 
     payer_seed, payers = load_payers(payers_path)
-    world = world_notes(generate_notes, notes, seed)
+    dialect = site_dialect(site) if site is not None else None
+    world = world_notes(partial(generate_notes, site=dialect), notes, seed)
     write_notes(world, out / "world" / "notes.jsonl")
     feedback, held_out_months = split_months(world, feedback_months)
     coder, manifest = load_coder(model, out / "models" / "champion", tracking_uri)
@@ -186,7 +191,7 @@ def simulate(
                              seed, feedback_repeat)  # fmt: skip
     summary = {
         "command": command, "model": model, "manifest_sha256": manifest, "notes": len(world), "seed": seed,
-        "payers": str(payers_path),
+        "site": site, "payers": str(payers_path),
         "feedback_months": feedback, "held_out_months": held_out_months,
         "feedback": vars(denial_rates(remittances)), "held_out": vars(denial_rates(later_remittances)),
         "corrections": len(corrections), "appeals": len(appeals),
@@ -214,7 +219,7 @@ def cmd_simulate(args: Any) -> int:
     summary = simulate(Path(args.out), args.model, args.tracking_uri, args.notes, args.seed, args.feedback_months,
                        payers, args.review_share, args.overturn_rate, replay, args.replay_notes,
                        *user_edits(args.ptp, args.mue), args.feedback_repeat,
-                       shlex.join(["medcoder", *sys.argv[1:]]))  # fmt: skip
+                       shlex.join(["medcoder", *sys.argv[1:]]), None if args.site == "none" else args.site)  # fmt: skip
     print(json.dumps({k: summary[k] for k in ("feedback", "held_out", "corpus")}, indent=2))
     return 0
 

@@ -15,12 +15,20 @@ def _rate_row(name: str, m: dict[str, float]) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
+def _site(site: str | None) -> str:
+    if site is None:
+        return "written by the corpus's own authors"
+    return (f"written in the `{site}` dialect (`medcoder.data.synth.sites`: the same encounters and gold codes, in "
+            "words the champion's training notes never use)")  # fmt: skip
+
+
 def _setup(result: dict[str, Any], command: str) -> list[str]:
     s = result["summary"]
     corpus = s["corpus"]
     return [
         "# Denial-feedback loop on the simulated payers", "", "## Setup", "",
-        f"- Practice: {s['notes']} new embedded-generator notes (seed {s['seed']}); feedback months "
+        f"- Practice: {s['notes']} new embedded-generator notes (seed {s['seed']}), {_site(s.get('site'))}; "
+        "feedback months "
         f"{s['feedback_months'][0]} to {s['feedback_months'][-1]}, held out {s['held_out_months'][0]} to "
         f"{s['held_out_months'][-1]}.",
         f"- Champion: {s['model']} (manifest {s['manifest_sha256'][:12]}, registry version "

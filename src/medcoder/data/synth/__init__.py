@@ -18,6 +18,7 @@ from medcoder.data.synth import inpatient, outpatient
 from medcoder.data.synth.builder import NoteBuilder
 from medcoder.data.synth.patients import Encounter, Patient, encounter_count, make_patient, schedule
 from medcoder.data.synth.phrasing import make_style
+from medcoder.data.synth.sites import SiteDialect, site_rng
 from medcoder.data.synth.split import split_by_patient
 from medcoder.defaults import SPLITS
 
@@ -59,11 +60,13 @@ def _record(note_id: str, patient: Patient, enc: Encounter, b: NoteBuilder) -> N
     return parse_record(obj, source="synth", line=None)  # the contract check, once per note
 
 
-def generate_notes(n_notes: int, seed: int) -> list[NoteRecord]:
-    """`n_notes` notes in encounter order, before splitting."""
+def generate_notes(n_notes: int, seed: int, site: SiteDialect | None = None) -> list[NoteRecord]:
+    """`n_notes` notes in encounter order, before splitting; with `site`, written in that practice's words
+    (`sites`): the same encounters and gold codes as without it."""
     if n_notes < 1:
         raise ValueError(f"n_notes must be at least 1, got {n_notes}")
     rng = random.Random(seed)
+    site_stream = site_rng(seed, site) if site is not None else None
     records: list[NoteRecord] = []
     p = 0
     while len(records) < n_notes:
@@ -71,7 +74,7 @@ def generate_notes(n_notes: int, seed: int) -> list[NoteRecord]:
         patient = make_patient(rng, f"p{p:05d}")
         n = min(encounter_count(rng), n_notes - len(records))
         for enc in schedule(rng, patient, n):
-            style = make_style(rng)
+            style = make_style(rng, site, site_stream)
             if enc.setting == "inpatient":
                 b = inpatient.render(rng, style, patient, enc)
             else:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from medcoder.data.synth.builder import Piece, fill
+from medcoder.data.synth.sites import SiteDialect
 
 T = TypeVar("T")
 
@@ -73,6 +74,8 @@ class Style:
     inline_headers: bool  # "HPI: text" on one line, else header on its own line
     numbered: bool  # numbered assessment list, else dashes
     header_choice: tuple[tuple[str, int], ...]  # (section, index into SECTION_HEADERS)
+    site: SiteDialect | None = None  # the practice's words for conditions (`sites`), None for the corpus's authors
+    site_rng: random.Random | None = None  # the site's own random stream, so its choices move no other draw
 
     def header(self, section: str) -> str:
         options = SECTION_HEADERS[section]
@@ -88,9 +91,10 @@ TYPO_NOTE_RATE = 0.12  # share of authors who leave typos
 TYPO_NAME_RATE = 0.45  # in such notes, share of misspellable names that come out misspelled
 
 
-def make_style(rng: random.Random) -> Style:
+def make_style(rng: random.Random, site: SiteDialect | None = None, site_stream: random.Random | None = None) -> Style:
+    """One author's style; with `site`, an author of that practice, whose word choices draw on `site_stream`."""
     choice = tuple((section, rng.randrange(len(opts))) for section, opts in SECTION_HEADERS.items())
-    return Style(
+    style = Style(
         abbreviate=rng.choice((0.15, 0.4, 0.7)),
         typo=chance(rng, TYPO_NOTE_RATE),
         upper_headers=chance(rng, 0.5),
@@ -98,6 +102,11 @@ def make_style(rng: random.Random) -> Style:
         numbered=chance(rng, 0.6),
         header_choice=choice,
     )
+    if site is None:
+        return style
+    if site_stream is None:
+        raise ValueError(f"site dialect {site.name!r} needs its own random stream (sites.site_rng)")
+    return replace(style, site=site, site_rng=site_stream)
 
 
 def is_abbreviation(name: str) -> bool:
@@ -106,7 +115,17 @@ def is_abbreviation(name: str) -> bool:
 
 
 def name_of(rng: random.Random, style: Style, names: Sequence[str], misspellings: Sequence[str] = ()) -> str:
-    """Choose how to write a condition: abbreviation or full name, rarely a real-world misspelling."""
+    """Choose how to write a condition: abbreviation or full name, rarely a real-world misspelling; an author
+    of a site with its own words for the condition uses them at the site's rate. The corpus's choice is drawn
+    first either way, so a site changes words and never which encounters a seed makes."""
+    name = _corpus_name(rng, style, names, misspellings)
+    words = style.site.words_for(names[0]) if style.site is not None and names else ()
+    if words and style.site_rng is not None and style.site_rng.random() < style.site.rate:
+        return pick(style.site_rng, words)
+    return name
+
+
+def _corpus_name(rng: random.Random, style: Style, names: Sequence[str], misspellings: Sequence[str]) -> str:
     if misspellings and style.typo and chance(rng, TYPO_NAME_RATE):
         return pick(rng, misspellings)
     abbrevs = [n for n in names if is_abbreviation(n)]
