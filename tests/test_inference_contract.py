@@ -165,6 +165,15 @@ def test_a_diagnosis_no_label_codes_sends_the_note_to_review_by_its_category():
     validate_contract_line(line, note_text=TEXT, is_valid=is_valid_code)
 
 
+def test_a_label_s_billable_sibling_sends_the_note_to_review_by_its_category():
+    """The verifier reads "acute inferior STEMI" as I21.11 where the labels hold I21.4: the reason names I21."""
+    chest_pain = span("chest pain")
+    line = render(NotePrediction(id="n1", codes=(pc("E11.65", 0.9, span("A1c 9.8%")),),
+                                 outside_diagnoses=(("I21.11", chest_pain), ("I21.19", chest_pain))))  # fmt: skip
+    assert line["review"] == {"required": True, "reasons": ["outside_label_space:I21"]}
+    validate_contract_line(line, note_text=TEXT, is_valid=is_valid_code)
+
+
 def test_a_drug_code_without_its_condition_is_rendered_and_checked():
     line = render(NotePrediction(id="n1", codes=(pc("Z79.84", 0.9, span("metformin")),)))
     assert line["review"] == {"required": True, "reasons": ["condition_not_coded:Z79.84"]}

@@ -177,7 +177,8 @@ def render_prediction(
     note_reasons = [f"invalid_code_removed:{n_invalid}"] if n_invalid else []
     if pred.read_chars is not None:
         note_reasons.append(f"truncated:{int(pred.read_chars)}")
-    note_reasons += sorted({f"outside_label_space:{category}" for category, _ in pred.outside_diagnoses})
+    # by category, whether the verifier read a category or a label's billable sibling (I21.11 -> I21)
+    note_reasons += sorted({f"outside_label_space:{code[:3]}" for code, _ in pred.outside_diagnoses})
     if not any(c.system == ICD10CM for c in kept):
         note_reasons.append(f"no_diagnosis_code:{ICD10CM}")
     if note_reasons:
