@@ -99,3 +99,20 @@ def test_a_note_s_sentences_and_clauses_found_once_are_what_finding_them_again_f
         assert clauses(text) == list(module._clauses.__wrapped__(text))
         assert module.diagnostic_clauses(text) == list(module._diagnostic_clauses.__wrapped__(text))
     assert any(clauses(text) for text in texts)
+
+
+@pytest.mark.parametrize("text, statements", [
+    # a note in one paragraph: the sentence its label opens, and only that sentence
+    ("Feet normal. Assessment: type 2 diabetes, well controlled on metformin. Continue current dose.",
+     ["type 2 diabetes", "well controlled on metformin"]),
+    ("Admitted with chest pain. Diagnosis: acute inferior STEMI, stented. Quit smoking 5 years ago.",
+     ["acute inferior STEMI", "stented"]),
+    # a label that is not a diagnostic one opens nothing; a history line is not an assessment
+    ("Plan: metformin 500 mg. HPI: cough for 3 days.", []),
+    # labelled lines, as before
+    ("HPI: cough.\nA: HTN\nDM2\n\nPlan: meds", ["HTN", "DM2"]),
+])  # fmt: skip
+def test_diagnostic_statements_are_labelled_lines_and_sentences_a_label_opens(text, statements):
+    from medcoder.inference.grounding.sentences import diagnostic_clauses
+
+    assert [text[a:b] for a, b in diagnostic_clauses(text)] == statements

@@ -77,6 +77,14 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         # Index: hypercholesterolemia and high cholesterol E78.00, hypertriglyceridemia E78.1; hyperlipidemia E78.5
         ("E78.5", "High cholesterol, on atorvastatin", "excluded_by:E78.5"),
         ("E78.5", "HLD - LDL 142, continue atorvastatin", None),
+        # an artery named is not its disease: CAD must be written (a STEMI's culprit vessel, "stent to the RCA")
+        ("I25.10", "treated with a stent to the right coronary artery", "requires:I25.10"),
+        ("I25.10", "CAD s/p stent to the right coronary artery 2019", None),
+        ("I25.10", "Coronary atherosclerosis, stable on aspirin", None),
+        # a side documented: not the "unspecified ear" code (I.B.13), read from the description, no table row
+        ("H66.90", "Dx: acute otitis media, right ear", "excluded_by:H66.90"),
+        ("H66.90", "Right TM red and bulging. Dx: acute otitis media", "excluded_by:H66.90"),
+        ("H66.90", "Dx: acute otitis media", None),
         # Index: Infection, bladder -> see Cystitis (N30.-); urinary (tract) N39.0
         ("N39.0", "Impression: uncomplicated bladder infection", "excluded_by:N39.0"),
         ("N39.0", "Impression: uncomplicated urinary tract infection", None),

@@ -773,6 +773,22 @@ def test_an_outpatient_diagnosis_the_note_doubts_is_not_coded_from_its_symptoms(
     assert [c.code for c in prediction.codes if c.grounded] == ["N39.0"]
 
 
+def test_a_diagnosis_whose_best_reading_is_a_doubted_impression_is_not_coded_from_an_exam_finding():
+    """ "Impression: possible COPD versus asthma" with the model's asthma on "scattered wheezes": the
+    impression reads as asthma better than the exam finding does, though not at the grounding bar (two
+    diagnoses weighed against each other); outpatient, so the asthma is not coded."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted(as_configured=True)
+    text = ("71F, short of breath on stairs for a month. Lungs with scattered wheezes. "
+            "Impression: possible COPD versus asthma, will get full pulmonary function tests.")  # fmt: skip
+    wheezes = (text.index("Lungs"), text.index(". Impression"))
+    prediction = ground_note("n1", text, "outpatient", verifier.labels,
+                             *one_span_note(text, wheezes, {"J45.909": 0.74}), 0.5, verifier=verifier)  # fmt: skip
+    assert "J45.909" not in {c.code for c in prediction.codes}
+    assert ("ICD-10-CM", "J45.909") in prediction.context_blocked
+
+
 def test_a_sign_named_only_as_a_return_precaution_is_not_a_documented_sign():
     from medcoder.inference.grounding.evidence import _documented_signs
 

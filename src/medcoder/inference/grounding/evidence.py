@@ -395,7 +395,7 @@ def _doubted_diagnoses(
 
     "c/o dysuria and urinary frequency. A: r/o UTI" doubts the UTI; the symptoms are not the UTI,
     even where the model's attention and the verifier land on them. A diagnosis code (not a sign or
-    symptom) is taken out when a doubted clause of the note reads as that code (the grounding bar)
+    symptom) is taken out when a doubted clause of the note reads as that code (the verifier accepts it)
     better than the code's own evidence does ("abdominal pain with nausea" beside "possible early
     appendicitis"); "Known UTI ... r/o pyelonephritis" keeps the UTI. The guidelines code the symptoms instead
     (Section IV.H), which `_documented_signs` then looks for."""
@@ -408,10 +408,12 @@ def _doubted_diagnoses(
     support = verifier.support([text[a:b] for _, (a, b) in pairs], [index[(c.system, c.code)] for c, _ in pairs])
     read_as: dict[Label, float] = {}
     for (c, _), p in zip(pairs, support):
-        if verifier.grounds(float(p)):
+        if verifier.accepts(float(p)):  # about the code at all: its own evidence then has to say it better
             read_as[(c.system, c.code)] = max(float(p), read_as.get((c.system, c.code), 0.0))
-    # the doubted clause is the better reading when the code's own evidence says it less
-    doubted = [c for c in diagnoses if read_as.get((c.system, c.code), 0.0) > (c.support or 0.0)]
+    # the doubted clause is the better reading when the code's own evidence says it less, or does not ground it
+    # (an exam finding under "possible COPD versus asthma": the note names the diagnosis only in doubt)
+    doubted = [c for c in diagnoses if (c.system, c.code) in read_as
+               and (read_as[(c.system, c.code)] > (c.support or 0.0) or not c.grounded)]  # fmt: skip
     out = {(c.system, c.code) for c in doubted}
     return [c for c in codes if (c.system, c.code) not in out], [(c.system, c.code) for c in doubted]
 

@@ -170,7 +170,13 @@ _LABELLED_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z /&()-]{0,40}):")
 def in_diagnostic_statement(text: str, start: int) -> bool:
     """Whether the line holding `start` is a final diagnostic statement: a line labelled "Impression:",
     "A/P:", "Discharge diagnoses:" and the like, or a line under such a header alone on its line, up to
-    a blank line or another labelled line."""
+    a blank line or another labelled line; or the sentence holding `start` opens with such a label inside
+    a line, as a note written in one paragraph puts it ("... Monofilament intact. Assessment: type 2
+    diabetes, well controlled. Continue metformin.": the assessment sentence alone)."""
+    sentence_start, _ = sentence_at(text, start)
+    label = _LABELLED_LINE.match(text[sentence_start : sentence_start + 60])  # its "^" is the slice's start
+    if label and _DIAGNOSTIC_HEADER.match(label.group(1).strip()):
+        return True
     pos = text.rfind("\n", 0, start) + 1
     while True:
         line_end = text.find("\n", pos)

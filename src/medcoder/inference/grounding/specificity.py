@@ -85,8 +85,37 @@ def load_specificity_rules(path: Path) -> tuple[SpecificityRule, ...]:
     return tuple(rules)
 
 
+@functools.lru_cache(maxsize=4096)
 def rules_for(code: str) -> tuple[SpecificityRule, ...]:
-    return tuple(r for r in specificity_rules() if r.applies_to(code))
+    """The table's rows for `code`, and the side rule when its description leaves the side unspecified."""
+    side = (_side_rule(code),) if _side_unspecified(code) else ()
+    return (*(r for r in specificity_rules() if r.applies_to(code)), *side)
+
+
+# a code for an unspecified side, ear, eye or limb, by its description: the record names the side (I.B.13)
+_UNSPECIFIED_SIDE = re.compile(
+    r"\bunspecified (?:side|ears?|eyes?|(?:female |male )?breast|kidney|ovary|lung|(?:upper |lower )?(?:limb|arm|leg)|"
+    r"knee|hip|shoulder|elbow|wrist|hand|foot|ankle|forearm|thigh|finger|toe)\b",
+    re.IGNORECASE,
+)
+_SIDE_WORDS = r"right|left|bilateral|both (?:ears|eyes|sides|breasts|knees|hips|legs|arms|feet|hands)|rt\b|lt\b"
+
+
+def _side_unspecified(code: str) -> bool:
+    from medcoder.codes import icd10cm
+    from medcoder.codes.errors import UnknownCodeError
+
+    if not code[:1].isalpha():
+        return False
+    try:
+        return bool(_UNSPECIFIED_SIDE.search(icd10cm.description(code)))
+    except UnknownCodeError:  # a HCPCS code
+        return False
+
+
+def _side_rule(code: str) -> SpecificityRule:
+    """ICD-10-CM I.B.13 and I.B.18: "H66.90 ... unspecified ear" is not what "right TM bulging" documents."""
+    return SpecificityRule(code, "excluded_by", "sentence", re.compile(rf"(?<![\w/])(?:{_SIDE_WORDS})", re.I), None)
 
 
 def fallback_for(code: str) -> str | None:
