@@ -347,6 +347,10 @@ def test_descriptions_are_also_read_in_the_wordings_the_code_set_gives_them():
     assert description_wordings("Malignant neoplasm of prostate") == (
         "Malignant neoplasm of prostate", "cancer of prostate",
     )  # fmt: skip
+    # a bracket that abbreviates the last words takes their place: "E. coli" alone names an organism, not sepsis
+    assert description_wordings("Sepsis due to Escherichia coli [E. coli]") == (
+        "Sepsis due to Escherichia coli [E. coli]", "Sepsis due to Escherichia coli", "Sepsis due to E. coli",
+    )  # fmt: skip
     # an explanatory bracket or an abbreviation is no wording of its own; the text without it still is
     assert description_wordings("Burn of second degree of scalp [any part]") == (
         "Burn of second degree of scalp [any part]", "Burn of second degree of scalp",

@@ -102,11 +102,13 @@ def test_a_note_s_sentences_and_clauses_found_once_are_what_finding_them_again_f
 
 
 @pytest.mark.parametrize("text, statements", [
-    # a note in one paragraph: the sentence its label opens, and only that sentence
-    ("Feet normal. Assessment: type 2 diabetes, well controlled on metformin. Continue current dose.",
+    # a note in one paragraph: from the sentence its label opens to the next label
+    ("Feet normal. Assessment: type 2 diabetes, well controlled on metformin. Plan: continue current dose.",
      ["type 2 diabetes", "well controlled on metformin"]),
+    ("Wheeze. A/P: COPD, stable. Chronic atrial fibrillation, rate controlled. Plan: refills.",
+     ["COPD", "stable", "Chronic atrial fibrillation", "rate controlled"]),
     ("Admitted with chest pain. Diagnosis: acute inferior STEMI, stented. Quit smoking 5 years ago.",
-     ["acute inferior STEMI", "stented"]),
+     ["acute inferior STEMI", "stented", "Quit smoking 5 years ago"]),
     # a label that is not a diagnostic one opens nothing; a history line is not an assessment
     ("Plan: metformin 500 mg. HPI: cough for 3 days.", []),
     # labelled lines, as before
@@ -116,3 +118,10 @@ def test_diagnostic_statements_are_labelled_lines_and_sentences_a_label_opens(te
     from medcoder.inference.grounding.sentences import diagnostic_clauses
 
     assert [text[a:b] for a, b in diagnostic_clauses(text)] == statements
+
+
+def test_an_initial_before_a_lower_case_word_ends_no_sentence():
+    text = "Urine culture grew E. coli. Stool H. pylori antigen positive. Vitamin D. Repeat in 3 months."
+    assert [text[a:b] for a, b in sentences(text, min_words=1)] == [
+        "Urine culture grew E. coli", "Stool H. pylori antigen positive", "Vitamin D", "Repeat in 3 months",
+    ]  # fmt: skip

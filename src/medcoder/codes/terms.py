@@ -167,14 +167,25 @@ def description_wordings(description: str) -> tuple[str, ...]:
     wordings = [description]
     bracketed = _TRAILING_SYNONYM.match(description)
     if bracketed:
-        synonym = bracketed.group("synonym").strip()
-        wordings.append(bracketed.group("name").strip())
+        synonym, name = bracketed.group("synonym").strip(), bracketed.group("name").strip()
+        wordings.append(name)
         if re.search(r"[a-z]{3}", synonym) and not re.match(r"(?:any|including|except)\b", synonym, re.I):
-            wordings.append(synonym)
+            wordings.append(_in_place_of_its_words(name, synonym))
     malignant = _MALIGNANT_SITE.match(description)
     if malignant:
         wordings.append(f"cancer of {malignant.group('site')}")
     return tuple(wordings)
+
+
+def _in_place_of_its_words(name: str, synonym: str) -> str:
+    """The wording a bracket gives: the synonym alone ("Acute nasopharyngitis [common cold]" -> "common
+    cold"), or, when it abbreviates the name's last words, the name with them replaced ("Sepsis due to
+    Escherichia coli [E. coli]" -> "Sepsis due to E. coli": "E. coli" alone names an organism, not sepsis)."""
+    words, short = name.split(), synonym.split()
+    last = words[-len(short) :] if 2 <= len(short) < len(words) else []  # one word is a synonym of the whole
+    if last and all(a[0].lower() == b[0].lower() for a, b in zip(last, short)):
+        return " ".join([*words[: -len(short)], *short])
+    return synonym
 
 
 def code_texts(system: str, code: str) -> tuple[str, ...]:

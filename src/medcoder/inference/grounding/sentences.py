@@ -40,7 +40,11 @@ from medcoder.inference.grounding.verifier import SupportVerifier
 # a full stop after a list number does not end a sentence: a digit that starts an item, at a line's start,
 # after a bracket, or after a colon or another item's end ("Discharge diagnoses: 1. CHF. 2. HTN."). After a
 # word it is a value that ends its sentence: "CKD stage 3. No chest pain" is two sentences
-SENTENCE_END = re.compile(r"(?<!^\d)(?<!^\s\d)(?<![\n(]\d)(?<![:.;]\s\d)(?<!\s\s\d)[.!?;](?=\s)|\n", re.MULTILINE)
+# a full stop after an initial ends nothing when a lower-case word follows ("E. coli", "H. pylori")
+SENTENCE_END = re.compile(
+    r"(?<!^\d)(?<!^\s\d)(?<![\n(]\d)(?<![:.;]\s\d)(?<!\s\s\d)(?:[!?;]|(?<!\b[A-Z])\.|\.(?!\s+[a-z]))(?=\s)|\n",
+    re.MULTILINE,
+)
 
 
 def sentence_at(text: str, position: int) -> Span:
@@ -170,12 +174,10 @@ _LABELLED_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z /&()-]{0,40}):")
 def in_diagnostic_statement(text: str, start: int) -> bool:
     """Whether the line holding `start` is a final diagnostic statement: a line labelled "Impression:",
     "A/P:", "Discharge diagnoses:" and the like, or a line under such a header alone on its line, up to
-    a blank line or another labelled line; or the sentence holding `start` opens with such a label inside
-    a line, as a note written in one paragraph puts it ("... Monofilament intact. Assessment: type 2
-    diabetes, well controlled. Continue metformin.": the assessment sentence alone)."""
-    sentence_start, _ = sentence_at(text, start)
-    label = _LABELLED_LINE.match(text[sentence_start : sentence_start + 60])  # its "^" is the slice's start
-    if label and _DIAGNOSTIC_HEADER.match(label.group(1).strip()):
+    a blank line or another labelled line; or, inside a line, from a sentence such a label opens to the
+    next sentence another label opens, as a note written in one paragraph puts it ("... Monofilament
+    intact. A/P: COPD, stable. Chronic atrial fibrillation, rate controlled. Plan: refills.")."""
+    if _inline_label_is_diagnostic(text, start):
         return True
     pos = text.rfind("\n", 0, start) + 1
     while True:
@@ -187,6 +189,20 @@ def in_diagnostic_statement(text: str, start: int) -> bool:
         if pos == 0 or not line.strip():
             return False
         pos = text.rfind("\n", 0, pos - 1) + 1  # the line above
+
+
+def _inline_label_is_diagnostic(text: str, start: int) -> bool:
+    """Whether the nearest sentence at or before `start` in its line that opens with a label ("Plan:",
+    "Assessment:") opens with a diagnostic one."""
+    line_start = text.rfind("\n", 0, start) + 1
+    position = start
+    while position >= line_start:
+        sentence_start, _ = sentence_at(text, position)
+        label = _LABELLED_LINE.match(text[sentence_start : sentence_start + 60])  # its "^" is the slice's start
+        if label:
+            return bool(_DIAGNOSTIC_HEADER.match(label.group(1).strip()))
+        position = sentence_start - 1
+    return False
 
 
 def diagnostic_clauses(text: str) -> list[Span]:
