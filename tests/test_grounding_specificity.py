@@ -81,6 +81,9 @@ def test_every_row_names_a_billable_code_or_a_category_and_a_billable_fallback()
         ("I25.10", "treated with a stent to the right coronary artery", "requires:I25.10"),
         ("I25.10", "CAD s/p stent to the right coronary artery 2019", None),
         ("I25.10", "Coronary atherosclerosis, stable on aspirin", None),
+        # an ear named is not its wax: impacted cerumen must be written ("BPPV, right ear" was H61.21 at 0.93)
+        ("H61.21", "BPPV, right ear - Epley maneuver done in clinic", "requires:H61.21"),
+        ("H61.21", "Impacted cerumen, right ear - irrigated", None),
         # a side documented: not the "unspecified ear" code (I.B.13), read from the description, no table row
         ("H66.90", "Dx: acute otitis media, right ear", "excluded_by:H66.90"),
         ("H66.90", "Right TM red and bulging. Dx: acute otitis media", "excluded_by:H66.90"),
