@@ -194,15 +194,22 @@ def in_diagnostic_statement(text: str, start: int) -> bool:
 def _inline_label_is_diagnostic(text: str, start: int) -> bool:
     """Whether the nearest sentence at or before `start` in its line that opens with a label ("Plan:",
     "Assessment:") opens with a diagnostic one."""
-    line_start = text.rfind("\n", 0, start) + 1
-    position = start
-    while position >= line_start:
-        sentence_start, _ = sentence_at(text, position)
-        label = _LABELLED_LINE.match(text[sentence_start : sentence_start + 60])  # its "^" is the slice's start
+    starts, diagnostic = _labelled_sentences(text)
+    k = bisect.bisect_right(starts, start) - 1
+    return k >= 0 and starts[k] >= text.rfind("\n", 0, start) + 1 and diagnostic[k]
+
+
+@functools.lru_cache(maxsize=8)
+def _labelled_sentences(text: str) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """(starts, opens with a diagnostic label) of the note's sentences that open with a label, found once per
+    note: every clause asks, and a one-line transcription has hundreds of sentences."""
+    starts, diagnostic = [], []
+    for a, _ in sentences(text, min_words=1):
+        label = _LABELLED_LINE.match(text[a : a + 60])  # its "^" is the slice's start
         if label:
-            return bool(_DIAGNOSTIC_HEADER.match(label.group(1).strip()))
-        position = sentence_start - 1
-    return False
+            starts.append(a)
+            diagnostic.append(bool(_DIAGNOSTIC_HEADER.match(label.group(1).strip())))
+    return tuple(starts), tuple(diagnostic)
 
 
 def diagnostic_clauses(text: str) -> list[Span]:
