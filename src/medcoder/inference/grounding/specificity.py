@@ -98,7 +98,10 @@ _UNSPECIFIED_SIDE = re.compile(
     r"knee|hip|shoulder|elbow|wrist|hand|foot|ankle|forearm|thigh|finger|toe)\b",
     re.IGNORECASE,
 )
-_SIDE_WORDS = r"right|left|bilateral|both (?:ears|eyes|sides|breasts|knees|hips|legs|arms|feet|hands)|rt\b|lt\b"
+_SIDE_WORDS = re.compile(
+    r"(?<![\w/])(?:right|left|bilateral|both (?:ears|eyes|sides|breasts|knees|hips|legs|arms|feet|hands)|rt\b|lt\b)",
+    re.IGNORECASE,
+)
 
 
 def _side_unspecified(code: str) -> bool:
@@ -115,7 +118,7 @@ def _side_unspecified(code: str) -> bool:
 
 def _side_rule(code: str) -> SpecificityRule:
     """ICD-10-CM I.B.13 and I.B.18: "H66.90 ... unspecified ear" is not what "right TM bulging" documents."""
-    return SpecificityRule(code, "excluded_by", "sentence", re.compile(rf"(?<![\w/])(?:{_SIDE_WORDS})", re.I), None)
+    return SpecificityRule(code, "excluded_by", "sentence", _SIDE_WORDS, None)
 
 
 def fallback_for(code: str) -> str | None:
