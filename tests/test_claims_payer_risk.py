@@ -97,6 +97,32 @@ def test_a_claims_fate_depends_on_its_own_id_not_on_the_others_adjudicated_with_
     assert alone == reversed_order
 
 
+def test_two_codings_of_one_encounter_meet_the_same_review_of_each_code_they_share(payer):
+    """The paired comparison of champion and challenger: adding a line to a claim must not change whether the
+    payer's review picks its other lines (the record supports none of them, so a picked line is denied)."""
+    seed, rules = payer
+    quiet = dataclasses.replace(rules, eligibility_rate=0.0, duplicate_rate=0.0, timely_filing_rate=0.0)
+    shared = ("A4253", "J1100")  # no pair edit between them or with G0444
+    reviewed_alone = reviewed_beside = 0
+    for k in range(200):
+        lines = [ClaimLine(f"c{k}-{j}", code, (), Decimal(1), fee(code), "20260115", ("E11.9",))
+                 for j, code in enumerate(shared, 1)]  # fmt: skip
+        extra = ClaimLine(f"c{k}-0", "G0444", (), Decimal(1), fee("G0444"), "20260115", ("E11.9",))
+        one = Claim(f"c{k}", "plan_a", "outpatient", 40, "F", "20260115", ("E11.9",), tuple(lines))
+        other = dataclasses.replace(one, lines=(extra, *lines))
+
+        def denied(claim: Claim) -> dict[str, bool]:
+            remittance = adjudicate(claim, quiet, frozenset(), seed)
+            return {rl.procedure: any(a.carc == "50" for a in rl.adjustments) for rl in remittance.lines if
+                    rl.procedure in shared}  # fmt: skip
+
+        alone, beside = denied(one), denied(other)
+        assert alone == beside, f"claim c{k}"
+        reviewed_alone += sum(alone.values())
+        reviewed_beside += sum(beside.values())
+    assert 0.2 < reviewed_alone / 400 < 0.4  # the review rate still holds per line (0.3)
+
+
 def test_the_risk_model_flags_every_planted_rule_on_a_later_month_and_few_clean_lines(payer):
     seed, rules = payer
     history, held_out = [], []
@@ -190,3 +216,28 @@ def test_a_saved_risk_model_gives_the_same_risks_and_reasons(payer, tmp_path):
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a denial-risk model"):
         load_risk_model(tmp_path / "other.json")
+
+
+def test_a_code_pair_denied_both_times_it_was_billed_is_flagged_and_one_denial_alone_is_not(payer):
+    """A pair edit is a rule: a pair billed twice and denied both times is risky on the next claim, though
+    the statistical patterns need five past lines; one past denial stays under the smoothing prior."""
+    seed, rules = payer
+    quiet = dataclasses.replace(rules, eligibility_rate=0.0, duplicate_rate=0.0, timely_filing_rate=0.0, review_rate=0)
+
+    def pair_claim(claim_id: str) -> Claim:
+        lines = tuple(ClaimLine(f"{claim_id}-{j}", code, (), Decimal(1), fee(code), "20260115", ("E11.9",))
+                      for j, code in enumerate(("G0008", "G0009"), 1))  # fmt: skip
+        return Claim(claim_id, "plan_a", "outpatient", 40, "F", "20260115", ("E11.9",), lines, claim_id)
+
+    background, supported = random_claims(150, 1, seed=4)
+    background = [c for c in background if not {"G0008", "G0009"} <= {x.procedure for x in c.lines}]
+    everything = frozenset(PROCEDURES + DIAGNOSES)
+    history = [(c, adjudicate(c, quiet, supported[c.claim_id], seed)) for c in background]
+    for past in (1, 2):
+        pairs = [pair_claim(f"p{k}") for k in range(past)]
+        remittances = [r for _, r in history] + [adjudicate(c, quiet, everything, seed) for c in pairs]
+        model = DenialRiskModel().fit([c for c, _ in history] + pairs, remittances)
+        risk = {r.procedure: r for r in model.line_risks(pair_claim("next"))}["G0009"]
+        assert (risk.risk >= 0.5) == (past == 2), (past, risk)
+        if past == 2:
+            assert risk.reason == "history: pair plan_a G0009 G0008: 2 of 2 lines denied (CARC 236)"

@@ -130,10 +130,11 @@ def _adjustment(group: str, carc: str, amount: Decimal, quantity: Decimal | None
     return Adjustment(group, carc, amount.quantize(CENT), quantity, category.category, category.coding_caused)
 
 
-def _line_denial(
-    claim: Claim, line: ClaimLine, rules: PayerRules, supported: Collection[str], rng: np.random.Generator
-) -> str | None:
-    """The CARC the payer denies a whole line for, or None. Edits in a fixed order, the first that applies."""
+def _line_denial(claim: Claim, line: ClaimLine, rules: PayerRules, supported: Collection[str], seed: int) -> str | None:
+    """The CARC the payer denies a whole line for, or None. Edits in a fixed order, the first that applies.
+    Whether the medical review picks the line is drawn from the claim id and the line's code alone, so two
+    codings of one encounter (champion and challenger) meet the same review of each code they share: a line
+    added or dropped elsewhere on the claim does not move which lines are reviewed."""
     codes_on_claim = {other.procedure: other for other in claim.lines if other is not line}
     for first, second, indicator in rules.code_pairs:
         if line.procedure == second and first in codes_on_claim and indicator != 9:
@@ -156,7 +157,7 @@ def _line_denial(
     # the payer's medical review: a service the record does not support is not medically necessary (50; a visit
     # level it does not support, 150); one
     # whose every diagnosis the record does not support has no diagnosis that justifies it (11)
-    reviewed = rng.random() < rules.review_rate
+    reviewed = keyed_rng(seed, f"review:{claim.claim_id}:{line.procedure}").random() < rules.review_rate
     if reviewed and line.procedure not in supported:
         return "150" if line.procedure in VISIT_EM_CODES else "50"  # a visit level the record does not support
     if reviewed and not any(dx in supported for dx in line.diagnoses):
@@ -182,7 +183,7 @@ def adjudicate(claim: Claim, rules: PayerRules, supported: Collection[str], seed
     lines = []
     for line in claim.lines:
         adjustments: list[Adjustment] = []
-        carc = _line_denial(claim, line, rules, supported, rng)
+        carc = _line_denial(claim, line, rules, supported, seed)
         limit = rules.unit_limits.get(line.procedure)
         if carc is not None:
             adjustments.append(_adjustment("CO", carc, line.charge))

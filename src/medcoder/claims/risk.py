@@ -7,8 +7,11 @@ Only coding-caused denials count (`claims.carc`): eligibility or authorisation d
 the codes. A line's risk is the highest smoothed rate among its specific patterns seen at least
 `min_count` times (a code pair, an age band, a sex), and for diagnoses the lowest among the claim's
 diagnoses (one diagnosis that supports the service is enough); the code's own rate is the fallback when
-no specific pattern has history. Features come from the `Claim` alone: `fit` reads remittances only for
-the outcome, and `line_risks` takes nothing adjudicated (tests/test_claims_risk.py checks both).
+no specific pattern has history. A code pair needs fewer past lines (`min_pair_count`) than the statistical
+patterns: a payer's pair edit denies every line it applies to, so two past lines of a pair, both denied,
+already outweigh the smoothing prior, and a pair billed a few times a quarter must still be caught.
+Features come from the `Claim` alone: `fit` reads remittances only for the outcome, and `line_risks` takes
+nothing adjudicated (tests/test_claims_payer_risk.py checks both).
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class DenialRiskModel:
     """Counts of past lines and their coding denials per pattern, and the payer's base rate (the prior)."""
 
     min_count: int = 5
+    min_pair_count: int = 2
     prior_weight: float = 2.0
     covering_rate: float = 0.1  # a diagnosis under which a code was (almost) never denied supports it
     seen: Counter[tuple[str, ...]] = field(default_factory=Counter)
@@ -125,13 +129,17 @@ class DenialRiskModel:
                 self.dx_history.setdefault((claim.payer, line.procedure), []).append((dx, support))
         return self
 
+    def _minimum(self, key: tuple[str, ...]) -> int:
+        """Past lines a specific pattern needs before its own rate is read (module docstring)."""
+        return self.min_pair_count if key[0] == "pair" else self.min_count
+
     def _rate(self, payer: str, denied: int, seen: int) -> float:
         prior = (self.payer_denied[payer] + 1) / (self.payer_lines[payer] + 2)
         return (denied + self.prior_weight * prior) / (seen + self.prior_weight)
 
     def _evidence(self, key: tuple[str, ...]) -> _Evidence:
         carcs = tuple(c for c, _ in self.carcs.get(key, Counter()).most_common(2))
-        return _Evidence(" ".join(key), self.denied[key], self.seen[key], carcs)
+        return _Evidence(" ".join(part for part in key if part), self.denied[key], self.seen[key], carcs)
 
     def _diagnosis_evidence(self, claim: Claim, line: ClaimLine) -> _Evidence | None:
         """Whether the claim's diagnoses support the line's code, from history: the diagnoses under which the
@@ -163,7 +171,7 @@ class DenialRiskModel:
         """Each line's risk from history (module docstring), from what the claim says before submission."""
         out = []
         for line in claim.lines:
-            evidence = [self._evidence(k) for k in _specific_keys(claim, line) if self.seen[k] >= self.min_count]
+            evidence = [self._evidence(k) for k in _specific_keys(claim, line) if self.seen[k] >= self._minimum(k)]
             if (dx := self._diagnosis_evidence(claim, line)) is not None:
                 evidence.append(dx)
             if not evidence:
@@ -203,7 +211,8 @@ RISK_FORMAT = "medcoder-denial-risk/1"
 def save_risk_model(model: DenialRiskModel, path: str | Path) -> Path:
     """The model's counts as JSON (codes, payers and counts only: no patient data is in them)."""
     payload = {
-        "format": RISK_FORMAT, "min_count": model.min_count, "prior_weight": model.prior_weight,
+        "format": RISK_FORMAT, "min_count": model.min_count, "min_pair_count": model.min_pair_count,
+        "prior_weight": model.prior_weight,
         "covering_rate": model.covering_rate,
         "patterns": [[list(k), model.seen[k], model.denied[k], dict(model.carcs.get(k, {}))] for k in model.seen],
         "payers": {p: [model.payer_lines[p], model.payer_denied[p]] for p in model.payer_lines},
@@ -223,7 +232,10 @@ def load_risk_model(path: str | Path) -> DenialRiskModel:
         raise ValueError(f"{source}: cannot be read as a denial-risk model ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != RISK_FORMAT:
         raise ValueError(f"{source}: not a denial-risk model (format is not {RISK_FORMAT!r})")
-    model = DenialRiskModel(payload["min_count"], payload["prior_weight"], payload["covering_rate"])
+    model = DenialRiskModel(
+        min_count=payload["min_count"], min_pair_count=payload.get("min_pair_count", payload["min_count"]),
+        prior_weight=payload["prior_weight"], covering_rate=payload["covering_rate"],
+    )  # fmt: skip
     for key, seen, denied, carcs in payload["patterns"]:
         model.seen[tuple(key)], model.denied[tuple(key)] = seen, denied
         model.carcs[tuple(key)] = Counter(carcs)

@@ -8,9 +8,10 @@ simulate: the champion codes a practice's new notes for a year (`denial_world`);
     and upheld denials; val as the champion's; test = the held-out months).
 then `medcoder-train experiment=denial_feedback` fine-tunes the champion on it (the challenger);
 compare: champion and challenger code the held-out months; the same payers adjudicate both (a claim's
-    random draws depend on its id, so both meet the same noise); denial, coding-denial and clean-claim
-    rates, micro-F1, recall and codes per encounter side by side in MLflow; the promotion gate of
-    configs/registry/denial_feedback.yaml decides; the report goes to experiments/.
+    random draws depend on its id, and a line's review on its code too, so both meet the same noise);
+    denial, coding-denial and clean-claim rates, micro-F1, recall and codes per encounter side by side in
+    MLflow; the promotion gate of configs/registry/denial_feedback.yaml decides; the report goes to
+    experiments/.
 """
 
 from __future__ import annotations
