@@ -241,3 +241,35 @@ def test_a_code_pair_denied_both_times_it_was_billed_is_flagged_and_one_denial_a
         assert (risk.risk >= 0.5) == (past == 2), (past, risk)
         if past == 2:
             assert risk.reason == "history: pair plan_a G0009 G0008: 2 of 2 lines denied (CARC 236)"
+
+
+def test_a_flagged_claim_goes_out_as_the_record_supports_it_and_a_flagged_pair_as_a_distinct_service(payer):
+    """The routing policy of the denial loop's challenger: a claim the pre-submission check flags goes to a
+    coder, who bills what the record supports and marks a code pair the history flags with modifier 59, which
+    the payer's indicator-1 edit accepts; an unflagged claim goes out as built."""
+    from medcoder.claims.risk import pre_submission_risks
+    from medcoder.claims.simulate import claim_for, reviewed_before_submission
+    from medcoder.data.schema import CodeAssignment, NoteRecord
+
+    seed, rules = payer
+    quiet = dataclasses.replace(rules, eligibility_rate=0.0, duplicate_rate=0.0, timely_filing_rate=0.0, review_rate=0)
+    gold = tuple(CodeAssignment(system, code, ()) for system, code in
+                 (("ICD-10-CM", "E11.9"), ("HCPCS", "G0444"), ("HCPCS", "Q2035")))  # fmt: skip
+    record = NoteRecord(id="n1", text="...", codes=gold, encounter_date="2026-06-15", setting="outpatient", age=40,
+                        sex="F", payer="plan_a")  # fmt: skip
+    past = [dataclasses.replace(claim_for(record, [(c.system, c.code) for c in gold], f"p{k}"), encounter_id=f"p{k}")
+            for k in range(3)]  # fmt: skip
+    model = DenialRiskModel().fit(past, [adjudicate(c, quiet, frozenset({"G0444", "Q2035"}), seed) for c in past])
+
+    def check(claim: Claim) -> list:
+        return pre_submission_risks(claim, model)
+
+    over_coded = claim_for(record, [("ICD-10-CM", "E11.9"), ("HCPCS", "G0444"), ("HCPCS", "Q2035"), ("HCPCS", "A4253")])
+    sent = reviewed_before_submission(over_coded, record, check, 0.5)
+    assert [(line.procedure, line.modifiers) for line in sent.lines] == [("G0444", ()), ("Q2035", ("59",))]
+    paid = adjudicate(sent, quiet, frozenset({"G0444", "Q2035", "E11.9"}), seed)
+    assert not paid.coding_denied
+    built = claim_for(record, [("ICD-10-CM", "E11.9"), ("HCPCS", "G0444"), ("HCPCS", "Q2035")])
+    assert adjudicate(built, quiet, frozenset({"G0444", "Q2035", "E11.9"}), seed).coding_denied  # as built: 236
+    alone = claim_for(record, [("ICD-10-CM", "E11.9"), ("HCPCS", "G0444")])
+    assert reviewed_before_submission(alone, record, check, 0.5) is alone  # nothing flagged: out as built

@@ -46,3 +46,17 @@ def test_a_missing_number_fails_its_gate_and_an_unknown_key_is_refused(tmp_path)
     bad.write_text("confidence: 0.95\nmax_recal_drop: 0.0\n", encoding="utf-8")
     with pytest.raises(ValueError, match=rf"{bad}: unknown denial-gate key"):
         load_denial_gate(bad)
+
+
+def test_routing_cannot_carry_retrained_weights_that_are_worse_than_routing_alone():
+    """With the history the loop learnt, the challenger's claims are routed before submission; the champion's
+    codes routed by the same history show what routing alone does, and the retrained weights must not add
+    coding denials to it."""
+    gate = load_denial_gate(CONFIG)
+    challenger = {**CHAMPION, "claims/coding_denial_rate": 0.06}
+    routing_alone = {**CHAMPION, "claims/coding_denial_rate": 0.05}
+    decision = check_denial_gate(CHAMPION, challenger, (-0.04, -0.07, -0.01), gate, routing_alone)
+    assert not decision.passed and decision.reasons[0].startswith("retraining adds no coding denials")
+    assert decision.table.iloc[-1]["champion"] == 0.05 and decision.table.iloc[-1]["change"] == pytest.approx(0.01)
+    as_good = {**routing_alone, "claims/coding_denial_rate": 0.06}
+    assert check_denial_gate(CHAMPION, challenger, (-0.04, -0.07, -0.01), gate, as_good).passed

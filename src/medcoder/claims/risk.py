@@ -69,6 +69,8 @@ class LineRisk:
     reason: str  # e.g. "history: pair medicare 90471 with G0008: 9 of 10 lines denied (CARC 236)"
     denied: int
     seen: int
+    kind: str  # what decided it: "edit" (a user's NCCI/MUE file), a history pattern ("pair", "age", "sex", "dx",
+    # "code"), or "none"; a coder reviewing a "pair" line checks whether the services were distinct (a modifier)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ class DenialRiskModel:
                 f" (CARC {', '.join(best.carcs)})" if best.carcs else ""
             )
             risk = self._rate(claim.payer, best.denied, best.seen)
-            out.append(LineRisk(line.line_control, line.procedure, risk, reason, best.denied, best.seen))
+            kind = best.pattern.split(" ", 1)[0]
+            out.append(LineRisk(line.line_control, line.procedure, risk, reason, best.denied, best.seen, kind))
         return out
 
 
@@ -197,11 +200,12 @@ def pre_submission_risks(
     for line in claim.lines:
         hit = hits.get(line.line_control)
         if hit is not None:
-            out.append(LineRisk(line.line_control, line.procedure, 1.0, f"edit: {hit.rule}: {hit.detail}", 0, 0))
+            reason = f"edit: {hit.rule}: {hit.detail}"
+            out.append(LineRisk(line.line_control, line.procedure, 1.0, reason, 0, 0, "edit"))
         elif line.line_control in learnt:
             out.append(learnt[line.line_control])
         else:
-            out.append(LineRisk(line.line_control, line.procedure, 0.0, "no history", 0, 0))
+            out.append(LineRisk(line.line_control, line.procedure, 0.0, "no history", 0, 0, "none"))
     return out
 
 

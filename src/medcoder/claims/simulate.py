@@ -11,13 +11,14 @@ to no payer (self-pay) or with no procedure or visit code to bill gives no claim
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from medcoder.claims.payer import PayerRules, adjudicate, fee, keyed_rng
 from medcoder.claims.remittance import ClaimRemittance
+from medcoder.claims.risk import LineRisk
 from medcoder.claims.submission import Claim, ClaimLine
 from medcoder.codes.formats import CPT, HCPCS, ICD10CM
 from medcoder.data.labels import Label
@@ -63,6 +64,31 @@ def claim_for(record: NoteRecord, codes: Sequence[Label], claim_id: str | None =
         record.encounter_date.replace("-", ""), [code for system, code in codes if system == ICD10CM],
         [code for system, code in codes if system in (CPT, HCPCS)], record.id,
     )  # fmt: skip
+
+
+DISTINCT_SERVICE_MODIFIER = "59"  # a distinct procedural service: what a coder appends when a pair edit allows it
+
+
+def reviewed_before_submission(
+    claim: Claim, record: NoteRecord, risks: Callable[[Claim], Sequence[LineRisk]], flag: float
+) -> Claim | None:
+    """The claim that goes out when the routing policy sends it to a coder first (a line's risk at or above
+    `flag`, `risks` being the pre-submission check): the coder codes the encounter from the record (the
+    simulation's gold codes, as the feedback months' coder does) and appends modifier 59 to each line the
+    check still flags for a code pair, the record supporting both services (a payer's indicator-1 edit
+    accepts it, an indicator-0 edit does not). A claim no line of which reaches `flag` goes out as built;
+    None when the record leaves nothing to bill."""
+    if not any(r.risk >= flag for r in risks(claim)):
+        return claim
+    fixed = claim_for(record, [(c.system, c.code) for c in record.codes], claim.claim_id)
+    if fixed is None:
+        return None
+    distinct = {r.line_control for r in risks(fixed) if r.risk >= flag and r.kind == "pair"}
+    lines = tuple(
+        replace(line, modifiers=(*line.modifiers, DISTINCT_SERVICE_MODIFIER)) if line.line_control in distinct else line
+        for line in fixed.lines
+    )
+    return replace(fixed, lines=lines)
 
 
 def supported_codes(record: NoteRecord) -> frozenset[str]:

@@ -7,11 +7,17 @@ simulate: the champion codes a practice's new notes for a year (`denial_world`);
     (`feedback/`: the original training notes replayed, plus the feedback notes labelled by corrections
     and upheld denials; val as the champion's; test = the held-out months).
 then `medcoder-train experiment=denial_feedback` fine-tunes the champion on it (the challenger);
-compare: champion and challenger code the held-out months; the same payers adjudicate both (a claim's
-    random draws depend on its id, and a line's review on its code too, so both meet the same noise);
-    denial, coding-denial and clean-claim rates, micro-F1, recall and codes per encounter side by side in
-    MLflow; the promotion gate of configs/registry/denial_feedback.yaml decides; the report goes to
-    experiments/.
+compare: champion and challenger code the held-out months. The champion's claims go out as built (it is the
+    practice before the loop: no remittance history); the challenger is what the loop learnt, its weights
+    and the feedback months' denial-risk history, so its claims pass the pre-submission check and a flagged
+    claim goes to a coder first (`simulate.reviewed_before_submission`); the history is logged with the
+    challenger's version (tag `denial_risk`): the version and the routing it was scored with travel
+    together. A third arm, the champion's codes with that history, tells the routing's share from the
+    retraining's, and the gate holds the challenger to it. The same payers adjudicate all (a claim's random
+    draws depend on its id, and a line's review on its code too, so all meet the same noise); denial,
+    coding-denial and clean-claim rates, micro-F1, recall and codes per encounter side by side in MLflow;
+    the promotion gate of configs/registry/denial_feedback.yaml decides;
+    the report goes to experiments/.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +38,16 @@ from medcoder.claims.corrections import overturned_keys, read_appeals, read_corr
 from medcoder.claims.edit_check import edit_hits
 from medcoder.claims.edits import MueEdits, PtpEdits, read_mue_edits, read_ptp_edits
 from medcoder.claims.payer import load_payers
-from medcoder.claims.risk import DenialRiskModel, pre_submission_risks, save_risk_model
-from medcoder.claims.simulate import denial_rates, denials_by, month_of, simulate_appeals, simulate_corrections
+from medcoder.claims.risk import DenialRiskModel, load_risk_model, pre_submission_risks, save_risk_model
+from medcoder.claims.simulate import (
+    claim_for,
+    denial_rates,
+    denials_by,
+    month_of,
+    reviewed_before_submission,
+    simulate_appeals,
+    simulate_corrections,
+)
 from medcoder.data.schema import NoteRecord, load_notes, write_notes
 from medcoder.jobs.denial_world import (
     CodedNote,
@@ -47,6 +62,7 @@ from medcoder.jobs.denial_world import (
 )
 
 log = logging.getLogger(__name__)
+HISTORY_ONLY = "champion_with_history"  # compare's third arm: the champion's codes routed by the loop's history
 
 
 def load_coder(spec: str, work_dir: Path, tracking_uri: str | None) -> tuple[Any, str]:
@@ -161,8 +177,6 @@ def simulate(
     """The simulate step (module docstring); returns the summary it also writes to world/summary.json, with
     `command` (how this world was made) for the record. `site`: the dialect the practice's notes are written
     in (`data.synth.sites`), None for the corpus's own authors."""
-    from functools import partial
-
     from medcoder.data.synth import generate_notes
     from medcoder.data.synth.sites import site_dialect
 
@@ -307,21 +321,34 @@ def compare(
                                                  tracking_uri)  # fmt: skip
     coded = {"champion": reuse_coded(out), "challenger": coded_notes(challenger, held_out)}
     write_coded(coded["challenger"], out / "world" / "challenger.jsonl")
-    metrics, outcomes, breakdown = {}, {}, {}
-    for role, codes in coded.items():
-        claims, remittances = bill_and_adjudicate(held_out, codes, payers, payer_seed, out / "x12" / f"compare-{role}")
+    history = load_risk_model(out / "world" / "risk_model.json")
+    check = partial(pre_submission_risks, model=history, ptp=ptp, mue=mue)
+    routed = partial(reviewed_before_submission, risks=check, flag=RISK_FLAG)
+    # ARMS: the champion as deployed before the loop (no remittance history), the challenger with the history the
+    # loop learnt (its claims routed to a coder by the pre-submission check), and, for the record only, the
+    # champion with that history: how much of the change is the routing and how much the retraining
+    metrics, outcomes, breakdown, routed_claims = {}, {}, {}, {}
+    for role, (codes, review) in {"champion": (coded["champion"], None), "challenger": (coded["challenger"], routed),
+                                  HISTORY_ONLY: (coded["champion"], routed)}.items():  # fmt: skip
+        claims, remittances = bill_and_adjudicate(held_out, codes, payers, payer_seed, out / "x12" / f"compare-{role}",
+                                                  review)  # fmt: skip
         breakdown[role] = {"payer": denials_by(remittances, "payer"), "category": denials_by(remittances, "category")}
         metrics[role] = {**claim_metrics(remittances), **coding_metrics(held_out, codes, challenger.label_space),
                          "edit_violations": float(sum(len(edit_hits(c, ptp, mue)) for c in claims))}  # fmt: skip
         outcomes[role] = per_encounter_coding_denial(held_out, claims, remittances)
+        built = [c for r in held_out if (c := claim_for(r, codes[r.id].labels())) is not None]
+        routed_claims[role] = 0 if review is None else sum(any(x.risk >= RISK_FLAG for x in check(c)) for c in built)
     interval = paired_bootstrap(outcomes["champion"], outcomes["challenger"], gate.bootstrap_samples, gate.confidence)
-    decision = check_denial_gate(metrics["champion"], metrics["challenger"], interval, gate)
+    decision = check_denial_gate(metrics["champion"], metrics["challenger"], interval, gate, metrics[HISTORY_ONLY])
     outcome = ("promoted" if promote else "passed") if decision.passed else "refused"
     tags = {"denial_gate.decision": outcome,
             "denial_gate.reason": "; ".join(decision.reasons)[:4000],
             "denial_gate.champion_version": str(champion_version.version) if champion_version else "none",
             "denial_gate.interval": json.dumps(interval), "denial_gate.table": decision.table.to_json(orient="records"),
             "denial_gate.held_out_months": ",".join(summary["held_out_months"])}  # fmt: skip
+    # the history the challenger was scored with travels with its version (`medcoder predict --denial-risk`)
+    client.log_artifact(run_id, str(out / "world" / "risk_model.json"), "denial_risk")
+    tags["denial_risk"] = f"runs:/{run_id}/denial_risk/risk_model.json"
     for key, value in tags.items():
         client.set_model_version_tag("medcoder", version.version, key, value)
     mlflow.set_tracking_uri(client.tracking_uri)
@@ -340,6 +367,7 @@ def compare(
     result = {"summary": summary, "metrics": metrics, "interval": interval, "passed": decision.passed,
               "reasons": decision.reasons, "table": decision.table.to_dict(orient="records"),
               "challenger_version": version.version, "challenger_run": run_id, "compare_run": run.info.run_id,
+              "routed_claims": routed_claims, "denial_risk": tags["denial_risk"],
               "challenger_manifest": challenger_manifest, "breakdown": breakdown,
               "challenger_command": client.get_run(run_id).data.tags.get("command", "medcoder-train"),
               "champion_version": champion_version.version if champion_version else None}  # fmt: skip

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -109,11 +109,16 @@ def split_months(records: Sequence[NoteRecord], feedback_months: int) -> tuple[l
 
 def bill_and_adjudicate(
     records: Sequence[NoteRecord], coded: Mapping[str, CodedNote], payers: Mapping[str, PayerRules], seed: int,
-    x12_dir: Path | None = None,
+    x12_dir: Path | None = None, review: Callable[[Claim, NoteRecord], Claim | None] | None = None,
 ) -> tuple[list[Claim], list[ClaimRemittance]]:  # fmt: skip
     """Claims for the coded notes, adjudicated by their payers; with `x12_dir`, the remittances go through
-    real 835 files (one per month and payer) and are read back, so the loop learns from what it ingests."""
+    real 835 files (one per month and payer) and are read back, so the loop learns from what it ingests.
+    `review`: what happens to a built claim before it goes out (`simulate.reviewed_before_submission`: the
+    routing policy and the coder it routes to); None sends every claim as built."""
     claims = [c for r in records if (c := claim_for(r, coded[r.id].labels())) is not None]
+    if review is not None:
+        by_id = {r.id: r for r in records}
+        claims = [sent for c in claims if (sent := review(c, by_id[c.encounter_id])) is not None]
     remittances = adjudicate_claims(records, claims, payers, seed)
     if x12_dir is None:
         return claims, remittances

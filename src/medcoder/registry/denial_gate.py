@@ -3,7 +3,10 @@ challenger retrained on denials and corrections replaces the champion only if, o
 months adjudicated by the same payers, its coding-caused denial rate is lower with a paired-bootstrap
 interval that excludes 0, its micro-F1 is no more than half a point lower, its recall and codes per
 encounter are not lower (a model must not avoid denials by under-coding), and it breaks no more
-deterministic edits. A missing or undefined number fails its gate.
+deterministic edits. When the challenger comes with the denial-risk history the loop learnt (its claims
+routed to a coder before submission), its coding-denial rate must also not exceed that of the champion's
+codes routed by the same history: the retrained weights must not be worse than routing alone. A missing or
+undefined number fails its gate.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class DenialGate:
     max_recall_drop: float = 0.0
     max_codes_per_encounter_drop: float = 0.0
     max_new_edit_violations: int = 0
+    # the retrained weights themselves: the challenger's coding-denial rate minus that of the champion's codes
+    # routed by the same history (the pre-submission check), so routing cannot carry a worse model through
+    max_retraining_denial_increase: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1:
@@ -76,8 +82,11 @@ def check_denial_gate(
     challenger: Mapping[str, float],
     interval: tuple[float, float, float],
     gate: DenialGate,
+    history_only: Mapping[str, float] | None = None,
 ) -> GateDecision:
-    """Every gate with its numbers; `interval` is (difference, low, high) of the coding-denial rate."""
+    """Every gate with its numbers; `interval` is (difference, low, high) of the coding-denial rate.
+    `history_only`: the champion's codes routed by the challenger's denial-risk history; with it, the
+    retraining's own share of the change is gated too (`max_retraining_denial_increase`)."""
     rows = []
 
     def row(name: str, metric: str, change: float, limit: float, passed: bool) -> None:
@@ -97,6 +106,13 @@ def check_denial_gate(
     row(
         "new edit violations", "edit_violations", new, gate.max_new_edit_violations, new <= gate.max_new_edit_violations
     )
+    if history_only is not None:
+        metric = "claims/coding_denial_rate"
+        ours, theirs = challenger.get(metric, math.nan), history_only.get(metric, math.nan)
+        change, limit = ours - theirs, gate.max_retraining_denial_increase
+        ok = math.isfinite(change) and change <= limit + FLOAT_TOLERANCE
+        rows.append(("retraining adds no coding denials (champion column: same history)", metric, ours, theirs,
+                     change, limit, ok))  # fmt: skip
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     failed = table[~table["passed"]]
     reasons = [
