@@ -38,8 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from medcoder.codes.formats import ICD10CM
-from medcoder.codes.terms import code_texts, correct_spelling, description_wordings, expand_abbreviations
+from medcoder.codes.formats import ICD10CM, is_canonical
+from medcoder.codes.terms import (
+    code_synonyms,
+    code_texts,
+    correct_spelling,
+    description_wordings,
+    expand_abbreviations,
+)
 from medcoder.codes.values import is_value_code, value_supports
 from medcoder.data.labels import Label
 from medcoder.hashing import file_sha256
@@ -157,6 +163,12 @@ def _competitor_texts(labels: Sequence[Label], margin: str) -> list[tuple[str, s
         covered = {c[:3] for c in codes}
         texts += [(_stated(category, w), w) for category, d in _category_descriptions().items()
                   if category not in covered for w in description_wordings(d)]  # fmt: skip
+        # a category's description alone misses what clinicians call its commonest conditions when the
+        # category is a residual bin ("Other and unspecified injuries of ... lower back": "lumbar strain") or
+        # words it apart ("Pneumonitis due to solids and liquids": "aspiration pneumonia"); the synonym table's
+        # words for a code of such a category state it too
+        texts += [(code[:3], w) for code, words in code_synonyms().items()
+                  if is_canonical(ICD10CM, code) and code[:3] not in covered for w in words]  # fmt: skip
     return texts
 
 
