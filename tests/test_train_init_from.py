@@ -190,3 +190,31 @@ def test_registry_and_run_uris_resolve_to_the_verified_sealed_export(logged, tin
         fetch_sealed_export("models:/medcoder@champion", tmp_path / "x", f"sqlite:///{tmp_path / 'none.db'}")
     with pytest.raises(RegistryError, match=r"not an empty folder"):
         fetch_sealed_export(f"models:/{REGISTERED_NAME}@champion", tmp_path / "alias", logged.tracking_uri)
+
+
+def test_keep_threshold_evaluates_and_packages_at_the_models_own_threshold(tiny, tmp_path, monkeypatch):
+    """init_from_threshold=keep: val is not searched, the run is scored and packaged at the model's threshold."""
+    source = tmp_path / "source"
+    shutil.copytree(tiny.export_dir, source)
+    config = json.loads((source / CONFIG_NAME).read_text(encoding="utf-8"))
+    config["threshold"] = 0.37  # a point a val search would be unlikely to land on
+    (source / CONFIG_NAME).write_text(json.dumps(config), encoding="utf-8")
+    write_manifest(source)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    overrides = [o for o in tiny_init_overrides(source) if o != "test=false"]
+    artifacts = f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"
+    cfg = compose_train(tmp_path, [*overrides, "init_from_threshold=keep", artifacts])
+
+    train_job.train(cfg)
+
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
+    assert float(run.data.params["threshold"]) == pytest.approx(0.37)
+
+
+def test_an_unknown_threshold_mode_is_refused_naming_the_choices(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    cfg = compose_train(tmp_path, tiny_init_overrides(tiny.export_dir) + ["init_from_threshold=search", "logger=none"])
+    with pytest.raises(ValueError, match=r"init_from_threshold: 'search' is not one of \['tune', 'keep'\]"):
+        train_job.train(cfg)

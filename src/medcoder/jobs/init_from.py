@@ -67,6 +67,7 @@ def prepare_init_from(cfg: DictConfig) -> InitFrom:
                 "init_from: head warm-up off (callbacks.head_warmup.epochs %d -> 0): the heads start trained", epochs
             )
             warmup.epochs = 0
+    keep_threshold(cfg, float(exported["threshold"]))
     data_encoder = OmegaConf.select(cfg, "data.encoder", default=encoder)
     if data_encoder != encoder:
         raise ValueError(
@@ -77,6 +78,25 @@ def prepare_init_from(cfg: DictConfig) -> InitFrom:
     init = InitFrom(export, [list(label) for label in exported["labels"]])
     log.info("init_from: the weights come from %s (%s)", init.source, export.folder)
     return init
+
+
+THRESHOLD_MODES: tuple[str, ...] = ("tune", "keep")
+
+
+def keep_threshold(cfg: DictConfig, exported_threshold: float) -> None:
+    """With `init_from_threshold: keep`, the run's decision threshold is the model's own: the val search grid
+    becomes that one point. A short fine-tune moves the scores a little, and on a val set where micro-F1 is flat
+    over a wide band of thresholds the search's best point can jump (0.40 to 0.49 in a denial-feedback run, which
+    then dropped right preventive-visit codes): keeping the operating point the model was promoted at makes
+    recall and codes per encounter comparable with it. `tune` (the default) searches the grid as any fit does."""
+    mode = cfg.get("init_from_threshold", "tune")
+    if mode not in THRESHOLD_MODES:
+        raise ValueError(f"init_from_threshold: {mode!r} is not one of {list(THRESHOLD_MODES)}")
+    if mode == "keep":
+        with open_dict(cfg):
+            cfg.threshold_grid = {"start": exported_threshold, "stop": exported_threshold, "step": 0.01}
+        log.info("init_from: the decision threshold stays the model's own, %.3f (init_from_threshold=keep)",
+                 exported_threshold)  # fmt: skip
 
 
 def check_head_shapes(net_cfg: DictConfig, exported_net: Mapping[str, Any], where: Path) -> None:
