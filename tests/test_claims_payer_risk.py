@@ -161,7 +161,8 @@ def test_line_risk_reads_nothing_adjudicated():
     from medcoder.claims import risk
 
     parameters = inspect.signature(DenialRiskModel.line_risks).parameters
-    assert list(parameters) == ["self", "claim"] and parameters["claim"].annotation in (Claim, "Claim")
+    assert list(parameters) == ["self", "claim", "scores"] and parameters["claim"].annotation in (Claim, "Claim")
+    assert "float" in str(parameters["scores"].annotation)  # the coder's scores, known before the claim goes out
     assert "remittance" not in inspect.getsource(risk._specific_keys) + inspect.getsource(risk._diagnosis_keys)
 
 
@@ -273,3 +274,48 @@ def test_a_flagged_claim_goes_out_as_the_record_supports_it_and_a_flagged_pair_a
     assert adjudicate(built, quiet, frozenset({"G0444", "Q2035", "E11.9"}), seed).coding_denied  # as built: 236
     alone = claim_for(record, [("ICD-10-CM", "E11.9"), ("HCPCS", "G0444")])
     assert reviewed_before_submission(alone, record, check, 0.5) is alone  # nothing flagged: out as built
+
+
+def visit_claims(n: int, month: int, seed: int) -> tuple[list[Claim], dict[str, frozenset[str]], dict[str, dict]]:
+    """Office visits whose level the coder scored: a level scored under 0.5 is the record's level half the time,
+    one scored 0.9 or more nearly always (what a calibrated E/M head gives). (claims, supported codes, scores)."""
+    rng = np.random.default_rng(seed)
+    claims, supported, scores = [], {}, {}
+    for k in range(n):
+        claim_id = f"m{month}-v{k}"
+        level = str(rng.choice(["99213", "99214"]))
+        score = float(rng.choice([0.42, 0.95]))
+        right = rng.random() < (0.5 if score < 0.5 else 0.99)
+        line = ClaimLine(f"{claim_id}-1", level, (), Decimal(1), fee(level), f"2026{month:02d}15", ("I10",))
+        claims.append(Claim(claim_id, "plan_a", "outpatient", 50, "F", line.service_date, ("I10",), (line,), claim_id))
+        supported[claim_id] = frozenset({"I10", level if right else "99212"})
+        scores[claim_id] = {level: score}
+    return claims, supported, scores
+
+
+def test_the_coders_confidence_in_a_visit_level_is_a_learnt_pattern_of_level_of_service_denials(payer):
+    """The payer's review denies a visit level the record does not support (CARC 150) at random: no history of
+    codes predicts which, the coder's own score does. Low-scored levels of a later month are riskier than
+    high-scored ones, whatever the level, and the reason names the band; without scores the pattern is absent."""
+    seed, rules = payer
+    quiet = dataclasses.replace(rules, eligibility_rate=0.0, duplicate_rate=0.0, timely_filing_rate=0.0)
+    claims, supported, scores = [], {}, {}
+    for month in range(1, 7):
+        c, s, sc = visit_claims(120, month, seed=month)
+        claims += c
+        supported |= s
+        scores |= sc
+    remittances = [adjudicate(c, quiet, supported[c.claim_id], seed) for c in claims]
+    assert any(a.carc == "150" for r in remittances for a in r.all_adjustments())
+    model = DenialRiskModel().fit(claims, remittances, scores)
+    later, _, later_scores = visit_claims(40, 7, seed=70)
+    low = [model.line_risks(c, later_scores[c.claim_id])[0] for c in later if later_scores[c.claim_id][
+        c.lines[0].procedure] < 0.5]  # fmt: skip
+    high = [model.line_risks(c, later_scores[c.claim_id])[0] for c in later if later_scores[c.claim_id][
+        c.lines[0].procedure] >= 0.9]  # fmt: skip
+    assert low and high
+    assert min(r.risk for r in low) > 2 * max(r.risk for r in high)
+    assert all(r.kind == "score" and "score plan_a visit 0.00-0.50" in r.reason and "CARC 150" in r.reason
+               for r in low)  # fmt: skip
+    unscored = model.line_risks(later[0])[0]
+    assert unscored.kind != "score" and "score" not in unscored.reason

@@ -17,7 +17,15 @@ from medcoder.data.labels import LabelSpace
 from medcoder.data.schema import CodeAssignment, load_notes, write_notes
 from medcoder.data.synth import generate_notes
 from medcoder.jobs.denial_loop import feedback_corpus
-from medcoder.jobs.denial_world import CodedNote, bill_and_adjudicate, feedback_labels, split_months, world_notes
+from medcoder.jobs.denial_world import (
+    CodedNote,
+    bill_and_adjudicate,
+    feedback_labels,
+    read_coded,
+    split_months,
+    world_notes,
+    write_coded,
+)
 
 PAYERS = Path(__file__).resolve().parents[1] / "configs" / "payer" / "simulated.yaml"
 
@@ -95,3 +103,12 @@ def test_the_retraining_corpus_replays_the_training_notes_and_never_learns_an_ov
     learnt = next(r for r in upheld if r.id == claim.encounter_id)
     assert line.procedure not in {c.code for c in learnt.codes} and len(upheld) == 6  # 5 replayed + the denied note
     assert [r.id for r in corpus("overturned")] == [r.id for r in trained_on[:5]]  # nothing learnt from an overturn
+
+
+def test_a_coders_codes_keep_their_scores_through_the_world_file(world, tmp_path):
+    """The claim check reads the coder's score per billed code: written with the codes, read back the same."""
+    record = next(r for r in world if r.codes)
+    scores = {c.code: round(0.3 + 0.1 * k, 4) for k, c in enumerate(record.codes)}
+    coded = {record.id: CodedNote(record.id, record.codes, scores)}
+    write_coded(coded, tmp_path / "coded.jsonl")
+    assert read_coded(tmp_path / "coded.jsonl") == coded

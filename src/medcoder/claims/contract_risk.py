@@ -43,13 +43,22 @@ def claim_of(prediction: dict[str, Any], note: InputNote) -> Claim | None:
     return billed_claim(note.id, note.payer, note.setting, note.age, note.sex, day, diagnoses, billed, note.id)
 
 
+def billed_scores(prediction: dict[str, Any]) -> dict[str, float]:
+    """The model's score for each code of the prediction and for its E/M level: what the history's confidence
+    patterns read (`claims.risk`)."""
+    scores = {c["code"]: float(c["score"]) for c in prediction["codes"]}
+    if prediction.get("em"):
+        scores[prediction["em"]["code"]] = float(prediction["em"]["score"])
+    return scores
+
+
 def with_denial_risk(prediction: dict[str, Any], note: InputNote, check: ClaimCheck) -> dict[str, Any]:
     """The prediction with its claim's `denial_risk` and, for each flagged line, a `denial_risk:<code>` review
     reason; unchanged when the note has no payer or nothing to bill, or the line is an error entry."""
     claim = None if "error" in prediction else claim_of(prediction, note)
     if claim is None:
         return prediction
-    risks = pre_submission_risks(claim, check.model, check.ptp, check.mue)
+    risks = pre_submission_risks(claim, check.model, check.ptp, check.mue, billed_scores(prediction))
     lines = [{"code": r.procedure, "risk": round(r.risk, 4), "reason": r.reason, "denied": r.denied, "seen": r.seen}
              for r in risks]  # fmt: skip
     out = {

@@ -1,7 +1,15 @@
 """Denial risk before submission, learnt from remittance history: smoothed coding-denial rates of a
 payer's lines by what is known before a claim is sent (the line's code with another code on the claim,
 with the patient's age band, with the patient's sex and a diagnosis, with each diagnosis on the claim,
-and alone), each with the counts behind it, so a reviewer reads why a line is risky.
+with the coder's own confidence in the line's code, and alone), each with the counts behind it, so a
+reviewer reads why a line is risky.
+
+The coder's confidence (the score the model gave the line's code, or its E/M level) is known before
+submission and is what separates the denials no history of codes can predict: a payer's medical review
+picks lines at random and denies those the record does not support, so the office-visit levels it denies
+are the ones the model was unsure of, whatever the level. Its pattern is the payer, the code (all office
+and preventive visits as one, "visit": the level is what is uncertain) and a band of the score
+(`SCORE_BANDS`), and only level-of-service and medical-necessity denials count for it.
 
 Only coding-caused denials count (`claims.carc`): eligibility or authorisation denials say nothing about
 the codes. A line's risk is the highest smoothed rate among its specific patterns seen at least
@@ -10,15 +18,15 @@ diagnoses (one diagnosis that supports the service is enough); the code's own ra
 no specific pattern has history. A code pair needs fewer past lines (`min_pair_count`) than the statistical
 patterns: a payer's pair edit denies every line it applies to, so two past lines of a pair, both denied,
 already outweigh the smoothing prior, and a pair billed a few times a quarter must still be caught.
-Features come from the `Claim` alone: `fit` reads remittances only for the outcome, and `line_risks` takes
-nothing adjudicated (tests/test_claims_payer_risk.py checks both).
+Features come from the `Claim` and the coder's scores alone: `fit` reads remittances only for the outcome,
+and `line_risks` takes nothing adjudicated (tests/test_claims_payer_risk.py checks both).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +34,12 @@ from medcoder.claims.edit_check import edit_hits
 from medcoder.claims.edits import MueEdits, PtpEdits
 from medcoder.claims.remittance import ClaimRemittance
 from medcoder.claims.submission import Claim, ClaimLine
+from medcoder.codes.em import VISIT_EM_CODES
 
 AGE_BANDS = ((0, 0), (1, 4), (5, 11), (12, 17), (18, 39), (40, 64), (65, 200))
+# lower edges of the coder's confidence bands, highest first: a score of 0.62 is in band "0.50-0.70"
+SCORE_BANDS: tuple[float, ...] = (0.9, 0.7, 0.5, 0.0)
+VISIT_FAMILY = "visit"  # the score pattern's code for every office or preventive visit level
 # which denials are evidence about which pattern: a code-pair denial (236) says nothing about the patient's
 # age, so it does not raise the age pattern's rate, and an age denial not the pair's; the code alone counts all
 PATTERN_CATEGORIES: dict[str, frozenset[str] | None] = {
@@ -35,6 +47,7 @@ PATTERN_CATEGORIES: dict[str, frozenset[str] | None] = {
     "age": frozenset({"age"}),
     "sex": frozenset({"sex"}),
     "dx": frozenset({"diagnosis_support"}),
+    "score": frozenset({"level_of_service", "diagnosis_support"}),
     "code": None,
 }
 
@@ -45,12 +58,22 @@ def age_band(age: int | None) -> str:
     return next((f"{lo}-{hi}" for lo, hi in AGE_BANDS if lo <= age <= hi), "unknown")
 
 
-def _specific_keys(claim: Claim, line: ClaimLine) -> list[tuple[str, ...]]:
-    """The patterns of a line whose history decides its risk ("max" kind: any one of them can deny it)."""
+def score_band(score: float) -> str:
+    """The confidence band of a score, as the pattern names it: "0.90-1.00" for 0.93, "0.00-0.50" for 0.31."""
+    k = next(k for k, edge in enumerate(SCORE_BANDS) if score >= edge)
+    return f"{SCORE_BANDS[k]:.2f}-{(SCORE_BANDS[k - 1] if k else 1.0):.2f}"
+
+
+def _specific_keys(claim: Claim, line: ClaimLine, scores: Mapping[str, float] | None) -> list[tuple[str, ...]]:
+    """The patterns of a line whose history decides its risk ("max" kind: any one of them can deny it).
+    `scores`: the coder's score per billed code, when the claim's codes came from a model."""
     keys: list[tuple[str, ...]] = [("pair", claim.payer, line.procedure, other.procedure, ",".join(line.modifiers))
                                    for other in claim.lines if other is not line]  # fmt: skip
     keys.append(("age", claim.payer, line.procedure, age_band(claim.age)))
     keys += [("sex", claim.payer, dx[:3], claim.sex or "U") for dx in line.diagnoses]
+    if scores is not None and line.procedure in scores:
+        family = VISIT_FAMILY if line.procedure in VISIT_EM_CODES else line.procedure
+        keys.append(("score", claim.payer, family, score_band(scores[line.procedure])))
     return keys
 
 
@@ -99,11 +122,16 @@ class DenialRiskModel:
     # (payer, code) -> per past line: the claim's diagnosis categories, and the diagnosis-support CARCs that hit it
     dx_history: dict[tuple[str, str], list[tuple[frozenset[str], tuple[str, ...]]]] = field(default_factory=dict)
 
-    def fit(self, claims: Sequence[Claim], remittances: Iterable[ClaimRemittance]) -> DenialRiskModel:
+    def fit(
+        self, claims: Sequence[Claim], remittances: Iterable[ClaimRemittance],
+        scores: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> DenialRiskModel:  # fmt: skip
         """Learn from adjudicated history: each submitted line, joined to its remittance line on its control
         number, is one observation of each of its patterns; denied when a coding-caused CARC of the pattern's
-        kind (PATTERN_CATEGORIES) denied it."""
+        kind (PATTERN_CATEGORIES) denied it. `scores`: claim id -> the coder's score per billed code, as it was
+        when the claim went out (no scores: no confidence patterns)."""
         by_id = {c.claim_id: c for c in claims}
+        scores = scores or {}
         for remittance in remittances:
             claim = by_id.get(remittance.claim_id)
             if claim is None:
@@ -116,7 +144,7 @@ class DenialRiskModel:
                 self.payer_lines[claim.payer] += 1
                 self.payer_denied[claim.payer] += bool(denials)
                 keys = [
-                    *_specific_keys(claim, line),
+                    *_specific_keys(claim, line, scores.get(claim.claim_id)),
                     *_diagnosis_keys(claim, line),
                     ("code", claim.payer, line.procedure),
                 ]
@@ -169,11 +197,13 @@ class DenialRiskModel:
         carcs = tuple(c for c, _ in Counter(c for hit in without for c in hit).most_common(2))
         return _Evidence(pattern, sum(bool(hit) for hit in without), len(without), carcs)
 
-    def line_risks(self, claim: Claim) -> list[LineRisk]:
-        """Each line's risk from history (module docstring), from what the claim says before submission."""
+    def line_risks(self, claim: Claim, scores: Mapping[str, float] | None = None) -> list[LineRisk]:
+        """Each line's risk from history (module docstring), from what is known before submission: the claim,
+        and the coder's score per billed code when a model coded it."""
         out = []
         for line in claim.lines:
-            evidence = [self._evidence(k) for k in _specific_keys(claim, line) if self.seen[k] >= self._minimum(k)]
+            keys = _specific_keys(claim, line, scores)
+            evidence = [self._evidence(k) for k in keys if self.seen[k] >= self._minimum(k)]
             if (dx := self._diagnosis_evidence(claim, line)) is not None:
                 evidence.append(dx)
             if not evidence:
@@ -189,13 +219,14 @@ class DenialRiskModel:
 
 
 def pre_submission_risks(
-    claim: Claim, model: DenialRiskModel | None, ptp: PtpEdits | None = None, mue: MueEdits | None = None
-) -> list[LineRisk]:
+    claim: Claim, model: DenialRiskModel | None, ptp: PtpEdits | None = None, mue: MueEdits | None = None,
+    scores: Mapping[str, float] | None = None,
+) -> list[LineRisk]:  # fmt: skip
     """Each line's risk before the claim is sent: a line that breaks a deterministic edit (NCCI PTP, MUE) is
     certain to be denied and says which edit (`claims.edit_check`), ahead of what history says; the others get
-    the learnt risk (no model: none)."""
+    the learnt risk (no model: none), with the coder's `scores` when it has them."""
     hits = {h.line_control: h for h in edit_hits(claim, ptp, mue)}
-    learnt = {r.line_control: r for r in model.line_risks(claim)} if model is not None else {}
+    learnt = {r.line_control: r for r in model.line_risks(claim, scores)} if model is not None else {}
     out = []
     for line in claim.lines:
         hit = hits.get(line.line_control)

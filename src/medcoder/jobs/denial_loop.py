@@ -27,7 +27,7 @@ import logging
 import shlex
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -38,7 +38,13 @@ from medcoder.claims.corrections import overturned_keys, read_appeals, read_corr
 from medcoder.claims.edit_check import edit_hits
 from medcoder.claims.edits import MueEdits, PtpEdits, read_mue_edits, read_ptp_edits
 from medcoder.claims.payer import load_payers
-from medcoder.claims.risk import DenialRiskModel, load_risk_model, pre_submission_risks, save_risk_model
+from medcoder.claims.risk import (
+    DenialRiskModel,
+    LineRisk,
+    load_risk_model,
+    pre_submission_risks,
+    save_risk_model,
+)
 from medcoder.claims.simulate import (
     claim_for,
     denial_rates,
@@ -48,6 +54,7 @@ from medcoder.claims.simulate import (
     simulate_appeals,
     simulate_corrections,
 )
+from medcoder.claims.submission import Claim
 from medcoder.data.schema import NoteRecord, load_notes, write_notes
 from medcoder.jobs.denial_world import (
     CodedNote,
@@ -76,18 +83,19 @@ def load_coder(spec: str, work_dir: Path, tracking_uri: str | None) -> tuple[Any
 
 
 def risk_scores(
-    history: tuple[list, list], held_out: tuple[list, list], ptp: PtpEdits | None = None, mue: MueEdits | None = None,
-    save_to: Path | None = None,
+    history: tuple[list, list], held_out: tuple[list, list], scores: Mapping[str, Mapping[str, float]],
+    ptp: PtpEdits | None = None, mue: MueEdits | None = None, save_to: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The pre-submission risk (the user's deterministic edits, then the model fitted on the feedback months)
     scored on the held-out months' lines: of the lines a coding-caused CARC denied, the share it flagged per
-    CARC; of the flagged lines, the share denied. With `save_to`, the fitted history is saved there (for
-    `medcoder predict --denial-risk`)."""
-    model = DenialRiskModel().fit(*history)
+    CARC; of the flagged lines, the share denied. `scores`: claim id -> the coder's score per billed code. With
+    `save_to`, the fitted history is saved there (for `medcoder predict --denial-risk`)."""
+    model = DenialRiskModel().fit(*history, scores)
     if save_to is not None:
         save_risk_model(model, save_to)
     claims, remittances = held_out
-    flagged = {r.line_control for c in claims for r in pre_submission_risks(c, model, ptp, mue) if r.risk >= RISK_FLAG}
+    flagged = {r.line_control for c in claims for r in pre_submission_risks(c, model, ptp, mue, scores.get(c.claim_id))
+               if r.risk >= RISK_FLAG}  # fmt: skip
     per_carc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     lines = denied_flagged = 0
     for remittance in remittances:
@@ -211,8 +219,9 @@ def simulate(
         "feedback": vars(denial_rates(remittances)), "held_out": vars(denial_rates(later_remittances)),
         "corrections": len(corrections), "appeals": len(appeals),
         "overturned": sum(a["outcome"] == "overturned" for a in appeals),
-        "corpus": counts, "risk": risk_scores((claims, remittances), (later_claims, later_remittances), ptp, mue,
-                            out / "world" / "risk_model.json"),
+        "corpus": counts, "risk": risk_scores((claims, remittances), (later_claims, later_remittances),
+                                              {k: v.scores for k, v in coded.items()}, ptp, mue,
+                                              out / "world" / "risk_model.json"),
     }  # fmt: skip
     (out / "world" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -311,6 +320,7 @@ def compare(
     summary = json.loads((out / "world" / "summary.json").read_text(encoding="utf-8"))
     world = load_notes(out / "world" / "notes.jsonl")
     held_out = [r for r in world if month_of(r) in set(summary["held_out_months"])]
+    by_id = {r.id: r for r in held_out}
     payer_seed, payers = load_payers(payers_path)
     gate = load_denial_gate(gate_path)
     client = get_client(mlflow.MlflowClient(tracking_uri) if tracking_uri else None)
@@ -322,14 +332,22 @@ def compare(
     coded = {"champion": reuse_coded(out), "challenger": coded_notes(challenger, held_out)}
     write_coded(coded["challenger"], out / "world" / "challenger.jsonl")
     history = load_risk_model(out / "world" / "risk_model.json")
-    check = partial(pre_submission_risks, model=history, ptp=ptp, mue=mue)
-    routed = partial(reviewed_before_submission, risks=check, flag=RISK_FLAG)
+
+    def routed(codes: Mapping[str, CodedNote]) -> Callable[[Claim, NoteRecord], Claim | None]:
+        """The routing policy for claims coded by `codes`: the history and that coder's scores."""
+
+        def check(claim: Claim) -> list[LineRisk]:
+            return pre_submission_risks(claim, history, ptp, mue, codes[claim.encounter_id].scores)
+
+        return partial(reviewed_before_submission, risks=check, flag=RISK_FLAG)
+
     # ARMS: the champion as deployed before the loop (no remittance history), the challenger with the history the
     # loop learnt (its claims routed to a coder by the pre-submission check), and, for the record only, the
     # champion with that history: how much of the change is the routing and how much the retraining
     metrics, outcomes, breakdown, routed_claims = {}, {}, {}, {}
-    for role, (codes, review) in {"champion": (coded["champion"], None), "challenger": (coded["challenger"], routed),
-                                  HISTORY_ONLY: (coded["champion"], routed)}.items():  # fmt: skip
+    for role, (codes, review) in {"champion": (coded["champion"], None),
+                                  "challenger": (coded["challenger"], routed(coded["challenger"])),
+                                  HISTORY_ONLY: (coded["champion"], routed(coded["champion"]))}.items():  # fmt: skip
         claims, remittances = bill_and_adjudicate(held_out, codes, payers, payer_seed, out / "x12" / f"compare-{role}",
                                                   review)  # fmt: skip
         breakdown[role] = {"payer": denials_by(remittances, "payer"), "category": denials_by(remittances, "category")}
@@ -337,7 +355,7 @@ def compare(
                          "edit_violations": float(sum(len(edit_hits(c, ptp, mue)) for c in claims))}  # fmt: skip
         outcomes[role] = per_encounter_coding_denial(held_out, claims, remittances)
         built = [c for r in held_out if (c := claim_for(r, codes[r.id].labels())) is not None]
-        routed_claims[role] = 0 if review is None else sum(any(x.risk >= RISK_FLAG for x in check(c)) for c in built)
+        routed_claims[role] = 0 if review is None else sum(review(c, by_id[c.encounter_id]) is not c for c in built)
     interval = paired_bootstrap(outcomes["champion"], outcomes["challenger"], gate.bootstrap_samples, gate.confidence)
     decision = check_denial_gate(metrics["champion"], metrics["challenger"], interval, gate, metrics[HISTORY_ONLY])
     outcome = ("promoted" if promote else "passed") if decision.passed else "refused"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CodedNote:
-    """A note's codes as a coder emitted them, with the evidence spans each quoted."""
+    """A note's codes as a coder emitted them, with the evidence spans each quoted and the coder's score for
+    each (its E/M level's too): the claim check reads the scores, known before the claim goes out."""
 
     note_id: str
     codes: tuple[CodeAssignment, ...]
+    scores: Mapping[str, float] = field(default_factory=dict)
 
     def labels(self) -> list[Label]:
         return [(c.system, c.code) for c in self.codes]
@@ -57,9 +59,12 @@ def coded_notes(coder: Any, records: Sequence[NoteRecord]) -> dict[str, CodedNot
     out = {}
     for p in predictions:
         codes = [CodeAssignment(c.system, c.code, tuple(c.evidence)) for c in p.codes]
+        scores = {c.code: round(float(c.score), 4) for c in p.codes}
         if p.em_code:
             codes.append(CodeAssignment("CPT", p.em_code, tuple(p.em_evidence)))
-        out[p.id] = CodedNote(p.id, tuple(codes))
+            if p.em_score is not None:
+                scores[p.em_code] = round(float(p.em_score), 4)
+        out[p.id] = CodedNote(p.id, tuple(codes), scores)
     return out
 
 
@@ -67,7 +72,8 @@ def write_coded(coded: Mapping[str, CodedNote], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for note in coded.values():
-            f.write(json.dumps({"id": note.note_id, "codes": [c.to_dict() for c in note.codes]}) + "\n")
+            codes = [c.to_dict() for c in note.codes]
+            f.write(json.dumps({"id": note.note_id, "codes": codes, "scores": dict(note.scores)}) + "\n")
 
 
 def read_coded(path: Path) -> dict[str, CodedNote]:
@@ -77,7 +83,7 @@ def read_coded(path: Path) -> dict[str, CodedNote]:
         codes = tuple(
             CodeAssignment(c["system"], c["code"], tuple(tuple(s) for s in c["evidence"])) for c in obj["codes"]
         )
-        out[obj["id"]] = CodedNote(obj["id"], codes)
+        out[obj["id"]] = CodedNote(obj["id"], codes, obj.get("scores", {}))
     return out
 
 
