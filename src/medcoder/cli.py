@@ -200,8 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--batch-size", type=int, default=8, help="notes per forward pass (default 8)")
     predict.add_argument(
-        "--denial-risk", default=None, help="a denial-risk history (medcoder denial-loop simulate writes one): notes "
-        "with a payer get their claim's risk per billed line, and a likely denial is routed to review",
+        "--denial-risk", default=None, help="a denial-risk history: a file (medcoder denial-loop simulate writes "
+        "one), runs:/<run_id>/<path>, or models:/<name>@<alias> for the history that version was gated with (its "
+        "denial_risk tag); notes with a payer get their claim's risk per billed line, and a likely denial is routed "
+        "to review",
     )  # fmt: skip
     predict.add_argument("--ptp", default=None, help="NCCI PTP edits to check each claim against (docs/DENIALS.md)")
     predict.add_argument("--mue", default=None, help="MUE edits to check each claim against (docs/DENIALS.md)")

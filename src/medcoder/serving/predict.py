@@ -307,8 +307,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from medcoder.claims.contract_risk import ClaimCheck
         from medcoder.claims.edits import read_mue_edits, read_ptp_edits
         from medcoder.claims.risk import load_risk_model
+        from medcoder.registry.denial_risk import fetch_denial_risk
 
-        claim_check = ClaimCheck(load_risk_model(args.denial_risk) if args.denial_risk else None,
+        history = None
+        if args.denial_risk:
+            with tempfile.TemporaryDirectory(prefix="medcoder-denial-risk-") as tmp:
+                history = load_risk_model(fetch_denial_risk(args.denial_risk, Path(tmp)))
+        claim_check = ClaimCheck(history,
                                  read_ptp_edits(args.ptp) if args.ptp else None,
                                  read_mue_edits(args.mue) if args.mue else None, args.risk_flag)  # fmt: skip
     audit = None
