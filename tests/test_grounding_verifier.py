@@ -670,6 +670,24 @@ def test_a_stated_diagnosis_no_label_codes_routes_the_note_and_explains_its_symp
     assert [e.rule for e in coded.rules] == ["integral_symptoms"]
 
 
+def test_a_doubt_after_a_comma_qualifies_the_diagnosis_before_it_at_discharge():
+    """ "right lower lobe pneumonia, likely aspiration": at inpatient discharge an uncertain diagnosis is coded as
+    if established (II.H), and the two clauses together state aspiration pneumonia (J69, outside the label
+    space: the note goes to a coder); neither does alone. Outside the hospital the doubt is not coded (IV.H)."""
+    from medcoder.inference.grounding.evidence import ground_note
+
+    verifier, _ = fitted(as_configured=True)
+    text = "Chest x-ray with right lower lobe infiltrate.\nDischarge diagnosis: right lower lobe pneumonia, likely " \
+           "aspiration."  # fmt: skip
+    outside = {}
+    for setting in ("inpatient", "outpatient"):
+        scores, rows, tags, offsets = one_span_note(text, (0, 5), {"J18.9": 0.9})
+        pred = ground_note("n1", text, setting, verifier.labels, scores, rows, tags, offsets, 0.5, verifier=verifier)
+        outside[setting] = {category: text[a:b] for category, (a, b) in pred.outside_diagnoses}
+    assert outside["inpatient"] == {"J69": "right lower lobe pneumonia, likely aspiration"}
+    assert outside["outpatient"] == {}
+
+
 def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():
     """ "HTN; CKD stage 3" names hypertension and CKD in their own words and I12.9 in none; the
     guidelines presume the link (I.C.9.a.2), so both parts documented ground it. Without the

@@ -74,6 +74,7 @@ from medcoder.inference.grounding.sentences import (
     CLAUSE_END,
     clauses,
     diagnostic_clauses,
+    doubt_qualified_diagnoses,
     doubted_diagnosis_clauses,
     in_diagnostic_statement,
     is_doubted,
@@ -202,7 +203,8 @@ def ground_note(
     plain, by_status = (plain_sentences(text), status_sentences(text)) if verifier is not None else ([], {})
     doubted_clauses = doubted_diagnosis_clauses(text) if verifier is not None and setting == "inpatient" else []
     note_doubts = setting != "inpatient" and states_a_doubted_diagnosis(text)  # outside the hospital (IV.H)
-    plain = list(dict.fromkeys([*plain, *doubted_clauses]))  # searched like plain ones at discharge (II.H)
+    qualified = doubt_qualified_diagnoses(text) if verifier is not None and setting == "inpatient" else []
+    plain = list(dict.fromkeys([*plain, *doubted_clauses, *qualified]))  # searched like plain ones at discharge (II.H)
     written = np.zeros(len(labels), dtype=bool)  # codes a plain sentence of the note states, however scored
     if rescue_floor is not None and verifier.search_unscored:  # and a code the note writes out, however scored
         written = written_out(text, labels, verifier, plain, by_status)

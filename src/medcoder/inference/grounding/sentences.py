@@ -269,6 +269,30 @@ def doubted_diagnosis_clauses(text: str) -> list[Span]:
     return [c for c in diagnostic_clauses(text) if _NAMES_SOMETHING.search(text[c[0] : c[1]]) and is_doubted(text, c)]
 
 
+# a clause that opens with a doubt word qualifies the diagnosis before it: "pneumonia, likely aspiration"
+_OPENS_WITH_DOUBT = re.compile(
+    r"\s*(?:probable|probably|possible|possibly|suspected|suspect|presumed|presumptive|questionable|likely|maybe)\b",
+    re.IGNORECASE,
+)
+
+
+def doubt_qualified_diagnoses(text: str) -> list[Span]:
+    """A clause of the final diagnostic statements joined to the doubt that follows it after a comma: "right
+    lower lobe pneumonia, likely aspiration" states probable aspiration pneumonia, which neither clause says
+    alone ("likely aspiration" names no disease, "right lower lobe pneumonia" not its kind). Searched at
+    inpatient discharge with the doubted clauses (Section II.H); not taken for a doubted clause itself, so a
+    confirmed-only code quoted in the first clause ("COVID-19 pneumonia, likely bacterial") stays coded."""
+    clauses = diagnostic_clauses(text)
+    return [
+        (before[0], after[1])
+        for before, after in zip(clauses, clauses[1:])
+        if text[before[1] : after[0]].strip() == ","
+        and sentence_at(text, before[0]) == sentence_at(text, after[0])
+        and (doubt := _OPENS_WITH_DOUBT.match(text[after[0] : after[1]]))
+        and _NAMES_SOMETHING.search(text[after[0] + doubt.end() : after[1]])  # "likely" alone qualifies nothing new
+    ]
+
+
 def written_out(
     text: str,
     labels: Sequence[Label],
