@@ -142,6 +142,17 @@ def test_symptoms_integral_to_an_established_diagnosis_are_removed_but_not_alone
     assert codes_of(run(code("B34.9"), code("R50.9"), rule="integral_symptoms")) == {"B34.9"}  # viral syndrome
 
 
+def test_low_back_pain_and_headache_are_the_strain_and_the_tension_headache_a_note_states_outside_the_labels():
+    """ "Assessment: acute lumbar strain" states S39.012A, which no label codes: the note goes to a coder, and
+    the low back pain the model coded (M54.50, a symptom code outside chapter 18) is the strain's; "tension
+    headache" (G44) is the headache (R51.9). Low back pain with an unrelated diagnosis stays."""
+    strain = ((("S39"), (0, 12)),)
+    assert codes_of(run(code("M54.50"), code("I10"), rule="integral_symptoms", outside_diagnoses=strain)) == {"I10"}
+    tension = ((("G44"), (0, 16)),)
+    assert codes_of(run(code("R51.9"), rule="integral_symptoms", outside_diagnoses=tension)) == set()
+    assert codes_of(run(code("M54.50"), code("I10"), rule="integral_symptoms")) == {"M54.50", "I10"}
+
+
 def test_a_routine_exam_that_found_something_is_the_exam_with_abnormal_findings():
     def record(text: str):
         from types import SimpleNamespace

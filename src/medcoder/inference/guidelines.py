@@ -403,7 +403,10 @@ _INTEGRAL_SYMPTOMS: dict[str, tuple[str, ...]] = {
     "R10.9": ("K35", "A08"),
     "R30.0": ("N39.0", "N30"),
     "R35.0": ("N39.0", "N30"),
-    "R51.9": ("G43",),
+    "R51.9": ("G43", "G44"),  # a tension-type or cluster headache is the headache
+    # low back pain is what a lumbar strain or sprain (S39.01-, S33.5) or a lumbar disc disorder (M51) is; the
+    # M54.5- codes are symptom codes though outside chapter 18
+    "M54.50": ("S39.01", "S33.5", "M51"),
     "R06.83": ("G47.33",),
 }
 
@@ -416,9 +419,15 @@ def integral_symptoms(codes: list[PredictedCode], pred: NotePrediction, patient:
     "A: common cold" explains the cough though the model cannot code J00. A code the note names only by its
     symptom inclusion term (J02.9 for "sore throat", `Patient.symptom_worded`) is that symptom, and explains none."""
     diagnoses = [c.code for c in _icd(codes) if c.code not in patient.symptom_worded]
-    diagnoses += [category for category, _ in pred.outside_diagnoses]
-    remove = [c for c in _icd(codes) if c.code in _INTEGRAL_SYMPTOMS
-              and any(d.startswith(_INTEGRAL_SYMPTOMS[c.code]) for d in diagnoses)]  # fmt: skip
+    categories = [category for category, _ in pred.outside_diagnoses]
+
+    def explains(symptom: str) -> bool:  # an outside category explains it when a prefix lies within the category
+        prefixes = _INTEGRAL_SYMPTOMS[symptom]
+        return any(d.startswith(prefixes) for d in diagnoses + categories) or any(
+            p.startswith(category) for category in categories for p in prefixes
+        )
+
+    remove = [c for c in _icd(codes) if c.code in _INTEGRAL_SYMPTOMS and explains(c.code)]
     return _replace_codes(codes, remove, [], "integral_symptoms", "I.B.4-5")
 
 
