@@ -688,6 +688,17 @@ def test_a_doubt_after_a_comma_qualifies_the_diagnosis_before_it_at_discharge():
     assert outside["outpatient"] == {}
 
 
+def test_a_confirmed_only_diagnosis_joined_to_a_doubt_is_not_coded_but_one_before_the_doubt_is():
+    """COVID-19 is coded only when confirmed, even at discharge (I.C.1.g.1.a): "fever and cough, possible COVID-19"
+    is the symptoms; "COVID-19 pneumonia, possible bacterial superinfection" confirms the COVID-19."""
+    doubted = "Admitted with fever and dry cough.\nDischarge dx: fever and cough, possible COVID-19 despite negative " \
+              "tests; isolate 5 days."  # fmt: skip
+    covid = ("U07.1", "J12.82")  # COVID-19; pneumonia due to it
+    assert not {c.code for c in ground_unscored(doubted, setting="inpatient").codes} & set(covid)
+    confirmed = "PCR positive.\nDischarge dx: COVID-19 pneumonia, possible bacterial superinfection."
+    assert {c.code for c in ground_unscored(confirmed, setting="inpatient").codes} & set(covid)
+
+
 def test_a_combination_code_is_grounded_through_its_parts_when_each_is_documented():
     """ "HTN; CKD stage 3" names hypertension and CKD in their own words and I12.9 in none; the
     guidelines presume the link (I.C.9.a.2), so both parts documented ground it. Without the

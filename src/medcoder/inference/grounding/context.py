@@ -502,8 +502,9 @@ def states_status(sentence: str, status: str) -> bool:
 
 # Codes for confirmed cases only, in every setting: "suspected", "possible" or "inconclusive" COVID-19,
 # HIV or identified-virus influenza is not coded, not even at inpatient discharge (I.C.1.g.1.a,
-# I.C.1.a.1.a, I.C.10.c.1: exceptions to Section II.H); their signs and symptoms are.
-CONFIRMED_ONLY: tuple[str, ...] = ("U07.1", "B20", "J09", "J10")
+# I.C.1.a.1.a, I.C.10.c.1: exceptions to Section II.H); their signs and symptoms are. Pneumonia due to COVID-19
+# (J12.82) is coded with a confirmed U07.1 only (I.C.1.g.1.c).
+CONFIRMED_ONLY: tuple[str, ...] = ("U07.1", "J12.82", "B20", "J09", "J10")
 
 
 def is_confirmed_only(code: str) -> bool:

@@ -270,7 +270,10 @@ def ground_note(
             or (c.grounded and (c.support or 0.0) >= verifier.rescue_support and _names_its_text(c, text, verifier))
         ]
         # "possible COVID-19" is not coded even at discharge (I.C.1.g.1.a): not on a doubted clause alone
-        codes = [c for c in codes if not (is_confirmed_only(c.code) and _only_within(c.evidence, doubted_clauses))]
+        # and not on a diagnosis joined to its doubt where the quote reaches the doubt ("fever and cough, possible
+        # COVID-19"); "COVID-19 pneumonia" of "COVID-19 pneumonia, likely bacterial superinfection" stays
+        codes = [c for c in codes if not (is_confirmed_only(c.code) and _doubted(c.evidence, doubted_clauses, qualified,
+                                                                                  text))]  # fmt: skip
         # every decision made: each quote shows the words that say its code, not the whole line (quotes.py)
         codes = narrowed_quotes(codes, text, verifier, COMBINATION_PARTS)
     blocked = [b for b in blocked if b not in rescued]
@@ -372,9 +375,16 @@ def _outside_diagnoses(text: str, plain: Sequence[Span], verifier: SupportVerifi
     return tuple(found.items())
 
 
-def _only_within(evidence: Sequence[Span], regions: Sequence[Span]) -> bool:
-    """Whether every evidence span lies inside one of `regions` (and there is evidence)."""
-    return bool(evidence) and all(any(a <= s and e <= b for a, b in regions) for s, e in evidence)
+def _doubted(evidence: Sequence[Span], doubted: Sequence[Span], qualified: Sequence[Span], text: str) -> bool:
+    """Whether every evidence span is doubt: inside a doubted clause, or inside a diagnosis joined to its doubt
+    (`doubt_qualified_diagnoses`) and reaching past the comma into the doubt (and there is evidence)."""
+
+    def doubt(s: int, e: int) -> bool:
+        return any(a <= s and e <= b for a, b in doubted) or any(
+            a <= s and e <= b and e > text.rfind(",", a, b) for a, b in qualified
+        )
+
+    return bool(evidence) and all(doubt(s, e) for s, e in evidence)
 
 
 def _value_quote(text: str, code: str, spans: tuple[Span, ...]) -> tuple[Span, ...]:
