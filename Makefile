@@ -72,8 +72,8 @@ codiesp: install ## CodiEsp top-50: balanced TF-IDF baseline, the CodiEsp recipe
 # The denial-feedback loop (docs/DENIALS.md) on the champion `make train` registers: a year of new notes coded,
 # billed and adjudicated by simulated payers (835s through x12sdk), corrected and appealed; the champion fine-tuned
 # on that feedback; champion and challenger compared on the held-out quarter; the gate decides; a record in experiments/
-# DENIAL_NOTES: the practice's notes over the year (1500 fits the 30 minutes; the held-out quarter of 3000 notes has
-# twice the claims, and the record says what each size can tell apart)
+# DENIAL_NOTES: the practice's notes over the year (1500 fits the 30 minutes; 3000 give the held-out quarter twice
+# the claims, so the paired interval can tell a smaller change from noise, and take about twice as long)
 DENIAL_DIR ?= outputs/denial
 DENIAL_NOTES ?= 1500
 denial-loop: install ## denial feedback: simulate claims on the champion, retrain on denials and corrections, gate
