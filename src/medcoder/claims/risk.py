@@ -5,11 +5,12 @@ with the coder's own confidence in the line's code, and alone), each with the co
 reviewer reads why a line is risky.
 
 The coder's confidence (the score the model gave the line's code, or its E/M level) is known before
-submission and is what separates the denials no history of codes can predict: a payer's medical review
-picks lines at random and denies those the record does not support, so the office-visit levels it denies
-are the ones the model was unsure of, whatever the level. Its pattern is the payer, the code (all office
-and preventive visits as one, "visit": the level is what is uncertain) and a band of the score
-(`SCORE_BANDS`), and only level-of-service and medical-necessity denials count for it.
+submission and tells apart some of the denials no history of codes can predict: a payer's medical review
+picks lines at random and denies those the record does not support, and a low-scored line is more often one
+the record does not support (most wrong visit levels are still scored high: those stay unpredictable). Its
+pattern is the payer, the code (all office and preventive visits as one, "visit": the level is what is
+uncertain) and a band of the score (`SCORE_BANDS`), and only level-of-service and diagnosis-support (CARC
+150, 50, 11) denials count for it.
 
 Only coding-caused denials count (`claims.carc`): eligibility or authorisation denials say nothing about
 the codes. A line's risk is the highest smoothed rate among its specific patterns seen at least
