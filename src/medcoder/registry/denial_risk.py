@@ -30,6 +30,7 @@ def fetch_denial_risk(spec: str, dst_dir: Path, tracking_uri: str | None = None)
 
     from medcoder.paths import default_tracking_uri
     from medcoder.registry.client import resolve_version
+    from medcoder.registry.fetch import _first_line
 
     uri = tracking_uri or default_tracking_uri()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -55,5 +56,5 @@ def fetch_denial_risk(spec: str, dst_dir: Path, tracking_uri: str | None = None)
     try:
         return Path(client.download_artifacts(run["run_id"], run["path"], str(dst_dir)))
     except (MlflowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RegistryError(f"cannot download the denial-risk history {artifact} from {uri}: {first}") from None
+        reason = _first_line(exc)
+        raise RegistryError(f"cannot download the denial-risk history {artifact} from {uri}: {reason}") from None
