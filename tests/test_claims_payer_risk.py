@@ -219,11 +219,13 @@ def test_a_saved_risk_model_gives_the_same_risks_and_reasons(payer, tmp_path):
         load_risk_model(tmp_path / "other.json")
 
 
-def test_a_code_pair_denied_both_times_it_was_billed_is_flagged_and_one_denial_alone_is_not(payer):
-    """A pair edit is a rule: a pair billed twice and denied both times is risky on the next claim, though
-    the statistical patterns need five past lines; one past denial stays under the smoothing prior."""
+def test_a_code_pair_denied_the_one_time_it_was_billed_is_flagged_and_one_paid_is_not(payer):
+    """A pair edit is a rule that denies every line of the pair or none: a pair billed once and denied for the
+    pair (CARC 236) is risky on the next claim, though the statistical patterns need five past lines; the same
+    pair billed once and paid is not (and twice denied is riskier than once)."""
     seed, rules = payer
     quiet = dataclasses.replace(rules, eligibility_rate=0.0, duplicate_rate=0.0, timely_filing_rate=0.0, review_rate=0)
+    no_edit = dataclasses.replace(quiet, code_pairs=())
 
     def pair_claim(claim_id: str) -> Claim:
         lines = tuple(ClaimLine(f"{claim_id}-{j}", code, (), Decimal(1), fee(code), "20260115", ("E11.9",))
@@ -234,14 +236,18 @@ def test_a_code_pair_denied_both_times_it_was_billed_is_flagged_and_one_denial_a
     background = [c for c in background if not {"G0008", "G0009"} <= {x.procedure for x in c.lines}]
     everything = frozenset(PROCEDURES + DIAGNOSES)
     history = [(c, adjudicate(c, quiet, supported[c.claim_id], seed)) for c in background]
-    for past in (1, 2):
+
+    def next_risk(past: int, rules_then: object) -> object:
         pairs = [pair_claim(f"p{k}") for k in range(past)]
-        remittances = [r for _, r in history] + [adjudicate(c, quiet, everything, seed) for c in pairs]
+        remittances = [r for _, r in history] + [adjudicate(c, rules_then, everything, seed) for c in pairs]
         model = DenialRiskModel().fit([c for c, _ in history] + pairs, remittances)
-        risk = {r.procedure: r for r in model.line_risks(pair_claim("next"))}["G0009"]
-        assert (risk.risk >= 0.5) == (past == 2), (past, risk)
-        if past == 2:
-            assert risk.reason == "history: pair plan_a G0009 G0008: 2 of 2 lines denied (CARC 236)"
+        return {r.procedure: r for r in model.line_risks(pair_claim("next"))}["G0009"]
+
+    once, twice, paid = next_risk(1, quiet), next_risk(2, quiet), next_risk(1, no_edit)
+    assert once.risk >= 0.5 and once.kind == "pair", once
+    assert once.reason == "history: pair plan_a G0009 G0008: 1 of 1 lines denied (CARC 236)"
+    assert twice.risk > once.risk
+    assert paid.risk < 0.5, paid
 
 
 def test_a_flagged_claim_goes_out_as_the_record_supports_it_and_a_flagged_pair_as_a_distinct_service(payer):

@@ -16,9 +16,10 @@ Only coding-caused denials count (`claims.carc`): eligibility or authorisation d
 the codes. A line's risk is the highest smoothed rate among its specific patterns seen at least
 `min_count` times (a code pair, an age band, a sex), and for diagnoses the lowest among the claim's
 diagnoses (one diagnosis that supports the service is enough); the code's own rate is the fallback when
-no specific pattern has history. A code pair needs fewer past lines (`min_pair_count`) than the statistical
-patterns: a payer's pair edit denies every line it applies to, so two past lines of a pair, both denied,
-already outweigh the smoothing prior, and a pair billed a few times a quarter must still be caught.
+no specific pattern has history. A code pair is read from its first past line (`min_pair_count`) and smoothed
+towards one half, not towards the payer's rate: a payer's pair edit denies every line it applies to or none, so
+the share of a payer's lines it denies says nothing about whether this pair is edited, and a pair billed once
+a quarter, denied for the pair (CARC 236), must be caught the next time (1 of 1 denied: 0.67; 0 of 1: 0.33).
 Features come from the `Claim` and the coder's scores alone: `fit` reads remittances only for the outcome,
 and `line_risks` takes nothing adjudicated (tests/test_claims_payer_risk.py checks both).
 """
@@ -106,14 +107,20 @@ class _Evidence:
     seen: int
     carcs: tuple[str, ...]
 
+    @property
+    def kind(self) -> str:
+        """The pattern's kind ("pair", "age", "sex", "dx", "score", "code")."""
+        return self.pattern.split(" ", 1)[0]
+
 
 @dataclass
 class DenialRiskModel:
     """Counts of past lines and their coding denials per pattern, and the payer's base rate (the prior)."""
 
     min_count: int = 5
-    min_pair_count: int = 2
+    min_pair_count: int = 1
     prior_weight: float = 2.0
+    pair_prior: float = 0.5  # a pair edit is all or nothing: the prior of a pair's rate (module docstring)
     covering_rate: float = 0.1  # a diagnosis under which a code was (almost) never denied supports it
     seen: Counter[tuple[str, ...]] = field(default_factory=Counter)
     denied: Counter[tuple[str, ...]] = field(default_factory=Counter)
@@ -164,9 +171,13 @@ class DenialRiskModel:
         """Past lines a specific pattern needs before its own rate is read (module docstring)."""
         return self.min_pair_count if key[0] == "pair" else self.min_count
 
-    def _rate(self, payer: str, denied: int, seen: int) -> float:
-        prior = (self.payer_denied[payer] + 1) / (self.payer_lines[payer] + 2)
-        return (denied + self.prior_weight * prior) / (seen + self.prior_weight)
+    def _rate(self, payer: str, evidence: _Evidence) -> float:
+        """The pattern's denial rate smoothed towards its prior: the payer's rate, or for a code pair `pair_prior`."""
+        if evidence.kind == "pair":
+            prior = self.pair_prior
+        else:
+            prior = (self.payer_denied[payer] + 1) / (self.payer_lines[payer] + 2)
+        return (evidence.denied + self.prior_weight * prior) / (evidence.seen + self.prior_weight)
 
     def _evidence(self, key: tuple[str, ...]) -> _Evidence:
         carcs = tuple(c for c, _ in self.carcs.get(key, Counter()).most_common(2))
@@ -185,7 +196,7 @@ class DenialRiskModel:
             for key in self.seen
             if key[:3] == ("dx", claim.payer, line.procedure)
             and self.seen[key] >= self.min_count
-            and self._rate(claim.payer, self.denied[key], self.seen[key]) <= self.covering_rate
+            and self._rate(claim.payer, self._evidence(key)) <= self.covering_rate
         }
         supporting = [k for k in keys if k[3] in covering]
         if supporting:
@@ -209,13 +220,12 @@ class DenialRiskModel:
                 evidence.append(dx)
             if not evidence:
                 evidence = [self._evidence(("code", claim.payer, line.procedure))]
-            best = max(evidence, key=lambda e: self._rate(claim.payer, e.denied, e.seen))
+            best = max(evidence, key=lambda e: self._rate(claim.payer, e))
             reason = f"history: {best.pattern}: {best.denied} of {best.seen} lines denied" + (
                 f" (CARC {', '.join(best.carcs)})" if best.carcs else ""
             )
-            risk = self._rate(claim.payer, best.denied, best.seen)
-            kind = best.pattern.split(" ", 1)[0]
-            out.append(LineRisk(line.line_control, line.procedure, risk, reason, best.denied, best.seen, kind))
+            risk = self._rate(claim.payer, best)
+            out.append(LineRisk(line.line_control, line.procedure, risk, reason, best.denied, best.seen, best.kind))
         return out
 
 
@@ -248,7 +258,7 @@ def save_risk_model(model: DenialRiskModel, path: str | Path) -> Path:
     """The model's counts as JSON (codes, payers and counts only: no patient data is in them)."""
     payload = {
         "format": RISK_FORMAT, "min_count": model.min_count, "min_pair_count": model.min_pair_count,
-        "prior_weight": model.prior_weight,
+        "prior_weight": model.prior_weight, "pair_prior": model.pair_prior,
         "covering_rate": model.covering_rate,
         "patterns": [[list(k), model.seen[k], model.denied[k], dict(model.carcs.get(k, {}))] for k in model.seen],
         "payers": {p: [model.payer_lines[p], model.payer_denied[p]] for p in model.payer_lines},
@@ -271,6 +281,7 @@ def load_risk_model(path: str | Path) -> DenialRiskModel:
     model = DenialRiskModel(
         min_count=payload["min_count"], min_pair_count=payload.get("min_pair_count", payload["min_count"]),
         prior_weight=payload["prior_weight"], covering_rate=payload["covering_rate"],
+        pair_prior=payload.get("pair_prior", DenialRiskModel.pair_prior),
     )  # fmt: skip
     for key, seen, denied, carcs in payload["patterns"]:
         model.seen[tuple(key)], model.denied[tuple(key)] = seen, denied
