@@ -15,9 +15,11 @@ import copy
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -192,25 +194,67 @@ def test_registry_and_run_uris_resolve_to_the_verified_sealed_export(logged, tin
         fetch_sealed_export(f"models:/{REGISTERED_NAME}@champion", tmp_path / "alias", logged.tracking_uri)
 
 
-def test_keep_threshold_evaluates_and_packages_at_the_models_own_threshold(tiny, tmp_path, monkeypatch):
-    """init_from_threshold=keep: val is not searched, the run is scored and packaged at the model's threshold."""
-    source = tmp_path / "source"
-    shutil.copytree(tiny.export_dir, source)
-    config = json.loads((source / CONFIG_NAME).read_text(encoding="utf-8"))
-    config["threshold"] = 0.37  # a point a val search would be unlikely to land on
-    (source / CONFIG_NAME).write_text(json.dumps(config), encoding="utf-8")
-    write_manifest(source)
+def resealed_copy(tiny, folder: Path, edit: Callable[[dict, Path], None]) -> Path:
+    """A copy of the tiny coder in `folder`, its coder.json changed by `edit(config, folder)` and sealed again."""
+    shutil.copytree(tiny.export_dir, folder)
+    config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    edit(config, folder)
+    (folder / CONFIG_NAME).write_text(json.dumps(config), encoding="utf-8")
+    write_manifest(folder)
+    return folder
+
+
+def fit_from(source: Path, tmp_path: Path, monkeypatch, extra: list[str]) -> tuple[str, list[str]]:
+    """Train from `source` with the full evaluation and packaging, and `extra` overrides; (the run's id in a
+    fresh store, the overrides used)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     overrides = [o for o in tiny_init_overrides(source) if o != "test=false"]
     artifacts = f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}"
-    cfg = compose_train(tmp_path, [*overrides, "init_from_threshold=keep", artifacts])
-
-    train_job.train(cfg)
-
+    train_job.train(compose_train(tmp_path, [*overrides, *extra, artifacts]))
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("medcoder").experiment_id])
+    return run.info.run_id, overrides
+
+
+def test_keep_threshold_evaluates_and_packages_at_the_models_own_threshold(tiny, tmp_path, monkeypatch):
+    """init_from_threshold=keep: val is not searched, the run is scored and packaged at the model's threshold."""
+
+    def unlikely_threshold(config: dict, folder: Path) -> None:
+        config["threshold"] = 0.37  # a point a val search would be unlikely to land on
+
+    source = resealed_copy(tiny, tmp_path / "source", unlikely_threshold)
+    run_id, _ = fit_from(source, tmp_path, monkeypatch, ["init_from_threshold=keep"])
+    run = mlflow.MlflowClient().get_run(run_id)
     assert float(run.data.params["threshold"]) == pytest.approx(0.37)
+
+
+def test_keep_blend_packages_the_models_own_tfidf_part_and_weight(tiny, tmp_path, monkeypatch):
+    """init_from_blend=keep: the fine-tune ships the source's TF-IDF part (the same file) and weight, not a refit on
+    its own training notes (a refit's weight comes from the grid, which 0.33 is not on)."""
+    from medcoder.data.labels import LabelSpace
+    from medcoder.data.synth import generate_notes
+    from medcoder.export.artifact import LEXICAL_NAME
+    from medcoder.models.tfidf_baseline import select_model
+
+    def with_blend(config: dict, folder: Path) -> None:
+        notes = generate_notes(40, seed=11)
+        tfidf, *_ = select_model(notes[:30], notes[30:], LabelSpace.from_list(config["labels"]), c_grid=[1.0],
+                                 class_weight="balanced", threshold_grid=np.arange(0.3, 0.6, 0.1), features="hashed",
+                                 min_df=1)  # fmt: skip
+        config["blend"] = {"weight": 0.33, "lexical": tfidf.linear_scorer().save(folder / LEXICAL_NAME)}
+
+    source = resealed_copy(tiny, tmp_path / "source", with_blend)
+    run_id, overrides = fit_from(source, tmp_path, monkeypatch, ["init_from_blend=keep"])
+
+    kept = fetch_export(f"runs:/{run_id}/model", tmp_path / "fetched", None).folder
+    packaged = json.loads((kept / CONFIG_NAME).read_text(encoding="utf-8"))["blend"]
+    assert packaged["weight"] == pytest.approx(0.33)
+    assert (kept / packaged["lexical"]["file"]).read_bytes() == (source / LEXICAL_NAME).read_bytes()
+
+    cfg = compose_train(tmp_path / "bad", [*overrides, "init_from_blend=reuse", "logger=none"])
+    with pytest.raises(ValueError, match=r"init_from_blend: 'reuse' is not one of \['refit', 'keep'\]"):
+        train_job.train(cfg)
 
 
 def test_an_unknown_threshold_mode_is_refused_naming_the_choices(tiny, tmp_path, monkeypatch):

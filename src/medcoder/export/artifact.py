@@ -431,6 +431,14 @@ def load_exported(
     )
 
 
+def read_export_blend(folder: str | Path) -> ScoreBlend | None:
+    """The TF-IDF part and weight of an export folder's blend (None for a neural-only model), without loading
+    the encoder: a fine-tune from the export can keep it (`init_from_blend: keep`)."""
+    root = Path(folder)
+    config = read_config(root)
+    return _read_blend(root, config.get("blend"), len(config["labels"]))
+
+
 def _read_blend(root: Path, blend: Any, num_labels: int) -> ScoreBlend | None:
     """The TF-IDF part of a blended model (coder.json "blend"), or None for a neural-only model."""
     if blend is None:

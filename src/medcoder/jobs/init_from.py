@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,7 @@ def prepare_init_from(cfg: DictConfig) -> InitFrom:
             )
             warmup.epochs = 0
     keep_threshold(cfg, float(exported["threshold"]))
+    blend_mode(cfg)  # an unknown mode is refused now, not after the fit
     data_encoder = OmegaConf.select(cfg, "data.encoder", default=encoder)
     if data_encoder != encoder:
         raise ValueError(
@@ -97,6 +98,34 @@ def keep_threshold(cfg: DictConfig, exported_threshold: float) -> None:
             cfg.threshold_grid = {"start": exported_threshold, "stop": exported_threshold, "step": 0.01}
         log.info("init_from: the decision threshold stays the model's own, %.3f (init_from_threshold=keep)",
                  exported_threshold)  # fmt: skip
+
+
+BLEND_MODES: tuple[str, ...] = ("refit", "keep")
+
+
+def blend_mode(cfg: DictConfig) -> str:
+    """`init_from_blend`: `refit` fits the TF-IDF part and its weight on the run's data as any fit does; `keep`
+    keeps the model's own (`kept_blend_fitter`)."""
+    mode = cfg.get("init_from_blend", "refit")
+    if mode not in BLEND_MODES:
+        raise ValueError(f"init_from_blend: {mode!r} is not one of {list(BLEND_MODES)}")
+    return str(mode)
+
+
+def kept_blend_fitter(init: InitFrom) -> Callable[[Any], tuple[Any, dict[str, Any]]] | None:
+    """The function `evaluate_trained_coder` calls for the blend, returning the model's own TF-IDF part and weight
+    instead of refitting them (None for a neural-only model: no blend). A refit learns from the run's training
+    notes: in the denial loop those are 600 replayed notes and the feedback, far fewer than the champion's TF-IDF
+    part learnt from, so it forgets what the rest taught it and drops right codes the champion emits; the
+    fine-tune is meant to correct the champion, not to refit it."""
+    from medcoder.export.artifact import read_export_blend
+
+    blend = read_export_blend(init.export.folder)
+    log.info(
+        "init_from: the blend stays the model's own (init_from_blend=keep): %s",
+        "neural only" if blend is None else f"TF-IDF weight {blend.weight:.2f}",
+    )
+    return None if blend is None else (lambda neural_val: (blend, {}))
 
 
 def check_head_shapes(net_cfg: DictConfig, exported_net: Mapping[str, Any], where: Path) -> None:

@@ -30,7 +30,14 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from medcoder.jobs.config import CONFIG_DIR, ensure_embedded_corpus
-from medcoder.jobs.init_from import adopt_export_labels, init_from_tags, load_export_heads, prepare_init_from
+from medcoder.jobs.init_from import (
+    adopt_export_labels,
+    blend_mode,
+    init_from_tags,
+    kept_blend_fitter,
+    load_export_heads,
+    prepare_init_from,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +223,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trained = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
-        fit_blend=blend_fitter(cfg.get("blend"), datamodule.records["train"], datamodule.records["val"], label_space,
-                               threshold_grid(**cfg.threshold_grid)),
+        fit_blend=kept_blend_fitter(init) if init is not None and blend_mode(cfg) == "keep" else blend_fitter(
+            cfg.get("blend"), datamodule.records["train"], datamodule.records["val"], label_space,
+            threshold_grid(**cfg.threshold_grid)),
     )  # fmt: skip
     evaluation, verifier, blend = trained.evaluation, trained.verifier, trained.blend
     metrics.update(trained.report)
