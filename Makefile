@@ -71,11 +71,11 @@ codiesp: install ## CodiEsp top-50: balanced TF-IDF baseline, the CodiEsp recipe
 
 # The denial-feedback loop (docs/DENIALS.md) on the champion `make train` registers: a year of new notes coded,
 # billed and adjudicated by simulated payers (835s through x12sdk), corrected and appealed; the champion fine-tuned
-# on that feedback; champion and challenger compared on the held-out quarter; the gate decides; a record in experiments/
-# DENIAL_NOTES: the practice's notes over the year (1500 fits the 30 minutes; 3000 give the held-out quarter twice
-# the claims, so the paired interval can tell a smaller change from noise, and take about twice as long)
+# on that feedback; champion and challenger compared on the held-out months; the gate decides; a record in experiments/
+# DENIAL_NOTES: the practice's notes over the year (2000 fit the 30 minutes and bill about 700 claims in the held-out
+# months; 3000 give more claims, so the paired interval can tell a smaller change from noise, and take longer)
 DENIAL_DIR ?= outputs/denial
-DENIAL_NOTES ?= 1500
+DENIAL_NOTES ?= 2000
 denial-loop: install ## denial feedback: simulate claims on the champion, retrain on denials and corrections, gate
 	$(BIN)/medcoder denial-loop simulate --out $(DENIAL_DIR) --notes $(DENIAL_NOTES)
 	$(BIN)/medcoder-train experiment=denial_feedback data.data_dir=$(abspath $(DENIAL_DIR))/feedback

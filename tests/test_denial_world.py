@@ -95,8 +95,11 @@ def test_the_retraining_corpus_replays_the_training_notes_and_never_learns_an_ov
         out = tmp_path / outcome
         space = LabelSpace.from_records(world)
         counts = feedback_corpus(out, world, coded, {r.id for r in past}, tmp_path / "corrections.jsonl",
-                                 tmp_path / "appeals.jsonl", claims, remittances, replay, space)  # fmt: skip
-        assert counts["val"] == 3 and counts["test"] == len(world) - len(past)
+                                 tmp_path / "appeals.jsonl", claims, remittances, replay, space,
+                                 test_notes=4)  # fmt: skip
+        assert counts["val"] == 3 and counts["test"] == 4 < len(world) - len(past)
+        held_out = {r.id for r in world if r.id not in {p.id for p in past}}
+        assert {r.id for r in load_notes(out / "test.jsonl")} <= held_out
         return load_notes(out / "train.jsonl")
 
     upheld = corpus("upheld")

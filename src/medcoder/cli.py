@@ -128,9 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--model", default=CHAMPION_URI, help=f"the model that codes the practice (default {CHAMPION_URI})"
     )
-    simulate.add_argument("--notes", type=int, default=1500, help="new notes over the year (default 1500)")
+    simulate.add_argument("--notes", type=int, default=2000, help="new notes over the year (default 2000)")
     simulate.add_argument("--seed", type=int, default=7, help="seed of the new notes and the coder (default 7)")
-    simulate.add_argument("--feedback-months", type=int, default=9, help="months learnt from; the rest are held out")
+    simulate.add_argument(
+        "--feedback-months", type=int, default=6,
+        help="months learnt from; the rest are held out (default 6: half the year, so the paired interval has as "
+        "many held-out claims as the history it is learnt from; docs/DENIALS.md)",
+    )  # fmt: skip
     simulate.add_argument(
         "--site", default="none",
         help="the practice's documentation dialect (medcoder.data.synth.sites: new_practice, a site whose clinicians "
@@ -146,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay-notes", type=int, default=600, help="training notes replayed (every label kept; default 600)"
     )
     simulate.add_argument("--feedback-repeat", type=int, default=3, help="times each feedback note is read (default 3)")
+    simulate.add_argument(
+        "--test-notes", type=int, default=200,
+        help="held-out notes in the retraining run's test split (default 200; compare scores every held-out note)",
+    )  # fmt: skip
     _tracking_uri_option(simulate)
     simulate.add_argument("--ptp", default=None, help="NCCI PTP edits file (CSV/TSV; docs/DENIALS.md), optional")
     simulate.add_argument("--mue", default=None, help="MUE edits file (CSV/TSV; docs/DENIALS.md), optional")

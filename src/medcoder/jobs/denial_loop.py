@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import shlex
 import sys
 from collections import defaultdict
@@ -125,12 +126,14 @@ def repeated(notes: Sequence[NoteRecord], times: int) -> list[NoteRecord]:
 def feedback_corpus(
     out: Path, world: Sequence[NoteRecord], coded: dict[str, CodedNote], feedback_ids: set[str],
     corrections_path: Path, appeals_path: Path, claims: list, remittances: list, replay_dir: Path, label_space: Any,
-    replay_notes: int | None = None, seed: int = 0, feedback_repeat: int = 1,
+    replay_notes: int | None = None, seed: int = 0, feedback_repeat: int = 1, test_notes: int | None = None,
 ) -> dict[str, int]:  # fmt: skip
     """Write feedback/{train,val,test}.jsonl: train = the champion's training notes (replayed) + the feedback
     notes with feedback (a coder's corrections, or an upheld coding denial of a service as not medically
     necessary: CARC 50), labelled by `denial_world.feedback_labels`; val = the champion's val; test = the
-    held-out months with their gold codes. Returns the counts."""
+    held-out months with their gold codes, or `test_notes` of them drawn at random (the training run's test
+    scores are for its own record: compare scores the challenger on every held-out note, and scoring them all
+    twice costs the loop minutes). Returns the counts."""
     corrections = read_corrections(corrections_path).records
     appeals = read_appeals(appeals_path).records
     overturned = overturned_keys(appeals)
@@ -162,6 +165,9 @@ def feedback_corpus(
         if r.id in feedback_ids and (by_note[r.id] or negatives[r.id])
     ]
     held_out = [r for r in world if r.id not in feedback_ids]
+    if test_notes is not None and test_notes < len(held_out):
+        drawn = set(random.Random(seed).sample(range(len(held_out)), test_notes))
+        held_out = [r for k, r in enumerate(held_out) if k in drawn]
     out.mkdir(parents=True, exist_ok=True)
     replay = replay_sample(load_notes(replay_dir / "train.jsonl"), replay_notes, seed)
     return {
@@ -180,7 +186,7 @@ def simulate(
     out: Path, model: str, tracking_uri: str | None, notes: int, seed: int, feedback_months: int,
     payers_path: Path, review_share: float, overturn_rate: float, replay_dir: Path, replay_notes: int | None = None,
     ptp: PtpEdits | None = None, mue: MueEdits | None = None, feedback_repeat: int = 1,
-    command: str = "medcoder denial-loop simulate", site: str | None = None,
+    command: str = "medcoder denial-loop simulate", site: str | None = None, test_notes: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The simulate step (module docstring); returns the summary it also writes to world/summary.json, with
     `command` (how this world was made) for the record. `site`: the dialect the practice's notes are written
@@ -211,7 +217,7 @@ def simulate(
         (out / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     counts = feedback_corpus(out / "feedback", world, coded, feedback_ids, out / "corrections.jsonl",
                              out / "appeals.jsonl", claims, remittances, replay_dir, coder.label_space, replay_notes,
-                             seed, feedback_repeat)  # fmt: skip
+                             seed, feedback_repeat, test_notes)  # fmt: skip
     summary = {
         "command": command, "model": model, "manifest_sha256": manifest, "notes": len(world), "seed": seed,
         "site": site, "payers": str(payers_path),
@@ -243,7 +249,8 @@ def cmd_simulate(args: Any) -> int:
     summary = simulate(Path(args.out), args.model, args.tracking_uri, args.notes, args.seed, args.feedback_months,
                        payers, args.review_share, args.overturn_rate, replay, args.replay_notes,
                        *user_edits(args.ptp, args.mue), args.feedback_repeat,
-                       shlex.join(["medcoder", *sys.argv[1:]]), None if args.site == "none" else args.site)  # fmt: skip
+                       shlex.join(["medcoder", *sys.argv[1:]]), None if args.site == "none" else args.site,
+                       args.test_notes)  # fmt: skip
     print(json.dumps({k: summary[k] for k in ("feedback", "held_out", "corpus")}, indent=2))
     return 0
 

@@ -90,9 +90,9 @@ def read_coded(path: Path) -> dict[str, CodedNote]:
 def world_notes(generate: Any, n_notes: int, seed: int) -> list[NoteRecord]:
     """New notes for the practice (`generate(n, seed)`: the corpus generator), ids prefixed `w<seed>-`, over
     one calendar year: the generator's year runs October to September, and its October-December notes are
-    dated a year later, so that both the feedback months and the held-out last quarter hold a flu season (a
-    seasonal service whose coding errors the loop should learn from and be tested on), each note keeping its
-    month."""
+    dated a year later, so that both the feedback months and the held-out months (the last six by default)
+    hold a flu season (a seasonal service whose coding errors the loop should learn from and be tested on),
+    each note keeping its month."""
     records = generate(n_notes, seed)
     first = min(int(r.encounter_date[:4]) for r in records if r.encounter_date)
     return [replace(r, id=f"w{seed}-{r.id}", encounter_date=_within_year(r.encounter_date, first)) for r in records]
