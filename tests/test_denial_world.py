@@ -115,3 +115,24 @@ def test_a_coders_codes_keep_their_scores_through_the_world_file(world, tmp_path
     coded = {record.id: CodedNote(record.id, record.codes, scores)}
     write_coded(coded, tmp_path / "coded.jsonl")
     assert read_coded(tmp_path / "coded.jsonl") == coded
+
+
+def test_the_routing_policy_names_each_claim_it_sends_to_a_coder_and_only_those(world):
+    """compare's count of routed claims comes from the policy itself: a history that calls one payer's line of
+    one code certain to be denied sends exactly the claims billing it to a coder, and names each once."""
+    from medcoder.claims.risk import DenialRiskModel
+    from medcoder.claims.simulate import claim_for
+    from medcoder.jobs.denial_loop import routing_policy
+
+    seed, payers = load_payers(PAYERS)
+    coded = gold_coded(world)
+    claims = [c for r in world if (c := claim_for(r, coded[r.id].labels())) is not None]
+    payer, code = next((c.payer, line.procedure) for c in claims for line in c.lines)
+    history = DenialRiskModel()
+    for name in payers:  # each payer denied 1 line in 100
+        history.payer_lines[name], history.payer_denied[name] = 1000, 10
+    history.seen[("code", payer, code)] = history.denied[("code", payer, code)] = 10
+    expected = sorted(c.claim_id for c in claims if c.payer == payer and code in {x.procedure for x in c.lines})
+    sent: list[str] = []
+    billed, _ = bill_and_adjudicate(world, coded, payers, seed, review=routing_policy(history, coded, sent))
+    assert sorted(sent) == expected and len(expected) < len(billed)

@@ -47,7 +47,6 @@ from medcoder.claims.risk import (
     save_risk_model,
 )
 from medcoder.claims.simulate import (
-    claim_for,
     denial_rates,
     denials_by,
     month_of,
@@ -295,6 +294,27 @@ def per_encounter_coding_denial(records: Sequence[NoteRecord], claims: list, rem
     return [outcome.get(r.id) for r in records]
 
 
+def routing_policy(
+    history: DenialRiskModel, codes: Mapping[str, CodedNote], sent: list[str], ptp: PtpEdits | None = None,
+    mue: MueEdits | None = None,
+) -> Callable[[Claim, NoteRecord], Claim | None]:  # fmt: skip
+    """What happens to a claim coded by `codes` before it goes out, under the loop's history (and the user's
+    edits): the pre-submission check with that coder's scores, and a claim with a line at risk >= RISK_FLAG goes
+    to a coder (`simulate.reviewed_before_submission`); the id of each claim sent to the coder is appended to
+    `sent`, so the report counts what the routing did, not a second pass over the claims."""
+
+    def check(claim: Claim) -> list[LineRisk]:
+        return pre_submission_risks(claim, history, ptp, mue, codes[claim.encounter_id].scores)
+
+    def review(claim: Claim, record: NoteRecord) -> Claim | None:
+        out = reviewed_before_submission(claim, record, check, RISK_FLAG)
+        if out is not claim:
+            sent.append(claim.claim_id)
+        return out
+
+    return review
+
+
 def latest_challenger_run(tracking_uri: str | None) -> str:
     """The newest finished training run that started from another model's weights (init_from)."""
     from mlflow import MlflowClient
@@ -327,7 +347,6 @@ def compare(
     summary = json.loads((out / "world" / "summary.json").read_text(encoding="utf-8"))
     world = load_notes(out / "world" / "notes.jsonl")
     held_out = [r for r in world if month_of(r) in set(summary["held_out_months"])]
-    by_id = {r.id: r for r in held_out}
     payer_seed, payers = load_payers(payers_path)
     gate = load_denial_gate(gate_path)
     client = get_client(mlflow.MlflowClient(tracking_uri) if tracking_uri else None)
@@ -340,29 +359,24 @@ def compare(
     write_coded(coded["challenger"], out / "world" / "challenger.jsonl")
     history = load_risk_model(out / "world" / "risk_model.json")
 
-    def routed(codes: Mapping[str, CodedNote]) -> Callable[[Claim, NoteRecord], Claim | None]:
-        """The routing policy for claims coded by `codes`: the history and that coder's scores."""
-
-        def check(claim: Claim) -> list[LineRisk]:
-            return pre_submission_risks(claim, history, ptp, mue, codes[claim.encounter_id].scores)
-
-        return partial(reviewed_before_submission, risks=check, flag=RISK_FLAG)
-
     # ARMS: the champion as deployed before the loop (no remittance history), the challenger with the history the
     # loop learnt (its claims routed to a coder by the pre-submission check), and, for the record only, the
     # champion with that history: how much of the change is the routing and how much the retraining
-    metrics, outcomes, breakdown, routed_claims = {}, {}, {}, {}
+    metrics, outcomes, breakdown = {}, {}, {}
+    sent: dict[str, list[str]] = {"champion": [], "challenger": [], HISTORY_ONLY: []}
     for role, (codes, review) in {"champion": (coded["champion"], None),
-                                  "challenger": (coded["challenger"], routed(coded["challenger"])),
-                                  HISTORY_ONLY: (coded["champion"], routed(coded["champion"]))}.items():  # fmt: skip
+                                  "challenger": (coded["challenger"], routing_policy(history, coded["challenger"],
+                                                                                     sent["challenger"], ptp, mue)),
+                                  HISTORY_ONLY: (coded["champion"], routing_policy(history, coded["champion"],
+                                                                                   sent[HISTORY_ONLY], ptp, mue)),
+                                  }.items():  # fmt: skip
         claims, remittances = bill_and_adjudicate(held_out, codes, payers, payer_seed, out / "x12" / f"compare-{role}",
                                                   review)  # fmt: skip
         breakdown[role] = {"payer": denials_by(remittances, "payer"), "category": denials_by(remittances, "category")}
         metrics[role] = {**claim_metrics(remittances), **coding_metrics(held_out, codes, challenger.label_space),
                          "edit_violations": float(sum(len(edit_hits(c, ptp, mue)) for c in claims))}  # fmt: skip
         outcomes[role] = per_encounter_coding_denial(held_out, claims, remittances)
-        built = [c for r in held_out if (c := claim_for(r, codes[r.id].labels())) is not None]
-        routed_claims[role] = 0 if review is None else sum(review(c, by_id[c.encounter_id]) is not c for c in built)
+    routed_claims = {role: len(ids) for role, ids in sent.items()}
     interval = paired_bootstrap(outcomes["champion"], outcomes["challenger"], gate.bootstrap_samples, gate.confidence)
     decision = check_denial_gate(metrics["champion"], metrics["challenger"], interval, gate, metrics[HISTORY_ONLY])
     outcome = ("promoted" if promote else "passed") if decision.passed else "refused"
