@@ -218,19 +218,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # gold evidence, and what ships (model + guideline rules) is scored. (Lightning's test loop is not run: it
     # scored test a second time for its loss and the tagger's seqeval F1, which val reports every epoch.)
     # With a blend (cfg.blend), the TF-IDF model and its weight are fitted on val's neural scores of the
-    # same forward pass, and the blend is THE model (scored, packaged); the neural coder alone is logged
+    # same forward pass (or kept from init_from's model: init_from_blend=keep), and the blend is THE model
+    # (scored, packaged); the neural coder alone is logged
     # as neural_only/<split>/<metric>, its scores at its own val-tuned threshold.
+    blend_kept = init is not None and blend_mode(cfg) == "keep"
     trained = evaluate_trained_coder(
         coder, datamodule.records, verifier=OmegaConf.to_container(cfg.verifier) if cfg.get("verifier") else None,
         grid=threshold_grid(**cfg.threshold_grid), batch_size=int(cfg.data.batch_size),
-        fit_blend=kept_blend_fitter(init) if init is not None and blend_mode(cfg) == "keep" else blend_fitter(
+        fit_blend=kept_blend_fitter(init) if blend_kept else blend_fitter(
             cfg.get("blend"), datamodule.records["train"], datamodule.records["val"], label_space,
             threshold_grid(**cfg.threshold_grid)),
     )  # fmt: skip
     evaluation, verifier, blend = trained.evaluation, trained.verifier, trained.blend
     metrics.update(trained.report)
     if blend is not None:
-        log.info("blend: TF-IDF weight %.2f chosen on val", blend.weight)
+        log.info("blend: TF-IDF weight %.2f %s", blend.weight, "kept from init_from" if blend_kept else "chosen on val")
         metrics.update({f"neural_only/{k}": v for k, v in trained.neural_only.items()})
     for split, result in evaluation.results.items():
         metrics.update({f"{split}/{k}": float(v) for k, v in result.metrics.items()})
