@@ -80,6 +80,7 @@ UNCERTAIN = [
     "Concern for [sepsis].",
     "[Cellulitis]?",
     "Unclear whether [syncope] was cardiac.",
+    "Chest pain for two weeks. Could be [reflux], possible angina.",
 ]
 FAMILY = [
     "fam hx: brother w/ [lung cancer], father w/ prostate ca.",

@@ -199,6 +199,7 @@ _TABLE: list[tuple] = [
             r"\bsuggestive\s+of\b",
             r"\bmay\s+(?:have|be)\b",
             r"\bmight\s+(?:have|be)\b",
+            r"\bcould\s+(?:have|be)\b",  # "could be reflux, possible angina"
             r"\b(?:cannot|can\s*not|can't)\s+(?:be\s+)?(?:rule[d]?\s+out|exclude[d]?)\b",
             r"\bdifferential(?:\s+diagnosis)?\s+(?:includes?|of)\b",
             r"\bddx\b",
