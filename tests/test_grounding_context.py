@@ -286,6 +286,9 @@ def test_agrees_with_the_embedded_corpus_annotations() -> None:
         ("[Influenza vaccine] declined.", "CPT", "90686", "negated"),
         ("Will consider [flu vaccine] at next visit.", "CPT", "90686", "hypothetical"),
         ("Status post [appendectomy] in 2015.", "CPT", "44950", "historical"),
+        ("[Spirometry] from 2024: FEV1/FVC of 0.76; COPD was excluded.", "CPT", "94010", "historical"),
+        ("[Spirometry] today: FEV1/FVC 0.62.", "CPT", "94010", None),
+        ("[Type 2 diabetes] from 2015, on metformin.", "ICD-10-CM", "E11.9", None),
         ("Family history: [colon cancer] in father.", "ICD-10-CM", "Z80.0", None),  # the code IS family history
         ("[Former smoker], quit 2010.", "ICD-10-CM", "Z87.891", None),
         ("Former smoker, [COPD].", "ICD-10-CM", "J44.9", None),

@@ -320,6 +320,15 @@ _TABLE: list[tuple] = [
     # an episode dated by its month is a past one: "Had CAP in December", "- UTI in October" (a problem list's
     # history); only right after the mention, so "cough since October, worse" stays current
     (HISTORICAL, "post", "condition", [r"\bin\s+(?:" + _MONTHS + r")\b(?!\s+(?:and|to)\b)"], _PHRASE),
+    # a service's result carried from an earlier date was not done at this visit: "Spirometry from 2024: FEV1/FVC
+    # 0.76" (a condition "from 2010" is one the patient has had since, so this reads procedures only)
+    (
+        HISTORICAL,
+        "post",
+        "procedure",
+        [r"\b(?:from|dated)\s+(?:(?:" + _MONTHS + r")\s+)?(?:19|20)\d\d\b", r"\bfrom\s+last\s+(?:year|month)\b"],
+        _PHRASE,
+    ),
     (
         HYPOTHETICAL,
         "pre",
