@@ -136,3 +136,17 @@ def test_the_routing_policy_names_each_claim_it_sends_to_a_coder_and_only_those(
     sent: list[str] = []
     billed, _ = bill_and_adjudicate(world, coded, payers, seed, review=routing_policy(history, coded, sent))
     assert sorted(sent) == expected and len(expected) < len(billed)
+
+
+def test_the_loop_fetches_a_model_again_into_the_folder_an_earlier_run_left(logged, tmp_path):
+    """compare after a second retraining (or `make denial-loop` run twice) fetches into the same
+    <out>/models/<role>: the earlier copy is replaced, not an error."""
+    from export_support import REGISTERED_NAME
+
+    from medcoder.jobs.denial_loop import load_coder
+
+    spec, work = f"models:/{REGISTERED_NAME}@champion", tmp_path / "out" / "models" / "challenger"
+    first = load_coder(spec, work, logged.tracking_uri)[1]
+    (work / "left-over.txt").write_text("from an earlier run", encoding="utf-8")
+    assert load_coder(spec, work, logged.tracking_uri)[1] == first
+    assert not (work / "left-over.txt").exists()

@@ -73,10 +73,16 @@ HISTORY_ONLY = "champion_with_history"  # compare's third arm: the champion's co
 
 
 def load_coder(spec: str, work_dir: Path, tracking_uri: str | None) -> tuple[Any, str]:
-    """(the exported coder behind `spec`, its manifest hash), fetched with its seal verified."""
+    """(the exported coder behind `spec`, its manifest hash), fetched with its seal verified into `work_dir`, the
+    loop's own copy (`<out>/models/<role>`): a copy an earlier run of the loop left there is replaced, so the
+    loop runs again into the same folder (a second retraining compared, `make denial-loop` run twice)."""
+    import shutil
+
     from medcoder.export.artifact import load_exported
     from medcoder.registry.fetch import fetch_sealed_export
 
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
     folder = fetch_sealed_export(spec, work_dir, tracking_uri)
     coder = load_exported(folder)
     return coder, coder.manifest_sha256
