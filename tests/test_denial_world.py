@@ -100,6 +100,9 @@ def test_the_retraining_corpus_replays_the_training_notes_and_never_learns_an_ov
         assert counts["val"] == 3 and counts["test"] == 4 < len(world) - len(past)
         held_out = {r.id for r in world if r.id not in {p.id for p in past}}
         assert {r.id for r in load_notes(out / "test.jsonl")} <= held_out
+        with pytest.raises(ValueError, match="test_notes must be at least 1, got 0"):
+            feedback_corpus(out, world, coded, {r.id for r in past}, tmp_path / "corrections.jsonl",
+                            tmp_path / "appeals.jsonl", claims, remittances, replay, space, test_notes=0)  # fmt: skip
         return load_notes(out / "train.jsonl")
 
     upheld = corpus("upheld")

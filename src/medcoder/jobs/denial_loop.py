@@ -170,6 +170,8 @@ def feedback_corpus(
         if r.id in feedback_ids and (by_note[r.id] or negatives[r.id])
     ]
     held_out = [r for r in world if r.id not in feedback_ids]
+    if test_notes is not None and test_notes < 1:
+        raise ValueError(f"test_notes must be at least 1, got {test_notes}")
     if test_notes is not None and test_notes < len(held_out):
         drawn = set(random.Random(seed).sample(range(len(held_out)), test_notes))
         held_out = [r for k, r in enumerate(held_out) if k in drawn]
