@@ -16,7 +16,7 @@ from medcoder.claims.simulate import adjudicate_claims, month_of
 from medcoder.data.labels import LabelSpace
 from medcoder.data.schema import CodeAssignment, load_notes, write_notes
 from medcoder.data.synth import generate_notes
-from medcoder.jobs.denial_loop import feedback_corpus
+from medcoder.jobs.denial_loop import feedback_corpus, simulate
 from medcoder.jobs.denial_world import (
     CodedNote,
     bill_and_adjudicate,
@@ -153,3 +153,12 @@ def test_the_loop_fetches_a_model_again_into_the_folder_an_earlier_run_left(logg
     (work / "left-over.txt").write_text("from an earlier run", encoding="utf-8")
     assert load_coder(spec, work, logged.tracking_uri)[1] == first
     assert not (work / "left-over.txt").exists()
+
+
+def test_simulate_refuses_a_bad_test_split_size_before_it_codes_a_note(tmp_path):
+    # the model URI names nothing: the size check must stop the run before the fetch and the minutes of coding
+    with pytest.raises(ValueError, match="test_notes must be at least 1, got 0"):
+        simulate(tmp_path / "out", "models:/no-such-model@champion", None, notes=10, seed=0, feedback_months=1,
+                 payers_path=tmp_path / "payers.yaml", review_share=0.5, overturn_rate=0.5,
+                 replay_dir=tmp_path / "replay", test_notes=0)  # fmt: skip
+    assert not (tmp_path / "out").exists()

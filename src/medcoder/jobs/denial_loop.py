@@ -170,8 +170,7 @@ def feedback_corpus(
         if r.id in feedback_ids and (by_note[r.id] or negatives[r.id])
     ]
     held_out = [r for r in world if r.id not in feedback_ids]
-    if test_notes is not None and test_notes < 1:
-        raise ValueError(f"test_notes must be at least 1, got {test_notes}")
+    check_test_notes(test_notes)
     if test_notes is not None and test_notes < len(held_out):
         drawn = set(random.Random(seed).sample(range(len(held_out)), test_notes))
         held_out = [r for k, r in enumerate(held_out) if k in drawn]
@@ -189,6 +188,11 @@ def feedback_corpus(
     }
 
 
+def check_test_notes(test_notes: int | None) -> None:
+    if test_notes is not None and test_notes < 1:
+        raise ValueError(f"test_notes must be at least 1, got {test_notes}")
+
+
 def simulate(
     out: Path, model: str, tracking_uri: str | None, notes: int, seed: int, feedback_months: int,
     payers_path: Path, review_share: float, overturn_rate: float, replay_dir: Path, replay_notes: int | None = None,
@@ -201,6 +205,7 @@ def simulate(
     from medcoder.data.synth import generate_notes
     from medcoder.data.synth.sites import site_dialect
 
+    check_test_notes(test_notes)  # before the minutes of coding, not after them
     payer_seed, payers = load_payers(payers_path)
     dialect = site_dialect(site) if site is not None else None
     world = world_notes(partial(generate_notes, site=dialect), notes, seed)
