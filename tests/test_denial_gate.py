@@ -51,12 +51,16 @@ def test_a_missing_number_fails_its_gate_and_an_unknown_key_is_refused(tmp_path)
 def test_routing_cannot_carry_retrained_weights_that_are_worse_than_routing_alone():
     """With the history the loop learnt, the challenger's claims are routed before submission; the champion's
     codes routed by the same history show what routing alone does, and the retrained weights must not add
-    coding denials to it."""
+    coding-denied claims to it. Counted in claims: one claim fewer billed with the same denials is no worse."""
     gate = load_denial_gate(CONFIG)
-    challenger = {**CHAMPION, "claims/coding_denial_rate": 0.06}
-    routing_alone = {**CHAMPION, "claims/coding_denial_rate": 0.05}
+    challenger = {**CHAMPION, "claims/coding_denial_rate": 0.06, "claims/coding_denied": 12.0}
+    routing_alone = {**CHAMPION, "claims/coding_denial_rate": 0.05, "claims/coding_denied": 10.0}
     decision = check_denial_gate(CHAMPION, challenger, (-0.04, -0.07, -0.01), gate, routing_alone)
-    assert not decision.passed and decision.reasons[0].startswith("retraining adds no coding denials")
-    assert decision.table.iloc[-1]["champion"] == 0.05 and decision.table.iloc[-1]["change"] == pytest.approx(0.01)
-    as_good = {**routing_alone, "claims/coding_denial_rate": 0.06}
-    assert check_denial_gate(CHAMPION, challenger, (-0.04, -0.07, -0.01), gate, as_good).passed
+    assert not decision.passed and decision.reasons[0].startswith("retraining adds no coding-denied claims")
+    assert decision.table.iloc[-1]["champion"] == 10 and decision.table.iloc[-1]["change"] == 2
+    # the same 11 denials over 707 claims (a procedure dropped) and over 708: a higher rate, not more denials
+    same = {**CHAMPION, "claims/coding_denial_rate": 11 / 707, "claims/coding_denied": 11.0}
+    routed = {**CHAMPION, "claims/coding_denial_rate": 11 / 708, "claims/coding_denied": 11.0}
+    assert check_denial_gate(CHAMPION, same, (-0.01, -0.02, -0.001), gate, routed).passed
+    missing = {k: v for k, v in same.items() if k != "claims/coding_denied"}
+    assert not check_denial_gate(CHAMPION, missing, (-0.01, -0.02, -0.001), gate, routed).passed

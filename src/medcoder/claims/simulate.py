@@ -178,6 +178,7 @@ class DenialRates:
     denial_rate: float
     coding_denial_rate: float
     clean_claim_rate: float
+    coding_denied: int  # claims a coding-caused CARC denied: what coding_denial_rate is the share of
 
 
 def denial_rates(remittances: Iterable[ClaimRemittance]) -> DenialRates:
@@ -185,7 +186,7 @@ def denial_rates(remittances: Iterable[ClaimRemittance]) -> DenialRates:
     n = len(items)
     denied = sum(r.denied for r in items)
     coding = sum(r.coding_denied for r in items)
-    return DenialRates(n, denied / n if n else 0.0, coding / n if n else 0.0, (n - denied) / n if n else 0.0)
+    return DenialRates(n, denied / n if n else 0.0, coding / n if n else 0.0, (n - denied) / n if n else 0.0, coding)
 
 
 def denials_by(remittances: Iterable[ClaimRemittance], key: str) -> dict[str, Counter[str]]:

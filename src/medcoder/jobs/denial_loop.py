@@ -298,7 +298,8 @@ def coding_metrics(
 def claim_metrics(remittances: Sequence[Any]) -> dict[str, float]:
     rates = denial_rates(remittances)
     return {"claims/denial_rate": rates.denial_rate, "claims/coding_denial_rate": rates.coding_denial_rate,
-            "claims/clean_claim_rate": rates.clean_claim_rate, "claims/count": float(rates.claims)}  # fmt: skip
+            "claims/clean_claim_rate": rates.clean_claim_rate, "claims/count": float(rates.claims),
+            "claims/coding_denied": float(rates.coding_denied)}  # fmt: skip
 
 
 def per_encounter_coding_denial(records: Sequence[NoteRecord], claims: list, remittances: list) -> list[float | None]:

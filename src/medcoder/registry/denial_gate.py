@@ -4,7 +4,7 @@ months adjudicated by the same payers, its coding-caused denial rate is lower wi
 interval that excludes 0, its micro-F1 is no more than half a point lower, its recall and codes per
 encounter are not lower (a model must not avoid denials by under-coding), and it breaks no more
 deterministic edits. When the challenger comes with the denial-risk history the loop learnt (its claims
-routed to a coder before submission), its coding-denial rate must also not exceed that of the champion's
+routed to a coder before submission), its coding-denied claims must also not outnumber those of the champion's
 codes routed by the same history: the retrained weights must not be worse than routing alone. A missing or
 undefined number fails its gate.
 """
@@ -22,6 +22,14 @@ import yaml
 
 from medcoder.registry.gates import FLOAT_TOLERANCE, TABLE_COLUMNS, GateDecision
 
+# gated metrics that count claims (shown as whole numbers); the others are rates and scores
+COUNT_METRICS = frozenset({"claims/coding_denied"})
+
+
+def shown(metric: str, value: float, sign: bool = False) -> str:
+    """A gate number as the record prints it: counts whole, rates and scores to 4 places."""
+    return format(value, ("+" if sign else "") + (".0f" if metric in COUNT_METRICS else ".4f"))
+
 
 @dataclass(frozen=True)
 class DenialGate:
@@ -33,9 +41,9 @@ class DenialGate:
     max_recall_drop: float = 0.0
     max_codes_per_encounter_drop: float = 0.0
     max_new_edit_violations: int = 0
-    # the retrained weights themselves: the challenger's coding-denial rate minus that of the champion's codes
+    # the retrained weights themselves: the challenger's coding-denied claims minus those of the champion's codes
     # routed by the same history (the pre-submission check), so routing cannot carry a worse model through
-    max_retraining_denial_increase: float = 0.0
+    max_retraining_denied_claims: int = 0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1:
@@ -86,7 +94,9 @@ def check_denial_gate(
 ) -> GateDecision:
     """Every gate with its numbers; `interval` is (difference, low, high) of the coding-denial rate.
     `history_only`: the champion's codes routed by the challenger's denial-risk history; with it, the
-    retraining's own share of the change is gated too (`max_retraining_denial_increase`)."""
+    retraining's own share of the change is gated too (`max_retraining_denied_claims`): in claims, not in a rate,
+    since the two codings of the same encounters may bill a different number of claims (a dropped or added
+    procedure), and one claim fewer with the same denials is not a higher denial count."""
     rows = []
 
     def row(name: str, metric: str, change: float, limit: float, passed: bool) -> None:
@@ -107,17 +117,17 @@ def check_denial_gate(
         "new edit violations", "edit_violations", new, gate.max_new_edit_violations, new <= gate.max_new_edit_violations
     )
     if history_only is not None:
-        metric = "claims/coding_denial_rate"
+        metric = "claims/coding_denied"
         ours, theirs = challenger.get(metric, math.nan), history_only.get(metric, math.nan)
-        change, limit = ours - theirs, gate.max_retraining_denial_increase
-        ok = math.isfinite(change) and change <= limit + FLOAT_TOLERANCE
-        rows.append(("retraining adds no coding denials (champion column: same history)", metric, ours, theirs,
+        change, limit = ours - theirs, gate.max_retraining_denied_claims
+        ok = math.isfinite(change) and change <= limit
+        rows.append(("retraining adds no coding-denied claims (champion column: same history)", metric, ours, theirs,
                      change, limit, ok))  # fmt: skip
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     failed = table[~table["passed"]]
     reasons = [
-        f"{g}: change {c:+.4f}, limit {lim:+.4f}"
-        for g, c, lim in zip(failed["gate"], failed["change"], failed["limit"])
+        f"{g}: change {shown(m, c, sign=True)}, limit {shown(m, lim, sign=True)}"
+        for g, m, c, lim in zip(failed["gate"], failed["metric"], failed["change"], failed["limit"])
     ]
     interval_text = f"{gate.confidence:.0%} interval {low:+.4f} to {high:+.4f}"
     if not reasons:
