@@ -56,6 +56,7 @@ from medcoder.claims.simulate import (
 )
 from medcoder.claims.submission import Claim
 from medcoder.data.schema import NoteRecord, load_notes, write_notes
+from medcoder.jobs.denial_changes import retraining_changes
 from medcoder.jobs.denial_world import (
     CodedNote,
     bill_and_adjudicate,
@@ -422,6 +423,7 @@ def compare(
               "challenger_version": version.version, "challenger_run": run_id, "compare_run": run.info.run_id,
               "routed_claims": routed_claims, "denial_risk": tags["denial_risk"],
               "challenger_manifest": challenger_manifest, "breakdown": breakdown,
+              "changes": retraining_changes(held_out, coded["champion"], coded["challenger"]),
               "challenger_command": client.get_run(run_id).data.tags.get("command", "medcoder-train"),
               "champion_version": champion_version.version if champion_version else None}  # fmt: skip
     (out / "compare.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from medcoder.jobs.denial_changes import CHANGE_ROWS
 from medcoder.registry.denial_gate import shown
 
 RATE_KEYS = ("claims/count", "claims/denial_rate", "claims/coding_denial_rate", "claims/clean_claim_rate",
@@ -99,6 +100,16 @@ def _risk(result: dict[str, Any], flag: float) -> list[str]:
     return lines + [f"| {carc} | {v['denied_lines']} | {v['flagged']} |" for carc, v in risk["recall_by_carc"].items()]
 
 
+def _changes(result: dict[str, Any]) -> list[str]:
+    changes = result.get("changes")
+    if changes is None:  # a compare.json written before the count existed
+        return []
+    lines = ["", "## What the retraining changed (held-out notes, challenger against champion, judged by gold)", "",
+             f"Notes whose codes or visit level changed: {changes['notes_changed']} of {changes['notes']}.", "",
+             "| change | count |", "|---|---:|"]  # fmt: skip
+    return lines + [f"| {text} | {changes[key]} |" for key, text in CHANGE_ROWS]
+
+
 def _gate(result: dict[str, Any]) -> list[str]:
     lines = ["", "## Gate (configs/registry/denial_feedback.yaml)", "",
              "| gate | metric | challenger | champion | change | limit | passed |",
@@ -115,5 +126,8 @@ def _gate(result: dict[str, Any]) -> list[str]:
 
 
 def report(result: dict[str, Any], command: str, flag: float) -> str:
-    """The record as markdown: setup and command, feedback and held-out rates, risk, gate and decision."""
-    return "\n".join([*_setup(result, command), *_held_out(result, flag), *_risk(result, flag), *_gate(result)]) + "\n"
+    """The record as markdown: setup and command, feedback and held-out rates, what the retraining changed, risk,
+    gate and decision."""
+    sections = [*_setup(result, command), *_held_out(result, flag), *_changes(result), *_risk(result, flag),
+                *_gate(result)]  # fmt: skip
+    return "\n".join(sections) + "\n"
