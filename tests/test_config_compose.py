@@ -154,3 +154,13 @@ def test_an_experiment_holds_only_what_differs_from_the_base(name: str):
         f"{key}: {value!r}" for key, value in leaves(raw).items() if key in base_values and base_values[key] == value
     ]
     assert not repeated, f"experiment/{name}.yaml repeats what its base already has: {repeated}"
+
+
+def test_the_denial_feedback_fine_tune_holds_every_part_the_em_level_reads():
+    from medcoder.models.coder import EM_LEVEL_PARTS
+
+    cfg = compose_train(["experiment=denial_feedback"])
+    assert sorted(cfg.model.frozen_parts) == sorted(EM_LEVEL_PARTS)
+    phase2 = train_job.fit_phases(cfg, None)[1]
+    assert "heads only" in phase2 and "frozen: encoder, ngram, em_pool, em_classifier" in phase2
+    assert "encoder (lora) and heads together" in train_job.fit_phases(compose_train([]), None)[1]

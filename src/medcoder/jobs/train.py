@@ -104,9 +104,12 @@ def fit_phases(cfg: DictConfig, ckpt_path: str | None) -> list[str]:
     lr = (model.get("optimizer") or {}).get("lr", "?")
     encoder_lr = f" (encoder {model.get('encoder_lr')})" if model.get("encoder_lr") is not None else ""
     start = f", from the weights of {init_from}" if init_from else ""
+    frozen = [str(part) for part in model.get("frozen_parts") or ()]
+    trained = f"encoder ({finetune}) and heads together" if "encoder" not in frozen else "heads only"
+    held = f", frozen: {', '.join(frozen)}" if frozen else ""
     phase2 = (
-        f"phase 2, fine-tuning: encoder ({finetune}) and heads together{start}, up to "
-        f"{(cfg.get('trainer') or {}).get('max_epochs', '?')} epochs, lr {lr}{encoder_lr}"
+        f"phase 2, fine-tuning: {trained}{start}, up to "
+        f"{(cfg.get('trainer') or {}).get('max_epochs', '?')} epochs, lr {lr}{encoder_lr}{held}"
     )
     return [phase1, phase2]
 

@@ -84,6 +84,12 @@ def length_groups(sorted_lengths: Sequence[int], max_groups: int) -> list[list[i
     return runs[::-1]
 
 
+# the net's parts, each a module `MedicalCoder.freeze` can hold fixed in a fit
+FREEZABLE_PARTS = ("encoder", "ngram", "label_attention", "evidence_tagger", "em_pool", "em_classifier")
+# every part the E/M level is computed from: frozen together, a fit leaves each note's E/M level as it was
+EM_LEVEL_PARTS = ("encoder", "ngram", "em_pool", "em_classifier")
+
+
 class MedicalCoder(nn.Module):
     """Chunked transformer encoder with label-attention, evidence-tagging and E/M heads.
 
@@ -155,6 +161,21 @@ class MedicalCoder(nn.Module):
         self.evidence_tagger = build_tagger(hidden_size, len(BIO_NAMES), tagger_kernel, tagger_hidden)
         self.em_pool = AttentionPool(hidden_size, attention_size)
         self.em_classifier = nn.Linear(hidden_size, len(EM_CLASSES))
+
+    def freeze(self, parts: Sequence[str]) -> None:
+        """Stop the named parts (FREEZABLE_PARTS) from training: their weights keep the values they hold.
+        Why: a fine-tune from a trained model (the denial-feedback retraining) that should change what its
+        labels teach and nothing else. The E/M level reads the encoder and n-gram states too, so freezing the
+        E/M head alone does not hold the level: freeze every part it reads (`EM_LEVEL_PARTS`)."""
+        unknown = sorted(set(parts) - set(FREEZABLE_PARTS))
+        if unknown:
+            raise ValueError(f"cannot freeze {unknown}: the net's parts are {', '.join(FREEZABLE_PARTS)}")
+        for name in parts:
+            part = getattr(self, name)
+            if part is not None:  # ngram is None where the net has no n-gram layer: nothing to freeze
+                part.requires_grad_(False)
+        if not any(p.requires_grad for p in self.parameters()):
+            raise ValueError(f"freezing {list(parts)} leaves no weight to train: freeze fewer parts")
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.encoder.parameters() if p.requires_grad]

@@ -14,6 +14,8 @@ Hydra builds it as in lightning-hydra-template: `net` is a `_partial_: true` Med
 `num_labels` here from `labels`) or a built one; `optimizer` is a `_partial_: true` optimizer and
 `scheduler` an optional partial called with (optimizer, num_training_steps). Full fine-tuning puts
 the encoder in its own parameter group with `encoder_lr` (e.g. 5e-5 against 1e-3 for the heads).
+`frozen_parts` names net parts that keep their weights through the fit (`MedicalCoder.freeze`; the denial-feedback
+fine-tune holds the E/M level's parts, configs/experiment/denial_feedback.yaml).
 Metrics are computed by medcoder.metrics, the same code that scores every model.
 
 Exact resume: Lightning restores weights, optimizer, scheduler, loop counters and callback state from a
@@ -152,9 +154,11 @@ class CoderLitModule(L.LightningModule):
         max_chunks: int = 8,
         threshold: float = 0.5,
         label_init: str | None = None,
+        frozen_parts: Sequence[str] = (),
     ):
         super().__init__()
         labels = [[str(system), str(code)] for system, code in labels]  # plain lists, also from Hydra ListConfig
+        frozen_parts = [str(part) for part in frozen_parts]
         # The optimizer and scheduler partials stay out of the checkpoint, so it loads with
         # torch.load(weights_only=True): nothing in it can run code. A reloaded module predicts.
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
@@ -172,6 +176,7 @@ class CoderLitModule(L.LightningModule):
         if label_init == "descriptions" and not isinstance(net, MedicalCoder):
             # a net built here is new (a prebuilt one, e.g. from a checkpoint, keeps its weights)
             init_from_label_texts(self.net, self.label_space.labels)
+        self.net.freeze(frozen_parts)  # after label_init: a frozen part keeps the weights it starts the fit with
         finetune = self.net.finetune
         if finetune == "full" and encoder_lr is None:
             raise ValueError(
