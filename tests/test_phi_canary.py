@@ -46,6 +46,7 @@ DIGIT_CANARIES: tuple[str, ...] = ("987654329", "55501234", "5550139876")
 BIN = Path(sys.executable).parent
 NOTES = 160
 TINY_DATA = [
+    "corpus.generate=false",  # train and evaluate on the seeded notes (the generator would refuse to replace them)
     "model.net.encoder=tiny-random-bert",
     "data.chunk_size=128",
     "data.chunk_overlap=16",
@@ -159,11 +160,15 @@ def test_phi_canaries_never_leave_the_notes(tmp_path, monkeypatch, caplog, capfd
             "medcoder-eval", paths + TINY_DATA + [f"ckpt_path={ckpt}"], root, env
         )
 
+        # the runs read the seeded notes: the files still hold the canaries, and no generator wrote over them
+        assert find_canaries((data_dir / "train.jsonl").read_bytes()) and not (data_dir / "corpus.json").exists()
+
         # ---- 3. registry, card, prediction and the baseline, as `medcoder ...` commands
         run_medcoder(["register", "--run-id", "latest"])
         run_medcoder(["promote", "--eval-set", str(data_dir / "test.jsonl")])
         run_medcoder(["card", "--out", str(card_dir)])
         test_notes = load_notes(data_dir / "test.jsonl")[:6]
+        assert all(r.text.endswith(CANARY_LINE) for r in test_notes)
         lines = [json.dumps({"id": r.id, "text": r.text, "setting": r.setting}) for r in test_notes]
         lines += [
             json.dumps({"id": "not-a-string", "text": [CANARY_LINE]}),  # error entry: must not echo the value

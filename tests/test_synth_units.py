@@ -260,3 +260,21 @@ def test_a_corpus_written_by_another_generator_version_is_stale_and_rewritten(tm
     )
     ensure_embedded_corpus(data, corpus)
     assert corpus_is_current(out, 30, 2) and (out / "train.jsonl").stat().st_size > 0
+
+
+def test_notes_the_generator_did_not_write_are_never_overwritten(tmp_path):
+    from omegaconf import OmegaConf
+
+    from medcoder.jobs.config import ensure_embedded_corpus
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "train.jsonl").write_text('{"id": "n1", "text": "my own note"}\n', encoding="utf-8")
+    data = OmegaConf.create({"dataset": "embedded", "data_dir": str(out)})
+    with pytest.raises(
+        ValueError, match=r"holds train.jsonl that the embedded generator did not write.*corpus.generate=false"
+    ):
+        ensure_embedded_corpus(data, OmegaConf.create({"notes": 30, "seed": 2}))
+    ensure_embedded_corpus(data, OmegaConf.create({"notes": 30, "seed": 2, "generate": False}))
+    assert (out / "train.jsonl").read_text(encoding="utf-8") == '{"id": "n1", "text": "my own note"}\n'
+    assert not (out / "val.jsonl").exists()

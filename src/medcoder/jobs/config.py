@@ -41,19 +41,29 @@ OmegaConf.register_new_resolver("medcoder_cpu_precision", cpu_precision, replace
 
 
 def ensure_embedded_corpus(data_cfg: DictConfig, corpus_cfg: DictConfig) -> None:
-    """Write the embedded corpus to `data.data_dir` when the run uses it and it is not there yet, or
-    was written by an older generator (`synth.corpus_is_current`)."""
-    if data_cfg.dataset != "embedded":
+    """Write the embedded corpus to `data.data_dir` when the run uses it (`corpus.generate`, default true) and it
+    is not there yet, or was written by an older generator (`synth.corpus_is_current`). Note files the generator
+    did not write (no stamp) are never overwritten: the run stops and says so, where it used to replace them
+    with generated notes and train on those without a word."""
+    if data_cfg.dataset != "embedded" or not corpus_cfg.get("generate", True):
         return
-    from medcoder.data.synth import corpus_is_current, write_corpus
+    from medcoder.data.synth import SPLITS, STAMP, corpus_is_current, write_corpus
 
-    if corpus_is_current(Path(data_cfg.data_dir), int(corpus_cfg.notes), int(corpus_cfg.seed)):
+    data_dir = Path(data_cfg.data_dir)
+    if corpus_is_current(data_dir, int(corpus_cfg.notes), int(corpus_cfg.seed)):
         return
+    theirs = [name for name in SPLITS if (data_dir / f"{name}.jsonl").is_file()]
+    if theirs and not (data_dir / STAMP).is_file():
+        raise ValueError(
+            f"data.data_dir {data_dir} holds {', '.join(f'{n}.jsonl' for n in theirs)} that the embedded generator "
+            f"did not write (no {STAMP}): set corpus.generate=false to train on those notes, or point data.data_dir "
+            "at another folder for the generated corpus"
+        )
 
     log.info(
-        "generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_cfg.data_dir
+        "generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_dir
     )
-    write_corpus(Path(data_cfg.data_dir), n_notes=int(corpus_cfg.notes), seed=int(corpus_cfg.seed))
+    write_corpus(data_dir, n_notes=int(corpus_cfg.notes), seed=int(corpus_cfg.seed))
 
 
 OmegaConf.register_new_resolver("medcoder_default", config_value, replace=True)

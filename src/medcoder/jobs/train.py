@@ -139,8 +139,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     init = prepare_init_from(cfg) if cfg.get("init_from") else None
 
     # ---- data
-    if cfg.corpus.get("generate", True):
-        ensure_embedded_corpus(cfg.data, cfg.corpus)
+    ensure_embedded_corpus(cfg.data, cfg.corpus)
     log.info("instantiating datamodule <%s> for dataset %s", cfg.data._target_, cfg.data.dataset)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
