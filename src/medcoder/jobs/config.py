@@ -60,9 +60,7 @@ def ensure_embedded_corpus(data_cfg: DictConfig, corpus_cfg: DictConfig) -> None
             "at another folder for the generated corpus"
         )
 
-    log.info(
-        "generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_dir
-    )
+    log.info("generating the embedded corpus (%d notes, seed %d) in %s", corpus_cfg.notes, corpus_cfg.seed, data_dir)
     write_corpus(data_dir, n_notes=int(corpus_cfg.notes), seed=int(corpus_cfg.seed))
 
 
